@@ -1,0 +1,339 @@
+//! Configuration: the user's `config.toml` (raw serde structs that mirror the file, unknown keys
+//! rejected) resolved into validated values. Every network endpoint is configurable; the defaults
+//! are Spotify's real ones, and tests and the demo point them at the simulator.
+//!
+//! Called by `main.rs` before anything else starts; it must not depend on any service module
+//! (services receive the resolved values instead).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Spotify's access-point RSA-2048 modulus (protocol spec §2.5), used to verify the server's
+/// handshake signature. The simulator signs with its own key, so tests override this.
+pub const SPOTIFY_AP_KEY_MODULUS_HEX: &str = "ace0460bffc230aff46bfec3bfbf863da191c6cc336c93a14fb3b01612acac6af180e7f614d9429dbe2e346643e362d2327a1a0d923baedd1402b18155056104d52c96a44c1ecc024ad4b20c001f17edc22fc43521c8f0cbaed2add72b0f9db3c5321a2afe59f35a0dac68f1fa621efb2c8d0cb7392d9247e3d7351a6dbd24c2ae255b88ffab73298a0bcccd0c58673189e8bd3480784a5fc96b899d956bfc86d74f33a6781796c9c32d0d32a5abcd0527e2f710a39613c42f99c027bfed049c3c275804b6b219f9c12f02e94863eca1b642a09d4825f8b39dd0e86af9484da1c2ba863042ea9db3086c190e48b39d66eb0006a25aeea11b13873cd719e655bd";
+/// The public exponent of the AP key.
+pub const SPOTIFY_AP_KEY_EXPONENT: u32 = 65537;
+/// Spotify's own desktop client id ("keymaster"); login5 only accepts ids like this one.
+pub const SPOTIFY_CLIENT_ID: &str = "65b708073fc0480ea92a077233ca87bd";
+
+/// Errors from reading or validating the config file. Each names the file and the bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: `{key}` = \"{value}\": {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The file as written (every field optional; unknown keys are an error).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub device: RawDevice,
+    #[serde(default)]
+    pub endpoints: RawEndpoints,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    pub name: Option<String>,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoints {
+    pub apresolve: Option<String>,
+    pub access_points: Option<Vec<String>>,
+    pub ap_key_modulus: Option<String>,
+    pub ap_key_exponent: Option<u32>,
+    pub login5: Option<String>,
+    pub client_token: Option<String>,
+    pub accounts: Option<String>,
+    pub spclient: Option<String>,
+    pub dealer: Option<String>,
+    pub web_api: Option<String>,
+}
+
+/// Resolved endpoints. `access_points`, `spclient` and `dealer` are `None` when they should come
+/// from apresolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Base URL of apresolve; the client appends `?type=accesspoint&type=dealer&type=spclient`.
+    pub apresolve: String,
+    /// Fixed `host:port` list that replaces apresolve for the access point.
+    pub access_points: Option<Vec<String>>,
+    /// Trusted AP signing key: big-endian modulus bytes.
+    pub ap_key_modulus: Vec<u8>,
+    pub ap_key_exponent: u32,
+    pub login5: String,
+    pub client_token: String,
+    pub accounts: String,
+    pub spclient: Option<String>,
+    pub dealer: Option<String>,
+    pub web_api: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            apresolve: "https://apresolve.spotify.com/".into(),
+            access_points: None,
+            ap_key_modulus: hex::decode(SPOTIFY_AP_KEY_MODULUS_HEX)
+                .expect("the built-in AP modulus is valid hex"),
+            ap_key_exponent: SPOTIFY_AP_KEY_EXPONENT,
+            login5: "https://login5.spotify.com/v3/login".into(),
+            client_token: "https://clienttoken.spotify.com/v1/clienttoken".into(),
+            accounts: "https://accounts.spotify.com".into(),
+            spclient: None,
+            dealer: None,
+            web_api: "https://api.spotify.com/v1".into(),
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub device_name: String,
+    /// 40 lower-case hex chars; by default SHA-1 of the device name (as librespot does).
+    pub device_id: String,
+    pub endpoints: Endpoints,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let device_name = "tonearm".to_string();
+        Config {
+            device_id: device_id_for(&device_name),
+            device_name,
+            endpoints: Endpoints::default(),
+        }
+    }
+}
+
+/// Lower-case hex SHA-1 of the device name: stable across restarts, 40 chars as Connect expects.
+pub fn device_id_for(name: &str) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(name.as_bytes()))
+}
+
+/// Default config file path: `$XDG_CONFIG_HOME/tonearm/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    crate::paths::config_dir().map(|d| d.join("config.toml"))
+}
+
+/// Loads and resolves `path`. A missing file at the *default* path is not an error (defaults);
+/// a missing file that the user named explicitly is.
+pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Config::default())
+        }
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    parse(&text, path)
+}
+
+/// Parses and resolves config text; `path` is only used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    resolve(raw, path)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+fn resolve(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |key: &str, value: &str, reason: &str| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let mut cfg = Config::default();
+    if let Some(name) = raw.device.name {
+        if name.trim().is_empty() {
+            return Err(invalid("device.name", &name, "must not be empty"));
+        }
+        cfg.device_id = device_id_for(&name);
+        cfg.device_name = name;
+    }
+    if let Some(id) = raw.device.id {
+        if id.len() != 40
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(invalid(
+                "device.id",
+                &id,
+                "must be 40 lower-case hex characters",
+            ));
+        }
+        cfg.device_id = id;
+    }
+    apply_endpoints(&mut cfg.endpoints, &raw.endpoints)
+        .map_err(|(key, value, reason)| invalid(&key, &value, &reason))?;
+    Ok(cfg)
+}
+
+/// Lays `raw` over `ep`, validating each value. Used for the file and for CLI overrides alike.
+/// On error returns (key, value, reason).
+pub fn apply_endpoints(
+    ep: &mut Endpoints,
+    raw: &RawEndpoints,
+) -> Result<(), (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("endpoints.{k}"), v.to_string(), r.to_string());
+    let url = |k: &str, v: &Option<String>| -> Result<Option<String>, (String, String, String)> {
+        match v {
+            None => Ok(None),
+            Some(v) if v.starts_with("http://") || v.starts_with("https://") => Ok(Some(v.clone())),
+            Some(v) if k == "dealer" && (v.starts_with("ws://") || v.starts_with("wss://")) => {
+                Ok(Some(v.clone()))
+            }
+            Some(v) => Err(err(k, v, "must be an http(s) URL")),
+        }
+    };
+    if let Some(v) = url("apresolve", &raw.apresolve)? {
+        ep.apresolve = v;
+    }
+    if let Some(list) = &raw.access_points {
+        for ap in list {
+            match ap.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+                _ => return Err(err("access_points", ap, "must be host:port")),
+            }
+        }
+        ep.access_points = Some(list.clone());
+    }
+    if let Some(m) = &raw.ap_key_modulus {
+        let bytes = hex::decode(m.trim()).map_err(|_| err("ap_key_modulus", m, "must be hex"))?;
+        if bytes.len() < 128 {
+            return Err(err(
+                "ap_key_modulus",
+                m,
+                "must be an RSA modulus of at least 1024 bits",
+            ));
+        }
+        ep.ap_key_modulus = bytes;
+    }
+    if let Some(e) = raw.ap_key_exponent {
+        if e < 3 || e % 2 == 0 {
+            return Err(err(
+                "ap_key_exponent",
+                &e.to_string(),
+                "must be an odd number ≥ 3",
+            ));
+        }
+        ep.ap_key_exponent = e;
+    }
+    if let Some(v) = url("login5", &raw.login5)? {
+        ep.login5 = v;
+    }
+    if let Some(v) = url("client_token", &raw.client_token)? {
+        ep.client_token = v;
+    }
+    if let Some(v) = url("accounts", &raw.accounts)? {
+        ep.accounts = v;
+    }
+    if let Some(v) = url("spclient", &raw.spclient)? {
+        ep.spclient = Some(v);
+    }
+    if let Some(v) = url("dealer", &raw.dealer)? {
+        ep.dealer = Some(v);
+    }
+    if let Some(v) = url("web_api", &raw.web_api)? {
+        ep.web_api = v;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("", Path::new("c.toml")).expect("empty config is valid");
+        assert_eq!(c.endpoints, Endpoints::default());
+        assert_eq!(c.device_id.len(), 40);
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_column() {
+        let e = parse(
+            "[endpoints]\napresolve = \"http://x/\"\nbogus = 1\n",
+            Path::new("c.toml"),
+        )
+        .expect_err("unknown key must fail");
+        let msg = e.to_string();
+        assert!(msg.starts_with("c.toml:3:1:"), "{msg}");
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_quoted() {
+        let e = parse(
+            "[endpoints]\naccess_points = [\"nohost\"]\n",
+            Path::new("c.toml"),
+        )
+        .expect_err("bad ap");
+        assert!(e.to_string().contains("\"nohost\""), "{e}");
+        let e = parse("[device]\nid = \"XYZ\"\n", Path::new("c.toml")).expect_err("bad id");
+        assert!(e.to_string().contains("device.id"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let c = parse(
+            "[endpoints]\naccess_points = [\"127.0.0.1:4070\"]\nap_key_exponent = 3\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.endpoints.access_points,
+            Some(vec!["127.0.0.1:4070".into()])
+        );
+        assert_eq!(c.endpoints.ap_key_exponent, 3);
+    }
+}

@@ -1,0 +1,26 @@
+//! tonearm: a terminal Spotify client with its own protocol layer, and a Spotify Connect speaker.
+//!
+//! Crate map (one line per module):
+//! * [`config`]  — the config file (raw serde structs → resolved values), every endpoint overridable.
+//! * [`paths`]   — XDG config/cache/state directories.
+//! * [`logging`] — `tracing` to a log file; nothing is ever printed while the TUI is up.
+//! * [`error`]   — the crate-wide [`Error`] whose [`ErrorKind`] tells the UI what to do.
+//! * [`id`]      — Spotify ids: base62/base16 item ids, file ids, URIs.
+//! * [`session`] — the access-point session: apresolve, handshake, Shannon framing, login,
+//!   keep-alive, Mercury, audio keys; a cheap-to-clone [`session::Session`] handle.
+//! * [`sim`]     — the offline Spotify service used by tests and the demo; it never imports the
+//!   client modules above (only protobuf types and crypto crates).
+//!
+//! Data flow: the CLI (`main.rs`) resolves the config, builds a [`session::SessionConfig`] from
+//! its endpoints, and connects a [`session::Session`]; services talk to the session through its
+//! handle, which forwards packets to one connection task that owns the socket.
+
+pub mod config;
+pub mod error;
+pub mod id;
+pub mod logging;
+pub mod paths;
+pub mod session;
+pub mod sim;
+
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,1 @@
+//! The offline Spotify service (SKELETON — replaced by the simulator work).
