@@ -1,6 +1,8 @@
 //! tonearm: a terminal Spotify client with its own protocol layer, and a Spotify Connect speaker.
 //!
 //! Crate map (one line per module):
+//! * [`auth`]    — where reusable credentials are kept (0600 file today).
+//! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
 //! * [`config`]  — the config file (raw serde structs → resolved values), every endpoint overridable.
 //! * [`paths`]   — XDG config/cache/state directories.
 //! * [`logging`] — `tracing` to a log file; nothing is ever printed while the TUI is up.
@@ -15,7 +17,9 @@
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
 //! handle, which forwards packets to one connection task that owns the socket.
 
+pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod id;
 pub mod logging;

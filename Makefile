@@ -1,0 +1,23 @@
+# tonearm — the two commands of the quick start, plus benchmarks.
+#   make demo   set up, build, run against the embedded simulator
+#   make test   set up, then fmt check, clippy (-D warnings), the whole test suite
+#   make bench  set up, then the benchmarks (figures go to README/CHANGELOG)
+CARGO ?= cargo
+
+.PHONY: all setup demo test bench
+all: test
+
+setup:
+	@./scripts/setup.sh
+
+demo: setup
+	$(CARGO) build --quiet
+	./target/debug/tonearm --demo status
+
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test
+
+bench: setup
+	$(CARGO) bench --bench session

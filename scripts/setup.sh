@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the system packages tonearm needs to build, when they are missing.
+# Debian/Ubuntu: uses apt-get as root or through passwordless sudo; otherwise prints the exact
+# command to run and fails. Safe to run repeatedly (does nothing when all is present).
+set -euo pipefail
+
+packages=(pkg-config libasound2-dev)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found. Install the Rust toolchain (https://rustup.rs) and run make again." >&2
+  exit 1
+fi
+for comp in fmt clippy; do
+  if ! cargo "$comp" --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1 && rustup component add "$([ "$comp" = fmt ] && echo rustfmt || echo clippy)" >/dev/null 2>&1; then
+      :
+    else
+      echo "setup: 'cargo $comp' is missing; run: rustup component add $([ "$comp" = fmt ] && echo rustfmt || echo clippy)" >&2
+      exit 1
+    fi
+  fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers and pkg-config)." >&2
+  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf')." >&2
+  exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "setup: missing system packages: ${missing[*]}" >&2
+  echo "setup: run this, then make again:" >&2
+  echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]} with apt-get" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq </dev/null >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
