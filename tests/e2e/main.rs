@@ -1,0 +1,9 @@
+//! End-to-end tests: the real client against the simulator over 127.0.0.1, known-answer vectors
+//! computed independently of our code, the module layering rule, and the CLI.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod common;
+mod kat;
+mod layering;
+mod session;
