@@ -1131,7 +1131,11 @@ mod tests {
         let (tx2, mut rx2) = mpsc::unbounded_channel();
         m.reset(tx2);
         assert_eq!(task.await.expect("join"), Err(MercuryError::Disconnected));
-        assert_eq!(events.recv().await, None, "subscription stream ended");
+        assert_eq!(
+            events.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected),
+            "subscription stream ended"
+        );
         assert_eq!(m.shared.lock().partials.len(), 0);
 
         // New requests go through the new connection, with fresh seqs.
@@ -1292,7 +1296,10 @@ mod tests {
         let task = tokio::spawn(async move { m2.unsubscribe("hm://gone/").await });
         let (c, seq, h, _) = next_request(&mut rx).await;
         assert_eq!((c, h.method(), h.uri()), (0xb4, "UNSUB", "hm://gone/"));
-        assert_eq!(gone.recv().await, None);
+        assert_eq!(
+            gone.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        );
         m.dispatch(
             0xb4,
             &packet(&seq, FLAG_FINAL, &[header("hm://gone/", 200, None)]),
