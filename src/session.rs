@@ -1,4 +1,7 @@
 //! The access-point session (SKELETON — replaced by the session layer work).
+pub mod audio_key;
+pub mod keepalive;
+pub mod mercury;
 pub mod packet;
 
 /// Errors of the session layer.
