@@ -19,6 +19,7 @@ mod mercury;
 pub mod phone;
 mod state;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -81,6 +81,7 @@ async fn apresolve(State(endpoints): State<Arc<Endpoints>>, RawQuery(query): Raw
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use librespot_protocol::mercury::Header;
-use protobuf::Message;
+use protobuf::Message as _;
 
 /// Flag of the packet that completes a message.
 pub(crate) const FLAG_FINAL: u8 = 1;
@@ -149,6 +149,9 @@ pub(crate) fn split_message(
     Ok(packets)
 }
 
+/// A complete message: its seq and its parts (the header first).
+pub(crate) type Message = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Reassembles multi-packet messages per seq, bounded in size and count.
 #[derive(Default)]
 pub(crate) struct Assembler {
@@ -164,10 +167,7 @@ struct Partial {
 
 impl Assembler {
     /// Adds a packet; returns the whole message's parts once its final packet arrived.
-    pub(crate) fn push(
-        &mut self,
-        packet: MercuryPacket,
-    ) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>, MercuryError> {
+    pub(crate) fn push(&mut self, packet: MercuryPacket) -> Result<Option<Message>, MercuryError> {
         if !self.pending.contains_key(&packet.seq) && self.pending.len() >= MAX_PENDING {
             return Err(MercuryError::TooManyPending);
         }
@@ -226,6 +226,7 @@ pub(crate) fn parse_header(parts: &[Vec<u8>]) -> Result<Header, MercuryError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -335,7 +336,7 @@ mod tests {
     #[test]
     fn long_seq_is_refused() {
         assert_eq!(
-            split_message(&vec![0; 65000], &[], 10),
+            split_message(&vec![0; 65100], &[], 10),
             Err(MercuryError::SeqTooLong)
         );
     }

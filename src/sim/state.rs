@@ -160,6 +160,9 @@ impl CredentialStore {
     }
 }
 
+/// An audio file and its track: (file id, track gid).
+pub(crate) type AudioKeyId = ([u8; 20], [u8; 16]);
+
 /// Something a session task must send, queued from outside the task.
 #[derive(Debug)]
 pub(crate) enum Outbound {
@@ -227,7 +230,8 @@ pub(crate) struct Shared {
     pub accounts: Vec<SimAccount>,
     pub ap_key: ApKey,
     pub store: Mutex<CredentialStore>,
-    pub audio_keys: Mutex<HashMap<([u8; 20], [u8; 16]), [u8; 16]>>,
+    /// (file id, track gid) → key.
+    pub audio_keys: Mutex<HashMap<AudioKeyId, [u8; 16]>>,
     pub mercury: Mutex<HashMap<String, MercuryResource>>,
     pub sessions: Mutex<HashMap<u64, SessionEntry>>,
     pub faults: Mutex<Vec<ApFaults>>,
@@ -256,6 +260,7 @@ impl Shared {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
