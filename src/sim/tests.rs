@@ -119,6 +119,7 @@ async fn handshake_with(
     key: &ApKeyInfo,
     tamper_hmac: bool,
     gc_private: Option<&[u8]>,
+    peek_failure: bool,
 ) -> Result<Client, HsFail> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let dh = gc_private
@@ -162,9 +163,10 @@ async fn handshake_with(
     let mut packet = ((4 + body.len()) as u32).to_be_bytes().to_vec();
     packet.extend_from_slice(&body);
     stream.write_all(&packet).await.unwrap();
-    // A plaintext login_failed may follow; peek with a short wait.
+    // A plaintext login_failed may follow; wait for it when one is expected.
     let mut first = [0u8; 4];
-    match tokio::time::timeout(Duration::from_millis(200), stream.peek(&mut first)).await {
+    let wait = if peek_failure { WAIT } else { Duration::ZERO };
+    match tokio::time::timeout(wait, stream.peek(&mut first)).await {
         Ok(Ok(4)) if u32::from_be_bytes(first) < 64 => {
             let (_, body) = read_plain(&mut stream).await?;
             let msg = APResponseMessage::parse_from_bytes(&body).unwrap();
@@ -183,7 +185,7 @@ async fn handshake_with(
 }
 
 async fn handshake(addr: &str, key: &ApKeyInfo) -> Client {
-    handshake_with(addr, key, false, None).await.unwrap()
+    handshake_with(addr, key, false, None, false).await.unwrap()
 }
 
 impl Client {
@@ -734,10 +736,12 @@ async fn bad_handshakes_close_the_connection_and_the_server_goes_on() {
     eventually(|| sim.stats().handshakes_failed == 7).await;
 
     // A wrong client HMAC gets a plaintext login_failed.
-    let err = handshake_with(ap, &info.ap_key, true, None).await.err();
+    let err = handshake_with(ap, &info.ap_key, true, None, true)
+        .await
+        .err();
     assert_eq!(err, Some(HsFail::LoginFailed(ErrorCode::ProtocolError)));
     // A short public key (tiny private key) is accepted.
-    let mut c = handshake_with(ap, &info.ap_key, false, Some(&[5]))
+    let mut c = handshake_with(ap, &info.ap_key, false, Some(&[5]), false)
         .await
         .unwrap();
     c.login_ok(Some("alice"), USER_PASS, b"alice-pass").await;
@@ -842,7 +846,7 @@ mod faults {
             ..ApFaults::default()
         })
         .await;
-        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None)
+        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None, false)
             .await
             .err();
         assert_eq!(err, Some(HsFail::BadSignature));
@@ -856,7 +860,7 @@ mod faults {
             ..ApFaults::default()
         })
         .await;
-        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None)
+        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None, true)
             .await
             .err();
         assert_eq!(err, Some(HsFail::LoginFailed(ErrorCode::ProtocolError)));
@@ -871,7 +875,7 @@ mod faults {
             ..ApFaults::default()
         })
         .await;
-        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None)
+        let err = handshake_with(&info.access_points[1], &info.ap_key, false, None, false)
             .await
             .err();
         assert_eq!(err, Some(HsFail::BadLength(0x7fff_ffff)));
@@ -914,7 +918,7 @@ mod faults {
             },
         );
         // 0: closed right after the handshake, before any encrypted packet.
-        match handshake_with(&info.access_points[1], &info.ap_key, false, None).await {
+        match handshake_with(&info.access_points[1], &info.ap_key, false, None, false).await {
             Err(HsFail::Closed) => {}
             Err(other) => panic!("{other:?}"),
             Ok(mut c) => {
