@@ -6,9 +6,9 @@
 //! with the client cannot hide. [`Simulator::start`] binds everything and returns a handle;
 //! tests configure it through the handle and read [`SimStats`].
 //!
-//! Files: [`state`] shared state and persistence, [`http`] apresolve, [`ap`] listeners and
-//! sessions, [`handshake`] the plaintext handshake and the test RSA key, [`codec`] Shannon
-//! framing, [`mercury`] Mercury packets, [`dh`] the DH group, [`phone`] the Zeroconf blob encoder.
+//! Files: `state` shared state and persistence, `http` apresolve, `ap` listeners and
+//! sessions, `handshake` the plaintext handshake and the test RSA key, `codec` Shannon
+//! framing, `mercury` Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
 
 mod ap;
 mod codec;

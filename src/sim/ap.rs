@@ -258,6 +258,7 @@ async fn connection(
                 tracing::debug!(ap, %peer, error = %e, "login failure not delivered");
             }
             let _ = conn.write.shutdown().await;
+            handshake::drain_before_close(&mut read).await;
             return;
         }
     };

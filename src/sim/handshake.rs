@@ -152,6 +152,23 @@ pub(crate) fn login_failed_packet(code: ErrorCode) -> Vec<u8> {
     length_prefixed(&msg.write_to_bytes().unwrap_or_default())
 }
 
+/// After our last write and a write shutdown, reads and discards what the peer still sends (for
+/// a short while, bounded) so that closing does not reset the connection and destroy the answer
+/// before the peer has read it.
+pub(crate) async fn drain_before_close<R: AsyncRead + Unpin>(reader: &mut R) {
+    let mut buf = [0u8; 1024];
+    let mut left: usize = 256 * 1024;
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        while left > 0 {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
 /// Runs the server side of the handshake. The caller applies the overall timeout.
 pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
@@ -214,6 +231,7 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         stream.write_all(&bogus).await?;
         stream.flush().await?;
         let _ = stream.shutdown().await;
+        drain_before_close(stream).await;
         return Err(HandshakeError::Injected("oversized APResponse"));
     }
     let response_packet = length_prefixed(&response_bytes);
@@ -243,6 +261,7 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             .await?;
         stream.flush().await?;
         let _ = stream.shutdown().await;
+        drain_before_close(stream).await;
         return Err(if matches {
             HandshakeError::Injected("client HMAC rejected")
         } else {
