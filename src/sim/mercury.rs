@@ -385,3 +385,34 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parser_and_assembler_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(packet) = parse_packet(&bytes) {
+                let mut asm = Assembler::default();
+                let _ = asm.push(packet);
+            }
+        }
+
+        #[test]
+        fn split_then_reassemble(
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..8),
+            chunk in 1usize..300,
+        ) {
+            let packets = split_message(&[1, 2, 3], &parts, chunk).unwrap();
+            let mut asm = Assembler::default();
+            let mut done = None;
+            for p in &packets {
+                done = asm.push(parse_packet(p).unwrap()).unwrap();
+            }
+            prop_assert_eq!(done.unwrap().1, parts);
+        }
+    }
+}

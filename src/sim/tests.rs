@@ -1105,3 +1105,43 @@ async fn start_errors_and_shutdown() {
     c.expect_closed().await;
     assert!(TcpStream::connect(&info.access_points[0]).await.is_err());
 }
+
+#[tokio::test]
+async fn random_packets_after_login_never_break_the_session() {
+    use rand::{Rng, SeedableRng};
+    let sim = start(cfg()).await;
+    let info = sim.info().clone();
+    let mut c = handshake(&info.access_points[0], &info.ap_key).await;
+    c.login_ok(Some("alice"), USER_PASS, b"alice-pass").await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let kinds = [
+        cmd::REQUEST_KEY,
+        cmd::MERCURY_REQ,
+        cmd::MERCURY_SUB,
+        cmd::MERCURY_UNSUB,
+        cmd::LOGIN,
+        0x00,
+        0x74,
+        0xff,
+    ];
+    for _ in 0..500 {
+        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let len = rng.gen_range(0..120);
+        let mut payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        if rng.gen_bool(0.5) && payload.len() >= 2 {
+            // Plausible Mercury prefixes reach deeper into the parser.
+            payload[0] = 0;
+            payload[1] = rng.gen_range(0..10);
+        }
+        c.send(kind, &payload).await;
+    }
+    c.send(cmd::PONG, &[0; 4]).await;
+    loop {
+        let (kind, _) = c.recv().await.unwrap();
+        if kind == cmd::PONG_ACK {
+            break;
+        }
+    }
+    assert_eq!(sim.stats().active_sessions, 1);
+    sim.shutdown().await;
+}
