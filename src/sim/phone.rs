@@ -98,13 +98,22 @@ pub fn encode_outer_blob(
     inner_b64: &str,
     receiver_public_key: &[u8],
 ) -> Result<(String, String), BlobError> {
-    let keys = DhKeys::random();
+    let mut iv = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut iv);
+    encode_outer_with(inner_b64, receiver_public_key, &DhKeys::random(), iv)
+}
+
+/// [`encode_outer_blob`] with a given DH key pair and IV.
+fn encode_outer_with(
+    inner_b64: &str,
+    receiver_public_key: &[u8],
+    keys: &DhKeys,
+    iv: [u8; 16],
+) -> Result<(String, String), BlobError> {
     let shared = keys.shared_secret(receiver_public_key)?;
     let base_key = &Sha1::digest(&shared)[..16];
     let checksum_key = hmac_sha1(base_key, b"checksum");
     let encryption_key = hmac_sha1(base_key, b"encryption");
-    let mut iv = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut iv);
     let mut cipher = inner_b64.as_bytes().to_vec();
     let mut ctr = Aes128Ctr::new(encryption_key[..16].into(), &iv.into());
     ctr.apply_keystream(&mut cipher);
@@ -196,6 +205,20 @@ mod tests {
     }
 
     #[test]
+    fn inner_blob_known_answer() {
+        // Computed independently with Python (hashlib PBKDF2 + `cryptography` AES-192-ECB).
+        let data: Vec<u8> = (0..200u8).collect();
+        let blob = encode_inner_blob("alice", 1, &data, "dev-1234").unwrap();
+        assert_eq!(
+            blob,
+            "iCMByQRGlKqHKkobJs44G4rMTiGC68NTLDSq/xKP8XP5Zp/eW/CgKNEm079bilJSaaoUO5ZeoE2EDpj0TAa7Vfzk\
+             Slpf6xmBJZhcOEuSj85+lnS2ucyN7zc/qBQWLFrW/cW3kw2W1KroEgWz5b0XCUOa3T/JKbgdRNooJ5EvQla8Zkf\
+             KMxBu78DPXgOvYZSa7iki+y0HODmjPjM9Qg7/06iRmohZdXVQi4i0q/lMTZrHkYTmfTrvUEZw/2DinFthrEDGiK\
+             H/IKdGItNMo2q6u0A2tHV9Zcgn3UasKz9C9rs="
+        );
+    }
+
+    #[test]
     fn inner_blob_depends_on_device_and_user() {
         let a = encode_inner_blob("alice", 1, b"secret", "dev-a").unwrap();
         let b = encode_inner_blob("alice", 1, b"secret", "dev-b").unwrap();
@@ -234,6 +257,34 @@ mod tests {
         assert_eq!(decode_outer(&receiver, &blob, &client_key), inner);
         let (blob2, _) = encode_outer_blob(&inner, receiver.public_key()).unwrap();
         assert_ne!(blob, blob2, "fresh IV and DH key each time");
+    }
+
+    #[test]
+    fn outer_known_answer() {
+        // Computed independently with Python (pow, hashlib, hmac, `cryptography` AES-CTR); the IV
+        // makes the 128-bit counter carry across the 64-bit halves.
+        let receiver = DhKeys::from_private(&(1..96).collect::<Vec<u8>>());
+        let client = DhKeys::from_private(&(100..195).collect::<Vec<u8>>());
+        assert_eq!(
+            hex::encode(receiver.public_key()),
+            "67fc0ff26b0890085f41ce5a9e85b60bd921034ba1f26c752b5c7b582b41aa68043655712a895c7d2b305c\
+             6b84dff1b5060056ab43b89934a56241e8a289a2ed4ea5c8fc941850cb36675b10b689e6827cd6cdc8237c6\
+             b72c381319ecba20f40"
+        );
+        let mut iv = [0xff; 16];
+        iv[..8].copy_from_slice(&[0xf0; 8]);
+        let inner = "SGVsbG8gd29ybGQsIHRoaXMgaXMgdGhlIGlubmVyIGJsb2I=";
+        let (blob, key) = encode_outer_with(inner, receiver.public_key(), &client, iv).unwrap();
+        assert_eq!(
+            blob,
+            "8PDw8PDw8PD//////////5TyX3d53HsIQh66BhQA+fdR2oXQAJaQ2/A+VsB3970Y3hILr81IluAf9am4K7bDvAu\
+             S9MBZdx+42G5CK3H4M5KzCDct"
+        );
+        assert_eq!(
+            key,
+            "ocuhUAOTU59bBn1WPpmT3pigeGxRDd70rztjVYO1qMz7Qj8/9ueUCIyAGNDa78EAMj9f2W3aEu/nwY8Sq6jTByZ\
+             Qgl6xnF6H3mQ91zTSZ1Pl+XPjY1xDYFonsa64ubmj"
+        );
     }
 
     #[test]
