@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use super::ap::cmd;
 use super::codec::{CodecError, Decoder, Encoder};
 use super::dh::DhKeys;
-use super::handshake::derive_keys;
+use super::handshake::{self, derive_keys};
 use super::mercury::{self, Assembler};
 use super::*;
 
@@ -321,6 +321,21 @@ fn key_derivation_known_answer() {
     assert_eq!(
         hex::encode(keys.recv_key),
         "22123fb8ccd10aecd1725c15b98a865aeff1640de00cca8215c8173e14e13307"
+    );
+}
+
+#[test]
+fn ap_key_matches_the_committed_pem() {
+    // `openssl rsa -in assets/sim/ap_key.pem -noout -modulus`, lower-cased, SHA-1 (no newline).
+    use sha1::Digest;
+    let key = handshake::ApKey::load().unwrap();
+    assert!(key
+        .info
+        .modulus
+        .starts_with("e93398460eb20c7b2f3c9fb083982411590840002b7512c3227a"));
+    assert_eq!(
+        hex::encode(Sha1::digest(key.info.modulus.as_bytes())),
+        "8a36122a9bb6b8c6eac4c1b3a640665b3340f506"
     );
 }
 
