@@ -1,0 +1,324 @@
+//! Everything the simulator's tasks share: the built-in accounts, issued stored credentials and
+//! access tokens (optionally persisted as JSON in `state_dir`), audio keys, the Mercury
+//! resources, the registry of logged-in sessions (for pushed Mercury events), per-AP faults and
+//! the counters behind [`super::SimStats`]. Locks are std mutexes held only for short,
+//! non-async sections. Depends on no client module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::handshake::ApKey;
+use super::{ApFaults, SimAccount, SimError, SimStats};
+
+/// Name of the state file inside `state_dir`.
+pub(crate) const STATE_FILE: &str = "sim-state.json";
+/// Length of issued stored credentials.
+const STORED_CREDENTIALS_LEN: usize = 32;
+
+/// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The fixed test accounts.
+pub(crate) fn builtin_accounts() -> Vec<SimAccount> {
+    let account = |username: &str, password: &str, product: &str, country: &str| SimAccount {
+        username: username.to_owned(),
+        password: password.to_owned(),
+        product: product.to_owned(),
+        country: country.to_owned(),
+    };
+    vec![
+        account("tonearm-demo", "tonearm-demo-pass", "premium", "SE"),
+        account("alice", "alice-pass", "premium", "GB"),
+        account("frank-free", "frank-pass", "free", "US"),
+    ]
+}
+
+/// What is written to the state file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Persisted {
+    version: u32,
+    /// hex(stored credentials) → username.
+    stored_credentials: BTreeMap<String, String>,
+    /// access token → username.
+    access_tokens: BTreeMap<String, String>,
+}
+
+/// Issued credentials and tokens.
+pub(crate) struct CredentialStore {
+    data: Persisted,
+    path: Option<PathBuf>,
+}
+
+impl CredentialStore {
+    /// Opens (or starts) the store; with a directory, loads its state file if present.
+    pub(crate) fn open(dir: Option<&Path>) -> Result<Self, SimError> {
+        let Some(dir) = dir else {
+            return Ok(CredentialStore {
+                data: Persisted::default(),
+                path: None,
+            });
+        };
+        std::fs::create_dir_all(dir).map_err(|e| SimError::State {
+            path: dir.to_path_buf(),
+            reason: format!("cannot create the directory: {e}"),
+        })?;
+        let path = dir.join(STATE_FILE);
+        let mut data = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Persisted>(&bytes).map_err(|e| {
+                // Only the position: the file holds secrets, and serde may quote values.
+                SimError::State {
+                    path: path.clone(),
+                    reason: format!(
+                        "not a valid simulator state file ({:?} error at line {} column {})",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    ),
+                }
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
+            Err(e) => {
+                return Err(SimError::State {
+                    path,
+                    reason: format!("cannot read: {e}"),
+                });
+            }
+        };
+        data.version = 1;
+        let store = CredentialStore {
+            data,
+            path: Some(path),
+        };
+        store.save()?;
+        Ok(store)
+    }
+
+    fn save(&self) -> Result<(), SimError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let fail = |reason: String| SimError::State {
+            path: path.clone(),
+            reason,
+        };
+        let json = serde_json::to_vec_pretty(&self.data).map_err(|e| fail(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json).map_err(|e| fail(format!("cannot write: {e}")))?;
+        std::fs::rename(&tmp, path).map_err(|e| fail(format!("cannot replace: {e}")))?;
+        Ok(())
+    }
+
+    fn save_or_log(&self) {
+        if let Err(e) = self.save() {
+            tracing::warn!(error = %e, "simulator state not saved");
+        }
+    }
+
+    /// New opaque stored credentials bound to `username`.
+    pub(crate) fn issue_stored(&mut self, username: &str) -> Vec<u8> {
+        let mut bytes = vec![0u8; STORED_CREDENTIALS_LEN];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        self.data
+            .stored_credentials
+            .insert(hex::encode(&bytes), username.to_owned());
+        self.save_or_log();
+        bytes
+    }
+
+    /// The user the stored credentials were issued to.
+    pub(crate) fn stored_owner(&self, bytes: &[u8]) -> Option<&str> {
+        self.data
+            .stored_credentials
+            .get(&hex::encode(bytes))
+            .map(String::as_str)
+    }
+
+    /// A new access token for `username`.
+    pub(crate) fn issue_token(&mut self, username: &str) -> String {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = format!("sim-at-{}", hex::encode(bytes));
+        self.data
+            .access_tokens
+            .insert(token.clone(), username.to_owned());
+        self.save_or_log();
+        token
+    }
+
+    /// The user an access token was issued to.
+    pub(crate) fn token_owner(&self, token: &str) -> Option<&str> {
+        self.data.access_tokens.get(token).map(String::as_str)
+    }
+}
+
+/// An audio file and its track: (file id, track gid).
+pub(crate) type AudioKeyId = ([u8; 20], [u8; 16]);
+
+/// Something a session task must send, queued from outside the task.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Packets sent back to back (e.g. a Mercury event split over several packets).
+    Packets(Vec<(u8, Vec<u8>)>),
+}
+
+/// A logged-in connection, as seen by `publish_mercury`.
+pub(crate) struct SessionEntry {
+    pub username: String,
+    pub subscriptions: Vec<String>,
+    pub tx: mpsc::Sender<Outbound>,
+}
+
+/// A registered Mercury resource.
+#[derive(Clone)]
+pub(crate) struct MercuryResource {
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Counters (see [`SimStats`]).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub connections_accepted: AtomicU64,
+    pub handshakes_failed: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub active_sessions: AtomicU64,
+    pub pongs_received: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> SimStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SimStats {
+            connections_accepted: get(&self.connections_accepted),
+            handshakes_failed: get(&self.handshakes_failed),
+            logins_ok: get(&self.logins_ok),
+            logins_failed: get(&self.logins_failed),
+            active_sessions: get(&self.active_sessions),
+            pongs_received: get(&self.pongs_received),
+        }
+    }
+}
+
+/// Settings the connection tasks read.
+#[derive(Debug, Clone)]
+pub(crate) struct Behaviour {
+    pub first_ping_after: std::time::Duration,
+    pub ping_interval: std::time::Duration,
+    pub mercury_chunk: usize,
+    pub password_login: bool,
+    /// `http://host:port` of the simulator's HTTP server (for URLs in ProductInfo).
+    pub http_base: String,
+}
+
+/// The state shared by the HTTP server, the AP listeners and the [`super::Simulator`] handle.
+pub(crate) struct Shared {
+    pub behaviour: Behaviour,
+    pub accounts: Vec<SimAccount>,
+    pub ap_key: ApKey,
+    pub store: Mutex<CredentialStore>,
+    /// (file id, track gid) → key.
+    pub audio_keys: Mutex<HashMap<AudioKeyId, [u8; 16]>>,
+    pub mercury: Mutex<HashMap<String, MercuryResource>>,
+    pub sessions: Mutex<HashMap<u64, SessionEntry>>,
+    pub faults: Mutex<Vec<ApFaults>>,
+    pub counters: Counters,
+    pub next_session_id: AtomicU64,
+    pub next_event_seq: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn account(&self, username: &str) -> Option<&SimAccount> {
+        self.accounts.iter().find(|a| a.username == username)
+    }
+
+    /// The faults in force for a new connection on AP `index`.
+    pub(crate) fn faults_for(&self, index: usize) -> ApFaults {
+        lock(&self.faults).get(index).cloned().unwrap_or_default()
+    }
+
+    /// A Mercury resource by URI: exact match first, then without the query string.
+    pub(crate) fn mercury_resource(&self, uri: &str) -> Option<MercuryResource> {
+        let map = lock(&self.mercury);
+        map.get(uri)
+            .or_else(|| uri.split_once('?').and_then(|(path, _)| map.get(path)))
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_persists_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (creds, token) = {
+            let mut store = CredentialStore::open(Some(dir.path())).unwrap();
+            (
+                store.issue_stored("alice"),
+                store.issue_token("tonearm-demo"),
+            )
+        };
+        let store = CredentialStore::open(Some(dir.path())).unwrap();
+        assert_eq!(store.stored_owner(&creds), Some("alice"));
+        assert_eq!(store.token_owner(&token), Some("tonearm-demo"));
+        assert_eq!(store.stored_owner(b"nope"), None);
+        assert_eq!(store.token_owner("nope"), None);
+    }
+
+    #[test]
+    fn missing_directory_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        CredentialStore::open(Some(&nested)).unwrap();
+        assert!(nested.join(STATE_FILE).exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error_without_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            br#"{"version":1,"stored_credentials":{"ab":5},"access_tokens":{}}"#,
+        )
+        .unwrap();
+        let err = CredentialStore::open(Some(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(STATE_FILE), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            b"{\"access_tokens\": {\"sim-at-secret\"",
+        )
+        .unwrap();
+        let err = CredentialStore::open(Some(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn in_memory_store_works_without_a_directory() {
+        let mut store = CredentialStore::open(None).unwrap();
+        let c = store.issue_stored("frank-free");
+        assert_eq!(store.stored_owner(&c), Some("frank-free"));
+    }
+}
