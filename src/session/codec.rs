@@ -75,6 +75,23 @@ impl Encoder {
     }
 }
 
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("nonce", &self.nonce)
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Header of the frame being received (already decrypted; the cipher is mid-frame).
 #[derive(Clone, Copy)]
 struct PendingHeader {
@@ -124,6 +141,11 @@ impl Decoder {
     /// Bytes buffered but not yet returned as packets (a decrypted header counts as consumed).
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The raw (still encrypted) bytes buffered after any consumed header.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
     }
 
     /// The nonce of the frame being decoded (or the next one).
@@ -386,12 +408,7 @@ mod tests {
             for c in &chunks {
                 dec.feed(c);
                 let _ = dec.peek();
-                loop {
-                    match dec.next_packet() {
-                        Ok(Some(_)) => continue,
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+                while let Ok(Some(_)) = dec.next_packet() {}
             }
             let _ = dec.finish();
         }
