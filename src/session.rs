@@ -1,5 +1,12 @@
 //! The access-point session (SKELETON — replaced by the session layer work).
+pub mod apresolve;
+pub mod codec;
+pub mod credentials;
+pub mod dh;
+pub mod handshake;
+pub mod login;
 pub mod packet;
+pub mod product;
 
 /// Errors of the session layer.
 #[derive(Debug, thiserror::Error)]
