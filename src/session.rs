@@ -1,10 +1,13 @@
 //! The access-point session (SKELETON — replaced by the session layer work).
 pub mod apresolve;
+pub mod audio_key;
 pub mod codec;
 pub mod credentials;
 pub mod dh;
 pub mod handshake;
+pub mod keepalive;
 pub mod login;
+pub mod mercury;
 pub mod packet;
 pub mod product;
 
