@@ -85,11 +85,7 @@ impl std::fmt::Debug for DerivedKeys {
 type HmacSha1 = Hmac<Sha1>;
 
 fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for HMAC.
-    let mut mac = match HmacSha1::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
+    let mut mac = HmacSha1::new_from_slice(key).expect("HMAC accepts keys of any length");
     for p in parts {
         mac.update(p);
     }

@@ -28,6 +28,10 @@ use super::packet::{cmd, Packet};
 use super::product;
 use super::SessionState;
 
+/// A write that cannot finish in this time means the peer stopped reading: the connection is
+/// treated as dead rather than blocking the task (and with it the keep-alive) forever.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the session knows about the account and the current connection.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionData {
@@ -216,12 +220,15 @@ async fn write_packets<W: AsyncWrite + Unpin>(
     if out.is_empty() {
         return Ok(());
     }
-    wr.write_all(&out)
-        .await
-        .map_err(|e| format!("network error while sending: {e}"))?;
-    wr.flush()
-        .await
-        .map_err(|e| format!("network error while sending: {e}"))
+    let write = async {
+        wr.write_all(&out).await?;
+        wr.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("network error while sending: {e}")),
+        Err(_) => Err("the access point stopped accepting data".to_string()),
+    }
 }
 
 /// Handles one received packet. Nothing here ends the connection: bad packets are logged.
