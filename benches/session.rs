@@ -25,12 +25,21 @@ fn ms(d: Duration) -> f64 {
 
 async fn login_latency(n: usize) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let acct = sim.info().accounts.iter().find(|a| a.product == "premium").unwrap().clone();
+    let acct = sim
+        .info()
+        .accounts
+        .iter()
+        .find(|a| a.product == "premium")
+        .unwrap()
+        .clone();
     let endpoints = tonearm::demo::endpoints_for(&sim).unwrap();
     let cfg = SessionConfig::new(endpoints, tonearm::config::device_id_for("bench"));
-    let first = Session::connect(cfg.clone(), Credentials::with_password(&acct.username, &acct.password))
-        .await
-        .unwrap();
+    let first = Session::connect(
+        cfg.clone(),
+        Credentials::with_password(&acct.username, &acct.password),
+    )
+    .await
+    .unwrap();
     let stored = first.reusable_credentials();
     first.shutdown().await;
     let mut times = Vec::with_capacity(n);

@@ -18,7 +18,11 @@ use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm::sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
-#[command(name = "tonearm", version, about = "A terminal Spotify client and Connect speaker")]
+#[command(
+    name = "tonearm",
+    version,
+    about = "A terminal Spotify client and Connect speaker"
+)]
 struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/tonearm/config.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -155,11 +159,12 @@ fn real_main(cli: Cli) -> Result<()> {
 
     let mut cfg = load_config(&cli)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let demo = cli.demo;
     match cli.command {
         Some(Command::Sim(args)) => runtime.block_on(run_sim(args)),
-        Some(Command::Login(args)) => runtime.block_on(run_login(&cli, &mut cfg, args)),
-        Some(Command::Logout) => run_logout(cli.demo),
-        Some(Command::Status) => runtime.block_on(run_status(cli.demo, cfg)),
+        Some(Command::Login(args)) => runtime.block_on(run_login(demo, &mut cfg, args)),
+        Some(Command::Logout) => run_logout(demo),
+        Some(Command::Status) => runtime.block_on(run_status(demo, cfg)),
         None => {
             bail!(
                 "the terminal UI is not built yet; try `tonearm --demo status` \
@@ -248,8 +253,8 @@ fn credential_store() -> Result<FileStore> {
         .context("cannot find a place for credentials: set HOME or XDG_STATE_HOME")
 }
 
-async fn run_login(cli: &Cli, cfg: &mut Config, args: LoginArgs) -> Result<()> {
-    let demo = if cli.demo {
+async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> {
+    let demo = if demo {
         let d = tonearm::demo::start(cfg.clone()).await?;
         *cfg = d.config.clone();
         Some(d)
@@ -276,7 +281,10 @@ async fn run_login(cli: &Cli, cfg: &mut Config, args: LoginArgs) -> Result<()> {
         out,
         "Signed in as {} ({}, country {}) in {} ms.",
         session.username(),
-        session.product().get("type").map_or("unknown", |s| s.as_str()),
+        session
+            .product()
+            .get("type")
+            .map_or("unknown", |s| s.as_str()),
         session.country().unwrap_or_else(|| "unknown".into()),
         took.as_millis()
     )?;
@@ -285,7 +293,11 @@ async fn run_login(cli: &Cli, cfg: &mut Config, args: LoginArgs) -> Result<()> {
     } else {
         let store = credential_store()?;
         store.save(&session.reusable_credentials())?;
-        writeln!(out, "Stored reusable credentials in {}.", store.path().display())?;
+        writeln!(
+            out,
+            "Stored reusable credentials in {}.",
+            store.path().display()
+        )?;
     }
     drop(out);
     session.shutdown().await;
@@ -334,7 +346,10 @@ fn print_session(session: &Session, took: Duration) -> Result<()> {
     writeln!(
         out,
         "product:   {}",
-        session.product().get("type").map_or("unknown", |s| s.as_str())
+        session
+            .product()
+            .get("type")
+            .map_or("unknown", |s| s.as_str())
     )?;
     writeln!(
         out,
@@ -353,7 +368,12 @@ async fn demo_tour(cfg: Config) -> Result<()> {
     let d = tonearm::demo::start(cfg).await?;
     let info = d.sim.info().clone();
     let mut out = std::io::stdout();
-    writeln!(out, "simulator   apresolve {}  access points {}", info.apresolve, info.access_points.join(", "))?;
+    writeln!(
+        out,
+        "simulator   apresolve {}  access points {}",
+        info.apresolve,
+        info.access_points.join(", ")
+    )?;
 
     let t = Instant::now();
     let creds = Credentials::with_password(&d.account.username, &d.account.password);
@@ -372,10 +392,18 @@ async fn demo_tour(cfg: Config) -> Result<()> {
 
     let t = Instant::now();
     let session = Session::connect(session_config(&d.config), stored).await?;
-    writeln!(out, "stored      signed in again with the reusable credentials in {} ms", t.elapsed().as_millis())?;
+    writeln!(
+        out,
+        "stored      signed in again with the reusable credentials in {} ms",
+        t.elapsed().as_millis()
+    )?;
 
     let uri = "hm://tonearm-demo/hello";
-    d.sim.put_mercury(uri, "text/plain", b"hello from the simulated access point".to_vec());
+    d.sim.put_mercury(
+        uri,
+        "text/plain",
+        b"hello from the simulated access point".to_vec(),
+    );
     let t = Instant::now();
     let resp = session.mercury().get(uri).await?;
     let body: Vec<u8> = resp.payload.concat();
@@ -403,7 +431,11 @@ async fn demo_tour(cfg: Config) -> Result<()> {
 
     let t = Instant::now();
     session.reconnect().await?;
-    writeln!(out, "reconnect   new connection, same credentials and device, in {} ms", t.elapsed().as_millis())?;
+    writeln!(
+        out,
+        "reconnect   new connection, same credentials and device, in {} ms",
+        t.elapsed().as_millis()
+    )?;
 
     let bad = Credentials::with_password(&d.account.username, "wrong password");
     match Session::connect(session_config(&d.config), bad).await {
@@ -412,6 +444,9 @@ async fn demo_tour(cfg: Config) -> Result<()> {
     }
     session.shutdown().await;
     d.sim.shutdown().await;
-    writeln!(out, "done: the session layer works end to end against the simulator. (The TUI comes later.)")?;
+    writeln!(
+        out,
+        "done: the session layer works end to end against the simulator. (The TUI comes later.)"
+    )?;
     Ok(())
 }

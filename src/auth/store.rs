@@ -26,14 +26,16 @@ pub enum StoreError {
          refusing to use it. Fix it with `chmod 600 {path}` or remove it and sign in again"
     )]
     Permissions { path: PathBuf, mode: u32 },
-    #[error("the credential file {path} is damaged ({reason}); run `tonearm logout` and sign in again")]
+    #[error(
+        "the credential file {path} is damaged ({reason}); run `tonearm logout` and sign in again"
+    )]
     Corrupt { path: PathBuf, reason: String },
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredFile {
     username: String,
-    auth_type: i32,
+    auth_type: u32,
     /// Standard base64 of the reusable credential bytes.
     auth_data: String,
 }
@@ -79,7 +81,7 @@ impl FileStore {
         };
         let f: StoredFile =
             serde_json::from_str(&text).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-        let auth_type = AuthType::from_i32(f.auth_type)
+        let auth_type = AuthType::from_u32(f.auth_type)
             .ok_or_else(|| corrupt(format!("unknown auth_type {}", f.auth_type)))?;
         let data = base64::engine::general_purpose::STANDARD
             .decode(f.auth_data.as_bytes())
@@ -100,7 +102,7 @@ impl FileStore {
         let username = creds.username.clone().unwrap_or_default();
         let body = serde_json::to_vec_pretty(&StoredFile {
             username,
-            auth_type: creds.auth_type as i32,
+            auth_type: creds.auth_type.as_u32(),
             auth_data: base64::engine::general_purpose::STANDARD.encode(&creds.auth_data),
         })
         .map_err(|e| StoreError::Corrupt {
@@ -181,7 +183,11 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.path()).expect("meta").permissions().mode() & 0o777;
+            let mode = fs::metadata(store.path())
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o600);
         }
         assert!(store.purge().expect("purge"));

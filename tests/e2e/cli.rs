@@ -62,7 +62,9 @@ async fn sim_prints_its_endpoints_and_serves_a_client() {
         acct["username"].as_str().unwrap(),
         acct["password"].as_str().unwrap(),
     );
-    let session = crate::common::within(20, Session::connect(cfg, creds)).await.expect("login");
+    let session = crate::common::within(20, Session::connect(cfg, creds))
+        .await
+        .expect("login");
     assert_eq!(session.username(), acct["username"].as_str().unwrap());
 }
 
@@ -70,8 +72,21 @@ async fn sim_prints_its_endpoints_and_serves_a_client() {
 fn demo_status_runs_the_protocol_tour() {
     let out = bin().args(["--demo", "status"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["password", "stored", "mercury", "audio key   track", "received", "reconnect", "refused", "done"] {
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "password",
+        "stored",
+        "mercury",
+        "audio key   track",
+        "received",
+        "reconnect",
+        "refused",
+        "done",
+    ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
 }
@@ -81,12 +96,21 @@ fn invalid_config_stops_with_file_line_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, "[endpoints]\napresolve = \"ftp://nope\"\n").unwrap();
-    let out = bin().args(["--config", path.to_str().unwrap(), "status"]).output().unwrap();
+    let out = bin()
+        .args(["--config", path.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("\"ftp://nope\"") && err.contains("endpoints.apresolve"), "{err}");
+    assert!(
+        err.contains("\"ftp://nope\"") && err.contains("endpoints.apresolve"),
+        "{err}"
+    );
     std::fs::write(&path, "[endpoints\n").unwrap();
-    let out = bin().args(["--config", path.to_str().unwrap(), "status"]).output().unwrap();
+    let out = bin()
+        .args(["--config", path.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.toml:1:"));
 }

@@ -16,12 +16,18 @@ fn hexf(v: &Value, k: &str) -> Vec<u8> {
 fn dh_public_key_and_shared_secret() {
     let k = kat();
     let cases = k["dh"].as_array().unwrap();
-    assert!(cases.iter().any(|c| hexf(c, "shared").len() < 96), "a short-secret case exists");
+    assert!(
+        cases.iter().any(|c| hexf(c, "shared").len() < 96),
+        "a short-secret case exists"
+    );
     for c in cases {
         let keys = dh::DhKeys::from_private(&hexf(c, "private_be"));
         assert_eq!(keys.public_key(), hexf(c, "public"));
         // Minimal big-endian, exactly as the HMAC key must be.
-        assert_eq!(keys.shared_secret(&hexf(c, "peer_public")), hexf(c, "shared"));
+        assert_eq!(
+            keys.shared_secret(&hexf(c, "peer_public")),
+            hexf(c, "shared")
+        );
     }
 }
 
@@ -56,8 +62,17 @@ fn zeroconf_inner_blob_decoding() {
 #[test]
 fn malformed_blobs_are_errors_not_panics() {
     let dev = "0123456789abcdef0123456789abcdef01234567";
-    for blob in ["", "%%%not base64", "AAAA", "AAAAAAAAAAAAAAAAAAAAAA==", &"QUJD".repeat(100)] {
-        assert!(Credentials::from_zeroconf_blob("u", blob, dev).is_err(), "{blob}");
+    for blob in [
+        "",
+        "%%%not base64",
+        "AAAA",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+        &"QUJD".repeat(100),
+    ] {
+        assert!(
+            Credentials::from_zeroconf_blob("u", blob, dev).is_err(),
+            "{blob}"
+        );
     }
 }
 

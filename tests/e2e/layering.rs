@@ -39,7 +39,11 @@ fn service_modules_import_no_ui_crates() {
     for module in ["session", "api", "auth", "audio", "player", "connect"] {
         for (path, src) in sources_of(module) {
             for banned in ["ratatui", "crossterm", "crate::ui", "crate::app"] {
-                assert!(!src.contains(banned), "{} mentions {banned}", path.display());
+                assert!(
+                    !src.contains(banned),
+                    "{} mentions {banned}",
+                    path.display()
+                );
             }
         }
     }
@@ -51,9 +55,19 @@ fn simulator_imports_no_client_modules() {
     assert!(!files.is_empty());
     for (path, src) in files {
         for banned in [
-            "crate::session", "crate::config", "crate::id", "crate::auth", "crate::api",
-            "crate::audio", "crate::player", "crate::connect", "crate::ui", "crate::app",
-            "crate::demo", "crate::error", "tonearm::",
+            "crate::session",
+            "crate::config",
+            "crate::id",
+            "crate::auth",
+            "crate::api",
+            "crate::audio",
+            "crate::player",
+            "crate::connect",
+            "crate::ui",
+            "crate::app",
+            "crate::demo",
+            "crate::error",
+            "tonearm::",
         ] {
             assert!(!src.contains(banned), "{} uses {banned}", path.display());
         }

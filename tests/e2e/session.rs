@@ -13,9 +13,15 @@ use crate::common::{account, config, sim, sim_with, wait_state, within};
 
 async fn password_login(s: &tonearm::sim::Simulator) -> Session {
     let a = account(s, "premium");
-    within(10, Session::connect(config(s), Credentials::with_password(&a.username, &a.password)))
-        .await
-        .expect("password login")
+    within(
+        10,
+        Session::connect(
+            config(s),
+            Credentials::with_password(&a.username, &a.password),
+        ),
+    )
+    .await
+    .expect("password login")
 }
 
 #[tokio::test]
@@ -25,7 +31,10 @@ async fn password_login_reports_account_country_and_product() {
     let session = password_login(&s).await;
     assert_eq!(session.username(), a.username);
     assert_eq!(session.country().as_deref(), Some(a.country.as_str()));
-    assert_eq!(session.product().get("type").map(String::as_str), Some("premium"));
+    assert_eq!(
+        session.product().get("type").map(String::as_str),
+        Some("premium")
+    );
     assert!(matches!(*session.state().borrow(), SessionState::Connected));
     assert!(s.info().access_points.contains(&session.ap_address()));
     session.shutdown().await;
@@ -40,7 +49,9 @@ async fn stored_credentials_log_in_again() {
     assert_eq!(stored.username.as_deref(), Some(first.username().as_str()));
     assert!(!stored.auth_data.is_empty());
     first.shutdown().await;
-    let again = within(10, Session::connect(config(&s), stored)).await.expect("stored login");
+    let again = within(10, Session::connect(config(&s), stored))
+        .await
+        .expect("stored login");
     assert_eq!(again.username(), first.username());
 }
 
@@ -48,11 +59,16 @@ async fn stored_credentials_log_in_again() {
 async fn access_token_login_then_reconnects_with_stored_credentials() {
     let s = sim().await;
     let a = account(&s, "premium").clone();
-    let token = s.issue_access_token(&a.username).expect("token for a known user");
+    let token = s
+        .issue_access_token(&a.username)
+        .expect("token for a known user");
     let before = s.stats().logins_ok;
-    let session = within(10, Session::connect(config(&s), Credentials::with_access_token(&token)))
-        .await
-        .expect("token login");
+    let session = within(
+        10,
+        Session::connect(config(&s), Credentials::with_access_token(&token)),
+    )
+    .await
+    .expect("token login");
     assert_eq!(session.username(), a.username);
     // librespot's flow: the token logs in once, then a second connection uses the stored
     // credentials from that first APWelcome.
@@ -66,9 +82,12 @@ async fn access_token_login_then_reconnects_with_stored_credentials() {
 #[tokio::test]
 async fn unknown_access_token_is_refused() {
     let s = sim().await;
-    let err = within(10, Session::connect(config(&s), Credentials::with_access_token("nope")))
-        .await
-        .expect_err("unknown token");
+    let err = within(
+        10,
+        Session::connect(config(&s), Credentials::with_access_token("nope")),
+    )
+    .await
+    .expect_err("unknown token");
     assert_eq!(err.kind(), ErrorKind::Relogin, "{err}");
 }
 
@@ -89,7 +108,9 @@ async fn zeroconf_blob_login() {
     )
     .expect("encode blob");
     let creds = Credentials::from_zeroconf_blob(&user, &blob, &cfg.device_id).expect("decode");
-    let session = within(10, Session::connect(cfg.clone(), creds)).await.expect("blob login");
+    let session = within(10, Session::connect(cfg.clone(), creds))
+        .await
+        .expect("blob login");
     assert_eq!(session.username(), user);
     // The same blob decoded for another device id is garbage and must not log in.
     let wrong = Credentials::from_zeroconf_blob(&user, &blob, "another-device");
@@ -104,14 +125,20 @@ async fn wrong_password_says_what_to_do() {
     let a = account(&s, "premium");
     let err = within(
         10,
-        Session::connect(config(&s), Credentials::with_password(&a.username, "hunter2-secret")),
+        Session::connect(
+            config(&s),
+            Credentials::with_password(&a.username, "hunter2-secret"),
+        ),
     )
     .await
     .expect_err("wrong password");
     assert_eq!(err.kind(), ErrorKind::Relogin);
     let msg = err.to_string();
     assert!(msg.contains("tonearm login"), "{msg}");
-    assert!(!msg.contains("hunter2"), "the password must not appear: {msg}");
+    assert!(
+        !msg.contains("hunter2"),
+        "the password must not appear: {msg}"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +147,10 @@ async fn free_account_is_refused_with_a_clear_message() {
     let a = account(&s, "free");
     let err = within(
         10,
-        Session::connect(config(&s), Credentials::with_password(&a.username, &a.password)),
+        Session::connect(
+            config(&s),
+            Credentials::with_password(&a.username, &a.password),
+        ),
     )
     .await
     .expect_err("free account");
@@ -131,7 +161,13 @@ async fn free_account_is_refused_with_a_clear_message() {
 #[tokio::test]
 async fn try_another_ap_moves_to_the_next_access_point() {
     let s = sim().await;
-    s.set_faults(0, ApFaults { try_another_ap: true, ..ApFaults::default() });
+    s.set_faults(
+        0,
+        ApFaults {
+            try_another_ap: true,
+            ..ApFaults::default()
+        },
+    );
     let session = password_login(&s).await;
     assert_eq!(session.ap_address(), s.info().access_points[1]);
 }
@@ -140,33 +176,61 @@ async fn try_another_ap_moves_to_the_next_access_point() {
 async fn all_aps_refusing_ends_with_an_error_not_a_loop() {
     let s = sim().await;
     for i in 0..2 {
-        s.set_faults(i, ApFaults { try_another_ap: true, ..ApFaults::default() });
+        s.set_faults(
+            i,
+            ApFaults {
+                try_another_ap: true,
+                ..ApFaults::default()
+            },
+        );
     }
     let a = account(&s, "premium");
     let res = within(
         20,
-        Session::connect(config(&s), Credentials::with_password(&a.username, &a.password)),
+        Session::connect(
+            config(&s),
+            Credentials::with_password(&a.username, &a.password),
+        ),
     )
     .await;
     assert!(res.is_err());
 }
 
-async fn connect_err(s: &tonearm::sim::Simulator, faults: ApFaults) -> tonearm::session::SessionError {
+async fn connect_err(
+    s: &tonearm::sim::Simulator,
+    faults: ApFaults,
+) -> tonearm::session::SessionError {
     for i in 0..2 {
         s.set_faults(i, faults.clone());
     }
     let a = account(s, "premium");
-    within(20, Session::connect(config(s), Credentials::with_password(&a.username, &a.password)))
-        .await
-        .expect_err("must fail")
+    within(
+        20,
+        Session::connect(
+            config(s),
+            Credentials::with_password(&a.username, &a.password),
+        ),
+    )
+    .await
+    .expect_err("must fail")
 }
 
 #[tokio::test]
 async fn forged_server_signature_is_rejected() {
     let s = sim().await;
-    let err = connect_err(&s, ApFaults { bad_signature: true, ..ApFaults::default() }).await;
+    let err = connect_err(
+        &s,
+        ApFaults {
+            bad_signature: true,
+            ..ApFaults::default()
+        },
+    )
+    .await;
     assert_eq!(err.kind(), ErrorKind::Fatal, "{err}");
-    assert!(err.to_string().to_lowercase().contains("signature"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("signature"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -176,51 +240,123 @@ async fn untrusted_ap_key_is_rejected() {
     cfg.endpoints = tonearm::config::Endpoints::default(); // Spotify's key, not the simulator's
     cfg.endpoints.apresolve = s.info().apresolve.clone();
     let a = account(&s, "premium");
-    let err = within(20, Session::connect(cfg, Credentials::with_password(&a.username, &a.password)))
-        .await
-        .expect_err("simulator key is not Spotify's");
-    assert!(err.to_string().to_lowercase().contains("signature"), "{err}");
+    let err = within(
+        20,
+        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
+    )
+    .await
+    .expect_err("simulator key is not Spotify's");
+    assert!(
+        err.to_string().to_lowercase().contains("signature"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn tampered_mac_on_login_answer_is_a_typed_error() {
     let s = sim().await;
-    let err = connect_err(&s, ApFaults { corrupt_mac_at: Some(0), ..ApFaults::default() }).await;
+    let err = connect_err(
+        &s,
+        ApFaults {
+            corrupt_mac_at: Some(0),
+            ..ApFaults::default()
+        },
+    )
+    .await;
     assert!(err.to_string().to_lowercase().contains("mac"), "{err}");
+}
+
+#[tokio::test]
+async fn tampered_mac_on_product_info_fails_the_connect() {
+    let s = sim().await;
+    let err = connect_err(
+        &s,
+        ApFaults {
+            corrupt_mac_at: Some(2),
+            ..ApFaults::default()
+        },
+    )
+    .await;
+    assert!(err.to_string().contains("MAC mismatch"), "{err}");
 }
 
 #[tokio::test]
 async fn truncated_frame_is_a_typed_error() {
     let s = sim().await;
-    let err = connect_err(&s, ApFaults { truncate_at: Some(0), ..ApFaults::default() }).await;
-    assert!(err.to_string().to_lowercase().contains("trunc"), "{err}");
+    let err = connect_err(
+        &s,
+        ApFaults {
+            truncate_at: Some(0),
+            ..ApFaults::default()
+        },
+    )
+    .await;
+    assert!(
+        err.to_string().contains("in the middle of a packet"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn oversized_handshake_length_is_refused_quickly() {
     let s = sim().await;
-    let err = connect_err(&s, ApFaults { oversized_handshake: true, ..ApFaults::default() }).await;
-    assert_eq!(err.kind(), ErrorKind::Retry, "{err}");
+    let started = std::time::Instant::now();
+    let err = connect_err(
+        &s,
+        ApFaults {
+            oversized_handshake: true,
+            ..ApFaults::default()
+        },
+    )
+    .await;
+    // Refused from the length prefix alone (no 2 GiB allocation, no waiting for the body).
+    assert!(err.to_string().contains("2147483647 bytes (limit"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Fatal, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
 async fn plaintext_login_failed_after_handshake_is_detected() {
     let s = sim().await;
-    let err = connect_err(&s, ApFaults { reject_client_hmac: true, ..ApFaults::default() }).await;
+    let err = connect_err(
+        &s,
+        ApFaults {
+            reject_client_hmac: true,
+            ..ApFaults::default()
+        },
+    )
+    .await;
     let msg = err.to_string().to_lowercase();
-    assert!(msg.contains("handshake") || msg.contains("protocol"), "{msg}");
+    assert!(
+        msg.contains("handshake") || msg.contains("protocol"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn corrupted_mac_after_login_kills_the_session_with_a_reason() {
-    let s = sim().await;
+    // Packets 0..=2 are APWelcome, CountryCode and ProductInfo (which connect waits for);
+    // packet 3 is the first Ping, after the session is up.
+    let s = sim_with(SimConfig {
+        first_ping_after: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
     for i in 0..2 {
-        s.set_faults(i, ApFaults { corrupt_mac_at: Some(2), ..ApFaults::default() });
+        s.set_faults(
+            i,
+            ApFaults {
+                corrupt_mac_at: Some(3),
+                ..ApFaults::default()
+            },
+        );
     }
     let session = password_login(&s).await;
     let mut rx = session.state();
     let st = wait_state(&mut rx, 10, |st| matches!(st, SessionState::Dead(_))).await;
-    let SessionState::Dead(reason) = st else { unreachable!() };
+    let SessionState::Dead(reason) = st else {
+        unreachable!()
+    };
     assert!(reason.to_lowercase().contains("mac"), "{reason}");
 }
 
@@ -230,12 +366,16 @@ async fn simulator_survives_hostile_clients() {
     let ap = s.info().access_points[0].clone();
     // Garbage before the handshake.
     let mut c = tokio::net::TcpStream::connect(&ap).await.unwrap();
-    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
     let _ = within(10, c.read(&mut buf)).await;
     // A huge declared ClientHello length, then silence.
     let mut c2 = tokio::net::TcpStream::connect(&ap).await.unwrap();
-    c2.write_all(&[0, 4, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    c2.write_all(&[0, 4, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
     let _ = within(10, c2.read(&mut buf)).await;
     // A truncated hello, then close.
     let mut c3 = tokio::net::TcpStream::connect(&ap).await.unwrap();
@@ -251,17 +391,28 @@ async fn simulator_survives_hostile_clients() {
 async fn missing_pings_mark_the_session_dead() {
     let s = sim().await;
     for i in 0..2 {
-        s.set_faults(i, ApFaults { no_pings: true, ..ApFaults::default() });
+        s.set_faults(
+            i,
+            ApFaults {
+                no_pings: true,
+                ..ApFaults::default()
+            },
+        );
     }
     let a = account(&s, "premium");
     let mut cfg = config(&s);
     cfg.timeouts.keepalive.first_ping = Duration::from_millis(700);
-    let session = within(10, Session::connect(cfg, Credentials::with_password(&a.username, &a.password)))
-        .await
-        .expect("login");
+    let session = within(
+        10,
+        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
+    )
+    .await
+    .expect("login");
     let mut rx = session.state();
     let st = wait_state(&mut rx, 10, |st| matches!(st, SessionState::Dead(_))).await;
-    let SessionState::Dead(reason) = st else { unreachable!() };
+    let SessionState::Dead(reason) = st else {
+        unreachable!()
+    };
     assert!(reason.to_lowercase().contains("ping"), "{reason}");
 }
 
@@ -278,9 +429,12 @@ async fn keepalive_cycle_keeps_the_session_up() {
     cfg.timeouts.keepalive.pong_delay = Duration::from_millis(100);
     cfg.timeouts.keepalive.pong_ack = Duration::from_millis(1000);
     cfg.timeouts.keepalive.next_ping = Duration::from_millis(2000);
-    let session = within(10, Session::connect(cfg, Credentials::with_password(&a.username, &a.password)))
-        .await
-        .expect("login");
+    let session = within(
+        10,
+        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
+    )
+    .await
+    .expect("login");
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert!(s.stats().pongs_received >= 2, "{:?}", s.stats());
     assert!(matches!(*session.state().borrow(), SessionState::Connected));
@@ -291,7 +445,13 @@ async fn keepalive_cycle_keeps_the_session_up() {
 async fn closed_connection_marks_the_session_dead() {
     let s = sim().await;
     for i in 0..2 {
-        s.set_faults(i, ApFaults { close_after_packets: Some(3), ..ApFaults::default() });
+        s.set_faults(
+            i,
+            ApFaults {
+                close_after_packets: Some(3),
+                ..ApFaults::default()
+            },
+        );
     }
     let session = password_login(&s).await;
     let mut rx = session.state();
@@ -302,21 +462,36 @@ async fn closed_connection_marks_the_session_dead() {
 
 #[tokio::test]
 async fn mercury_get_404_and_multipart() {
-    let s = sim_with(SimConfig { mercury_chunk: 100, ..SimConfig::default() }).await;
+    let s = sim_with(SimConfig {
+        mercury_chunk: 100,
+        ..SimConfig::default()
+    })
+    .await;
     let session = password_login(&s).await;
     let body: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-    s.put_mercury("hm://tonearm-test/big", "application/octet-stream", body.clone());
+    s.put_mercury(
+        "hm://tonearm-test/big",
+        "application/octet-stream",
+        body.clone(),
+    );
     s.put_mercury("hm://tonearm-test/small", "text/plain", b"hi".to_vec());
     let m = session.mercury();
-    let small = within(10, m.get("hm://tonearm-test/small")).await.expect("small");
+    let small = within(10, m.get("hm://tonearm-test/small"))
+        .await
+        .expect("small");
     assert_eq!(small.status_code, 200);
     assert_eq!(small.payload.concat(), b"hi");
-    let big = within(10, m.get("hm://tonearm-test/big")).await.expect("big");
+    let big = within(10, m.get("hm://tonearm-test/big"))
+        .await
+        .expect("big");
     assert_eq!(big.payload.concat(), body, "multipart reassembly");
     let missing = within(10, m.get("hm://tonearm-test/missing")).await;
     assert!(missing.is_err(), "404 must be an error");
     // Concurrent requests are matched by sequence number.
-    let (a, b) = tokio::join!(m.get("hm://tonearm-test/small"), m.get("hm://tonearm-test/big"));
+    let (a, b) = tokio::join!(
+        m.get("hm://tonearm-test/small"),
+        m.get("hm://tonearm-test/big")
+    );
     assert_eq!(a.expect("a").payload.concat(), b"hi");
     assert_eq!(b.expect("b").payload.concat(), body);
 }
@@ -336,7 +511,12 @@ async fn mercury_subscription_receives_events() {
     assert_eq!(ev.payload.concat(), b"one");
     // Other prefixes do not reach this subscription.
     s.publish_mercury(&user, "hm://other/1", vec![b"x".to_vec()]);
-    within(10, session.mercury().unsubscribe("hm://tonearm-test/events/")).await.expect("unsub");
+    within(
+        10,
+        session.mercury().unsubscribe("hm://tonearm-test/events/"),
+    )
+    .await
+    .expect("unsub");
 }
 
 #[tokio::test]
@@ -346,18 +526,39 @@ async fn audio_keys_success_refusal_and_timeout() {
     let file = FileId([9; 20]);
     s.add_audio_key(file.0, track.to_raw(), [0x5a; 16]);
     let session = password_login(&s).await;
-    let key = within(10, session.audio_key(track, file)).await.expect("key");
+    let key = within(10, session.audio_key(track, file))
+        .await
+        .expect("key");
     assert_eq!(key.0, [0x5a; 16]);
     let other = FileId([1; 20]);
-    let err = within(10, session.audio_key(track, other)).await.expect_err("unknown pair");
-    assert!(matches!(err, tonearm::session::audio_key::AudioKeyError::Refused { .. }), "{err}");
+    let err = within(10, session.audio_key(track, other))
+        .await
+        .expect_err("unknown pair");
+    assert!(
+        matches!(
+            err,
+            tonearm::session::audio_key::AudioKeyError::Refused { .. }
+        ),
+        "{err}"
+    );
     // Slow key server: the client gives up after its timeout (1.5 s by default).
     for i in 0..2 {
-        s.set_faults(i, ApFaults { audio_key_delay: Duration::from_secs(3), ..ApFaults::default() });
+        s.set_faults(
+            i,
+            ApFaults {
+                audio_key_delay: Duration::from_secs(3),
+                ..ApFaults::default()
+            },
+        );
     }
     let slow = password_login(&s).await;
-    let err = within(10, slow.audio_key(track, file)).await.expect_err("timeout");
-    assert!(matches!(err, tonearm::session::audio_key::AudioKeyError::Timeout), "{err}");
+    let err = within(10, slow.audio_key(track, file))
+        .await
+        .expect_err("timeout");
+    assert!(
+        matches!(err, tonearm::session::audio_key::AudioKeyError::Timeout),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -374,7 +575,9 @@ async fn reconnect_keeps_identity_and_services() {
     assert_eq!(session.device_id(), device);
     assert_eq!(session.username(), user);
     assert!(matches!(*session.state().borrow(), SessionState::Connected));
-    let r = within(10, mercury.get("hm://tonearm-test/r")).await.expect("mercury after reconnect");
+    let r = within(10, mercury.get("hm://tonearm-test/r"))
+        .await
+        .expect("mercury after reconnect");
     assert_eq!(r.payload.concat(), b"r");
 }
 
