@@ -26,22 +26,7 @@ impl Drop for Kill {
 
 #[tokio::test]
 async fn sim_prints_its_endpoints_and_serves_a_client() {
-    let mut child = Kill(
-        bin()
-            .args(["sim", "--listen", "127.0.0.1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        BufReader::new(stdout).read_line(&mut l).unwrap();
-        l
-    })
-    .await
-    .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    let (_child, info) = spawn_sim().await;
     let ap_key = hex::decode(info["ap_key"]["modulus"].as_str().unwrap()).unwrap();
     assert_eq!(ap_key.len(), 256, "RSA-2048 modulus");
     let acct = info["accounts"]
@@ -120,4 +105,112 @@ fn status_without_credentials_says_how_to_sign_in() {
     let out = bin().arg("status").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tonearm login"));
+}
+
+/// Starts `tonearm sim` as a child process and returns it with its announced endpoints.
+async fn spawn_sim() -> (Kill, serde_json::Value) {
+    let mut child = Kill(
+        bin()
+            .args(["sim", "--listen", "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    (
+        child,
+        serde_json::from_str(&line).expect("first line is JSON"),
+    )
+}
+
+#[tokio::test]
+async fn login_status_logout_through_the_binary() {
+    use std::io::Write;
+    let (_sim, info) = spawn_sim().await;
+    let home = tempfile::tempdir().unwrap();
+    let acct = info["accounts"][0].clone();
+    let endpoint_args = [
+        "--apresolve-url".to_string(),
+        info["apresolve"].as_str().unwrap().to_string(),
+        "--ap-key-modulus".to_string(),
+        info["ap_key"]["modulus"].as_str().unwrap().to_string(),
+    ];
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tonearm"));
+        c.env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .args(&endpoint_args)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let user = acct["username"].as_str().unwrap();
+    let password = format!("{}\n", acct["password"].as_str().unwrap());
+    let out = run(
+        &["login", "--username", user, "--password-stdin"],
+        Some(&password),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds = home.path().join("state/tonearm/credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let stored = std::fs::read_to_string(&creds).unwrap();
+    assert!(
+        !stored.contains(acct["password"].as_str().unwrap()),
+        "password must not be stored"
+    );
+    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    assert!(
+        !log.contains(acct["password"].as_str().unwrap()),
+        "password must not be logged"
+    );
+
+    let out = run(&["status"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("account:   {user}")), "{stdout}");
+
+    let out = run(
+        &["login", "--username", user, "--password-stdin"],
+        Some("not-it\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no longer accepts password logins"));
+
+    let out = run(&["logout"], None);
+    assert!(out.status.success());
+    assert!(!creds.exists());
+    let out = run(&["status"], None);
+    assert!(!out.status.success());
 }
