@@ -129,16 +129,22 @@ pub enum BlobError {
     UnknownAuthType(u32),
 }
 
-/// AES-192-ECB decryption with the key derived from the device id and user name, then the
-/// XOR walk from the end (§5.4). `data.len()` is a multiple of 16.
-fn decrypt_blob(username: &str, data: &[u8], device_id: &str) -> Vec<u8> {
+/// The inner blob's AES-192 key (§5.4): SHA1(PBKDF2-HMAC-SHA1(SHA1(device_id), username, 256
+/// iterations, 20 bytes)) followed by u32be(20).
+pub(crate) fn blob_key(username: &str, device_id: &str) -> [u8; 24] {
     let secret = Sha1::digest(device_id.as_bytes());
     let mut base = [0u8; 20];
     pbkdf2::pbkdf2_hmac::<Sha1>(&secret, username.as_bytes(), 256, &mut base);
     let mut key = [0u8; 24];
     key[..20].copy_from_slice(&Sha1::digest(base));
     key[20..].copy_from_slice(&20u32.to_be_bytes());
-    let cipher = Aes192::new(GenericArray::from_slice(&key));
+    key
+}
+
+/// AES-192-ECB decryption with the key derived from the device id and user name, then the
+/// XOR walk from the end (§5.4). `data.len()` is a multiple of 16.
+fn decrypt_blob(username: &str, data: &[u8], device_id: &str) -> Vec<u8> {
+    let cipher = Aes192::new(GenericArray::from_slice(&blob_key(username, device_id)));
     let mut d = data.to_vec();
     for block in d.chunks_exact_mut(16) {
         cipher.decrypt_block(GenericArray::from_mut_slice(block));
@@ -217,13 +223,7 @@ pub(crate) mod tests {
         for j in 16..p.len() {
             p[j] ^= p[j - 16];
         }
-        let secret = Sha1::digest(device_id.as_bytes());
-        let mut base = [0u8; 20];
-        pbkdf2::pbkdf2_hmac::<Sha1>(&secret, username.as_bytes(), 256, &mut base);
-        let mut key = [0u8; 24];
-        key[..20].copy_from_slice(&Sha1::digest(base));
-        key[20..].copy_from_slice(&20u32.to_be_bytes());
-        let cipher = Aes192::new(GenericArray::from_slice(&key));
+        let cipher = Aes192::new(GenericArray::from_slice(&blob_key(username, device_id)));
         for block in p.chunks_exact_mut(16) {
             cipher.encrypt_block(GenericArray::from_mut_slice(block));
         }
