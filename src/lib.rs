@@ -1,6 +1,9 @@
 //! tonearm: a terminal Spotify client with its own protocol layer, and a Spotify Connect speaker.
 //!
 //! Crate map (one line per module):
+//! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve).
+//! * [`audio`]   — fetch, decrypt, Spotify header, decode, normalisation, volume, sinks.
+//! * [`player`]  — the player handle and its engine thread (queue, gapless, events).
 //! * [`auth`]    — where reusable credentials are kept (0600 file today).
 //! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
 //! * [`config`]  — the config file (raw serde structs → resolved values), every endpoint overridable.
@@ -17,6 +20,8 @@
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
 //! handle, which forwards packets to one connection task that owns the socket.
 
+pub mod api;
+pub mod audio;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -24,6 +29,7 @@ pub mod error;
 pub mod id;
 pub mod logging;
 pub mod paths;
+pub mod player;
 pub mod session;
 pub mod sim;
 

@@ -1,0 +1,9 @@
+//! Audio: from encrypted CDN bytes to samples at a sink. `Read + Seek` adapters in a chain —
+//! ranged streaming fetch → AES-128-CTR decrypt → Spotify header (normalisation data) →
+//! symphonia decode → [`pcm::PcmSource`] — plus normalisation, software volume and the sinks.
+//!
+//! Called by the player (which owns the decode thread). Never imports UI modules, the player or
+//! the simulator.
+
+pub mod pcm;
+pub mod sink;

@@ -1,0 +1,79 @@
+//! The loading seam: the player asks a [`TrackLoader`] for a decodable track by id. The real
+//! loader (metadata → file choice → storage-resolve → CDN fetch → audio key → decrypt → header →
+//! decode) lives beside the services; tests use loaders that synthesise audio.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::audio::pcm::PcmSource;
+use crate::id::SpotifyId;
+
+/// What a person sees about a track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInfo {
+    /// The id asked for (the queue entry).
+    pub id: SpotifyId,
+    /// The id actually played (an alternative when the asked one has no playable file).
+    pub played_id: SpotifyId,
+    pub name: String,
+    pub artists: Vec<String>,
+    pub album: String,
+    pub duration_ms: u64,
+}
+
+/// Normalisation values from the Spotify file header (§10.6); defaults gain 0 dB, peak 1.0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormalisationData {
+    pub track_gain_db: f32,
+    pub track_peak: f32,
+    pub album_gain_db: f32,
+    pub album_peak: f32,
+}
+
+impl Default for NormalisationData {
+    fn default() -> Self {
+        NormalisationData {
+            track_gain_db: 0.0,
+            track_peak: 1.0,
+            album_gain_db: 0.0,
+            album_peak: 1.0,
+        }
+    }
+}
+
+/// A track ready to decode.
+pub struct LoadedTrack {
+    pub info: TrackInfo,
+    pub normalisation: NormalisationData,
+    pub source: Box<dyn PcmSource>,
+}
+
+/// Why a track could not be loaded; `message` is for people (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LoadError {
+    pub kind: LoadErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// Not playable for this account/country, no playable file and no alternative, not found.
+    Unavailable,
+    /// The audio key was refused.
+    Key,
+    /// Network, CDN or token trouble (after retries).
+    Network,
+    /// The file could not be decoded.
+    Decode,
+    /// The account cannot stream (not Premium) or the session is gone: stop, don't skip.
+    Fatal,
+}
+
+pub type LoadFuture = Pin<Box<dyn Future<Output = Result<LoadedTrack, LoadError>> + Send>>;
+
+/// Loads tracks for the player. Called from the player's tokio side; the returned source is
+/// then used on the decode thread.
+pub trait TrackLoader: Send + Sync + 'static {
+    fn load(&self, id: SpotifyId) -> LoadFuture;
+}
