@@ -1,2 +1,32 @@
 //! Spotify's HTTP services for the client: tokens (client-token, login5 with hashcash), spclient
-//! (metadata, storage-resolve). Never imports UI modules, the player or the simulator.
+//! (metadata through extended-metadata with the `/metadata/4` fallback, storage-resolve), the
+//! typed metadata models and the choice of audio file by bitrate. Never imports UI modules, the
+//! player or the simulator.
+//!
+//! Files: `error` ([`ApiError`]), `hashcash` (pure solver), `client_token` and `login5` (the two
+//! token exchanges, driven by plain values), `tokens` ([`TokenProvider`]: caching,
+//! single-flight), `metadata` (models, validation, availability, [`choose_file`]), `storage`
+//! (storage-resolve answers, CDN URL expiry), `spclient` ([`SpClient`]), `http` (headers,
+//! status mapping, retry policy).
+
+mod client_token;
+pub mod error;
+pub mod hashcash;
+mod http;
+mod login5;
+pub mod metadata;
+pub mod spclient;
+pub mod storage;
+pub mod tokens;
+
+#[cfg(test)]
+mod testutil;
+
+pub use error::ApiError;
+pub use http::RetryPolicy;
+pub use metadata::{
+    choose_file, Album, AlbumRef, Artist, ArtistRef, AudioFile, AudioFormat, Bitrate, Episode,
+    Restriction, Show, Track,
+};
+pub use spclient::SpClient;
+pub use tokens::{AccessToken, FixedAccount, TokenProvider, TokenTiming};

@@ -23,6 +23,8 @@ pub enum Error {
     Id(#[from] crate::id::IdError),
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
 }
 
 impl Error {
@@ -31,6 +33,7 @@ impl Error {
             Error::Config(_) => ErrorKind::Fatal,
             Error::Id(_) => ErrorKind::Notify,
             Error::Session(e) => e.kind(),
+            Error::Api(e) => e.kind(),
         }
     }
 }

@@ -1,0 +1,319 @@
+//! [`TokenProvider`]: the client token (cached until the server's `refresh_after`) and the
+//! login5 access token (cached until 10 s before it expires), each fetched single-flight —
+//! concurrent callers wait for one request and share its answer. [`TokenProvider::invalidate`]
+//! drops the access token after a 401.
+//!
+//! Called by `spclient` (and later the dealer / connect services). Who logs in comes from the
+//! [`Session`] (user name, reusable credentials, device id) or, for tools and tests, from a
+//! [`FixedAccount`]. Depends on `login5` and `client_token` for the exchanges; must not depend
+//! on the UI or other services. Tokens and credentials never appear in logs, errors or `Debug`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{client_token, login5, ApiError};
+use crate::config::Endpoints;
+use crate::session::Session;
+
+/// An access token is handed out only while it has at least this long to live.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
+/// A login5 access token for `Authorization: Bearer`. `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at: Instant,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl AccessToken {
+    /// Still usable for at least [`EXPIRY_MARGIN`].
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() + EXPIRY_MARGIN < self.expires_at
+    }
+}
+
+/// Who logs in when there is no [`Session`] (tools, tests). `Debug` hides the credential.
+#[derive(Clone)]
+pub struct FixedAccount {
+    pub username: String,
+    /// Reusable (stored) AP credentials.
+    pub stored_credential: Vec<u8>,
+    pub device_id: String,
+    /// Two upper-case letters, sent as `country=` on spclient calls.
+    pub country: Option<String>,
+}
+
+impl std::fmt::Debug for FixedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedAccount")
+            .field("username", &self.username)
+            .field("device_id", &self.device_id)
+            .field("country", &self.country)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the account facts come from.
+#[derive(Clone)]
+pub(crate) enum Account {
+    Session(Session),
+    Fixed(Arc<FixedAccount>),
+}
+
+impl Account {
+    fn username(&self) -> String {
+        match self {
+            Account::Session(s) => s.username(),
+            Account::Fixed(a) => a.username.clone(),
+        }
+    }
+
+    fn stored_credential(&self) -> Vec<u8> {
+        match self {
+            Account::Session(s) => s.reusable_credentials().auth_data,
+            Account::Fixed(a) => a.stored_credential.clone(),
+        }
+    }
+
+    fn device_id(&self) -> String {
+        match self {
+            Account::Session(s) => s.device_id(),
+            Account::Fixed(a) => a.device_id.clone(),
+        }
+    }
+
+    pub(crate) fn country(&self) -> Option<String> {
+        match self {
+            Account::Session(s) => s.country(),
+            Account::Fixed(a) => a.country.clone(),
+        }
+    }
+}
+
+/// Time limits of the token exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTiming {
+    /// One HTTP request (10 s).
+    pub request_timeout: Duration,
+    /// The wait after login5's TIMEOUT / TOO_MANY_ATTEMPTS (3 s, as librespot).
+    pub login5_retry_delay: Duration,
+}
+
+impl Default for TokenTiming {
+    fn default() -> Self {
+        TokenTiming {
+            request_timeout: Duration::from_secs(10),
+            login5_retry_delay: Duration::from_secs(3),
+        }
+    }
+}
+
+struct ClientToken {
+    token: String,
+    refresh_at: Instant,
+}
+
+struct Inner {
+    account: Account,
+    client_id: String,
+    login5_url: String,
+    client_token_url: String,
+    http: reqwest::Client,
+    timing: TokenTiming,
+    client: Mutex<Option<ClientToken>>,
+    access: Mutex<Option<AccessToken>>,
+    /// Held while a client token is being fetched (single flight).
+    client_gate: tokio::sync::Mutex<()>,
+    /// Held while an access token is being fetched (single flight).
+    access_gate: tokio::sync::Mutex<()>,
+}
+
+/// Tokens for Spotify's HTTP services. Cheap to clone; clones share the caches.
+#[derive(Clone)]
+pub struct TokenProvider {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("login5", &self.inner.login5_url)
+            .field("client_token", &self.inner.client_token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned cache is still a valid cache (plain data, no invariants across fields).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TokenProvider {
+    /// Tokens for `session`'s account, from `endpoints.login5` / `endpoints.client_token`.
+    pub fn new(session: Session, endpoints: Endpoints, http: reqwest::Client) -> TokenProvider {
+        TokenProvider::build(
+            Account::Session(session),
+            &endpoints,
+            http,
+            TokenTiming::default(),
+        )
+    }
+
+    /// Tokens for an account given by value (no AP session needed).
+    pub fn with_account(
+        account: FixedAccount,
+        endpoints: Endpoints,
+        http: reqwest::Client,
+    ) -> TokenProvider {
+        TokenProvider::build(
+            Account::Fixed(Arc::new(account)),
+            &endpoints,
+            http,
+            TokenTiming::default(),
+        )
+    }
+
+    /// Replaces the time limits. Call right after construction, before cloning (a shared
+    /// provider keeps its timing).
+    pub fn with_timing(self, timing: TokenTiming) -> TokenProvider {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.timing = timing;
+                TokenProvider {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => {
+                tracing::warn!("TokenProvider::with_timing on a shared provider; ignored");
+                TokenProvider { inner }
+            }
+        }
+    }
+
+    fn build(
+        account: Account,
+        endpoints: &Endpoints,
+        http: reqwest::Client,
+        timing: TokenTiming,
+    ) -> TokenProvider {
+        TokenProvider {
+            inner: Arc::new(Inner {
+                account,
+                client_id: crate::config::SPOTIFY_CLIENT_ID.to_string(),
+                login5_url: endpoints.login5.clone(),
+                client_token_url: endpoints.client_token.clone(),
+                http,
+                timing,
+                client: Mutex::new(None),
+                access: Mutex::new(None),
+                client_gate: tokio::sync::Mutex::new(()),
+                access_gate: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub(crate) fn account(&self) -> &Account {
+        &self.inner.account
+    }
+
+    fn cached_client_token(&self) -> Option<String> {
+        lock(&self.inner.client)
+            .as_ref()
+            .filter(|c| Instant::now() < c.refresh_at)
+            .map(|c| c.token.clone())
+    }
+
+    fn cached_access_token(&self) -> Option<AccessToken> {
+        lock(&self.inner.access)
+            .as_ref()
+            .filter(|t| t.is_fresh())
+            .cloned()
+    }
+
+    /// The client token, fetched (with hashcash if asked) when missing or due for refresh.
+    pub async fn client_token(&self) -> Result<String, ApiError> {
+        if let Some(t) = self.cached_client_token() {
+            return Ok(t);
+        }
+        let _gate = self.inner.client_gate.lock().await;
+        // Someone else may have fetched it while we waited.
+        if let Some(t) = self.cached_client_token() {
+            return Ok(t);
+        }
+        let inner = &self.inner;
+        let granted = client_token::fetch(
+            &inner.http,
+            &inner.client_token_url,
+            &inner.client_id,
+            &inner.account.device_id(),
+            inner.timing.request_timeout,
+        )
+        .await?;
+        *lock(&inner.client) = Some(ClientToken {
+            token: granted.token.clone(),
+            refresh_at: Instant::now() + granted.refresh_after,
+        });
+        Ok(granted.token)
+    }
+
+    /// The login5 access token, fetched when missing or within 10 s of expiry.
+    pub async fn access_token(&self) -> Result<AccessToken, ApiError> {
+        if let Some(t) = self.cached_access_token() {
+            return Ok(t);
+        }
+        let _gate = self.inner.access_gate.lock().await;
+        if let Some(t) = self.cached_access_token() {
+            return Ok(t);
+        }
+        let client_token = self.client_token().await?;
+        let inner = &self.inner;
+        let (username, credential, device_id) = (
+            inner.account.username(),
+            inner.account.stored_credential(),
+            inner.account.device_id(),
+        );
+        let token = login5::login(
+            &inner.http,
+            &inner.login5_url,
+            &login5::Login {
+                client_id: &inner.client_id,
+                device_id: &device_id,
+                username: &username,
+                stored_credential: &credential,
+                client_token: &client_token,
+            },
+            inner.timing.request_timeout,
+            inner.timing.login5_retry_delay,
+        )
+        .await?;
+        let access = AccessToken {
+            token: token.access_token,
+            expires_at: token.received + token.expires_in,
+        };
+        *lock(&inner.access) = Some(access.clone());
+        Ok(access)
+    }
+
+    /// Forgets the access token (call after a 401); the next call fetches a new one.
+    pub fn invalidate(&self) {
+        *lock(&self.inner.access) = None;
+    }
+
+    /// Puts an access token in the cache (tests of callers that must not reach login5).
+    #[cfg(test)]
+    pub(crate) fn preset_access_token(&self, token: AccessToken) {
+        *lock(&self.inner.access) = Some(token);
+    }
+}
+
+#[cfg(test)]
+mod tests;
