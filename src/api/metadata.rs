@@ -338,6 +338,16 @@ pub fn check_available(
     Ok(())
 }
 
+/// The account's catalogue from the AP's product info (`catalogue`), "premium" when absent —
+/// the second argument of the `is_available` checks.
+pub fn user_catalogue(product: &std::collections::HashMap<String, String>) -> String {
+    product
+        .get("catalogue")
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "premium".to_string())
+}
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -706,6 +716,11 @@ impl Episode {
     }
 
     pub fn is_available(&self, country: &str, catalogue: &str) -> bool {
+        self.check_available(country, catalogue).is_ok()
+    }
+
+    /// Like [`Episode::is_available`], with the reason.
+    pub fn check_available(&self, country: &str, catalogue: &str) -> Result<(), Unavailable> {
         check_available(
             &self.restrictions,
             &self.availability,
@@ -713,7 +728,6 @@ impl Episode {
             catalogue,
             now_unix(),
         )
-        .is_ok()
     }
 }
 
@@ -1080,6 +1094,14 @@ pub(crate) mod tests {
             r(&["premium"], None, Some("SE")),
         ];
         assert_eq!(ok(&vague, "SE"), Err(Unavailable::Blacklisted));
+    }
+
+    #[test]
+    fn catalogue_from_product_info() {
+        let mut p = std::collections::HashMap::new();
+        assert_eq!(user_catalogue(&p), "premium");
+        p.insert("catalogue".to_string(), "free".to_string());
+        assert_eq!(user_catalogue(&p), "free");
     }
 
     #[test]
