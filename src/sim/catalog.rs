@@ -1000,4 +1000,17 @@ mod tests {
         // The demo part is unchanged.
         assert_eq!(c.track_uri(0), demo.track_uri(0));
     }
+
+    /// Slow in debug builds (run with `cargo test -- --ignored`): 100k tracks.
+    #[test]
+    #[ignore]
+    fn synthetic_catalog_of_100k() {
+        let start = std::time::Instant::now();
+        let c = Catalog::synthetic(100_000);
+        eprintln!("100k-track catalog built in {:?}", start.elapsed());
+        assert_eq!(
+            c.file_count(),
+            (c.tracks.len() - 1) * 3 + c.episodes.len() * 3
+        );
+    }
 }

@@ -249,6 +249,7 @@ async fn start_up_is_fast() {
     let start = Instant::now();
     let e = env().await;
     let took = start.elapsed();
+    eprintln!("simulator started in {took:?}");
     // Debug build on a shared two-core machine: the budget is 100 ms, allow some noise.
     assert!(took < Duration::from_millis(300), "{took:?}");
     e.sim.shutdown().await;
