@@ -1,26 +1,41 @@
-//! The offline Spotify service that the end-to-end tests and the demo run against: apresolve
-//! over HTTP, access points over raw TCP (handshake, Shannon framing, login, keep-alive, audio
-//! keys, Mercury), built-in accounts, and runtime fault injection per AP. It is the *server*,
+//! The offline Spotify service that the end-to-end tests and the demo run against: apresolve,
+//! client-token, login5, spclient (extended metadata, legacy metadata, storage-resolve) and an
+//! audio CDN over HTTP; access points over raw TCP (handshake, Shannon framing, login,
+//! keep-alive, audio keys, Mercury); built-in accounts; a catalog with embedded demo audio; and
+//! runtime fault injection per AP and for HTTP. It is the *server*,
 //! written from `shared/spec/spotify-protocol.md` alone: it never imports the client modules
 //! (`session`, `id`, `config`, …), only protobuf types and crypto crates, so that a bug shared
 //! with the client cannot hide. [`Simulator::start`] binds everything and returns a handle;
 //! tests configure it through the handle and read [`SimStats`].
 //!
-//! Files: `state` shared state and persistence, `http` apresolve, `ap` listeners and
-//! sessions, `handshake` the plaintext handshake and the test RSA key, `codec` Shannon
-//! framing, `mercury` Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
+//! Files: `state` shared state and persistence, `http` the router (apresolve, latency),
+//! `tokens` client-token and login5, `spclient` metadata and storage-resolve, `cdn` the audio
+//! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
+//! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
+//! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
+//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
 
 mod ap;
+pub mod catalog;
+mod cdn;
 mod codec;
 mod dh;
 mod handshake;
 mod http;
+mod ids;
+pub mod media;
 mod mercury;
+mod metadata;
 pub mod phone;
+mod spclient;
 mod state;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_http;
+mod tokens;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -32,8 +47,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use rand::RngCore;
 use state::{lock, Behaviour, CredentialStore, MercuryResource, Shared};
 
+pub use catalog::{Catalog, CatalogSpec};
 pub use dh::DhError;
 
 /// How the simulator listens and behaves.
@@ -53,8 +70,18 @@ pub struct SimConfig {
     pub ping_interval: Duration,
     /// Most Mercury part bytes per packet before a reply or event is split.
     pub mercury_chunk: usize,
-    /// `false` mimics today's Spotify: USER_PASS logins always fail with BadCredentials.
+    /// `false` mimics today's Spotify: USER_PASS logins always fail with BadCredentials
+    /// (over the AP and login5 alike).
     pub password_login: bool,
+    /// Which catalog to serve.
+    pub catalog: CatalogSpec,
+    /// Lifetime of login5 access tokens.
+    pub token_ttl: Duration,
+    /// Trailing zero bits login5's hashcash challenge demands (once per login); `None` = no
+    /// challenge.
+    pub login5_hashcash: Option<i32>,
+    /// Whether client-token answers with a hashcash challenge before granting a token.
+    pub client_token_hashcash: bool,
 }
 
 impl Default for SimConfig {
@@ -68,6 +95,10 @@ impl Default for SimConfig {
             ping_interval: Duration::from_secs(60),
             mercury_chunk: 16384,
             password_login: true,
+            catalog: CatalogSpec::Demo,
+            token_ttl: Duration::from_secs(3600),
+            login5_hashcash: None,
+            client_token_hashcash: false,
         }
     }
 }
@@ -98,6 +129,73 @@ pub struct ApFaults {
     pub audio_key_delay: Duration,
 }
 
+/// Misbehaviour of the HTTP services, applied from [`Simulator::set_http_faults`] on. Counted
+/// faults (`cdn_5xx`, `cdn_429`, `cdn_truncate`, `metadata_5xx`) fire for the next N matching
+/// requests and then stop.
+#[derive(Debug, Clone)]
+pub struct HttpFaults {
+    /// Added before every HTTP response (apresolve, tokens, spclient, CDN).
+    pub latency: Duration,
+    /// The next N CDN requests answer 503 (checked before `cdn_429`).
+    pub cdn_5xx: u32,
+    /// The next N CDN bodies stop after half the promised bytes and the connection is closed.
+    pub cdn_truncate: u32,
+    /// CDN bodies trickle: this pause after every 16 KiB.
+    pub cdn_slow: Option<Duration>,
+    /// The next N CDN requests answer 429 with `Retry-After: retry_after_secs`.
+    pub cdn_429: u32,
+    /// Value of Retry-After on injected 429s (default 1).
+    pub retry_after_secs: u64,
+    /// storage-resolve lists an already-expired URL first (403 from the CDN), then a valid one.
+    pub expired_cdn_urls: bool,
+    /// The next N metadata requests (extended-metadata and /metadata/4) answer 503.
+    pub metadata_5xx: u32,
+}
+
+impl Default for HttpFaults {
+    fn default() -> Self {
+        HttpFaults {
+            latency: Duration::ZERO,
+            cdn_5xx: 0,
+            cdn_truncate: 0,
+            cdn_slow: None,
+            cdn_429: 0,
+            retry_after_secs: 1,
+            expired_cdn_urls: false,
+            metadata_5xx: 0,
+        }
+    }
+}
+
+/// One of the eight demo tracks.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoTrack {
+    pub uri: String,
+    pub name: String,
+    pub album: String,
+    pub artists: Vec<String>,
+    /// The loudest partial of the recording.
+    pub fundamental_hz: f32,
+    pub duration_ms: u64,
+    /// The replay-gain values in the file's Spotify header (offset 144).
+    pub track_gain_db: f32,
+    pub track_peak: f32,
+    pub album_gain_db: f32,
+    pub album_peak: f32,
+}
+
+/// URIs of the tracks that exercise the hard paths.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpecialTracks {
+    /// No files; its one alternative (a hidden remaster) has files.
+    pub unplayable_with_alternative: String,
+    /// `countries_forbidden` includes "SE", the demo premium account's country.
+    pub restricted_in_se: String,
+    /// Has files, but the AP answers its audio key requests with an error (the CDN serves
+    /// these files unencrypted, so a client that plays on without a key still decodes them).
+    pub key_refused: String,
+}
+
 /// Where the simulator listens and what it offers; serialisable for `tonearm sim`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SimInfo {
@@ -113,6 +211,14 @@ pub struct SimInfo {
     pub accounts: Vec<SimAccount>,
     /// The public half of the key that signs the AP handshake.
     pub ap_key: ApKeyInfo,
+    /// login5 endpoint, `http://host:port/v3/login`.
+    pub login5: String,
+    /// client-token endpoint, `http://host:port/v1/clienttoken`.
+    pub client_token: String,
+    /// URI of the main demo album.
+    pub demo_album: String,
+    pub demo_tracks: Vec<DemoTrack>,
+    pub special_tracks: SpecialTracks,
 }
 
 /// A built-in test account.
@@ -150,6 +256,16 @@ pub struct SimStats {
     pub active_sessions: u64,
     /// Pong packets received.
     pub pongs_received: u64,
+    /// Requests to the CDN (all, including refused and faulted ones).
+    pub cdn_requests: u64,
+    /// Audio bytes the CDN sent.
+    pub cdn_bytes: u64,
+    /// extended-metadata and /metadata/4 requests (all).
+    pub metadata_requests: u64,
+    /// storage-resolve requests (all).
+    pub storage_resolves: u64,
+    /// Successful login5 logins.
+    pub login5_logins: u64,
 }
 
 /// Simulator start-up failures.
@@ -233,6 +349,7 @@ impl Simulator {
             .map(|(_, addr)| addr.to_string())
             .collect();
         let accounts = state::builtin_accounts();
+        let catalog = Arc::new(Catalog::build(cfg.catalog));
         let info = SimInfo {
             apresolve: format!("http://{http_addr}/"),
             access_points: access_points.clone(),
@@ -240,7 +357,21 @@ impl Simulator {
             dealer: format!("ws://{http_addr}"),
             accounts: accounts.clone(),
             ap_key: ap_key.info.clone(),
+            login5: format!("http://{http_addr}/v3/login"),
+            client_token: format!("http://{http_addr}/v1/clienttoken"),
+            demo_album: catalog
+                .uri(catalog::Entity::Album(catalog.demo_album))
+                .unwrap_or_default(),
+            demo_tracks: demo_tracks(&catalog),
+            special_tracks: SpecialTracks {
+                unplayable_with_alternative: catalog
+                    .track_uri(catalog.specials.unplayable_with_alternative),
+                restricted_in_se: catalog.track_uri(catalog.specials.restricted_in_se),
+                key_refused: catalog.track_uri(catalog.specials.key_refused),
+            },
         };
+        let mut cdn_secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut cdn_secret);
         let shared = Arc::new(Shared {
             behaviour: Behaviour {
                 first_ping_after: cfg.first_ping_after,
@@ -248,6 +379,9 @@ impl Simulator {
                 mercury_chunk: cfg.mercury_chunk,
                 password_login: cfg.password_login,
                 http_base: format!("http://{http_addr}"),
+                token_ttl: cfg.token_ttl,
+                login5_hashcash: cfg.login5_hashcash,
+                client_token_hashcash: cfg.client_token_hashcash,
             },
             accounts,
             ap_key,
@@ -256,6 +390,11 @@ impl Simulator {
             mercury: Mutex::default(),
             sessions: Mutex::default(),
             faults: Mutex::new(vec![ApFaults::default(); cfg.ap_ports.len()]),
+            http_faults: Mutex::default(),
+            tokens: Mutex::default(),
+            catalog,
+            media: media::Media::default(),
+            cdn_secret,
             counters: state::Counters::default(),
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
@@ -267,7 +406,10 @@ impl Simulator {
             dealer: vec![http_addr.to_string()],
             spclient: vec![http_addr.to_string()],
         };
-        let router = http::router(Arc::new(endpoints));
+        let router = http::router(http::App {
+            endpoints: Arc::new(endpoints),
+            shared: Arc::clone(&shared),
+        });
         let mut http_shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let signal = async move {
@@ -338,6 +480,45 @@ impl Simulator {
         ap::publish(&self.shared, username, uri, payloads)
     }
 
+    /// Sets the HTTP faults (replacing the previous ones; counted faults restart from the new
+    /// values).
+    pub fn set_http_faults(&self, faults: HttpFaults) {
+        *lock(&self.shared.http_faults) = faults;
+    }
+
+    /// The catalog being served.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.shared.catalog)
+    }
+
+    /// The unencrypted source Ogg Vorbis file (without Spotify's header) behind a track or
+    /// episode URI in `format` (0 = OGG_VORBIS_96, 1 = 160, 2 = 320); `None` for unknown URIs,
+    /// items without files and other formats.
+    pub fn demo_audio(&self, track_uri: &str, format: i32) -> Option<&'static [u8]> {
+        let catalog = &self.shared.catalog;
+        let audio = match catalog.by_uri(track_uri)? {
+            catalog::Entity::Track(i) => {
+                let t = catalog.tracks.get(i)?;
+                if t.files.is_empty() {
+                    return None;
+                }
+                t.audio?
+            }
+            catalog::Entity::Episode(i) => catalog.episodes.get(i)?.audio?,
+            _ => return None,
+        };
+        let format = usize::try_from(format).ok()?;
+        media::DEMO_AUDIO.get(audio)?.files.get(format).copied()
+    }
+
+    /// A new login5 access token for `username` (valid for `token_ttl`), as if it had logged in
+    /// through login5; `None` for unknown users.
+    pub fn issue_login5_token(&self, username: &str) -> Option<String> {
+        self.shared.account(username)?;
+        let ttl = self.shared.behaviour.token_ttl;
+        Some(lock(&self.shared.tokens).issue_access(username, ttl))
+    }
+
     /// Counters since start.
     pub fn stats(&self) -> SimStats {
         self.shared.counters.snapshot()
@@ -357,4 +538,32 @@ impl Simulator {
         }
         tracing::info!("simulator stopped");
     }
+}
+
+/// The eight demo tracks as [`SimInfo`] lists them.
+fn demo_tracks(catalog: &Catalog) -> Vec<DemoTrack> {
+    catalog
+        .demo_tracks
+        .iter()
+        .filter_map(|&i| {
+            let t = catalog.tracks.get(i)?;
+            let audio = media::DEMO_AUDIO.get(t.audio?)?;
+            Some(DemoTrack {
+                uri: catalog.track_uri(i),
+                name: t.name.clone(),
+                album: catalog.albums.get(t.album)?.name.clone(),
+                artists: t
+                    .artists
+                    .iter()
+                    .filter_map(|&a| catalog.artists.get(a).map(|a| a.name.clone()))
+                    .collect(),
+                fundamental_hz: audio.fundamental_hz,
+                duration_ms: t.duration_ms,
+                track_gain_db: audio.gain.track_gain_db,
+                track_peak: audio.gain.track_peak,
+                album_gain_db: audio.gain.album_gain_db,
+                album_peak: audio.gain.album_peak,
+            })
+        })
+        .collect()
 }

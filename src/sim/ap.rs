@@ -467,7 +467,7 @@ impl Session {
         file_id.copy_from_slice(&payload[..20]);
         gid.copy_from_slice(&payload[20..36]);
         let seq = &payload[36..40];
-        let key = lock(&self.shared.audio_keys).get(&(file_id, gid)).copied();
+        let key = self.shared.audio_key(&(file_id, gid));
         let mut reply = seq.to_vec();
         let kind = match key {
             Some(key) => {

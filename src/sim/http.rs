@@ -1,16 +1,22 @@
-//! The simulator's HTTP server (axum): today apresolve (`GET /?type=accesspoint&type=dealer&
-//! type=spclient`, spec §1), answering only the requested lists of `"host:port"` strings; later
-//! work adds spclient, login5, client-token and the dealer on the same router. Bad queries get a
-//! 400 with a JSON error. Depends on no client module.
+//! The simulator's HTTP server (axum): the router for every HTTP endpoint — apresolve
+//! (`GET /?type=accesspoint&type=dealer&type=spclient`, spec §1, answering only the requested
+//! lists of `"host:port"` strings), client-token and login5 (`tokens`), spclient metadata and
+//! storage-resolve (`spclient`), the CDN (`cdn`) — plus the injected latency every response
+//! waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
+//! queries get a 400 with a JSON error. Depends on no client module.
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+
+use super::state::{lock, Shared};
+use super::{cdn, spclient, tokens};
 
 /// What apresolve hands out.
 #[derive(Debug, Clone)]
@@ -20,19 +26,82 @@ pub(crate) struct Endpoints {
     pub spclient: Vec<String>,
 }
 
+/// The state every handler gets.
+#[derive(Clone)]
+pub(crate) struct App {
+    pub endpoints: Arc<Endpoints>,
+    pub shared: Arc<Shared>,
+}
+
 /// The HTTP routes.
-pub(crate) fn router(endpoints: Arc<Endpoints>) -> Router {
+pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/", get(apresolve))
-        .with_state(endpoints)
+        .route("/v1/clienttoken", post(tokens::client_token))
+        .route("/v3/login", post(tokens::login5))
+        .route(
+            "/extended-metadata/v0/extended-metadata",
+            post(spclient::extended_metadata),
+        )
+        .route("/metadata/4/{kind}/{id}", get(spclient::metadata))
+        .route(
+            "/storage-resolve/files/audio/{mode}/{file}",
+            get(spclient::storage_resolve),
+        )
+        .route(
+            "/storage-resolve/v2/files/audio/{mode}/{format}/{file}",
+            get(spclient::storage_resolve_v2),
+        )
+        .route("/audio/{file}", get(cdn::serve))
+        .layer(middleware::from_fn_with_state(app.clone(), latency))
+        .with_state(app)
+}
+
+/// Holds every response back by the injected latency.
+async fn latency(State(app): State<App>, request: Request, next: Next) -> Response {
+    let delay = lock(&app.shared.http_faults).latency;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(request).await
 }
 
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
+/// `{"error": {"status": N, "message": "…"}}` (the Web API's error shape).
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({ "error": { "status": status.as_u16(), "message": message } });
+    (status, Json(body)).into_response()
+}
+
+/// A protobuf body with `Content-Type: application/x-protobuf`.
+pub(crate) fn protobuf_response(status: StatusCode, message: &impl protobuf::Message) -> Response {
+    match message.write_to_bytes() {
+        Ok(bytes) => protobuf_bytes(status, bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "simulator could not encode a protobuf response");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot encode the response",
+            )
+        }
+    }
+}
+
+/// Already-encoded protobuf bytes.
+pub(crate) fn protobuf_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        bytes,
+    )
+        .into_response()
+}
+
 /// Decodes `%XX` and `+` in a query component; `None` for broken escapes or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -52,7 +121,8 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// `GET /?type=…` → `{"accesspoint":[…], …}` with just the requested keys.
-async fn apresolve(State(endpoints): State<Arc<Endpoints>>, RawQuery(query): RawQuery) -> Response {
+async fn apresolve(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
+    let endpoints = &app.endpoints;
     let query = query.unwrap_or_default();
     let mut body = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {

@@ -1,20 +1,24 @@
 //! Everything the simulator's tasks share: the built-in accounts, issued stored credentials and
-//! access tokens (optionally persisted as JSON in `state_dir`), audio keys, the Mercury
-//! resources, the registry of logged-in sessions (for pushed Mercury events), per-AP faults and
-//! the counters behind [`super::SimStats`]. Locks are std mutexes held only for short,
+//! access tokens (optionally persisted as JSON in `state_dir`), login5 and client tokens, audio
+//! keys, the catalog and its served files, the Mercury resources, the registry of logged-in
+//! sessions (for pushed Mercury events), per-AP and HTTP faults and the counters behind
+//! [`super::SimStats`]. Locks are std mutexes held only for short,
 //! non-async sections. Depends on no client module.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::catalog::Catalog;
 use super::handshake::ApKey;
-use super::{ApFaults, SimAccount, SimError, SimStats};
+use super::media::Media;
+use super::tokens::TokenTable;
+use super::{ApFaults, HttpFaults, SimAccount, SimError, SimStats};
 
 /// Name of the state file inside `state_dir`.
 pub(crate) const STATE_FILE: &str = "sim-state.json";
@@ -193,6 +197,11 @@ pub(crate) struct Counters {
     pub logins_failed: AtomicU64,
     pub active_sessions: AtomicU64,
     pub pongs_received: AtomicU64,
+    pub cdn_requests: AtomicU64,
+    pub cdn_bytes: AtomicU64,
+    pub metadata_requests: AtomicU64,
+    pub storage_resolves: AtomicU64,
+    pub login5_logins: AtomicU64,
 }
 
 impl Counters {
@@ -209,6 +218,11 @@ impl Counters {
             logins_failed: get(&self.logins_failed),
             active_sessions: get(&self.active_sessions),
             pongs_received: get(&self.pongs_received),
+            cdn_requests: get(&self.cdn_requests),
+            cdn_bytes: get(&self.cdn_bytes),
+            metadata_requests: get(&self.metadata_requests),
+            storage_resolves: get(&self.storage_resolves),
+            login5_logins: get(&self.login5_logins),
         }
     }
 }
@@ -220,8 +234,14 @@ pub(crate) struct Behaviour {
     pub ping_interval: std::time::Duration,
     pub mercury_chunk: usize,
     pub password_login: bool,
-    /// `http://host:port` of the simulator's HTTP server (for URLs in ProductInfo).
+    /// `http://host:port` of the simulator's HTTP server (for URLs in ProductInfo and CDN URLs).
     pub http_base: String,
+    /// Lifetime of login5 access tokens.
+    pub token_ttl: std::time::Duration,
+    /// Trailing zero bits login5's hashcash demands; `None` = no challenge.
+    pub login5_hashcash: Option<i32>,
+    /// Whether client-token answers with a hashcash challenge first.
+    pub client_token_hashcash: bool,
 }
 
 /// The state shared by the HTTP server, the AP listeners and the [`super::Simulator`] handle.
@@ -235,6 +255,12 @@ pub(crate) struct Shared {
     pub mercury: Mutex<HashMap<String, MercuryResource>>,
     pub sessions: Mutex<HashMap<u64, SessionEntry>>,
     pub faults: Mutex<Vec<ApFaults>>,
+    pub http_faults: Mutex<HttpFaults>,
+    pub tokens: Mutex<TokenTable>,
+    pub catalog: Arc<Catalog>,
+    pub media: Media,
+    /// Signs CDN URLs (random per run).
+    pub cdn_secret: [u8; 32],
     pub counters: Counters,
     pub next_session_id: AtomicU64,
     pub next_event_seq: AtomicU64,
@@ -248,6 +274,24 @@ impl Shared {
     /// The faults in force for a new connection on AP `index`.
     pub(crate) fn faults_for(&self, index: usize) -> ApFaults {
         lock(&self.faults).get(index).cloned().unwrap_or_default()
+    }
+
+    /// Consumes one unit of a counted HTTP fault; `true` if it fires for this request.
+    pub(crate) fn take_fault(&self, field: impl FnOnce(&mut HttpFaults) -> &mut u32) -> bool {
+        let mut faults = lock(&self.http_faults);
+        let n = field(&mut faults);
+        if *n > 0 {
+            *n -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The audio key for (file, item): registered keys first, then the catalog's.
+    pub(crate) fn audio_key(&self, id: &AudioKeyId) -> Option<[u8; 16]> {
+        let registered = lock(&self.audio_keys).get(id).copied();
+        registered.or_else(|| self.catalog.audio_key(&id.0, &id.1))
     }
 
     /// A Mercury resource by URI: exact match first, then without the query string.

@@ -617,6 +617,106 @@ async fn audio_keys() {
 }
 
 #[tokio::test]
+async fn catalog_audio_keys_over_the_ap() {
+    let sim = start(cfg()).await;
+    let info = sim.info().clone();
+    let catalog = sim.catalog();
+    let mut c = handshake(&info.access_points[0], &info.ap_key).await;
+    c.login_ok(Some("tonearm-demo"), USER_PASS, b"tonearm-demo-pass")
+        .await;
+    let mut seq = 0u32;
+    let mut ask = |file: [u8; 20], gid: [u8; 16]| {
+        seq += 1;
+        let mut r = file.to_vec();
+        r.extend_from_slice(&gid);
+        r.extend_from_slice(&seq.to_be_bytes());
+        r.extend_from_slice(&[0, 0]);
+        (seq, r)
+    };
+    let demo = &catalog.tracks[catalog.demo_tracks[4]];
+    let specials = catalog.specials;
+    let lost = &catalog.tracks[specials.unplayable_with_alternative];
+    let alt = &catalog.tracks[specials.alternative];
+    let refused = &catalog.tracks[specials.key_refused];
+    let episode = &catalog.episodes[0];
+    let cases = [
+        (
+            demo.files[2].file_id,
+            demo.gid,
+            Some(media::audio_key(4, 2)),
+        ),
+        (alt.files[1].file_id, alt.gid, Some(media::audio_key(1, 1))),
+        // The alternative's file, asked for with the original track's gid.
+        (alt.files[1].file_id, lost.gid, Some(media::audio_key(1, 1))),
+        (
+            episode.files[0].file_id,
+            episode.gid,
+            Some(media::audio_key(0, 0)),
+        ),
+        (refused.files[1].file_id, refused.gid, None),
+        // A file asked for with a stranger's gid.
+        (demo.files[2].file_id, lost.gid, None),
+    ];
+    for (file, gid, key) in cases {
+        let (n, request) = ask(file, gid);
+        c.send(cmd::REQUEST_KEY, &request).await;
+        let mut expected = n.to_be_bytes().to_vec();
+        match key {
+            Some(key) => {
+                expected.extend_from_slice(&key);
+                assert_eq!(c.recv().await.unwrap(), (cmd::AES_KEY, expected));
+            }
+            None => {
+                expected.extend_from_slice(&[0, 1]);
+                assert_eq!(c.recv().await.unwrap(), (cmd::AES_KEY_ERROR, expected));
+            }
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn login5_accepts_the_aps_reusable_credentials() {
+    use librespot_protocol::clienttoken_http as ct;
+    use librespot_protocol::login5 as l5;
+    let sim = start(cfg()).await;
+    let info = sim.info().clone();
+    let mut c = handshake(&info.access_points[0], &info.ap_key).await;
+    let (welcome, _, _) = c.login_ok(Some("alice"), USER_PASS, b"alice-pass").await;
+    let http = reqwest::Client::new();
+    let mut req = ct::ClientTokenRequest::new();
+    req.request_type = ct::ClientTokenRequestType::REQUEST_CLIENT_DATA_REQUEST.into();
+    req.set_client_data(ct::ClientDataRequest::new());
+    let r = http
+        .post(&info.client_token)
+        .body(req.write_to_bytes().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let client_token = ct::ClientTokenResponse::parse_from_bytes(&r.bytes().await.unwrap())
+        .unwrap()
+        .granted_token()
+        .token
+        .clone();
+    let mut login = l5::LoginRequest::new();
+    let mut stored = librespot_protocol::credentials::StoredCredential::new();
+    stored.username = welcome.canonical_username().to_owned();
+    stored.data = welcome.reusable_auth_credentials().to_vec();
+    login.set_stored_credential(stored);
+    let r = http
+        .post(&info.login5)
+        .header("client-token", client_token)
+        .body(login.write_to_bytes().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let r = l5::LoginResponse::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(r.ok().username, "alice");
+    assert_eq!(sim.stats().login5_logins, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn mercury_get_send_subscribe_and_events() {
     let sim = start(SimConfig {
         mercury_chunk: 1000,
