@@ -2,6 +2,7 @@
 //! computed independently of our code, the module layering rule, and the CLI.
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod cli;
 mod common;
 mod kat;
