@@ -5,5 +5,9 @@
 //! Called by the player (which owns the decode thread). Never imports UI modules, the player or
 //! the simulator.
 
+pub mod decrypt;
+pub mod header;
+pub mod normalise;
 pub mod pcm;
 pub mod sink;
+pub mod volume;
