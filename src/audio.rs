@@ -5,6 +5,7 @@
 //! Called by the player (which owns the decode thread). Never imports UI modules, the player or
 //! the simulator.
 
+pub mod decode;
 pub mod decrypt;
 pub mod header;
 pub mod normalise;
