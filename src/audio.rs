@@ -7,8 +7,11 @@
 
 pub mod decode;
 pub mod decrypt;
+pub mod fetch;
 pub mod header;
 pub mod normalise;
 pub mod pcm;
 pub mod sink;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod volume;
