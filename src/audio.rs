@@ -10,6 +10,7 @@ pub mod decrypt;
 pub mod fetch;
 pub mod header;
 pub mod normalise;
+pub mod output;
 pub mod pcm;
 pub mod sink;
 #[cfg(test)]
