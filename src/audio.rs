@@ -12,6 +12,8 @@ pub mod header;
 pub mod normalise;
 pub mod output;
 pub mod pcm;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod sink;
 #[cfg(test)]
 pub(crate) mod testutil;
