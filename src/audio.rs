@@ -14,6 +14,8 @@ pub mod output;
 pub mod pcm;
 #[cfg(test)]
 mod pipeline_tests;
+#[cfg(test)]
+mod proptests;
 pub mod sink;
 #[cfg(test)]
 pub(crate) mod testutil;

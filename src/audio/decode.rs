@@ -387,7 +387,7 @@ impl PcmSource for SymphoniaSource {
                 return Ok(self.position);
             };
             let frames = (self.pending.len() / CHANNELS) as u64;
-            if start + frames <= target {
+            if start.saturating_add(frames) <= target {
                 continue;
             }
             if start >= target {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_RANGE, RANGE, RETRY_AFTER};
+use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 
 /// Timeouts, sizes and retry policy of a download.
@@ -283,11 +283,28 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
     (s <= e && e < total).then_some((s, e, total))
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by CDNs for this; ignored).
+/// The wait a `429` asks for: `Retry-After` (seconds), else `X-RateLimit-Next` or
+/// `Fastly-RateLimit-Reset` (spec §10.3). A number above 10⁹ is read as a Unix time (Fastly's
+/// reset header), a smaller one as seconds; the HTTP-date form is not used by CDNs and ignored.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    let secs: f64 = v.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    ["retry-after", "x-ratelimit-next", "fastly-ratelimit-reset"]
+        .iter()
+        .find_map(|name| {
+            let v = headers.get(*name)?.to_str().ok()?;
+            let n: f64 = v.trim().parse().ok()?;
+            if !n.is_finite() || n < 0.0 {
+                return None;
+            }
+            if n > 1e9 {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_secs_f64();
+                Some(Duration::from_secs_f64((n - now).clamp(0.0, 1e6)))
+            } else {
+                Some(Duration::from_secs_f64(n.min(1e6)))
+            }
+        })
 }
 
 /// Sends `GET url` with `Range: bytes=start-(end-1)` and checks the answer is a usable `206`.

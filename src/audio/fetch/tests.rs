@@ -75,6 +75,40 @@ fn urls_are_redacted() {
     );
 }
 
+#[test]
+fn rate_limit_hints() {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let mut h = HeaderMap::new();
+    assert_eq!(retry_after(&h), None);
+    h.insert("fastly-ratelimit-reset", HeaderValue::from_static("3"));
+    assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+    h.insert("retry-after", HeaderValue::from_static("2"));
+    assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    h.insert(
+        "retry-after",
+        HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+    );
+    assert_eq!(
+        retry_after(&h),
+        Some(Duration::from_secs(3)),
+        "falls through to Fastly's"
+    );
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 5;
+    let mut h = HeaderMap::new();
+    h.insert("fastly-ratelimit-reset", HeaderValue::from(soon));
+    let d = retry_after(&h).unwrap();
+    assert!(
+        d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
+        "{d:?}"
+    );
+    h.insert("x-ratelimit-next", HeaderValue::from_static("-1"));
+    assert!(retry_after(&h).is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_whole_file_first_range_is_64k() {
     let cdn = FakeCdn::start().await;
