@@ -10,6 +10,10 @@
 //! nothing and logs nothing. Stream errors set an atomic flag (the message goes through a
 //! `try_lock`ed slot in the separate error callback) and are returned by the next `write`.
 //! No usable device is [`SinkError::NoDevice`], never a panic.
+//!
+//! While paused the callback consumes nothing, so a `write` that does not fit in the ring
+//! waits until playback resumes: the player stops writing while paused. A device that stops
+//! consuming while not paused makes `write` fail after a few seconds instead of hanging.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,8 @@
 //! clock and pacing work without audio hardware (tests, servers). Written frames never run more
 //! than [`MAX_LEAD`] ahead of the clock; pausing stops the clock; `clear` drops the lead.
 //! [`NullSink::unpaced`] skips the pacing (benchmarks): every frame counts as played at once.
+//! Unlike a device, a write while paused never blocks (the samples simply queue behind the
+//! frozen clock), so a player that writes while paused cannot hang on it.
 
 use std::time::{Duration, Instant};
 
