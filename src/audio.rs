@@ -2,8 +2,10 @@
 //! ranged streaming fetch → AES-128-CTR decrypt → Spotify header (normalisation data) →
 //! symphonia decode → [`pcm::PcmSource`] — plus normalisation, software volume and the sinks.
 //!
-//! Called by the player (which owns the decode thread). Never imports UI modules, the player or
-//! the simulator.
+//! Called by the player (which owns the decode thread). Never imports UI modules or the
+//! simulator; from the player it uses only the seam value type
+//! [`crate::player::loader::NormalisationData`] (produced by [`header`], consumed by
+//! [`normalise`]).
 
 pub mod decode;
 pub mod decrypt;
