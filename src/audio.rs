@@ -2,8 +2,23 @@
 //! ranged streaming fetch → AES-128-CTR decrypt → Spotify header (normalisation data) →
 //! symphonia decode → [`pcm::PcmSource`] — plus normalisation, software volume and the sinks.
 //!
-//! Called by the player (which owns the decode thread). Never imports UI modules, the player or
-//! the simulator.
+//! Called by the player (which owns the decode thread). Never imports UI modules or the
+//! simulator; from the player it uses only the seam value type
+//! [`crate::player::loader::NormalisationData`] (produced by [`header`], consumed by
+//! [`normalise`]).
 
+pub mod decode;
+pub mod decrypt;
+pub mod fetch;
+pub mod header;
+pub mod normalise;
+pub mod output;
 pub mod pcm;
+#[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
+mod proptests;
 pub mod sink;
+#[cfg(test)]
+pub(crate) mod testutil;
+pub mod volume;
