@@ -5,3 +5,4 @@
 //! Never imports UI modules or the simulator; tracks come through [`loader::TrackLoader`].
 
 pub mod loader;
+pub mod spotify;

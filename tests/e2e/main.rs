@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod audio;
 mod cli;
 mod common;
 mod kat;
