@@ -144,9 +144,11 @@ struct Preload {
 /// What to do once the sink has played everything out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AfterDrain {
-    /// Go on with what follows this item (evaluated then, so queue edits count).
+    /// Go on with what follows this item (evaluated then, so queue edits count); `manual`:
+    /// move on even in repeat One (the item failed).
     Advance {
         from: Option<usize>,
+        manual: bool,
     },
     EndOfQueue,
 }
@@ -337,7 +339,11 @@ impl Engine {
         }
     }
 
-    fn emit(&self, event: PlayerEvent) {
+    /// Sends an event, after publishing the queue and status it goes with (so a consumer that
+    /// reacts to the event finds them already updated).
+    fn emit(&mut self, event: PlayerEvent) {
+        self.publish_queue();
+        self.publish_status();
         tracing::debug!(?event, "player event");
         // The receiver may be gone; the player runs on regardless.
         let _ = self.ch.events.send(event);
@@ -345,33 +351,35 @@ impl Engine {
 
     /// Announces state changes, syncs the sink's pause, publishes status and queue when due.
     fn refresh(&mut self) {
-        let state = self.derived_state();
-        if state != self.state || self.announce {
-            match state {
-                PlayState::Playing => self.emit(PlayerEvent::Playing {
-                    position_ms: self.position_ms(),
-                }),
-                PlayState::Paused => self.emit(PlayerEvent::Paused {
-                    position_ms: self.position_ms(),
-                }),
-                PlayState::Stopped if self.state != PlayState::Stopped => {
-                    self.emit(PlayerEvent::Stopped)
-                }
-                _ => {}
+        if self.sink_started && self.sink_paused != self.paused {
+            self.sink_paused = self.paused;
+            if let Some(sink) = self.sink.as_mut() {
+                sink.set_paused(self.paused);
             }
-            self.state = state;
-            self.announce = false;
-            self.status_dirty = true;
         }
+        let state = self.derived_state();
         let buffering = self.pending.is_some();
         if buffering != self.buffering {
             self.buffering = buffering;
             self.status_dirty = true;
         }
-        if self.sink_started && self.sink_paused != self.paused {
-            self.sink_paused = self.paused;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.set_paused(self.paused);
+        if state != self.state || self.announce {
+            let previous = self.state;
+            self.state = state;
+            self.announce = false;
+            let event = match state {
+                PlayState::Playing => Some(PlayerEvent::Playing {
+                    position_ms: self.position_ms(),
+                }),
+                PlayState::Paused => Some(PlayerEvent::Paused {
+                    position_ms: self.position_ms(),
+                }),
+                PlayState::Stopped if previous != PlayState::Stopped => Some(PlayerEvent::Stopped),
+                _ => None,
+            };
+            self.status_dirty = true;
+            if let Some(event) = event {
+                self.emit(event);
             }
         }
         if self.status_dirty
@@ -379,21 +387,26 @@ impl Engine {
         {
             self.publish_status();
         }
-        if self.queue_dirty {
-            self.queue_dirty = false;
-            let snapshot = QueueSnapshot {
-                items: self.queue.ids(),
-                current: self.queue.current,
-            };
-            self.ch.queue.send_if_modified(|q| {
-                if *q == snapshot {
-                    false
-                } else {
-                    *q = snapshot;
-                    true
-                }
-            });
+        self.publish_queue();
+    }
+
+    fn publish_queue(&mut self) {
+        if !self.queue_dirty {
+            return;
         }
+        self.queue_dirty = false;
+        let snapshot = QueueSnapshot {
+            items: self.queue.ids(),
+            current: self.queue.current,
+        };
+        self.ch.queue.send_if_modified(|q| {
+            if *q == snapshot {
+                false
+            } else {
+                *q = snapshot;
+                true
+            }
+        });
     }
 
     fn publish_status(&mut self) {
@@ -405,7 +418,7 @@ impl Engine {
             position_ms: self.position_ms(),
             at: Instant::now(),
             volume: self.volume,
-            buffering: self.buffering,
+            buffering: self.pending.is_some(),
             repeat: self.repeat,
             shuffle: self.queue.shuffled(),
         };
@@ -536,7 +549,7 @@ impl Engine {
                 None => self.drop_preload(),
             }
         }
-        if let Some(AfterDrain::Advance { from }) = &mut self.after_drain {
+        if let Some(AfterDrain::Advance { from, .. }) = &mut self.after_drain {
             *from = remap(map, *from);
         }
         self.queue_dirty = true;
@@ -625,7 +638,7 @@ impl Engine {
                     reason: e.message,
                     skipped: true,
                 });
-                self.source_ended();
+                self.source_ended(true);
             }
         }
     }
@@ -808,7 +821,6 @@ impl Engine {
                 }
             }
         }
-        self.skip_failures = 0;
         self.segments.push_back(Segment {
             normalisation: normalisation_factor(&normalisation, self.normalisation),
             info,
@@ -987,13 +999,13 @@ impl Engine {
         };
         self.buf.clear();
         match seg.source.read(&mut self.buf, CHUNK_FRAMES) {
-            Ok(0) => self.source_ended(),
+            Ok(0) => self.source_ended(false),
             Ok(_) => {
                 // Trust the samples, not the count, and never write half a frame.
                 let frames = self.buf.len() / CHANNELS;
                 self.buf.truncate(frames * CHANNELS);
                 if frames == 0 {
-                    self.source_ended();
+                    self.source_ended(false);
                     return;
                 }
                 let normalisation = seg.normalisation;
@@ -1005,7 +1017,10 @@ impl Engine {
                     return;
                 };
                 match sink.write(&self.buf) {
-                    Ok(()) => self.written += frames as u64,
+                    Ok(()) => {
+                        self.written += frames as u64;
+                        self.skip_failures = 0;
+                    }
                     Err(e) => self.output_failed(None, e.to_string()),
                 }
             }
@@ -1017,24 +1032,44 @@ impl Engine {
                     reason: e.message,
                     skipped: true,
                 });
-                self.source_ended();
+                self.source_ended(true);
             }
         }
     }
 
-    /// The track being decoded has no more audio: close its segment and line up the next.
-    fn source_ended(&mut self) {
+    /// The track being decoded has no more audio (`failed`: it broke off with an error):
+    /// close its segment and line up the next.
+    fn source_ended(&mut self, failed: bool) {
         let written = self.written;
         let Some(seg) = self.segments.back_mut() else {
             return;
         };
         seg.sink_end = Some(written);
         let from = seg.index;
+        let (id, empty) = (seg.info.id, written == seg.sink_start && seg.src_start == 0);
+        // A track that failed or had no audio at all is moved past even in repeat One, and an
+        // all-failing queue ends instead of cycling.
+        let mut manual = failed;
+        if empty {
+            if !failed {
+                self.emit(PlayerEvent::Error {
+                    id,
+                    reason: "the track has no audio".into(),
+                    skipped: true,
+                });
+            }
+            manual = true;
+            self.skip_failures += 1;
+            if self.skip_failures >= self.queue.len().max(1) {
+                self.after_drain = Some(AfterDrain::EndOfQueue);
+                return;
+            }
+        }
         if !self.config.gapless {
-            self.after_drain = Some(AfterDrain::Advance { from });
+            self.after_drain = Some(AfterDrain::Advance { from, manual });
             return;
         }
-        match self.queue.next_index(from, self.repeat, false) {
+        match self.queue.next_index(from, self.repeat, manual) {
             Some(t) => {
                 self.begin_track(t, Join::Append, 0);
                 if self.pending.is_some() {
@@ -1042,7 +1077,7 @@ impl Engine {
                     self.emit(PlayerEvent::Buffering);
                 }
             }
-            None => self.after_drain = Some(AfterDrain::Advance { from }),
+            None => self.after_drain = Some(AfterDrain::Advance { from, manual }),
         }
     }
 
@@ -1083,8 +1118,8 @@ impl Engine {
         }
         if self.segments.is_empty() && self.pending.is_none() {
             match self.after_drain.take() {
-                Some(AfterDrain::Advance { from }) => {
-                    match self.queue.next_index(from, self.repeat, false) {
+                Some(AfterDrain::Advance { from, manual }) => {
+                    match self.queue.next_index(from, self.repeat, manual) {
                         Some(t) => self.begin_track(t, Join::Append, 0),
                         None => self.end_of_queue(),
                     }
@@ -1102,7 +1137,6 @@ impl Engine {
         let info = front.info.clone();
         self.queue.current = front.index;
         self.queue_dirty = true;
-        self.status_dirty = true;
         self.emit(PlayerEvent::TrackChanged(info));
     }
 

@@ -489,44 +489,55 @@ impl Harness {
         }
     }
 
-    /// Waits for a status matching `pred`.
+    /// Waits for a status matching `pred`. A blocking sink's clock is advanced meanwhile (the
+    /// engine takes commands only between writes); other sinks are left alone.
     pub fn wait_status(
         &mut self,
         what: &str,
         pred: impl Fn(&PlayerStatus) -> bool,
     ) -> PlayerStatus {
-        let mut rx = self.player.status();
-        let fut = async move {
-            let r = rx.wait_for(|s| pred(s)).await.map(|s| s.clone());
-            r
-        };
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(TIMEOUT, fut).await })
-        {
-            Ok(Ok(s)) => s,
-            other => panic!("timed out waiting for status {what}: {other:?}"),
-        }
+        let rx = self.player.status();
+        self.poll_until(what, || {
+            let s = rx.borrow();
+            pred(&s).then(|| s.clone())
+        })
     }
 
-    /// Waits for a queue snapshot matching `pred`.
+    /// Waits for a queue snapshot matching `pred` (advancing a blocking sink's clock).
     pub fn wait_queue(
         &mut self,
         what: &str,
         pred: impl Fn(&QueueSnapshot) -> bool,
     ) -> QueueSnapshot {
-        let mut rx = self.player.queue();
-        let fut = async move { rx.wait_for(|s| pred(s)).await.map(|s| s.clone()) };
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(TIMEOUT, fut).await })
-        {
-            Ok(Ok(s)) => s,
-            Err(_) => panic!(
-                "timed out waiting for queue {what}: {:?}",
-                self.player.queue().borrow().clone()
-            ),
-            Ok(Err(e)) => panic!("queue channel closed waiting for {what}: {e}"),
+        let rx = self.player.queue();
+        self.poll_until(what, || {
+            let q = rx.borrow();
+            pred(&q).then(|| q.clone())
+        })
+    }
+
+    fn poll_until<T>(&mut self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(t) = check() {
+                return t;
+            }
+            while let Ok(ev) = self.events.try_recv() {
+                self.log.push(ev);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}: status {:?}, queue {:?}; log {:?}; played {}",
+                    self.player.status().borrow().clone(),
+                    self.player.queue().borrow().clone(),
+                    self.log,
+                    self.sink.played()
+                );
+            }
+            if matches!(self.sink.capacity, Some(Some(_))) {
+                self.sink.advance(self.step);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
