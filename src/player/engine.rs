@@ -41,6 +41,8 @@ const DRAIN_POLL: Duration = Duration::from_millis(10);
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 /// `previous` restarts the track when it is further in than this.
 const RESTART_THRESHOLD_MS: u64 = 3000;
+/// Positions are clamped to this (a day) before they reach a source of unknown length.
+const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 /// A sink that stops advancing while it should be playing out is treated as drained after this
 /// long (so a wedged device can't hang the end of the queue forever).
 const DRAIN_STALL: Duration = Duration::from_secs(10);
@@ -445,7 +447,7 @@ impl Engine {
                 start_index,
                 position_ms,
                 play,
-            } => self.load(queue, start_index, position_ms, play),
+            } => self.load(queue, start_index, position_ms.min(MAX_POSITION_MS), play),
             Command::Play => self.play(),
             Command::Pause => {
                 if self.derived_state() != PlayState::Stopped {
@@ -458,7 +460,7 @@ impl Engine {
                 PlayState::Paused | PlayState::Stopped => self.play(),
             },
             Command::Stop => self.stop(),
-            Command::Seek(ms) => self.seek(ms),
+            Command::Seek(ms) => self.seek(ms.min(MAX_POSITION_MS)),
             Command::Next => self.next(),
             Command::Previous => self.previous(),
             Command::SetVolume(v) => {
@@ -472,12 +474,13 @@ impl Engine {
                 self.queue_dirty = true;
             }
             Command::PlayNext(ids) => {
-                // After the item decoded last (it may already be in the sink after the heard one).
+                // After the item lined up last (it may already be in the sink after the heard
+                // one, or loading to follow it).
                 let after = self
-                    .segments
-                    .back()
-                    .and_then(|s| s.index)
-                    .or(self.pending.as_ref().map(|p| p.index))
+                    .pending
+                    .as_ref()
+                    .map(|p| p.index)
+                    .or(self.segments.back().and_then(|s| s.index))
                     .or(self.queue.current);
                 let pos = after.map_or(0, |i| i + 1);
                 let map = self.queue.insert_at(pos, ids);
