@@ -17,6 +17,12 @@
 //! track's first sample was written; `TrackChanged` for a gapless successor is emitted once
 //! `played_frames` has crossed that frame, checked after every chunk written and every 10 ms
 //! while the sink drains — so it comes at most one chunk (~23 ms) plus one poll late.
+//! `EndOfTrack`/`EndOfQueue` are likewise sent when the last sample has been played, not
+//! decoded. The status and queue watch values are published before each event, so a consumer
+//! reacting to an event already sees them updated.
+//!
+//! Queue items already written to the sink or being loaded for it (the heard track, and near
+//! a joint its gapless successor) can't be removed, and `clear_queue` keeps them.
 
 mod engine;
 mod gain;
