@@ -3,6 +3,356 @@
 //! Events and the position clock flow back to the caller.
 //!
 //! Never imports UI modules or the simulator; tracks come through [`loader::TrackLoader`].
+//!
+//! Pieces: [`Player`] (this file) is the cheap-to-clone handle; `engine` is the decode loop on
+//! the `tonearm-player` thread (it opens the sink through the [`SinkFactory`], pulls ~1024-frame
+//! chunks from the current [`PcmSource`](crate::audio::pcm::PcmSource), applies normalisation ×
+//! volume (`gain`), writes to the sink, and polls its command channel between chunks); `task`
+//! is the tokio task that runs loader futures and hands the loaded tracks to the engine;
+//! `queue` is the play-order arithmetic. Status (position, volume, state) and the queue are
+//! published through `tokio::sync::watch`; discrete happenings go out as [`PlayerEvent`]s.
+//!
+//! Position and track changes follow what is *heard*: the engine notes the sink frame (in
+//! [`Sink::played_frames`](crate::audio::sink::Sink::played_frames) terms) at which each
+//! track's first sample was written; `TrackChanged` for a gapless successor is emitted once
+//! `played_frames` has crossed that frame, checked after every chunk written and every 10 ms
+//! while the sink drains — so it comes at most one chunk (~23 ms) plus one poll late.
+//! `EndOfTrack`/`EndOfQueue` are likewise sent when the last sample has been played, not
+//! decoded. The status and queue watch values are published before each event, so a consumer
+//! reacting to an event already sees them updated.
+//!
+//! Queue items already written to the sink or being loaded for it (the heard track, and near
+//! a joint its gapless successor) can't be removed, and `clear_queue` keeps them.
 
+mod engine;
+mod gain;
 pub mod loader;
+mod queue;
 pub mod spotify;
+mod task;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::audio::sink::SinkFactory;
+use crate::id::SpotifyId;
+use engine::{Command, Engine, EngineMsg};
+use loader::{TrackInfo, TrackLoader};
+
+/// How the player behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayerConfig {
+    /// Software volume at start, `0..=65535` (default 60 %: `65535 * 6 / 10`).
+    pub initial_volume: u16,
+    /// Normalisation (off by default, like librespot).
+    pub normalisation_enabled: bool,
+    pub normalisation_pregain_db: f32,
+    /// Start loading the next track this long before the current one ends (default 15 s).
+    pub preload_ahead: Duration,
+    /// Play the next track in the same output stream, sample-exactly (default true). When off,
+    /// the next track is loaded only once the current one has been played out.
+    pub gapless: bool,
+}
+
+impl Default for PlayerConfig {
+    fn default() -> Self {
+        PlayerConfig {
+            initial_volume: (65535u32 * 6 / 10) as u16,
+            normalisation_enabled: false,
+            normalisation_pregain_db: 0.0,
+            preload_ahead: Duration::from_secs(15),
+            gapless: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RepeatMode {
+    #[default]
+    Off,
+    All,
+    One,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayState {
+    /// Nothing loaded.
+    Stopped,
+    /// Waiting for a track (a load, or the next track that wasn't ready in time).
+    Loading,
+    Playing,
+    Paused,
+}
+
+/// The player's state, published on every change and a few times a second while playing.
+#[derive(Debug, Clone)]
+pub struct PlayerStatus {
+    pub state: PlayState,
+    /// The track being heard (`None` while stopped or loading).
+    pub track: Option<TrackInfo>,
+    /// The position was `position_ms` at the instant `at`; extrapolate while `Playing`.
+    pub position_ms: u64,
+    pub at: Instant,
+    pub volume: u16,
+    /// Waiting for audio (a load in flight).
+    pub buffering: bool,
+    pub repeat: RepeatMode,
+    pub shuffle: bool,
+}
+
+/// The queue in play order and the index of the current item.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueSnapshot {
+    pub items: Vec<SpotifyId>,
+    pub current: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PlayerEvent {
+    /// A new track is heard (for gapless successors: when playback crossed into it).
+    TrackChanged(TrackInfo),
+    Playing {
+        position_ms: u64,
+    },
+    Paused {
+        position_ms: u64,
+    },
+    Seeked {
+        position_ms: u64,
+    },
+    /// The next track was not ready when the current one ran out.
+    Buffering,
+    /// The track played to its end (not sent for skipped tracks).
+    EndOfTrack(SpotifyId),
+    EndOfQueue,
+    Stopped,
+    VolumeChanged(u16),
+    /// A track failed. `skipped`: the player went on with the next item; otherwise it stopped.
+    /// Sink errors carry the id of the track being played (`SpotifyId(0)` when none).
+    Error {
+        id: SpotifyId,
+        reason: String,
+        skipped: bool,
+    },
+}
+
+struct Shared {
+    commands: std_mpsc::Sender<EngineMsg>,
+    status: watch::Receiver<PlayerStatus>,
+    queue: watch::Receiver<QueueSnapshot>,
+    /// Becomes `true` (or closes) when the engine thread has finished.
+    done: watch::Receiver<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    /// The last handle is gone: stop the engine (it stops the sink and ends its thread).
+    fn drop(&mut self) {
+        let _ = self.commands.send(EngineMsg::Command(Command::Shutdown));
+    }
+}
+
+/// The handle to the player; cheap to clone. Commands are fire-and-forget: their effects show
+/// up as [`PlayerEvent`]s and in [`Player::status`] / [`Player::queue`].
+#[derive(Clone)]
+pub struct Player {
+    shared: Arc<Shared>,
+}
+
+impl Player {
+    /// Spawns the engine thread (which calls `sink_factory` to open the sink) and a tokio task on
+    /// `rt` that runs loader futures. Returns the handle and the event stream.
+    pub fn spawn(
+        loader: Arc<dyn TrackLoader>,
+        sink_factory: SinkFactory,
+        config: PlayerConfig,
+        rt: tokio::runtime::Handle,
+    ) -> (Player, mpsc::UnboundedReceiver<PlayerEvent>) {
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = std_mpsc::channel();
+        let (load_tx, load_rx) = mpsc::unbounded_channel();
+        let (status_tx, status_rx) = watch::channel(PlayerStatus {
+            state: PlayState::Stopped,
+            track: None,
+            position_ms: 0,
+            at: Instant::now(),
+            volume: config.initial_volume,
+            buffering: false,
+            repeat: RepeatMode::Off,
+            shuffle: false,
+        });
+        let (queue_tx, queue_rx) = watch::channel(QueueSnapshot::default());
+        let (done_tx, done_rx) = watch::channel(false);
+
+        rt.spawn(task::run(loader, load_rx, cmd_tx.clone()));
+
+        let failed_events = event_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tonearm-player".into())
+            .spawn(move || {
+                let sink = sink_factory();
+                let engine = Engine::new(
+                    engine::Channels {
+                        messages: cmd_rx,
+                        events: event_tx,
+                        status: status_tx,
+                        queue: queue_tx,
+                        loads: load_tx,
+                    },
+                    sink,
+                    config,
+                );
+                engine.run();
+                let _ = done_tx.send(true);
+            });
+        let thread = match spawned {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the player thread");
+                let _ = failed_events.send(PlayerEvent::Error {
+                    id: SpotifyId(0),
+                    reason: format!("cannot start the player thread: {e}"),
+                    skipped: false,
+                });
+                None
+            }
+        };
+        let player = Player {
+            shared: Arc::new(Shared {
+                commands: cmd_tx,
+                status: status_rx,
+                queue: queue_rx,
+                done: done_rx,
+                thread: Mutex::new(thread),
+            }),
+        };
+        (player, event_rx)
+    }
+
+    fn send(&self, command: Command) {
+        if self
+            .shared
+            .commands
+            .send(EngineMsg::Command(command))
+            .is_err()
+        {
+            tracing::debug!("player command after the engine has ended; ignored");
+        }
+    }
+
+    /// Replaces the queue and starts at `start_index`, `position_ms` into it; paused unless
+    /// `play`. An out-of-range `start_index` sets the queue and stays stopped.
+    pub fn load(&self, queue: Vec<SpotifyId>, start_index: usize, position_ms: u64, play: bool) {
+        self.send(Command::Load {
+            queue,
+            start_index,
+            position_ms,
+            play,
+        });
+    }
+
+    /// Resumes; when stopped, starts the current item (or the first) from the beginning.
+    pub fn play(&self) {
+        self.send(Command::Play);
+    }
+
+    pub fn pause(&self) {
+        self.send(Command::Pause);
+    }
+
+    pub fn toggle(&self) {
+        self.send(Command::Toggle);
+    }
+
+    /// Stops playback and drops what the sink holds; the queue and its current item stay.
+    pub fn stop(&self) {
+        self.send(Command::Stop);
+    }
+
+    /// Seeks in the track being heard; `Seeked` reports the position reached.
+    pub fn seek(&self, position_ms: u64) {
+        self.send(Command::Seek(position_ms));
+    }
+
+    /// Skips to the next item (in repeat One too; wraps around unless repeat is off).
+    pub fn next(&self) {
+        self.send(Command::Next);
+    }
+
+    /// Restarts the track when more than 3 s in, else goes to the previous item.
+    pub fn previous(&self) {
+        self.send(Command::Previous);
+    }
+
+    pub fn set_volume(&self, volume: u16) {
+        self.send(Command::SetVolume(volume));
+    }
+
+    /// Appends to the queue.
+    pub fn enqueue(&self, ids: Vec<SpotifyId>) {
+        self.send(Command::Enqueue(ids));
+    }
+
+    /// Inserts right after the current item.
+    pub fn play_next(&self, ids: Vec<SpotifyId>) {
+        self.send(Command::PlayNext(ids));
+    }
+
+    /// Removes an item; the item being played (or already buffered) can't be removed.
+    pub fn remove(&self, index: usize) {
+        self.send(Command::Remove(index));
+    }
+
+    /// Moves the item at `from` to index `to`.
+    pub fn move_item(&self, from: usize, to: usize) {
+        self.send(Command::Move { from, to });
+    }
+
+    /// Removes every item except the current one.
+    pub fn clear_queue(&self) {
+        self.send(Command::ClearQueue);
+    }
+
+    pub fn set_repeat(&self, mode: RepeatMode) {
+        self.send(Command::SetRepeat(mode));
+    }
+
+    /// Shuffle on: the current item first, the others in random order. Off: the original order.
+    pub fn set_shuffle(&self, on: bool) {
+        self.send(Command::SetShuffle(on));
+    }
+
+    pub fn status(&self) -> watch::Receiver<PlayerStatus> {
+        self.shared.status.clone()
+    }
+
+    pub fn queue(&self) -> watch::Receiver<QueueSnapshot> {
+        self.shared.queue.clone()
+    }
+
+    /// Stops playback, stops the sink (a wav file is finalised) and joins the engine thread.
+    pub async fn shutdown(&self) {
+        self.send(Command::Shutdown);
+        let mut done = self.shared.done.clone();
+        // An error means the thread ended without saying so (it panicked): it is gone either way.
+        let _ = done.wait_for(|d| *d).await;
+        let thread = match self.shared.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(thread) = thread {
+            // The thread has signalled `done` as its last act, so this returns at once.
+            if thread.join().is_err() {
+                tracing::error!("the player thread panicked");
+            }
+        }
+    }
+}

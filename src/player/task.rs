@@ -1,0 +1,77 @@
+//! The player's tokio side: runs [`TrackLoader`] futures for the engine thread, which never
+//! blocks on the network. The engine sends load and cancel requests; each finished load is
+//! handed back over the engine's message channel with the request number it was asked under.
+//!
+//! Ends when the engine drops its request sender (at shutdown); in-flight loads are aborted then.
+
+use std::collections::HashMap;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::engine::EngineMsg;
+use super::loader::{LoadError, LoadErrorKind, TrackLoader};
+use crate::id::SpotifyId;
+
+/// From the engine to the loader task.
+#[derive(Debug)]
+pub(super) enum LoaderRequest {
+    Load { req: u64, id: SpotifyId },
+    Cancel { req: u64 },
+}
+
+pub(super) async fn run(
+    loader: Arc<dyn TrackLoader>,
+    mut requests: mpsc::UnboundedReceiver<LoaderRequest>,
+    engine: std_mpsc::Sender<EngineMsg>,
+) {
+    let mut loads: JoinSet<()> = JoinSet::new();
+    let mut by_req: HashMap<u64, AbortHandle> = HashMap::new();
+    let mut by_task: HashMap<tokio::task::Id, u64> = HashMap::new();
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                None => break,
+                Some(LoaderRequest::Load { req, id }) => {
+                    let loader = Arc::clone(&loader);
+                    let engine = engine.clone();
+                    let handle = loads.spawn(async move {
+                        let result = loader.load(id).await;
+                        // The engine may be gone (shutdown): nothing to do then.
+                        let _ = engine.send(EngineMsg::Loaded { req, result });
+                    });
+                    by_task.insert(handle.id(), req);
+                    by_req.insert(req, handle);
+                }
+                Some(LoaderRequest::Cancel { req }) => {
+                    if let Some(handle) = by_req.remove(&req) {
+                        by_task.remove(&handle.id());
+                        handle.abort();
+                    }
+                }
+            },
+            Some(done) = loads.join_next_with_id(), if !loads.is_empty() => {
+                let (task, panicked) = match done {
+                    Ok((task, ())) => (task, false),
+                    Err(e) => (e.id(), e.is_panic()),
+                };
+                if let Some(req) = by_task.remove(&task) {
+                    by_req.remove(&req);
+                    if panicked {
+                        tracing::error!(req, "the track loader panicked");
+                        let _ = engine.send(EngineMsg::Loaded {
+                            req,
+                            result: Err(LoadError {
+                                kind: LoadErrorKind::Unavailable,
+                                message: "loading the track failed unexpectedly".into(),
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    loads.abort_all();
+}
