@@ -13,6 +13,7 @@ setup:
 demo: setup
 	$(CARGO) build --quiet
 	./target/debug/tonearm --demo status
+	./target/debug/tonearm --demo play
 
 test: setup
 	$(CARGO) fmt --all -- --check

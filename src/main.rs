@@ -102,6 +102,26 @@ enum Command {
     Logout,
     /// Connect with the stored credentials and show the session (with --demo: a protocol tour).
     Status,
+    /// Play tracks, albums or artists (Spotify URIs or open.spotify.com links) to the end.
+    Play(PlayArgs),
+}
+
+#[derive(Args)]
+struct PlayArgs {
+    /// Tracks, albums or artists to play, in order. With --demo and none: the demo album.
+    uris: Vec<String>,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    sink: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    bitrate: String,
+    /// Volume in percent (logarithmic curve).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    volume: u8,
+    /// Normalise loudness with the tracks' replay-gain values.
+    #[arg(long)]
+    normalise: bool,
 }
 
 #[derive(Args)]
@@ -165,6 +185,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Some(Command::Login(args)) => runtime.block_on(run_login(demo, &mut cfg, args)),
         Some(Command::Logout) => run_logout(demo),
         Some(Command::Status) => runtime.block_on(run_status(demo, cfg)),
+        Some(Command::Play(args)) => runtime.block_on(run_play(demo, cfg, args)),
         None => {
             bail!(
                 "the terminal UI is not built yet; try `tonearm --demo status` \
@@ -449,4 +470,174 @@ async fn demo_tour(cfg: Config) -> Result<()> {
         "done: the session layer works end to end against the simulator. (The TUI comes later.)"
     )?;
     Ok(())
+}
+
+/// Signs in with the stored credentials, or the demo account with `--demo` (the simulator is
+/// returned so it lives as long as the session).
+async fn sign_in(
+    demo: bool,
+    cfg: Config,
+) -> Result<(Session, Config, Option<tonearm::demo::Demo>)> {
+    if demo {
+        let d = tonearm::demo::start(cfg).await?;
+        let creds = Credentials::with_password(&d.account.username, &d.account.password);
+        let session = Session::connect(session_config(&d.config), creds).await?;
+        let cfg = d.config.clone();
+        return Ok((session, cfg, Some(d)));
+    }
+    let creds = credential_store()?
+        .load()?
+        .context("not signed in: run `tonearm login` first")?;
+    let session = Session::connect(session_config(&cfg), creds).await?;
+    Ok((session, cfg, None))
+}
+
+/// Expands URIs into a queue of track ids: a track is itself, an album its tracks in order, an
+/// artist its top tracks in the account's country.
+async fn resolve_queue(
+    sp: &tonearm::api::SpClient,
+    country: &str,
+    uris: &[String],
+) -> Result<Vec<tonearm::id::SpotifyId>> {
+    use tonearm::id::{ItemKind, SpotifyUri};
+    let mut queue = Vec::new();
+    for text in uris {
+        let uri = SpotifyUri::parse(text)?;
+        match uri.kind {
+            ItemKind::Track => queue.push(uri.id),
+            ItemKind::Album => {
+                let album = sp
+                    .album(uri.id)
+                    .await
+                    .with_context(|| format!("cannot load the album {text}"))?;
+                queue.extend(album.tracks);
+            }
+            ItemKind::Artist => {
+                let artist = sp
+                    .artist(uri.id)
+                    .await
+                    .with_context(|| format!("cannot load the artist {text}"))?;
+                queue.extend(artist.top_tracks_for(country));
+            }
+            ItemKind::Playlist | ItemKind::Show | ItemKind::Episode => bail!(
+                "{text}: playing {}s is not supported yet (tracks, albums and artists are)",
+                uri.kind.as_str()
+            ),
+        }
+    }
+    Ok(queue)
+}
+
+async fn run_play(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
+    use tonearm::api::metadata::Bitrate;
+    use tonearm::api::{SpClient, TokenProvider};
+    use tonearm::audio::sink::SinkSpec;
+    use tonearm::player::{Player, PlayerConfig, PlayerEvent};
+
+    let bitrate: Bitrate = args
+        .bitrate
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
+    let mut spec = SinkSpec::parse(&args.sink)?;
+    // Audio goes to stdout with `pipe`, so messages go to stderr then.
+    let to_stderr = spec == SinkSpec::Pipe;
+    let say = |line: String| {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    if let Err(e) = tonearm::audio::output::probe(&spec) {
+        if demo {
+            say(format!(
+                "{e}\nDemo: playing to the null sink instead (try --sink wav:demo.wav)."
+            ));
+            spec = SinkSpec::Null;
+        } else {
+            return Err(e.into());
+        }
+    }
+
+    let (session, cfg, demo_sim) = sign_in(demo, cfg).await?;
+    let http = reqwest::Client::new();
+    let tokens = TokenProvider::new(session.clone(), cfg.endpoints.clone(), http.clone());
+    let sp = SpClient::from_session(session.clone(), tokens, &cfg.endpoints, http.clone());
+    let mut uris = args.uris.clone();
+    if uris.is_empty() {
+        match &demo_sim {
+            Some(d) => uris.push(d.sim.info().demo_album.clone()),
+            None => bail!("say what to play: a Spotify URI or an open.spotify.com link"),
+        }
+    }
+    let queue = resolve_queue(&sp, &session.country().unwrap_or_default(), &uris).await?;
+    if queue.is_empty() {
+        bail!("nothing to play: the items have no tracks");
+    }
+
+    let loader = tonearm::player::spotify::SpotifyLoader::new(session.clone(), sp, http, bitrate);
+    let config = PlayerConfig {
+        initial_volume: (u32::from(args.volume) * 65535 / 100) as u16,
+        normalisation: tonearm::audio::normalise::NormalisationConfig {
+            enabled: args.normalise,
+            ..Default::default()
+        },
+        ..PlayerConfig::default()
+    };
+    let (player, mut events) = Player::spawn(
+        std::sync::Arc::new(loader),
+        tonearm::audio::output::factory(spec.clone()),
+        config,
+        tokio::runtime::Handle::current(),
+    );
+    say(format!(
+        "Playing {} track(s) to {spec} at {} kbps.",
+        queue.len(),
+        args.bitrate
+    ));
+    player.load(queue, 0, 0, true);
+
+    let mut played = 0usize;
+    let mut last_error = None;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                say("Stopped.".into());
+                break;
+            }
+            ev = events.recv() => match ev {
+                None => break,
+                Some(PlayerEvent::TrackChanged(t)) => {
+                    played += 1;
+                    let secs = t.duration_ms / 1000;
+                    say(format!(
+                        "▶ {} — {} · {} ({}:{:02})",
+                        t.name,
+                        t.artists.join(", "),
+                        t.album,
+                        secs / 60,
+                        secs % 60
+                    ));
+                }
+                Some(PlayerEvent::Error { reason, skipped, .. }) => {
+                    say(format!("✗ {reason}{}", if skipped { " (skipped)" } else { "" }));
+                    last_error = Some(reason);
+                    if !skipped {
+                        break;
+                    }
+                }
+                Some(PlayerEvent::EndOfQueue) | Some(PlayerEvent::Stopped) => break,
+                Some(_) => {}
+            },
+        }
+    }
+    player.shutdown().await;
+    session.shutdown().await;
+    if let Some(d) = demo_sim {
+        d.sim.shutdown().await;
+    }
+    match (played, last_error) {
+        (0, Some(reason)) => bail!("nothing could be played: {reason}"),
+        _ => Ok(()),
+    }
 }

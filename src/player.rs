@@ -53,8 +53,7 @@ pub struct PlayerConfig {
     /// Software volume at start, `0..=65535` (default 60 %: `65535 * 6 / 10`).
     pub initial_volume: u16,
     /// Normalisation (off by default, like librespot).
-    pub normalisation_enabled: bool,
-    pub normalisation_pregain_db: f32,
+    pub normalisation: crate::audio::normalise::NormalisationConfig,
     /// Start loading the next track this long before the current one ends (default 15 s).
     pub preload_ahead: Duration,
     /// Play the next track in the same output stream, sample-exactly (default true). When off,
@@ -66,8 +65,7 @@ impl Default for PlayerConfig {
     fn default() -> Self {
         PlayerConfig {
             initial_volume: (65535u32 * 6 / 10) as u16,
-            normalisation_enabled: false,
-            normalisation_pregain_db: 0.0,
+            normalisation: crate::audio::normalise::NormalisationConfig::default(),
             preload_ahead: Duration::from_secs(15),
             gapless: true,
         }

@@ -25,6 +25,15 @@ pub fn factory(spec: SinkSpec) -> SinkFactory {
     )
 }
 
+/// Checks that a sink can be opened (for cpal: that the device exists and accepts the format),
+/// then releases it. Lets the CLI report "no audio device" before playback starts.
+pub fn probe(spec: &SinkSpec) -> Result<(), crate::audio::sink::SinkError> {
+    match spec {
+        SinkSpec::Cpal(name) => cpal::CpalSink::open(name.as_deref()).map(drop),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::gain::{normalisation_factor, volume_gain, GainStage, NormalisationSettings};
+use super::gain::{normalisation_factor, volume_gain, GainStage};
 use super::loader::{LoadError, LoadErrorKind, LoadedTrack, TrackInfo};
 use super::queue::{remap, Queue, Remap};
 use super::task::LoaderRequest;
@@ -158,7 +158,7 @@ enum AfterDrain {
 pub(super) struct Engine {
     ch: Channels,
     config: PlayerConfig,
-    normalisation: NormalisationSettings,
+    normalisation: crate::audio::normalise::NormalisationConfig,
     sink: Option<Box<dyn Sink>>,
     /// Why there is no sink (the factory failed).
     sink_error: Option<String>,
@@ -205,11 +205,9 @@ impl Engine {
                 (None, Some(e.to_string()))
             }
         };
+        let normalisation = config.normalisation;
         Engine {
-            normalisation: NormalisationSettings {
-                enabled: config.normalisation_enabled,
-                pregain_db: config.normalisation_pregain_db,
-            },
+            normalisation,
             volume: config.initial_volume,
             config,
             ch,
@@ -236,7 +234,7 @@ impl Engine {
             last_status: Instant::now(),
             shutting_down: false,
             buf: Vec::with_capacity(CHUNK_FRAMES * CHANNELS),
-            gain: GainStage,
+            gain: GainStage::new(&normalisation),
         }
     }
 
@@ -825,7 +823,7 @@ impl Engine {
             }
         }
         self.segments.push_back(Segment {
-            normalisation: normalisation_factor(&normalisation, self.normalisation),
+            normalisation: normalisation_factor(&normalisation, &self.normalisation),
             info,
             index: Some(index),
             source,
@@ -988,6 +986,7 @@ impl Engine {
 
     /// A hard cut: empty the sink and forget what was playing or about to.
     fn cut(&mut self) {
+        self.gain.reset();
         self.clear_sink();
         self.segments.clear();
         self.cancel_pending();

@@ -1,57 +1,21 @@
-//! The gain step between the decoder and the sink: normalisation (protocol spec §10.6, the
-//! "basic" method) times software volume, applied to each chunk on the engine thread.
-//!
-//! These are the player's own small stand-ins so it does not wait for `audio::volume` and
-//! `audio::normalise`; the spots the integrator swaps over are marked `// INTEGRATION:`.
+//! The gain step between the decoder and the sink, on the engine thread: the track's
+//! normalisation factor and, for the dynamic method, the limiter (`audio::normalise`, protocol
+//! spec §10.6), then software volume (`audio::volume`). The limiter's state lives here so it
+//! spans gapless track joints without clicks.
 
 use super::loader::NormalisationData;
+use crate::audio::normalise::{self, NormalisationConfig, Normaliser};
 
-/// The software volume curve: `0` is mute, otherwise a 60 dB logarithmic range,
-/// `10^(−60 dB · (1 − v/65535) / 20)`; `65535` is exactly unity.
+/// The software volume curve (`audio::volume::gain`): `0` is mute, otherwise a 60 dB
+/// logarithmic range; `65535` is exactly unity.
 pub(super) fn volume_gain(volume: u16) -> f32 {
-    // INTEGRATION: replace the body with `crate::audio::volume::gain(volume)`.
-    match volume {
-        0 => 0.0,
-        u16::MAX => 1.0,
-        v => {
-            let db = -60.0 * (1.0 - f32::from(v) / 65535.0);
-            10f32.powf(db / 20.0)
-        }
-    }
+    crate::audio::volume::gain(volume)
 }
 
-/// Normalisation settings taken from [`PlayerConfig`](super::PlayerConfig).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct NormalisationSettings {
-    pub enabled: bool,
-    pub pregain_db: f32,
-}
-
-/// The per-track normalisation factor, "basic" method on the track values:
-/// `min(10^((gain + pregain)/20), 1/peak)`, capped at 1 (normalisation never boosts).
-/// `1.0` when disabled or when the header values are nonsense (NaN, peak ≤ 0).
-pub(super) fn normalisation_factor(
-    data: &NormalisationData,
-    settings: NormalisationSettings,
-) -> f32 {
-    // INTEGRATION: replace with `crate::audio::normalise::factor(data, &config)` (its
-    // `NormalisationConfig` also picks track/album values and the basic/dynamic method; the
-    // dynamic method's limiter then runs in `GainStage::process`).
-    if !settings.enabled {
-        return 1.0;
-    }
-    let gain = 10f32.powf((data.track_gain_db + settings.pregain_db) / 20.0);
-    let peak_limit = if data.track_peak > 0.0 {
-        1.0 / data.track_peak
-    } else {
-        1.0
-    };
-    let factor = gain.min(peak_limit).min(1.0);
-    if factor.is_finite() && factor >= 0.0 {
-        factor
-    } else {
-        1.0
-    }
+/// The per-track normalisation factor (`audio::normalise::factor`); `1.0` when disabled.
+/// The player plays queues, not album contexts, so "auto" uses the track values.
+pub(super) fn normalisation_factor(data: &NormalisationData, config: &NormalisationConfig) -> f32 {
+    normalise::factor(data, config, false)
 }
 
 /// Multiplies every sample by `gain` (nothing to do at unity, so unity is bit-exact).
@@ -64,17 +28,30 @@ pub(super) fn apply_gain(samples: &mut [f32], gain: f32) {
     }
 }
 
-/// The stateful gain step of the output stream (stateful once a limiter lives here).
-#[derive(Debug, Default)]
-pub(super) struct GainStage;
+/// The stateful gain step of the output stream.
+#[derive(Debug, Clone)]
+pub(super) struct GainStage {
+    normaliser: Normaliser,
+}
 
 impl GainStage {
-    /// Applies the track's normalisation factor and the volume gain to one chunk.
+    pub fn new(config: &NormalisationConfig) -> GainStage {
+        GainStage {
+            normaliser: Normaliser::new(config),
+        }
+    }
+
+    /// Applies the track's normalisation factor (and limiter), then the volume gain, to one
+    /// chunk. With normalisation off and full volume the samples are untouched (bit-exact).
     pub fn process(&mut self, samples: &mut [f32], normalisation: f32, volume: f32) {
-        // INTEGRATION: `audio::normalise` — with the dynamic method, run its `Limiter` over
-        // `samples` here after the normalisation factor and before the volume (its state
-        // lives in this struct so it spans track boundaries gaplessly).
-        apply_gain(samples, normalisation * volume);
+        self.normaliser.set_factor(normalisation);
+        self.normaliser.process(samples);
+        apply_gain(samples, volume);
+    }
+
+    /// Forgets the limiter's state (after a seek or a cut, where the signal jumps).
+    pub fn reset(&mut self) {
+        self.normaliser.reset();
     }
 }
 
@@ -109,48 +86,45 @@ mod tests {
     }
 
     #[test]
-    fn normalisation_basic() {
-        let on = NormalisationSettings {
-            enabled: true,
-            pregain_db: 0.0,
-        };
-        let off = NormalisationSettings {
-            enabled: false,
-            pregain_db: 0.0,
-        };
+    fn gain_stage_applies_factor_limiter_and_volume() {
+        use crate::audio::normalise::NormalisationMethod;
         let data = NormalisationData {
             track_gain_db: -6.0,
             track_peak: 0.5,
             ..Default::default()
         };
-        assert_eq!(normalisation_factor(&data, off), 1.0);
-        assert!(close(normalisation_factor(&data, on), 10f32.powf(-0.3)));
-        // A positive gain is limited by the peak, then capped at 1.
-        let loud_peak = NormalisationData {
-            track_gain_db: 6.0,
-            track_peak: 1.6,
-            ..Default::default()
-        };
-        assert!(close(normalisation_factor(&loud_peak, on), 1.0 / 1.6));
-        let quiet = NormalisationData {
-            track_gain_db: 6.0,
-            track_peak: 0.2,
-            ..Default::default()
-        };
-        assert_eq!(normalisation_factor(&quiet, on), 1.0);
-        // Pregain adds to the gain.
-        let pre = NormalisationSettings {
+        // Off: untouched, bit-exact at full volume.
+        let off = NormalisationConfig::default();
+        assert_eq!(normalisation_factor(&data, &off), 1.0);
+        let mut stage = GainStage::new(&off);
+        let mut x = vec![0.25f32, -0.5, 0.125, 0.0];
+        stage.process(&mut x, 1.0, volume_gain(u16::MAX));
+        assert_eq!(x, vec![0.25, -0.5, 0.125, 0.0]);
+        // Basic: the factor is min(10^(-6/20), 1/0.5) = 0.501187…, applied as a plain product.
+        let basic = NormalisationConfig {
             enabled: true,
-            pregain_db: -3.0,
+            method: NormalisationMethod::Basic,
+            ..NormalisationConfig::default()
         };
-        assert!(close(normalisation_factor(&data, pre), 10f32.powf(-0.45)));
-        // Nonsense header values don't produce nonsense gain.
-        let bad = NormalisationData {
-            track_gain_db: f32::NAN,
-            track_peak: 0.0,
-            ..Default::default()
+        let f = normalisation_factor(&data, &basic);
+        assert!(close(f, 0.501_187_2), "{f}");
+        let mut stage = GainStage::new(&basic);
+        let mut x = vec![0.5f32, -0.5];
+        stage.process(&mut x, f, 0.5);
+        assert!(
+            close(x[0], 0.5 * f * 0.5) && close(x[1], -0.5 * f * 0.5),
+            "{x:?}"
+        );
+        // Dynamic: a full-scale signal boosted by +6 dB is held down by the limiter.
+        let dynamic = NormalisationConfig {
+            enabled: true,
+            ..NormalisationConfig::default()
         };
-        assert_eq!(normalisation_factor(&bad, on), 1.0);
+        let mut stage = GainStage::new(&dynamic);
+        let mut loud = vec![1.0f32; 2 * 44_100];
+        stage.process(&mut loud, 2.0, 1.0);
+        let tail = &loud[loud.len() - 200..];
+        assert!(tail.iter().all(|s| *s < 1.0), "limited: {}", tail[0]);
     }
 
     #[test]

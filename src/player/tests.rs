@@ -942,7 +942,9 @@ fn normalisation_factor_is_applied_when_enabled() {
         let mut spec = TrackSpec::frames(5000);
         spec.normalisation = norm;
         let mut cfg = config();
-        cfg.normalisation_enabled = enabled;
+        cfg.normalisation.enabled = enabled;
+        // The basic method: a plain factor, no limiter, so the expected values are exact.
+        cfg.normalisation.method = crate::audio::normalise::NormalisationMethod::Basic;
         let mut h = Harness::new(Pace::Unpaced, cfg, &[(1, spec)]);
         h.player.load(vec![id(1)], 0, 0, true);
         h.wait_for("end of queue", is_end_of_queue);

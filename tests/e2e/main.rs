@@ -8,4 +8,5 @@ mod cli;
 mod common;
 mod kat;
 mod layering;
+mod player;
 mod session;

@@ -1,0 +1,240 @@
+//! The player with the real loader against the simulator: WAV output is sample-exact, two
+//! tracks join gaplessly, a refused key is skipped, pause/resume loses nothing, seeks land
+//! within 20 ms.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonearm::api::metadata::Bitrate;
+use tonearm::audio::sink::{f32_to_i16, Sink, SinkError, SinkFactory, SinkSpec};
+use tonearm::player::{Player, PlayerConfig, PlayerEvent};
+use tonearm::sim::SimConfig;
+
+use crate::audio::{id_of, loader, reference_pcm};
+use crate::common::{sim_with, within};
+
+/// A sink that records every sample, optionally paced at `speed` × real time.
+struct Recorder {
+    out: Arc<Mutex<Vec<f32>>>,
+    speed: Option<f64>,
+    frames: u64,
+}
+
+impl Sink for Recorder {
+    fn start(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        self.out.lock().unwrap().extend_from_slice(samples);
+        self.frames += (samples.len() / 2) as u64;
+        if let Some(speed) = self.speed {
+            std::thread::sleep(Duration::from_secs_f64(
+                samples.len() as f64 / 2.0 / 44_100.0 / speed,
+            ));
+        }
+        Ok(())
+    }
+    fn clear(&mut self) {}
+    fn set_paused(&mut self, _paused: bool) {}
+    fn stop(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn played_frames(&self) -> u64 {
+        self.frames
+    }
+}
+
+fn recorder(speed: Option<f64>) -> (SinkFactory, Arc<Mutex<Vec<f32>>>) {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let o = out.clone();
+    let f: SinkFactory = Box::new(move || {
+        Ok(Box::new(Recorder {
+            out: o,
+            speed,
+            frames: 0,
+        }) as Box<dyn Sink>)
+    });
+    (f, out)
+}
+
+fn config() -> PlayerConfig {
+    PlayerConfig {
+        initial_volume: u16::MAX,
+        ..PlayerConfig::default()
+    }
+}
+
+async fn until(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
+    mut f: impl FnMut(&PlayerEvent) -> bool,
+) -> Vec<PlayerEvent> {
+    let mut seen = Vec::new();
+    within(60, async {
+        while let Some(ev) = events.recv().await {
+            let done = f(&ev);
+            seen.push(ev);
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+fn read_wav_i16(path: &std::path::Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[0..4], b"RIFF");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let data_at = bytes.windows(4).position(|w| w == b"data").unwrap();
+    let len = u32::from_le_bytes(bytes[data_at + 4..data_at + 8].try_into().unwrap()) as usize;
+    bytes[data_at + 8..data_at + 8 + len]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+#[tokio::test]
+async fn wav_output_is_the_decoded_source_and_tracks_join_gaplessly() {
+    let s = sim_with(SimConfig::default()).await;
+    let l = loader(&s, Bitrate::B160).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.wav");
+    let spec = SinkSpec::Wav(path.display().to_string());
+    let (player, mut events) = Player::spawn(
+        Arc::new(l),
+        tonearm::audio::output::factory(spec),
+        config(),
+        tokio::runtime::Handle::current(),
+    );
+    let t0 = s.info().demo_tracks[0].uri.clone();
+    let t1 = s.info().demo_tracks[1].uri.clone();
+    player.load(vec![id_of(&t0), id_of(&t1)], 0, 0, true);
+    let seen = until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    let changed = seen
+        .iter()
+        .filter(|e| matches!(e, PlayerEvent::TrackChanged(_)))
+        .count();
+    assert_eq!(changed, 2, "{seen:?}");
+    assert!(
+        !seen.iter().any(|e| matches!(e, PlayerEvent::Error { .. })),
+        "{seen:?}"
+    );
+    player.shutdown().await;
+    let got = read_wav_i16(&path);
+    let mut want: Vec<i16> = reference_pcm(&s, &t0, 1)
+        .into_iter()
+        .map(f32_to_i16)
+        .collect();
+    let first_len = want.len();
+    want.extend(reference_pcm(&s, &t1, 1).into_iter().map(f32_to_i16));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "no inserted silence, no dropped samples"
+    );
+    assert!(got[..first_len] == want[..first_len], "first track exact");
+    assert!(got == want, "the joint and the second track exact");
+}
+
+#[tokio::test]
+async fn refused_key_is_skipped_and_playback_goes_on() {
+    let s = sim_with(SimConfig::default()).await;
+    let l = loader(&s, Bitrate::B96).await;
+    let (factory, out) = recorder(None);
+    let (player, mut events) = Player::spawn(
+        Arc::new(l),
+        factory,
+        config(),
+        tokio::runtime::Handle::current(),
+    );
+    let good = s.info().demo_tracks[4].uri.clone();
+    let bad = s.info().special_tracks.key_refused.clone();
+    let restricted = s.info().special_tracks.restricted_in_se.clone();
+    player.load(
+        vec![id_of(&bad), id_of(&good), id_of(&restricted)],
+        0,
+        0,
+        true,
+    );
+    let seen = until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    let errors: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            PlayerEvent::Error {
+                reason, skipped, ..
+            } => Some((reason.clone(), *skipped)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{seen:?}");
+    assert!(errors.iter().all(|(_, skipped)| *skipped));
+    assert!(errors[0].0.contains("decryption key"), "{errors:?}");
+    assert!(errors[1].0.contains("country"), "{errors:?}");
+    player.shutdown().await;
+    assert!(*out.lock().unwrap() == reference_pcm(&s, &good, 0));
+}
+
+#[tokio::test]
+async fn pause_and_resume_lose_nothing() {
+    let s = sim_with(SimConfig::default()).await;
+    let l = loader(&s, Bitrate::B160).await;
+    let (factory, out) = recorder(Some(20.0));
+    let (player, mut events) = Player::spawn(
+        Arc::new(l),
+        factory,
+        config(),
+        tokio::runtime::Handle::current(),
+    );
+    let uri = s.info().demo_tracks[6].uri.clone();
+    player.load(vec![id_of(&uri)], 0, 0, true);
+    until(&mut events, |e| matches!(e, PlayerEvent::TrackChanged(_))).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    player.pause();
+    until(&mut events, |e| matches!(e, PlayerEvent::Paused { .. })).await;
+    let during = out.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        out.lock().unwrap().len(),
+        during,
+        "nothing written while paused"
+    );
+    player.play();
+    until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    player.shutdown().await;
+    assert!(*out.lock().unwrap() == reference_pcm(&s, &uri, 1));
+}
+
+#[tokio::test]
+async fn seeks_land_within_20_ms() {
+    let s = sim_with(SimConfig::default()).await;
+    let l = loader(&s, Bitrate::B160).await;
+    let (factory, out) = recorder(Some(10.0));
+    let (player, mut events) = Player::spawn(
+        Arc::new(l),
+        factory,
+        config(),
+        tokio::runtime::Handle::current(),
+    );
+    let uri = s.info().demo_tracks[2].uri.clone();
+    let reference = reference_pcm(&s, &uri, 1);
+    // Start part-way through.
+    player.load(vec![id_of(&uri)], 0, 4_000, true);
+    until(&mut events, |e| matches!(e, PlayerEvent::TrackChanged(_))).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first: Vec<f32> = out.lock().unwrap()[..4096].to_vec();
+    let start: usize = 4_000 * 44_100 / 1000 * 2;
+    let found = (start.saturating_sub(1764)..start + 1764)
+        .step_by(2)
+        .find(|&i| reference[i..i + 4096] == first[..])
+        .expect("the first samples are the audio at 4 s ± 20 ms");
+    assert!(found.abs_diff(start) <= 1764);
+    player.seek(9_000);
+    let seen = until(&mut events, |e| matches!(e, PlayerEvent::Seeked { .. })).await;
+    let Some(PlayerEvent::Seeked { position_ms }) = seen.last() else {
+        unreachable!()
+    };
+    assert!(position_ms.abs_diff(9_000) <= 20, "{position_ms}");
+    until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    player.shutdown().await;
+}
