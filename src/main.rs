@@ -144,6 +144,9 @@ struct SimArgs {
     /// Seconds between a PongAck and the next Ping.
     #[arg(long, default_value_t = 60)]
     ping_interval: u64,
+    /// Add this many synthetic tracks to the demo catalog (scale tests: 10000, 100000).
+    #[arg(long, default_value_t = 0)]
+    catalog_tracks: usize,
 }
 
 #[derive(Args)]
@@ -224,6 +227,13 @@ async fn run_sim(args: SimArgs) -> Result<()> {
         state_dir: args.state_dir,
         password_login: !args.no_password_login,
         ping_interval: Duration::from_secs(args.ping_interval.max(1)),
+        catalog: if args.catalog_tracks > 0 {
+            tonearm::sim::CatalogSpec::Synthetic {
+                tracks: args.catalog_tracks,
+            }
+        } else {
+            tonearm::sim::CatalogSpec::Demo
+        },
         ..SimConfig::default()
     };
     if !args.ap_ports.is_empty() {

@@ -214,3 +214,81 @@ async fn login_status_logout_through_the_binary() {
     let out = run(&["status"], None);
     assert!(!out.status.success());
 }
+
+#[test]
+fn demo_play_writes_the_demo_album_to_a_wav_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("demo.wav");
+    let out = bin()
+        .args([
+            "play",
+            "--demo",
+            "--bitrate",
+            "96",
+            "--sink",
+            &format!("wav:{}", wav.display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("▶ ").count(),
+        4,
+        "four album tracks:\n{stdout}"
+    );
+    // 45 s of 44.1 kHz stereo 16-bit audio (12 + 11 + 12 + 10 s) plus the 44-byte header.
+    let len = std::fs::metadata(&wav).unwrap().len();
+    let secs = (len - 44) as f64 / 176_400.0;
+    assert!((secs - 45.0).abs() < 0.1, "{secs} s");
+}
+
+#[test]
+fn play_rejects_bad_input_clearly() {
+    let out = bin()
+        .args(["play", "--demo", "--sink", "speakers"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sink \"speakers\""));
+    let out = bin()
+        .args(["play", "--demo", "--bitrate", "128"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bitrate"));
+    let out = bin()
+        .args(["play", "--demo", "spotify:track:nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"spotify:track:nope\""));
+}
+
+#[tokio::test]
+async fn sim_serves_a_synthetic_catalog() {
+    let mut child = Kill(
+        bin()
+            .args(["sim", "--listen", "127.0.0.1", "--catalog-tracks", "10000"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(info["apresolve"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+}

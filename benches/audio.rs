@@ -1,0 +1,332 @@
+//! `make bench`: audio and player benchmarks against `tonearm sim` running as a separate
+//! process on loopback (so CPU time and memory below are the client's alone).
+//!
+//! * play → first sample at the sink: cold (new token provider and spclient: client-token,
+//!   login5, metadata, storage-resolve, CDN, audio key, header, decoder) and warm (tokens and
+//!   metadata cached; the file is fetched again — there is no audio cache yet);
+//! * CPU seconds per minute of 160 kbps audio through the whole pipeline (fetch, decrypt,
+//!   decode, player, gain) into an unpaced null sink;
+//! * decrypt + decode throughput on one core, as × real time;
+//! * peak RSS of the client (VmHWM).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tonearm::api::metadata::{choose_file, Bitrate};
+use tonearm::api::{SpClient, TokenProvider};
+use tonearm::audio::decode::{Container, SymphoniaSource};
+use tonearm::audio::decrypt::AudioDecrypt;
+use tonearm::audio::header::read_header;
+use tonearm::audio::pcm::PcmSource;
+use tonearm::audio::sink::{Sink, SinkError, SinkFactory};
+use tonearm::config::Endpoints;
+use tonearm::id::{SpotifyId, SpotifyUri};
+use tonearm::player::spotify::SpotifyLoader;
+use tonearm::player::{Player, PlayerConfig, PlayerEvent};
+use tonearm::session::{Credentials, Session, SessionConfig};
+
+/// Records when the first sample after each `clear` (every load cuts) arrives.
+struct FirstSample {
+    armed: bool,
+    first: Arc<Mutex<Option<Instant>>>,
+    frames: u64,
+}
+
+impl Sink for FirstSample {
+    fn start(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        if self.armed {
+            *self.first.lock().unwrap() = Some(Instant::now());
+            self.armed = false;
+        }
+        self.frames += samples.len() as u64 / 2;
+        Ok(())
+    }
+    fn clear(&mut self) {
+        self.armed = true;
+    }
+    fn set_paused(&mut self, _: bool) {}
+    fn stop(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn played_frames(&self) -> u64 {
+        self.frames
+    }
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (USER_HZ = 100).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+fn vm_hwm_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / 1024.0
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Env {
+    info: serde_json::Value,
+    endpoints: Endpoints,
+    session: Session,
+}
+
+async fn connect(info: serde_json::Value) -> Env {
+    let endpoints = Endpoints {
+        apresolve: info["apresolve"].as_str().unwrap().into(),
+        ap_key_modulus: hex::decode(info["ap_key"]["modulus"].as_str().unwrap()).unwrap(),
+        ap_key_exponent: info["ap_key"]["exponent"].as_u64().unwrap() as u32,
+        login5: info["login5"].as_str().unwrap().into(),
+        client_token: info["client_token"].as_str().unwrap().into(),
+        spclient: Some(info["spclient"].as_str().unwrap().into()),
+        ..Endpoints::default()
+    };
+    let acct = &info["accounts"][0];
+    let session = Session::connect(
+        SessionConfig::new(endpoints.clone(), tonearm::config::device_id_for("bench")),
+        Credentials::with_password(
+            acct["username"].as_str().unwrap(),
+            acct["password"].as_str().unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    Env {
+        info,
+        endpoints,
+        session,
+    }
+}
+
+fn services(env: &Env) -> (SpClient, reqwest::Client) {
+    let http = reqwest::Client::new();
+    let tokens = TokenProvider::new(env.session.clone(), env.endpoints.clone(), http.clone());
+    (
+        SpClient::from_session(env.session.clone(), tokens, &env.endpoints, http.clone()),
+        http,
+    )
+}
+
+fn demo_ids(env: &Env) -> Vec<SpotifyId> {
+    env.info["demo_tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| SpotifyUri::parse(t["uri"].as_str().unwrap()).unwrap().id)
+        .collect()
+}
+
+async fn first_sample(
+    player: &Player,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
+    first: &Arc<Mutex<Option<Instant>>>,
+    id: SpotifyId,
+) -> Duration {
+    *first.lock().unwrap() = None;
+    let t = Instant::now();
+    player.load(vec![id], 0, 0, true);
+    loop {
+        let seen = *first.lock().unwrap();
+        if let Some(at) = seen {
+            player.stop();
+            while let Ok(Some(ev)) =
+                tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+            {
+                if matches!(ev, PlayerEvent::Stopped) {
+                    break;
+                }
+            }
+            return at - t;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn spawn_player(
+    loader: SpotifyLoader,
+    first: Arc<Mutex<Option<Instant>>>,
+) -> (Player, tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>) {
+    let f: SinkFactory = Box::new(move || {
+        Ok(Box::new(FirstSample {
+            armed: true,
+            first,
+            frames: 0,
+        }) as Box<dyn Sink>)
+    });
+    Player::spawn(
+        Arc::new(loader),
+        f,
+        PlayerConfig::default(),
+        tokio::runtime::Handle::current(),
+    )
+}
+
+async fn play_latency(env: &Env) {
+    let ids = demo_ids(env);
+    let mut cold = Vec::new();
+    for i in 0..15 {
+        let (sp, http) = services(env);
+        let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
+        let first = Arc::new(Mutex::new(None));
+        let (player, mut events) = spawn_player(loader, first.clone());
+        cold.push(first_sample(&player, &mut events, &first, ids[i % ids.len()]).await);
+        player.shutdown().await;
+    }
+    let (sp, http) = services(env);
+    let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
+    let first = Arc::new(Mutex::new(None));
+    let (player, mut events) = spawn_player(loader, first.clone());
+    first_sample(&player, &mut events, &first, ids[0]).await;
+    let mut warm = Vec::new();
+    for _ in 0..15 {
+        warm.push(first_sample(&player, &mut events, &first, ids[0]).await);
+    }
+    player.shutdown().await;
+    println!(
+        "play -> first sample at the sink (160 kbps, loopback): cold median {:.1} ms (max {:.1}), warm median {:.1} ms",
+        ms(median(cold.clone())),
+        ms(*cold.iter().max().unwrap()),
+        ms(median(warm))
+    );
+}
+
+async fn cpu_per_minute(env: &Env) {
+    let (sp, http) = services(env);
+    let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
+    let (player, mut events) = Player::spawn(
+        Arc::new(loader),
+        Box::new(|| {
+            Ok(Box::new(tonearm::audio::output::null::NullSink::unpaced()) as Box<dyn Sink>)
+        }),
+        PlayerConfig::default(),
+        tokio::runtime::Handle::current(),
+    );
+    let ids = demo_ids(env);
+    let mut queue = Vec::new();
+    for _ in 0..4 {
+        queue.extend(ids.iter().copied());
+    }
+    let audio_ms: u64 = env.info["demo_tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["duration_ms"].as_u64().unwrap())
+        .sum::<u64>()
+        * 4;
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    player.load(queue, 0, 0, true);
+    while let Some(ev) = events.recv().await {
+        if matches!(ev, PlayerEvent::EndOfQueue) {
+            break;
+        }
+    }
+    let wall = t.elapsed();
+    let cpu = cpu_seconds() - cpu0;
+    player.shutdown().await;
+    let minutes = audio_ms as f64 / 60_000.0;
+    println!(
+        "whole pipeline, 160 kbps -> null sink: {:.2} CPU s per minute of audio ({:.1} min in {:.2} s wall, {:.2} % of a core in real time)",
+        cpu / minutes,
+        minutes,
+        wall.as_secs_f64(),
+        cpu / (minutes * 60.0) * 100.0
+    );
+}
+
+async fn decode_throughput(env: &Env) {
+    let (sp, http) = services(env);
+    let ids = demo_ids(env);
+    let mut encrypted = Vec::new();
+    for id in &ids {
+        let track = sp.track(*id).await.unwrap();
+        let file = choose_file(&track.files, Bitrate::B160).unwrap();
+        let url = sp
+            .storage_resolve(file.file_id, file.format)
+            .await
+            .unwrap()
+            .remove(0);
+        let bytes = http
+            .get(&url)
+            .header("Range", "bytes=0-")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let key = env.session.audio_key(*id, file.file_id).await.unwrap();
+        encrypted.push((bytes.to_vec(), key.0));
+    }
+    let t = Instant::now();
+    let mut frames = 0u64;
+    for _ in 0..3 {
+        for (bytes, key) in &encrypted {
+            let len = bytes.len() as u64;
+            let (_, body) =
+                read_header(AudioDecrypt::new(*key, Cursor::new(bytes.clone()))).unwrap();
+            let mut src = SymphoniaSource::new(body, Container::Ogg, Some(len - 167)).unwrap();
+            let mut out = Vec::with_capacity(8192);
+            loop {
+                out.clear();
+                let n = src.read(&mut out, 4096).unwrap();
+                if n == 0 {
+                    break;
+                }
+                frames += n as u64;
+            }
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "decrypt + decode, 160 kbps Vorbis, one core: {:.0}x real time ({:.1} s of audio in {:.3} s)",
+        frames as f64 / 44_100.0 / secs,
+        frames as f64 / 44_100.0,
+        secs
+    );
+}
+
+fn main() {
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tonearm"))
+        .args(["--log-file", "/dev/null", "sim", "--listen", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tonearm sim");
+    let mut line = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let env = connect(info).await;
+        play_latency(&env).await;
+        cpu_per_minute(&env).await;
+        decode_throughput(&env).await;
+    });
+    println!("peak RSS of the client (VmHWM): {:.1} MB", vm_hwm_mb());
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
