@@ -122,6 +122,14 @@ struct PlayArgs {
     /// Normalise loudness with the tracks' replay-gain values.
     #[arg(long)]
     normalise: bool,
+    /// Extra gain in dB applied by normalisation (with --normalise).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        requires = "normalise"
+    )]
+    pregain: f32,
 }
 
 #[derive(Args)]
@@ -590,6 +598,7 @@ async fn run_play(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
         initial_volume: (u32::from(args.volume) * 65535 / 100) as u16,
         normalisation: tonearm::audio::normalise::NormalisationConfig {
             enabled: args.normalise,
+            pregain_db: args.pregain,
             ..Default::default()
         },
         ..PlayerConfig::default()

@@ -537,18 +537,11 @@ impl Album {
                 Ok(Disc {
                     number: d.number(),
                     name: d.name().to_string(),
-                    tracks: d
-                        .track
-                        .iter()
-                        .map(|t| gid(&t.gid, "album's track"))
-                        .collect::<Result<_, ApiError>>()?,
+                    tracks: track_gids(&d.track, "album's track")?,
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let mut covers = images(&a.cover);
-        if let Some(group) = a.cover_group.as_ref() {
-            covers.extend(images(&group.image));
-        }
+        let covers = images_with_group(&a.cover, a.cover_group.as_ref());
         Ok(Album {
             id: gid(&a.gid, "album")?,
             name: a.name().to_string(),
@@ -611,18 +604,11 @@ impl Artist {
             .map(|tt| {
                 Ok(TopTracks {
                     country: tt.country().to_string(),
-                    tracks: tt
-                        .track
-                        .iter()
-                        .map(|t| gid(&t.gid, "artist's top track"))
-                        .collect::<Result<_, ApiError>>()?,
+                    tracks: track_gids(&tt.track, "artist's top track")?,
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let mut portraits = images(&a.portrait);
-        if let Some(group) = a.portrait_group.as_ref() {
-            portraits.extend(images(&group.image));
-        }
+        let portraits = images_with_group(&a.portrait, a.portrait_group.as_ref());
         Ok(Artist {
             id: gid(&a.gid, "artist")?,
             name: a.name().to_string(),
@@ -849,6 +835,20 @@ fn audio_files(files: &[proto::AudioFile]) -> Vec<AudioFile> {
             }
         })
         .collect()
+}
+
+/// The ids of a list of track stubs (album discs, top tracks); `what` names them in errors.
+fn track_gids(tracks: &[proto::Track], what: &str) -> Result<Vec<SpotifyId>, ApiError> {
+    tracks.iter().map(|t| gid(&t.gid, what)).collect()
+}
+
+/// A list of images followed by those of an optional image group.
+fn images_with_group(list: &[proto::Image], group: Option<&proto::ImageGroup>) -> Vec<Image> {
+    let mut out = images(list);
+    if let Some(g) = group {
+        out.extend(images(&g.image));
+    }
+    out
 }
 
 fn images(images: &[proto::Image]) -> Vec<Image> {

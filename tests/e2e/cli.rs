@@ -26,7 +26,7 @@ impl Drop for Kill {
 
 #[tokio::test]
 async fn sim_prints_its_endpoints_and_serves_a_client() {
-    let (_child, info) = spawn_sim().await;
+    let (_child, info) = spawn_sim(&[]).await;
     let ap_key = hex::decode(info["ap_key"]["modulus"].as_str().unwrap()).unwrap();
     assert_eq!(ap_key.len(), 256, "RSA-2048 modulus");
     let acct = info["accounts"]
@@ -108,10 +108,11 @@ fn status_without_credentials_says_how_to_sign_in() {
 }
 
 /// Starts `tonearm sim` as a child process and returns it with its announced endpoints.
-async fn spawn_sim() -> (Kill, serde_json::Value) {
+async fn spawn_sim(extra: &[&str]) -> (Kill, serde_json::Value) {
     let mut child = Kill(
         bin()
             .args(["sim", "--listen", "127.0.0.1"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -133,7 +134,7 @@ async fn spawn_sim() -> (Kill, serde_json::Value) {
 #[tokio::test]
 async fn login_status_logout_through_the_binary() {
     use std::io::Write;
-    let (_sim, info) = spawn_sim().await;
+    let (_sim, info) = spawn_sim(&[]).await;
     let home = tempfile::tempdir().unwrap();
     let acct = info["accounts"][0].clone();
     let endpoint_args = [
@@ -271,22 +272,7 @@ fn play_rejects_bad_input_clearly() {
 
 #[tokio::test]
 async fn sim_serves_a_synthetic_catalog() {
-    let mut child = Kill(
-        bin()
-            .args(["sim", "--listen", "127.0.0.1", "--catalog-tracks", "10000"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        BufReader::new(stdout).read_line(&mut l).unwrap();
-        l
-    })
-    .await
-    .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (_child, info) = spawn_sim(&["--catalog-tracks", "10000"]).await;
     assert!(info["apresolve"]
         .as_str()
         .unwrap()
