@@ -133,11 +133,15 @@ pub(crate) struct OAuthState {
     refresh: HashMap<String, RefreshGrant>,
     /// device_code → grant.
     devices: HashMap<String, DeviceGrant>,
+    /// Redeemed codes → (forget after, access token, refresh token) issued for them, revoked
+    /// if the code comes back (RFC 6749 §4.1.2).
+    spent: HashMap<String, (Instant, String, String)>,
 }
 
 impl OAuthState {
     fn prune(&mut self, now: Instant) {
         self.codes.retain(|_, c| c.expires > now);
+        self.spent.retain(|_, s| s.0 > now);
         self.access.retain(|_, t| t.expires > now);
         // Keep expired device grants a while so that polls get `expired_token`.
         self.devices
@@ -538,8 +542,15 @@ fn invalid_request(description: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
 }
 
-/// Issues an access token (registered with the AP too) and a refresh token.
-fn issue_tokens(shared: &Shared, client_id: &str, username: &str, scopes: &[String]) -> Response {
+/// Issues an access token (registered with the AP too) and a refresh token; `code` is the
+/// authorization code they are redeemed for, if any.
+fn issue_tokens(
+    shared: &Shared,
+    client_id: &str,
+    username: &str,
+    scopes: &[String],
+    code: Option<&str>,
+) -> Response {
     let ttl = shared.behaviour.token_ttl;
     let access = lock(&shared.store).issue_token(username);
     let refresh = random_token("sim-rt-");
@@ -563,6 +574,16 @@ fn issue_tokens(shared: &Shared, client_id: &str, username: &str, scopes: &[Stri
                 scopes: scopes.to_vec(),
             },
         );
+        if let Some(code) = code {
+            oauth.spent.insert(
+                code.to_owned(),
+                (
+                    now + Duration::from_secs(3600),
+                    access.clone(),
+                    refresh.clone(),
+                ),
+            );
+        }
     }
     tracing::info!(client_id, user = %username, "sim accounts: tokens issued");
     (
@@ -615,7 +636,22 @@ async fn token(
                 return invalid_request("code_verifier is required");
             }
             // One attempt per code: whatever the outcome, the code is spent.
-            let Some(grant) = lock(&shared.oauth).codes.remove(code) else {
+            let grant = {
+                let mut oauth = lock(&shared.oauth);
+                let grant = oauth.codes.remove(code);
+                if grant.is_none() {
+                    if let Some((_, access, refresh)) = oauth.spent.remove(code) {
+                        // A replayed code: revoke what it bought.
+                        oauth.access.remove(&access);
+                        oauth.refresh.remove(&refresh);
+                        drop(oauth);
+                        lock(&shared.store).revoke_token(&access);
+                        tracing::warn!("sim accounts: authorization code replayed; tokens revoked");
+                    }
+                }
+                grant
+            };
+            let Some(grant) = grant else {
                 return invalid_grant("Invalid authorization code");
             };
             if grant.expires <= Instant::now() {
@@ -630,7 +666,13 @@ async fn token(
             if !pkce_syntax_ok(verifier) || !pkce_matches(verifier, &grant.challenge) {
                 return invalid_grant("code_verifier was incorrect");
             }
-            issue_tokens(shared, client_id, &grant.username, &grant.scopes)
+            issue_tokens(
+                shared,
+                client_id,
+                &grant.username,
+                &grant.scopes,
+                Some(code),
+            )
         }
         "refresh_token" => {
             let refresh = get("refresh_token");
@@ -666,7 +708,7 @@ async fn token(
                     "scope exceeds the original grant",
                 );
             };
-            issue_tokens(shared, client_id, &grant.username, &scopes)
+            issue_tokens(shared, client_id, &grant.username, &scopes, None)
         }
         DEVICE_GRANT => device_poll(shared, client_id, get("device_code")),
         "" => invalid_request("grant_type is required"),
@@ -735,7 +777,7 @@ fn device_poll(shared: &Shared, client_id: &str, device_code: &str) -> Response 
             }
         }
     };
-    issue_tokens(shared, client_id, &outcome.0, &outcome.1)
+    issue_tokens(shared, client_id, &outcome.0, &outcome.1, None)
 }
 
 fn new_user_code() -> String {
@@ -940,6 +982,62 @@ async fn pair_submit(
             )
         }
     }
+}
+
+/// Signs `username` in through the code flow over HTTP at `base` (the accounts URL) and
+/// returns the token response (for tests elsewhere in the simulator).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) async fn sign_in_for_tests(
+    base: &str,
+    username: &str,
+    password: &str,
+) -> serde_json::Value {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = random_token("v");
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:5588/login";
+    let client_id = "65b708073fc0480ea92a077233ca87bd";
+    let resp = http
+        .post(format!("{base}/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "streaming"),
+            ("username", username),
+            ("password", password),
+            ("consent", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = Url::parse(resp.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    http.post(format!("{base}/api/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[cfg(test)]
@@ -1180,10 +1278,31 @@ mod tests {
         let l5 = sim.issue_login5_token("alice").unwrap();
         assert_eq!(sim.shared.validate_web_token(&l5).unwrap().0, "alice");
 
-        // Reusing the code fails.
+        // Reusing the code fails and revokes what it bought.
         let (status, body) = exchange(&base, &code, redirect, &verifier).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"], "invalid_grant");
+        assert!(sim.shared.validate_web_token(&access).is_none());
+        assert_eq!(lock(&sim.shared.store).token_owner(&access), None);
+        let (status, body) = token_req(
+            &base,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", CLIENT),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+        );
+        // A fresh sign-in for the refresh checks below.
+        let code = get_code(&base, redirect, &challenge).await;
+        let (status, body) = exchange(&base, &code, redirect, &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let refresh = body["refresh_token"].as_str().unwrap().to_owned();
 
         // Refresh: new tokens, the old refresh token is spent, client_id must match.
         let (status, body) = token_req(

@@ -159,6 +159,13 @@ impl CredentialStore {
         token
     }
 
+    /// Forgets an access token (AP logins with it fail from now on).
+    pub(crate) fn revoke_token(&mut self, token: &str) {
+        if self.data.access_tokens.remove(token).is_some() {
+            self.save_or_log();
+        }
+    }
+
     /// The user an access token was issued to.
     pub(crate) fn token_owner(&self, token: &str) -> Option<&str> {
         self.data.access_tokens.get(token).map(String::as_str)
