@@ -1,5 +1,5 @@
 //! The offline Spotify service that the end-to-end tests and the demo run against: apresolve,
-//! client-token, login5, spclient (extended metadata, legacy metadata, storage-resolve) and an
+//! the OAuth accounts service, client-token, login5, spclient (extended metadata, legacy metadata, storage-resolve) and an
 //! audio CDN over HTTP; access points over raw TCP (handshake, Shannon framing, login,
 //! keep-alive, audio keys, Mercury); built-in accounts; a catalog with embedded demo audio; and
 //! runtime fault injection per AP and for HTTP. It is the *server*,
@@ -9,7 +9,8 @@
 //! tests configure it through the handle and read [`SimStats`].
 //!
 //! Files: `state` shared state and persistence, `http` the router (apresolve, latency),
-//! `tokens` client-token and login5, `spclient` metadata and storage-resolve, `cdn` the audio
+//! `tokens` client-token and login5, `accounts` the OAuth accounts service (authorize page,
+//! token endpoint, device flow), `spclient` metadata and storage-resolve, `cdn` the audio
 //! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
 //! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
