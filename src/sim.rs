@@ -1,8 +1,9 @@
 //! The offline Spotify service that the end-to-end tests and the demo run against: apresolve,
 //! the OAuth accounts service, client-token, login5, spclient (extended metadata, legacy
 //! metadata, storage-resolve) and an audio CDN over HTTP; access points over raw TCP
-//! (handshake, Shannon framing, login, keep-alive, audio keys, Mercury); built-in accounts; a catalog with embedded demo audio; and
-//! runtime fault injection per AP and for HTTP. It is the *server*,
+//! (handshake, Shannon framing, login, keep-alive, audio keys, Mercury); built-in accounts; a
+//! catalog with embedded demo audio; and runtime fault injection per AP and for HTTP. It is the
+//! *server*,
 //! written from `shared/spec/spotify-protocol.md` alone: it never imports the client modules
 //! (`session`, `id`, `config`, …), only protobuf types and crypto crates, so that a bug shared
 //! with the client cannot hide. [`Simulator::start`] binds everything and returns a handle;
