@@ -415,6 +415,12 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/artists/{id}", get(hid!(artist)))
         .route("/v1/artists/{id}/albums", get(hid!(artist_albums)))
         .route("/v1/artists/{id}/top-tracks", get(hid!(top_tracks)))
+        .route("/v1/{*rest}", axum::routing::any(unknown_endpoint))
+}
+
+/// Any other `/v1/...` path: the spec's error object (static routes elsewhere still win).
+async fn unknown_endpoint() -> Response {
+    ApiErr::not_found("no such Web API endpoint").into_response()
 }
 
 fn me(r: &Req<'_>) -> Res {

@@ -139,6 +139,9 @@ async fn bad_and_unknown_ids_and_limits() {
     assert_error(&v, 404);
     let (s, _) = e.get("playlists/0000000000000000000000").await;
     assert_eq!(s, 404);
+    let (s, v) = e.get("no/such/endpoint").await;
+    assert_eq!(s, 404);
+    assert_error(&v, 404);
     for bad in ["limit=0", "limit=51", "limit=x", "offset=-1"] {
         let (s, v) = e.get(&format!("me/tracks?{bad}")).await;
         assert_eq!(s, 400, "{bad}");
