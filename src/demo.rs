@@ -33,11 +33,12 @@ pub fn endpoints_for(sim: &Simulator) -> Result<Endpoints, DemoError> {
         access_points: None,
         ap_key_modulus: hex::decode(&info.ap_key.modulus).map_err(|_| DemoError::BadKey)?,
         ap_key_exponent: info.ap_key.exponent,
+        accounts: info.accounts_url.clone(),
+        web_api: info.web_api.clone(),
         login5: info.login5.clone(),
         client_token: info.client_token.clone(),
         spclient: Some(info.spclient.clone()),
         dealer: Some(info.dealer.clone()),
-        ..Endpoints::default()
     })
 }
 

@@ -39,6 +39,7 @@ mod tests;
 #[allow(clippy::unwrap_used)]
 mod tests_http;
 mod tokens;
+mod webapi;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -90,6 +91,15 @@ pub struct SimConfig {
     pub device_code_interval: Duration,
     /// How long device codes (RFC 8628) stay valid.
     pub device_code_ttl: Duration,
+    /// Web API scale: the demo account (`tonearm-demo`) gets this many saved tracks, taken from
+    /// the catalog in order (0 = the demo library; more than the catalog lists is a
+    /// configuration error, so pair it with `CatalogSpec::Synthetic`).
+    pub library_tracks: usize,
+    /// Web API scale: the demo account gets this many playlists of ten tracks each (0 = the
+    /// demo playlists).
+    pub library_playlists: usize,
+    /// Web API rate limit: requests per window per user; beyond it 429 with `Retry-After`.
+    pub web_api_rate: Option<(u32, Duration)>,
 }
 
 impl Default for SimConfig {
@@ -109,6 +119,9 @@ impl Default for SimConfig {
             client_token_hashcash: false,
             device_code_interval: Duration::from_secs(5),
             device_code_ttl: Duration::from_secs(600),
+            library_tracks: 0,
+            library_playlists: 0,
+            web_api_rate: None,
         }
     }
 }
@@ -232,6 +245,8 @@ pub struct SimInfo {
     pub demo_album: String,
     pub demo_tracks: Vec<DemoTrack>,
     pub special_tracks: SpecialTracks,
+    /// Web API base URL, `http://host:port/v1`.
+    pub web_api: String,
 }
 
 /// A built-in test account.
@@ -383,7 +398,15 @@ impl Simulator {
                 restricted_in_se: catalog.track_uri(catalog.specials.restricted_in_se),
                 key_refused: catalog.track_uri(catalog.specials.key_refused),
             },
+            web_api: format!("http://{http_addr}/v1"),
         };
+        let web = webapi::WebApi::new(
+            &catalog,
+            &accounts,
+            cfg.library_tracks,
+            cfg.library_playlists,
+            cfg.web_api_rate,
+        )?;
         let mut cdn_secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut cdn_secret);
         let shared = Arc::new(Shared {
@@ -415,6 +438,7 @@ impl Simulator {
             oauth: Mutex::default(),
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
+            web,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::state::{lock, Shared};
-use super::{accounts, cdn, spclient, tokens};
+use super::{accounts, cdn, spclient, tokens, webapi};
 
 /// What apresolve hands out.
 #[derive(Debug, Clone)]
@@ -54,6 +54,7 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/audio/{file}", get(cdn::serve))
         .merge(accounts::routes())
+        .merge(webapi::routes())
         .layer(middleware::from_fn_with_state(app.clone(), latency))
         .with_state(app)
 }

@@ -278,6 +278,8 @@ pub(crate) struct Shared {
     pub oauth: Mutex<OAuthState>,
     pub next_session_id: AtomicU64,
     pub next_event_seq: AtomicU64,
+    /// The Web API's libraries, playlists and rate-limit windows.
+    pub web: super::webapi::WebApi,
 }
 
 impl Shared {
@@ -289,7 +291,6 @@ impl Shared {
     /// the accounts service (its granted scopes) or login5 token (every known scope); `None`
     /// for anything else.
     // Called by the simulated Web API.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn validate_web_token(&self, token: &str) -> Option<(String, Vec<String>)> {
         if let Some(found) = lock(&self.oauth).access(token) {
             return Some(found);

@@ -163,16 +163,21 @@ pub(crate) fn solve_hashcash(ctx: &[u8], prefix: &[u8], length: i32) -> [u8; 16]
 
 /// The user behind `Authorization: Bearer <login5 token>`, or why there is none (answer with
 /// [`unauthorized`]).
-pub(crate) fn bearer_user(shared: &Shared, headers: &HeaderMap) -> Result<String, &'static str> {
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or("missing Authorization header (expected Bearer token)")?;
-    let token = value
+    value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or("Authorization is not a Bearer token")?;
+        .ok_or("Authorization is not a Bearer token")
+}
+
+pub(crate) fn bearer_user(shared: &Shared, headers: &HeaderMap) -> Result<String, &'static str> {
+    let token = bearer_token(headers)?;
     lock(&shared.tokens)
         .access_user(token)
         .map(str::to_owned)
