@@ -1,20 +1,23 @@
 //! The offline Spotify service that the end-to-end tests and the demo run against: apresolve,
-//! client-token, login5, spclient (extended metadata, legacy metadata, storage-resolve) and an
-//! audio CDN over HTTP; access points over raw TCP (handshake, Shannon framing, login,
-//! keep-alive, audio keys, Mercury); built-in accounts; a catalog with embedded demo audio; and
-//! runtime fault injection per AP and for HTTP. It is the *server*,
+//! the OAuth accounts service, client-token, login5, spclient (extended metadata, legacy
+//! metadata, storage-resolve) and an audio CDN over HTTP; access points over raw TCP
+//! (handshake, Shannon framing, login, keep-alive, audio keys, Mercury); built-in accounts; a
+//! catalog with embedded demo audio; and runtime fault injection per AP and for HTTP. It is the
+//! *server*,
 //! written from `shared/spec/spotify-protocol.md` alone: it never imports the client modules
 //! (`session`, `id`, `config`, …), only protobuf types and crypto crates, so that a bug shared
 //! with the client cannot hide. [`Simulator::start`] binds everything and returns a handle;
 //! tests configure it through the handle and read [`SimStats`].
 //!
 //! Files: `state` shared state and persistence, `http` the router (apresolve, latency),
-//! `tokens` client-token and login5, `spclient` metadata and storage-resolve, `cdn` the audio
+//! `tokens` client-token and login5, `accounts` the OAuth accounts service (authorize page,
+//! token endpoint, device flow), `spclient` metadata and storage-resolve, `cdn` the audio
 //! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
 //! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
 //! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
 
+mod accounts;
 mod ap;
 pub mod catalog;
 mod cdn;
@@ -82,6 +85,11 @@ pub struct SimConfig {
     pub login5_hashcash: Option<i32>,
     /// Whether client-token answers with a hashcash challenge before granting a token.
     pub client_token_hashcash: bool,
+    /// The accounts service's device-flow polling interval (`slow_down` when polled faster;
+    /// advertised rounded up to whole seconds).
+    pub device_code_interval: Duration,
+    /// How long device codes (RFC 8628) stay valid.
+    pub device_code_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -99,6 +107,8 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(3600),
             login5_hashcash: None,
             client_token_hashcash: false,
+            device_code_interval: Duration::from_secs(5),
+            device_code_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -215,6 +225,9 @@ pub struct SimInfo {
     pub login5: String,
     /// client-token endpoint, `http://host:port/v1/clienttoken`.
     pub client_token: String,
+    /// Accounts service base URL (`http://host:port`: `/authorize`, `/api/token`,
+    /// `/oauth2/device/authorize`, `/pair`).
+    pub accounts_url: String,
     /// URI of the main demo album.
     pub demo_album: String,
     pub demo_tracks: Vec<DemoTrack>,
@@ -359,6 +372,7 @@ impl Simulator {
             ap_key: ap_key.info.clone(),
             login5: format!("http://{http_addr}/v3/login"),
             client_token: format!("http://{http_addr}/v1/clienttoken"),
+            accounts_url: format!("http://{http_addr}"),
             demo_album: catalog
                 .uri(catalog::Entity::Album(catalog.demo_album))
                 .unwrap_or_default(),
@@ -382,6 +396,8 @@ impl Simulator {
                 token_ttl: cfg.token_ttl,
                 login5_hashcash: cfg.login5_hashcash,
                 client_token_hashcash: cfg.client_token_hashcash,
+                device_code_interval: cfg.device_code_interval,
+                device_code_ttl: cfg.device_code_ttl,
             },
             accounts,
             ap_key,
@@ -396,6 +412,7 @@ impl Simulator {
             media: media::Media::default(),
             cdn_secret,
             counters: state::Counters::default(),
+            oauth: Mutex::default(),
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
         });

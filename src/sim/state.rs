@@ -14,6 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::accounts::{OAuthState, KNOWN_SCOPES};
 use super::catalog::Catalog;
 use super::handshake::ApKey;
 use super::media::Media;
@@ -158,6 +159,13 @@ impl CredentialStore {
         token
     }
 
+    /// Forgets an access token (AP logins with it fail from now on).
+    pub(crate) fn revoke_token(&mut self, token: &str) {
+        if self.data.access_tokens.remove(token).is_some() {
+            self.save_or_log();
+        }
+    }
+
     /// The user an access token was issued to.
     pub(crate) fn token_owner(&self, token: &str) -> Option<&str> {
         self.data.access_tokens.get(token).map(String::as_str)
@@ -242,6 +250,10 @@ pub(crate) struct Behaviour {
     pub login5_hashcash: Option<i32>,
     /// Whether client-token answers with a hashcash challenge first.
     pub client_token_hashcash: bool,
+    /// Smallest gap between device-flow token polls (`slow_down` below it).
+    pub device_code_interval: std::time::Duration,
+    /// Lifetime of device codes.
+    pub device_code_ttl: std::time::Duration,
 }
 
 /// The state shared by the HTTP server, the AP listeners and the [`super::Simulator`] handle.
@@ -262,6 +274,8 @@ pub(crate) struct Shared {
     /// Signs CDN URLs (random per run).
     pub cdn_secret: [u8; 32],
     pub counters: Counters,
+    /// The accounts service: authorization codes, OAuth tokens, device grants.
+    pub oauth: Mutex<OAuthState>,
     pub next_session_id: AtomicU64,
     pub next_event_seq: AtomicU64,
 }
@@ -269,6 +283,19 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn account(&self, username: &str) -> Option<&SimAccount> {
         self.accounts.iter().find(|a| a.username == username)
+    }
+
+    /// (username, scopes) behind a Web API bearer token: an unexpired OAuth access token from
+    /// the accounts service (its granted scopes) or login5 token (every known scope); `None`
+    /// for anything else.
+    // Called by the simulated Web API.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn validate_web_token(&self, token: &str) -> Option<(String, Vec<String>)> {
+        if let Some(found) = lock(&self.oauth).access(token) {
+            return Some(found);
+        }
+        let user = lock(&self.tokens).access_user(token)?.to_owned();
+        Some((user, KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect()))
     }
 
     /// The faults in force for a new connection on AP `index`.

@@ -1260,3 +1260,21 @@ async fn random_packets_after_login_never_break_the_session() {
     assert_eq!(sim.stats().active_sessions, 1);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn oauth_access_token_logs_in_to_the_ap() {
+    let sim = start(SimConfig {
+        password_login: false,
+        ..cfg()
+    })
+    .await;
+    let info = sim.info().clone();
+    let body = accounts::sign_in_for_tests(&info.accounts_url, "alice", "alice-pass").await;
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(body["username"], "alice");
+    let mut c = handshake(&info.access_points[0], &info.ap_key).await;
+    let (welcome, country, _) = c.login_ok(None, TOKEN, token.as_bytes()).await;
+    assert_eq!(welcome.canonical_username(), "alice");
+    assert_eq!(country, "GB");
+    sim.shutdown().await;
+}
