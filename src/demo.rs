@@ -35,6 +35,7 @@ pub fn endpoints_for(sim: &Simulator) -> Result<Endpoints, DemoError> {
         ap_key_exponent: info.ap_key.exponent,
         login5: info.login5.clone(),
         client_token: info.client_token.clone(),
+        accounts: info.accounts_url.clone(),
         spclient: Some(info.spclient.clone()),
         dealer: Some(info.dealer.clone()),
         ..Endpoints::default()
