@@ -171,7 +171,7 @@ struct LoginArgs {
     #[arg(long, group = "method")]
     device: bool,
     /// Username for a password login (legacy; Spotify refuses it today).
-    #[arg(long)]
+    #[arg(long, requires = "password_stdin")]
     username: Option<String>,
     /// Read the password from the first line of standard input.
     #[arg(long, requires = "username", group = "method")]
