@@ -4,7 +4,8 @@
 # command to run and fails. Safe to run repeatedly (does nothing when all is present).
 set -euo pipefail
 
-packages=(pkg-config libasound2-dev)
+# chromium: test dependency only (the end-to-end sign-in test drives a real headless browser).
+packages=(pkg-config libasound2-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -30,8 +31,8 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers and pkg-config)." >&2
-  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf')." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests)." >&2
+  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium')." >&2
   exit 1
 fi
 

@@ -25,6 +25,10 @@ pub enum Error {
     Session(#[from] crate::session::SessionError),
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Store(#[from] crate::auth::StoreError),
 }
 
 impl Error {
@@ -34,6 +38,9 @@ impl Error {
             Error::Id(_) => ErrorKind::Notify,
             Error::Session(e) => e.kind(),
             Error::Api(e) => e.kind(),
+            Error::Auth(e) => e.kind(),
+            // A damaged or unsafe store needs the user (chmod, logout, sign in again).
+            Error::Store(_) => ErrorKind::Notify,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve).
 //! * [`audio`]   — fetch, decrypt, Spotify header, decode, normalisation, volume, sinks.
 //! * [`player`]  — the player handle and its engine thread (queue, gapless, events).
-//! * [`auth`]    — where reusable credentials are kept (0600 file today).
+//! * [`auth`]    — OAuth sign-in (browser PKCE, device code) and the credential store (keyring,
+//!   0600 file fallback).
 //! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
 //! * [`config`]  — the config file (raw serde structs → resolved values), every endpoint overridable.
 //! * [`paths`]   — XDG config/cache/state directories.

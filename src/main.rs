@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use tonearm::auth::store::FileStore;
+use tonearm::auth::oauth::{self, DeviceCode};
+use tonearm::auth::store::CredentialStore;
 use tonearm::config::{self, Config, RawEndpoints};
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm::sim::{SimConfig, Simulator};
@@ -96,9 +97,10 @@ impl EndpointArgs {
 enum Command {
     /// Run the offline Spotify simulator; prints one JSON line with its endpoints first.
     Sim(SimArgs),
-    /// Sign in and store the reusable credentials the access point returns.
+    /// Sign in (browser by default, --device for SSH/headless) and store the reusable
+    /// credentials in the OS keyring, or a 0600 file when no keyring service exists.
     Login(LoginArgs),
-    /// Remove stored credentials.
+    /// Remove stored credentials from the keyring and the credential file.
     Logout,
     /// Connect with the stored credentials and show the session (with --demo: a protocol tour).
     Status,
@@ -159,14 +161,23 @@ struct SimArgs {
 
 #[derive(Args)]
 struct LoginArgs {
-    /// Username for a password login (legacy; Spotify refuses it today).
+    /// Sign in in a web browser (the default): OAuth with PKCE and a redirect to 127.0.0.1.
+    #[arg(long, group = "method")]
+    browser: bool,
+    /// With --browser: do not start a browser, only print the address to open.
     #[arg(long)]
+    no_open: bool,
+    /// Pair with a code entered on another device (for SSH and headless machines).
+    #[arg(long, group = "method")]
+    device: bool,
+    /// Username for a password login (legacy; Spotify refuses it today).
+    #[arg(long, requires = "password_stdin")]
     username: Option<String>,
     /// Read the password from the first line of standard input.
-    #[arg(long, requires = "username")]
+    #[arg(long, requires = "username", group = "method")]
     password_stdin: bool,
     /// Read an OAuth access token from the first line of standard input.
-    #[arg(long, conflicts_with = "password_stdin")]
+    #[arg(long, group = "method")]
     token_stdin: bool,
 }
 
@@ -287,9 +298,65 @@ fn read_stdin_line(what: &str) -> Result<String> {
     Ok(line)
 }
 
-fn credential_store() -> Result<FileStore> {
-    FileStore::default_location()
-        .context("cannot find a place for credentials: set HOME or XDG_STATE_HOME")
+/// The keyring, or the 0600 file when no keyring service answers (`TONEARM_CREDENTIAL_STORE`
+/// forces one).
+fn credential_store() -> Result<CredentialStore> {
+    Ok(CredentialStore::open()?)
+}
+
+/// The browser flow: prints the address, starts the browser unless `--no-open`.
+async fn browser_sign_in(cfg: &Config, open: bool) -> Result<oauth::OAuthToken> {
+    let opener = |url: &str| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Sign in to Spotify in your browser. If no browser opens, visit this address:\n\n  \
+             {url}\n"
+        );
+        if open && !oauth::open_in_browser(url) {
+            let _ = writeln!(
+                out,
+                "(No browser could be started; open the address above by hand.)"
+            );
+        }
+        let _ = writeln!(out, "Waiting for the browser… (Ctrl-C to cancel)");
+        let _ = out.flush();
+    };
+    Ok(oauth::browser_pkce(
+        &cfg.endpoints.accounts,
+        tonearm::config::SPOTIFY_CLIENT_ID,
+        oauth::DEFAULT_SCOPES,
+        opener,
+    )
+    .await?)
+}
+
+/// The device flow: prints the code and where to enter it, then waits for approval.
+async fn device_sign_in(cfg: &Config) -> Result<oauth::OAuthToken> {
+    let on_code = |code: &DeviceCode| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "To sign in, open {} on your phone or computer and enter the code\n\n    {}\n",
+            code.verification_uri, code.user_code
+        );
+        if let Some(complete) = &code.verification_uri_complete {
+            let _ = writeln!(out, "(or open {complete})");
+        }
+        let _ = writeln!(
+            out,
+            "Waiting for approval… (the code is valid for {} min; Ctrl-C to cancel)",
+            code.expires_in.as_secs().div_ceil(60)
+        );
+        let _ = out.flush();
+    };
+    Ok(oauth::device_code(
+        &cfg.endpoints.accounts,
+        tonearm::config::SPOTIFY_CLIENT_ID,
+        oauth::DEFAULT_SCOPES,
+        on_code,
+    )
+    .await?)
 }
 
 async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> {
@@ -300,17 +367,21 @@ async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> 
     } else {
         None
     };
+    // Open the store first: a store that cannot be used should stop us before the user signs in.
+    let store = match demo {
+        Some(_) => None, // --demo touches no files and no keyring
+        None => Some(credential_store()?),
+    };
     let creds = if args.token_stdin {
-        Credentials::with_access_token(&read_stdin_line("access token")?)
+        Credentials::with_access_token(read_stdin_line("access token")?)
     } else if let (Some(user), true) = (&args.username, args.password_stdin) {
-        Credentials::with_password(user, &read_stdin_line("password")?)
+        Credentials::with_password(user, read_stdin_line("password")?)
     } else if let Some(d) = &demo {
         Credentials::with_password(&d.account.username, &d.account.password)
+    } else if args.device {
+        Credentials::with_access_token(device_sign_in(cfg).await?.access_token)
     } else {
-        bail!(
-            "say how to sign in: `--username NAME --password-stdin` (legacy password) or \
-             `--token-stdin` (an OAuth access token). Browser and device-code sign-in come later."
-        )
+        Credentials::with_access_token(browser_sign_in(cfg, !args.no_open).await?.access_token)
     };
     let started = Instant::now();
     let session = Session::connect(session_config(cfg), creds).await?;
@@ -327,16 +398,12 @@ async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> 
         session.country().unwrap_or_else(|| "unknown".into()),
         took.as_millis()
     )?;
-    if demo.is_some() {
-        writeln!(out, "Demo mode: credentials were not stored.")?;
-    } else {
-        let store = credential_store()?;
-        store.save(&session.reusable_credentials())?;
-        writeln!(
-            out,
-            "Stored reusable credentials in {}.",
-            store.path().display()
-        )?;
+    match &store {
+        None => writeln!(out, "Demo mode: credentials were not stored.")?,
+        Some(store) => {
+            store.save(&session.reusable_credentials())?;
+            writeln!(out, "Stored reusable credentials in {}.", store.describe())?;
+        }
     }
     drop(out);
     session.shutdown().await;
@@ -351,11 +418,15 @@ fn run_logout(demo: bool) -> Result<()> {
         println!("Demo mode: nothing is stored, nothing to remove.");
         return Ok(());
     }
-    let store = credential_store()?;
-    if store.purge()? {
-        println!("Removed {}.", store.path().display());
-    } else {
+    let report = credential_store()?.purge()?;
+    if report.removed.is_empty() {
         println!("No stored credentials.");
+    }
+    for what in &report.removed {
+        println!("Removed {what}.");
+    }
+    for what in &report.unreachable {
+        println!("Not checked: {what}.");
     }
     Ok(())
 }

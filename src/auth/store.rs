@@ -1,18 +1,34 @@
-//! The credential store: keeps the reusable credentials the access point hands out (never the
-//! password) in `$XDG_STATE_HOME/tonearm/credentials.json`, created with mode 0600. A file that
-//! group or others can read is refused rather than used, because it would leak the login.
+//! The credential store: keeps the reusable credentials the access point hands out (never a
+//! password or an OAuth token) in the OS keyring by default (Secret Service on Linux, Keychain
+//! on macOS, Credential Manager on Windows), and in `$XDG_STATE_HOME/tonearm/credentials.json`
+//! (mode 0600) when no keyring service is reachable. A file that group or others can read is
+//! refused rather than used, because it would leak the login. `TONEARM_CREDENTIAL_STORE=file`
+//! or `=keyring` forces one store (headless users, tests); `logout` purges both.
 //!
 //! Called by `main.rs` (`tonearm login` / `logout` / sessions started from stored credentials).
-//! Nothing here logs or formats the secret bytes.
+//! Keyring calls run on their own OS thread with a time limit (the keyring crate's tokio
+//! integration must not be driven from a runtime thread). Nothing here logs or formats the
+//! secret bytes; keyring errors are reduced to text before they leave this module.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::session::{AuthType, Credentials};
+
+/// The keyring entry: service name.
+pub const KEYRING_SERVICE: &str = "tonearm";
+/// The keyring entry: user name (one sign-in per user account of the OS).
+pub const KEYRING_USER: &str = "stored-credentials";
+/// Environment variable that forces a store: `keyring`, `file` or `auto` (the default).
+pub const STORE_ENV: &str = "TONEARM_CREDENTIAL_STORE";
+/// How long one keyring call may take (a locked keyring may prompt for its password).
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +46,19 @@ pub enum StoreError {
         "the credential file {path} is damaged ({reason}); run `tonearm logout` and sign in again"
     )]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "the credentials in the system keyring are damaged ({reason}); run `tonearm logout` and \
+         sign in again"
+    )]
+    KeyringCorrupt { reason: String },
+    #[error("the system keyring failed: {reason}")]
+    Keyring { reason: String },
+    #[error("{STORE_ENV}=keyring, but no keyring service is available ({reason})")]
+    NoKeyring { reason: String },
+    #[error("{STORE_ENV}=\"{value}\" is not one of: keyring, file, auto")]
+    BadSetting { value: String },
+    #[error("cannot find a place for the credential file: set HOME or XDG_STATE_HOME")]
+    NoLocation,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -38,6 +67,34 @@ struct StoredFile {
     auth_type: u32,
     /// Standard base64 of the reusable credential bytes.
     auth_data: String,
+}
+
+/// The JSON both stores keep (librespot's `credentials.json` layout, protocol spec §4.5).
+fn encode(creds: &Credentials) -> Result<String, String> {
+    serde_json::to_string_pretty(&StoredFile {
+        username: creds.username.clone().unwrap_or_default(),
+        auth_type: creds.auth_type.as_u32(),
+        auth_data: base64::engine::general_purpose::STANDARD.encode(&creds.auth_data),
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn decode(text: &str) -> Result<Credentials, String> {
+    let f: StoredFile = serde_json::from_str(text)
+        .map_err(|e| format!("not valid JSON at line {} column {}", e.line(), e.column()))?;
+    let auth_type = AuthType::from_u32(f.auth_type)
+        .ok_or_else(|| format!("unknown auth_type {}", f.auth_type))?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(f.auth_data.as_bytes())
+        .map_err(|_| "auth_data is not base64".to_string())?;
+    if f.username.is_empty() || data.is_empty() {
+        return Err("username or auth_data is empty".into());
+    }
+    Ok(Credentials {
+        username: Some(f.username),
+        auth_type,
+        auth_data: data,
+    })
 }
 
 /// A credential file at a fixed path.
@@ -75,39 +132,20 @@ impl FileStore {
             Err(e) => return Err(self.io(e)),
         };
         self.check_permissions()?;
-        let corrupt = |reason: String| StoreError::Corrupt {
-            path: self.path.clone(),
-            reason,
-        };
-        let f: StoredFile =
-            serde_json::from_str(&text).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-        let auth_type = AuthType::from_u32(f.auth_type)
-            .ok_or_else(|| corrupt(format!("unknown auth_type {}", f.auth_type)))?;
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(f.auth_data.as_bytes())
-            .map_err(|_| corrupt("auth_data is not base64".into()))?;
-        if f.username.is_empty() || data.is_empty() {
-            return Err(corrupt("username or auth_data is empty".into()));
-        }
-        Ok(Some(Credentials {
-            username: Some(f.username),
-            auth_type,
-            auth_data: data,
-        }))
+        decode(&text)
+            .map(Some)
+            .map_err(|reason| StoreError::Corrupt {
+                path: self.path.clone(),
+                reason,
+            })
     }
 
     /// Saves reusable credentials, replacing any previous ones atomically (write + rename), with
     /// mode 0600 from the moment the file exists.
     pub fn save(&self, creds: &Credentials) -> Result<(), StoreError> {
-        let username = creds.username.clone().unwrap_or_default();
-        let body = serde_json::to_vec_pretty(&StoredFile {
-            username,
-            auth_type: creds.auth_type.as_u32(),
-            auth_data: base64::engine::general_purpose::STANDARD.encode(&creds.auth_data),
-        })
-        .map_err(|e| StoreError::Corrupt {
+        let body = encode(creds).map_err(|reason| StoreError::Corrupt {
             path: self.path.clone(),
-            reason: e.to_string(),
+            reason,
         })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| self.io(e))?;
@@ -121,7 +159,7 @@ impl FileStore {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(|e| self.io(e))?;
-        f.write_all(&body).map_err(|e| self.io(e))?;
+        f.write_all(body.as_bytes()).map_err(|e| self.io(e))?;
         f.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
     }
@@ -159,8 +197,370 @@ impl FileStore {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The OS keyring.
+
+/// A keyring failure, already reduced to text that is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyringFailure {
+    /// The keyring works but holds no entry.
+    NoEntry,
+    /// No keyring service (no Secret Service on the bus, locked or refused access, timed out).
+    Unavailable(String),
+    /// Anything else (a damaged or ambiguous entry).
+    Other(String),
+}
+
+/// Where a [`KeyringStore`] keeps its one secret string. [`SystemKeyring`] in production; tests
+/// use an in-memory one.
+pub trait SecretBackend: Send + Sync {
+    fn get(&self) -> Result<String, KeyringFailure>;
+    fn set(&self, secret: &str) -> Result<(), KeyringFailure>;
+    fn delete(&self) -> Result<(), KeyringFailure>;
+    /// E.g. "the system keyring (Secret Service)".
+    fn describe(&self) -> String;
+}
+
+/// The platform keyring through the `keyring` crate, one entry `(service, user)`.
+#[derive(Debug, Clone)]
+pub struct SystemKeyring {
+    service: String,
+    user: String,
+    timeout: Duration,
+}
+
+impl SystemKeyring {
+    pub fn new(service: &str, user: &str) -> SystemKeyring {
+        SystemKeyring {
+            service: service.to_string(),
+            user: user.to_string(),
+            timeout: KEYRING_TIMEOUT,
+        }
+    }
+
+    /// Runs one keyring call on its own thread, with the time limit.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
+    ) -> Result<T, KeyringFailure> {
+        let (service, user) = (self.service.clone(), self.user.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                let result = keyring::Entry::new(&service, &user).and_then(|e| f(&e));
+                let _ = tx.send(result.map_err(map_keyring_error));
+            });
+        if let Err(e) = spawned {
+            return Err(KeyringFailure::Unavailable(format!(
+                "cannot start a thread: {e}"
+            )));
+        }
+        match rx.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(_) => Err(KeyringFailure::Unavailable(format!(
+                "no answer within {} s",
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+}
+
+fn map_keyring_error(e: keyring::Error) -> KeyringFailure {
+    match e {
+        keyring::Error::NoEntry => KeyringFailure::NoEntry,
+        keyring::Error::NoStorageAccess(inner) => KeyringFailure::Unavailable(inner.to_string()),
+        keyring::Error::PlatformFailure(inner) => KeyringFailure::Unavailable(inner.to_string()),
+        // Never format the bytes or the matching credentials these variants carry.
+        keyring::Error::BadEncoding(_) => KeyringFailure::Other("the entry is not UTF-8".into()),
+        keyring::Error::Ambiguous(v) => {
+            KeyringFailure::Other(format!("{} entries match tonearm's", v.len()))
+        }
+        keyring::Error::TooLong(attr, limit) => {
+            KeyringFailure::Other(format!("{attr} is longer than {limit}"))
+        }
+        keyring::Error::Invalid(attr, reason) => {
+            KeyringFailure::Other(format!("invalid {attr}: {reason}"))
+        }
+        _ => KeyringFailure::Other("unknown keyring error".into()),
+    }
+}
+
+impl SecretBackend for SystemKeyring {
+    fn get(&self) -> Result<String, KeyringFailure> {
+        self.call(|e| e.get_password())
+    }
+
+    fn set(&self, secret: &str) -> Result<(), KeyringFailure> {
+        let secret = secret.to_string();
+        self.call(move |e| e.set_password(&secret))
+    }
+
+    fn delete(&self) -> Result<(), KeyringFailure> {
+        self.call(|e| e.delete_credential())
+    }
+
+    fn describe(&self) -> String {
+        if cfg!(target_os = "macos") {
+            "the macOS Keychain".into()
+        } else if cfg!(windows) {
+            "the Windows Credential Manager".into()
+        } else if cfg!(any(
+            target_os = "linux",
+            target_os = "freebsd",
+            target_os = "openbsd"
+        )) {
+            "the system keyring (Secret Service)".into()
+        } else {
+            "the system keyring".into()
+        }
+    }
+}
+
+/// Reusable credentials in a keyring entry (the same JSON as the file).
+#[derive(Clone)]
+pub struct KeyringStore {
+    backend: Arc<dyn SecretBackend>,
+}
+
+impl std::fmt::Debug for KeyringStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyringStore")
+            .field("backend", &self.backend.describe())
+            .finish()
+    }
+}
+
+impl KeyringStore {
+    /// tonearm's entry in the platform keyring.
+    pub fn system() -> KeyringStore {
+        KeyringStore::with_backend(Arc::new(SystemKeyring::new(KEYRING_SERVICE, KEYRING_USER)))
+    }
+
+    pub fn with_backend(backend: Arc<dyn SecretBackend>) -> KeyringStore {
+        KeyringStore { backend }
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// A harmless read: `Err(reason)` when no keyring service can be used.
+    pub fn probe(&self) -> Result<(), String> {
+        match self.backend.get() {
+            Err(KeyringFailure::Unavailable(reason)) => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn load(&self) -> Result<Option<Credentials>, StoreError> {
+        match self.backend.get() {
+            Ok(text) => decode(&text)
+                .map(Some)
+                .map_err(|reason| StoreError::KeyringCorrupt { reason }),
+            Err(KeyringFailure::NoEntry) => Ok(None),
+            Err(KeyringFailure::Unavailable(reason) | KeyringFailure::Other(reason)) => {
+                Err(StoreError::Keyring { reason })
+            }
+        }
+    }
+
+    pub fn save(&self, creds: &Credentials) -> Result<(), StoreError> {
+        let text = encode(creds).map_err(|reason| StoreError::KeyringCorrupt { reason })?;
+        self.backend.set(&text).map_err(|f| StoreError::Keyring {
+            reason: match f {
+                KeyringFailure::NoEntry => "no entry".into(),
+                KeyringFailure::Unavailable(r) | KeyringFailure::Other(r) => r,
+            },
+        })
+    }
+
+    /// Deletes the entry. `Ok(true)` when one was removed, `Ok(false)` when there was none,
+    /// `Err(reason)` when the keyring cannot be reached.
+    pub fn purge(&self) -> Result<bool, String> {
+        match self.backend.delete() {
+            Ok(()) => Ok(true),
+            Err(KeyringFailure::NoEntry) => Ok(false),
+            Err(KeyringFailure::Unavailable(r) | KeyringFailure::Other(r)) => Err(r),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing the store.
+
+/// Which store the user asked for (`TONEARM_CREDENTIAL_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    /// The keyring when a keyring service answers, else the file.
+    Auto,
+    Keyring,
+    File,
+}
+
+impl Preference {
+    pub fn parse(value: &str) -> Result<Preference, StoreError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Preference::Auto),
+            "keyring" => Ok(Preference::Keyring),
+            "file" => Ok(Preference::File),
+            _ => Err(StoreError::BadSetting {
+                value: value.to_string(),
+            }),
+        }
+    }
+
+    /// From `TONEARM_CREDENTIAL_STORE` (unset = auto).
+    pub fn from_env() -> Result<Preference, StoreError> {
+        match std::env::var(STORE_ENV) {
+            Ok(v) => Preference::parse(&v),
+            Err(_) => Ok(Preference::Auto),
+        }
+    }
+}
+
+/// The store in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Keyring,
+    File,
+}
+
+/// What `purge` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Descriptions of what was removed, e.g. "the file /…/credentials.json".
+    pub removed: Vec<String>,
+    /// Stores that could not be checked, with the reason (no keyring service).
+    pub unreachable: Vec<String>,
+}
+
+/// The keyring by default, the 0600 file when no keyring service exists; see the module docs.
+#[derive(Debug, Clone)]
+pub struct CredentialStore {
+    kind: StoreKind,
+    keyring: KeyringStore,
+    file: FileStore,
+    /// Why the file is used (shown by [`CredentialStore::describe`]).
+    why_file: String,
+}
+
+impl CredentialStore {
+    /// The store for this user: `TONEARM_CREDENTIAL_STORE`, the system keyring, and the file
+    /// under `$XDG_STATE_HOME/tonearm`.
+    pub fn open() -> Result<CredentialStore, StoreError> {
+        let file = FileStore::default_location().ok_or(StoreError::NoLocation)?;
+        CredentialStore::select(Preference::from_env()?, KeyringStore::system(), file)
+    }
+
+    /// Chooses between `keyring` and `file`: a forced file never touches the keyring here; a
+    /// forced keyring that does not answer is an error; auto probes the keyring with a harmless
+    /// read and falls back to the file when no keyring service is reachable.
+    pub fn select(
+        preference: Preference,
+        keyring: KeyringStore,
+        file: FileStore,
+    ) -> Result<CredentialStore, StoreError> {
+        let (kind, why_file) = match preference {
+            Preference::File => (StoreKind::File, format!("chosen by {STORE_ENV}=file")),
+            Preference::Keyring => {
+                keyring
+                    .probe()
+                    .map_err(|reason| StoreError::NoKeyring { reason })?;
+                (StoreKind::Keyring, String::new())
+            }
+            Preference::Auto => match keyring.probe() {
+                Ok(()) => (StoreKind::Keyring, String::new()),
+                Err(reason) => {
+                    tracing::info!(%reason, "no keyring service; using the credential file");
+                    (StoreKind::File, "no keyring service found".to_string())
+                }
+            },
+        };
+        Ok(CredentialStore {
+            kind,
+            keyring,
+            file,
+            why_file,
+        })
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    pub fn file(&self) -> &FileStore {
+        &self.file
+    }
+
+    /// Which store is in use, for the user: "the system keyring (Secret Service)" or
+    /// "the file /home/me/.local/state/tonearm/credentials.json (mode 0600; no keyring service
+    /// found)".
+    pub fn describe(&self) -> String {
+        match self.kind {
+            StoreKind::Keyring => self.keyring.describe(),
+            StoreKind::File => format!(
+                "the file {} (mode 0600; {})",
+                self.file.path().display(),
+                self.why_file
+            ),
+        }
+    }
+
+    /// The stored credentials. With the keyring in use and empty, credentials still in the file
+    /// (saved before a keyring existed) are used.
+    pub fn load(&self) -> Result<Option<Credentials>, StoreError> {
+        match self.kind {
+            StoreKind::Keyring => match self.keyring.load()? {
+                Some(c) => Ok(Some(c)),
+                None => self.file.load(),
+            },
+            StoreKind::File => self.file.load(),
+        }
+    }
+
+    /// Saves into the store in use. After a keyring save an older credential file is removed,
+    /// so only one copy exists.
+    pub fn save(&self, creds: &Credentials) -> Result<(), StoreError> {
+        match self.kind {
+            StoreKind::Keyring => {
+                self.keyring.save(creds)?;
+                if let Err(e) = self.file.purge() {
+                    tracing::warn!(error = %e, "cannot remove the old credential file");
+                }
+                Ok(())
+            }
+            StoreKind::File => self.file.save(creds),
+        }
+    }
+
+    /// Removes the credentials from both stores. A keyring that cannot be reached is reported
+    /// in [`PurgeReport::unreachable`], not as an error; a file that cannot be removed is an
+    /// error.
+    pub fn purge(&self) -> Result<PurgeReport, StoreError> {
+        let mut report = PurgeReport::default();
+        match self.keyring.purge() {
+            Ok(true) => report
+                .removed
+                .push(format!("the entry in {}", self.keyring.describe())),
+            Ok(false) => {}
+            Err(reason) => report
+                .unreachable
+                .push(format!("{} ({reason})", self.keyring.describe())),
+        }
+        if self.file.purge()? {
+            report
+                .removed
+                .push(format!("the file {}", self.file.path().display()));
+        }
+        Ok(report)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     fn creds() -> Credentials {
@@ -214,5 +614,250 @@ mod tests {
         fs::write(store.path(), "{not json").expect("write");
         let err = store.load().expect_err("corrupt");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    }
+
+    /// An in-memory keyring that can play "no Secret Service on the bus".
+    #[derive(Default)]
+    struct Memory {
+        secret: Mutex<Option<String>>,
+        unavailable: bool,
+        calls: Mutex<u32>,
+    }
+
+    impl SecretBackend for Memory {
+        fn get(&self) -> Result<String, KeyringFailure> {
+            *self.calls.lock().expect("lock") += 1;
+            if self.unavailable {
+                return Err(KeyringFailure::Unavailable("no bus".into()));
+            }
+            self.secret
+                .lock()
+                .expect("lock")
+                .clone()
+                .ok_or(KeyringFailure::NoEntry)
+        }
+        fn set(&self, secret: &str) -> Result<(), KeyringFailure> {
+            *self.calls.lock().expect("lock") += 1;
+            if self.unavailable {
+                return Err(KeyringFailure::Unavailable("no bus".into()));
+            }
+            *self.secret.lock().expect("lock") = Some(secret.to_string());
+            Ok(())
+        }
+        fn delete(&self) -> Result<(), KeyringFailure> {
+            *self.calls.lock().expect("lock") += 1;
+            if self.unavailable {
+                return Err(KeyringFailure::Unavailable("no bus".into()));
+            }
+            match self.secret.lock().expect("lock").take() {
+                Some(_) => Ok(()),
+                None => Err(KeyringFailure::NoEntry),
+            }
+        }
+        fn describe(&self) -> String {
+            "the test keyring".into()
+        }
+    }
+
+    fn setup(
+        pref: Preference,
+        unavailable: bool,
+    ) -> (
+        Result<CredentialStore, StoreError>,
+        Arc<Memory>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mem = Arc::new(Memory {
+            unavailable,
+            ..Memory::default()
+        });
+        let store = CredentialStore::select(
+            pref,
+            KeyringStore::with_backend(mem.clone()),
+            FileStore::new(dir.path().join("credentials.json")),
+        );
+        (store, mem, dir)
+    }
+
+    #[test]
+    fn preference_parsing() {
+        assert_eq!(Preference::parse("file").expect("file"), Preference::File);
+        assert_eq!(
+            Preference::parse(" Keyring ").expect("keyring"),
+            Preference::Keyring
+        );
+        assert_eq!(Preference::parse("").expect("auto"), Preference::Auto);
+        let err = Preference::parse("plaintext").expect_err("bad");
+        assert!(err.to_string().contains("keyring, file, auto"), "{err}");
+    }
+
+    #[test]
+    fn keyring_is_the_default_when_it_answers() {
+        let (store, mem, _dir) = setup(Preference::Auto, false);
+        let store = store.expect("store");
+        assert_eq!(store.kind(), StoreKind::Keyring);
+        assert_eq!(store.describe(), "the test keyring");
+        // A credential file left from before moves out of the way on save.
+        store.file().save(&creds()).expect("old file");
+        store.save(&creds()).expect("save");
+        assert!(!store.file().path().exists());
+        let text = mem.secret.lock().expect("lock").clone().expect("secret");
+        assert!(text.contains("alice"));
+        let back = store.load().expect("load").expect("some");
+        assert_eq!(back.auth_data, creds().auth_data);
+        let report = store.purge().expect("purge");
+        assert_eq!(report.removed, ["the entry in the test keyring"]);
+        assert!(store.load().expect("load").is_none());
+    }
+
+    #[test]
+    fn keyring_empty_falls_back_to_an_existing_file() {
+        let (store, _mem, _dir) = setup(Preference::Auto, false);
+        let store = store.expect("store");
+        store.file().save(&creds()).expect("file");
+        assert!(store.load().expect("load").is_some());
+    }
+
+    #[test]
+    fn no_keyring_service_falls_back_to_the_file() {
+        let (store, mem, dir) = setup(Preference::Auto, true);
+        let store = store.expect("store");
+        assert_eq!(store.kind(), StoreKind::File);
+        let d = store.describe();
+        assert!(d.contains("mode 0600; no keyring service found"), "{d}");
+        assert!(d.contains(&dir.path().display().to_string()), "{d}");
+        store.save(&creds()).expect("save");
+        assert!(store.file().path().exists());
+        assert!(mem.secret.lock().expect("lock").is_none());
+        assert!(store.load().expect("load").is_some());
+        let report = store.purge().expect("purge");
+        assert_eq!(report.removed.len(), 1);
+        assert!(report.removed[0].starts_with("the file "));
+        assert_eq!(report.unreachable.len(), 1);
+        assert!(report.unreachable[0].contains("no bus"));
+    }
+
+    #[test]
+    fn forced_file_does_not_probe_the_keyring() {
+        let (store, mem, _dir) = setup(Preference::File, false);
+        let store = store.expect("store");
+        assert_eq!(store.kind(), StoreKind::File);
+        assert!(store
+            .describe()
+            .contains("chosen by TONEARM_CREDENTIAL_STORE=file"));
+        store.save(&creds()).expect("save");
+        assert_eq!(*mem.calls.lock().expect("lock"), 0);
+        // Logout still clears both.
+        *mem.secret.lock().expect("lock") = Some("x".into());
+        let report = store.purge().expect("purge");
+        assert_eq!(report.removed.len(), 2, "{report:?}");
+    }
+
+    #[test]
+    fn forced_keyring_without_a_service_is_an_error() {
+        let (store, _mem, _dir) = setup(Preference::Keyring, true);
+        let err = store.expect_err("no keyring");
+        assert!(matches!(err, StoreError::NoKeyring { .. }), "{err}");
+        assert!(err.to_string().contains("TONEARM_CREDENTIAL_STORE=keyring"));
+    }
+
+    #[test]
+    fn damaged_keyring_entry_is_a_clear_error() {
+        let (store, mem, _dir) = setup(Preference::Auto, false);
+        let store = store.expect("store");
+        *mem.secret.lock().expect("lock") = Some("{\"username\": \"alice\", \"secret-ish\"".into());
+        let err = store.load().expect_err("damaged");
+        assert!(matches!(err, StoreError::KeyringCorrupt { .. }), "{err}");
+        assert!(!err.to_string().contains("secret-ish"), "{err}");
+    }
+
+    #[test]
+    fn keyring_errors_never_carry_the_secret_bytes() {
+        let f = map_keyring_error(keyring::Error::BadEncoding(b"hunter2".to_vec()));
+        assert!(!format!("{f:?}").contains("104"), "{f:?}");
+        assert_eq!(
+            map_keyring_error(keyring::Error::NoEntry),
+            KeyringFailure::NoEntry
+        );
+        assert!(matches!(
+            map_keyring_error(keyring::Error::PlatformFailure("no bus".into())),
+            KeyringFailure::Unavailable(_)
+        ));
+        assert!(matches!(
+            map_keyring_error(keyring::Error::NoStorageAccess("locked".into())),
+            KeyringFailure::Unavailable(_)
+        ));
+    }
+
+    const CHILD_ENV: &str = "TONEARM_STORE_TEST_CHILD";
+
+    /// Runs `test` in a child copy of this test binary with the environment changed, so
+    /// parallel tests never see the change.
+    fn in_child(test: &str, env: &[(&str, &std::ffi::OsStr)]) {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .env_remove(STORE_ENV);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run the child");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child failed:\n{text}");
+        assert!(text.contains("1 passed"), "child did not run:\n{text}");
+    }
+
+    #[test]
+    fn system_keyring_without_secret_service_falls_back_to_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        in_child(
+            "auth::store::tests::child_no_secret_service",
+            &[
+                (
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "unix:path=/nonexistent".as_ref(),
+                ),
+                ("XDG_STATE_HOME", dir.path().as_os_str()),
+            ],
+        );
+    }
+
+    /// Only does something inside [`in_child`].
+    #[test]
+    fn child_no_secret_service() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return;
+        }
+        let store = CredentialStore::open().expect("store");
+        assert_eq!(store.kind(), StoreKind::File, "{}", store.describe());
+        assert!(store.describe().contains("no keyring service found"));
+        store.save(&creds()).expect("save");
+        assert!(store.load().expect("load").is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = store.file().path();
+            let mode = fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = store.load().expect_err("0644 refused");
+            assert!(matches!(err, StoreError::Permissions { .. }), "{err}");
+        }
+        let report = store.purge().expect("purge");
+        assert_eq!(report.removed.len(), 1, "{report:?}");
+        assert_eq!(report.unreachable.len(), 1, "{report:?}");
+
+        std::env::set_var(STORE_ENV, "keyring");
+        let err = CredentialStore::open().expect_err("forced keyring without a service");
+        assert!(matches!(err, StoreError::NoKeyring { .. }), "{err}");
+        std::env::set_var(STORE_ENV, "file");
+        let store = CredentialStore::open().expect("forced file");
+        assert!(store.describe().contains("TONEARM_CREDENTIAL_STORE=file"));
     }
 }

@@ -12,6 +12,9 @@ fn bin() -> Command {
     c.env("HOME", &tmp)
         .env("XDG_STATE_HOME", tmp.join("state"))
         .env("XDG_CONFIG_HOME", tmp.join("config"))
+        // Never touch the developer's real keyring.
+        .env("TONEARM_CREDENTIAL_STORE", "file")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
         .env_remove("TONEARM_LOG");
     c
 }
@@ -148,6 +151,8 @@ async fn login_status_logout_through_the_binary() {
         c.env("HOME", home.path())
             .env("XDG_STATE_HOME", home.path().join("state"))
             .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("TONEARM_CREDENTIAL_STORE", "file")
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
             .args(&endpoint_args)
             .args(args)
             .stdin(Stdio::piped())

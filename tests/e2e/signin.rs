@@ -1,0 +1,716 @@
+//! Sign-in end to end against the simulator's accounts service, through its public HTTP surface
+//! only: a real headless chromium driven over the DevTools protocol (`--remote-debugging-pipe`)
+//! signs in through the authorize page and lands on the client's loopback listener; PKCE and
+//! `state` are enforced; the device flow is approved by the test playing the user at `/pair`; and
+//! with no Secret Service on the bus the credentials go to the 0600 file, a 0644 file refused.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tonearm::auth::oauth::{self, AuthError, DeviceOptions, Pkce};
+use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference};
+use tonearm::config::SPOTIFY_CLIENT_ID;
+use tonearm::session::{Credentials, Session};
+use tonearm::sim::{SimConfig, Simulator};
+
+use crate::common;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+// --- chromium over the DevTools protocol --------------------------------------------------------
+
+/// A headless chromium whose DevTools protocol runs over a pipe: `sh` maps our stdin/stdout to
+/// the fds 3 and 4 chromium expects, so no unsafe fd juggling is needed here.
+struct Chromium {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    fn launch() -> Chromium {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: the sign-in test needs a real browser. `make test` runs \
+             scripts/setup.sh, which installs the Debian package `chromium`"
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$@\" 3<&0 4>&1 </dev/null >/dev/null")
+            .arg("sh")
+            .arg(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            // Chromium's own D-Bus noise must not reach a real session bus either.
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Chromium {
+            child,
+            stdin,
+            out,
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    /// One DevTools command; returns its `result` (panics on a protocol error).
+    fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.stdin.write_all(&bytes).unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let mut frame = Vec::new();
+            let n = self.out.read_until(0, &mut frame).unwrap();
+            assert!(n > 0, "chromium closed the DevTools pipe");
+            frame.pop();
+            let v: Value = serde_json::from_slice(&frame).unwrap();
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Opens `url` in a new tab; returns the DevTools session attached to it.
+    fn open(&mut self, url: &str) -> String {
+        let target = self.call("Target.createTarget", json!({"url": url}), None);
+        let attached = self.call(
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+            None,
+        );
+        attached["sessionId"].as_str().unwrap().to_string()
+    }
+
+    fn eval(&mut self, session: &str, expression: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+            Some(session),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` until it returns a non-empty string; returns it.
+    fn wait_for(&mut self, session: &str, expression: &str, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.eval(session, expression).as_str() {
+                if !s.is_empty() {
+                    return s.to_string();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromium: timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        self.next_id += 1;
+        let close = json!({"id": self.next_id, "method": "Browser.close", "params": {}});
+        let _ = self
+            .stdin
+            .write_all(&[serde_json::to_vec(&close).unwrap(), vec![0]].concat());
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the user does in the browser: open the authorize URL, fill the sign-in form, press
+/// Agree, and read the page the browser ends on (tonearm's loopback page). Runs on its own
+/// thread (the DevTools pipe is blocking); returns (final URL, page text).
+fn sign_in_with_chromium(
+    url: String,
+    username: String,
+    password: String,
+) -> std::thread::JoinHandle<(String, String)> {
+    std::thread::spawn(move || {
+        let mut browser = Chromium::launch();
+        let tab = browser.open(&url);
+        browser.wait_for(
+            &tab,
+            "document.readyState === 'complete' && document.getElementById('consent') \
+             ? location.href : ''",
+            "the sign-in form",
+        );
+        let fill = format!(
+            "document.getElementById('username').value = {};
+             document.getElementById('password').value = {};
+             document.getElementById('consent').click(); 'clicked'",
+            json!(username),
+            json!(password)
+        );
+        assert_eq!(browser.eval(&tab, &fill), json!("clicked"));
+        let text = browser.wait_for(
+            &tab,
+            "location.pathname === '/login' && document.readyState === 'complete' \
+             && document.body ? document.body.innerText : ''",
+            "tonearm's page after the redirect",
+        );
+        let href = browser
+            .eval(&tab, "location.href")
+            .as_str()
+            .unwrap()
+            .to_string();
+        (href, text)
+    })
+}
+
+// --- the binary -----------------------------------------------------------------------------
+
+/// `tonearm` with a private HOME/state dir, endpoints at `sim`, and no reachable Secret Service.
+fn tonearm(sim: &Simulator, home: &std::path::Path) -> Command {
+    let info = sim.info();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tonearm"));
+    c.env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("TONEARM_CREDENTIAL_STORE")
+        .env_remove("TONEARM_LOG")
+        .args(["--apresolve-url", &info.apresolve])
+        .args(["--ap-key-modulus", &info.ap_key.modulus])
+        .args(["--accounts-url", &info.accounts_url]);
+    c
+}
+
+/// A running `tonearm` whose stdout lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first stdout line matching `f` (waits up to 30 s).
+    fn line(&mut self, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if f(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no such line; stdout so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for exit; returns (success, rest of stdout, stderr).
+    fn finish(mut self) -> (bool, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tonearm did not exit; stdout:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        self.seen.extend(self.lines.try_iter());
+        (status.success(), self.seen.join("\n"), err)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// --- the tests ------------------------------------------------------------------------------
+
+/// The real thing: `tonearm login` prints the authorize URL, chromium signs in with the demo
+/// account and follows the redirect to tonearm's loopback listener, the credentials land in the
+/// file store, and `tonearm status` connects with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_sign_in_with_real_chromium_through_the_binary() {
+    let sim = common::sim().await;
+    let acct = common::account(&sim, "premium").clone();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tonearm(&sim, home.path());
+    cmd.env("TONEARM_CREDENTIAL_STORE", "file")
+        .args(["login", "--no-open"]);
+    let mut login = Running::spawn(cmd);
+    let url = login.line(|l| l.trim_start().starts_with("http") && l.contains("/authorize?"));
+    let url = url.trim().to_string();
+    assert!(url.starts_with(&sim.info().accounts_url), "{url}");
+
+    let browser = sign_in_with_chromium(url, acct.username.clone(), acct.password.clone());
+    let (href, page) = tokio::task::spawn_blocking(move || browser.join().unwrap())
+        .await
+        .unwrap();
+    assert!(href.starts_with("http://127.0.0.1:"), "{href}");
+    assert!(
+        page.contains("Signed in to tonearm — you can close this tab"),
+        "{page}"
+    );
+
+    let (ok, stdout, stderr) = login.finish();
+    assert!(ok, "login failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Signed in as {}", acct.username)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Stored reusable credentials in the file")
+            && stdout.contains("(mode 0600; chosen by TONEARM_CREDENTIAL_STORE=file)"),
+        "{stdout}"
+    );
+    let file = home.path().join("state/tonearm/credentials.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+    let stored = std::fs::read_to_string(&file).unwrap();
+    assert!(stored.contains(&acct.username), "{stored}");
+    assert!(!stored.contains(&acct.password));
+
+    let out = tonearm(&sim, home.path())
+        .env("TONEARM_CREDENTIAL_STORE", "file")
+        .arg("status")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("account:   {}", acct.username)),
+        "{stdout}"
+    );
+    // Nothing secret in the log.
+    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    assert!(!log.contains(&acct.password));
+    assert!(!log.contains("code="), "{log}");
+}
+
+/// The authorize form done with plain HTTP (GET the page, POST the form, read the 302), for the
+/// tests that need to tamper with a step. Returns the `Location` of the redirect.
+async fn consent_over_http(authorize_url: &str, username: &str, password: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"consent\""), "{html}");
+    let url = reqwest::Url::parse(authorize_url).unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("username".into(), username.into()));
+    form.push(("password".into(), password.into()));
+    form.push(("consent".into(), "accept".into()));
+    let resp = http
+        .post(url.join("/authorize").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_server_refuses_a_wrong_pkce_verifier() {
+    let sim = common::sim().await;
+    let acct = common::account(&sim, "premium").clone();
+    let base = sim.info().accounts_url.clone();
+    let redirect_uri = "http://127.0.0.1:9/login";
+    let http = oauth::http_client().unwrap();
+    for right in [false, true] {
+        let pkce = Pkce::new_random();
+        let state = oauth::random_state();
+        let url = oauth::authorize_url(
+            &base,
+            SPOTIFY_CLIENT_ID,
+            &["streaming"],
+            redirect_uri,
+            &state,
+            pkce.challenge(),
+        )
+        .unwrap();
+        let location = consent_over_http(&url, &acct.username, &acct.password).await;
+        let q: std::collections::HashMap<String, String> = reqwest::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(q["state"], state);
+        let other = Pkce::new_random();
+        let verifier = if right {
+            pkce.verifier()
+        } else {
+            other.verifier()
+        };
+        let result = oauth::exchange_code(
+            &http,
+            &base,
+            SPOTIFY_CLIENT_ID,
+            &q["code"],
+            verifier,
+            redirect_uri,
+        )
+        .await;
+        if right {
+            let token = result.expect("the right verifier is accepted");
+            assert_eq!(token.username.as_deref(), Some(acct.username.as_str()));
+        } else {
+            match result {
+                Err(AuthError::Refused { status, error }) => {
+                    assert_eq!(status, 400);
+                    assert!(error.contains("invalid_grant"), "{error}");
+                }
+                other => panic!("a wrong verifier must be refused: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_refuses_a_redirect_with_another_state() {
+    let sim = common::sim().await;
+    let acct = common::account(&sim, "premium").clone();
+    let (tx, page) = tokio::sync::oneshot::channel();
+    let opener = move |url: &str| {
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let location = consent_over_http(&url, &acct.username, &acct.password).await;
+            let mut forged = reqwest::Url::parse(&location).unwrap();
+            let pairs: Vec<(String, String)> = forged
+                .query_pairs()
+                .into_owned()
+                .map(|(k, v)| {
+                    if k == "state" {
+                        (k, "forged".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect();
+            forged.query_pairs_mut().clear().extend_pairs(pairs);
+            let resp = reqwest::get(forged).await.unwrap();
+            let _ = tx.send((resp.status().as_u16(), resp.text().await.unwrap()));
+        });
+    };
+    let result = common::within(
+        30,
+        oauth::browser_pkce(
+            &sim.info().accounts_url,
+            SPOTIFY_CLIENT_ID,
+            oauth::DEFAULT_SCOPES,
+            opener,
+        ),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(AuthError::StateMismatch)),
+        "{result:?}"
+    );
+    let (status, text) = page.await.unwrap();
+    assert_eq!(status, 400);
+    assert!(text.contains("wrong"), "{text}");
+}
+
+/// The library flow with reqwest as the browser, then an AP session from the token and the
+/// reusable credentials stored in a file store (the `chromium`-free path of the same thing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_flow_over_http_gives_a_working_session() {
+    let sim = common::sim().await;
+    let acct = common::account(&sim, "premium").clone();
+    let user = acct.username.clone();
+    let opener = move |url: &str| {
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let location = consent_over_http(&url, &acct.username, &acct.password).await;
+            let page = reqwest::get(location).await.unwrap().text().await.unwrap();
+            assert!(page.contains("Signed in to tonearm"), "{page}");
+        });
+    };
+    let token = common::within(
+        30,
+        oauth::browser_pkce(
+            &sim.info().accounts_url,
+            SPOTIFY_CLIENT_ID,
+            oauth::DEFAULT_SCOPES,
+            opener,
+        ),
+    )
+    .await
+    .expect("signed in");
+    assert_eq!(token.username.as_deref(), Some(user.as_str()));
+    assert!(token.scopes.iter().any(|s| s == "streaming"), "{token:?}");
+
+    let session = common::within(
+        20,
+        Session::connect(
+            common::config(&sim),
+            Credentials::with_access_token(token.access_token.clone()),
+        ),
+    )
+    .await
+    .expect("AP login with the OAuth token");
+    assert_eq!(session.username(), user);
+    let dir = tempfile::tempdir().unwrap();
+    let store = CredentialStore::select(
+        Preference::File,
+        KeyringStore::system(),
+        FileStore::new(dir.path().join("credentials.json")),
+    )
+    .unwrap();
+    store.save(&session.reusable_credentials()).unwrap();
+    session.shutdown().await;
+    let stored = store.load().unwrap().expect("stored");
+    let again = common::within(20, Session::connect(common::config(&sim), stored))
+        .await
+        .expect("stored credentials log in");
+    assert_eq!(again.username(), user);
+    again.shutdown().await;
+}
+
+async fn pair(sim: &Simulator, user_code: &str, username: &str, password: &str, action: &str) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/pair", sim.info().accounts_url))
+        .form(&[
+            ("code", user_code),
+            ("username", username),
+            ("password", password),
+            ("action", action),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+}
+
+fn quick_device_sim() -> SimConfig {
+    SimConfig {
+        device_code_interval: Duration::from_millis(200),
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_flow_approved_at_pair() {
+    let sim = common::sim_with(quick_device_sim()).await;
+    let acct = common::account(&sim, "premium").clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let options = DeviceOptions::default();
+    let flow = oauth::device_code_with(
+        &options,
+        &sim.info().accounts_url,
+        SPOTIFY_CLIENT_ID,
+        oauth::DEFAULT_SCOPES,
+        |code| {
+            assert!(code.verification_uri.ends_with("/pair"));
+            let _ = tx.send(code.user_code.clone());
+        },
+    );
+    let user = async {
+        let code = rx.await.unwrap();
+        // Let the client poll (and wait) at least once before approving.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        pair(&sim, &code, &acct.username, &acct.password, "approve").await;
+    };
+    let (token, ()) = common::within(30, async { tokio::join!(flow, user) }).await;
+    let token = token.expect("approved");
+    assert_eq!(token.username.as_deref(), Some(acct.username.as_str()));
+    let session = common::within(
+        20,
+        Session::connect(
+            common::config(&sim),
+            Credentials::with_access_token(token.access_token),
+        ),
+    )
+    .await
+    .expect("AP login");
+    assert_eq!(session.username(), acct.username);
+    session.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_flow_denied_at_pair() {
+    let sim = common::sim_with(quick_device_sim()).await;
+    let acct = common::account(&sim, "premium").clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let options = DeviceOptions::default();
+    let flow = oauth::device_code_with(
+        &options,
+        &sim.info().accounts_url,
+        SPOTIFY_CLIENT_ID,
+        oauth::DEFAULT_SCOPES,
+        |code| {
+            let _ = tx.send(code.user_code.clone());
+        },
+    );
+    let user = async {
+        let code = rx.await.unwrap();
+        pair(&sim, &code, &acct.username, &acct.password, "deny").await;
+    };
+    let (result, ()) = common::within(30, async { tokio::join!(flow, user) }).await;
+    assert!(matches!(result, Err(AuthError::Denied)), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_expiry_ends_the_wait() {
+    let sim = common::sim_with(SimConfig {
+        device_code_interval: Duration::from_millis(200),
+        device_code_ttl: Duration::from_secs(3),
+        ..SimConfig::default()
+    })
+    .await;
+    let started = Instant::now();
+    let result = common::within(
+        30,
+        oauth::device_code_with(
+            &DeviceOptions::default(),
+            &sim.info().accounts_url,
+            SPOTIFY_CLIENT_ID,
+            &["streaming"],
+            |_| {},
+        ),
+    )
+    .await;
+    assert!(matches!(result, Err(AuthError::Expired)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// `tonearm login --device` with no Secret Service on the bus: the test approves the printed
+/// code at `/pair`, the credentials go to the 0600 file and the output says so; a 0644 file is
+/// refused; `logout` removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_through_the_binary_falls_back_to_the_file() {
+    let sim = common::sim_with(quick_device_sim()).await;
+    let acct = common::account(&sim, "premium").clone();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tonearm(&sim, home.path());
+    cmd.args(["login", "--device"]);
+    let mut login = Running::spawn(cmd);
+    login.line(|l| l.contains("/pair") && l.contains("enter the code"));
+    let code = login.line(|l| {
+        let t = l.trim();
+        !t.is_empty() && t.len() <= 16 && t.contains('-') && l.starts_with("    ")
+    });
+    pair(&sim, code.trim(), &acct.username, &acct.password, "approve").await;
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || login.finish())
+        .await
+        .unwrap();
+    assert!(ok, "login failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("(mode 0600; no keyring service found)"),
+        "{stdout}"
+    );
+    let file = home.path().join("state/tonearm/credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode(&file), 0o600);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("readable by other users") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tonearm(&sim, home.path()).arg("logout").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("Removed the file"), "{stdout}");
+    assert!(!file.exists());
+}
