@@ -1,0 +1,1 @@
+//! WebApi tests.
