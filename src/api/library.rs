@@ -220,14 +220,13 @@ impl Library {
     }
 }
 
-/// `library-<username>.json` in `dir`; characters other than letters, digits, `-`, `_` and `.`
-/// are written as `%XX` so any user name gives one safe file name.
+/// `library-<username>.json` in `dir`; characters other than letters, digits, `-` and `_` are
+/// written as `%XX` so any user name gives one safe file name.
 pub fn cache_file(dir: &Path, username: &str) -> PathBuf {
     let mut safe = String::with_capacity(username.len());
     for b in username.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => safe.push(b as char),
-            b'.' if !safe.is_empty() => safe.push('.'),
             _ => safe.push_str(&format!("%{b:02X}")),
         }
     }

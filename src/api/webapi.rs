@@ -851,4 +851,4 @@ impl WebApi {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
