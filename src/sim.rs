@@ -36,6 +36,7 @@ mod tests;
 #[allow(clippy::unwrap_used)]
 mod tests_http;
 mod tokens;
+mod webapi;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -82,6 +83,15 @@ pub struct SimConfig {
     pub login5_hashcash: Option<i32>,
     /// Whether client-token answers with a hashcash challenge before granting a token.
     pub client_token_hashcash: bool,
+    /// Web API scale: the demo account (`tonearm-demo`) gets this many saved tracks, taken from
+    /// the catalog in order (0 = the demo library; more than the catalog lists is a
+    /// configuration error, so pair it with `CatalogSpec::Synthetic`).
+    pub library_tracks: usize,
+    /// Web API scale: the demo account gets this many playlists of ten tracks each (0 = the
+    /// demo playlists).
+    pub library_playlists: usize,
+    /// Web API rate limit: requests per window per user; beyond it 429 with `Retry-After`.
+    pub web_api_rate: Option<(u32, Duration)>,
 }
 
 impl Default for SimConfig {
@@ -99,6 +109,9 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(3600),
             login5_hashcash: None,
             client_token_hashcash: false,
+            library_tracks: 0,
+            library_playlists: 0,
+            web_api_rate: None,
         }
     }
 }
@@ -219,6 +232,8 @@ pub struct SimInfo {
     pub demo_album: String,
     pub demo_tracks: Vec<DemoTrack>,
     pub special_tracks: SpecialTracks,
+    /// Web API base URL, `http://host:port/v1`.
+    pub web_api: String,
 }
 
 /// A built-in test account.
@@ -369,7 +384,15 @@ impl Simulator {
                 restricted_in_se: catalog.track_uri(catalog.specials.restricted_in_se),
                 key_refused: catalog.track_uri(catalog.specials.key_refused),
             },
+            web_api: format!("http://{http_addr}/v1"),
         };
+        let web = webapi::WebApi::new(
+            &catalog,
+            &accounts,
+            cfg.library_tracks,
+            cfg.library_playlists,
+            cfg.web_api_rate,
+        )?;
         let mut cdn_secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut cdn_secret);
         let shared = Arc::new(Shared {
@@ -398,6 +421,7 @@ impl Simulator {
             counters: state::Counters::default(),
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
+            web,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

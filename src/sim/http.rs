@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::state::{lock, Shared};
-use super::{cdn, spclient, tokens};
+use super::{cdn, spclient, tokens, webapi};
 
 /// What apresolve hands out.
 #[derive(Debug, Clone)]
@@ -53,6 +53,7 @@ pub(crate) fn router(app: App) -> Router {
             get(spclient::storage_resolve_v2),
         )
         .route("/audio/{file}", get(cdn::serve))
+        .merge(webapi::routes())
         .layer(middleware::from_fn_with_state(app.clone(), latency))
         .with_state(app)
 }

@@ -264,6 +264,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub next_session_id: AtomicU64,
     pub next_event_seq: AtomicU64,
+    /// The Web API's libraries, playlists and rate-limit windows.
+    pub web: super::webapi::WebApi,
 }
 
 impl Shared {

@@ -10,3 +10,4 @@ mod kat;
 mod layering;
 mod player;
 mod session;
+mod webapi_schema;
