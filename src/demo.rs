@@ -37,6 +37,7 @@ pub fn endpoints_for(sim: &Simulator) -> Result<Endpoints, DemoError> {
         client_token: info.client_token.clone(),
         spclient: Some(info.spclient.clone()),
         dealer: Some(info.dealer.clone()),
+        web_api: info.web_api.clone(),
         ..Endpoints::default()
     })
 }
