@@ -10,4 +10,5 @@ mod kat;
 mod layering;
 mod player;
 mod session;
+mod webapi;
 mod webapi_schema;
