@@ -29,7 +29,7 @@ pub const CACHE_VERSION: u32 = 1;
 
 /// Playlists whose items are fetched at once during a refresh (each also pages concurrently,
 /// all within the client's in-flight bound).
-const PLAYLISTS_AT_ONCE: usize = 4;
+const PLAYLISTS_AT_ONCE: usize = 8;
 
 /// A track or an episode, as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,30 +301,31 @@ fn playlist_error_is_local(e: &ApiError) -> bool {
     )
 }
 
-/// Fetches the whole library. Lists are fetched concurrently; a playlist's items are reused from
-/// `previous` when its `snapshot_id` is unchanged, else fetched. A playlist whose items cannot
-/// be read (404, 403, malformed) keeps `items: None`; other errors fail the refresh.
-pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library, ApiError> {
-    let (me, playlists, saved, albums, artists, shows) = tokio::try_join!(
-        api.me(),
-        api.my_playlists().all(),
-        api.saved_tracks().all(),
-        api.saved_albums().all(),
-        api.followed_artists().all(),
-        api.saved_shows().all(),
-    )?;
+/// The previous library's copy of `p`, when its items are loaded and its snapshot unchanged.
+fn reusable<'a>(
+    previous: Option<&'a Library>,
+    p: &PlaylistSummary,
+) -> Option<(&'a Library, &'a LibraryPlaylist)> {
+    let prev = previous?;
+    let old = prev.playlists.iter().find(|o| o.id == p.id)?;
+    (old.items.is_some() && !p.snapshot_id.is_empty() && old.snapshot_id == p.snapshot_id)
+        .then_some((prev, old))
+}
 
-    // Items of playlists that changed (or were never loaded), fetched with a bound.
-    let reusable = |p: &PlaylistSummary| -> Option<(&Library, &LibraryPlaylist)> {
-        let prev = previous?;
-        let old = prev.playlists.iter().find(|o| o.id == p.id)?;
-        (old.items.is_some() && !p.snapshot_id.is_empty() && old.snapshot_id == p.snapshot_id)
-            .then_some((prev, old))
-    };
+/// Loaded items of one playlist: (track or episode, added_at) in order.
+type Items = Vec<(Option<Playable>, String)>;
+
+/// Fetches the items of the playlists that changed (or were never loaded), a few playlists at
+/// a time; keyed by the playlist's position in `playlists`.
+async fn fetch_changed_items(
+    api: &WebApi,
+    playlists: &[PlaylistSummary],
+    previous: Option<&Library>,
+) -> Result<HashMap<usize, Items>, ApiError> {
     let bound = Arc::new(Semaphore::new(PLAYLISTS_AT_ONCE));
     let mut set = JoinSet::new();
     for (i, p) in playlists.iter().enumerate() {
-        if reusable(p).is_some() {
+        if reusable(previous, p).is_some() {
             continue;
         }
         let api = api.clone();
@@ -335,7 +336,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
             (i, api.playlist_items(&id).all().await)
         });
     }
-    let mut fetched: HashMap<usize, Vec<(Option<Playable>, String)>> = HashMap::new();
+    let mut fetched = HashMap::new();
     while let Some(joined) = set.join_next().await {
         let (i, result) =
             joined.map_err(|e| ApiError::Network(format!("playlist task failed: {e}")))?;
@@ -356,6 +357,27 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
             Err(e) => return Err(e),
         }
     }
+    Ok(fetched)
+}
+
+/// Fetches the whole library. Lists are fetched concurrently; a playlist's items are reused from
+/// `previous` when its `snapshot_id` is unchanged, else fetched. A playlist whose items cannot
+/// be read (404, 403, malformed) keeps `items: None`; other errors fail the refresh.
+pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library, ApiError> {
+    // The playlists' items start as soon as the playlist list is in, alongside the other lists.
+    let playlists_and_items = async {
+        let playlists = api.my_playlists().all().await?;
+        let fetched = fetch_changed_items(api, &playlists, previous).await?;
+        Ok::<_, ApiError>((playlists, fetched))
+    };
+    let (me, (playlists, mut fetched), saved, albums, artists, shows) = tokio::try_join!(
+        api.me(),
+        playlists_and_items,
+        api.saved_tracks().all(),
+        api.saved_albums().all(),
+        api.followed_artists().all(),
+        api.saved_shows().all(),
+    )?;
 
     let mut table = Table::default();
     let saved_tracks = saved
@@ -367,7 +389,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
         .collect();
     let mut out_playlists = Vec::with_capacity(playlists.len());
     for (i, p) in playlists.iter().enumerate() {
-        let items = if let Some((prev, old)) = reusable(p) {
+        let items = if let Some((prev, old)) = reusable(previous, p) {
             old.items.as_ref().map(|entries| {
                 entries
                     .iter()
