@@ -21,4 +21,4 @@ test: setup
 	$(CARGO) test
 
 bench: setup
-	$(CARGO) bench --bench session --bench audio
+	$(CARGO) bench --bench session --bench audio --bench webapi

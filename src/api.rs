@@ -7,26 +7,31 @@
 //! token exchanges, driven by plain values), `tokens` ([`TokenProvider`]: caching,
 //! single-flight), `metadata` (models, validation, availability, [`choose_file`]), `storage`
 //! (storage-resolve answers, CDN URL expiry), `spclient` ([`SpClient`]), `http` (headers,
-//! status mapping, retry policy).
+//! status mapping, retry policy), `webapi` ([`WebApi`]: the typed Web API client with its
+//! models and concurrent paging), `library` ([`Library`]: the user's library, cached on disk).
 
 mod client_token;
 pub mod error;
 pub mod hashcash;
 mod http;
+pub mod library;
 mod login5;
 pub mod metadata;
 pub mod spclient;
 pub mod storage;
 pub mod tokens;
+pub mod webapi;
 
 #[cfg(test)]
 mod testutil;
 
 pub use error::ApiError;
 pub use http::RetryPolicy;
+pub use library::Library;
 pub use metadata::{
     choose_file, Album, AlbumRef, Artist, ArtistRef, AudioFile, AudioFormat, Bitrate, Episode,
     Restriction, Show, Track,
 };
 pub use spclient::SpClient;
 pub use tokens::{AccessToken, FixedAccount, TokenProvider, TokenTiming};
+pub use webapi::{Pages, WebApi, WebApiPolicy};

@@ -106,6 +106,43 @@ enum Command {
     Status,
     /// Play tracks, albums or artists (Spotify URIs or open.spotify.com links) to the end.
     Play(PlayArgs),
+    /// Show your library: playlists, Liked Songs, albums, artists, shows (cached, then refreshed).
+    Library(LibraryArgs),
+    /// Search Spotify's catalog.
+    Search(SearchArgs),
+}
+
+#[derive(Args)]
+struct LibraryArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Fetch the library before printing instead of showing the cached copy first.
+    #[arg(long)]
+    refresh: bool,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// What to look for (Spotify's search syntax, e.g. `artist:miles year:1959`).
+    #[arg(required = true)]
+    query: Vec<String>,
+    /// Kinds of results, comma-separated: track, album, artist, playlist, show, episode.
+    #[arg(
+        long = "type",
+        value_delimiter = ',',
+        default_value = "track,album,artist,playlist"
+    )]
+    types: Vec<String>,
+    /// Results per kind.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    limit: u32,
+    /// Index of the first result (for the next page).
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -208,6 +245,8 @@ fn real_main(cli: Cli) -> Result<()> {
         Some(Command::Logout) => run_logout(demo),
         Some(Command::Status) => runtime.block_on(run_status(demo, cfg)),
         Some(Command::Play(args)) => runtime.block_on(run_play(demo, cfg, args)),
+        Some(Command::Library(args)) => runtime.block_on(run_library(demo, cfg, args)),
+        Some(Command::Search(args)) => runtime.block_on(run_search(demo, cfg, args)),
         None => {
             bail!(
                 "the terminal UI is not built yet; try `tonearm --demo status` \
@@ -730,4 +769,246 @@ async fn run_play(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
         (0, Some(reason)) => bail!("nothing could be played: {reason}"),
         _ => Ok(()),
     }
+}
+
+/// A signed-in Web API client (the login5 token of the session serves the Web API).
+async fn web_api(
+    demo: bool,
+    cfg: Config,
+) -> Result<(tonearm::api::WebApi, Session, Option<tonearm::demo::Demo>)> {
+    let (session, cfg, demo_sim) = sign_in(demo, cfg).await?;
+    let http = reqwest::Client::new();
+    let tokens =
+        tonearm::api::TokenProvider::new(session.clone(), cfg.endpoints.clone(), http.clone());
+    let api = tonearm::api::WebApi::new(tokens, cfg.endpoints.web_api.clone(), http);
+    Ok((api, session, demo_sim))
+}
+
+async fn finish(session: Session, demo_sim: Option<tonearm::demo::Demo>) {
+    session.shutdown().await;
+    if let Some(d) = demo_sim {
+        d.sim.shutdown().await;
+    }
+}
+
+/// `tonearm library`: prints the cached library at once (when there is one), then refreshes
+/// the cache; with `--refresh` (or no cache) fetches first. `--demo` reads and writes no cache.
+async fn run_library(demo: bool, cfg: Config, args: LibraryArgs) -> Result<()> {
+    use tonearm::api::library;
+
+    let cache_path = if demo {
+        None
+    } else {
+        let creds = credential_store()?
+            .load()?
+            .context("not signed in: run `tonearm login` first")?;
+        creds
+            .username
+            .as_deref()
+            .and_then(library::default_cache_file)
+    };
+    let cached = cache_path.as_deref().and_then(library::load_cached);
+    let shown = match (&cached, args.refresh) {
+        (Some(lib), false) => {
+            print_library(lib, args.json, true)?;
+            true
+        }
+        _ => false,
+    };
+
+    let (api, session, demo_sim) = web_api(demo, cfg).await?;
+    let started = Instant::now();
+    let fresh = library::refresh(&api, cached.as_ref()).await;
+    finish(session, demo_sim).await;
+    let fresh = fresh.context("cannot load the library")?;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        tracks = fresh.tracks.len(),
+        "library refreshed"
+    );
+    if let Some(path) = &cache_path {
+        if let Err(e) = fresh.save(path) {
+            eprintln!(
+                "tonearm: cannot write the library cache {}: {e}",
+                path.display()
+            );
+        }
+    }
+    if shown {
+        let changed = cached.as_ref().is_some_and(|c| {
+            c.playlists != fresh.playlists
+                || c.saved_tracks.len() != fresh.saved_tracks.len()
+                || c.saved_albums != fresh.saved_albums
+                || c.followed_artists != fresh.followed_artists
+                || c.saved_shows != fresh.saved_shows
+        });
+        eprintln!(
+            "{}",
+            if changed {
+                "The library changed since it was cached; the cache is updated (run again to see it)."
+            } else {
+                "The cached library is up to date."
+            }
+        );
+    } else {
+        print_library(&fresh, args.json, false)?;
+    }
+    Ok(())
+}
+
+fn print_library(lib: &tonearm::api::Library, json: bool, cached: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "username": lib.username,
+            "fetched_at": lib.fetched_at,
+            "cached": cached,
+            "playlists": lib.playlists.iter().map(|p| serde_json::json!({
+                "name": p.name, "uri": p.uri, "owner": p.owner, "snapshot_id": p.snapshot_id,
+                "tracks": p.total, "loaded": p.items.as_ref().map(Vec::len),
+            })).collect::<Vec<_>>(),
+            "liked_songs": lib.saved_tracks.len(),
+            "albums": lib.saved_albums.iter().map(|a| serde_json::json!({
+                "name": a.name, "uri": a.uri, "artists": a.artists, "tracks": a.total_tracks,
+            })).collect::<Vec<_>>(),
+            "artists": lib.followed_artists.iter().map(|a| serde_json::json!({
+                "name": a.name, "uri": a.uri,
+            })).collect::<Vec<_>>(),
+            "shows": lib.saved_shows.iter().map(|s| serde_json::json!({
+                "name": s.name, "uri": s.uri, "publisher": s.publisher,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "Playlists ({})", lib.playlists.len())?;
+    for p in &lib.playlists {
+        let owner = if p.owner.is_empty() {
+            String::new()
+        } else {
+            format!(" · by {}", p.owner)
+        };
+        writeln!(out, "  {} · {} tracks{owner}", p.name, p.total)?;
+    }
+    writeln!(out, "Liked Songs: {} tracks", lib.saved_tracks.len())?;
+    writeln!(out, "Albums ({})", lib.saved_albums.len())?;
+    for a in &lib.saved_albums {
+        writeln!(out, "  {} — {}", a.name, a.artists.join(", "))?;
+    }
+    writeln!(out, "Artists ({})", lib.followed_artists.len())?;
+    for a in &lib.followed_artists {
+        writeln!(out, "  {}", a.name)?;
+    }
+    writeln!(out, "Shows ({})", lib.saved_shows.len())?;
+    for s in &lib.saved_shows {
+        writeln!(out, "  {} — {}", s.name, s.publisher)?;
+    }
+    if cached {
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(lib.fetched_at);
+        writeln!(out, "(cached {} min ago; refreshing)", age / 60)?;
+    }
+    Ok(())
+}
+
+fn duration_text(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// `tonearm search <query>`.
+async fn run_search(demo: bool, cfg: Config, args: SearchArgs) -> Result<()> {
+    use tonearm::api::webapi::SearchType;
+    let types = args
+        .types
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.parse::<SearchType>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--type: {e}"))?;
+    let query = args.query.join(" ");
+    if query.trim().is_empty() {
+        bail!("say what to search for");
+    }
+    let (api, session, demo_sim) = web_api(demo, cfg).await?;
+    let results = api.search(&query, &types, args.limit, args.offset).await;
+    finish(session, demo_sim).await;
+    let r = results.context("search failed")?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+        return Ok(());
+    }
+    fn header<T>(
+        out: &mut impl Write,
+        title: &str,
+        p: &tonearm::api::webapi::Paging<T>,
+    ) -> std::io::Result<()> {
+        let end = p.offset as usize + p.items.len();
+        if p.items.is_empty() {
+            writeln!(out, "{title}: none")
+        } else {
+            writeln!(out, "{title} ({}–{end} of {})", p.offset + 1, p.total)
+        }
+    }
+    let names = |a: &[tonearm::api::webapi::ArtistRef]| {
+        a.iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(p) = &r.tracks {
+        header(&mut out, "Tracks", p)?;
+        for t in &p.items {
+            let album = t.album.as_ref().map_or("", |a| a.name.as_str());
+            writeln!(
+                out,
+                "  {} — {} · {} ({})  {}",
+                t.name,
+                names(&t.artists),
+                album,
+                duration_text(t.duration_ms),
+                t.uri
+            )?;
+        }
+    }
+    if let Some(p) = &r.albums {
+        header(&mut out, "Albums", p)?;
+        for a in &p.items {
+            writeln!(out, "  {} — {}  {}", a.name, names(&a.artists), a.uri)?;
+        }
+    }
+    if let Some(p) = &r.artists {
+        header(&mut out, "Artists", p)?;
+        for a in &p.items {
+            writeln!(out, "  {}  {}", a.name, a.uri)?;
+        }
+    }
+    if let Some(p) = &r.playlists {
+        header(&mut out, "Playlists", p)?;
+        for pl in &p.items {
+            writeln!(out, "  {} · {} tracks  {}", pl.name, pl.total(), pl.uri)?;
+        }
+    }
+    if let Some(p) = &r.shows {
+        header(&mut out, "Shows", p)?;
+        for s in &p.items {
+            writeln!(out, "  {} — {}  {}", s.name, s.publisher, s.uri)?;
+        }
+    }
+    if let Some(p) = &r.episodes {
+        header(&mut out, "Episodes", p)?;
+        for e in &p.items {
+            writeln!(
+                out,
+                "  {} ({})  {}",
+                e.name,
+                duration_text(e.duration_ms),
+                e.uri
+            )?;
+        }
+    }
+    Ok(())
 }

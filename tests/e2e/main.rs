@@ -11,4 +11,5 @@ mod layering;
 mod player;
 mod session;
 mod signin;
+mod webapi;
 mod webapi_schema;

@@ -1,0 +1,474 @@
+//! [`Library`]: the user's library — playlists (with their snapshot ids and, once loaded, their
+//! items), Liked Songs, saved albums, followed artists and saved shows — as the UI shows it, and
+//! its on-disk cache.
+//!
+//! The cache is JSON at `$XDG_CACHE_HOME/tonearm/library-<username>.json`, written atomically
+//! (temporary file, fsync, rename). It is compact: each track or episode is stored once in a
+//! table and lists refer to it by index, so a 10k-track library loads in a few milliseconds
+//! (the warm-start budget is 20 ms). A missing cache is `None`; a corrupt or outdated one is
+//! `None` with a warning in the log — never a crash. [`refresh`] rebuilds the library from the
+//! Web API, refetching a playlist's items only when its `snapshot_id` changed.
+//!
+//! Called by the CLI (later the UI's start-up). Depends on `webapi` and `crate::paths`; must not
+//! depend on the UI, the player or the simulator.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::webapi::{Playable, PlaylistSummary, WebApi};
+use super::ApiError;
+
+/// Bumped whenever the cache layout changes; older files are ignored.
+pub const CACHE_VERSION: u32 = 1;
+
+/// Playlists whose items are fetched at once during a refresh (each also pages concurrently,
+/// all within the client's in-flight bound).
+const PLAYLISTS_AT_ONCE: usize = 8;
+
+/// A track or an episode, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    pub uri: String,
+    pub name: String,
+    /// Artist names (episodes: the show's publisher, when known).
+    #[serde(default)]
+    pub artists: Vec<String>,
+    /// Album name (episodes: the show's name).
+    #[serde(default)]
+    pub album: String,
+    #[serde(default)]
+    pub album_uri: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub explicit: bool,
+}
+
+impl TrackInfo {
+    /// From a Web API track or episode.
+    pub fn from_playable(p: &Playable) -> TrackInfo {
+        match p {
+            Playable::Track(t) => TrackInfo {
+                uri: t.uri.clone(),
+                name: t.name.clone(),
+                artists: t.artists.iter().map(|a| a.name.clone()).collect(),
+                album: t.album.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+                album_uri: t.album.as_ref().map(|a| a.uri.clone()).unwrap_or_default(),
+                duration_ms: t.duration_ms,
+                explicit: t.explicit,
+            },
+            Playable::Episode(e) => TrackInfo {
+                uri: e.uri.clone(),
+                name: e.name.clone(),
+                artists: e
+                    .show
+                    .as_ref()
+                    .map(|s| s.publisher.clone())
+                    .filter(|p| !p.is_empty())
+                    .into_iter()
+                    .collect(),
+                album: e.show.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+                album_uri: e.show.as_ref().map(|s| s.uri.clone()).unwrap_or_default(),
+                duration_ms: e.duration_ms,
+                explicit: e.explicit,
+            },
+        }
+    }
+}
+
+/// One entry of a list: an index into [`Library::tracks`] and when it was added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(rename = "t")]
+    pub track: u32,
+    #[serde(rename = "a", default)]
+    pub added_at: String,
+}
+
+/// A playlist in the library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryPlaylist {
+    pub id: String,
+    pub uri: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub description: String,
+    /// The version of the playlist `total` and `items` describe.
+    #[serde(default)]
+    pub snapshot_id: String,
+    /// Items, as the playlist list said.
+    #[serde(default)]
+    pub total: u32,
+    /// The items in order, once loaded (unavailable entries left out).
+    #[serde(default)]
+    pub items: Option<Vec<Entry>>,
+}
+
+/// A saved album.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumInfo {
+    pub uri: String,
+    pub name: String,
+    #[serde(default)]
+    pub artists: Vec<String>,
+    #[serde(default)]
+    pub total_tracks: u32,
+    #[serde(default)]
+    pub release_date: String,
+    #[serde(default)]
+    pub added_at: String,
+}
+
+/// A followed artist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtistInfo {
+    pub uri: String,
+    pub name: String,
+}
+
+/// A saved show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowInfo {
+    pub uri: String,
+    pub name: String,
+    #[serde(default)]
+    pub publisher: String,
+    #[serde(default)]
+    pub total_episodes: u32,
+    #[serde(default)]
+    pub added_at: String,
+}
+
+/// The user's library.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Library {
+    pub version: u32,
+    /// The account's user id (from `GET /me`).
+    pub username: String,
+    /// When it was fetched, Unix seconds.
+    pub fetched_at: u64,
+    /// Every track and episode the lists below refer to, each once.
+    pub tracks: Vec<TrackInfo>,
+    pub playlists: Vec<LibraryPlaylist>,
+    /// Liked Songs, newest first (as the Web API orders them).
+    pub saved_tracks: Vec<Entry>,
+    pub saved_albums: Vec<AlbumInfo>,
+    pub followed_artists: Vec<ArtistInfo>,
+    pub saved_shows: Vec<ShowInfo>,
+}
+
+impl Library {
+    /// The track an entry refers to.
+    pub fn track(&self, e: &Entry) -> Option<&TrackInfo> {
+        self.tracks.get(e.track as usize)
+    }
+
+    /// Liked Songs as tracks, in order.
+    pub fn liked(&self) -> impl Iterator<Item = &TrackInfo> + '_ {
+        self.saved_tracks.iter().filter_map(|e| self.track(e))
+    }
+
+    /// A playlist's loaded items as tracks, in order (empty when not loaded).
+    pub fn playlist_tracks<'a>(
+        &'a self,
+        p: &'a LibraryPlaylist,
+    ) -> impl Iterator<Item = &'a TrackInfo> + 'a {
+        p.items.iter().flatten().filter_map(move |e| self.track(e))
+    }
+
+    /// Every index points into the table.
+    fn is_consistent(&self) -> bool {
+        let n = self.tracks.len();
+        let ok = |e: &Entry| (e.track as usize) < n;
+        self.saved_tracks.iter().all(ok)
+            && self
+                .playlists
+                .iter()
+                .all(|p| p.items.iter().flatten().all(ok))
+    }
+
+    /// Serialises and writes the cache atomically (temporary file in the same directory,
+    /// fsync, rename), creating the directory.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "library.json".into());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// `library-<username>.json` in `dir`; characters other than letters, digits, `-` and `_` are
+/// written as `%XX` so any user name gives one safe file name.
+pub fn cache_file(dir: &Path, username: &str) -> PathBuf {
+    let mut safe = String::with_capacity(username.len());
+    for b in username.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => safe.push(b as char),
+            _ => safe.push_str(&format!("%{b:02X}")),
+        }
+    }
+    dir.join(format!("library-{safe}.json"))
+}
+
+/// `$XDG_CACHE_HOME/tonearm/library-<username>.json`.
+pub fn default_cache_file(username: &str) -> Option<PathBuf> {
+    crate::paths::cache_dir().map(|d| cache_file(&d, username))
+}
+
+/// The cached library, if there is a usable one. A missing file is `None`; an unreadable,
+/// corrupt or outdated one is `None` with a warning.
+pub fn load_cached(path: &Path) -> Option<Library> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the library cache; ignoring it");
+            return None;
+        }
+    };
+    let lib: Library = match serde_json::from_slice(&bytes) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the library cache is corrupt; ignoring it");
+            return None;
+        }
+    };
+    if lib.version != CACHE_VERSION {
+        tracing::info!(path = %path.display(), version = lib.version, "library cache from another version; ignoring it");
+        return None;
+    }
+    if !lib.is_consistent() {
+        tracing::warn!(path = %path.display(), "the library cache refers to missing tracks; ignoring it");
+        return None;
+    }
+    Some(lib)
+}
+
+/// Builds the track table, storing each URI once.
+#[derive(Default)]
+struct Table {
+    tracks: Vec<TrackInfo>,
+    index: HashMap<String, u32>,
+}
+
+impl Table {
+    fn intern(&mut self, t: TrackInfo) -> u32 {
+        if let Some(&i) = self.index.get(&t.uri) {
+            return i;
+        }
+        let i = self.tracks.len() as u32;
+        self.index.insert(t.uri.clone(), i);
+        self.tracks.push(t);
+        i
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Errors a single playlist may have without failing the whole refresh (a playlist that
+/// vanished, or one whose items we may not read).
+fn playlist_error_is_local(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::NotFound(_) | ApiError::Http { .. } | ApiError::Malformed(_)
+    )
+}
+
+/// The previous library's copy of `p`, when its items are loaded and its snapshot unchanged.
+fn reusable<'a>(
+    previous: Option<&'a Library>,
+    p: &PlaylistSummary,
+) -> Option<(&'a Library, &'a LibraryPlaylist)> {
+    let prev = previous?;
+    let old = prev.playlists.iter().find(|o| o.id == p.id)?;
+    (old.items.is_some() && !p.snapshot_id.is_empty() && old.snapshot_id == p.snapshot_id)
+        .then_some((prev, old))
+}
+
+/// Loaded items of one playlist: (track or episode, added_at) in order.
+type Items = Vec<(Option<Playable>, String)>;
+
+/// Fetches the items of the playlists that changed (or were never loaded), a few playlists at
+/// a time; keyed by the playlist's position in `playlists`.
+async fn fetch_changed_items(
+    api: &WebApi,
+    playlists: &[PlaylistSummary],
+    previous: Option<&Library>,
+) -> Result<HashMap<usize, Items>, ApiError> {
+    let bound = Arc::new(Semaphore::new(PLAYLISTS_AT_ONCE));
+    let mut set = JoinSet::new();
+    for (i, p) in playlists.iter().enumerate() {
+        if reusable(previous, p).is_some() {
+            continue;
+        }
+        let api = api.clone();
+        let id = p.id.clone();
+        let bound = bound.clone();
+        set.spawn(async move {
+            let _permit = bound.acquire_owned().await;
+            (i, api.playlist_items(&id).all().await)
+        });
+    }
+    let mut fetched = HashMap::new();
+    while let Some(joined) = set.join_next().await {
+        let (i, result) =
+            joined.map_err(|e| ApiError::Network(format!("playlist task failed: {e}")))?;
+        match result {
+            Ok(items) => {
+                let items = items
+                    .into_iter()
+                    .map(|it| {
+                        let added = it.added_at.clone().unwrap_or_default();
+                        (it.into_playable(), added)
+                    })
+                    .collect();
+                fetched.insert(i, items);
+            }
+            Err(e) if playlist_error_is_local(&e) => {
+                tracing::warn!(playlist = %playlists[i].id, error = %e, "cannot load a playlist's items");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(fetched)
+}
+
+/// Fetches the whole library. Lists are fetched concurrently; a playlist's items are reused from
+/// `previous` when its `snapshot_id` is unchanged, else fetched. A playlist whose items cannot
+/// be read (404, 403, malformed) keeps `items: None`; other errors fail the refresh.
+pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library, ApiError> {
+    // The playlists' items start as soon as the playlist list is in, alongside the other lists.
+    let playlists_and_items = async {
+        let playlists = api.my_playlists().all().await?;
+        let fetched = fetch_changed_items(api, &playlists, previous).await?;
+        Ok::<_, ApiError>((playlists, fetched))
+    };
+    let (me, (playlists, mut fetched), saved, albums, artists, shows) = tokio::try_join!(
+        api.me(),
+        playlists_and_items,
+        api.saved_tracks().all(),
+        api.saved_albums().all(),
+        api.followed_artists().all(),
+        api.saved_shows().all(),
+    )?;
+
+    let mut table = Table::default();
+    let saved_tracks = saved
+        .into_iter()
+        .map(|s| Entry {
+            track: table.intern(TrackInfo::from_playable(&Playable::Track(s.track))),
+            added_at: s.added_at,
+        })
+        .collect();
+    let mut out_playlists = Vec::with_capacity(playlists.len());
+    for (i, p) in playlists.iter().enumerate() {
+        let items = if let Some((prev, old)) = reusable(previous, p) {
+            old.items.as_ref().map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| {
+                        let t = prev.track(e)?.clone();
+                        Some(Entry {
+                            track: table.intern(t),
+                            added_at: e.added_at.clone(),
+                        })
+                    })
+                    .collect()
+            })
+        } else {
+            fetched.remove(&i).map(|items| {
+                items
+                    .into_iter()
+                    .filter_map(|(playable, added_at)| {
+                        let p = playable?;
+                        Some(Entry {
+                            track: table.intern(TrackInfo::from_playable(&p)),
+                            added_at,
+                        })
+                    })
+                    .collect()
+            })
+        };
+        out_playlists.push(LibraryPlaylist {
+            id: p.id.clone(),
+            uri: p.uri.clone(),
+            name: p.name.clone(),
+            owner: p
+                .owner
+                .as_ref()
+                .map(|o| o.display_name.clone().unwrap_or_else(|| o.id.clone()))
+                .unwrap_or_default(),
+            description: p.description.clone().unwrap_or_default(),
+            snapshot_id: p.snapshot_id.clone(),
+            total: p.total(),
+            items,
+        });
+    }
+
+    Ok(Library {
+        version: CACHE_VERSION,
+        username: me.id,
+        fetched_at: now_unix(),
+        tracks: table.tracks,
+        playlists: out_playlists,
+        saved_tracks,
+        saved_albums: albums
+            .into_iter()
+            .map(|s| AlbumInfo {
+                uri: s.album.uri,
+                name: s.album.name,
+                artists: s.album.artists.into_iter().map(|a| a.name).collect(),
+                total_tracks: s.album.total_tracks,
+                release_date: s.album.release_date,
+                added_at: s.added_at,
+            })
+            .collect(),
+        followed_artists: artists
+            .into_iter()
+            .map(|a| ArtistInfo {
+                uri: a.uri,
+                name: a.name,
+            })
+            .collect(),
+        saved_shows: shows
+            .into_iter()
+            .map(|s| ShowInfo {
+                uri: s.show.uri,
+                name: s.show.name,
+                publisher: s.show.publisher,
+                total_episodes: s.show.total_episodes,
+                added_at: s.added_at,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
