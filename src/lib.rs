@@ -1,7 +1,8 @@
 //! tonearm: a terminal Spotify client with its own protocol layer, and a Spotify Connect speaker.
 //!
 //! Crate map (one line per module):
-//! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve).
+//! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve), the
+//!   typed Web API client and the cached library.
 //! * [`audio`]   — fetch, decrypt, Spotify header, decode, normalisation, volume, sinks.
 //! * [`player`]  — the player handle and its engine thread (queue, gapless, events).
 //! * [`auth`]    — OAuth sign-in (browser PKCE, device code) and the credential store (keyring,

@@ -816,11 +816,22 @@ async fn run_library(demo: bool, cfg: Config, args: LibraryArgs) -> Result<()> {
         _ => false,
     };
 
-    let (api, session, demo_sim) = web_api(demo, cfg).await?;
+    let refreshed = async {
+        let (api, session, demo_sim) = web_api(demo, cfg).await?;
+        let fresh = library::refresh(&api, cached.as_ref()).await;
+        finish(session, demo_sim).await;
+        fresh.context("cannot load the library")
+    };
     let started = Instant::now();
-    let fresh = library::refresh(&api, cached.as_ref()).await;
-    finish(session, demo_sim).await;
-    let fresh = fresh.context("cannot load the library")?;
+    let fresh = match refreshed.await {
+        Ok(f) => f,
+        // The cached copy is already on screen: say why it could not be refreshed.
+        Err(e) if shown => {
+            eprintln!("tonearm: showing the cached library; refreshing it failed: {e:#}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
         tracks = fresh.tracks.len(),

@@ -812,6 +812,7 @@ impl WebApi {
     /// Removes every occurrence of the items, in chunks of 100; returns the last snapshot id.
     pub async fn remove_from_playlist(&self, id: &str, uris: &[&str]) -> Result<String, ApiError> {
         self.playlist_write(Method::DELETE, id, uris, |c| {
+            // `items` for `/items`; the deprecated `/tracks` named the same list `tracks`.
             let items: Vec<_> = c.iter().map(|u| serde_json::json!({ "uri": u })).collect();
             serde_json::json!({ "items": items, "tracks": items })
         })

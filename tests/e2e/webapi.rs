@@ -304,3 +304,190 @@ async fn an_expired_token_is_refreshed() {
     session.shutdown().await;
     s.shutdown().await;
 }
+
+// ---- the binary: `tonearm library` and `tonearm search` ----
+
+fn tonearm(home: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tonearm"));
+    c.env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env_remove("TONEARM_LOG");
+    c
+}
+
+fn stdout_json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn demo_library_and_search_through_the_binary() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tonearm(home.path())
+        .args(["--demo", "library", "--json"])
+        .output()
+        .unwrap();
+    let v = stdout_json(&out);
+    assert_eq!(v["cached"], false);
+    assert!(v["liked_songs"].as_u64().unwrap() > 0, "{v}");
+    let playlists = v["playlists"].as_array().unwrap();
+    assert!(!playlists.is_empty());
+    assert!(playlists
+        .iter()
+        .all(|p| p["loaded"].as_u64() == p["tracks"].as_u64()));
+    assert!(
+        !home.path().join("cache").exists(),
+        "--demo writes no cache"
+    );
+
+    let out = tonearm(home.path())
+        .args(["--demo", "library"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("Liked Songs: "), "{text}");
+    assert!(text.contains("Playlists ("), "{text}");
+
+    let out = tonearm(home.path())
+        .args([
+            "--demo",
+            "search",
+            "tone",
+            "--type",
+            "track,album",
+            "--limit",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = stdout_json(&out);
+    assert!(v["tracks"]["items"].is_array(), "{v}");
+    assert_eq!(v["tracks"]["limit"], 2);
+    assert!(v["albums"].is_object());
+    assert!(v["artists"].is_null());
+
+    let out = tonearm(home.path())
+        .args(["--demo", "search", "x", "--type", "song"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown search type"));
+}
+
+#[tokio::test]
+async fn library_cache_through_the_binary() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let home = tempfile::tempdir().unwrap();
+    /// Kills the simulator process even when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Kill(
+        tonearm(home.path())
+            .args(["sim", "--listen", "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = sim.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    let info: Value = serde_json::from_str(&line).unwrap();
+    let acct = info["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["username"] == "tonearm-demo")
+        .unwrap()
+        .clone();
+    let endpoint_args = [
+        "--apresolve-url".to_string(),
+        info["apresolve"].as_str().unwrap().to_string(),
+        "--ap-key-modulus".to_string(),
+        info["ap_key"]["modulus"].as_str().unwrap().to_string(),
+        "--login5-url".to_string(),
+        info["login5"].as_str().unwrap().to_string(),
+        "--client-token-url".to_string(),
+        info["client_token"].as_str().unwrap().to_string(),
+        "--web-api-url".to_string(),
+        info["web_api"].as_str().unwrap().to_string(),
+    ];
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = tonearm(home.path())
+            .args(&endpoint_args)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let user = acct["username"].as_str().unwrap();
+    let password = format!("{}\n", acct["password"].as_str().unwrap());
+    let out = run(
+        &["login", "--username", user, "--password-stdin"],
+        Some(&password),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No cache yet: fetched, printed, cached.
+    let first = stdout_json(&run(&["library", "--json"], None));
+    assert_eq!(first["cached"], false);
+    let cache = home
+        .path()
+        .join(format!("cache/tonearm/library-{user}.json"));
+    assert!(cache.exists());
+    // Second run: the cached copy is printed first.
+    let second = stdout_json(&run(&["library", "--json"], None));
+    assert_eq!(second["cached"], true);
+    assert_eq!(second["playlists"], first["playlists"]);
+    assert_eq!(second["liked_songs"], first["liked_songs"]);
+    // --refresh: fetched before printing.
+    let third = stdout_json(&run(&["library", "--json", "--refresh"], None));
+    assert_eq!(third["cached"], false);
+    // A corrupt cache is ignored (and replaced), not a crash.
+    std::fs::write(&cache, b"{ not json").unwrap();
+    let fourth = stdout_json(&run(&["library", "--json"], None));
+    assert_eq!(fourth["cached"], false);
+    assert_eq!(fourth["playlists"], first["playlists"]);
+    assert!(library::load_cached(&cache).is_some(), "rewritten");
+    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    assert!(
+        log.contains("corrupt"),
+        "the corrupt cache is noted in the log"
+    );
+    drop(sim);
+}
