@@ -4,18 +4,21 @@
 #   make bench  set up, then the benchmarks (figures go to README/CHANGELOG)
 CARGO ?= cargo
 
-.PHONY: all setup demo test bench
+.PHONY: all setup setup-test demo test bench
 all: test
 
 setup:
 	@./scripts/setup.sh
+
+setup-test:
+	@./scripts/setup.sh test
 
 demo: setup
 	$(CARGO) build --quiet
 	./target/debug/tonearm --demo status
 	./target/debug/tonearm --demo play
 
-test: setup
+test: setup-test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test

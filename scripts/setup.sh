@@ -4,8 +4,12 @@
 # command to run and fails. Safe to run repeatedly (does nothing when all is present).
 set -euo pipefail
 
-# chromium: test dependency only (the end-to-end sign-in test drives a real headless browser).
-packages=(pkg-config libasound2-dev chromium)
+# `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
+# real headless browser). `make demo` does not pull in a browser.
+packages=(pkg-config libasound2-dev)
+if [ "${1:-}" = "test" ]; then
+  packages+=(chromium)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
