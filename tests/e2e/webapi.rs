@@ -10,32 +10,21 @@ use serde_json::Value;
 use tonearm::api::library;
 use tonearm::api::webapi::SearchType;
 use tonearm::api::{TokenProvider, WebApi};
-use tonearm::session::{Credentials, Session};
+use tonearm::session::Session;
 use tonearm::sim::{CatalogSpec, SimConfig, Simulator};
 
-use crate::common::{account, config, sim_with, within};
+use crate::common::{sim_with, within};
 
 /// Signs in as the demo account (the one the scale settings fill) and builds a WebApi.
 async fn web_api(s: &Simulator) -> (Session, TokenProvider, WebApi) {
-    let a = s
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.username == "tonearm-demo")
-        .unwrap_or_else(|| account(s, "premium"));
-    let cfg = config(s);
-    let session = within(
-        10,
-        Session::connect(
-            cfg.clone(),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("login");
-    let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(session.clone(), cfg.endpoints.clone(), http.clone());
-    let api = WebApi::new(tokens.clone(), s.info().web_api.clone(), http);
+    // The first premium account is `tonearm-demo`, the one the scale settings fill.
+    let (session, sp) = crate::api::services(s).await;
+    let tokens = sp.tokens().clone();
+    let api = WebApi::new(
+        tokens.clone(),
+        s.info().web_api.clone(),
+        reqwest::Client::new(),
+    );
     (session, tokens, api)
 }
 
