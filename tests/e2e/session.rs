@@ -509,8 +509,16 @@ async fn mercury_subscription_receives_events() {
     let ev = within(10, events.recv()).await.expect("event");
     assert_eq!(ev.uri, "hm://tonearm-test/events/1");
     assert_eq!(ev.payload.concat(), b"one");
-    // Other prefixes do not reach this subscription.
+    // Other prefixes do not reach this subscription: a non-matching event published first
+    // would arrive first (one connection, in order), so the next event must be the matching one.
     s.publish_mercury(&user, "hm://other/1", vec![b"x".to_vec()]);
+    s.publish_mercury(&user, "hm://tonearm-test/events/2", vec![b"two".to_vec()]);
+    let ev = within(10, events.recv()).await.expect("event");
+    assert_eq!(
+        ev.uri, "hm://tonearm-test/events/2",
+        "a non-matching event leaked through"
+    );
+    assert_eq!(ev.payload.concat(), b"two");
     within(
         10,
         session.mercury().unsubscribe("hm://tonearm-test/events/"),
