@@ -15,6 +15,13 @@
 //! * [`id`]      — Spotify ids: base62/base16 item ids, file ids, URIs.
 //! * [`session`] — the access-point session: apresolve, handshake, Shannon framing, login,
 //!   keep-alive, Mercury, audio keys; a cheap-to-clone [`session::Session`] handle.
+//! * [`app`]     — the TUI's state, pure `update`, effects and the event loop.
+//! * [`ui`]      — rendering the state with ratatui.
+//! * [`keymap`]  — key parsing, chords, per-context bindings from TOML.
+//! * [`theme`]   — themes: palettes and semantic roles from TOML.
+//! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
+//! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
+//! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
 //! * [`sim`]     — the offline Spotify service used by tests and the demo; it never imports the
 //!   client modules above (only protobuf types and crypto crates).
 //!
@@ -23,16 +30,23 @@
 //! handle, which forwards packets to one connection task that owns the socket.
 
 pub mod api;
+pub mod app;
 pub mod audio;
 pub mod auth;
 pub mod config;
+pub mod connect;
+pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod id;
+pub mod keymap;
 pub mod logging;
 pub mod paths;
 pub mod player;
+pub mod services;
 pub mod session;
 pub mod sim;
+pub mod theme;
+pub mod ui;
 
 pub use error::{Error, ErrorKind};

@@ -1,0 +1,104 @@
+//! Effects: what `update` asks the outside world to do, as plain data. The loop hands them to
+//! the service handles (player, Web API, connect, sign-in); answers come back as
+//! [`Msg`](crate::app::msg::Msg)s carrying the request id they answer. Tests assert on effects
+//! directly, without mocks.
+
+use crate::app::state::{LoginMethod, PageKind};
+use crate::connect::{Device, RemoteControl};
+use crate::id::SpotifyId;
+use crate::player::RepeatMode;
+
+/// A call on the local player handle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayerCmd {
+    Load {
+        ids: Vec<SpotifyId>,
+        index: usize,
+        position_ms: u64,
+        play: bool,
+    },
+    Toggle,
+    Play,
+    Pause,
+    Seek(u64),
+    Next,
+    Previous,
+    SetVolume(u16),
+    Enqueue(Vec<SpotifyId>),
+    PlayNext(Vec<SpotifyId>),
+    Remove(usize),
+    Move {
+        from: usize,
+        to: usize,
+    },
+    ClearQueue,
+    SetRepeat(RepeatMode),
+    SetShuffle(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Player(PlayerCmd),
+    /// Control the active remote device (when playback is on another device).
+    Remote {
+        device_id: String,
+        control: RemoteControl,
+    },
+    /// Move playback to `device` (a LAN device nobody is logged in to is woken first).
+    Transfer {
+        device: Device,
+    },
+    /// Ask connect-state / the Web API for the device list again.
+    RefreshDevices,
+    /// Answer with `Msg::SearchDue(id)` after `delay_ms` (typing debounce).
+    Debounce {
+        id: u64,
+        delay_ms: u64,
+    },
+    /// Search Spotify; answer `Msg::SearchResults { id, .. }`.
+    Search {
+        id: u64,
+        query: String,
+    },
+    /// Load the library (cached copy first unless `refresh`); answer `Msg::Library`.
+    LoadLibrary {
+        refresh: bool,
+    },
+    /// Load a page; answer `Msg::Page { id, .. }`.
+    LoadPage {
+        id: u64,
+        kind: PageKind,
+        uri: String,
+    },
+    /// Look up names for queue ids not in `State::tracks`; answer `Msg::Tracks`.
+    FetchTracks(Vec<SpotifyId>),
+    /// Start a sign-in with this method (`Password` carries the typed credentials).
+    Login(LoginRequest),
+    /// Abandon a sign-in in progress.
+    CancelLogin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginRequest {
+    Browser,
+    DeviceCode,
+    Password { username: String, password: String },
+}
+
+impl LoginRequest {
+    pub fn method(&self) -> LoginMethod {
+        match self {
+            LoginRequest::Browser => LoginMethod::Browser,
+            LoginRequest::DeviceCode => LoginMethod::DeviceCode,
+            LoginRequest::Password { .. } => LoginMethod::Password,
+        }
+    }
+}
+
+/// What one `update` call produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// Something visible changed: draw after draining.
+    pub redraw: bool,
+    pub effects: Vec<Effect>,
+}

@@ -1,0 +1,1 @@
+//! The fuzzy `/` filter (fuzzy-matcher's skim algorithm) over the rows of the focused list.

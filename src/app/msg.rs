@@ -1,0 +1,100 @@
+//! Messages into `update`: resolved input (actions, text editing, mouse), service answers and
+//! service state. Built by the event loop from terminal events, service channels and watches.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::library::{Library, TrackInfo};
+use crate::app::action::Action;
+use crate::app::state::{Item, Level, LogLine, LoginStage, PageData, SessionLink};
+use crate::connect::{ConnectLink, Device, RemoteCommand, RemotePlayback};
+use crate::id::SpotifyId;
+use crate::player::{PlayerEvent, PlayerStatus, QueueSnapshot};
+
+/// Editing keys for a focused text box (search box, filter box, login fields). While
+/// `State::text_input_active()` the loop sends every key as one of these instead of resolving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextInput {
+    Char(char),
+    Backspace,
+    Delete,
+    Left,
+    Right,
+    Home,
+    End,
+    /// Move the list selection while typing in a filter/search box.
+    Up,
+    Down,
+    Tab,
+    Enter,
+    Esc,
+    /// Ctrl-U: clear the box.
+    Clear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseKind {
+    /// Left button pressed (a click).
+    Click,
+    /// A second click on the same cell within the double-click interval.
+    DoubleClick,
+    ScrollUp,
+    ScrollDown,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Action(Action),
+    Text(TextInput),
+    /// A chord is in progress (`Some("g")`) or ended (`None`).
+    Chord(Option<String>),
+    /// A key with no binding here (shown briefly in the status line).
+    Unbound(String),
+    Mouse {
+        kind: MouseKind,
+        x: u16,
+        y: u16,
+    },
+    Resize(u16, u16),
+    /// Clock tick (armed only while something on screen moves); `Instant` is "now".
+    Tick(Instant),
+
+    PlayerStatus(PlayerStatus),
+    Queue(QueueSnapshot),
+    PlayerEvent(PlayerEvent),
+
+    /// The library (cached or fresh) or why it could not be loaded.
+    Library(Result<Arc<Library>, String>),
+    SearchDue(u64),
+    SearchResults {
+        id: u64,
+        query: String,
+        result: Result<Vec<Item>, String>,
+    },
+    Page {
+        id: u64,
+        result: Result<PageData, String>,
+    },
+    Tracks(Vec<(SpotifyId, TrackInfo)>),
+
+    Devices(Result<Vec<Device>, String>),
+    Remote(Option<RemotePlayback>),
+    /// A command from a remote controller for this device; `update` maps it to an [`Action`].
+    RemoteCommand(RemoteCommand),
+    ConnectLink(ConnectLink),
+    Session(SessionLink),
+
+    /// Sign-in progress (device code to show, browser URL, working, failed).
+    Login(LoginStage),
+    /// Signed in; the loop has started the services.
+    LoggedIn {
+        username: String,
+    },
+
+    Log(LogLine),
+    Notify {
+        level: Level,
+        text: String,
+        at: Instant,
+    },
+}

@@ -1,0 +1,1 @@
+//! Remote Connect commands → the same actions keys produce.

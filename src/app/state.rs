@@ -1,0 +1,386 @@
+//! The whole UI state, owned by the event loop and changed only by `update`. Rendering reads it
+//! (`ui::draw(frame, &State, &Theme, now)`); tests build it directly.
+//!
+//! Pure data plus small queries; no I/O, no UI crates (mouse hit areas are plain [`Area`]s that
+//! the renderer reports back after each draw through [`HitMap`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::library::{Library, TrackInfo};
+use crate::app::action::Pane;
+use crate::connect::{ConnectLink, Device, RemotePlayback};
+use crate::id::SpotifyId;
+use crate::player::{PlayerStatus, QueueSnapshot};
+
+/// A rectangle on screen (cells), as reported by the renderer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Area {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+}
+
+impl Area {
+    pub fn contains(&self, x: u16, y: u16) -> bool {
+        x >= self.x
+            && y >= self.y
+            && (x as u32) < self.x as u32 + self.width as u32
+            && (y as u32) < self.y as u32 + self.height as u32
+    }
+}
+
+/// The rows of one list as drawn: `rows[i]` is the list row index shown on screen line
+/// `area.y + i` (`None` for a group header or an empty line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListArea {
+    pub pane: Pane,
+    pub area: Area,
+    pub rows: Vec<Option<usize>>,
+}
+
+/// Where things were drawn last frame, for mouse hit-testing. Written by the loop after each
+/// draw (from `ui::draw`'s return value), read by `update`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HitMap {
+    /// Each pane's whole area (click focuses).
+    pub panes: Vec<(Area, Pane)>,
+    /// The tab bar's labels (click focuses that pane).
+    pub tabs: Vec<(Area, Pane)>,
+    /// Lists: click selects, double click activates, wheel scrolls.
+    pub lists: Vec<ListArea>,
+    /// The progress bar (click seeks proportionally to the x position within it).
+    pub progress: Option<Area>,
+}
+
+/// Cursor of a list: the selected row and the first visible row (lists are virtualised: only
+/// the visible window is rendered). The renderer clamps `offset` so `selected` stays visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListCursor {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+/// One row of a page or of search results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Track(TrackInfo),
+    Episode(TrackInfo),
+    Album {
+        uri: String,
+        name: String,
+        artists: Vec<String>,
+        year: String,
+    },
+    Artist {
+        uri: String,
+        name: String,
+    },
+    Playlist {
+        uri: String,
+        name: String,
+        owner: String,
+        total: u32,
+    },
+    Show {
+        uri: String,
+        name: String,
+        publisher: String,
+    },
+}
+
+impl Item {
+    pub fn uri(&self) -> &str {
+        match self {
+            Item::Track(t) | Item::Episode(t) => &t.uri,
+            Item::Album { uri, .. }
+            | Item::Artist { uri, .. }
+            | Item::Playlist { uri, .. }
+            | Item::Show { uri, .. } => uri,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Item::Track(t) | Item::Episode(t) => &t.name,
+            Item::Album { name, .. }
+            | Item::Artist { name, .. }
+            | Item::Playlist { name, .. }
+            | Item::Show { name, .. } => name,
+        }
+    }
+
+    /// The group heading search results show this item under.
+    pub fn group(&self) -> &'static str {
+        match self {
+            Item::Track(_) => "Tracks",
+            Item::Episode(_) => "Episodes",
+            Item::Album { .. } => "Albums",
+            Item::Artist { .. } => "Artists",
+            Item::Playlist { .. } => "Playlists",
+            Item::Show { .. } => "Podcasts",
+        }
+    }
+}
+
+/// The library pane's sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LibrarySection {
+    Playlists,
+    LikedSongs,
+    Albums,
+    Artists,
+    Podcasts,
+}
+
+impl LibrarySection {
+    pub const ALL: [LibrarySection; 5] = [
+        LibrarySection::Playlists,
+        LibrarySection::LikedSongs,
+        LibrarySection::Albums,
+        LibrarySection::Artists,
+        LibrarySection::Podcasts,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            LibrarySection::Playlists => "Playlists",
+            LibrarySection::LikedSongs => "Liked Songs",
+            LibrarySection::Albums => "Albums",
+            LibrarySection::Artists => "Artists",
+            LibrarySection::Podcasts => "Podcasts",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        LibrarySection::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(0)
+    }
+}
+
+/// What kind of page is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    Playlist,
+    Album,
+    Artist,
+    Show,
+}
+
+/// The content of a page once loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageData {
+    pub kind: PageKind,
+    pub uri: String,
+    pub title: String,
+    /// E.g. "Album · Artist · 2021 · 12 tracks".
+    pub subtitle: String,
+    /// Tracks (playlist, album, artist top tracks, show episodes) and for artists their albums.
+    pub items: Vec<Item>,
+}
+
+/// An opened playlist/album/artist/show page (a stack in the library and search panes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageView {
+    pub kind: PageKind,
+    pub uri: String,
+    /// The request whose answer fills this page (late answers to other ids are dropped).
+    pub request: u64,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub data: Option<PageData>,
+    pub cursor: ListCursor,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LibraryView {
+    pub data: Option<Arc<Library>>,
+    /// A fetch is in flight (the cached copy, if any, is shown meanwhile).
+    pub loading: bool,
+    pub error: Option<String>,
+    pub section: Option<LibrarySection>,
+    /// One cursor per section, indexed by [`LibrarySection::index`].
+    pub cursors: [ListCursor; 5],
+    /// Opened pages, innermost last; `Back` pops.
+    pub pages: Vec<PageView>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchView {
+    /// The text in the search box.
+    pub input: String,
+    /// Cursor position in `input`, in chars.
+    pub input_cursor: usize,
+    /// The search box has keyboard focus.
+    pub editing: bool,
+    /// The id of the latest search asked for (debounce timer or request); older answers are dropped.
+    pub latest: u64,
+    /// The query the shown results answer.
+    pub shown_query: String,
+    pub loading: bool,
+    pub error: Option<String>,
+    /// Results grouped by type, in group order (tracks, artists, albums, playlists, podcasts, episodes).
+    pub results: Vec<Item>,
+    pub cursor: ListCursor,
+    /// Pages opened from results.
+    pub pages: Vec<PageView>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueueView {
+    pub snapshot: QueueSnapshot,
+    pub cursor: ListCursor,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DevicesView {
+    pub devices: Vec<Device>,
+    pub cursor: ListCursor,
+    pub loading: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: Level,
+    pub target: String,
+    pub text: String,
+}
+
+/// The log pane keeps the last [`LOG_LINES`] lines.
+pub const LOG_LINES: usize = 1000;
+
+#[derive(Debug, Clone, Default)]
+pub struct LogView {
+    pub lines: VecDeque<LogLine>,
+    pub cursor: ListCursor,
+}
+
+/// A message in the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub level: Level,
+    pub text: String,
+    pub at: Instant,
+}
+
+/// The fuzzy filter open on a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterState {
+    pub pane: Pane,
+    pub query: String,
+    /// Matching list rows, best first: (row index in the unfiltered list, matched char positions
+    /// in the row's text, for highlighting).
+    pub matches: Vec<(usize, Vec<usize>)>,
+    /// Selection within `matches`.
+    pub cursor: ListCursor,
+    /// The filter box has keyboard focus (after Enter the filter stays applied, keys go to the list).
+    pub editing: bool,
+}
+
+/// The sign-in methods the login screen offers, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    Browser,
+    DeviceCode,
+    Password,
+}
+
+impl LoginMethod {
+    pub const ALL: [LoginMethod; 3] = [
+        LoginMethod::Browser,
+        LoginMethod::DeviceCode,
+        LoginMethod::Password,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginStage {
+    /// Choosing a method (`selected` indexes [`LoginMethod::ALL`]).
+    Choose { selected: usize },
+    /// Browser sign-in started: open `url` (also opened automatically when possible).
+    Browser { url: String },
+    /// Device-code pairing: visit `url` and enter `code`.
+    DeviceCode { url: String, code: String },
+    /// Typing username and password (`field` 0 = username, 1 = password; the password is never
+    /// rendered, only its length as dots).
+    Password {
+        username: String,
+        password: String,
+        field: usize,
+    },
+    /// Working (connecting, exchanging the code...).
+    Working { message: String },
+    /// The last attempt failed; back to choosing with the reason shown.
+    Failed { message: String, selected: usize },
+}
+
+/// The session's link state, shown in the now-playing bar.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SessionLink {
+    #[default]
+    Offline,
+    Connecting,
+    Online {
+        username: String,
+    },
+    Reconnecting {
+        attempt: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Login(LoginStage),
+    Main,
+}
+
+/// Everything the UI shows.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub screen: Screen,
+    pub focus: Pane,
+    pub help: Option<ListCursor>,
+    pub library: LibraryView,
+    pub search: SearchView,
+    pub queue: QueueView,
+    pub devices: DevicesView,
+    pub log: LogView,
+    pub filter: Option<FilterState>,
+    /// The local player's latest status.
+    pub player: Option<PlayerStatus>,
+    /// Playback on another device, when that device is the active one.
+    pub remote: Option<RemotePlayback>,
+    /// Names for the ids in the queue (filled from pages, search results, the library, lookups).
+    pub tracks: HashMap<SpotifyId, TrackInfo>,
+    pub notifications: VecDeque<Notification>,
+    /// The keys of a chord typed so far (e.g. "g"), shown as a hint.
+    pub pending_chord: Option<String>,
+    pub session: SessionLink,
+    pub connect: ConnectLink,
+    /// The active theme's name and the names of all themes ([`crate::app::action::Action::NextTheme`] cycles).
+    pub theme: String,
+    pub themes: Vec<String>,
+    /// This device's Connect id and name (the Devices pane marks it).
+    pub device_id: String,
+    pub device_name: String,
+    pub hitmap: HitMap,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    /// Counter for request ids (search, pages, ...).
+    pub next_request: u64,
+    /// Set by `Quit`; the loop ends after this update.
+    pub quit: bool,
+}

@@ -1,0 +1,1 @@
+//! (being written: see connect.rs for what this module owns)

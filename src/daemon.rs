@@ -1,0 +1,1 @@
+//! `tonearm daemon`: the Connect receiver without the TUI (being written).
