@@ -136,6 +136,33 @@ pub enum ConnectLink {
     Reconnecting(u32),
 }
 
+/// What the Connect service tells its owner (the TUI loop or the daemon).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectEvent {
+    /// A remote controller asked this device to do something.
+    Command(RemoteCommand),
+    /// Something the user should see (a failed transfer, a lost dealer link...).
+    Notice { error: bool, text: String },
+}
+
+/// The controller side of the Connect service as the TUI uses it. Calls are fire-and-forget:
+/// results show up in the watches (devices, remote playback, link) and as
+/// [`ConnectEvent::Notice`]s. A trait so the TUI can be tested with a fake.
+pub trait Controller: Send + Sync {
+    /// The merged device list (this device, the account's cluster, LAN devices from mDNS).
+    fn devices(&self) -> tokio::sync::watch::Receiver<Vec<Device>>;
+    /// Playback on the active device when it is not this one.
+    fn remote(&self) -> tokio::sync::watch::Receiver<Option<RemotePlayback>>;
+    fn link(&self) -> tokio::sync::watch::Receiver<ConnectLink>;
+    /// Move playback to `device` (waking a LAN device nobody is logged in to first); moving it to
+    /// this device pulls playback from whoever is active.
+    fn transfer(&self, device: Device);
+    /// Send a command to another device.
+    fn control(&self, device_id: String, control: RemoteControl);
+    /// Fetch the cluster / device list again.
+    fn refresh(&self);
+}
+
 pub mod command;
 pub mod dealer;
 pub mod discovery;

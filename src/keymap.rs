@@ -43,3 +43,12 @@ impl Context {
         }
     }
 }
+
+/// One line of the help overlay: the keys (e.g. "g l" or "j, down"), the context they apply in,
+/// and the action's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpEntry {
+    pub context: Context,
+    pub keys: String,
+    pub description: &'static str,
+}
