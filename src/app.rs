@@ -13,17 +13,23 @@
 //! * `input`   — key routing: text boxes vs. keymap resolution (shared by the loop and flow tests).
 //! * `filter`  — the fuzzy `/` filter over list rows.
 //! * `remote`  — remote Connect commands → actions.
-//! * `run`     — the event loop, terminal set-up/restore, effect execution, queue persistence.
+//! * `run`     — the event loop: start-up, select!, drain, update, draw.
+//! * `terminal` — raw mode / alternate screen / mouse, restored on exit, error and panic.
+//! * `exec`    — effect execution on the service handles (spawned tasks, answers as `Msg`s).
+//! * `persist` — queue persistence and the device id in the state directory.
 //!
 //! Depends on services (player, api, auth, connect, session) only through their handles and
 //! data types; the services never depend on this module.
 
 pub mod action;
 pub mod effect;
+pub mod exec;
 pub mod filter;
 pub mod input;
 pub mod msg;
+pub mod persist;
 pub mod remote;
 pub mod run;
 pub mod state;
+pub mod terminal;
 pub mod update;

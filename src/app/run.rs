@@ -1,3 +1,842 @@
-//! The event loop: terminal set-up and restore (also on panic), a biased `select!` over
-//! terminal events, service events and watches, and a tick armed only while something moves;
-//! drain, update, run effects, draw if dirty.
+//! The TUI runtime: start-up, the event loop, shutdown.
+//!
+//! Start-up draws the first frame before the network is done: the screen (login or main) is
+//! chosen from whether credentials are stored, the cached library is read on a blocking task and
+//! shows up a moment later, and the session connects on a spawned task (the now-playing bar says
+//! "connecting" meanwhile). Once the session is up the services start, the saved queue is
+//! restored paused, and the library is refreshed.
+//!
+//! The loop (architecture.md §3): a biased `select!` over shutdown signals, terminal events,
+//! service events and watches, effect answers, Connect events, log lines, and a tick armed only
+//! while `State::animating()`. It drains everything that is ready, then draws once if any
+//! `update` asked for it. Idle means no wake-ups. Work that waits on the network runs on spawned
+//! tasks (`exec`); file writes go to the `persist` writer task.
+//!
+//! Called from `main.rs`. Owns the terminal (`terminal`), the [`State`], and the service handles.
+
+use std::future::pending;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
+use futures_util::StreamExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::metadata::Bitrate;
+use crate::app::effect::Effect;
+use crate::app::exec::{session_config, Answer, Exec};
+use crate::app::msg::{Msg, MouseKind};
+use crate::app::persist::{self, Persister, SavedQueue};
+use crate::app::state::{Level, LogLine, LoginStage, Screen, SessionLink, State};
+use crate::app::terminal::Tui;
+use crate::audio::normalise::NormalisationConfig;
+use crate::audio::sink::SinkSpec;
+use crate::auth::store::CredentialStore;
+use crate::config::Config;
+use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayback};
+use crate::logging::ForwardedLine;
+use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot};
+use crate::services::{PlaybackOptions, Services};
+use crate::session::{Credentials, Session, SessionState};
+use crate::theme::Theme;
+use crate::uiconf::UiConfig;
+
+/// The clock tick while something on screen moves (4 Hz).
+const TICK: Duration = Duration::from_millis(250);
+/// Two clicks on one cell within this are a double click.
+const DOUBLE_CLICK: Duration = Duration::from_millis(400);
+/// While playing, the position is saved this often.
+const SAVE_POSITION_EVERY: Duration = Duration::from_secs(5);
+/// Messages handled before a draw even if more are ready (keeps the screen live under a flood).
+const DRAIN_MAX: usize = 512;
+/// Log lines buffered for the log pane; more are dropped.
+const LOG_CHANNEL: usize = 256;
+/// Set to make the runtime log how long the first frames took (`make bench`).
+pub const BENCH_ENV: &str = "TONEARM_BENCH_FIRST_FRAME";
+/// With `--demo`: give the demo account a library of this many synthetic tracks (benchmarks).
+pub const DEMO_LIBRARY_ENV: &str = "TONEARM_DEMO_LIBRARY_TRACKS";
+
+/// The Connect service as the TUI gets it: the controller and its event stream.
+pub struct ConnectParts {
+    pub controller: Arc<dyn Controller>,
+    pub events: mpsc::Receiver<ConnectEvent>,
+}
+
+/// Starts Connect once the services are up (given the services, this device's id and name);
+/// `None` when it cannot run. Supplied by `main.rs` when Connect is built in.
+pub type ConnectStarter = Box<dyn FnMut(&Services, &str, &str) -> Option<ConnectParts> + Send>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot set up the terminal: {0}")]
+    Terminal(std::io::Error),
+    #[error("the terminal failed: {0}")]
+    Draw(std::io::Error),
+    #[error("audio output: {0}")]
+    Sink(#[from] crate::audio::sink::SinkError),
+    #[error("{0}")]
+    Demo(#[from] crate::demo::DemoError),
+    #[error("cannot start the embedded simulator: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    #[error("cannot find the state directory: set HOME or XDG_STATE_HOME")]
+    NoStateDir,
+}
+
+/// What `main.rs` resolved from the command line and the config.
+pub struct RunOptions {
+    pub config: Config,
+    /// The UI config, loaded and checked before the terminal is touched.
+    pub ui: UiConfig,
+    pub demo: bool,
+    pub sink: SinkSpec,
+    pub bitrate: Bitrate,
+    /// `--volume` in `0..=65535`; `None`: the saved volume (or the player's default).
+    pub volume: Option<u16>,
+    pub normalisation: NormalisationConfig,
+    /// When the process started (first-frame timing).
+    pub started: Instant,
+    pub connect: Option<ConnectStarter>,
+}
+
+/// Runs the TUI until the user quits or a signal arrives.
+pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
+    let bench = std::env::var_os(BENCH_ENV).is_some();
+    let (tx, answers) = mpsc::unbounded_channel::<Answer>();
+    let mut notices: Vec<(Level, String)> = Vec::new();
+
+    // Audio output: like `play`, fall back to the null sink in the demo when there is no device.
+    if let Err(e) = crate::audio::output::probe(&opts.sink) {
+        if opts.demo {
+            notices.push((
+                Level::Warn,
+                format!("{e}. Demo: playing to the null sink instead (try --sink wav:demo.wav)."),
+            ));
+            opts.sink = SinkSpec::Null;
+        } else {
+            return Err(e.into());
+        }
+    }
+
+    // Where state lives; with --demo only the queue file is written, to a temporary place.
+    let state_dir = if opts.demo {
+        let user = std::env::var("USER").unwrap_or_default();
+        std::env::temp_dir().join(format!("tonearm-demo-{user}"))
+    } else {
+        crate::paths::state_dir().ok_or(RunError::NoStateDir)?
+    };
+    let device_id = if opts.demo {
+        persist::random_device_id()
+    } else {
+        persist::device_id(&state_dir)
+    };
+    let mut config = opts.config.clone();
+    config.device_id = device_id.clone();
+    let device_name = config.device_name.clone();
+
+    // The demo: the simulator in-process, signed in with the demo account's password.
+    let mut demo = None;
+    let mut creds: Option<Credentials> = None;
+    if opts.demo {
+        let d = start_demo(config.clone()).await?;
+        config = d.config.clone();
+        creds = Some(Credentials::with_password(&d.account.username, &d.account.password));
+        demo = Some(d);
+    }
+
+    let mut exec = Exec::new(tx.clone(), config.clone(), opts.demo, device_id.clone(), device_name.clone());
+    let screen = if opts.demo {
+        Screen::Main
+    } else {
+        match CredentialStore::open().and_then(|s| s.load()) {
+            Ok(Some(c)) => {
+                exec.cache_path = c
+                    .username
+                    .as_deref()
+                    .and_then(crate::api::library::default_cache_file);
+                creds = Some(c);
+                Screen::Main
+            }
+            Ok(None) => Screen::Login(LoginStage::Choose { selected: 0 }),
+            Err(e) => {
+                notices.push((Level::Error, format!("Cannot read the stored credentials: {e}")));
+                Screen::Login(LoginStage::Choose { selected: 0 })
+            }
+        }
+    };
+
+    let UiConfig {
+        mut keymap,
+        themes,
+        theme,
+        mouse,
+    } = opts.ui;
+    let theme_names: Vec<String> = themes.names().into_iter().map(|n| n.to_string()).collect();
+    let mut state = State::new(
+        device_id.clone(),
+        device_name.clone(),
+        theme,
+        theme_names,
+        screen.clone(),
+    );
+    let help = keymap.help_entries();
+
+    // Kick off the slow parts before the first frame: the cached library and the session.
+    if let Some(c) = creds.take() {
+        state.session = SessionLink::Connecting;
+        state.library.loading = true;
+        exec.load_library(false);
+        let cfg = config.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match Session::connect(session_config(&cfg), c).await {
+                Ok(s) => {
+                    let _ = tx.send(Answer::SessionReady(s));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect with the stored credentials");
+                    let _ = tx.send(Answer::Msg(Msg::Session(SessionLink::Offline)));
+                    let _ = tx.send(Answer::Msg(Msg::Login(LoginStage::Failed {
+                        message: e.to_string(),
+                        selected: 0,
+                    })));
+                }
+            }
+        });
+    }
+    state.devices.devices = vec![exec.this_device()];
+
+    let queue_path = persist::queue_file(&state_dir);
+    let saved_queue = match persist::load_queue(&queue_path) {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the saved queue");
+            notices.push((Level::Warn, e.to_string()));
+            None
+        }
+    };
+
+    let log_lines = crate::logging::forward_to(LOG_CHANNEL);
+    let mut tui = Tui::enter(mouse).map_err(RunError::Terminal)?;
+    if let Ok(size) = tui.terminal.size() {
+        state.size = (size.width, size.height);
+    }
+    let now = Instant::now();
+    for (level, text) in notices {
+        apply(&mut state, &mut exec, Msg::Notify { level, text, at: now });
+    }
+
+    let mut rt = Runtime {
+        state,
+        exec,
+        keymap_help: help,
+        themes,
+        sources: Sources::new(answers, log_lines),
+        persister: None,
+        saved_queue,
+        queue_path,
+        volume_override: opts.volume,
+        playback: PlaybackOptions {
+            sink: opts.sink.clone(),
+            bitrate: opts.bitrate,
+            volume: opts.volume.unwrap_or((65535u32 * 6 / 10) as u16),
+            normalisation: opts.normalisation.clone(),
+        },
+        connect: opts.connect.take(),
+        last_click: None,
+        last_position_save: Instant::now(),
+        last_volume: None,
+        bench: bench.then_some(opts.started),
+        frames: 0,
+        library_frame_logged: false,
+    };
+    let result = rt.run_loop(&mut tui, &mut keymap).await;
+
+    // Give the terminal back first, then wind the services down.
+    crate::logging::stop_forwarding();
+    rt.save_final();
+    drop(tui);
+    let Runtime {
+        exec, persister, ..
+    } = rt;
+    if let Some(p) = persister {
+        let _ = tokio::time::timeout(Duration::from_secs(3), p.finish()).await;
+    }
+    if let Some(s) = &exec.services {
+        let _ = tokio::time::timeout(Duration::from_secs(3), s.shutdown()).await;
+    }
+    if let Some(d) = demo {
+        let _ = tokio::time::timeout(Duration::from_secs(3), d.sim.shutdown()).await;
+    }
+    tracing::info!("tonearm TUI closed");
+    result
+}
+
+/// `--demo`'s simulator; `TONEARM_DEMO_LIBRARY_TRACKS` scales the demo account's library.
+async fn start_demo(config: Config) -> Result<crate::demo::Demo, RunError> {
+    let tracks: usize = std::env::var(DEMO_LIBRARY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if tracks == 0 {
+        return Ok(crate::demo::start(config).await?);
+    }
+    let sim = crate::sim::Simulator::start(crate::sim::SimConfig {
+        library_tracks: tracks,
+        ..crate::sim::SimConfig::default()
+    })
+    .await?;
+    let account = sim
+        .info()
+        .accounts
+        .iter()
+        .find(|a| a.product == "premium")
+        .cloned()
+        .ok_or(crate::demo::DemoError::NoPremiumAccount)?;
+    let config = Config {
+        endpoints: crate::demo::endpoints_for(&sim)?,
+        ..config
+    };
+    Ok(crate::demo::Demo {
+        sim,
+        config,
+        account,
+    })
+}
+
+/// Applies one message and runs its effects; returns whether to redraw.
+fn apply(state: &mut State, exec: &mut Exec, msg: Msg) -> bool {
+    let out = crate::app::update::update(state, msg);
+    for e in out.effects {
+        exec.run(e);
+    }
+    out.redraw
+}
+
+/// What woke the loop.
+enum Wake {
+    Shutdown,
+    Terminal(Event),
+    TerminalGone,
+    Answer(Answer),
+    Player(PlayerEvent),
+    Status,
+    Queue,
+    Connect(ConnectEvent),
+    Devices,
+    Remote,
+    Link,
+    Log(ForwardedLine),
+    Tick,
+    /// Nothing else is ready (only when not blocking).
+    Idle,
+}
+
+/// The loop's event sources. Service sources are `None` until the services run.
+struct Sources {
+    term: Option<EventStream>,
+    sigterm: Option<Signal>,
+    sigint: Option<Signal>,
+    answers: mpsc::UnboundedReceiver<Answer>,
+    log: mpsc::Receiver<ForwardedLine>,
+    player: Option<mpsc::UnboundedReceiver<PlayerEvent>>,
+    status: Option<watch::Receiver<PlayerStatus>>,
+    queue: Option<watch::Receiver<QueueSnapshot>>,
+    connect: Option<mpsc::Receiver<ConnectEvent>>,
+    devices: Option<watch::Receiver<Vec<Device>>>,
+    remote: Option<watch::Receiver<Option<RemotePlayback>>>,
+    link: Option<watch::Receiver<ConnectLink>>,
+}
+
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
+    match rx {
+        Some(r) => r.changed().await.is_ok(),
+        None => pending().await,
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => pending().await,
+    }
+}
+
+async fn recv_unbounded<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => pending().await,
+    }
+}
+
+async fn signal_opt(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                pending::<()>().await;
+            }
+        }
+        None => pending().await,
+    }
+}
+
+impl Sources {
+    fn new(answers: mpsc::UnboundedReceiver<Answer>, log: mpsc::Receiver<ForwardedLine>) -> Self {
+        Sources {
+            term: Some(EventStream::new()),
+            sigterm: signal(SignalKind::terminate()).ok(),
+            sigint: signal(SignalKind::interrupt()).ok(),
+            answers,
+            log,
+            player: None,
+            status: None,
+            queue: None,
+            connect: None,
+            devices: None,
+            remote: None,
+            link: None,
+        }
+    }
+
+    /// The next thing that happened. With `block == false` returns [`Wake::Idle`] when nothing
+    /// is ready; `tick` is when the clock tick is due (only while something moves).
+    async fn next(&mut self, tick: Option<tokio::time::Instant>, block: bool) -> Wake {
+        let term = &mut self.term;
+        tokio::select! {
+            biased;
+            _ = signal_opt(&mut self.sigterm) => Wake::Shutdown,
+            _ = signal_opt(&mut self.sigint) => Wake::Shutdown,
+            ev = async {
+                match term {
+                    Some(t) => t.next().await,
+                    None => pending().await,
+                }
+            } => match ev {
+                Some(Ok(ev)) => Wake::Terminal(ev),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read terminal events");
+                    self.term = None;
+                    Wake::TerminalGone
+                }
+                None => {
+                    self.term = None;
+                    Wake::TerminalGone
+                }
+            },
+            ev = recv_unbounded(&mut self.player) => match ev {
+                Some(ev) => Wake::Player(ev),
+                None => { self.player = None; Wake::Idle }
+            },
+            ok = changed(&mut self.status) => {
+                if ok { Wake::Status } else { self.status = None; Wake::Idle }
+            },
+            ok = changed(&mut self.queue) => {
+                if ok { Wake::Queue } else { self.queue = None; Wake::Idle }
+            },
+            a = self.answers.recv() => match a {
+                Some(a) => Wake::Answer(a),
+                // The runtime holds a sender for the whole run; never closes.
+                None => Wake::Idle,
+            },
+            ev = recv_opt(&mut self.connect) => match ev {
+                Some(ev) => Wake::Connect(ev),
+                None => { self.connect = None; Wake::Idle }
+            },
+            ok = changed(&mut self.devices) => {
+                if ok { Wake::Devices } else { self.devices = None; Wake::Idle }
+            },
+            ok = changed(&mut self.remote) => {
+                if ok { Wake::Remote } else { self.remote = None; Wake::Idle }
+            },
+            ok = changed(&mut self.link) => {
+                if ok { Wake::Link } else { self.link = None; Wake::Idle }
+            },
+            Some(line) = self.log.recv() => Wake::Log(line),
+            _ = async {
+                match tick {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => pending().await,
+                }
+            } => Wake::Tick,
+            _ = std::future::ready(()), if !block => Wake::Idle,
+        }
+    }
+}
+
+struct Runtime {
+    state: State,
+    exec: Exec,
+    keymap_help: Vec<crate::keymap::HelpEntry>,
+    themes: crate::theme::ThemeSet,
+    sources: Sources,
+    persister: Option<Persister>,
+    /// The queue to restore once the player runs.
+    saved_queue: Option<SavedQueue>,
+    queue_path: PathBuf,
+    volume_override: Option<u16>,
+    playback: PlaybackOptions,
+    connect: Option<ConnectStarter>,
+    last_click: Option<(u16, u16, Instant)>,
+    last_position_save: Instant,
+    last_volume: Option<u16>,
+    /// `Some(process start)` when first-frame timings are logged.
+    bench: Option<Instant>,
+    frames: u64,
+    library_frame_logged: bool,
+}
+
+impl Runtime {
+    async fn run_loop(
+        &mut self,
+        tui: &mut Tui,
+        keymap: &mut crate::keymap::Keymap,
+    ) -> Result<(), RunError> {
+        self.draw(tui)?;
+        let mut next_tick: Option<tokio::time::Instant> = None;
+        loop {
+            // Arm the tick only while something moves; keep an armed deadline (no drift).
+            next_tick = if self.state.animating() {
+                Some(next_tick.unwrap_or_else(|| tokio::time::Instant::now() + TICK))
+            } else {
+                None
+            };
+            let mut dirty = false;
+            let mut handled = 0usize;
+            loop {
+                let wake = self.sources.next(next_tick, handled == 0).await;
+                if matches!(wake, Wake::Idle) && handled > 0 {
+                    break;
+                }
+                if matches!(wake, Wake::Tick) {
+                    next_tick = Some(tokio::time::Instant::now() + TICK);
+                }
+                match self.handle(wake, keymap) {
+                    Flow::Quit => return Ok(()),
+                    Flow::Continue(redraw) => dirty |= redraw,
+                }
+                if self.state.quit {
+                    return Ok(());
+                }
+                handled += 1;
+                if handled >= DRAIN_MAX {
+                    break;
+                }
+            }
+            if dirty {
+                self.draw(tui)?;
+            }
+        }
+    }
+
+    fn draw(&mut self, tui: &mut Tui) -> Result<(), RunError> {
+        let plain;
+        let theme: &Theme = match self.themes.get(&self.state.theme) {
+            Some(t) => t,
+            None => {
+                plain = Theme::plain();
+                &plain
+            }
+        };
+        let state = &self.state;
+        let help = &self.keymap_help;
+        let mut hit = None;
+        tui.terminal
+            .draw(|f| hit = Some(crate::ui::draw(f, state, theme, help, Instant::now())))
+            .map_err(RunError::Draw)?;
+        if let Some(h) = hit {
+            self.state.hitmap = h;
+        }
+        self.frames += 1;
+        if let Some(started) = self.bench {
+            if self.frames == 1 {
+                tracing::info!(
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "bench: first frame"
+                );
+            }
+            if !self.library_frame_logged && self.state.library.data.is_some() {
+                self.library_frame_logged = true;
+                tracing::info!(
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "bench: first frame with the library"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn msg(&mut self, msg: Msg) -> bool {
+        apply(&mut self.state, &mut self.exec, msg)
+    }
+
+    fn handle(&mut self, wake: Wake, keymap: &mut crate::keymap::Keymap) -> Flow {
+        let redraw = match wake {
+            Wake::Shutdown => {
+                tracing::info!("signal: shutting down");
+                return Flow::Quit;
+            }
+            Wake::TerminalGone => return Flow::Quit,
+            Wake::Idle => false,
+            Wake::Tick => self.msg(Msg::Tick(Instant::now())),
+            Wake::Terminal(ev) => self.terminal_event(ev, keymap),
+            Wake::Answer(Answer::Msg(m)) => {
+                if let Msg::Library(Ok(lib)) = &m {
+                    self.exec.library = Some(lib.clone());
+                }
+                self.msg(m)
+            }
+            Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session),
+            Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
+            Wake::Status => {
+                let Some(status) = self.sources.status.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                    return Flow::Continue(false);
+                };
+                self.persist_status(&status);
+                self.msg(Msg::PlayerStatus(status))
+            }
+            Wake::Queue => {
+                let Some(snap) = self.sources.queue.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                    return Flow::Continue(false);
+                };
+                self.save_queue(&snap);
+                self.msg(Msg::Queue(snap))
+            }
+            Wake::Connect(ConnectEvent::Command(c)) => self.msg(Msg::RemoteCommand(c)),
+            Wake::Connect(ConnectEvent::Notice { error, text }) => self.msg(Msg::Notify {
+                level: if error { Level::Error } else { Level::Info },
+                text,
+                at: Instant::now(),
+            }),
+            Wake::Devices => {
+                let Some(d) = self.sources.devices.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                    return Flow::Continue(false);
+                };
+                self.msg(Msg::Devices(Ok(d)))
+            }
+            Wake::Remote => {
+                let Some(r) = self.sources.remote.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                    return Flow::Continue(false);
+                };
+                self.msg(Msg::Remote(r))
+            }
+            Wake::Link => {
+                let Some(l) = self.sources.link.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                    return Flow::Continue(false);
+                };
+                self.msg(Msg::ConnectLink(l))
+            }
+            Wake::Log(line) => self.msg(Msg::Log(LogLine {
+                level: match line.level {
+                    tracing::Level::ERROR => Level::Error,
+                    tracing::Level::WARN => Level::Warn,
+                    tracing::Level::INFO => Level::Info,
+                    _ => Level::Debug,
+                },
+                target: line.target,
+                text: line.text,
+            })),
+        };
+        Flow::Continue(redraw)
+    }
+
+    fn terminal_event(&mut self, ev: Event, keymap: &mut crate::keymap::Keymap) -> bool {
+        match ev {
+            Event::Key(key) => {
+                if key.kind == KeyEventKind::Release {
+                    return false;
+                }
+                match crate::app::input::route_key(&self.state, keymap, &key) {
+                    Some(m) => self.msg(m),
+                    None => false,
+                }
+            }
+            Event::Mouse(m) => match self.mouse(m) {
+                Some(msg) => self.msg(msg),
+                None => false,
+            },
+            Event::Resize(w, h) => self.msg(Msg::Resize(w, h)),
+            _ => false,
+        }
+    }
+
+    /// Mouse events as messages: a left press is a click, or a double click when it hits the
+    /// same cell as the previous click within [`DOUBLE_CLICK`].
+    fn mouse(&mut self, m: MouseEvent) -> Option<Msg> {
+        let (x, y) = (m.column, m.row);
+        let kind = match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                let now = Instant::now();
+                let double = self.last_click.is_some_and(|(lx, ly, at)| {
+                    lx == x && ly == y && now.duration_since(at) <= DOUBLE_CLICK
+                });
+                // A third click starts a new pair.
+                self.last_click = if double { None } else { Some((x, y, now)) };
+                if double {
+                    MouseKind::DoubleClick
+                } else {
+                    MouseKind::Click
+                }
+            }
+            MouseEventKind::ScrollUp => MouseKind::ScrollUp,
+            MouseEventKind::ScrollDown => MouseKind::ScrollDown,
+            _ => return None,
+        };
+        Some(Msg::Mouse { kind, x, y })
+    }
+
+    /// The session is up: start the services, restore the queue, Connect, the library, and
+    /// watch the connection.
+    fn session_ready(&mut self, session: Session) -> bool {
+        let username = session.username();
+        tracing::info!(%username, "signed in");
+        let mut playback = self.playback.clone();
+        if let (None, Some(q)) = (self.volume_override, &self.saved_queue) {
+            playback.volume = q.volume;
+        }
+        let (services, events) =
+            Services::start(self.exec.config.clone(), session.clone(), playback);
+        if let Some(q) = self.saved_queue.take() {
+            if let (Ok(ids), false) = (q.ids(), q.items.is_empty()) {
+                services
+                    .player
+                    .load(ids, q.current.unwrap_or(0), q.position_ms, false);
+            }
+        }
+        self.sources.player = Some(events);
+        self.sources.status = Some(services.player.status());
+        self.sources.queue = Some(services.player.queue());
+        self.persister = Some(Persister::spawn(self.queue_path.clone()));
+        if !self.exec.demo && self.exec.cache_path.is_none() {
+            self.exec.cache_path = crate::api::library::default_cache_file(&username);
+        }
+        if let Some(start) = self.connect.as_mut() {
+            if let Some(parts) = start(&services, &self.exec.device_id, &self.exec.device_name) {
+                self.sources.devices = Some(parts.controller.devices());
+                self.sources.remote = Some(parts.controller.remote());
+                self.sources.link = Some(parts.controller.link());
+                self.sources.connect = Some(parts.events);
+                self.exec.controller = Some(parts.controller);
+            }
+        }
+        tokio::spawn(supervise(session, self.exec_sender()));
+        self.exec.services = Some(services);
+        let was_login = matches!(self.state.screen, Screen::Login(_));
+        let mut redraw = self.msg(Msg::Session(SessionLink::Online {
+            username: username.clone(),
+        }));
+        if was_login {
+            redraw |= self.msg(Msg::LoggedIn { username });
+        }
+        // The cached copy is already shown (or there is none): fetch a fresh one.
+        self.exec.run(Effect::LoadLibrary { refresh: true });
+        redraw
+    }
+
+    fn exec_sender(&self) -> mpsc::UnboundedSender<Answer> {
+        self.exec.sender()
+    }
+
+    fn current_position(status: &PlayerStatus) -> u64 {
+        match status.state {
+            PlayState::Playing => {
+                status.position_ms + status.at.elapsed().as_millis() as u64
+            }
+            _ => status.position_ms,
+        }
+    }
+
+    fn snapshot(&self, queue: &QueueSnapshot) -> SavedQueue {
+        let (position, volume) = match self.sources.status.as_ref() {
+            Some(s) => {
+                let s = s.borrow();
+                (Self::current_position(&s), s.volume)
+            }
+            None => (0, self.playback.volume),
+        };
+        SavedQueue::new(&queue.items, queue.current, position, volume)
+    }
+
+    fn save_queue(&mut self, queue: &QueueSnapshot) {
+        let q = self.snapshot(queue);
+        if let Some(p) = self.persister.as_mut() {
+            p.save(q);
+            self.last_position_save = Instant::now();
+        }
+    }
+
+    /// Saves on a volume change, and the position every few seconds while playing.
+    fn persist_status(&mut self, status: &PlayerStatus) {
+        let volume_changed = self.last_volume.is_some_and(|v| v != status.volume);
+        self.last_volume = Some(status.volume);
+        let position_due = status.state == PlayState::Playing
+            && self.last_position_save.elapsed() >= SAVE_POSITION_EVERY;
+        if volume_changed || position_due {
+            if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
+                self.save_queue(&q);
+            }
+        }
+    }
+
+    /// The last snapshot on the way out (with the exact position).
+    fn save_final(&mut self) {
+        if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
+            self.save_queue(&q);
+        }
+    }
+}
+
+enum Flow {
+    Continue(bool),
+    Quit,
+}
+
+/// Watches the session: reports its link state and reconnects a dead connection with back-off.
+async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
+    let send = |l: SessionLink| tx.send(Answer::Msg(Msg::Session(l))).is_ok();
+    let mut rx = session.state();
+    loop {
+        let current = rx.borrow_and_update().clone();
+        match current {
+            SessionState::Connected => {
+                if !send(SessionLink::Online {
+                    username: session.username(),
+                }) {
+                    return;
+                }
+            }
+            SessionState::Dead(reason) => {
+                tracing::warn!(%reason, "the session was lost; reconnecting");
+                let mut attempt = 1u32;
+                loop {
+                    if !send(SessionLink::Reconnecting { attempt }) {
+                        return;
+                    }
+                    match session.reconnect().await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(attempt, error = %e, "reconnect failed");
+                            let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                        }
+                    }
+                }
+                if !send(SessionLink::Online {
+                    username: session.username(),
+                }) {
+                    return;
+                }
+            }
+            SessionState::Closed => {
+                let _ = send(SessionLink::Offline);
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
