@@ -43,8 +43,27 @@ struct Cli {
     device_name: Option<String>,
     #[command(flatten)]
     endpoints: EndpointArgs,
+    #[command(flatten)]
+    tui: TuiArgs,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Options of the terminal UI (`tonearm` with no subcommand).
+#[derive(Args)]
+struct TuiArgs {
+    /// Validate the config, keymap and themes, print a summary, and exit (1 when invalid).
+    #[arg(long)]
+    check_config: bool,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    sink: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    bitrate: String,
+    /// Volume in percent at start (default: the volume saved with the queue).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    volume: Option<u8>,
 }
 
 /// Endpoint overrides (defaults: Spotify's real endpoints, or the config file).
@@ -219,14 +238,15 @@ struct LoginArgs {
 }
 
 fn main() {
+    let started = Instant::now();
     let cli = Cli::parse();
-    if let Err(e) = real_main(cli) {
+    if let Err(e) = real_main(cli, started) {
         eprintln!("tonearm: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn real_main(cli: Cli) -> Result<()> {
+fn real_main(cli: Cli, started: Instant) -> Result<()> {
     let log_file = cli
         .log_file
         .clone()
@@ -237,6 +257,9 @@ fn real_main(cli: Cli) -> Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "tonearm starting");
 
     let mut cfg = load_config(&cli)?;
+    if cli.tui.check_config {
+        return check_config(&cli, &cfg);
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let demo = cli.demo;
     match cli.command {
@@ -247,13 +270,53 @@ fn real_main(cli: Cli) -> Result<()> {
         Some(Command::Play(args)) => runtime.block_on(run_play(demo, cfg, args)),
         Some(Command::Library(args)) => runtime.block_on(run_library(demo, cfg, args)),
         Some(Command::Search(args)) => runtime.block_on(run_search(demo, cfg, args)),
-        None => {
-            bail!(
-                "the terminal UI is not built yet; try `tonearm --demo status` \
-                 or `tonearm login`"
-            )
-        }
+        None => run_tui(&cli, cfg, &runtime, started),
     }
+}
+
+/// The UI config (keymap, themes, mouse) over `cfg`; errors carry file:line and the bad value.
+fn load_ui_config(cli: &Cli, cfg: &Config) -> Result<tonearm::uiconf::UiConfig> {
+    Ok(tonearm::uiconf::load(cfg, cli.config.as_deref())?)
+}
+
+/// `tonearm --check-config`: validates everything the TUI would load and says what it found.
+fn check_config(cli: &Cli, cfg: &Config) -> Result<()> {
+    let summary = tonearm::uiconf::check(cfg, cli.config.as_deref())?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// `tonearm`: the terminal UI. The UI config is checked before the terminal is touched, so an
+/// invalid file stops here with its message and a non-zero exit.
+fn run_tui(
+    cli: &Cli,
+    cfg: Config,
+    runtime: &tokio::runtime::Runtime,
+    started: Instant,
+) -> Result<()> {
+    let ui = load_ui_config(cli, &cfg)?;
+    let bitrate = cli
+        .tui
+        .bitrate
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
+    let sink = tonearm::audio::sink::SinkSpec::parse(&cli.tui.sink)?;
+    let opts = tonearm::app::run::RunOptions {
+        config: cfg,
+        ui,
+        demo: cli.demo,
+        sink,
+        bitrate,
+        volume: cli
+            .tui
+            .volume
+            .map(|v| (u32::from(v) * 65535 / 100) as u16),
+        normalisation: Default::default(),
+        started,
+        connect: None,
+    };
+    runtime.block_on(tonearm::app::run::run(opts))?;
+    Ok(())
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -440,8 +503,8 @@ async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> 
     match &store {
         None => writeln!(out, "Demo mode: credentials were not stored.")?,
         Some(store) => {
-            store.save(&session.reusable_credentials())?;
-            writeln!(out, "Stored reusable credentials in {}.", store.describe())?;
+            let place = tonearm::app::exec::store_credentials(store, &session)?;
+            writeln!(out, "Stored reusable credentials in {place}.")?;
         }
     }
     drop(out);
@@ -471,7 +534,7 @@ fn run_logout(demo: bool) -> Result<()> {
 }
 
 fn session_config(cfg: &Config) -> SessionConfig {
-    SessionConfig::new(cfg.endpoints.clone(), cfg.device_id.clone())
+    tonearm::app::exec::session_config(cfg)
 }
 
 async fn run_status(demo: bool, cfg: Config) -> Result<()> {

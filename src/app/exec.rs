@@ -44,10 +44,9 @@ pub enum Answer {
     SessionReady(Session),
 }
 
-/// Stores the session's reusable credentials the way `tonearm login` does. Returns where they
-/// went (for messages). Never called with `--demo`.
-pub fn store_credentials(session: &Session) -> Result<String, StoreError> {
-    let store = CredentialStore::open()?;
+/// Stores the session's reusable credentials (shared by `tonearm login` and the TUI's sign-in).
+/// Returns where they went, for messages. Never called with `--demo`.
+pub fn store_credentials(store: &CredentialStore, session: &Session) -> Result<String, StoreError> {
     store.save(&session.reusable_credentials())?;
     Ok(store.describe())
 }
@@ -376,7 +375,7 @@ async fn sign_in(
     if !demo {
         let store = tokio::task::spawn_blocking({
             let session = session.clone();
-            move || store_credentials(&session)
+            move || store_credentials(&CredentialStore::open()?, &session)
         })
         .await
         .map_err(|e| e.to_string())?;

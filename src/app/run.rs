@@ -135,6 +135,9 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     };
     let mut config = opts.config.clone();
     config.device_id = device_id.clone();
+    if config.device_name == Config::default().device_name {
+        config.device_name = format!("tonearm on {}", hostname());
+    }
     let device_name = config.device_name.clone();
 
     // The demo: the simulator in-process, signed in with the demo account's password.
@@ -273,6 +276,17 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
     tracing::info!("tonearm TUI closed");
     result
+}
+
+/// This machine's name, for the default device name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this computer".into())
 }
 
 /// `--demo`'s simulator; `TONEARM_DEMO_LIBRARY_TRACKS` scales the demo account's library.
