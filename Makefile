@@ -4,7 +4,7 @@
 #   make bench  set up, then the benchmarks (figures go to README/CHANGELOG)
 CARGO ?= cargo
 
-.PHONY: all setup setup-test demo test bench
+.PHONY: all setup setup-test setup-bench demo test bench
 all: test
 
 setup:
@@ -13,15 +13,17 @@ setup:
 setup-test:
 	@./scripts/setup.sh test
 
+setup-bench:
+	@./scripts/setup.sh bench
+
 demo: setup
 	$(CARGO) build --quiet
-	./target/debug/tonearm --demo status
-	./target/debug/tonearm --demo play
+	./target/debug/tonearm --demo
 
 test: setup-test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 
-bench: setup
-	$(CARGO) bench --bench session --bench audio --bench webapi
+bench: setup-bench
+	$(CARGO) bench --bench session --bench audio --bench webapi --bench tui_session

@@ -5,10 +5,13 @@
 set -euo pipefail
 
 # `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
-# real headless browser). `make demo` does not pull in a browser.
+# real headless browser) and tmux (the terminal UI test types into a tmux pane). `make demo`
+# does not pull in either. `make bench` needs tmux too (the TUI benchmark runs in a pane).
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium)
+  packages+=(chromium tmux)
+elif [ "${1:-}" = "bench" ]; then
+  packages+=(tmux)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -35,8 +38,8 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests)." >&2
-  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium')." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium and tmux for the tests)." >&2
+  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux')." >&2
   exit 1
 fi
 

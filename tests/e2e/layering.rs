@@ -36,7 +36,9 @@ fn sources_of(module: &str) -> Vec<(std::path::PathBuf, String)> {
 
 #[test]
 fn service_modules_import_no_ui_crates() {
-    for module in ["session", "api", "auth", "audio", "player", "connect"] {
+    for module in [
+        "session", "api", "auth", "audio", "player", "connect", "services", "daemon",
+    ] {
         for (path, src) in sources_of(module) {
             for banned in ["ratatui", "crossterm", "crate::ui", "crate::app"] {
                 assert!(
