@@ -299,6 +299,7 @@ async fn start_demo(config: Config) -> Result<crate::demo::Demo, RunError> {
         return Ok(crate::demo::start(config).await?);
     }
     let sim = crate::sim::Simulator::start(crate::sim::SimConfig {
+        catalog: crate::sim::CatalogSpec::Synthetic { tracks },
         library_tracks: tracks,
         ..crate::sim::SimConfig::default()
     })
