@@ -654,3 +654,53 @@ async fn fetch_tracks(sp: SpClient, ids: Vec<SpotifyId>, tx: mpsc::UnboundedSend
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_results_are_grouped_in_order() {
+        let r: SearchResults = serde_json::from_value(serde_json::json!({
+            "episodes": {"items": [{"id": "e", "name": "Ep", "uri": "spotify:episode:e", "duration_ms": 1000}], "total": 1},
+            "shows": {"items": [{"id": "s", "name": "Show", "uri": "spotify:show:s", "publisher": "Pub"}], "total": 1},
+            "playlists": {"items": [null, {"id": "p", "name": "List", "uri": "spotify:playlist:p", "owner": {"id": "u", "display_name": "User"}, "items": {"total": 3}}], "total": 1},
+            "albums": {"items": [{"id": "a", "name": "Alb", "uri": "spotify:album:a", "release_date": "2021-05-01", "artists": [{"name": "Art"}]}], "total": 1},
+            "artists": {"items": [{"id": "r", "name": "Art", "uri": "spotify:artist:r"}], "total": 1},
+            "tracks": {"items": [{"id": "t", "name": "Song", "uri": "spotify:track:t", "duration_ms": 2000, "artists": [{"name": "Art"}], "album": {"name": "Alb", "uri": "spotify:album:a"}}], "total": 1}
+        }))
+        .expect("valid search answer");
+        let items = search_items(r);
+        let groups: Vec<&str> = items.iter().map(Item::group).collect();
+        assert_eq!(
+            groups,
+            ["Tracks", "Artists", "Albums", "Playlists", "Podcasts", "Episodes"]
+        );
+        match &items[0] {
+            Item::Track(t) => {
+                assert_eq!(t.name, "Song");
+                assert_eq!(t.album, "Alb");
+                assert_eq!(t.artists, ["Art"]);
+            }
+            other => panic!("not a track: {other:?}"),
+        }
+        assert_eq!(
+            items[2],
+            Item::Album {
+                uri: "spotify:album:a".into(),
+                name: "Alb".into(),
+                artists: vec!["Art".into()],
+                year: "2021".into()
+            }
+        );
+        assert_eq!(
+            items[3],
+            Item::Playlist {
+                uri: "spotify:playlist:p".into(),
+                name: "List".into(),
+                owner: "User".into(),
+                total: 3
+            }
+        );
+    }
+}
