@@ -274,14 +274,27 @@ fn real_main(cli: Cli, started: Instant) -> Result<()> {
     }
 }
 
+/// tonearm's config directory (`keymap.toml`, `themes/`): the `--config` file's directory, or
+/// `$XDG_CONFIG_HOME/tonearm`.
+fn ui_config_dir(cli: &Cli) -> Option<PathBuf> {
+    match &cli.config {
+        Some(file) => Some(
+            file.parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| PathBuf::from(".")),
+        ),
+        None => tonearm::paths::config_dir(),
+    }
+}
+
 /// The UI config (keymap, themes, mouse) over `cfg`; errors carry file:line and the bad value.
 fn load_ui_config(cli: &Cli, cfg: &Config) -> Result<tonearm::uiconf::UiConfig> {
-    Ok(tonearm::uiconf::load(cfg, cli.config.as_deref())?)
+    Ok(tonearm::uiconf::load(cfg, ui_config_dir(cli).as_deref())?)
 }
 
 /// `tonearm --check-config`: validates everything the TUI would load and says what it found.
 fn check_config(cli: &Cli, cfg: &Config) -> Result<()> {
-    let summary = tonearm::uiconf::check(cfg, cli.config.as_deref())?;
+    let summary = tonearm::uiconf::check(cfg, ui_config_dir(cli).as_deref())?;
     println!("{summary}");
     Ok(())
 }

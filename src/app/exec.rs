@@ -42,6 +42,8 @@ pub enum Answer {
     Msg(Msg),
     /// A session is connected (sign-in finished, or the stored credentials worked at start).
     SessionReady(Session),
+    /// The stored credentials did not connect at start: sign in again (the message says why).
+    StartFailed(String),
 }
 
 /// Stores the session's reusable credentials (shared by `tonearm login` and the TUI's sign-in).
@@ -237,10 +239,12 @@ impl Exec {
         let api = self.services.as_ref().map(|s| s.web_api.clone());
         let previous = self.library.clone();
         let tx = self.tx.clone();
-        if let Some(task) = self.library_refresh.take() {
-            task.abort(); // the newer request supersedes it
+        if api.is_some() {
+            if let Some(task) = self.library_refresh.take() {
+                task.abort(); // a newer refresh supersedes it
+            }
         }
-        self.library_refresh = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut previous = previous;
             if !refresh && previous.is_none() {
                 if let Some(path) = cache.clone() {
@@ -282,7 +286,11 @@ impl Exec {
                     let _ = tx.send(Answer::Msg(Msg::Library(Err(e.to_string()))));
                 }
             }
-        }));
+        });
+        // Only refreshes are superseded; a cache read (no services yet) always delivers.
+        if self.services.is_some() {
+            self.library_refresh = Some(task);
+        }
     }
 
     fn login(&mut self, req: LoginRequest) {

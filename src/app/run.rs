@@ -201,11 +201,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot connect with the stored credentials");
-                    let _ = tx.send(Answer::Msg(Msg::Session(SessionLink::Offline)));
-                    let _ = tx.send(Answer::Msg(Msg::Login(LoginStage::Failed {
-                        message: e.to_string(),
-                        selected: 0,
-                    })));
+                    let _ = tx.send(Answer::StartFailed(e.to_string()));
                 }
             }
         });
@@ -604,6 +600,17 @@ impl Runtime {
                 self.msg(m)
             }
             Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session),
+            Wake::Answer(Answer::StartFailed(message)) => {
+                // `update` takes sign-in stages only on the login screen, so the runtime moves
+                // there itself: the stored credentials did not work, sign in again.
+                self.state.screen = Screen::Login(LoginStage::Failed {
+                    message,
+                    selected: 0,
+                });
+                self.state.library.loading = false;
+                self.msg(Msg::Session(SessionLink::Offline));
+                true
+            }
             Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
             Wake::Status => {
                 let Some(status) = self.sources.status.as_mut().map(|r| r.borrow_and_update().clone()) else {
@@ -743,10 +750,12 @@ impl Runtime {
             username: username.clone(),
         }));
         if was_login {
+            // `update` switches to the main screen and asks for the library.
             redraw |= self.msg(Msg::LoggedIn { username });
+        } else {
+            // The cached copy is already shown (or there is none): fetch a fresh one.
+            self.exec.run(Effect::LoadLibrary { refresh: true });
         }
-        // The cached copy is already shown (or there is none): fetch a fresh one.
-        self.exec.run(Effect::LoadLibrary { refresh: true });
         redraw
     }
 
