@@ -192,19 +192,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         state.session = SessionLink::Connecting;
         state.library.loading = true;
         exec.load_library(false);
-        let cfg = config.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            match Session::connect(session_config(&cfg), c).await {
-                Ok(s) => {
-                    let _ = tx.send(Answer::SessionReady(s));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect with the stored credentials");
-                    let _ = tx.send(Answer::StartFailed(e.to_string()));
-                }
-            }
-        });
+        tokio::spawn(connect_at_start(config.clone(), c, tx.clone()));
     }
     state.devices.devices = vec![exec.this_device()];
 
@@ -272,6 +260,48 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
     tracing::info!("tonearm TUI closed");
     result
+}
+
+/// Connects with the stored (or demo) credentials: transient failures are retried with
+/// back-off (the bar shows "reconnecting"); refused credentials send the user to sign in again;
+/// anything else is a notification (the cached library stays on screen).
+async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSender<Answer>) {
+    let mut attempt = 0u32;
+    loop {
+        match Session::connect(session_config(&cfg), creds.clone()).await {
+            Ok(s) => {
+                let _ = tx.send(Answer::SessionReady(s));
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "cannot connect with the stored credentials");
+                match e.kind() {
+                    crate::ErrorKind::Retry => {
+                        attempt += 1;
+                        let link = SessionLink::Reconnecting { attempt };
+                        if tx.send(Answer::Msg(Msg::Session(link))).is_err() {
+                            return;
+                        }
+                        let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
+                        tokio::time::sleep(wait).await;
+                    }
+                    crate::ErrorKind::Relogin => {
+                        let _ = tx.send(Answer::StartFailed(e.to_string()));
+                        return;
+                    }
+                    crate::ErrorKind::Notify | crate::ErrorKind::Fatal => {
+                        let _ = tx.send(Answer::Msg(Msg::Session(SessionLink::Offline)));
+                        let _ = tx.send(Answer::Msg(Msg::Notify {
+                            level: Level::Error,
+                            text: format!("Cannot connect: {e}"),
+                            at: Instant::now(),
+                        }));
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// This machine's name, for the default device name.
