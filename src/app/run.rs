@@ -186,6 +186,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         screen.clone(),
     );
     let help = keymap.help_entries();
+    state.memo.help_len = help.len();
 
     // Kick off the slow parts before the first frame: the cached library and the session.
     if let Some(c) = creds.take() {
