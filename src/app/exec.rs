@@ -30,8 +30,9 @@ use crate::player::Player;
 use crate::services::Services;
 use crate::session::{Credentials, Session, SessionConfig};
 
-/// Search results per type.
-pub const SEARCH_LIMIT: u32 = 20;
+/// Search results per type: 10, the most `/search` allows per type today (a larger `limit` is
+/// answered 400).
+pub const SEARCH_LIMIT: u32 = 10;
 /// Track names looked up per answer.
 const TRACK_BATCH: usize = 50;
 /// Metadata requests in flight at once for a lookup.
