@@ -263,8 +263,7 @@ fn main() {
     let idle = cpu_percent(pid, WINDOW);
     println!("tui_session: CPU idle with the TUI open over 30 s: {idle:.2} % (target ~0)");
 
-    tmux.keys(&["2"]);
-    tmux.keys(&["i"]);
+    tmux.keys(&["2"]); // focuses the search box, ready to type
     tmux.text("Middle C Sunrise");
     wait_until("search results", 60, || {
         tmux.capture().matches("Middle C Sunrise").count() >= 2
