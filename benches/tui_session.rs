@@ -94,7 +94,17 @@ impl Tmux {
     }
     fn start(&self, line: &str) -> u32 {
         self.run(&[
-            "-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40", line,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "b",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            line,
         ]);
         self.run(&["display-message", "-p", "-t", "b", "#{pane_pid}"])
             .trim()

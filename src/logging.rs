@@ -148,6 +148,9 @@ mod tests {
         assert_eq!(a.text, "first n=1");
         let b = rx.try_recv().expect("second line");
         assert_eq!(b.text, "second");
-        assert!(rx.try_recv().is_err(), "the third line must have been dropped");
+        assert!(
+            rx.try_recv().is_err(),
+            "the third line must have been dropped"
+        );
     }
 }

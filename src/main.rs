@@ -320,10 +320,7 @@ fn run_tui(
         demo: cli.demo,
         sink,
         bitrate,
-        volume: cli
-            .tui
-            .volume
-            .map(|v| (u32::from(v) * 65535 / 100) as u16),
+        volume: cli.tui.volume.map(|v| (u32::from(v) * 65535 / 100) as u16),
         normalisation: Default::default(),
         started,
         connect: None,

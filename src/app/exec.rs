@@ -214,9 +214,7 @@ impl Exec {
             name: self.device_name.clone(),
             kind: "Computer".into(),
             is_active: true,
-            volume: self
-                .player()
-                .map(|p| p.status().borrow().volume),
+            volume: self.player().map(|p| p.status().borrow().volume),
             origin: DeviceOrigin::This,
         }
     }
@@ -587,7 +585,10 @@ async fn load_page(
             let artist = artist?;
             let top = top?;
             let albums = albums?;
-            let mut items: Vec<Item> = top.into_iter().map(|t| Item::Track(track_item(t))).collect();
+            let mut items: Vec<Item> = top
+                .into_iter()
+                .map(|t| Item::Track(track_item(t)))
+                .collect();
             let n_top = items.len();
             items.extend(albums.into_iter().map(album_item));
             Ok(PageData {
@@ -683,7 +684,14 @@ mod tests {
         let groups: Vec<&str> = items.iter().map(Item::group).collect();
         assert_eq!(
             groups,
-            ["Tracks", "Artists", "Albums", "Playlists", "Podcasts", "Episodes"]
+            [
+                "Tracks",
+                "Artists",
+                "Albums",
+                "Playlists",
+                "Podcasts",
+                "Episodes"
+            ]
         );
         match &items[0] {
             Item::Track(t) => {

@@ -19,9 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{
-    Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use futures_util::StreamExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
@@ -29,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::metadata::Bitrate;
 use crate::app::effect::Effect;
 use crate::app::exec::{session_config, Answer, Exec};
-use crate::app::msg::{Msg, MouseKind};
+use crate::app::msg::{MouseKind, Msg};
 use crate::app::persist::{self, Persister, SavedQueue};
 use crate::app::state::{Level, LogLine, LoginStage, Screen, SessionLink, State};
 use crate::app::terminal::Tui;
@@ -146,11 +144,20 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     if opts.demo {
         let d = start_demo(config.clone()).await?;
         config = d.config.clone();
-        creds = Some(Credentials::with_password(&d.account.username, &d.account.password));
+        creds = Some(Credentials::with_password(
+            &d.account.username,
+            &d.account.password,
+        ));
         demo = Some(d);
     }
 
-    let mut exec = Exec::new(tx.clone(), config.clone(), opts.demo, device_id.clone(), device_name.clone());
+    let mut exec = Exec::new(
+        tx.clone(),
+        config.clone(),
+        opts.demo,
+        device_id.clone(),
+        device_name.clone(),
+    );
     let screen = if opts.demo {
         Screen::Main
     } else {
@@ -165,7 +172,10 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
             }
             Ok(None) => Screen::Login(LoginStage::Choose { selected: 0 }),
             Err(e) => {
-                notices.push((Level::Error, format!("Cannot read the stored credentials: {e}")));
+                notices.push((
+                    Level::Error,
+                    format!("Cannot read the stored credentials: {e}"),
+                ));
                 Screen::Login(LoginStage::Choose { selected: 0 })
             }
         }
@@ -214,7 +224,15 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
     let now = Instant::now();
     for (level, text) in notices {
-        apply(&mut state, &mut exec, Msg::Notify { level, text, at: now });
+        apply(
+            &mut state,
+            &mut exec,
+            Msg::Notify {
+                level,
+                text,
+                at: now,
+            },
+        );
     }
 
     let mut rt = Runtime {
@@ -231,7 +249,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
             sink: opts.sink.clone(),
             bitrate: opts.bitrate,
             volume: opts.volume.unwrap_or((65535u32 * 6 / 10) as u16),
-            normalisation: opts.normalisation.clone(),
+            normalisation: opts.normalisation,
         },
         connect: opts.connect.take(),
         last_click: None,
@@ -644,14 +662,24 @@ impl Runtime {
             }
             Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
             Wake::Status => {
-                let Some(status) = self.sources.status.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                let Some(status) = self
+                    .sources
+                    .status
+                    .as_mut()
+                    .map(|r| r.borrow_and_update().clone())
+                else {
                     return Flow::Continue(false);
                 };
                 self.persist_status(&status);
                 self.msg(Msg::PlayerStatus(status))
             }
             Wake::Queue => {
-                let Some(snap) = self.sources.queue.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                let Some(snap) = self
+                    .sources
+                    .queue
+                    .as_mut()
+                    .map(|r| r.borrow_and_update().clone())
+                else {
                     return Flow::Continue(false);
                 };
                 self.save_queue(&snap);
@@ -664,19 +692,34 @@ impl Runtime {
                 at: Instant::now(),
             }),
             Wake::Devices => {
-                let Some(d) = self.sources.devices.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                let Some(d) = self
+                    .sources
+                    .devices
+                    .as_mut()
+                    .map(|r| r.borrow_and_update().clone())
+                else {
                     return Flow::Continue(false);
                 };
                 self.msg(Msg::Devices(Ok(d)))
             }
             Wake::Remote => {
-                let Some(r) = self.sources.remote.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                let Some(r) = self
+                    .sources
+                    .remote
+                    .as_mut()
+                    .map(|r| r.borrow_and_update().clone())
+                else {
                     return Flow::Continue(false);
                 };
                 self.msg(Msg::Remote(r))
             }
             Wake::Link => {
-                let Some(l) = self.sources.link.as_mut().map(|r| r.borrow_and_update().clone()) else {
+                let Some(l) = self
+                    .sources
+                    .link
+                    .as_mut()
+                    .map(|r| r.borrow_and_update().clone())
+                else {
                     return Flow::Continue(false);
                 };
                 self.msg(Msg::ConnectLink(l))
@@ -796,9 +839,7 @@ impl Runtime {
 
     fn current_position(status: &PlayerStatus) -> u64 {
         match status.state {
-            PlayState::Playing => {
-                status.position_ms + status.at.elapsed().as_millis() as u64
-            }
+            PlayState::Playing => status.position_ms + status.at.elapsed().as_millis() as u64,
             _ => status.position_ms,
         }
     }

@@ -170,7 +170,7 @@ fn bar_times(screen: &str) -> Vec<String> {
 #[test]
 fn demo_tui_search_play_pause_quit() {
     if !tmux_available() {
-        println!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
+        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
         return;
     }
     let home = Home::new();
