@@ -252,7 +252,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
             normalisation: opts.normalisation,
         },
         connect: opts.connect.take(),
-        last_click: None,
+        clicks: Clicks::default(),
         last_position_save: Instant::now(),
         last_volume: None,
         bench: bench.then_some(opts.started),
@@ -539,7 +539,7 @@ struct Runtime {
     volume_override: Option<u16>,
     playback: PlaybackOptions,
     connect: Option<ConnectStarter>,
-    last_click: Option<(u16, u16, Instant)>,
+    clicks: Clicks,
     last_position_save: Instant,
     last_volume: Option<u16>,
     /// `Some(process start)` when first-frame timings are logged.
@@ -763,19 +763,7 @@ impl Runtime {
     fn mouse(&mut self, m: MouseEvent) -> Option<Msg> {
         let (x, y) = (m.column, m.row);
         let kind = match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                let now = Instant::now();
-                let double = self.last_click.is_some_and(|(lx, ly, at)| {
-                    lx == x && ly == y && now.duration_since(at) <= DOUBLE_CLICK
-                });
-                // A third click starts a new pair.
-                self.last_click = if double { None } else { Some((x, y, now)) };
-                if double {
-                    MouseKind::DoubleClick
-                } else {
-                    MouseKind::Click
-                }
-            }
+            MouseEventKind::Down(MouseButton::Left) => self.clicks.press(x, y, Instant::now()),
             MouseEventKind::ScrollUp => MouseKind::ScrollUp,
             MouseEventKind::ScrollDown => MouseKind::ScrollDown,
             _ => return None,
@@ -884,6 +872,27 @@ impl Runtime {
     }
 }
 
+/// Tells clicks from double clicks: a press on the same cell as the previous click within
+/// [`DOUBLE_CLICK`] is a double click; the press after a double click starts a new pair.
+#[derive(Debug, Default)]
+struct Clicks {
+    last: Option<(u16, u16, Instant)>,
+}
+
+impl Clicks {
+    fn press(&mut self, x: u16, y: u16, now: Instant) -> MouseKind {
+        let double = self.last.is_some_and(|(lx, ly, at)| {
+            lx == x && ly == y && now.saturating_duration_since(at) <= DOUBLE_CLICK
+        });
+        self.last = if double { None } else { Some((x, y, now)) };
+        if double {
+            MouseKind::DoubleClick
+        } else {
+            MouseKind::Click
+        }
+    }
+}
+
 enum Flow {
     Continue(bool),
     Quit,
@@ -934,5 +943,26 @@ async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn double_click_needs_the_same_cell_within_the_interval() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut c = Clicks::default();
+        assert_eq!(c.press(3, 4, t0), MouseKind::Click);
+        assert_eq!(c.press(3, 4, ms(300)), MouseKind::DoubleClick);
+        // The third press starts a new pair.
+        assert_eq!(c.press(3, 4, ms(400)), MouseKind::Click);
+        // Too late.
+        assert_eq!(c.press(3, 4, ms(900)), MouseKind::Click);
+        // Another cell.
+        assert_eq!(c.press(4, 4, ms(1000)), MouseKind::Click);
+        assert_eq!(c.press(4, 4, ms(1400)), MouseKind::DoubleClick);
     }
 }
