@@ -75,8 +75,8 @@ pub struct RemotePlayback {
 }
 
 /// A command from a remote controller (phone, another tonearm) for this receiver, with any
-/// context already resolved to track ids. The TUI maps each to an [`crate::app::action::Action`];
-/// the headless daemon applies it to the player directly.
+/// context already resolved to track ids. The TUI maps each to the same action a key press
+/// would produce; the headless daemon applies it to the player directly.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RemoteCommand {
     /// `transfer` and `play`: replace the queue and start at `index`, `position_ms` in
