@@ -63,7 +63,8 @@ pub struct DiscoveryConfig {
     /// HTTP port; 0 picks a free one.
     pub port: u16,
     pub bind: IpAddr,
-    /// Announce the service over mDNS.
+    /// Announce the service over mDNS (never when `bind` is a loopback address: nobody else
+    /// could reach it).
     pub advertise: bool,
     /// `getInfo`'s `clientID`.
     pub client_id: String,
@@ -193,7 +194,7 @@ impl Discovery {
         });
         tracing::info!("zeroconf: serving getInfo/addUser on {addr}");
         let mdns = if cfg.advertise {
-            match Advertisement::start(&cfg.name, &cfg.device_id, addr.port()) {
+            match Advertisement::start(&cfg.name, &cfg.device_id, cfg.bind, addr.port()) {
                 Ok(ad) => ad,
                 Err(e) => {
                     tracing::warn!("zeroconf: not advertised over mDNS: {e}");
@@ -609,5 +610,19 @@ mod tests {
         assert_eq!(decode_b64(" YWI+Yw== "), Some(b"ab>c".to_vec()));
         assert_eq!(decode_b64("YWI Yw"), Some(b"ab>c".to_vec()));
         assert_eq!(decode_b64("!!"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn form_parser_never_panics(s in ".{0,200}") {
+            let _ = parse_form(&s);
+        }
+
+        #[test]
+        fn outer_decoder_never_panics(blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+                                      key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100)) {
+            let keys = DhKeys::from_private(&[7; 20]);
+            let _ = decrypt_outer(&keys, &blob, &key);
+        }
     }
 }

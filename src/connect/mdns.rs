@@ -60,21 +60,39 @@ fn mdns_err(e: mdns_sd::Error) -> DiscoveryError {
     DiscoveryError::Mdns(e.to_string())
 }
 
-/// Our registered service; [`Advertisement::stop`] sends the goodbye and stops the daemon.
+/// DNS labels are at most 63 bytes: longer display names are cut at a character boundary.
+fn instance_label(name: &str) -> &str {
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// Our registered service. [`Advertisement::stop`] sends the goodbye and waits for the daemon to
+/// stop; dropping it does the same without waiting.
 pub(crate) struct Advertisement {
     daemon: ServiceDaemon,
     fullname: String,
+    stopped: bool,
 }
 
 impl Advertisement {
-    /// Registers the service for `name` on `port` on every interface. `Ok(None)` when the host
-    /// has no multicast-capable interface.
+    /// Registers the service for `name` on `port`. `bind` is where the HTTP server listens: an
+    /// unspecified address advertises every interface's addresses, a specific one only itself.
+    /// `Ok(None)` (with a log line) when there is nothing useful to advertise: a loopback-only
+    /// host, or a server bound to loopback.
     pub(crate) fn start(
         name: &str,
         device_id: &str,
+        bind: IpAddr,
         port: u16,
     ) -> Result<Option<Advertisement>, DiscoveryError> {
-        if multicast_source().is_none() {
+        if bind.is_loopback() {
+            tracing::info!("zeroconf: listening on loopback only; not advertising over mDNS");
+            return Ok(None);
+        }
+        if bind.is_unspecified() && multicast_source().is_none() {
             tracing::info!(
                 "zeroconf: no network interface besides loopback; not advertising over mDNS"
             );
@@ -89,22 +107,46 @@ impl Advertisement {
             .collect();
         let host = format!("tonearm-{short}.local.");
         let props = [("VERSION", "1.0"), ("CPath", "/"), ("Stack", "SP")];
-        let info = ServiceInfo::new(SERVICE_TYPE, name, &host, "", port, &props[..])
-            .map_err(mdns_err)?
-            .enable_addr_auto();
+        let label = instance_label(name);
+        let info = if bind.is_unspecified() {
+            ServiceInfo::new(SERVICE_TYPE, label, &host, "", port, &props[..])
+                .map_err(mdns_err)?
+                .enable_addr_auto()
+        } else {
+            ServiceInfo::new(SERVICE_TYPE, label, &host, bind, port, &props[..])
+                .map_err(mdns_err)?
+        };
         let fullname = info.get_fullname().to_string();
-        daemon.register(info).map_err(mdns_err)?;
-        tracing::info!("zeroconf: advertising {SERVICE_TYPE} as \"{name}\" on port {port}");
-        Ok(Some(Advertisement { daemon, fullname }))
+        if let Err(e) = daemon.register(info) {
+            let _ = daemon.shutdown();
+            return Err(mdns_err(e));
+        }
+        tracing::info!("zeroconf: advertising {SERVICE_TYPE} as \"{label}\" on port {port}");
+        Ok(Some(Advertisement {
+            daemon,
+            fullname,
+            stopped: false,
+        }))
     }
 
     /// Unregisters (goodbye packets) and shuts the daemon down, each step bounded in time.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
+        self.stopped = true;
         if let Ok(rx) = self.daemon.unregister(&self.fullname) {
             let _ = tokio::time::timeout(Duration::from_secs(2), rx.recv_async()).await;
         }
         if let Ok(rx) = self.daemon.shutdown() {
             let _ = tokio::time::timeout(Duration::from_secs(2), rx.recv_async()).await;
+        }
+    }
+}
+
+impl Drop for Advertisement {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // The daemon thread handles these in order: goodbye first, then exit.
+            let _ = self.daemon.unregister(&self.fullname);
+            let _ = self.daemon.shutdown();
         }
     }
 }
@@ -224,5 +266,14 @@ mod tests {
             "My.Speaker\\x"
         );
         assert_eq!(instance_name("odd"), "odd");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_a_dns_label() {
+        assert_eq!(instance_label("Kitchen"), "Kitchen");
+        let long = "é".repeat(40);
+        let cut = instance_label(&long);
+        assert!(cut.len() <= 63);
+        assert_eq!(cut, "é".repeat(31));
     }
 }

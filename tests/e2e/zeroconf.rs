@@ -156,7 +156,35 @@ async fn get_info_has_librespots_fields() {
     assert_eq!(typed.active_user, "alice");
     assert_eq!(typed.remote_name, "Kitchen");
     assert_eq!(typed.public_key_bytes().unwrap(), pk);
+    // The port is taken while it runs...
+    let mut same = local_cfg("Twin");
+    same.port = d.local_addr().port();
+    let err = Discovery::start(same.clone())
+        .await
+        .expect_err("port in use");
+    assert!(
+        matches!(
+            err,
+            tonearm::connect::discovery::DiscoveryError::Bind { .. }
+        ),
+        "{err}"
+    );
+    // ...and free again, with nobody answering, after shutdown.
+    let addr = d.local_addr();
     d.shutdown().await;
+    let err = wake::get_info(&http(), addr, "/")
+        .await
+        .expect_err("stopped");
+    assert!(matches!(err, wake::WakeError::Unreachable { .. }), "{err}");
+    let (again, _rx) = Discovery::start(same).await.expect("port reusable");
+    assert_eq!(again.local_addr(), addr);
+    // A receiver bound to loopback is never advertised.
+    let mut lo = local_cfg("Loopback");
+    lo.advertise = true;
+    let (lo, _rx) = Discovery::start(lo).await.unwrap();
+    assert!(!lo.is_advertised());
+    lo.shutdown().await;
+    again.shutdown().await;
 }
 
 #[tokio::test]
@@ -397,6 +425,7 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
             let r = http
                 .post(format!("http://{addr}/x{i}"))
                 .form(&form)
+                .timeout(Duration::from_secs(100))
                 .send()
                 .await
                 .expect("flood request answered");
@@ -692,8 +721,12 @@ from zeroconf import Zeroconf, ServiceBrowser, ServiceInfo, IPVersion
 TYPE = "_spotify-connect._tcp.local."
 PROBE_TYPE = "_tonearm-probe._tcp.local."
 want, ip, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-zc_pub = Zeroconf(ip_version=IPVersion.V4Only)
-zc = Zeroconf(ip_version=IPVersion.V4Only)
+try:
+    zc_pub = Zeroconf(ip_version=IPVersion.V4Only)
+    zc = Zeroconf(ip_version=IPVersion.V4Only)
+except Exception as e:
+    print(json.dumps({"multicast": False, "reason": "cannot open mDNS sockets: %s" % e}))
+    sys.exit(0)
 probe_name = "probe-%d" % os.getpid()
 seen = {"probe": False, "names": []}
 def on_probe(zeroconf, service_type, name, state_change):
@@ -727,8 +760,8 @@ zc_pub.close()
 zc.close()
 "#;
 
-fn mdns_cfg(name: &str, ip: IpAddr) -> DiscoveryConfig {
-    let mut c = DiscoveryConfig::new(name, "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2");
+fn mdns_cfg(name: &str, device_id: &str, ip: IpAddr) -> DiscoveryConfig {
+    let mut c = DiscoveryConfig::new(name, device_id);
     // The advertised address is the interface's, so listen there (still this machine only).
     c.bind = ip;
     c.advertise = true;
@@ -738,6 +771,7 @@ fn mdns_cfg(name: &str, ip: IpAddr) -> DiscoveryConfig {
 
 #[tokio::test]
 async fn mdns_advertisement_is_seen_by_an_independent_browser() {
+    const ID: &str = "7e57ad7e57ad7e57ad7e57ad7e57ad7e57ad7e57";
     let Some(ip) = tonearm::connect::mdns::multicast_source() else {
         eprintln!("SKIP mDNS: no non-loopback interface with a multicast route");
         return;
@@ -749,7 +783,7 @@ async fn mdns_advertisement_is_seen_by_an_independent_browser() {
         return;
     };
     let name = format!("tonearm mdns test {}", std::process::id());
-    let (d, _rx) = Discovery::start(mdns_cfg(&name, IpAddr::V4(ip)))
+    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
         .await
         .unwrap();
     if !d.is_advertised() {
@@ -824,12 +858,13 @@ async fn mdns_sd_multicast_works(ip: std::net::Ipv4Addr) -> bool {
 
 #[tokio::test]
 async fn browse_finds_our_own_advertisement() {
+    const ID: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
     let Some(ip) = tonearm::connect::mdns::multicast_source() else {
         eprintln!("SKIP mDNS browse: no non-loopback interface with a multicast route");
         return;
     };
     let name = format!("tonearm browse test {}", std::process::id());
-    let (d, _rx) = Discovery::start(mdns_cfg(&name, IpAddr::V4(ip)))
+    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
         .await
         .unwrap();
     d.set_active_user("carol");
@@ -857,7 +892,7 @@ async fn browse_finds_our_own_advertisement() {
     };
     assert_eq!(dev.addr.port(), d.local_addr().port());
     assert_eq!(dev.cpath, "/");
-    assert_eq!(dev.device_id, "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2");
+    assert_eq!(dev.device_id, ID);
     assert_eq!(dev.device_type, "Speaker");
     assert_eq!(dev.active_user, "carol");
     // Shutting down sends a goodbye: browse reports the device lost.
