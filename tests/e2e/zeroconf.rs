@@ -909,3 +909,104 @@ async fn browse_finds_our_own_advertisement() {
     .unwrap_or(false);
     assert!(lost, "no Lost event after the goodbye");
 }
+
+/// A `MakeWriter` collecting log output in memory.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> LogBuf {
+        self.clone()
+    }
+}
+
+/// Logs of accepted and refused logins name no secret: not the blob, not the inner blob, not
+/// the credentials. Also: a form whose base64 `+` arrived unescaped (a space after form
+/// decoding) is still accepted, as lenient receivers do.
+#[tokio::test(flavor = "current_thread")]
+async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
+    let logs = LogBuf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("tonearm=trace"))
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // Thread-local, and this runtime runs every task (the server too) on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (d, mut rx) = Discovery::start(local_cfg("Quiet")).await.unwrap();
+    let addr = d.local_addr();
+    let http = http();
+    let info = get_info_json(&http, addr).await;
+    let secret: Vec<u8> = b"very-secret-stored-credential-bytes+/+/".to_vec();
+    let creds = Credentials::stored("quiet-user", secret.clone());
+    // Find a blob with a '+' in it so the unescaped case is really exercised.
+    let (blob, client_key, inner) = loop {
+        let inner = tonearm::sim::phone::encode_inner_blob(
+            "quiet-user",
+            1,
+            &secret,
+            info["deviceID"].as_str().unwrap(),
+        )
+        .unwrap();
+        let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
+        let (b, k) = tonearm::sim::phone::encode_outer_blob(&inner, &key).unwrap();
+        if b.contains('+') {
+            break (b, k, inner);
+        }
+    };
+    let body = format!(
+        "action=addUser&userName=quiet-user&blob={blob}&clientKey={}",
+        client_key.replace('+', "%2B")
+    );
+    let r = http
+        .post(format!("http://{addr}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let json: Value = r.json().await.unwrap();
+    assert_eq!(json["status"], 101, "{json}");
+    assert_eq!(next_login(&mut rx).await.credentials, creds);
+    // A refused one (wrong MAC) and a malformed inner blob.
+    let mut raw = B64.decode(&blob).unwrap();
+    *raw.last_mut().unwrap() ^= 1;
+    let (st, _) = post(
+        &http,
+        addr,
+        &[
+            ("action", "addUser"),
+            ("userName", "quiet-user"),
+            ("blob", &B64.encode(raw)),
+            ("clientKey", &client_key),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200);
+    d.shutdown().await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("zeroconf: login for quiet-user"), "{text}");
+    assert!(text.contains("checksum mismatch"), "{text}");
+    for needle in [
+        blob.as_str(),
+        &blob[..24],
+        inner.as_str(),
+        &inner[..24],
+        "very-secret",
+        &hex::encode(&secret)[..24],
+        &B64.encode(&secret)[..24],
+    ] {
+        assert!(!text.contains(needle), "secret material in logs: {needle}");
+    }
+}
