@@ -129,8 +129,8 @@ struct Shared {
     logins: mpsc::Sender<ZeroconfLogin>,
 }
 
-/// A running zeroconf receiver. Dropping it without [`Discovery::shutdown`] stops the HTTP
-/// server (the task is aborted) but leaves the mDNS goodbye to the daemon thread's own exit.
+/// A running zeroconf receiver. Dropping it without [`Discovery::shutdown`] aborts the HTTP
+/// server task and queues the mDNS goodbye without waiting for it.
 pub struct Discovery {
     addr: SocketAddr,
     shared: Arc<Shared>,

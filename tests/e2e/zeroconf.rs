@@ -1010,3 +1010,38 @@ async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
         assert!(!text.contains(needle), "secret material in logs: {needle}");
     }
 }
+
+/// Slow clients filling every connection slot are cut off at the connection deadline, and the
+/// endpoint answers again afterwards (no permanent starvation, no leaked slots).
+#[tokio::test]
+async fn slow_clients_filling_every_slot_are_cut_off_and_service_resumes() {
+    use tonearm::connect::discovery::MAX_CONNECTIONS;
+    let (d, _rx) = Discovery::start(local_cfg("Slowloris")).await.unwrap();
+    let addr = d.local_addr();
+    let mut slow = Vec::new();
+    for _ in 0..MAX_CONNECTIONS + 8 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\naction=")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Waits in the backlog until the deadline frees the slots, then answers.
+    let info = within(90, get_info_json(&http(), addr)).await;
+    assert_eq!(info["deviceID"], RECEIVER_ID);
+    // The slow connections got an answer (408) or were closed; none is served forever.
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let _ = within(90, s.read_to_end(&mut buf)).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // And slots are free again: a burst is answered promptly.
+    for _ in 0..MAX_CONNECTIONS * 2 {
+        assert_eq!(get_info_json(&http(), addr).await["deviceID"], RECEIVER_ID);
+    }
+    d.shutdown().await;
+}
