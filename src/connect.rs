@@ -14,6 +14,9 @@
 //!   advertise; and the mDNS browser for LAN devices.
 //! * `wake`      — the controller half of zeroconf: build a blob for a LAN speaker from our
 //!   stored credentials and `addUser` it.
+//! * `blob`      — the zeroconf blob crypto in both directions (outer DH/CTR/HMAC layer, inner
+//!   encoder; the inner decoder is `session::credentials`).
+//! * `mdns`      — `_spotify-connect._tcp` advertisement and LAN browsing.
 //!
 //! Never imports UI crates, the app state, or the simulator.
 
@@ -163,9 +166,11 @@ pub trait Controller: Send + Sync {
     fn refresh(&self);
 }
 
+pub mod blob;
 pub mod command;
 pub mod dealer;
 pub mod discovery;
+pub mod mdns;
 pub mod service;
 pub mod state;
 pub mod wake;

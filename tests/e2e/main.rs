@@ -13,3 +13,4 @@ mod session;
 mod signin;
 mod webapi;
 mod webapi_schema;
+mod zeroconf;
