@@ -131,13 +131,21 @@ pub struct Key {
 }
 
 impl Key {
-    fn new(code: KeyCode, modifiers: KeyModifiers) -> Key {
+    /// A normalised key. Build keys with this, [`Key::from_event`] or `parse`, not with a
+    /// struct literal, so that e.g. Shift+g and `G` compare equal.
+    pub fn new(code: KeyCode, modifiers: KeyModifiers) -> Key {
         let mut mods =
             modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match code {
             KeyCode::Char(c) => {
                 // The character already carries the shift ('G', '<'); keeping SHIFT would make
-                // "G" and "S-G" two different keys depending on the terminal.
+                // "G" and "S-G" two different keys depending on the terminal. Some terminals
+                // (kitty protocol, Ctrl+Shift combos) report the lower-case letter plus SHIFT.
+                let c = if mods.contains(KeyModifiers::SHIFT) && c.is_lowercase() {
+                    c.to_uppercase().next().unwrap_or(c)
+                } else {
+                    c
+                };
                 mods.remove(KeyModifiers::SHIFT);
                 KeyCode::Char(c)
             }
@@ -272,13 +280,8 @@ impl FromStr for Key {
             if first.is_control() {
                 return Err(bad("control characters cannot be bound"));
             }
-            // "S-a" means 'A': shift on a letter is the upper-case letter.
-            let c = if mods.contains(KeyModifiers::SHIFT) && first.is_lowercase() {
-                first.to_uppercase().next().unwrap_or(first)
-            } else {
-                first
-            };
-            return Ok(Key::new(KeyCode::Char(c), mods));
+            // "S-a" means 'A': Key::new turns shift on a letter into the upper-case letter.
+            return Ok(Key::new(KeyCode::Char(first), mods));
         }
         if rest.len() == 2 && rest.ends_with('-') && matches!(&rest[..1], "C" | "A" | "M" | "S") {
             return Err(bad("a modifier needs a key after it, e.g. \"C-s\""));
@@ -421,6 +424,8 @@ fn parse_entries(
             continue;
         };
         let mut entries = Vec::new();
+        // Aliases ("S-tab" and "backtab") are different TOML keys but the same key.
+        let mut seen: HashMap<Vec<Key>, String> = HashMap::new();
         for (key, action) in table {
             let (line, column) = line_col(src, key.span().start);
             let keys = parse_keys(key.get_ref()).map_err(|e| KeymapError::BadKey {
@@ -452,6 +457,16 @@ fn parse_entries(
                     })?,
                 )
             };
+            if let Some(prev) = seen.insert(keys.clone(), key.get_ref().clone()) {
+                return Err(KeymapError::BadKey {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    key: key.get_ref().clone(),
+                    context: ctx.name(),
+                    reason: format!("the same key as \"{prev}\", bound twice"),
+                });
+            }
             entries.push((keys, action));
         }
         out.push((ctx, entries));
@@ -944,6 +959,28 @@ mod tests {
             Keymap::user_base("base = \"vim\"\n", "k.toml").unwrap(),
             Some("vim".into())
         );
+    }
+
+    #[test]
+    fn aliases_bound_twice_are_rejected() {
+        let src = "[global]\nbacktab = \"up\"\n\"S-tab\" = \"down\"\n";
+        let e = Keymap::from_toml(src, "k.toml").unwrap_err().to_string();
+        assert!(e.starts_with("k.toml:"), "{e}");
+        assert!(e.contains("\"S-tab\"") && e.contains("\"backtab\""), "{e}");
+        // The same key in two contexts is fine.
+        let src = "[global]\nx = \"up\"\n[queue]\nx = \"down\"\n";
+        Keymap::from_toml(src, "k.toml").unwrap();
+    }
+
+    #[test]
+    fn shifted_lowercase_from_terminal_is_the_capital() {
+        let ev = KeyEvent::new(
+            KeyCode::Char('s'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        );
+        assert_eq!(Key::from_event(&ev), Some(key("C-S")));
+        assert_eq!(key("C-S-s"), key("C-S"));
+        assert_eq!(key("C-S").to_string(), "C-S");
     }
 
     #[test]

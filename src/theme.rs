@@ -546,18 +546,22 @@ impl ThemeSet {
     /// The built-in themes. They are compiled in and covered by tests, so a failure here is a
     /// build defect; it degrades to the plain theme rather than panicking.
     pub fn builtin() -> ThemeSet {
-        match ThemeSet::from_sources(Vec::new()) {
-            Ok(set) => set,
-            Err(e) => {
-                tracing::error!("built-in themes are broken: {e}");
-                ThemeSet {
-                    themes: vec![Theme {
-                        name: "default".into(),
-                        ..Theme::plain()
-                    }],
+        // Parsed once per process: the TUI, `--check-config` and tests ask for it repeatedly.
+        static BUILTIN_SET: std::sync::OnceLock<ThemeSet> = std::sync::OnceLock::new();
+        BUILTIN_SET
+            .get_or_init(|| match ThemeSet::from_sources(Vec::new()) {
+                Ok(set) => set,
+                Err(e) => {
+                    tracing::error!("built-in themes are broken: {e}");
+                    ThemeSet {
+                        themes: vec![Theme {
+                            name: "default".into(),
+                            ..Theme::plain()
+                        }],
+                    }
                 }
-            }
-        }
+            })
+            .clone()
     }
 
     /// The built-ins plus every `*.toml` in `dir` (in file-name order). A missing directory
