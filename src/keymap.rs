@@ -44,6 +44,21 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The table consulted while `pane` has focus (overlays and the login screen pick their
+    /// own context).
+    pub fn for_pane(pane: crate::app::action::Pane) -> Context {
+        use crate::app::action::Pane;
+        match pane {
+            Pane::Library => Context::Library,
+            Pane::Search => Context::Search,
+            Pane::Queue => Context::Queue,
+            Pane::Devices => Context::Devices,
+            Pane::Log => Context::Log,
+        }
+    }
+}
+
 /// One line of the help overlay: the keys (e.g. "g l" or "j, down"), the context they apply in,
 /// and the action's description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -586,6 +601,39 @@ impl Keymap {
         (!self.pending.is_empty()).then(|| keys_to_string(&self.pending))
     }
 
+    /// While a chord is pending: the keys that can follow it in `ctx` (then `Global`) and what
+    /// they do, for a "which key" hint. Continuations that are themselves chord prefixes show
+    /// as "…".
+    pub fn pending_hints(&self, ctx: Context) -> Vec<(String, &'static str)> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let n = self.pending.len();
+        let mut out: Vec<(String, &'static str)> = Vec::new();
+        for c in [ctx, Context::Global] {
+            for b in self.tables.get(&c).into_iter().flatten() {
+                if b.keys.len() <= n || b.keys[..n] != self.pending[..] {
+                    continue;
+                }
+                let next = b.keys[n].to_string();
+                if out.iter().any(|(k, _)| *k == next) {
+                    continue;
+                }
+                let what = if b.keys.len() == n + 1 {
+                    b.action.description().unwrap_or("")
+                } else {
+                    "…"
+                };
+                out.push((next, what));
+            }
+            if ctx == Context::Global {
+                break;
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Number of bindings over all contexts.
     pub fn len(&self) -> usize {
         self.tables.values().map(Vec::len).sum()
@@ -959,6 +1007,24 @@ mod tests {
             Keymap::user_base("base = \"vim\"\n", "k.toml").unwrap(),
             Some("vim".into())
         );
+    }
+
+    #[test]
+    fn pending_hints_list_the_continuations() {
+        let mut m = Keymap::builtin("default").unwrap();
+        assert!(m.pending_hints(Context::Queue).is_empty());
+        m.resolve(Context::Queue, key("g"));
+        let hints = m.pending_hints(Context::Queue);
+        let keys: Vec<&str> = hints.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["d", "g", "l", "q", "s"]);
+        assert!(hints.contains(&("q".to_string(), "Go to the queue")));
+    }
+
+    #[test]
+    fn every_pane_has_a_context() {
+        for pane in Pane::ALL {
+            assert_eq!(Context::for_pane(pane).name(), pane.title().to_lowercase());
+        }
     }
 
     #[test]
