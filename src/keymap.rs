@@ -562,9 +562,10 @@ impl Keymap {
         }
     }
 
-    /// Resolves one key press in `ctx` (then in `Global`). A sequence that is the start of a
-    /// longer binding in either table is `Pending`, even when it is also bound by itself: the
-    /// chord wins. An exact match in `ctx` beats one in `Global`.
+    /// Resolves one key press in `ctx`'s table, then in `Global`'s. Within a table, a sequence
+    /// that starts a longer binding is `Pending` even when it is also bound by itself (the chord
+    /// wins); a table that has the sequence in either form answers before the next table, so a
+    /// pane's own binding of `g` shadows the global `g …` chords in that pane.
     pub fn resolve(&mut self, ctx: Context, key: Key) -> Resolved {
         let mut seq = std::mem::take(&mut self.pending);
         seq.push(key);
@@ -573,22 +574,20 @@ impl Keymap {
         } else {
             &[ctx, Context::Global]
         };
-        let bindings = || {
-            tables
+        for table in tables.iter().filter_map(|c| self.tables.get(c)) {
+            if table
                 .iter()
-                .filter_map(|c| self.tables.get(c))
-                .flat_map(|t| t.iter())
-        };
-        let is_prefix = bindings().any(|b| b.keys.len() > seq.len() && b.keys[..seq.len()] == seq);
-        if is_prefix {
-            let text = keys_to_string(&seq);
-            self.pending = seq;
-            return Resolved::Pending(text);
+                .any(|b| b.keys.len() > seq.len() && b.keys[..seq.len()] == seq)
+            {
+                let text = keys_to_string(&seq);
+                self.pending = seq;
+                return Resolved::Pending(text);
+            }
+            if let Some(b) = table.iter().find(|b| b.keys == seq) {
+                return Resolved::Action(b.action.clone());
+            }
         }
-        match bindings().find(|b| b.keys == seq) {
-            Some(b) => Resolved::Action(b.action.clone()),
-            None => Resolved::Unbound(keys_to_string(&seq)),
-        }
+        Resolved::Unbound(keys_to_string(&seq))
     }
 
     /// Drops a chord in progress (Esc, focus change).
@@ -906,6 +905,36 @@ mod tests {
         );
         assert_eq!(
             m.resolve(Context::Library, key("x")),
+            Resolved::Action(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn a_pane_binding_shadows_global_chords() {
+        let base = Keymap::builtin("default").unwrap();
+        let mut m = Keymap::merged(base, "[queue]\ng = \"clear_queue\"\n", "keymap.toml").unwrap();
+        assert_eq!(
+            m.resolve(Context::Queue, key("g")),
+            Resolved::Action(Action::ClearQueue)
+        );
+        // Other panes still get the global chords.
+        assert_eq!(
+            m.resolve(Context::Library, key("g")),
+            Resolved::Pending("g".into())
+        );
+        assert_eq!(
+            m.resolve(Context::Library, key("q")),
+            Resolved::Action(Action::Focus(Pane::Queue))
+        );
+        // And a pane's chord continues into the global table's keys when it has none.
+        let src = "[global]\n\"g x\" = \"quit\"\n[queue]\n\"g y\" = \"help\"\n";
+        let mut m = Keymap::from_toml(src, "t.toml").unwrap();
+        assert_eq!(
+            m.resolve(Context::Queue, key("g")),
+            Resolved::Pending("g".into())
+        );
+        assert_eq!(
+            m.resolve(Context::Queue, key("x")),
             Resolved::Action(Action::Quit)
         );
     }
