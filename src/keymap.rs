@@ -420,7 +420,7 @@ fn parse_raw(src: &str, origin: &str) -> Result<RawKeymap, KeymapError> {
             origin: origin.to_string(),
             line,
             column,
-            message: e.message().trim_end().to_string(),
+            message: e.message().trim_end().replace('`', "\""),
         }
     })
 }
