@@ -44,6 +44,21 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The table consulted while `pane` has focus (overlays and the login screen pick their
+    /// own context).
+    pub fn for_pane(pane: crate::app::action::Pane) -> Context {
+        use crate::app::action::Pane;
+        match pane {
+            Pane::Library => Context::Library,
+            Pane::Search => Context::Search,
+            Pane::Queue => Context::Queue,
+            Pane::Devices => Context::Devices,
+            Pane::Log => Context::Log,
+        }
+    }
+}
+
 /// One line of the help overlay: the keys (e.g. "g l" or "j, down"), the context they apply in,
 /// and the action's description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,13 +146,21 @@ pub struct Key {
 }
 
 impl Key {
-    fn new(code: KeyCode, modifiers: KeyModifiers) -> Key {
+    /// A normalised key. Build keys with this, [`Key::from_event`] or `parse`, not with a
+    /// struct literal, so that e.g. Shift+g and `G` compare equal.
+    pub fn new(code: KeyCode, modifiers: KeyModifiers) -> Key {
         let mut mods =
             modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match code {
             KeyCode::Char(c) => {
                 // The character already carries the shift ('G', '<'); keeping SHIFT would make
-                // "G" and "S-G" two different keys depending on the terminal.
+                // "G" and "S-G" two different keys depending on the terminal. Some terminals
+                // (kitty protocol, Ctrl+Shift combos) report the lower-case letter plus SHIFT.
+                let c = if mods.contains(KeyModifiers::SHIFT) && c.is_lowercase() {
+                    c.to_uppercase().next().unwrap_or(c)
+                } else {
+                    c
+                };
                 mods.remove(KeyModifiers::SHIFT);
                 KeyCode::Char(c)
             }
@@ -272,13 +295,8 @@ impl FromStr for Key {
             if first.is_control() {
                 return Err(bad("control characters cannot be bound"));
             }
-            // "S-a" means 'A': shift on a letter is the upper-case letter.
-            let c = if mods.contains(KeyModifiers::SHIFT) && first.is_lowercase() {
-                first.to_uppercase().next().unwrap_or(first)
-            } else {
-                first
-            };
-            return Ok(Key::new(KeyCode::Char(c), mods));
+            // "S-a" means 'A': Key::new turns shift on a letter into the upper-case letter.
+            return Ok(Key::new(KeyCode::Char(first), mods));
         }
         if rest.len() == 2 && rest.ends_with('-') && matches!(&rest[..1], "C" | "A" | "M" | "S") {
             return Err(bad("a modifier needs a key after it, e.g. \"C-s\""));
@@ -402,7 +420,7 @@ fn parse_raw(src: &str, origin: &str) -> Result<RawKeymap, KeymapError> {
             origin: origin.to_string(),
             line,
             column,
-            message: e.message().trim_end().to_string(),
+            message: e.message().trim_end().replace('`', "\""),
         }
     })
 }
@@ -421,6 +439,8 @@ fn parse_entries(
             continue;
         };
         let mut entries = Vec::new();
+        // Aliases ("S-tab" and "backtab") are different TOML keys but the same key.
+        let mut seen: HashMap<Vec<Key>, String> = HashMap::new();
         for (key, action) in table {
             let (line, column) = line_col(src, key.span().start);
             let keys = parse_keys(key.get_ref()).map_err(|e| KeymapError::BadKey {
@@ -452,6 +472,16 @@ fn parse_entries(
                     })?,
                 )
             };
+            if let Some(prev) = seen.insert(keys.clone(), key.get_ref().clone()) {
+                return Err(KeymapError::BadKey {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    key: key.get_ref().clone(),
+                    context: ctx.name(),
+                    reason: format!("the same key as \"{prev}\", bound twice"),
+                });
+            }
             entries.push((keys, action));
         }
         out.push((ctx, entries));
@@ -532,9 +562,10 @@ impl Keymap {
         }
     }
 
-    /// Resolves one key press in `ctx` (then in `Global`). A sequence that is the start of a
-    /// longer binding in either table is `Pending`, even when it is also bound by itself: the
-    /// chord wins. An exact match in `ctx` beats one in `Global`.
+    /// Resolves one key press in `ctx`'s table, then in `Global`'s. Within a table, a sequence
+    /// that starts a longer binding is `Pending` even when it is also bound by itself (the chord
+    /// wins); a table that has the sequence in either form answers before the next table, so a
+    /// pane's own binding of `g` shadows the global `g …` chords in that pane.
     pub fn resolve(&mut self, ctx: Context, key: Key) -> Resolved {
         let mut seq = std::mem::take(&mut self.pending);
         seq.push(key);
@@ -543,22 +574,20 @@ impl Keymap {
         } else {
             &[ctx, Context::Global]
         };
-        let bindings = || {
-            tables
+        for table in tables.iter().filter_map(|c| self.tables.get(c)) {
+            if table
                 .iter()
-                .filter_map(|c| self.tables.get(c))
-                .flat_map(|t| t.iter())
-        };
-        let is_prefix = bindings().any(|b| b.keys.len() > seq.len() && b.keys[..seq.len()] == seq);
-        if is_prefix {
-            let text = keys_to_string(&seq);
-            self.pending = seq;
-            return Resolved::Pending(text);
+                .any(|b| b.keys.len() > seq.len() && b.keys[..seq.len()] == seq)
+            {
+                let text = keys_to_string(&seq);
+                self.pending = seq;
+                return Resolved::Pending(text);
+            }
+            if let Some(b) = table.iter().find(|b| b.keys == seq) {
+                return Resolved::Action(b.action.clone());
+            }
         }
-        match bindings().find(|b| b.keys == seq) {
-            Some(b) => Resolved::Action(b.action.clone()),
-            None => Resolved::Unbound(keys_to_string(&seq)),
-        }
+        Resolved::Unbound(keys_to_string(&seq))
     }
 
     /// Drops a chord in progress (Esc, focus change).
@@ -569,6 +598,39 @@ impl Keymap {
     /// The keys of the chord in progress, e.g. "g".
     pub fn pending(&self) -> Option<String> {
         (!self.pending.is_empty()).then(|| keys_to_string(&self.pending))
+    }
+
+    /// While a chord is pending: the keys that can follow it in `ctx` (then `Global`) and what
+    /// they do, for a "which key" hint. Continuations that are themselves chord prefixes show
+    /// as "…".
+    pub fn pending_hints(&self, ctx: Context) -> Vec<(String, &'static str)> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let n = self.pending.len();
+        let mut out: Vec<(String, &'static str)> = Vec::new();
+        for c in [ctx, Context::Global] {
+            for b in self.tables.get(&c).into_iter().flatten() {
+                if b.keys.len() <= n || b.keys[..n] != self.pending[..] {
+                    continue;
+                }
+                let next = b.keys[n].to_string();
+                if out.iter().any(|(k, _)| *k == next) {
+                    continue;
+                }
+                let what = if b.keys.len() == n + 1 {
+                    b.action.description().unwrap_or("")
+                } else {
+                    "…"
+                };
+                out.push((next, what));
+            }
+            if ctx == Context::Global {
+                break;
+            }
+        }
+        out.sort();
+        out
     }
 
     /// Number of bindings over all contexts.
@@ -848,6 +910,36 @@ mod tests {
     }
 
     #[test]
+    fn a_pane_binding_shadows_global_chords() {
+        let base = Keymap::builtin("default").unwrap();
+        let mut m = Keymap::merged(base, "[queue]\ng = \"clear_queue\"\n", "keymap.toml").unwrap();
+        assert_eq!(
+            m.resolve(Context::Queue, key("g")),
+            Resolved::Action(Action::ClearQueue)
+        );
+        // Other panes still get the global chords.
+        assert_eq!(
+            m.resolve(Context::Library, key("g")),
+            Resolved::Pending("g".into())
+        );
+        assert_eq!(
+            m.resolve(Context::Library, key("q")),
+            Resolved::Action(Action::Focus(Pane::Queue))
+        );
+        // And a pane's chord continues into the global table's keys when it has none.
+        let src = "[global]\n\"g x\" = \"quit\"\n[queue]\n\"g y\" = \"help\"\n";
+        let mut m = Keymap::from_toml(src, "t.toml").unwrap();
+        assert_eq!(
+            m.resolve(Context::Queue, key("g")),
+            Resolved::Pending("g".into())
+        );
+        assert_eq!(
+            m.resolve(Context::Queue, key("x")),
+            Resolved::Action(Action::Quit)
+        );
+    }
+
+    #[test]
     fn chord_beats_a_plain_binding_of_its_first_key() {
         let src = "[global]\ng = \"help\"\n\"g g\" = \"top\"\n";
         let mut m = Keymap::from_toml(src, "t.toml").unwrap();
@@ -944,6 +1036,46 @@ mod tests {
             Keymap::user_base("base = \"vim\"\n", "k.toml").unwrap(),
             Some("vim".into())
         );
+    }
+
+    #[test]
+    fn pending_hints_list_the_continuations() {
+        let mut m = Keymap::builtin("default").unwrap();
+        assert!(m.pending_hints(Context::Queue).is_empty());
+        m.resolve(Context::Queue, key("g"));
+        let hints = m.pending_hints(Context::Queue);
+        let keys: Vec<&str> = hints.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["d", "g", "l", "q", "s"]);
+        assert!(hints.contains(&("q".to_string(), "Go to the queue")));
+    }
+
+    #[test]
+    fn every_pane_has_a_context() {
+        for pane in Pane::ALL {
+            assert_eq!(Context::for_pane(pane).name(), pane.title().to_lowercase());
+        }
+    }
+
+    #[test]
+    fn aliases_bound_twice_are_rejected() {
+        let src = "[global]\nbacktab = \"up\"\n\"S-tab\" = \"down\"\n";
+        let e = Keymap::from_toml(src, "k.toml").unwrap_err().to_string();
+        assert!(e.starts_with("k.toml:"), "{e}");
+        assert!(e.contains("\"S-tab\"") && e.contains("\"backtab\""), "{e}");
+        // The same key in two contexts is fine.
+        let src = "[global]\nx = \"up\"\n[queue]\nx = \"down\"\n";
+        Keymap::from_toml(src, "k.toml").unwrap();
+    }
+
+    #[test]
+    fn shifted_lowercase_from_terminal_is_the_capital() {
+        let ev = KeyEvent::new(
+            KeyCode::Char('s'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        );
+        assert_eq!(Key::from_event(&ev), Some(key("C-S")));
+        assert_eq!(key("C-S-s"), key("C-S"));
+        assert_eq!(key("C-S").to_string(), "C-S");
     }
 
     #[test]

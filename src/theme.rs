@@ -1,6 +1,9 @@
 //! Themes: a palette of named colours and semantic roles mapped onto it, in TOML. At least six
 //! built in (`themes/*.toml`, compiled in), user themes in `$XDG_CONFIG_HOME/tonearm/themes/`
 //! that may `inherits` another; switchable at runtime.
+//!
+//! Loaded by `uiconf` (which `main.rs` and tests call); the renderer only reads [`Theme::style`].
+//! No I/O besides reading the theme directory it is given; no app state, no service modules.
 
 /// The semantic roles the renderer styles. Theme files set them by these snake_case names
 /// (with dots for the nested ones, e.g. `border.focused`).
@@ -356,7 +359,7 @@ fn parse_theme(text: &str, origin: &str, builtin: bool) -> Result<Parsed, ThemeE
             origin: origin.to_string(),
             line,
             column,
-            message: e.message().trim_end().to_string(),
+            message: e.message().trim_end().replace('`', "\""),
         }
     })?;
     let loc = |offset: usize| Loc::at(origin, text, offset);
@@ -546,18 +549,22 @@ impl ThemeSet {
     /// The built-in themes. They are compiled in and covered by tests, so a failure here is a
     /// build defect; it degrades to the plain theme rather than panicking.
     pub fn builtin() -> ThemeSet {
-        match ThemeSet::from_sources(Vec::new()) {
-            Ok(set) => set,
-            Err(e) => {
-                tracing::error!("built-in themes are broken: {e}");
-                ThemeSet {
-                    themes: vec![Theme {
-                        name: "default".into(),
-                        ..Theme::plain()
-                    }],
+        // Parsed once per process: the TUI, `--check-config` and tests ask for it repeatedly.
+        static BUILTIN_SET: std::sync::OnceLock<ThemeSet> = std::sync::OnceLock::new();
+        BUILTIN_SET
+            .get_or_init(|| match ThemeSet::from_sources(Vec::new()) {
+                Ok(set) => set,
+                Err(e) => {
+                    tracing::error!("built-in themes are broken: {e}");
+                    ThemeSet {
+                        themes: vec![Theme {
+                            name: "default".into(),
+                            ..Theme::plain()
+                        }],
+                    }
                 }
-            }
-        }
+            })
+            .clone()
     }
 
     /// The built-ins plus every `*.toml` in `dir` (in file-name order). A missing directory

@@ -12,5 +12,7 @@ mod player;
 mod session;
 mod signin;
 mod tui;
+mod ui_config;
 mod webapi;
 mod webapi_schema;
+mod zeroconf;
