@@ -11,5 +11,6 @@ mod layering;
 mod player;
 mod session;
 mod signin;
+mod ui_config;
 mod webapi;
 mod webapi_schema;
