@@ -5,9 +5,32 @@
 //! ([`feed`] drives a key string through routing and `update`). Depends on the keymap, the
 //! app's message types and crossterm's key event type (data only: no terminal I/O here).
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::app::msg::TextInput;
+use crate::app::effect::Effect;
+use crate::app::msg::{Msg, TextInput};
+use crate::app::state::State;
+use crate::app::update::update;
+use crate::keymap::{Key, Keymap, Resolved};
+
+/// Turns a key press into a message: an editing key while a text box is active, else what the
+/// keymap says in the state's context. Key releases/repeats of non-press kinds give `None`.
+pub fn route_key(state: &State, keymap: &mut Keymap, key: &KeyEvent) -> Option<Msg> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if state.text_input_active() {
+        // A chord started before the box opened can't continue inside it.
+        keymap.reset();
+        return text_input(key).map(Msg::Text);
+    }
+    let k = Key::from_event(key)?;
+    Some(match keymap.resolve(state.key_context(), k) {
+        Resolved::Action(action) => Msg::Action(action),
+        Resolved::Pending(hint) => Msg::Chord(Some(hint)),
+        Resolved::Unbound(keys) => Msg::Unbound(keys),
+    })
+}
 
 /// The editing meaning of a key in a text box (`None`: ignored there).
 pub fn text_input(key: &KeyEvent) -> Option<TextInput> {
@@ -117,6 +140,22 @@ fn named_key(name: &str) -> Result<KeyEvent, KeyStringError> {
             Ok(KeyEvent::new(base.code, base.modifiers | mods))
         }
     }
+}
+
+/// Test helper: routes and applies every key of `keys` (see [`parse_keys`]), returning all
+/// effects in order. Panics on a malformed key string (it is test input).
+pub fn feed(state: &mut State, keymap: &mut Keymap, keys: &str) -> Vec<Effect> {
+    let events = match parse_keys(keys) {
+        Ok(ev) => ev,
+        Err(e) => panic!("bad key string {keys:?}: {e}"),
+    };
+    let mut effects = Vec::new();
+    for ev in events {
+        if let Some(msg) = route_key(state, keymap, &ev) {
+            effects.extend(update(state, msg).effects);
+        }
+    }
+    effects
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::id::{SpotifyId, SpotifyUri};
 use crate::player::loader::TrackInfo as PlayedTrack;
 use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot, RepeatMode};
 
-// mod flows; (after the keymap lands)
+mod flows;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
 pub fn uri(kind: &str, n: u32) -> String {
@@ -682,7 +682,10 @@ fn filter_narrows_maps_selection_back_and_closes() {
     );
     assert!(rows.contains(&0) && rows.contains(&1) && rows.contains(&2));
     update(&mut s, Msg::Text(TextInput::Backspace));
-    assert!(s.filter.as_ref().unwrap().matches.len() > 3, "Lemon · U2 · Zooropa has m-o-r");
+    assert!(
+        s.filter.as_ref().unwrap().matches.len() > 3,
+        "Lemon · U2 · Zooropa has m-o-r"
+    );
     typed(&mut s, "n");
     update(&mut s, Msg::Text(TextInput::Down));
     let second = s.filter.as_ref().unwrap().matches[1].0;
