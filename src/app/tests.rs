@@ -1376,3 +1376,37 @@ fn login_password_stage() {
     act(&mut s, Action::Back);
     assert!(s.quit);
 }
+
+#[test]
+fn clicking_a_search_result_leaves_the_box() {
+    let mut s = demo_state();
+    act(&mut s, Action::OpenSearch);
+    typed(&mut s, "daft");
+    let id = s.search.latest;
+    update(
+        &mut s,
+        Msg::SearchResults {
+            id,
+            query: "daft".into(),
+            result: Ok(vec![
+                Item::Track(track(3, "One More Time", "Daft Punk", "Discovery")),
+                Item::Track(track(4, "Digital Love", "Daft Punk", "Discovery")),
+            ]),
+        },
+    );
+    s.hitmap.lists.push(ListArea {
+        pane: Pane::Search,
+        area: Area {
+            x: 0,
+            y: 5,
+            width: 40,
+            height: 3,
+        },
+        rows: vec![None, Some(0), Some(1)],
+    });
+    assert!(s.text_input_active());
+    let o = click(&mut s, MouseKind::Click, 3, 7);
+    assert!(o.redraw);
+    assert!(!s.text_input_active());
+    assert_eq!(s.search.cursor.selected, 1);
+}
