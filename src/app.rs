@@ -32,4 +32,6 @@ pub mod remote;
 pub mod run;
 pub mod state;
 pub mod terminal;
+#[cfg(test)]
+mod tests;
 pub mod update;

@@ -734,6 +734,11 @@ fn select_row(state: &mut State, pane: Pane, row: usize, out: &mut Out) -> bool 
         state.focus = pane;
         out.redraw = true;
     }
+    if pane == Pane::Search && state.search.editing {
+        // Clicking a result hands the keys back to the list.
+        state.search.editing = false;
+        out.redraw = true;
+    }
     if let Some(f) = state.filter.as_mut().filter(|f| f.pane == pane) {
         let Some(pos) = f.matches.iter().position(|m| m.0 == row) else {
             return false;
