@@ -74,11 +74,11 @@ pub enum RunError {
     Terminal(std::io::Error),
     #[error("the terminal failed: {0}")]
     Draw(std::io::Error),
-    #[error("audio output: {0}")]
+    #[error(transparent)]
     Sink(#[from] crate::audio::sink::SinkError),
-    #[error("{0}")]
+    #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
-    #[error("cannot start the embedded simulator: {0}")]
+    #[error("cannot start the embedded simulator")]
     Sim(#[from] crate::sim::SimError),
     #[error("cannot find the state directory: set HOME or XDG_STATE_HOME")]
     NoStateDir,
