@@ -116,9 +116,6 @@ impl Tmux {
         a.extend_from_slice(keys);
         self.run(&a);
     }
-    fn text(&self, t: &str) {
-        self.run(&["send-keys", "-t", "b", "-l", t]);
-    }
     fn capture(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "b"])
     }
@@ -273,20 +270,20 @@ fn main() {
     let idle = cpu_percent(pid, WINDOW);
     println!("tui_session: CPU idle with the TUI open over 30 s: {idle:.2} % (target ~0)");
 
-    tmux.keys(&["2"]); // focuses the search box, ready to type
-    tmux.text("Middle C Sunrise");
-    wait_until("search results", 60, || {
-        tmux.capture().matches("Middle C Sunrise").count() >= 2
-    });
+    // Play Liked Songs (the whole 10k-track list becomes the queue, so playback goes on for the
+    // whole window): the library pane, next section, into the list, play.
+    tmux.keys(&["1"]);
+    tmux.keys(&["l"]);
     tmux.keys(&["Enter"]);
     tmux.keys(&["Enter"]);
-    wait_until("playback", 60, || {
+    let bar = |glyph: &str| {
         tmux.capture()
             .lines()
             .rev()
             .take(6)
-            .any(|l| l.contains("Middle C Sunrise"))
-    });
+            .any(|l| l.contains(glyph))
+    };
+    wait_until("playback", 60, || bar("▶"));
     std::thread::sleep(Duration::from_secs(2));
     let rss0 = rss_mb(pid);
     let playing = cpu_percent(pid, WINDOW);
@@ -298,6 +295,7 @@ fn main() {
     );
 
     tmux.keys(&["Space"]);
+    wait_until("pause", 30, || bar("⏸"));
     std::thread::sleep(Duration::from_secs(2));
     let paused = cpu_percent(pid, WINDOW);
     println!("tui_session: CPU paused with the TUI open over 30 s: {paused:.2} % (target ~0)");

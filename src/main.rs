@@ -260,7 +260,18 @@ fn real_main(cli: Cli, started: Instant) -> Result<()> {
     if cli.tui.check_config {
         return check_config(&cli, &cfg);
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = if cli.command.is_none() {
+        // The TUI: its loop runs on the main thread (`block_on`); one worker runs the spawned
+        // network work. Fewer threads mean fewer allocator arenas holding freed memory after
+        // a large library refresh (the RSS budget), and the loop never waits on the worker.
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    }
+    .context("cannot start the async runtime")?;
     let demo = cli.demo;
     match cli.command {
         Some(Command::Sim(args)) => runtime.block_on(run_sim(args)),
