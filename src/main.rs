@@ -231,7 +231,9 @@ enum PhoneCommand {
     /// List the account's devices, one JSON object per line.
     Devices,
     /// Transfer playback to a device (name or id).
-    Transfer { target: String },
+    Transfer {
+        target: String,
+    },
     /// Play a context (album, playlist, artist URI).
     Play {
         context_uri: String,
@@ -245,7 +247,9 @@ enum PhoneCommand {
     Pause,
     Resume,
     /// Seek to a position (ms).
-    Seek { ms: u64 },
+    Seek {
+        ms: u64,
+    },
     Next,
     Prev,
     /// Volume in percent.
@@ -264,7 +268,9 @@ enum PhoneCommand {
         mode: String,
     },
     /// Add a track to the queue.
-    Queue { uri: String },
+    Queue {
+        uri: String,
+    },
     /// Replace the queue with these tracks.
     SetQueue {
         #[arg(required = true)]

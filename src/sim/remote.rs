@@ -220,7 +220,9 @@ impl Phone {
                 let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else {
                     continue;
                 };
-                if let Some(id) = v.pointer("/headers/Spotify-Connection-Id").and_then(Value::as_str)
+                if let Some(id) = v
+                    .pointer("/headers/Spotify-Connection-Id")
+                    .and_then(Value::as_str)
                 {
                     return Some(id.to_owned());
                 }
@@ -304,7 +306,8 @@ impl Phone {
         info.name = self.device_name.clone();
         info.device_id = self.device_id.clone();
         info.device_type = EnumOrUnknown::new(DeviceType::SMARTPHONE);
-        info.device_software_version = concat!("tonearm-sim-phone ", env!("CARGO_PKG_VERSION")).into();
+        info.device_software_version =
+            concat!("tonearm-sim-phone ", env!("CARGO_PKG_VERSION")).into();
         info.spirc_version = "3.2.6".into();
         info.client_id = CLIENT_ID.into();
         info.capabilities = MessageField::some(caps);
@@ -505,11 +508,13 @@ impl Phone {
     }
 
     pub async fn next(&self, target: Option<&str>) -> Result<Value, PhoneError> {
-        self.command(target, json!({ "endpoint": "skip_next" })).await
+        self.command(target, json!({ "endpoint": "skip_next" }))
+            .await
     }
 
     pub async fn prev(&self, target: Option<&str>) -> Result<Value, PhoneError> {
-        self.command(target, json!({ "endpoint": "skip_prev" })).await
+        self.command(target, json!({ "endpoint": "skip_prev" }))
+            .await
     }
 
     pub async fn shuffle(&self, target: Option<&str>, on: bool) -> Result<Value, PhoneError> {
@@ -551,7 +556,11 @@ impl Phone {
     }
 
     /// Replaces what plays next with `uris`.
-    pub async fn set_queue(&self, target: Option<&str>, uris: &[String]) -> Result<Value, PhoneError> {
+    pub async fn set_queue(
+        &self,
+        target: Option<&str>,
+        uris: &[String],
+    ) -> Result<Value, PhoneError> {
         let revision = self
             .cluster()
             .player_state
@@ -610,7 +619,9 @@ impl Phone {
 fn on_frame(text: &str, cluster: &watch::Sender<Cluster>) -> Option<String> {
     let v: Value = serde_json::from_str(text).ok()?;
     match v.get("type").and_then(Value::as_str) {
-        Some("message") if v.get("uri").and_then(Value::as_str) == Some("hm://connect-state/v1/cluster") => {
+        Some("message")
+            if v.get("uri").and_then(Value::as_str) == Some("hm://connect-state/v1/cluster") =>
+        {
             let gzip = v
                 .pointer("/headers/Transfer-Encoding")
                 .and_then(Value::as_str)
@@ -627,7 +638,9 @@ fn on_frame(text: &str, cluster: &watch::Sender<Cluster>) -> Option<String> {
         }
         Some("request") => {
             let key = v.get("key")?.as_str()?;
-            Some(json!({ "type": "reply", "key": key, "payload": { "success": false } }).to_string())
+            Some(
+                json!({ "type": "reply", "key": key, "payload": { "success": false } }).to_string(),
+            )
         }
         _ => None,
     }
@@ -658,7 +671,9 @@ async fn login5(
             .iter()
             .find(|c| c.has_evaluate_hashcash_parameters())
             .map(|c| c.evaluate_hashcash_parameters().clone())
-            .ok_or_else(|| PhoneError::Protocol("client-token challenge without hashcash".into()))?;
+            .ok_or_else(|| {
+                PhoneError::Protocol("client-token challenge without hashcash".into())
+            })?;
         let prefix = hex::decode(&params.prefix)
             .map_err(|_| PhoneError::Protocol("client-token hashcash prefix is not hex".into()))?;
         let suffix = hashcash(b"", &prefix, params.length)
@@ -714,7 +729,9 @@ async fn login5(
             let mut solutions = l5::ChallengeSolutions::new();
             for c in &resp.challenges().challenges {
                 if !c.has_hashcash() {
-                    return Err(PhoneError::Protocol("login5 challenge is not hashcash".into()));
+                    return Err(PhoneError::Protocol(
+                        "login5 challenge is not hashcash".into(),
+                    ));
                 }
                 let hc = c.hashcash();
                 let suffix = hashcash(&resp.login_context, &hc.prefix, hc.length)
@@ -731,7 +748,9 @@ async fn login5(
         }
         return Err(PhoneError::Protocol("empty login5 answer".into()));
     }
-    Err(PhoneError::Protocol("login5 kept asking for challenges".into()))
+    Err(PhoneError::Protocol(
+        "login5 kept asking for challenges".into(),
+    ))
 }
 
 async fn client_token_call(
@@ -748,8 +767,9 @@ async fn client_token_call(
     if !r.status().is_success() {
         return Err(refused(r).await);
     }
-    ct::ClientTokenResponse::parse_from_bytes(&r.bytes().await?)
-        .map_err(|_| PhoneError::Protocol("client-token answer is not a ClientTokenResponse".into()))
+    ct::ClientTokenResponse::parse_from_bytes(&r.bytes().await?).map_err(|_| {
+        PhoneError::Protocol("client-token answer is not a ClientTokenResponse".into())
+    })
 }
 
 /// The accounts service's sign-in page, submitted as a browser would (authorization code with
@@ -803,7 +823,9 @@ async fn browser_sign_in(
         .send()
         .await?;
     if !r.status().is_success() {
-        return Err(PhoneError::Login("the accounts service refused the code".into()));
+        return Err(PhoneError::Login(
+            "the accounts service refused the code".into(),
+        ));
     }
     let v: Value = r
         .json()
@@ -823,7 +845,10 @@ mod tests {
     #[test]
     fn hashcash_meets_the_length() {
         let s = hashcash(b"ctx", b"prefix", 8).unwrap();
-        let hash = Sha1::new().chain_update(b"prefix").chain_update(s).finalize();
+        let hash = Sha1::new()
+            .chain_update(b"prefix")
+            .chain_update(s)
+            .finalize();
         assert!(i64_at(&hash, 12).trailing_zeros() >= 8);
     }
 

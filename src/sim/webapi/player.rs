@@ -232,7 +232,12 @@ fn playback_json(shared: &Shared, account: &SimAccount, with_device: bool) -> Op
     m.insert("context".into(), context_json(shared, &ps.context_uri));
     m.insert(
         "timestamp".into(),
-        (if ps.timestamp > 0 { ps.timestamp } else { now_ms() }).into(),
+        (if ps.timestamp > 0 {
+            ps.timestamp
+        } else {
+            now_ms()
+        })
+        .into(),
     );
     m.insert(
         "progress_ms".into(),
@@ -489,7 +494,9 @@ fn required<'a>(call: &'a Call, key: &str) -> Result<&'a str, ApiErr> {
         .ok_or_else(|| ApiErr::bad(format!("missing {key}")))
 }
 
-simple!(pause, |_| Ok(json!({ "endpoint": "pause", "logging_params": {} })));
+simple!(pause, |_| Ok(
+    json!({ "endpoint": "pause", "logging_params": {} })
+));
 simple!(next, |_| Ok(
     json!({ "endpoint": "skip_next", "logging_params": {} })
 ));
