@@ -358,7 +358,7 @@ impl Hub {
     ) -> Result<Cluster, PutError> {
         let mut st = lock(&self.state);
         let conn_id = conn_id.ok_or(PutError::MissingConnection)?;
-        if !st.conns.get(conn_id).is_some_and(|c| c.username == user) {
+        if st.conns.get(conn_id).is_none_or(|c| c.username != user) {
             return Err(PutError::UnknownConnection);
         }
         let acc = st.accounts.entry(user.to_owned()).or_default();
@@ -773,17 +773,34 @@ async fn unknown() -> Response {
     json_error(StatusCode::NOT_FOUND, "unknown connect-state endpoint")
 }
 
+/// A refused HTTP request: status and message (answered as `{"error": {status, message}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpErr(pub StatusCode, pub String);
+
+impl HttpErr {
+    fn bad(message: &str) -> HttpErr {
+        HttpErr(StatusCode::BAD_REQUEST, message.to_owned())
+    }
+}
+
+impl IntoResponse for HttpErr {
+    fn into_response(self) -> Response {
+        json_error(self.0, &self.1)
+    }
+}
+
 /// The user behind a Bearer token (login5 or OAuth), or the 401.
-pub(crate) fn auth(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
-    let token = super::tokens::bearer_token(headers).map_err(super::tokens::unauthorized)?;
+pub(crate) fn auth(shared: &Shared, headers: &HeaderMap) -> Result<String, HttpErr> {
+    let unauthorized = |m: &str| HttpErr(StatusCode::UNAUTHORIZED, m.to_owned());
+    let token = super::tokens::bearer_token(headers).map_err(unauthorized)?;
     shared
         .validate_web_token(token)
         .map(|(user, _)| user)
-        .ok_or_else(|| super::tokens::unauthorized("invalid or expired access token"))
+        .ok_or_else(|| unauthorized("invalid or expired access token"))
 }
 
 /// The body, gunzipped when a (X-)Transfer-Encoding or Content-Encoding header says gzip.
-pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
+pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, HttpErr> {
     let gzip = [
         "content-encoding",
         "x-transfer-encoding",
@@ -806,21 +823,17 @@ pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Re
         .read_to_end(&mut out)
     {
         Ok(_) if out.len() <= MAX_BODY => Ok(out),
-        Ok(_) => Err(json_error(
+        Ok(_) => Err(HttpErr(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "decompressed body too large",
+            "decompressed body too large".to_owned(),
         )),
-        Err(_) => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "body is not valid gzip",
-        )),
+        Err(_) => Err(HttpErr::bad("body is not valid gzip")),
     }
 }
 
-fn valid_device_id(id: &str) -> Result<(), Response> {
+fn valid_device_id(id: &str) -> Result<(), HttpErr> {
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
+        return Err(HttpErr::bad(
             "device id must be 1-128 printable ASCII characters",
         ));
     }
@@ -840,14 +853,14 @@ async fn put_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = valid_device_id(&id) {
-        return r;
+        return r.into_response();
     }
     let bytes = match body_bytes(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(req) = PutStateRequest::parse_from_bytes(&bytes) else {
         return json_error(
@@ -876,7 +889,7 @@ async fn inactive_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if app.shared.connect.set_inactive(&user, &id) {
         StatusCode::NO_CONTENT.into_response()
@@ -893,7 +906,7 @@ async fn delete_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     app.shared.connect.remove_device(&user, &id);
     StatusCode::NO_CONTENT.into_response()
@@ -903,28 +916,28 @@ async fn delete_device(
 async fn wake_devices(State(app): State<App>, headers: HeaderMap) -> Response {
     match auth(&app.shared, &headers) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, Response> {
+fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, HttpErr> {
     let bytes = body_bytes(headers, body)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|_| json_error(StatusCode::BAD_REQUEST, "malformed JSON body"))
+        .map_err(|_| HttpErr::bad("malformed JSON body"))
 }
 
 /// The sender must be a device of the caller's account (any registered one).
-fn check_sender(shared: &Shared, user: &str, from: &str) -> Result<(), Response> {
+fn check_sender(shared: &Shared, user: &str, from: &str) -> Result<(), HttpErr> {
     if shared.connect.devices(user).iter().any(|d| d.id == from) {
         Ok(())
     } else {
-        Err(json_error(
+        Err(HttpErr(
             StatusCode::NOT_FOUND,
-            "the sending device is not registered on this account",
+            "the sending device is not registered on this account".to_owned(),
         ))
     }
 }
@@ -939,14 +952,14 @@ async fn transfer(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+        return r.into_response();
     }
     let parsed = match parse_json_body(&headers, &body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     // librespot sends {"transfer_options": {...}}, the desktop {"options": {...}}.
     let mut options = Map::new();
@@ -980,10 +993,10 @@ async fn command(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+        return r.into_response();
     }
     let command = match parse_json_body(&headers, &body) {
         Ok(Some(Value::Object(mut o))) => match o.remove("command") {
@@ -1001,7 +1014,7 @@ async fn command(
                 "body must be {\"command\": {\"endpoint\": ...}}",
             )
         }
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match shared.connect.command(&user, &from, &to, command).await {
         Ok(ack) => Json(json!({ "ack_id": ack })).into_response(),
@@ -1020,15 +1033,15 @@ async fn volume(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+        return r.into_response();
     }
     let volume = match parse_json_body(&headers, &body) {
         Ok(Some(v)) => v.get("volume").and_then(Value::as_u64),
         Ok(None) => None,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(volume) = volume.filter(|v| *v <= 65535) else {
         return json_error(

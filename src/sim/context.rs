@@ -109,7 +109,7 @@ async fn context_resolve(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = super::connect_state::auth(&app.shared, &headers) {
-        return r;
+        return r.into_response();
     }
     match resolve(&app.shared, &uri) {
         Some(v) => Json(v).into_response(),

@@ -11,5 +11,6 @@ mod layering;
 mod player;
 mod session;
 mod signin;
+mod sim_connect;
 mod webapi;
 mod webapi_schema;
