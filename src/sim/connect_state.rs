@@ -216,6 +216,25 @@ impl Account {
         c
     }
 
+    /// What a push would tell, as bytes: equal fingerprints = nothing to push. (Protobuf maps
+    /// are hash maps, so equal states may still differ here; that only costs a push.)
+    fn fingerprint(&self) -> Vec<u8> {
+        let mut bytes = self.active.clone().unwrap_or_default().into_bytes();
+        bytes.push(0);
+        if let Some(ps) = &self.player_state {
+            bytes.extend(ps.write_to_bytes().unwrap_or_default());
+        }
+        for (id, d) in &self.devices {
+            bytes.push(0);
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.extend(d.info.write_to_bytes().unwrap_or_default());
+            if let Some(ps) = &d.player_state {
+                bytes.extend(ps.write_to_bytes().unwrap_or_default());
+            }
+        }
+        bytes
+    }
+
     /// Clears the active device, keeping its state as transfer data (for auto-resume).
     fn clear_active(&mut self) {
         if self.active.take().is_some() {
@@ -362,6 +381,7 @@ impl Hub {
             return Err(PutError::UnknownConnection);
         }
         let acc = st.accounts.entry(user.to_owned()).or_default();
+        let before = acc.fingerprint();
         let reason = reason_of(&req);
         let device = req.device.into_option().unwrap_or_default();
         let is_new = !acc.devices.contains_key(device_id);
@@ -433,8 +453,13 @@ impl Hub {
             Some(PutStateReason::ALIAS_CHANGED) => ClusterUpdateReason::DEVICE_ALIAS_CHANGED,
             _ => ClusterUpdateReason::DEVICE_STATE_CHANGED,
         };
+        // A PUT that changes nothing is not pushed (a client answering pushes with PUTs must
+        // not start a storm).
+        let unchanged = acc.fingerprint() == before;
         let cluster = acc.cluster();
-        st.broadcast(user, update_reason, changed);
+        if !unchanged {
+            st.broadcast(user, update_reason, changed);
+        }
         Ok(cluster)
     }
 
@@ -632,12 +657,14 @@ impl Hub {
     }
 
     /// Transfers playback to `to` (from `from`, or from whoever is active when `from` is
-    /// `None` or equals `to`); `options` are the transfer options (strings). Returns the ack id.
+    /// `None` or equals `to`); `sender` is the requesting device (`sent_by_device_id`),
+    /// `options` are the transfer options (strings). Returns the ack id.
     pub(crate) async fn transfer(
         &self,
         catalog: &super::Catalog,
         user: &str,
         from: Option<&str>,
+        sender: &str,
         to: &str,
         options: Map<String, Value>,
     ) -> Result<String, Deliver> {
@@ -656,7 +683,6 @@ impl Hub {
         for (k, v) in options {
             opts.insert(k, v);
         }
-        let sender = from.unwrap_or(to);
         let body = json!({
             "message_id": self.next_message_id(),
             "target_alias_id": null,
@@ -974,7 +1000,7 @@ async fn transfer(
     }
     match shared
         .connect
-        .transfer(&shared.catalog, &user, Some(&from), &to, options)
+        .transfer(&shared.catalog, &user, Some(&from), &from, &to, options)
         .await
     {
         Ok(ack) => Json(json!({ "ack_id": ack })).into_response(),

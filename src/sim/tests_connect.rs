@@ -1162,3 +1162,52 @@ async fn web_api_player_endpoints_follow_the_cluster() {
     let (s, _) = e.web(Method::PUT, &frank, "/pause", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn unchanged_puts_are_not_pushed_and_liked_songs_resolve() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let mut d = e.device(&alice, "dev", "Desk", DeviceType::COMPUTER).await;
+    d.cluster_update().await;
+    let req = put_request(
+        device_info("dev", "Desk", DeviceType::COMPUTER),
+        PutStateReason::PICKER_OPENED,
+        false,
+        None,
+    );
+    assert_eq!(
+        e.put(&alice, Some(&d.conn_id), "dev", &req).await.status(),
+        200
+    );
+    // The next frame is the pong, not a cluster push.
+    d.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(d.next().await["type"], "pong");
+    let mut info = device_info("dev", "Desk 2", DeviceType::COMPUTER);
+    info.volume = 100;
+    let req = put_request(info, PutStateReason::VOLUME_CHANGED, false, None);
+    assert_eq!(
+        e.put(&alice, Some(&d.conn_id), "dev", &req).await.status(),
+        200
+    );
+    let u = d.cluster_update().await;
+    assert_eq!(
+        u.update_reason.enum_value(),
+        Ok(ClusterUpdateReason::DEVICE_VOLUME_CHANGED)
+    );
+    assert_eq!(u.cluster.device["dev"].volume, 100);
+
+    let r = e
+        .http
+        .get(format!(
+            "{}/context-resolve/v1/spotify:user:tonearm-demo:collection",
+            e.base
+        ))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(context::context_keys_ok(&v));
+    assert!(!v["pages"][0]["tracks"].as_array().unwrap().is_empty());
+}
