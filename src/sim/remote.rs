@@ -465,6 +465,37 @@ impl Phone {
         Ok(list)
     }
 
+    /// What plays where, as JSON: `{"active_device_id", "active_device_name", "context_uri",
+    /// "track_uri", "is_playing", "is_paused", "position_ms", "shuffle", "repeat_context",
+    /// "repeat_track"}` (`null`s when nothing is active).
+    pub async fn status(&self) -> Result<Value, PhoneError> {
+        let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
+        let active = Some(cluster.active_device_id.clone()).filter(|a| !a.is_empty());
+        let name = active
+            .as_ref()
+            .and_then(|a| cluster.device.get(a))
+            .map(|d| d.name.clone());
+        let ps = cluster.player_state.clone().unwrap_or_default();
+        let track = ps
+            .track
+            .as_ref()
+            .map(|t| t.uri.clone())
+            .filter(|u| !u.is_empty());
+        let opts = ps.options.clone().unwrap_or_default();
+        Ok(json!({
+            "active_device_id": active,
+            "active_device_name": name,
+            "context_uri": Some(ps.context_uri.clone()).filter(|c| !c.is_empty()),
+            "track_uri": track,
+            "is_playing": ps.is_playing && !ps.is_paused,
+            "is_paused": ps.is_paused,
+            "position_ms": ps.position_as_of_timestamp,
+            "shuffle": opts.shuffling_context,
+            "repeat_context": opts.repeating_context,
+            "repeat_track": opts.repeating_track,
+        }))
+    }
+
     /// A device id by id or (case-insensitive) name.
     pub async fn resolve(&self, target: &str) -> Result<String, PhoneError> {
         let devices = self.devices().await?;

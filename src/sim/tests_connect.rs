@@ -829,6 +829,12 @@ async fn the_phone_lists_devices_and_drives_a_receiver() {
     p.wait_for(WAIT, |c| c.player_state.is_playing)
         .await
         .unwrap();
+    let st = p.status().await.unwrap();
+    assert_eq!(st["active_device_id"], "spk-1");
+    assert_eq!(st["active_device_name"], "Kitchen");
+    assert_eq!(st["track_uri"], e.sim.info().demo_tracks[2].uri.as_str());
+    assert_eq!(st["is_playing"], true);
+    assert_eq!(st["shuffle"], true);
 
     let (_, c) = answered(&mut spk, true, p.pause(None)).await;
     assert_eq!(c["command"]["endpoint"], "pause");

@@ -108,6 +108,23 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("502") && err.contains("refused"), "{err}");
 
+    // Status with nothing active.
+    let out = phone_cli(
+        home.path(),
+        ["--sim", &base, "--username", "alice", "status"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["active_device_id"].is_null(), "{status}");
+    assert_eq!(status["is_playing"], false);
+
     // No active device, no target: says so.
     let out = phone_cli(
         home.path(),
