@@ -47,6 +47,9 @@ pub(crate) const CLUSTER_URI: &str = "hm://connect-state/v1/cluster";
 pub(crate) const VOLUME_URI: &str = "hm://connect-state/v1/connect/volume";
 /// `message_ident` of player command requests.
 pub(crate) const COMMAND_IDENT: &str = "hm://connect-state/v1/player/command";
+/// How old the current activity must be before an activity claim without
+/// `started_playing_at` takes it over.
+const UNDATED_CLAIM_AFTER_MS: i64 = 2000;
 /// Devices listed per account before new registrations are refused (hostile clients).
 const MAX_DEVICES: usize = 64;
 
@@ -428,9 +431,16 @@ impl Hub {
                 }
             } else {
                 // A claim older than the current activity (a late PUT from the device playback
-                // was just transferred away from) must not steal it back.
+                // was just transferred away from) must not steal it back. Without
+                // `started_playing_at` the age is unknown: such claims only win once the
+                // current activity is a little older than a push round trip.
                 let started = i64::try_from(req.started_playing_at).unwrap_or(i64::MAX);
-                if acc.active.is_none() || started == 0 || started >= acc.active_since {
+                let fresh = if started == 0 {
+                    now_ms() - acc.active_since >= UNDATED_CLAIM_AFTER_MS
+                } else {
+                    started >= acc.active_since
+                };
+                if acc.active.is_none() || fresh {
                     if let Some(old) = acc.active.clone() {
                         changed.push(old);
                     }

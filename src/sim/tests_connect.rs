@@ -1217,3 +1217,64 @@ async fn unchanged_puts_are_not_pushed_and_liked_songs_resolve() {
     assert!(context::context_keys_ok(&v));
     assert!(!v["pages"][0]["tracks"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_late_activity_claim_does_not_steal_a_transfer_back() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let a = e
+        .device(&alice, "dev-a", "Desk", DeviceType::COMPUTER)
+        .await;
+    let mut b = e
+        .device(&alice, "dev-b", "Speaker", DeviceType::SPEAKER)
+        .await;
+    let ps = playing_state(&e.sim, 0, false);
+    let mut claim = put_request(
+        device_info("dev-a", "Desk", DeviceType::COMPUTER),
+        PutStateReason::PLAYER_STATE_CHANGED,
+        true,
+        Some(ps),
+    );
+    let started_before = claim.started_playing_at;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let path = "/connect-state/v1/connect/transfer/from/dev-a/to/dev-b";
+    let empty = json!({});
+    let (answer, _) = tokio::join!(e.post_json(&alice, path, &empty), async {
+        let (key, _) = b.request().await;
+        b.reply(&key, true).await;
+    });
+    assert_eq!(answer.0, StatusCode::OK);
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    // dev-a's late PUT (dated before the transfer, or undated) keeps dev-b active.
+    claim.started_playing_at = started_before;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    claim.started_playing_at = 0;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    // A fresh local start on dev-a takes over.
+    claim.started_playing_at = u64::try_from(connect_state::now_ms() + 1).unwrap();
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-a");
+}
