@@ -103,8 +103,11 @@ struct Account {
     active_since: i64,
     /// The cluster's player state: the active device's last one (kept when it goes away).
     player_state: Option<PlayerState>,
+    /// The last active device's state when it stopped being active, offered (for resuming)
+    /// only to that device in its own PUT answers.
     transfer_data: Vec<u8>,
     transfer_data_ts: u64,
+    transfer_owner: Option<String>,
     changed_ms: i64,
 }
 
@@ -203,6 +206,16 @@ fn reason_of(r: &PutStateRequest) -> Option<PutStateReason> {
 }
 
 impl Account {
+    /// The cluster as `viewer` gets it (transfer data only for its owner; pushes: `None`).
+    fn cluster_for(&self, viewer: Option<&str>) -> Cluster {
+        let mut c = self.cluster();
+        if viewer.is_none() || viewer != self.transfer_owner.as_deref() {
+            c.transfer_data = Vec::new();
+            c.transfer_data_timestamp = 0;
+        }
+        c
+    }
+
     fn cluster(&self) -> Cluster {
         let mut c = Cluster::new();
         c.changed_timestamp_ms = self.changed_ms;
@@ -240,11 +253,12 @@ impl Account {
 
     /// Clears the active device, keeping its state as transfer data (for auto-resume).
     fn clear_active(&mut self) {
-        if self.active.take().is_some() {
+        if let Some(owner) = self.active.take() {
             if let Some(ps) = &self.player_state {
                 if let Ok(bytes) = super::context::transfer_state(ps, None).write_to_bytes() {
                     self.transfer_data = bytes;
                     self.transfer_data_ts = u64::try_from(now_ms()).unwrap_or(0);
+                    self.transfer_owner = Some(owner);
                 }
             }
         }
@@ -269,7 +283,7 @@ impl HubState {
         };
         acc.changed_ms = now_ms();
         let mut update = ClusterUpdate::new();
-        update.cluster = MessageField::some(acc.cluster());
+        update.cluster = MessageField::some(acc.cluster_for(None));
         update.update_reason = EnumOrUnknown::new(reason);
         update.devices_that_changed = changed;
         let bytes = match update.write_to_bytes() {
@@ -466,7 +480,7 @@ impl Hub {
         // A PUT that changes nothing is not pushed (a client answering pushes with PUTs must
         // not start a storm).
         let unchanged = acc.fingerprint() == before;
-        let cluster = acc.cluster();
+        let cluster = acc.cluster_for(Some(device_id));
         if !unchanged {
             st.broadcast(user, update_reason, changed);
         }

@@ -440,7 +440,30 @@ async fn every_connection_of_the_account_gets_cluster_updates() {
     let u = b
         .cluster_where(|u| u.cluster.active_device_id.is_empty())
         .await;
-    assert!(!u.cluster.transfer_data.is_empty(), "transfer data kept");
+    assert!(
+        u.cluster.transfer_data.is_empty(),
+        "pushes carry no transfer data"
+    );
+    // The device that was active gets its state back as transfer data (to resume); others not.
+    let req = put_request(
+        device_info("dev-a", "Desk", DeviceType::COMPUTER),
+        PutStateReason::NEW_CONNECTION,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&a.conn_id), "dev-a", &req).await;
+    let own = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    let ts = TransferState::parse_from_bytes(&own.transfer_data).unwrap();
+    assert_eq!(ts.playback.current_track.uri(), ps.track.uri);
+    let req = put_request(
+        device_info("dev-c", "Other", DeviceType::TV),
+        PutStateReason::NEW_DEVICE,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&b.conn_id), "dev-c", &req).await;
+    let other = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    assert!(other.transfer_data.is_empty());
     let r = e
         .http
         .delete(format!("{}/connect-state/v1/devices/dev-a", e.base))
@@ -450,7 +473,9 @@ async fn every_connection_of_the_account_gets_cluster_updates() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let u = b
-        .cluster_where(|u| !u.cluster.device.contains_key("dev-a"))
+        .cluster_where(|u| {
+            !u.cluster.device.contains_key("dev-a") && u.cluster.device.contains_key("dev-c")
+        })
         .await;
     assert_eq!(
         u.update_reason.enum_value(),
