@@ -575,7 +575,11 @@ async fn transfer_delivers_a_transfer_state_and_correlates_the_reply() {
         .set_connect_timing(Duration::from_secs(2), Duration::from_millis(300));
     let answer = e.post_json(&alice, back, &json!({})).await;
     assert_eq!(answer.0, StatusCode::GATEWAY_TIMEOUT);
-    // Unknown target, unknown sender.
+    // The silent request is still queued at dev-a: take it out of the way.
+    let _stale = a.request().await;
+    e.sim
+        .set_connect_timing(Duration::from_secs(2), Duration::from_secs(10));
+    // Unknown target.
     let answer = e
         .post_json(
             &alice,
@@ -584,14 +588,22 @@ async fn transfer_delivers_a_transfer_state_and_correlates_the_reply() {
         )
         .await;
     assert_eq!(answer.0, StatusCode::NOT_FOUND);
-    let answer = e
-        .post_json(
+    // An unregistered sender may transfer (a pure controller): the active device's state goes.
+    let empty = json!({});
+    let (answer, (_, cmd)) = tokio::join!(
+        e.post_json(
             &alice,
-            "/connect-state/v1/connect/transfer/from/nope/to/dev-a",
-            &json!({}),
-        )
-        .await;
-    assert_eq!(answer.0, StatusCode::NOT_FOUND);
+            "/connect-state/v1/connect/transfer/from/remote-only/to/dev-a",
+            &empty,
+        ),
+        async {
+            let (key, cmd) = a.request().await;
+            a.reply(&key, true).await;
+            (key, cmd)
+        }
+    );
+    assert_eq!(answer.0, StatusCode::OK);
+    assert_eq!(cmd["sent_by_device_id"], "remote-only");
 }
 
 #[tokio::test]
@@ -748,7 +760,7 @@ async fn hostile_frames_and_inputs_do_not_break_the_dealer() {
             &json!({"command": {"endpoint": "pause"}}),
         )
         .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::BAD_REQUEST, "overlong sender id");
     let r = e
         .http
         .post(format!(
