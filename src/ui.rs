@@ -26,7 +26,7 @@ use ratatui::layout::Rect;
 use ratatui::Frame;
 
 use crate::app::action::Pane;
-use crate::app::state::{HitMap, Level, Screen, State};
+use crate::app::state::{HitMap, Level, LoginStage, Screen, State};
 use crate::keymap::HelpEntry;
 use crate::theme::{Role, Theme};
 
@@ -166,7 +166,7 @@ fn layout(full: Rect) -> Layout {
 fn tab_bar(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, hit: &mut HitMap) {
     let mut x = r.x;
     let right = r.right();
-    if r.width >= 50 {
+    if r.width >= 80 {
         x += put(
             buf,
             x,
@@ -188,7 +188,7 @@ fn tab_bar(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, hit: &mut Hi
         if x >= right {
             break;
         }
-        let label = if r.width >= 60 {
+        let label = if r.width >= 56 {
             format!(" {} {} ", i + 1, pane.title())
         } else {
             format!(" {} ", pane.title())
@@ -255,7 +255,10 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
         return;
     }
     let hints: &[(&str, &str)] = match state.screen {
-        Screen::Login(_) => &[("↑↓", "choose"), ("enter", "continue"), ("q", "quit")],
+        Screen::Login(LoginStage::Choose { .. } | LoginStage::Failed { .. }) => {
+            &[("↑↓", "choose"), ("enter", "continue"), ("q", "quit")]
+        }
+        Screen::Login(_) => &[("esc", "back"), ("q", "quit")],
         Screen::Main if state.help.is_some() => &[("?", "close help")],
         Screen::Main => &[
             ("?", "help"),

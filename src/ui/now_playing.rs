@@ -182,7 +182,7 @@ pub(crate) fn draw(
         indicators.push((format!("vol {}%", percent(v)), Role::Dim));
     }
     indicators.push((
-        "⇄ shuffle".to_string(),
+        if w >= 70 { "⇄ shuffle" } else { "⇄" }.to_string(),
         if p.shuffle { Role::Info } else { Role::Dim },
     ));
     let (rep, rep_role) = match p.repeat {
@@ -191,10 +191,8 @@ pub(crate) fn draw(
         RepeatMode::One => ("↻ one", Role::Info),
     };
     indicators.push((rep.to_string(), rep_role));
-    if r.height < 4 && inner.height < 2 {
-        // One line only: the connection state joins the indicators.
-        indicators.push((conn.clone(), conn_role));
-    } else if r.height < 4 {
+    if r.height < 4 {
+        // No border to carry it: the connection state joins the indicators.
         indicators.push((conn.clone(), conn_role));
     }
     if r.height < 4 {
@@ -243,7 +241,8 @@ pub(crate) fn draw(
         title,
         theme.style(Role::Title),
     );
-    if !p.artists.is_empty() {
+    // Separators only when something readable fits after them.
+    if !p.artists.is_empty() && cx + 6 < end {
         cx += put(
             buf,
             cx,
@@ -261,7 +260,7 @@ pub(crate) fn draw(
             theme.style(Role::Base),
         );
     }
-    if !p.album.is_empty() {
+    if !p.album.is_empty() && cx + 6 < end {
         cx += put(
             buf,
             cx,

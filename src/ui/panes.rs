@@ -45,9 +45,9 @@ const QUEUE_COLUMNS: [Column; 5] = [
 /// Devices: active marker, name, type, where it was found, volume.
 const DEVICE_COLUMNS: [Column; 5] = [
     Column::fit(1, false, 0),
-    Column::flex(4, 0),
-    Column::flex(2, 50),
-    Column::flex(3, 36),
+    Column::flex(3, 0),
+    Column::flex(2, 64),
+    Column::fit(20, false, 36),
     Column::fit(8, true, 0),
 ];
 
@@ -836,7 +836,7 @@ fn search(
         return;
     }
     // The input: a small bordered box when there is room, else one bare line.
-    let (input_line, rest) = if inner.height >= 8 {
+    let (input_line, rest) = if inner.height >= 10 {
         let boxr = Rect::new(inner.x, inner.y, inner.width, 3);
         let line = block(buf, boxr, "", s.editing && focused, theme);
         (

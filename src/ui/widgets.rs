@@ -357,7 +357,8 @@ pub(crate) fn draw_list(
             let mut sel = 0;
             for i in 0..rows.len() {
                 if let Some(h) = rows.heading(i) {
-                    if !all.is_empty() {
+                    // A blank line between groups when there is room for it.
+                    if !all.is_empty() && height >= 12 {
                         all.push(Line::Heading(""));
                     }
                     all.push(Line::Heading(h));
