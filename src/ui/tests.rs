@@ -1012,6 +1012,7 @@ fn styles_use_the_theme_roles() {
 /// `cargo test --lib ui::tests::dump -- --ignored --nocapture` prints sample screens.
 #[test]
 #[ignore]
+#[allow(clippy::print_stdout)]
 fn dump() {
     let mut s = busy_state();
     s.filter = None;
