@@ -111,6 +111,8 @@ fn draw_buffer(
     }
     if let Some(cursor) = state.help {
         overlay::help(buf, full, help, cursor, theme);
+        // The lists are under the popup: clicks and wheel must not reach them.
+        hit.lists.clear();
     }
     hit
 }

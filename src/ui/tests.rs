@@ -974,6 +974,34 @@ fn no_panic_at_any_size() {
 }
 
 #[test]
+fn no_panic_over_a_grid_of_sizes() {
+    let mut wide_help = busy_state();
+    wide_help.help = Some(ListCursor::default());
+    let mut stale = busy_state();
+    stale.focus = Pane::Library;
+    stale.filter = Some(FilterState {
+        pane: Pane::Library,
+        query: "x".into(),
+        matches: vec![(1_000_000, vec![0, 99]), (0, vec![500])],
+        cursor: ListCursor {
+            selected: 1,
+            offset: 0,
+        },
+        editing: true,
+    });
+    for s in [busy_state(), wide_help, stale] {
+        for w in (0..=130).step_by(7) {
+            for h in (0..=45).step_by(3) {
+                let (_, hit) = render(&s, w, h);
+                for l in &hit.lists {
+                    assert!(l.rows.len() <= l.area.height as usize);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn everything_fits_at_60x16() {
     let mut s = busy_state();
     s.filter = None;

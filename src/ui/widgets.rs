@@ -345,9 +345,13 @@ pub(crate) fn draw_list(
             let n = f.matches.len();
             let off = window(n, height, f.cursor.selected, f.cursor.offset);
             for (row, pos) in f.matches.iter().skip(off).take(height) {
-                if *row < rows.len() {
-                    lines.push((Line::Row(*row), pos.as_slice()));
-                }
+                // A stale match (the list shrank under the filter) keeps its line, blank.
+                let line = if *row < rows.len() {
+                    Line::Row(*row)
+                } else {
+                    Line::Heading("")
+                };
+                lines.push((line, pos.as_slice()));
             }
             selected_line = (n > 0).then(|| f.cursor.selected.min(n - 1) - off);
         }
