@@ -83,7 +83,7 @@ fn draw_buffer(
     if l.body.height > 0 {
         let side =
             (l.body.width >= WIDE && state.focus != Pane::Queue && l.body.height >= 6).then(|| {
-                let side_w = (l.body.width * 36 / 100).max(40);
+                let side_w = (l.body.width * 32 / 100).max(38);
                 let main = Rect {
                     width: l.body.width - side_w,
                     ..l.body

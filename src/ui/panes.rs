@@ -29,7 +29,7 @@ use super::widgets::{
 const ITEM_COLUMNS: [Column; 4] = [
     Column::flex(4, 0),
     Column::flex(3, 44),
-    Column::flex(3, 72),
+    Column::flex(3, 58),
     Column::fit(12, true, 0),
 ];
 
@@ -701,7 +701,7 @@ fn library(
     let current = section(state);
     // Sections on the left when there is room, else one line on top.
     let list_r = if inner.width >= 56 && inner.height >= LibrarySection::ALL.len() as u16 {
-        let w = 24u16;
+        let w = 21u16;
         for (i, s) in LibrarySection::ALL.iter().enumerate() {
             let y = inner.y + i as u16;
             let n = section_len(data, *s).to_string();

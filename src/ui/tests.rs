@@ -1063,6 +1063,11 @@ fn dump() {
             println!("{}\n", text(&buf));
         }
     }
+    s.library.section = Some(LibrarySection::LikedSongs);
+    s.library.cursors[1].selected = 4;
+    s.focus = Pane::Library;
+    let (buf, _) = render(&s, 120, 30);
+    println!("{}\n", text(&buf));
     s.help = Some(ListCursor::default());
     let (buf, _) = render(&s, 80, 24);
     println!("{}\n", text(&buf));
