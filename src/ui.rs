@@ -262,6 +262,12 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
         }
         Screen::Login(_) => &[("esc", "back"), ("q", "quit")],
         Screen::Main if state.help.is_some() => &[("?", "close help")],
+        Screen::Main if state.filter.as_ref().is_some_and(|f| f.editing) => {
+            &[("enter", "keep filter"), ("esc", "close filter")]
+        }
+        Screen::Main if state.focus == crate::app::action::Pane::Search && state.search.editing => {
+            &[("enter", "search"), ("esc", "stop typing")]
+        }
         Screen::Main => &[
             ("?", "help"),
             ("/", "filter"),

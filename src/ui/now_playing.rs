@@ -2,7 +2,9 @@
 //! total time extrapolated to "now", volume, shuffle/repeat, the remote device when playback is
 //! elsewhere, and the connection state (session + Connect).
 //!
-//! Called by `ui::draw`; returns the progress bar's area for click-to-seek. Reads `State` only.
+//! Called by `ui::draw`; returns the progress bar's area for click-to-seek. Reads `State` only;
+//! must not depend on the player or Connect handles (their data types only) and never reads
+//! the clock itself: "now" is passed in, so tests pin the progress text.
 
 use std::time::Instant;
 

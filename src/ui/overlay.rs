@@ -2,7 +2,8 @@
 //! scrollable) and the login screen (choose a sign-in method, then the stage's details).
 //!
 //! Called by `ui::draw`. Reads the help entries, the login stage and the theme. The password
-//! typed on the login screen is never drawn — only one dot per char.
+//! typed on the login screen is never drawn — only one dot per char. Must not depend on the
+//! auth module or do I/O: the stage carries everything shown.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -4,6 +4,7 @@
 //!
 //! Called by `ui::draw`. Reads `State`; reports each pane and each list into the `HitMap`.
 //! Also answers "which rows does this pane's list show" ([`with_rows`]) for the filter text.
+//! Must not depend on service handles or do I/O; only `State` data types and the theme.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};

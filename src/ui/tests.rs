@@ -1087,3 +1087,53 @@ fn dump() {
         println!("{}\n", text(&buf));
     }
 }
+
+#[test]
+fn unfocused_side_queue_marks_its_selection_differently() {
+    let mut s = state();
+    s.queue.snapshot.items = vec![id(1), id(2)];
+    s.queue.cursor.selected = 1;
+    let (buf, hit) = render(&s, 140, 40);
+    let q = hit
+        .lists
+        .iter()
+        .find(|l| l.pane == Pane::Queue)
+        .expect("queue list");
+    let y = q.area.y + 1;
+    assert!(buf[(q.area.x + 2, y)]
+        .modifier
+        .contains(Modifier::UNDERLINED));
+    assert!(!is_reversed(&buf, q.area.x + 2, y));
+}
+
+#[test]
+fn narrow_library_shows_the_section_on_one_line() {
+    let mut s = state();
+    s.library.section = Some(LibrarySection::Albums);
+    let (buf, hit) = render(&s, 50, 20);
+    assert_has(&buf, "‹ Albums (1) ›");
+    assert_has(&buf, "First Album");
+    let list = hit
+        .lists
+        .iter()
+        .find(|l| l.pane == Pane::Library)
+        .expect("list");
+    assert_eq!(list.rows[0], Some(0));
+}
+
+#[test]
+fn status_hints_follow_what_has_the_keys() {
+    let mut s = search_state();
+    let (buf, _) = render(&s, 80, 24);
+    assert!(lines(&buf)[23].contains("esc stop typing"));
+    s.search.editing = false;
+    s.filter = Some(FilterState {
+        pane: Pane::Search,
+        query: "a".into(),
+        matches: vec![(0, vec![0])],
+        cursor: ListCursor::default(),
+        editing: true,
+    });
+    let (buf, _) = render(&s, 80, 24);
+    assert!(lines(&buf)[23].contains("esc close filter"));
+}
