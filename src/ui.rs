@@ -303,9 +303,10 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
 }
 
 /// The text the fuzzy filter matches for row `row` of the list currently shown in `pane`: the
-/// row's text cells joined by single spaces (a track: "name artists album"). The renderer
-/// highlights `FilterState::matches` positions as char indexes into exactly this text, so the
-/// filter should match against it. `None` when the row does not exist.
+/// row's non-empty text cells joined by " · " (a track: "name · artists · album"; a log line:
+/// "text · target"), the same convention as `app::update`'s row texts. The renderer
+/// highlights `FilterState::matches` positions as char indexes into exactly this text.
+/// `None` when the row does not exist.
 pub fn filter_text(state: &State, pane: Pane, row: usize) -> Option<String> {
     panes::with_rows(state, pane, |rows| {
         (row < rows.len()).then(|| widgets::joined_text(&rows.row(row)))

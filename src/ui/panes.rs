@@ -55,8 +55,8 @@ const DEVICE_COLUMNS: [Column; 5] = [
 /// Log: level, target, text.
 const LOG_COLUMNS: [Column; 3] = [
     Column::fit(5, false, 0),
-    Column::fit(24, false, 70),
     Column::flex(1, 0),
+    Column::fit(24, false, 70),
 ];
 
 /// The base62 id of what is playing (remote device first, then the local player): list rows
@@ -115,15 +115,8 @@ fn item_cells<'a>(item: &'a Item, now: Option<&str>) -> RowCells<'a> {
     let blank = || Cell::deco("", None);
     match item {
         Item::Track(t) => track_cells(t, now),
-        Item::Episode(t) => RowCells {
-            cells: vec![
-                Cell::text(t.name.as_str()),
-                Cell::styled(t.album.as_str(), Role::Dim),
-                blank(),
-                Cell::deco(duration(t.duration_ms), Some(Role::Dim)),
-            ],
-            row_role: is_now(&t.uri, now),
-        },
+        // Episodes: name, publisher, show — laid out like tracks.
+        Item::Episode(t) => track_cells(t, now),
         Item::Album {
             name,
             artists,
@@ -394,8 +387,8 @@ impl Rows for LogRows<'_> {
         RowCells {
             cells: vec![
                 Cell::deco(tag, Some(role)),
-                Cell::styled(l.target.as_str(), Role::Dim),
                 Cell::text(l.text.as_str()),
+                Cell::styled(l.target.as_str(), Role::Dim),
             ],
             row_role: (l.level == Level::Error).then_some(Role::Error),
         }

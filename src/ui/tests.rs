@@ -171,6 +171,23 @@ fn help_entries() -> Vec<HelpEntry> {
     ]
 }
 
+/// The filter open on `pane` (one constructor, so a field added to `FilterState` is one edit).
+fn filter_state(
+    pane: Pane,
+    query: &str,
+    matches: Vec<(usize, Vec<usize>)>,
+    cursor: ListCursor,
+    editing: bool,
+) -> FilterState {
+    FilterState {
+        pane,
+        query: query.into(),
+        matches,
+        cursor,
+        editing,
+    }
+}
+
 /// Draws `state` at `w`×`h` and returns the buffer and the hit map.
 fn render_at(state: &State, w: u16, h: u16, now: Instant) -> (Buffer, HitMap) {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
@@ -727,16 +744,16 @@ fn filter_shows_only_matches_with_highlights_and_a_filter_box() {
     s.library.data = Some(Arc::new(library(10)));
     s.library.section = Some(LibrarySection::LikedSongs);
     // "gam" matches row 2 ("Gamma Ray ...") at chars 0..3; row 0 matched at 'a' of "Alpha".
-    s.filter = Some(FilterState {
-        pane: Pane::Library,
-        query: "gam".into(),
-        matches: vec![(2, vec![0, 1, 2]), (0, vec![0])],
-        cursor: ListCursor {
+    s.filter = Some(filter_state(
+        Pane::Library,
+        "gam",
+        vec![(2, vec![0, 1, 2]), (0, vec![0]), (1, vec![12])],
+        ListCursor {
             selected: 1,
             offset: 0,
         },
-        editing: true,
-    });
+        true,
+    ));
     for (w, h) in SIZES {
         let (buf, hit) = render(&s, w, h);
         let list = hit
@@ -744,11 +761,17 @@ fn filter_shows_only_matches_with_highlights_and_a_filter_box() {
             .iter()
             .find(|l| l.pane == Pane::Library)
             .expect("list");
-        assert_eq!(list.rows, vec![Some(2), Some(0)], "{w}x{h}");
+        assert_eq!(list.rows, vec![Some(2), Some(0), Some(1)], "{w}x{h}");
         assert_has(&buf, "/gam");
-        assert_has(&buf, "2/10");
+        assert_has(&buf, "3/10");
+        // Position 12 of "Beta Tune · Bob Band · Second Album" is the B of "Bob Band".
+        if w >= 80 {
+            let (x, y) = find(&buf, "Bob Band").expect("artist cell");
+            assert_eq!(buf[(x, y)].style().fg, Some(Color::Magenta), "{w}x{h}");
+            assert_ne!(buf[(x + 1, y)].style().fg, Some(Color::Magenta));
+        }
         assert!(
-            find(&buf, "Beta Tune").is_none(),
+            find(&buf, "Track number").is_none(),
             "non-matching rows hidden"
         );
         let (x, y) = find(&buf, "Gamma Ray").expect("match");
@@ -767,7 +790,7 @@ fn filter_shows_only_matches_with_highlights_and_a_filter_box() {
     // The filter text the highlights index into.
     assert_eq!(
         super::filter_text(&s, Pane::Library, 2).as_deref(),
-        Some("Gamma Ray Cat Crew Third Album")
+        Some("Gamma Ray · Cat Crew · Third Album")
     );
     assert_eq!(super::list_len(&s, Pane::Library), 10);
 }
@@ -913,16 +936,16 @@ fn busy_state() -> State {
         text: "hello".into(),
         at: Instant::now(),
     });
-    s.filter = Some(FilterState {
-        pane: Pane::Search,
-        query: "a".into(),
-        matches: vec![(0, vec![0]), (99, vec![1])],
-        cursor: ListCursor {
+    s.filter = Some(filter_state(
+        Pane::Search,
+        "a",
+        vec![(0, vec![0]), (99, vec![1])],
+        ListCursor {
             selected: 7,
             offset: 40,
         },
-        editing: false,
-    });
+        false,
+    ));
     s
 }
 
@@ -979,16 +1002,16 @@ fn no_panic_over_a_grid_of_sizes() {
     wide_help.help = Some(ListCursor::default());
     let mut stale = busy_state();
     stale.focus = Pane::Library;
-    stale.filter = Some(FilterState {
-        pane: Pane::Library,
-        query: "x".into(),
-        matches: vec![(1_000_000, vec![0, 99]), (0, vec![500])],
-        cursor: ListCursor {
+    stale.filter = Some(filter_state(
+        Pane::Library,
+        "x",
+        vec![(1_000_000, vec![0, 99]), (0, vec![500])],
+        ListCursor {
             selected: 1,
             offset: 0,
         },
-        editing: true,
-    });
+        true,
+    ));
     for s in [busy_state(), wide_help, stale] {
         for w in (0..=130).step_by(7) {
             for h in (0..=45).step_by(3) {
@@ -1127,13 +1150,13 @@ fn status_hints_follow_what_has_the_keys() {
     let (buf, _) = render(&s, 80, 24);
     assert!(lines(&buf)[23].contains("esc stop typing"));
     s.search.editing = false;
-    s.filter = Some(FilterState {
-        pane: Pane::Search,
-        query: "a".into(),
-        matches: vec![(0, vec![0])],
-        cursor: ListCursor::default(),
-        editing: true,
-    });
+    s.filter = Some(filter_state(
+        Pane::Search,
+        "a",
+        vec![(0, vec![0])],
+        ListCursor::default(),
+        true,
+    ));
     let (buf, _) = render(&s, 80, 24);
     assert!(lines(&buf)[23].contains("esc close filter"));
 }
