@@ -153,7 +153,7 @@ fn run(label: &str, mut s: State) {
     }
     times.sort();
     println!(
-        "{label:<44} median {:>7.3} ms   p90 {:>7.3} ms   max {:>7.3} ms   (bar ≤ 2 ms)",
+        "{label:<48} median {:>7.3} ms   p90 {:>7.3} ms   max {:>7.3} ms   (bar ≤ 2 ms)",
         percentile(&times, 50).as_secs_f64() * 1e3,
         percentile(&times, 90).as_secs_f64() * 1e3,
         times.last().unwrap().as_secs_f64() * 1e3,
