@@ -75,18 +75,214 @@ impl Matcher {
         query: &str,
         candidates: impl Iterator<Item = usize>,
     ) -> Vec<Match> {
-        let mut scored: Vec<(i64, usize, Vec<usize>)> = candidates
-            .filter_map(|row| {
-                let text = rows.get(row)?;
-                self.inner
-                    .fuzzy_indices(text, query)
-                    .map(|(score, positions)| (score, row, positions))
-            })
-            .collect();
-        // Best score first; equal scores keep the list's order (the row index breaks ties, so the
-        // result doesn't depend on the order candidates came in).
-        scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut scored: Vec<(i64, usize, Vec<usize>)> = match Pattern::new(query) {
+            Some(pattern) => candidates
+                .filter_map(|row| {
+                    let text = rows.get(row)?;
+                    pattern
+                        .score(text)
+                        .map(|(score, positions)| (score, row, positions))
+                })
+                .collect(),
+            None => candidates
+                .filter_map(|row| {
+                    let text = rows.get(row)?;
+                    self.inner
+                        .fuzzy_indices(text, query)
+                        .map(|(score, positions)| (score, row, positions))
+                })
+                .collect(),
+        };
+        rank(&mut scored);
+        // What a screen shows gets skim's full alignment (its best score and positions), and is
+        // ordered by it. The linear pre-ranking only decides which rows make this top.
+        let top = EXACT_TOP.min(scored.len());
+        for entry in &mut scored[..top] {
+            if let Some((score, positions)) = rows
+                .get(entry.1)
+                .and_then(|text| self.inner.fuzzy_indices(text, query))
+            {
+                entry.0 = score;
+                entry.2 = positions;
+            }
+        }
+        rank(&mut scored[..top]);
         scored.into_iter().map(|(_, row, pos)| (row, pos)).collect()
+    }
+}
+
+/// Best score first; equal scores keep the list's order (the row index breaks ties, so the
+/// result doesn't depend on the order candidates came in).
+fn rank(scored: &mut [(i64, usize, Vec<usize>)]) {
+    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+}
+
+/// Matches ranked with skim's full (quadratic) alignment: enough for a tall screen plus the
+/// rows a few PageDowns reach.
+pub const EXACT_TOP: usize = 256;
+
+/// An ASCII query prepared for the linear pass. Skim's full alignment costs microseconds per
+/// row, too much for 100k rows in a frame; this pass is a byte scan in the spirit of skim's own
+/// `simple_match` (fzf's v1): the leftmost match's end, the tightest window ending there, and
+/// skim's scoring rules (match score, case-mismatch penalty, head/camel/break bonuses,
+/// consecutive bonus, affine gap penalty) along it.
+struct Pattern {
+    /// Lower-cased unless case-sensitive.
+    folded: Vec<u8>,
+    /// As typed (for the case-mismatch penalty).
+    typed: Vec<u8>,
+    case_sensitive: bool,
+}
+
+const SCORE_MATCH: i64 = 16;
+const GAP_START: i64 = -3;
+const GAP_EXTENSION: i64 = -1;
+const BONUS_HEAD: i64 = SCORE_MATCH / 2;
+const BONUS_BREAK: i64 = SCORE_MATCH / 2 + GAP_EXTENSION;
+const BONUS_CAMEL: i64 = SCORE_MATCH / 2 + 2 * GAP_EXTENSION;
+const BONUS_CONSECUTIVE: i64 = -(GAP_START + GAP_EXTENSION);
+const PENALTY_CASE_MISMATCH: i64 = GAP_EXTENSION * 2;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteType {
+    Empty,
+    Upper,
+    Lower,
+    Number,
+    HardSep,
+    SoftSep,
+}
+
+fn byte_type(b: u8) -> ByteType {
+    match b {
+        b' ' | b'/' | b'\\' | b'|' | b'(' | b')' | b'[' | b']' | b'{' | b'}' => ByteType::HardSep,
+        b'!'..=b'\'' | b'*'..=b'.' | b':'..=b'@' | b'^'..=b'`' | b'~' => ByteType::SoftSep,
+        b'0'..=b'9' => ByteType::Number,
+        b'A'..=b'Z' => ByteType::Upper,
+        // Lower-case letters and every byte of a non-ASCII char count as letters.
+        _ => ByteType::Lower,
+    }
+}
+
+fn in_place_bonus(prev: ByteType, cur: ByteType) -> i64 {
+    match (prev, cur) {
+        (ByteType::Empty, _) | (ByteType::HardSep, _) => BONUS_HEAD,
+        (ByteType::SoftSep, _) => BONUS_BREAK,
+        (ByteType::Lower, ByteType::Upper) | (ByteType::Number, ByteType::Upper) => BONUS_CAMEL,
+        _ => 0,
+    }
+}
+
+impl Pattern {
+    /// `None` for a query with non-ASCII chars (those rows go through skim itself).
+    fn new(query: &str) -> Option<Pattern> {
+        if !query.is_ascii() || query.is_empty() {
+            return None;
+        }
+        let case_sensitive = query.bytes().any(|b| b.is_ascii_uppercase());
+        let typed = query.as_bytes().to_vec();
+        let folded = if case_sensitive {
+            typed.clone()
+        } else {
+            query.to_ascii_lowercase().into_bytes()
+        };
+        Some(Pattern {
+            folded,
+            typed,
+            case_sensitive,
+        })
+    }
+
+    #[inline]
+    fn fold(&self, b: u8) -> u8 {
+        if self.case_sensitive {
+            b
+        } else {
+            b.to_ascii_lowercase()
+        }
+    }
+
+    /// The score and matched char positions of `text`, or `None` when the query isn't a
+    /// subsequence of it.
+    fn score(&self, text: &str) -> Option<(i64, Vec<usize>)> {
+        let t = text.as_bytes();
+        let p = &self.folded;
+        // The leftmost match's end.
+        let mut j = 0;
+        let mut first = 0;
+        let mut end = None;
+        for (i, &b) in t.iter().enumerate() {
+            if self.fold(b) == p[j] {
+                if j == 0 {
+                    first = i;
+                }
+                j += 1;
+                if j == p.len() {
+                    end = Some(i);
+                    break;
+                }
+            }
+        }
+        let end = end?;
+        // The tightest window ending there.
+        let mut k = p.len();
+        let mut start = first;
+        for i in (first..=end).rev() {
+            if self.fold(t[i]) == p[k - 1] {
+                k -= 1;
+                if k == 0 {
+                    start = i;
+                    break;
+                }
+            }
+        }
+        // Skim's scoring along the window.
+        let mut positions = Vec::with_capacity(p.len());
+        let mut score = 0i64;
+        let mut in_gap = false;
+        let mut prev_bonus = 0i64;
+        let mut prev_type = if start == 0 {
+            ByteType::Empty
+        } else {
+            byte_type(t[start - 1])
+        };
+        let mut j = 0;
+        for (i, &b) in t.iter().enumerate().take(end + 1).skip(start) {
+            if j == p.len() {
+                break;
+            }
+            let cur_type = byte_type(b);
+            let bonus = in_place_bonus(prev_type, cur_type);
+            if self.fold(b) == p[j] {
+                positions.push(i);
+                score += SCORE_MATCH;
+                if !self.case_sensitive && b != self.typed[j] {
+                    score += PENALTY_CASE_MISMATCH;
+                }
+                let consecutive = prev_bonus.max(bonus.max(BONUS_CONSECUTIVE));
+                prev_bonus = consecutive;
+                if !in_gap {
+                    score += consecutive;
+                }
+                in_gap = false;
+                j += 1;
+            } else {
+                if !in_gap {
+                    score += GAP_START;
+                }
+                score += GAP_EXTENSION;
+                in_gap = true;
+                prev_bonus = 0;
+            }
+            prev_type = cur_type;
+        }
+        if !t.is_ascii() {
+            // Byte offsets → char indices (an ASCII byte is always a char boundary).
+            for pos in &mut positions {
+                *pos = text[..*pos].chars().count();
+            }
+        }
+        Some((score, positions))
     }
 }
 
@@ -166,6 +362,63 @@ mod tests {
             assert_eq!(refined, m.filter(&r, q), "query {q:?} after {prev_q:?}");
             prev_q = q.to_string();
             prev = refined;
+        }
+    }
+
+    #[test]
+    fn linear_pass_matches_the_same_rows_as_skim() {
+        let skim = SkimMatcherV2::default().smart_case();
+        let rows = rows(&[
+            "Morning Glory · Oasis",
+            "tomorrow never knows",
+            "MORE",
+            "m-o-r-n",
+            "Sigur Rós · Hoppípolla",
+            "Björk · Army of Me",
+            "",
+            "zzz",
+            "HTTP/2 (live) [remaster]",
+        ]);
+        for q in [
+            "m", "mo", "Mor", "morn", "MORE", "rs", "ós", "army", "h2", "p", "(l", "x",
+        ] {
+            for (i, text) in rows.iter().enumerate() {
+                let fast = Pattern::new(q).and_then(|p| p.score(text));
+                let slow = skim.fuzzy_indices(text, q);
+                if Pattern::new(q).is_some() {
+                    assert_eq!(fast.is_some(), slow.is_some(), "{q:?} in row {i} {text:?}");
+                }
+                if let Some((_, pos)) = fast {
+                    // Positions are increasing char indices spelling the query.
+                    let chars: Vec<char> = text.chars().collect();
+                    assert!(pos.windows(2).all(|w| w[0] < w[1]));
+                    let picked: String = pos.iter().map(|&p| chars[p]).collect();
+                    assert!(picked.eq_ignore_ascii_case(q), "{picked:?} for {q:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_top_is_ranked_by_skim_itself() {
+        let skim = SkimMatcherV2::default().smart_case();
+        let r = rows(&["a_b_c_abc", "xabc", "abc", "a b c", "aXbXc"]);
+        let m = filter(&r, "abc");
+        let mut want: Vec<(i64, usize)> = r
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| skim.fuzzy_match(t, "abc").map(|s| (s, i)))
+            .collect();
+        want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(
+            m.iter().map(|x| x.0).collect::<Vec<_>>(),
+            want.iter().map(|x| x.1).collect::<Vec<_>>()
+        );
+        for (row, pos) in &m {
+            assert_eq!(
+                Some(pos.clone()),
+                skim.fuzzy_indices(&r[*row], "abc").map(|x| x.1)
+            );
         }
     }
 
