@@ -79,17 +79,15 @@ impl Matcher {
             Some(pattern) => candidates
                 .filter_map(|row| {
                     let text = rows.get(row)?;
-                    pattern
-                        .score(text)
-                        .map(|(score, positions)| (score, row, positions))
+                    pattern.score(text).map(|score| (score, row, Vec::new()))
                 })
                 .collect(),
             None => candidates
                 .filter_map(|row| {
                     let text = rows.get(row)?;
                     self.inner
-                        .fuzzy_indices(text, query)
-                        .map(|(score, positions)| (score, row, positions))
+                        .fuzzy_match(text, query)
+                        .map(|score| (score, row, Vec::new()))
                 })
                 .collect(),
         };
@@ -108,6 +106,34 @@ impl Matcher {
         }
         rank(&mut scored[..top]);
         scored.into_iter().map(|(_, row, pos)| (row, pos)).collect()
+    }
+
+    /// Fills in the highlight positions of `matches[range]` that are still empty. Only the top
+    /// [`EXACT_TOP`] matches come with positions (a position list per row for 100k rows is most
+    /// of a keystroke's allocations); callers fill the window around the selection as it moves.
+    pub fn fill_positions(
+        &self,
+        rows: &[String],
+        query: &str,
+        matches: &mut [Match],
+        range: std::ops::Range<usize>,
+    ) {
+        let query = query.trim();
+        if query.is_empty() {
+            return;
+        }
+        let end = range.end.min(matches.len());
+        let start = range.start.min(end);
+        for (row, positions) in &mut matches[start..end] {
+            if positions.is_empty() {
+                if let Some((_, p)) = rows
+                    .get(*row)
+                    .and_then(|text| self.inner.fuzzy_indices(text, query))
+                {
+                    *positions = p;
+                }
+            }
+        }
     }
 }
 
@@ -202,9 +228,8 @@ impl Pattern {
         }
     }
 
-    /// The score and matched char positions of `text`, or `None` when the query isn't a
-    /// subsequence of it.
-    fn score(&self, text: &str) -> Option<(i64, Vec<usize>)> {
+    /// The score of `text`, or `None` when the query isn't a subsequence of it.
+    fn score(&self, text: &str) -> Option<i64> {
         let t = text.as_bytes();
         let p = &self.folded;
         // The leftmost match's end.
@@ -237,7 +262,6 @@ impl Pattern {
             }
         }
         // Skim's scoring along the window.
-        let mut positions = Vec::with_capacity(p.len());
         let mut score = 0i64;
         let mut in_gap = false;
         let mut prev_bonus = 0i64;
@@ -247,14 +271,13 @@ impl Pattern {
             byte_type(t[start - 1])
         };
         let mut j = 0;
-        for (i, &b) in t.iter().enumerate().take(end + 1).skip(start) {
+        for &b in &t[start..=end] {
             if j == p.len() {
                 break;
             }
             let cur_type = byte_type(b);
             let bonus = in_place_bonus(prev_type, cur_type);
             if self.fold(b) == p[j] {
-                positions.push(i);
                 score += SCORE_MATCH;
                 if !self.case_sensitive && b != self.typed[j] {
                     score += PENALTY_CASE_MISMATCH;
@@ -276,13 +299,7 @@ impl Pattern {
             }
             prev_type = cur_type;
         }
-        if !t.is_ascii() {
-            // Byte offsets → char indices (an ASCII byte is always a char boundary).
-            for pos in &mut positions {
-                *pos = text[..*pos].chars().count();
-            }
-        }
-        Some((score, positions))
+        Some(score)
     }
 }
 
@@ -388,13 +405,6 @@ mod tests {
                 if Pattern::new(q).is_some() {
                     assert_eq!(fast.is_some(), slow.is_some(), "{q:?} in row {i} {text:?}");
                 }
-                if let Some((_, pos)) = fast {
-                    // Positions are increasing char indices spelling the query.
-                    let chars: Vec<char> = text.chars().collect();
-                    assert!(pos.windows(2).all(|w| w[0] < w[1]));
-                    let picked: String = pos.iter().map(|&p| chars[p]).collect();
-                    assert!(picked.eq_ignore_ascii_case(q), "{picked:?} for {q:?}");
-                }
             }
         }
     }
@@ -420,6 +430,25 @@ mod tests {
                 skim.fuzzy_indices(&r[*row], "abc").map(|x| x.1)
             );
         }
+    }
+
+    #[test]
+    fn positions_beyond_the_top_are_filled_on_demand() {
+        let r: Vec<String> = (0..EXACT_TOP + 50)
+            .map(|i| format!("row {i} abc"))
+            .collect();
+        let m = Matcher::new();
+        let mut found = m.filter(&r, "abc");
+        assert_eq!(found.len(), r.len());
+        assert!(found[..EXACT_TOP].iter().all(|(_, p)| p.len() == 3));
+        assert!(found[EXACT_TOP..].iter().all(|(_, p)| p.is_empty()));
+        m.fill_positions(&r, "abc", &mut found, EXACT_TOP..EXACT_TOP + 10);
+        assert!(found[EXACT_TOP..EXACT_TOP + 10]
+            .iter()
+            .all(|(_, p)| p.len() == 3));
+        assert!(found[EXACT_TOP + 10].1.is_empty());
+        // Out-of-range windows are clamped.
+        m.fill_positions(&r, "abc", &mut found, r.len() + 5..r.len() + 9);
     }
 
     #[test]
