@@ -122,6 +122,7 @@ fn state(n: usize) -> State {
         size: (120, 40),
         next_request: 1,
         quit: false,
+        memo: Default::default(),
     }
 }
 
@@ -175,6 +176,7 @@ fn main() {
             .collect(),
         cursor: ListCursor::default(),
         editing: true,
+        haystack: Default::default(),
     });
     run("liked songs, 100k rows, filter open (33k hits)", s);
 }

@@ -26,4 +26,6 @@ pub mod msg;
 pub mod remote;
 pub mod run;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod update;

@@ -288,6 +288,12 @@ pub struct FilterState {
     pub cursor: ListCursor,
     /// The filter box has keyboard focus (after Enter the filter stays applied, keys go to the list).
     pub editing: bool,
+    /// The filtered list's row texts, built once when the filter opens (a keystroke re-scores
+    /// these instead of rebuilding 100k strings). `matches` positions are char indices into
+    /// `haystack[row]`, whose text starts with the row's name. Over long lists only the top
+    /// matches and the ones around the selection carry positions (the rest are empty until the
+    /// selection comes near; `update` fills them as it moves).
+    pub haystack: Arc<Vec<String>>,
 }
 
 /// The sign-in methods the login screen offers, in order.
@@ -383,4 +389,140 @@ pub struct State {
     pub next_request: u64,
     /// Set by `Quit`; the loop ends after this update.
     pub quit: bool,
+    /// `update`'s own bookkeeping (nothing here is drawn).
+    pub memo: Memo,
+}
+
+/// What a page request whose answer is not shown as a page is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMode {
+    /// Append the page's tracks to the queue.
+    Append,
+    /// Insert them right after the current track.
+    Next,
+}
+
+/// `update`'s bookkeeping: request ids in flight that are not pages, ids already looked up, and
+/// the like. Not drawn; kept in the state so `update` stays a pure function of (state, msg).
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    /// Page requests made to queue a container's tracks (z/Z on an album whose tracks are not
+    /// known yet): request id → where the tracks go.
+    pub enqueue: HashMap<u64, QueueMode>,
+    /// Queue ids whose names were already asked for with `Effect::FetchTracks` (once per id).
+    pub asked: std::collections::HashSet<SpotifyId>,
+    /// The search id an `Effect::Search` was already emitted for (Enter searches at once; the
+    /// debounce timer for the same id then does nothing).
+    pub search_sent: u64,
+    /// The pane focused before `ToggleLog` showed the log (toggling again returns there).
+    pub before_log: Option<Pane>,
+    /// Rows in the help overlay (for clamping its scroll); the loop may set the exact count.
+    pub help_len: usize,
+}
+
+impl State {
+    /// A fresh state: nothing loaded yet, the library focused on its playlists.
+    pub fn new(
+        device_id: String,
+        device_name: String,
+        theme: String,
+        themes: Vec<String>,
+        screen: Screen,
+    ) -> State {
+        State {
+            screen,
+            focus: Pane::Library,
+            help: None,
+            library: LibraryView {
+                section: Some(LibrarySection::Playlists),
+                ..LibraryView::default()
+            },
+            search: SearchView::default(),
+            queue: QueueView::default(),
+            devices: DevicesView::default(),
+            log: LogView::default(),
+            filter: None,
+            player: None,
+            remote: None,
+            tracks: HashMap::new(),
+            notifications: VecDeque::new(),
+            pending_chord: None,
+            session: SessionLink::default(),
+            connect: ConnectLink::Off,
+            theme,
+            themes,
+            device_id,
+            device_name,
+            hitmap: HitMap::default(),
+            size: (80, 24),
+            next_request: 1,
+            quit: false,
+            memo: Memo {
+                help_len: crate::app::action::bindable().len(),
+                ..Memo::default()
+            },
+        }
+    }
+
+    /// A text box has the keyboard: the search box or the filter box being edited, or the login
+    /// screen's username/password fields. Keys then edit text instead of resolving to actions.
+    pub fn text_input_active(&self) -> bool {
+        match &self.screen {
+            Screen::Login(stage) => matches!(stage, LoginStage::Password { .. }),
+            Screen::Main => {
+                if self.help.is_some() {
+                    return false;
+                }
+                if let Some(f) = &self.filter {
+                    if f.editing && f.pane == self.focus {
+                        return true;
+                    }
+                }
+                self.focus == Pane::Search && self.search.editing
+            }
+        }
+    }
+
+    /// The keymap context keys resolve in: the help overlay's while it is shown, the login
+    /// screen's, else the focused pane's.
+    pub fn key_context(&self) -> crate::keymap::Context {
+        use crate::keymap::Context;
+        if matches!(self.screen, Screen::Login(_)) {
+            return Context::Login;
+        }
+        if self.help.is_some() {
+            return Context::Help;
+        }
+        match self.focus {
+            Pane::Library => Context::Library,
+            Pane::Search => Context::Search,
+            Pane::Queue => Context::Queue,
+            Pane::Devices => Context::Devices,
+            Pane::Log => Context::Log,
+        }
+    }
+
+    /// Something on screen moves by itself (playback progressing here or on the active remote
+    /// device, or a spinner): the loop arms its clock tick only while this is true.
+    pub fn animating(&self) -> bool {
+        use crate::player::PlayState;
+        let local = self.player.as_ref().is_some_and(|p| {
+            matches!(p.state, PlayState::Playing | PlayState::Loading) || p.buffering
+        });
+        let remote = self.remote.as_ref().is_some_and(|r| r.is_playing);
+        let pages_loading = self
+            .library
+            .pages
+            .iter()
+            .chain(self.search.pages.iter())
+            .any(|p| p.loading);
+        let login_working = matches!(self.screen, Screen::Login(LoginStage::Working { .. }));
+        local
+            || remote
+            || pages_loading
+            || login_working
+            || self.library.loading
+            || self.search.loading
+            || self.devices.loading
+    }
 }

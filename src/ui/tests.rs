@@ -143,6 +143,7 @@ pub(crate) fn state() -> State {
         size: (80, 24),
         next_request: 1,
         quit: false,
+        memo: Default::default(),
     }
 }
 
@@ -185,6 +186,7 @@ fn filter_state(
         matches,
         cursor,
         editing,
+        haystack: Default::default(),
     }
 }
 
