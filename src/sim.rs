@@ -15,13 +15,19 @@
 //! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
 //! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
-//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
+//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder;
+//! Spotify Connect: `dealer` the dealer websocket, `connect_state` devices, clusters, transfer,
+//! commands and volume, `context` context-resolve and TransferState, `webapi::player` the Web
+//! API player endpoints, `remote` the scripted phone that drives them.
 
 mod accounts;
 mod ap;
 pub mod catalog;
 mod cdn;
 mod codec;
+mod connect_state;
+mod context;
+mod dealer;
 mod dh;
 mod handshake;
 mod http;
@@ -35,6 +41,9 @@ mod state;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_connect;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests_http;
@@ -439,6 +448,7 @@ impl Simulator {
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
             web,
+            connect: connect_state::Hub::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -519,6 +529,15 @@ impl Simulator {
     /// `uri`; returns how many sessions it was queued for.
     pub fn publish_mercury(&self, username: &str, uri: &str, payloads: Vec<Vec<u8>>) -> usize {
         ap::publish(&self.shared, username, uri, payloads)
+    }
+
+    /// Spotify Connect timings: how long devices of a closed dealer connection stay listed,
+    /// and how long dealer requests wait for a reply (defaults 2 s and 5 s).
+    pub fn set_connect_timing(&self, grace: Duration, reply_timeout: Duration) {
+        self.shared.connect.set_timing(connect_state::Timing {
+            grace,
+            reply_timeout,
+        });
     }
 
     /// Sets the HTTP faults (replacing the previous ones; counted faults restart from the new
