@@ -6,6 +6,7 @@ mod api;
 mod audio;
 mod cli;
 mod common;
+mod connect;
 mod kat;
 mod layering;
 mod player;
