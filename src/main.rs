@@ -227,6 +227,88 @@ struct SimArgs {
     /// Add this many synthetic tracks to the demo catalog (scale tests: 10000, 100000).
     #[arg(long, default_value_t = 0)]
     catalog_tracks: usize,
+    #[command(subcommand)]
+    action: Option<SimAction>,
+}
+
+#[derive(Subcommand)]
+enum SimAction {
+    /// A scripted phone: signs in to a running simulator, shows up as a smartphone in the
+    /// account's Connect devices and sends one command; prints the answer as JSON.
+    Phone(PhoneArgs),
+}
+
+#[derive(Args)]
+struct PhoneArgs {
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
+    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    sim_url: Option<String>,
+    /// Account to sign in as.
+    #[arg(long, default_value = "tonearm-demo")]
+    username: String,
+    /// Its password (default: the built-in account's).
+    #[arg(long, env = "TONEARM_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// The phone's name in device lists.
+    #[arg(long, default_value = "Sim Phone")]
+    name: String,
+    /// Device (name or id) commands go to; default: the active device.
+    #[arg(long, value_name = "NAME|ID")]
+    device: Option<String>,
+    #[command(subcommand)]
+    command: PhoneCommand,
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// List the account's devices, one JSON object per line.
+    Devices,
+    /// Transfer playback to a device (name or id).
+    Transfer {
+        target: String,
+    },
+    /// Play a context (album, playlist, artist URI).
+    Play {
+        context_uri: String,
+        /// Start at this track of the context (0-based).
+        #[arg(long)]
+        index: Option<u32>,
+        /// Start at this position in the track (ms).
+        #[arg(long)]
+        position: Option<u64>,
+    },
+    Pause,
+    Resume,
+    /// Seek to a position (ms).
+    Seek {
+        ms: u64,
+    },
+    Next,
+    Prev,
+    /// Volume in percent.
+    Volume {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+    },
+    /// Shuffle on|off.
+    Shuffle {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Repeat off|context|track.
+    Repeat {
+        #[arg(value_parser = ["off", "context", "track"])]
+        mode: String,
+    },
+    /// Add a track to the queue.
+    Queue {
+        uri: String,
+    },
+    /// Replace the queue with these tracks.
+    SetQueue {
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -290,6 +372,70 @@ fn real_main(cli: Cli) -> Result<()> {
     }
 }
 
+/// `tonearm sim phone …`: one command from the scripted phone.
+async fn run_phone(args: PhoneArgs) -> Result<()> {
+    use tonearm::sim::remote::{Phone, PhoneConfig};
+    let base = args.sim_url.context(
+        "pass --sim http://127.0.0.1:PORT (the `spclient` URL `tonearm sim` prints) or set TONEARM_SIM",
+    )?;
+    let password = match args.password {
+        Some(p) => p,
+        None => tonearm::sim::builtin_accounts()
+            .into_iter()
+            .find(|a| a.username == args.username)
+            .map(|a| a.password)
+            .with_context(|| {
+                format!(
+                    "{} is not a built-in account: pass --password",
+                    args.username
+                )
+            })?,
+    };
+    let mut cfg = PhoneConfig::new(&base, &args.username, &password);
+    cfg.device_name = args.name;
+    let phone = Phone::connect(cfg).await?;
+    let target = args.device.as_deref();
+    let result = match args.command {
+        PhoneCommand::Devices => phone.devices().await.map(|list| {
+            serde_json::Value::Array(
+                list.iter()
+                    .filter_map(|d| serde_json::to_value(d).ok())
+                    .collect(),
+            )
+        }),
+        PhoneCommand::Transfer { target } => phone.transfer(&target).await,
+        PhoneCommand::Play {
+            context_uri,
+            index,
+            position,
+        } => phone.play(target, &context_uri, index, position).await,
+        PhoneCommand::Pause => phone.pause(target).await,
+        PhoneCommand::Resume => phone.resume(target).await,
+        PhoneCommand::Seek { ms } => phone.seek(target, ms).await,
+        PhoneCommand::Next => phone.next(target).await,
+        PhoneCommand::Prev => phone.prev(target).await,
+        PhoneCommand::Volume { percent } => phone.volume(target, percent).await,
+        PhoneCommand::Shuffle { state } => phone.shuffle(target, state == "on").await,
+        PhoneCommand::Repeat { mode } => phone.repeat(target, &mode).await,
+        PhoneCommand::Queue { uri } => phone.queue(target, &uri).await,
+        PhoneCommand::SetQueue { uris } => phone.set_queue(target, &uris).await,
+    };
+    phone.close().await;
+    let answer = result?;
+    let mut out = std::io::stdout().lock();
+    match answer {
+        // Devices: one JSON object per line.
+        serde_json::Value::Array(items) => {
+            for item in items {
+                writeln!(out, "{item}")?;
+            }
+        }
+        other => writeln!(out, "{other}")?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn load_config(cli: &Cli) -> Result<Config> {
     let (path, explicit) = match &cli.config {
         Some(p) => (p.clone(), true),
@@ -313,6 +459,9 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 async fn run_sim(args: SimArgs) -> Result<()> {
+    if let Some(SimAction::Phone(phone)) = args.action {
+        return run_phone(phone).await;
+    }
     let mut sc = SimConfig {
         listen: args.listen,
         http_port: args.http_port,

@@ -36,6 +36,7 @@ pub mod media;
 mod mercury;
 mod metadata;
 pub mod phone;
+pub mod remote;
 mod spclient;
 mod state;
 #[cfg(test)]
@@ -324,6 +325,11 @@ pub enum SimError {
     Io(#[from] std::io::Error),
 }
 
+/// The built-in test accounts (usernames, passwords, products) every simulator serves.
+pub fn builtin_accounts() -> Vec<SimAccount> {
+    state::builtin_accounts()
+}
+
 /// A running simulator. Dropping it stops the listeners too; [`Simulator::shutdown`] also waits.
 pub struct Simulator {
     info: SimInfo,
@@ -538,6 +544,12 @@ impl Simulator {
             grace,
             reply_timeout,
         });
+    }
+
+    /// The Spotify Connect cluster of `username` as connect-state would answer it (devices,
+    /// active device, its player state; empty for accounts without devices).
+    pub fn connect_cluster(&self, username: &str) -> librespot_protocol::connect::Cluster {
+        self.shared.connect.cluster(username)
     }
 
     /// Sets the HTTP faults (replacing the previous ones; counted faults restart from the new

@@ -738,3 +738,427 @@ async fn hostile_frames_and_inputs_do_not_break_the_dealer() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The scripted phone
+
+use super::remote::{Phone, PhoneConfig, PhoneError};
+
+async fn phone(e: &Env, user: &str, pass: &str) -> Phone {
+    Phone::connect(PhoneConfig::new(&e.base, user, pass))
+        .await
+        .unwrap()
+}
+
+/// Runs `fut` (a phone call) while the fake receiver answers one request; returns both.
+async fn answered<T>(
+    recv: &mut Dealer,
+    success: bool,
+    fut: impl std::future::Future<Output = T>,
+) -> (T, Value) {
+    let (out, (_, cmd)) = tokio::join!(fut, async {
+        let (key, cmd) = recv.request().await;
+        recv.reply(&key, success).await;
+        (key, cmd)
+    });
+    (out, cmd)
+}
+
+#[tokio::test]
+async fn the_phone_lists_devices_and_drives_a_receiver() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let mut spk = e
+        .device(&alice, "spk-1", "Kitchen", DeviceType::SPEAKER)
+        .await;
+    let mut p = phone(&e, "alice", "alice-pass").await;
+    let devices = p.devices().await.unwrap();
+    let me = devices.iter().find(|d| d.is_self).unwrap();
+    assert_eq!(me.device_type, "SMARTPHONE");
+    assert_eq!(me.id, p.device_id());
+    let k = devices.iter().find(|d| d.name == "Kitchen").unwrap();
+    assert_eq!(
+        (k.id.as_str(), k.device_type.as_str()),
+        ("spk-1", "SPEAKER")
+    );
+
+    // Nothing active: commands without a target fail clearly.
+    assert!(matches!(
+        p.pause(None).await,
+        Err(PhoneError::NoActiveDevice)
+    ));
+    // Nothing playing anywhere: nothing to transfer.
+    match p.transfer("kitchen").await {
+        Err(PhoneError::Refused { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // Play a context on the speaker (by name): it becomes active.
+    let album = e.sim.info().demo_album.clone();
+    let (r, cmd) = answered(
+        &mut spk,
+        true,
+        p.play(Some("Kitchen"), &album, Some(3), Some(1500)),
+    )
+    .await;
+    assert!(r.unwrap()["ack_id"].is_string());
+    assert_eq!(cmd["sent_by_device_id"], p.device_id());
+    let c = &cmd["command"];
+    assert_eq!(c["endpoint"], "play");
+    assert_eq!(c["context"]["uri"], album.as_str());
+    assert_eq!(c["options"]["skip_to"]["track_index"], 3);
+    assert_eq!(c["options"]["seek_to"], 1500);
+    assert!(c["logging_params"].is_object());
+    p.wait_for(WAIT, |c| c.active_device_id == "spk-1")
+        .await
+        .unwrap();
+
+    // The speaker reports what it plays; then every command reaches it.
+    let req = put_request(
+        device_info("spk-1", "Kitchen", DeviceType::SPEAKER),
+        PutStateReason::PLAYER_STATE_CHANGED,
+        true,
+        Some(playing_state(&e.sim, 0, false)),
+    );
+    assert_eq!(
+        e.put(&alice, Some(&spk.conn_id), "spk-1", &req)
+            .await
+            .status(),
+        200
+    );
+    p.wait_for(WAIT, |c| c.player_state.is_playing)
+        .await
+        .unwrap();
+
+    let (_, c) = answered(&mut spk, true, p.pause(None)).await;
+    assert_eq!(c["command"]["endpoint"], "pause");
+    let (_, c) = answered(&mut spk, true, p.resume(None)).await;
+    assert_eq!(c["command"]["endpoint"], "resume");
+    let (_, c) = answered(&mut spk, true, p.seek(None, 4200)).await;
+    assert_eq!(
+        (
+            c["command"]["endpoint"].as_str(),
+            c["command"]["value"].as_u64()
+        ),
+        (Some("seek_to"), Some(4200))
+    );
+    assert_eq!(c["command"]["position"], 4200);
+    let (_, c) = answered(&mut spk, true, p.next(None)).await;
+    assert_eq!(c["command"]["endpoint"], "skip_next");
+    let (_, c) = answered(&mut spk, true, p.prev(None)).await;
+    assert_eq!(c["command"]["endpoint"], "skip_prev");
+    let (_, c) = answered(&mut spk, true, p.shuffle(None, true)).await;
+    assert_eq!(
+        c["command"],
+        json!({"endpoint": "set_shuffling_context", "value": true, "logging_params": {}})
+    );
+    let (_, c) = answered(&mut spk, true, p.repeat(None, "track")).await;
+    assert_eq!(c["command"]["endpoint"], "set_options");
+    assert_eq!(c["command"]["repeating_track"], true);
+    let track = e.sim.info().demo_tracks[1].uri.clone();
+    let (_, c) = answered(&mut spk, true, p.queue(None, &track)).await;
+    assert_eq!(c["command"]["endpoint"], "add_to_queue");
+    assert_eq!(c["command"]["track"]["uri"], track.as_str());
+    let (_, c) = answered(
+        &mut spk,
+        true,
+        p.set_queue(None, std::slice::from_ref(&track)),
+    )
+    .await;
+    assert_eq!(c["command"]["endpoint"], "set_queue");
+    assert_eq!(c["command"]["next_tracks"][0]["uri"], track.as_str());
+    // A refusal is an error.
+    let (r, _) = answered(&mut spk, false, p.pause(None)).await;
+    assert!(
+        matches!(r, Err(PhoneError::Refused { status: 502, .. })),
+        "{r:?}"
+    );
+
+    // Volume arrives as a message.
+    p.volume(None, 50).await.unwrap();
+    let v = spk
+        .next_where(|v| v["uri"] == "hm://connect-state/v1/connect/volume")
+        .await;
+    let raw = B64.decode(v["payloads"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        SetVolumeCommand::parse_from_bytes(&gunzip(&raw))
+            .unwrap()
+            .volume,
+        32767
+    );
+
+    // Transfer from the speaker to a second receiver.
+    let mut desk = e
+        .device(&alice, "desk-1", "Desk", DeviceType::COMPUTER)
+        .await;
+    let (r, c) = answered(&mut desk, true, p.transfer("desk-1")).await;
+    r.unwrap();
+    assert_eq!(c["command"]["endpoint"], "transfer");
+    let ts = TransferState::parse_from_bytes(
+        &B64.decode(c["command"]["data"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ts.playback.current_track.uri(),
+        e.sim.info().demo_tracks[2].uri
+    );
+    p.wait_for(WAIT, |c| c.active_device_id == "desk-1")
+        .await
+        .unwrap();
+
+    // Closing deregisters the phone.
+    let id = p.device_id().to_owned();
+    p.close().await;
+    assert!(!e.sim.connect_cluster("alice").device.contains_key(&id));
+}
+
+#[tokio::test]
+async fn the_phone_signs_in_without_password_login_and_refuses_wrong_passwords() {
+    let sim = Simulator::start(SimConfig {
+        first_ping_after: Duration::from_secs(30),
+        password_login: false,
+        login5_hashcash: Some(4),
+        client_token_hashcash: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = sim.info().spclient.clone();
+    let p = Phone::connect(PhoneConfig::new(&base, "alice", "alice-pass"))
+        .await
+        .unwrap();
+    assert_eq!(p.devices().await.unwrap().len(), 1);
+    let err = Phone::connect(PhoneConfig::new(&base, "alice", "hunter2-nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PhoneError::Login(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "no secrets in errors");
+    // With password logins on, login5 (and its hashcash) is the route.
+    let sim2 = Simulator::start(SimConfig {
+        first_ping_after: Duration::from_secs(30),
+        login5_hashcash: Some(4),
+        client_token_hashcash: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let before = sim2.stats().login5_logins;
+    let _p = Phone::connect(PhoneConfig::new(
+        &sim2.info().spclient,
+        "alice",
+        "alice-pass",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sim2.stats().login5_logins, before + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web API player endpoints
+
+impl Env {
+    async fn web(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}/v1/me/player{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn web_api_player_endpoints_follow_the_cluster() {
+    use reqwest::Method;
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let (s, _) = e.web(Method::GET, &alice, "", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "nothing active");
+    let (s, v) = e.web(Method::PUT, &alice, "/pause", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["error"]["status"], 404);
+    let (s, _) = e.web(Method::GET, "bad", "/devices", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let mut spk = e
+        .device(&alice, "spk", "Kitchen", DeviceType::SPEAKER)
+        .await;
+    let mut desk = e.device(&alice, "desk", "Desk", DeviceType::COMPUTER).await;
+    let (s, v) = e.web(Method::GET, &alice, "/devices", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let list = v["devices"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let k = list.iter().find(|d| d["id"] == "spk").unwrap();
+    assert_eq!(k["type"], "Speaker");
+    assert_eq!(k["name"], "Kitchen");
+    assert_eq!(k["volume_percent"], 50);
+    assert_eq!(k["is_active"], false);
+    for key in ["is_private_session", "is_restricted", "supports_volume"] {
+        assert!(k[key].is_boolean(), "{key}");
+    }
+
+    // play with a context on a chosen device.
+    let album = e.sim.info().demo_album.clone();
+    let body = json!({"context_uri": album, "offset": {"position": 2}, "position_ms": 700});
+    let ((s, v), c) = answered(
+        &mut spk,
+        true,
+        e.web(Method::PUT, &alice, "/play?device_id=spk", Some(body)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(c["sent_by_device_id"], "sim-web-api");
+    assert_eq!(c["command"]["endpoint"], "play");
+    assert_eq!(c["command"]["context"]["uri"], album.as_str());
+    assert_eq!(c["command"]["options"]["skip_to"]["track_index"], 2);
+    assert_eq!(c["command"]["options"]["seek_to"], 700);
+    // uris → a context of pages.
+    let t = e.sim.info().demo_tracks[0].uri.clone();
+    let ((s, _), c) = answered(
+        &mut spk,
+        true,
+        e.web(Method::PUT, &alice, "/play", Some(json!({"uris": [t]}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        c["command"]["context"]["pages"][0]["tracks"][0]["uri"],
+        t.as_str()
+    );
+    // Bad bodies.
+    for bad in [
+        json!({"context_uri": "spotify:album:0000000000000000000000"}),
+        json!({"uris": []}),
+        json!({"uris": ["x"]}),
+        json!({"context_uri": album, "offset": {}}),
+    ] {
+        let (s, _) = e.web(Method::PUT, &alice, "/play", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // The speaker reports its state: GET /v1/me/player shows it.
+    let req = put_request(
+        device_info("spk", "Kitchen", DeviceType::SPEAKER),
+        PutStateReason::PLAYER_STATE_CHANGED,
+        true,
+        Some(playing_state(&e.sim, 2000, true)),
+    );
+    assert_eq!(
+        e.put(&alice, Some(&spk.conn_id), "spk", &req)
+            .await
+            .status(),
+        200
+    );
+    let (s, v) = e.web(Method::GET, &alice, "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["device"]["id"], "spk");
+    assert_eq!(v["device"]["is_active"], true);
+    assert_eq!(v["is_playing"], false, "paused");
+    assert_eq!(v["progress_ms"], 2000);
+    assert_eq!(v["shuffle_state"], true);
+    assert_eq!(v["repeat_state"], "off");
+    assert_eq!(v["item"]["uri"], e.sim.info().demo_tracks[2].uri.as_str());
+    assert_eq!(v["currently_playing_type"], "track");
+    assert_eq!(v["context"]["uri"], album.as_str());
+    assert_eq!(v["context"]["type"], "album");
+    let (s, v) = e.web(Method::GET, &alice, "/queue", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["queue"].as_array().unwrap().len(), 2);
+
+    // Simple commands go to the active device.
+    for (method, path, endpoint) in [
+        (Method::PUT, "/pause", "pause"),
+        (Method::PUT, "/play", "resume"),
+        (Method::POST, "/next", "skip_next"),
+        (Method::POST, "/previous", "skip_prev"),
+        (Method::PUT, "/seek?position_ms=1234", "seek_to"),
+        (Method::PUT, "/shuffle?state=false", "set_shuffling_context"),
+        (Method::PUT, "/repeat?state=context", "set_options"),
+    ] {
+        let ((s, v), c) = answered(&mut spk, true, e.web(method, &alice, path, None)).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{path}: {v}");
+        assert_eq!(c["command"]["endpoint"], endpoint, "{path}");
+    }
+    let q = format!("/queue?uri={}", e.sim.info().demo_tracks[4].uri);
+    let ((s, _), c) = answered(&mut spk, true, e.web(Method::POST, &alice, &q, None)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        c["command"]["track"]["uri"],
+        e.sim.info().demo_tracks[4].uri.as_str()
+    );
+    for bad in [
+        "/seek",
+        "/seek?position_ms=-1",
+        "/shuffle?state=maybe",
+        "/repeat?state=all",
+        "/volume?volume_percent=101",
+        "/queue?uri=nope",
+    ] {
+        let method = if bad.starts_with("/queue") {
+            Method::POST
+        } else {
+            Method::PUT
+        };
+        let (s, _) = e.web(method, &alice, bad, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // A refusal → 502.
+    let ((s, _), _) = answered(&mut spk, false, e.web(Method::PUT, &alice, "/pause", None)).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY);
+    // Volume → message.
+    let (s, _) = e
+        .web(Method::PUT, &alice, "/volume?volume_percent=100", None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let v = spk
+        .next_where(|v| v["uri"] == "hm://connect-state/v1/connect/volume")
+        .await;
+    let raw = B64.decode(v["payloads"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        SetVolumeCommand::parse_from_bytes(&gunzip(&raw))
+            .unwrap()
+            .volume,
+        65535
+    );
+
+    // Transfer to the desk with play=true.
+    let body = json!({"device_ids": ["desk"], "play": true});
+    let ((s, v), c) = answered(&mut desk, true, e.web(Method::PUT, &alice, "", Some(body))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(c["command"]["endpoint"], "transfer");
+    assert_eq!(c["command"]["options"]["restore_paused"], "resume");
+    spk.cluster_where(|u| u.cluster.active_device_id == "desk")
+        .await;
+    for bad in [
+        json!({"device_ids": []}),
+        json!({"device_ids": ["a", "b"]}),
+        json!({"device_ids": ["desk"], "play": "yes"}),
+    ] {
+        let (s, _) = e.web(Method::PUT, &alice, "", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (s, _) = e
+        .web(
+            Method::PUT,
+            &alice,
+            "",
+            Some(json!({"device_ids": ["nope"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Free accounts may look but not command.
+    let frank = e.token("frank-free");
+    let (s, _) = e.web(Method::PUT, &frank, "/pause", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
