@@ -845,6 +845,13 @@ async fn run_daemon(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         );
         let _ = std::io::stdout().flush();
     };
+    if let Some(d) = &demo_sim {
+        println!(
+            "demo: simulator at {base} ; drive this speaker like a phone would: \
+             tonearm sim phone --sim {base} devices",
+            base = d.sim.info().spclient
+        );
+    }
     let result = tonearm::daemon::run(
         cfg,
         creds,

@@ -17,9 +17,11 @@ fn repeat_mode(context: bool, track: bool) -> RepeatMode {
     }
 }
 
-/// Applies `cmd` to `player`.
+/// Applies `cmd` to `player`. Repeat commands set the mode outright (the player's status may
+/// not show the previous command yet, so nothing here reads it): repeat-context on → all, off
+/// → off; repeat-track on → one, off → off. The Connect service orders `set_options` so the
+/// combination comes out right.
 pub fn apply(player: &Player, cmd: &RemoteCommand) {
-    let current = || player.status().borrow().repeat;
     match cmd {
         RemoteCommand::Load {
             ids,
@@ -33,10 +35,9 @@ pub fn apply(player: &Player, cmd: &RemoteCommand) {
         } => {
             player.load(ids.clone(), *index, *position_ms, *play);
             if repeat_context.is_some() || repeat_track.is_some() {
-                let was = current();
                 player.set_repeat(repeat_mode(
-                    repeat_context.unwrap_or(was == RepeatMode::All),
-                    repeat_track.unwrap_or(was == RepeatMode::One),
+                    repeat_context.unwrap_or(false),
+                    repeat_track.unwrap_or(false),
                 ));
             }
             if let Some(on) = shuffle {
@@ -49,21 +50,8 @@ pub fn apply(player: &Player, cmd: &RemoteCommand) {
         RemoteCommand::SkipNext => player.next(),
         RemoteCommand::SkipPrev => player.previous(),
         RemoteCommand::SetShuffle(on) => player.set_shuffle(*on),
-        RemoteCommand::SetRepeatContext(on) => {
-            // Repeat-track wins over repeat-context while it is on, as in Spotify.
-            if current() != RepeatMode::One {
-                player.set_repeat(repeat_mode(*on, false));
-            } else if !*on {
-                tracing::debug!("repeat context off while repeating the track: kept");
-            }
-        }
-        RemoteCommand::SetRepeatTrack(on) => {
-            if *on {
-                player.set_repeat(RepeatMode::One);
-            } else if current() == RepeatMode::One {
-                player.set_repeat(RepeatMode::Off);
-            }
-        }
+        RemoteCommand::SetRepeatContext(on) => player.set_repeat(repeat_mode(*on, false)),
+        RemoteCommand::SetRepeatTrack(on) => player.set_repeat(repeat_mode(false, *on)),
         RemoteCommand::AddToQueue(id) => player.play_next(vec![*id]),
         RemoteCommand::SetQueue(ids) => {
             player.clear_queue();

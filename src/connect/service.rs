@@ -395,11 +395,23 @@ impl Worker {
                 if let Some(on) = shuffle {
                     v.push(RemoteCommand::SetShuffle(on));
                 }
-                if let Some(on) = repeat_context {
-                    v.push(RemoteCommand::SetRepeatContext(on));
-                }
-                if let Some(on) = repeat_track {
-                    v.push(RemoteCommand::SetRepeatTrack(on));
+                // Repeat-track wins while on; so its "off" goes first and the context's state
+                // last, and its "on" last.
+                match (repeat_context, repeat_track) {
+                    (c, Some(true)) => {
+                        if let Some(c) = c {
+                            v.push(RemoteCommand::SetRepeatContext(c));
+                        }
+                        v.push(RemoteCommand::SetRepeatTrack(true));
+                    }
+                    (c, t) => {
+                        if let Some(t) = t {
+                            v.push(RemoteCommand::SetRepeatTrack(t));
+                        }
+                        if let Some(c) = c {
+                            v.push(RemoteCommand::SetRepeatContext(c));
+                        }
+                    }
                 }
                 v
             }

@@ -6,18 +6,23 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use librespot_protocol::connect::Cluster;
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tonearm::api::metadata::Bitrate;
 use tonearm::api::{SpClient, TokenProvider, WebApi};
 use tonearm::audio::sink::{Sink, SinkError, SinkFactory};
 use tonearm::config::Config;
 use tonearm::connect::{
-    apply, Connect, ConnectConfig, ConnectEvent, Controller, Device, RemoteCommand, RemoteControl,
+    apply, Connect, ConnectConfig, ConnectEvent, ConnectLink, Controller, Device, RemoteCommand,
+    RemoteControl,
 };
+use tonearm::id::SpotifyId;
 use tonearm::player::spotify::SpotifyLoader;
-use tonearm::player::{PlayState, Player, PlayerConfig, PlayerStatus};
+use tonearm::player::{PlayState, Player, PlayerConfig, PlayerStatus, RepeatMode};
 use tonearm::services::Services;
 use tonearm::session::{Credentials, Session, SessionConfig};
+use tonearm::sim::remote::{Phone, PhoneConfig};
 use tonearm::sim::Simulator;
 
 use crate::audio::{id_of, reference_pcm};
@@ -78,8 +83,16 @@ impl Node {
 /// A signed-in tonearm: services over a recording sink, Connect, and an apply loop (what the
 /// daemon does).
 pub async fn node(s: &Simulator, name: &str) -> Node {
+    node_with(s, name, None).await
+}
+
+/// [`node`] with its dealer reached through `dealer` (e.g. a proxy) instead of the simulator's.
+pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Node {
     let a = account(s, "premium");
-    let endpoints = tonearm::demo::endpoints_for(s).unwrap();
+    let mut endpoints = tonearm::demo::endpoints_for(s).unwrap();
+    if dealer.is_some() {
+        endpoints.dealer = dealer;
+    }
     let device_id = tonearm::config::device_id_for(name);
     let session = within(
         20,
@@ -437,4 +450,464 @@ async fn controller_moves_playback_to_a_receiver_and_drives_it() {
     .await;
     a.stop().await;
     s.shutdown().await;
+}
+
+fn phone_config(s: &Simulator) -> PhoneConfig {
+    let a = account(s, "premium");
+    PhoneConfig::new(&s.info().spclient, &a.username, &a.password)
+}
+
+fn active_track(c: &Cluster) -> String {
+    c.player_state
+        .as_ref()
+        .and_then(|p| p.track.as_ref())
+        .map(|t| t.uri.clone())
+        .unwrap_or_default()
+}
+
+fn queue_after_current(node: &Node) -> Vec<SpotifyId> {
+    let q = node.services.player.queue().borrow().clone();
+    match q.current {
+        Some(c) => q.items[c + 1..].to_vec(),
+        None => q.items,
+    }
+}
+
+async fn until_queue(node: &Node, what: &str, f: impl Fn(&[SpotifyId]) -> bool) {
+    let mut rx = node.services.player.queue();
+    until(&mut rx, 30, what, |_| true).await;
+    within(30, async {
+        loop {
+            if f(&queue_after_current(node)) {
+                return;
+            }
+            if tokio::time::timeout(Duration::from_millis(200), rx.changed())
+                .await
+                .is_ok_and(|r| r.is_err())
+            {
+                panic!("queue watch closed waiting for {what}");
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_phone_drives_a_receiver_through_every_command() {
+    let s = sim().await;
+    let album = s.info().demo_album.clone();
+    let demo: Vec<String> = s.info().demo_tracks.iter().map(|t| t.uri.clone()).collect();
+    let mut b = node(&s, "e2e-connect-speaker").await;
+    let mut phone = Phone::connect(phone_config(&s))
+        .await
+        .expect("phone signs in");
+    let b_id = b.id.clone();
+    phone
+        .wait_for(Duration::from_secs(30), |c| c.device.contains_key(&b_id))
+        .await
+        .expect("the phone sees the speaker");
+    let mut st = b.status();
+
+    // play: the album from track 1, 2 s in.
+    phone
+        .play(Some(&b.id), &album, Some(1), Some(2000))
+        .await
+        .expect("play");
+    let load = next_applied(&mut b.applied, "Load", |c| {
+        matches!(c, RemoteCommand::Load { .. })
+    })
+    .await;
+    let RemoteCommand::Load {
+        ids,
+        index,
+        position_ms,
+        play,
+        context_uri,
+        ..
+    } = load
+    else {
+        unreachable!()
+    };
+    assert_eq!((index, position_ms, play), (1, 2000, true));
+    assert_eq!(context_uri, album);
+    assert!(ids.len() >= 4, "the album's tracks: {ids:?}");
+    let st1 = until(&mut st, 30, "playing track 1 of the album", |st| {
+        st.state == PlayState::Playing && st.track.as_ref().is_some_and(|t| t.id == ids[1])
+    })
+    .await;
+    assert!(st1.position_ms >= 1900, "started at {}", st1.position_ms);
+    let uri1 = tonearm::connect::state::track_uri(ids[1]);
+    phone
+        .wait_for(Duration::from_secs(30), |c| {
+            c.active_device_id == b_id && active_track(c) == uri1
+        })
+        .await
+        .expect("the cluster shows the speaker playing");
+
+    // pause / resume
+    phone.pause(Some(&b.id)).await.expect("pause");
+    until(&mut st, 30, "paused", |st| st.state == PlayState::Paused).await;
+    phone
+        .wait_for(Duration::from_secs(30), |c| {
+            c.player_state.as_ref().is_some_and(|p| p.is_paused)
+        })
+        .await
+        .expect("the cluster shows the pause");
+    phone.resume(Some(&b.id)).await.expect("resume");
+    until(&mut st, 30, "playing again", |st| {
+        st.state == PlayState::Playing
+    })
+    .await;
+
+    // seek_to
+    phone.seek(Some(&b.id), 10_000).await.expect("seek");
+    until(&mut st, 30, "at 10 s", |st| {
+        st.position_ms >= 10_000 && st.position_ms < 13_000
+    })
+    .await;
+
+    // skip_next / skip_prev (prev right away: under 3 s into the track it goes back)
+    phone.next(Some(&b.id)).await.expect("next");
+    until(&mut st, 30, "on track 2", |st| {
+        st.track.as_ref().is_some_and(|t| t.id == ids[2])
+    })
+    .await;
+    phone.prev(Some(&b.id)).await.expect("prev");
+    until(&mut st, 30, "back on track 1", |st| {
+        st.track.as_ref().is_some_and(|t| t.id == ids[1])
+    })
+    .await;
+
+    // shuffle, repeat context/track/off (set_options), set_repeating_* directly
+    phone.shuffle(Some(&b.id), true).await.expect("shuffle on");
+    until(&mut st, 30, "shuffle on", |st| st.shuffle).await;
+    phone
+        .shuffle(Some(&b.id), false)
+        .await
+        .expect("shuffle off");
+    until(&mut st, 30, "shuffle off", |st| !st.shuffle).await;
+    phone
+        .repeat(Some(&b.id), "context")
+        .await
+        .expect("repeat context");
+    until(&mut st, 30, "repeat all", |st| st.repeat == RepeatMode::All).await;
+    phone
+        .repeat(Some(&b.id), "track")
+        .await
+        .expect("repeat track");
+    until(&mut st, 30, "repeat one", |st| st.repeat == RepeatMode::One).await;
+    phone
+        .repeat(Some(&b.id), "context")
+        .await
+        .expect("repeat context again");
+    until(&mut st, 30, "repeat all again", |st| {
+        st.repeat == RepeatMode::All
+    })
+    .await;
+    phone.repeat(Some(&b.id), "off").await.expect("repeat off");
+    until(&mut st, 30, "repeat off", |st| st.repeat == RepeatMode::Off).await;
+    phone
+        .command(
+            Some(&b.id),
+            json!({"endpoint": "set_repeating_track", "value": true}),
+        )
+        .await
+        .expect("set_repeating_track");
+    until(&mut st, 30, "repeat one (direct)", |st| {
+        st.repeat == RepeatMode::One
+    })
+    .await;
+    phone
+        .command(
+            Some(&b.id),
+            json!({"endpoint": "set_repeating_context", "value": true}),
+        )
+        .await
+        .expect("set_repeating_context");
+    until(&mut st, 30, "repeat all (direct)", |st| {
+        st.repeat == RepeatMode::All
+    })
+    .await;
+    phone
+        .command(
+            Some(&b.id),
+            json!({"endpoint": "set_repeating_context", "value": false}),
+        )
+        .await
+        .expect("set_repeating_context off");
+    until(&mut st, 30, "repeat off (direct)", |st| {
+        st.repeat == RepeatMode::Off
+    })
+    .await;
+
+    // add_to_queue: right after the current track
+    let queued = id_of(&demo[7]);
+    phone.queue(Some(&b.id), &demo[7]).await.expect("queue");
+    until_queue(&b, "queued track next", |q| q.first() == Some(&queued)).await;
+
+    // set_queue: what follows is exactly these
+    let want = vec![id_of(&demo[5]), id_of(&demo[6])];
+    phone
+        .set_queue(Some(&b.id), &[demo[5].clone(), demo[6].clone()])
+        .await
+        .expect("set_queue");
+    until_queue(&b, "the set queue", |q| q == want.as_slice()).await;
+
+    // update_context: the context's new tracks after the current one follow
+    let ctx = json!({"uri": album, "pages": [{"tracks": [
+        {"uri": demo[3]}, {"uri": tonearm::connect::state::track_uri(ids[1])}, {"uri": demo[4]}, {"uri": demo[2]}
+    ]}]});
+    phone
+        .command(
+            Some(&b.id),
+            json!({"endpoint": "update_context", "context": ctx}),
+        )
+        .await
+        .expect("update_context");
+    let want = vec![id_of(&demo[4]), id_of(&demo[2])];
+    until_queue(&b, "the updated context", |q| q == want.as_slice()).await;
+
+    // volume (the connect/volume message)
+    phone.volume(Some(&b.id), 40).await.expect("volume");
+    let vol = (40u32 * 65535 / 100) as u16;
+    until(&mut st, 30, "volume 40 %", |st| st.volume == vol).await;
+    phone
+        .wait_for(Duration::from_secs(30), |c| {
+            c.device
+                .get(&b_id)
+                .is_some_and(|d| d.volume == u32::from(vol))
+        })
+        .await
+        .expect("the cluster shows the new volume");
+
+    // an unknown endpoint is refused, and the speaker keeps working
+    assert!(phone
+        .command(Some(&b.id), json!({"endpoint": "dance"}))
+        .await
+        .is_err());
+
+    // transfer: to a second receiver, which resumes the track where the speaker was; the
+    // speaker is told it is no longer active.
+    let c = node(&s, "e2e-connect-kitchen").await;
+    let c_id = c.id.clone();
+    phone
+        .wait_for(Duration::from_secs(30), |cl| cl.device.contains_key(&c_id))
+        .await
+        .expect("the phone sees the second receiver");
+    let before =
+        tonearm::connect::state::position_now(&b.status().borrow(), std::time::Instant::now());
+    phone.transfer(&c.id).await.expect("transfer");
+    next_applied(&mut b.applied, "BecameInactive", |c| {
+        *c == RemoteCommand::BecameInactive
+    })
+    .await;
+    until(&mut st, 30, "the speaker paused", |st| {
+        st.state == PlayState::Paused
+    })
+    .await;
+    let cst = until(&mut c.status(), 30, "the kitchen plays track 1", |st| {
+        st.state == PlayState::Playing && st.track.as_ref().is_some_and(|t| t.id == ids[1])
+    })
+    .await;
+    assert!(
+        cst.position_ms + 1000 >= before && cst.position_ms < before + 5000,
+        "resumed at {} ms, was at {before} ms",
+        cst.position_ms
+    );
+    phone
+        .wait_for(Duration::from_secs(30), |cl| cl.active_device_id == c_id)
+        .await
+        .expect("the cluster shows the kitchen active");
+
+    phone.close().await;
+    c.stop().await;
+    b.stop().await;
+    s.shutdown().await;
+}
+
+/// A TCP proxy whose connections can be cut (the dealer "drops the websocket").
+struct Proxy {
+    addr: std::net::SocketAddr,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let c = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let h = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(h);
+            }
+        });
+        Proxy {
+            addr,
+            conns,
+            accept,
+        }
+    }
+
+    /// Cuts every open connection; returns how many there were.
+    fn cut(&self) -> usize {
+        let conns: Vec<_> = self.conns.lock().unwrap().drain(..).collect();
+        let n = conns.iter().filter(|h| !h.is_finished()).count();
+        for h in conns {
+            h.abort();
+        }
+        n
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_dealer_connection_reconnects_and_re_registers() {
+    let s = sim().await;
+    // Devices of a closed dealer connection disappear quickly unless they re-register.
+    s.set_connect_timing(Duration::from_millis(300), Duration::from_secs(5));
+    let dealer: std::net::SocketAddr = s.info().dealer.trim_start_matches("ws://").parse().unwrap();
+    let proxy = Proxy::start(dealer).await;
+    let b = node_with(
+        &s,
+        "e2e-connect-flaky",
+        Some(format!("ws://{}", proxy.addr)),
+    )
+    .await;
+    let mut link = b.connect.link();
+    until(&mut link, 30, "online", |l| *l == ConnectLink::Online).await;
+    let mut phone = Phone::connect(phone_config(&s)).await.expect("phone");
+    let b_id = b.id.clone();
+    phone
+        .wait_for(Duration::from_secs(30), |c| c.device.contains_key(&b_id))
+        .await
+        .expect("registered");
+
+    for round in 1..=2 {
+        assert!(
+            proxy.cut() >= 1,
+            "round {round}: no dealer connection to cut"
+        );
+        until(&mut link, 30, "reconnecting", |l| {
+            matches!(l, ConnectLink::Reconnecting(_))
+        })
+        .await;
+        until(&mut link, 30, "online again", |l| *l == ConnectLink::Online).await;
+        // Past the simulator's grace period the device is still (again) listed, and commands
+        // reach it over the new connection.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let devices = phone.devices().await.expect("devices");
+        assert!(
+            devices.iter().any(|d| d.id == b.id),
+            "round {round}: {devices:?}"
+        );
+        phone.volume(Some(&b.id), 10 * round).await.expect("volume");
+        let want = (u32::from(10 * round) * 65535 / 100) as u16;
+        until(&mut b.status(), 30, "the volume command arrived", |st| {
+            st.volume == want
+        })
+        .await;
+    }
+    phone.close().await;
+    b.stop().await;
+    s.shutdown().await;
+}
+
+/// Kills the child if the test ends early.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `tonearm daemon --demo --sink null` as a child process: it starts, registers with the
+/// (child's own) simulator, which the phone sees; SIGTERM → it deregisters and exits 0.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonearm"))
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("TONEARM_CREDENTIAL_STORE", "file")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("TONEARM_LOG")
+        .args(["--demo", "daemon", "--sink", "null", "--name", "E2E Daemon"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut r = BufReader::new(stdout);
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            got.push(line.trim_end().to_string());
+        }
+        got
+    });
+    let lines = within(60, lines).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let base = lines[0]
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.to_string())
+        .expect("the demo line names the simulator");
+    let want_id = tonearm::config::device_id_for("E2E Daemon");
+    assert!(
+        lines[1].contains("E2E Daemon") && lines[1].contains(&want_id),
+        "{}",
+        lines[1]
+    );
+
+    let mut phone = Phone::connect(PhoneConfig::new(&base, "tonearm-demo", "tonearm-demo-pass"))
+        .await
+        .expect("phone on the daemon's simulator");
+    let cluster = phone
+        .wait_for(Duration::from_secs(30), |c| c.device.contains_key(&want_id))
+        .await
+        .expect("the daemon shows up in the cluster");
+    assert_eq!(cluster.device[&want_id].name, "E2E Daemon");
+
+    let pid = child.0.as_ref().unwrap().id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    phone
+        .wait_for(Duration::from_secs(30), |c| {
+            !c.device.contains_key(&want_id)
+        })
+        .await
+        .expect("the daemon deregistered");
+    let mut child = child.0.take().unwrap();
+    let status = within(30, tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "daemon exit status {status:?}");
 }
