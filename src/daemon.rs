@@ -111,10 +111,7 @@ pub async fn run(
         signed_in: credentials.is_some(),
     });
 
-    let mut next = match credentials {
-        Some(c) => Some((c, false)),
-        None => None,
-    };
+    let mut next = credentials.map(|c| (c, false));
     let result = loop {
         let (creds, handed_over) = match next.take() {
             Some(c) => c,

@@ -547,12 +547,15 @@ struct Task {
     reported_volume: u16,
     prev_state: PlayState,
     /// Track URI → (title, artists, album) looked up for remote playback.
-    titles: HashMap<String, (String, Vec<String>, String)>,
+    titles: HashMap<String, TrackText>,
     lookups: HashSet<String>,
-    lookup_tx: mpsc::UnboundedSender<(String, Option<(String, Vec<String>, String)>)>,
+    lookup_tx: mpsc::UnboundedSender<Lookup>,
 }
 
-type Lookup = (String, Option<(String, Vec<String>, String)>);
+/// (title, artists, album) of a track.
+type TrackText = (String, Vec<String>, String);
+/// A finished lookup: the track URI and what was found.
+type Lookup = (String, Option<TrackText>);
 
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
