@@ -5,10 +5,11 @@
 set -euo pipefail
 
 # `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
-# real headless browser). `make demo` does not pull in a browser.
+# real headless browser) and python3-zeroconf (the mDNS test's independent browser; the test skips
+# with a printed reason without it). `make demo` does not pull in a browser.
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium)
+  packages+=(chromium python3-zeroconf)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -35,7 +36,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests)." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf for the mDNS test)." >&2
   echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium')." >&2
   exit 1
 fi

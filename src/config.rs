@@ -49,6 +49,18 @@ pub struct RawConfig {
     pub device: RawDevice,
     #[serde(default)]
     pub endpoints: RawEndpoints,
+    #[serde(default)]
+    pub ui: RawUi,
+}
+
+/// `[ui]`: TUI look and feel. Names are checked later by `uiconf` (themes may come from the
+/// user's theme directory), so the positions are kept for its messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUi {
+    pub theme: Option<toml::Spanned<String>>,
+    pub keymap: Option<toml::Spanned<String>>,
+    pub mouse: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +129,23 @@ pub struct Config {
     /// 40 lower-case hex chars; by default SHA-1 of the device name (as librespot does).
     pub device_id: String,
     pub endpoints: Endpoints,
+    pub ui: UiSettings,
+}
+
+/// A config value with where it was written (`path:line:col`), for errors found after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub at: String,
+}
+
+/// The `[ui]` section as written; `None` = not set (uiconf applies the defaults: theme
+/// "default", keymap "default", mouse on).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UiSettings {
+    pub theme: Option<Setting>,
+    pub keymap: Option<Setting>,
+    pub mouse: Option<bool>,
 }
 
 impl Default for Config {
@@ -126,6 +155,7 @@ impl Default for Config {
             device_id: device_id_for(&device_name),
             device_name,
             endpoints: Endpoints::default(),
+            ui: UiSettings::default(),
         }
     }
 }
@@ -170,7 +200,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message: e.message().to_string(),
         }
     })?;
-    resolve(raw, path)
+    resolve(raw, text, path)
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -183,7 +213,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn resolve(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigError> {
     let invalid = |key: &str, value: &str, reason: &str| ConfigError::Invalid {
         path: path.to_path_buf(),
         key: key.into(),
@@ -214,6 +244,18 @@ fn resolve(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     }
     apply_endpoints(&mut cfg.endpoints, &raw.endpoints)
         .map_err(|(key, value, reason)| invalid(&key, &value, &reason))?;
+    let setting = |s: toml::Spanned<String>| {
+        let (line, column) = line_col(text, s.span().start);
+        Setting {
+            at: format!("{}:{line}:{column}", path.display()),
+            value: s.into_inner(),
+        }
+    };
+    cfg.ui = UiSettings {
+        theme: raw.ui.theme.map(setting),
+        keymap: raw.ui.keymap.map(setting),
+        mouse: raw.ui.mouse,
+    };
     Ok(cfg)
 }
 
@@ -321,6 +363,23 @@ mod tests {
         assert!(e.to_string().contains("\"nohost\""), "{e}");
         let e = parse("[device]\nid = \"XYZ\"\n", Path::new("c.toml")).expect_err("bad id");
         assert!(e.to_string().contains("device.id"), "{e}");
+    }
+
+    #[test]
+    fn ui_section_keeps_values_and_positions() {
+        let c = parse(
+            "[ui]\ntheme = \"nord\"\nkeymap = \"vim\"\nmouse = false\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        let theme = c.ui.theme.expect("theme set");
+        assert_eq!(theme.value, "nord");
+        assert_eq!(theme.at, "c.toml:2:9");
+        assert_eq!(c.ui.keymap.expect("keymap set").value, "vim");
+        assert_eq!(c.ui.mouse, Some(false));
+        let e = parse("[ui]\nthem = \"nord\"\n", Path::new("c.toml")).expect_err("typo");
+        assert!(e.to_string().starts_with("c.toml:2:1:"), "{e}");
+        assert!(e.to_string().contains("them"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   advertise; and the mDNS browser for LAN devices.
 //! * `wake`      — the controller half of zeroconf: build a blob for a LAN speaker from our
 //!   stored credentials and `addUser` it.
+//! * `blob`      — the zeroconf blob crypto in both directions (outer DH/CTR/HMAC layer, inner
+//!   encoder; the inner decoder is `session::credentials`).
+//! * `mdns`      — `_spotify-connect._tcp` advertisement and LAN browsing.
 //!
 //! Never imports UI crates, the app state, or the simulator.
 
@@ -76,8 +79,8 @@ pub struct RemotePlayback {
 }
 
 /// A command from a remote controller (phone, another tonearm) for this receiver, with any
-/// context already resolved to track ids. The TUI maps each to an [`crate::app::action::Action`];
-/// the headless daemon applies it to the player directly.
+/// context already resolved to track ids. The TUI maps each to the same action a key press
+/// would produce; the headless daemon applies it to the player directly.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RemoteCommand {
     /// `transfer` and `play`: replace the queue and start at `index`, `position_ms` in
@@ -165,12 +168,14 @@ pub trait Controller: Send + Sync {
 }
 
 pub mod apply;
+pub mod blob;
 pub mod command;
 pub mod dealer;
 pub mod discovery;
+pub mod mdns;
 pub mod service;
 pub mod state;
 pub mod wake;
 
 pub use apply::apply;
-pub use service::{Connect, ConnectConfig, ConnectError};
+pub use service::{lan_devices, Connect, ConnectConfig, ConnectError};

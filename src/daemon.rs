@@ -14,12 +14,12 @@ use tokio::sync::mpsc;
 
 use crate::auth::store::{CredentialStore, StoreError};
 use crate::config::Config;
+use crate::connect::discovery::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
 use crate::connect::service::DeviceType;
 use crate::connect::{apply, Connect, ConnectConfig, ConnectError, ConnectEvent};
 use crate::player::PlayerEvent;
 use crate::services::{PlaybackOptions, Services};
 use crate::session::{Credentials, Session, SessionConfig, SessionError};
-use zc_shim::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
 
 /// How the daemon presents itself and plays.
 #[derive(Debug, Clone)]
@@ -253,42 +253,5 @@ async fn next_login(
             }
         },
         None => std::future::pending().await,
-    }
-}
-
-/// Stand-in for the zeroconf receiver until `connect::discovery` lands (same API).
-#[allow(dead_code)]
-mod zc_shim {
-    use tokio::sync::mpsc;
-
-    use crate::session::Credentials;
-
-    pub struct DiscoveryConfig {
-        pub name: String,
-        pub device_id: String,
-        pub device_type: String,
-        pub port: u16,
-        pub bind: std::net::IpAddr,
-        pub advertise: bool,
-        pub client_id: String,
-    }
-    pub struct ZeroconfLogin {
-        pub credentials: Credentials,
-    }
-    #[derive(Debug, thiserror::Error)]
-    #[error("zeroconf is not available in this build")]
-    pub struct DiscoveryError;
-    pub struct Discovery;
-    impl Discovery {
-        pub async fn start(
-            _cfg: DiscoveryConfig,
-        ) -> Result<(Discovery, mpsc::Receiver<ZeroconfLogin>), DiscoveryError> {
-            Err(DiscoveryError)
-        }
-        pub fn local_addr(&self) -> std::net::SocketAddr {
-            std::net::SocketAddr::from(([0, 0, 0, 0], 0))
-        }
-        pub fn set_active_user(&self, _u: &str) {}
-        pub async fn shutdown(self) {}
     }
 }

@@ -19,6 +19,7 @@
 //! * [`ui`]      — rendering the state with ratatui.
 //! * [`keymap`]  — key parsing, chords, per-context bindings from TOML.
 //! * [`theme`]   — themes: palettes and semantic roles from TOML.
+//! * [`uiconf`]  — the TUI's config: keymap + themes + `[ui]`, loaded and checked together.
 //! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
 //! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
@@ -48,5 +49,6 @@ pub mod session;
 pub mod sim;
 pub mod theme;
 pub mod ui;
+pub mod uiconf;
 
 pub use error::{Error, ErrorKind};

@@ -54,9 +54,12 @@ pub struct ConnectConfig {
     pub state_throttle: Duration,
     /// Volume reports likewise (librespot: 500 ms).
     pub volume_throttle: Duration,
-    /// LAN devices found by mDNS browse, merged into the device list (seam for the zeroconf
-    /// browser; `None`: cloud devices only).
+    /// LAN devices found by mDNS browse, merged into the device list (those the cluster lists
+    /// already are shown once). See [`lan_devices`]; `None`: cloud devices only.
     pub lan_devices: Option<watch::Receiver<Vec<Device>>>,
+    /// How long a transfer to a LAN device that was just woken waits for it to show up in the
+    /// cluster.
+    pub wake_timeout: Duration,
 }
 
 impl ConnectConfig {
@@ -70,8 +73,50 @@ impl ConnectConfig {
             state_throttle: Duration::from_millis(200),
             volume_throttle: Duration::from_millis(500),
             lan_devices: None,
+            wake_timeout: Duration::from_secs(20),
         }
     }
+}
+
+/// The device list of an mDNS browse ([`super::mdns::browse`]) as a watch for
+/// [`ConnectConfig::lan_devices`]. The task ends when the browse does.
+pub fn lan_devices(
+    mut events: mpsc::Receiver<super::mdns::LanEvent>,
+) -> watch::Receiver<Vec<Device>> {
+    use super::mdns::LanEvent;
+    let (tx, rx) = watch::channel(Vec::new());
+    tokio::spawn(async move {
+        // Keyed by instance name (what `Lost` names).
+        let mut found: std::collections::BTreeMap<String, Device> = Default::default();
+        while let Some(ev) = events.recv().await {
+            match ev {
+                LanEvent::Found(d) => {
+                    found.insert(
+                        d.name.clone(),
+                        Device {
+                            id: d.device_id.clone(),
+                            name: d.name.clone(),
+                            kind: d.device_type.clone(),
+                            is_active: false,
+                            volume: None,
+                            origin: DeviceOrigin::Lan {
+                                addr: d.addr,
+                                cpath: d.cpath.clone(),
+                                active_user: d.active_user.clone(),
+                            },
+                        },
+                    );
+                }
+                LanEvent::Lost(name) => {
+                    found.remove(&name);
+                }
+            }
+            if tx.send(found.values().cloned().collect()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -737,7 +782,13 @@ impl Task {
                 self.last_command = Some((by, message_id));
             }
             Ctl::Refresh => self.put_state(PutStateReason::PLAYER_STATE_CHANGED).await,
-            Ctl::Transfer(device) => self.transfer(device),
+            Ctl::Transfer(device) => {
+                // The transfer carries our last reported state: report a pending change first.
+                if self.state_due.take().is_some() {
+                    self.put_state(PutStateReason::PLAYER_STATE_CHANGED).await;
+                }
+                self.transfer(device)
+            }
             Ctl::Control(id, c) => self.control(id, c),
             Ctl::Shutdown(_) => {}
         }
@@ -931,27 +982,51 @@ impl Task {
 
     fn transfer(&mut self, device: Device) {
         let own = self.me.device_id.clone();
-        if let DeviceOrigin::Lan { active_user, .. } = &device.origin {
-            if active_user.is_empty() {
-                // Waking a LAN speaker needs the zeroconf controller (`wake.rs`); until that is
-                // wired here, say so rather than pretend.
-                let _ = self.events.send(ConnectEvent::Notice {
-                    error: true,
-                    text: format!(
-                        "{} is on the LAN but nobody is logged in to it; waking it is not \
-                         available in this build",
-                        device.name
-                    ),
-                });
-                return;
-            }
-        }
+        let wake = match &device.origin {
+            DeviceOrigin::Lan {
+                addr,
+                cpath,
+                active_user,
+            } if active_user.is_empty() => Some((*addr, cpath.clone())),
+            _ => None,
+        };
         let sp = self.services.spclient.clone();
         let events = self.events.clone();
+        // To our own id: "pull playback from whoever is active" (as librespot does).
         let to = device.id.clone();
         let name = device.name.clone();
         let ctl = self.ctl_self.clone();
+        let mut devices = self.devices_tx.subscribe();
+        let creds = self.services.session.reusable_credentials();
+        let http = self.services.http.clone();
+        let our_name = self.me.name.clone();
+        let wake_timeout = self.cfg.wake_timeout;
         tokio::spawn(async move {
+            let notice = |text: String| {
+                let _ = events.send(ConnectEvent::Notice { error: true, text });
+            };
+            if let Some((addr, cpath)) = wake {
+                // Nobody is logged in to it: hand it our login (as a phone does), then wait
+                // for it to register with the cluster.
+                if let Err(e) =
+                    super::wake::add_user(&http, addr, &cpath, &creds, &our_name, &own).await
+                {
+                    notice(format!("Cannot wake {name}: {e}"));
+                    return;
+                }
+                let seen = tokio::time::timeout(
+                    wake_timeout,
+                    devices.wait_for(|l| {
+                        l.iter()
+                            .any(|d| d.id == to && d.origin == DeviceOrigin::Cloud)
+                    }),
+                )
+                .await;
+                if !matches!(seen, Ok(Ok(_))) {
+                    notice(format!("{name} took our login but did not come online"));
+                    return;
+                }
+            }
             let path = format!("/connect-state/v1/connect/transfer/from/{own}/to/{to}");
             let mut h = HeaderMap::new();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -961,12 +1036,7 @@ impl Task {
                     tracing::info!(%to, "transfer asked");
                     let _ = ctl.send(Ctl::Refresh);
                 }
-                Err(e) => {
-                    let _ = events.send(ConnectEvent::Notice {
-                        error: true,
-                        text: format!("Cannot move playback to {name}: {e}"),
-                    });
-                }
+                Err(e) => notice(format!("Cannot move playback to {name}: {e}")),
             }
         });
     }

@@ -133,6 +133,7 @@ pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Nod
             device_name: name.into(),
             device_id: device_id.clone(),
             endpoints,
+            ..Config::default()
         },
         session,
         http,
@@ -149,9 +150,12 @@ pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Nod
     let (tx, applied) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
-            if let ConnectEvent::Command(c) = ev {
-                apply(&player, &c);
-                let _ = tx.send(c);
+            match ev {
+                ConnectEvent::Command(c) => {
+                    apply(&player, &c);
+                    let _ = tx.send(c);
+                }
+                ConnectEvent::Notice { error, text } => eprintln!("notice (error {error}): {text}"),
             }
         }
     });
@@ -910,4 +914,123 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "daemon exit status {status:?}");
+}
+
+/// The controller wakes a zeroconf-only daemon nobody is logged in to (getInfo, our blob,
+/// addUser), waits for it to join the cluster, and moves playback there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
+    use tonearm::connect::DeviceOrigin;
+    use tonearm::daemon::{DaemonOptions, Started};
+
+    let s = sim().await;
+    let tracks: Vec<String> = s.info().demo_tracks[..2]
+        .iter()
+        .map(|t| t.uri.clone())
+        .collect();
+    let mut a = node(&s, "e2e-connect-waker").await;
+
+    let name = "e2e-connect-sleeper";
+    let device_id = tonearm::config::device_id_for(name);
+    let config = Config {
+        device_name: name.into(),
+        device_id: device_id.clone(),
+        endpoints: tonearm::demo::endpoints_for(&s).unwrap(),
+        ..Config::default()
+    };
+    let opts = DaemonOptions {
+        name: name.into(),
+        device_id: device_id.clone(),
+        device_type: tonearm::connect::service::DeviceType::SPEAKER,
+        playback: tonearm::services::PlaybackOptions {
+            sink: tonearm::audio::sink::SinkSpec::Null,
+            bitrate: Bitrate::B160,
+            volume: u16::MAX,
+            normalisation: Default::default(),
+        },
+        zeroconf: true,
+        advertise: false,
+        zeroconf_port: 0,
+        store_credentials: false,
+    };
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(tonearm::daemon::run(
+        config,
+        None,
+        None,
+        opts,
+        move |st| {
+            let _ = started_tx.send(st.clone());
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let started = within(30, started_rx).await.unwrap();
+    assert!(!started.signed_in);
+    let port = started.zeroconf_port.expect("zeroconf port");
+
+    // A plays locally, then picks the LAN device (as the mDNS browser would list it).
+    a.services
+        .player
+        .load(tracks.iter().map(|t| id_of(t)).collect(), 0, 0, true);
+    until(&mut a.status(), 30, "A playing", |st| {
+        st.state == PlayState::Playing
+    })
+    .await;
+    let mut phone = Phone::connect(phone_config(&s)).await.expect("phone");
+    let a_id = a.id.clone();
+    phone
+        .wait_for(Duration::from_secs(30), |c| {
+            c.active_device_id == a_id && active_track(c) == tracks[0]
+        })
+        .await
+        .expect("A is the active device");
+    let lan = Device {
+        id: device_id.clone(),
+        name: name.into(),
+        kind: "Speaker".into(),
+        is_active: false,
+        volume: None,
+        origin: DeviceOrigin::Lan {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            cpath: "/".into(),
+            active_user: String::new(),
+        },
+    };
+    a.connect.transfer(lan);
+    next_applied(&mut a.applied, "BecameInactive on A", |c| {
+        *c == RemoteCommand::BecameInactive
+    })
+    .await;
+    let remote = until(
+        &mut a.connect.remote(),
+        60,
+        "the woken daemon playing",
+        |r| {
+            r.as_ref().is_some_and(|r| {
+                r.device_id == device_id && r.is_playing && r.track_uri == tracks[0]
+            })
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(remote.device_name, name);
+
+    phone.close().await;
+    let _ = stop_tx.send(());
+    within(30, daemon)
+        .await
+        .unwrap()
+        .expect("daemon ends cleanly");
+    until(
+        &mut a.connect.devices(),
+        30,
+        "the daemon deregistered",
+        |l| !l.iter().any(|d| d.id == device_id),
+    )
+    .await;
+    a.stop().await;
+    s.shutdown().await;
 }

@@ -12,5 +12,7 @@ mod layering;
 mod player;
 mod session;
 mod signin;
+mod ui_config;
 mod webapi;
 mod webapi_schema;
+mod zeroconf;

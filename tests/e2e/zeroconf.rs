@@ -1,0 +1,1047 @@
+//! Zeroconf (spec §5): our receiver takes a login from the simulator's independent phone encoder
+//! and logs in with it; malformed, oversized and flooding requests get the error answers and the
+//! endpoint keeps serving; our controller wakes our receiver; our controller's blobs match an
+//! independent pure-Python oracle (`assets/fixtures/gen_zeroconf.py` →
+//! `tests/fixtures/zeroconf_blob.json`, and the oracle decodes a fresh blob at test time); and,
+//! where multicast works, an independent mDNS browser (python3-zeroconf) and our own `browse()`
+//! see the advertisement. Network tests use 127.0.0.1, except the mDNS ones, which need a real
+//! interface and skip with a printed reason when multicast is unavailable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tonearm::connect::blob;
+use tonearm::connect::discovery::{Discovery, DiscoveryConfig, ZeroconfLogin};
+use tonearm::connect::wake;
+use tonearm::session::dh::DhKeys;
+use tonearm::session::{AuthType, Credentials, Session};
+
+use crate::common::{account, config, sim, within};
+
+const RECEIVER_ID: &str = "5eceb1e5eceb1e5eceb1e5eceb1e5eceb1e5eceb";
+
+fn local_cfg(name: &str) -> DiscoveryConfig {
+    let mut c = DiscoveryConfig::new(name, RECEIVER_ID);
+    c.bind = "127.0.0.1".parse().unwrap();
+    c.advertise = false;
+    c.device_type = "Speaker".into();
+    c.client_id = "65b708073fc0480ea92a077233ca87bd".into();
+    c
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Signs in to the simulator with a password and returns the stored (reusable) credentials.
+async fn stored_credentials(s: &tonearm::sim::Simulator) -> Credentials {
+    let a = account(s, "premium");
+    let session = within(
+        20,
+        Session::connect(
+            config(s),
+            Credentials::with_password(&a.username, &a.password),
+        ),
+    )
+    .await
+    .expect("password login");
+    let stored = session.reusable_credentials();
+    session.shutdown().await;
+    assert_eq!(stored.auth_type, AuthType::StoredSpotifyCredentials);
+    stored
+}
+
+async fn get_info_json(http: &reqwest::Client, addr: SocketAddr) -> Value {
+    let r = http
+        .get(format!("http://{addr}/?action=getInfo&version=2.7.1"))
+        .send()
+        .await
+        .expect("getInfo answers");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("getInfo is JSON")
+}
+
+async fn post(http: &reqwest::Client, addr: SocketAddr, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = http
+        .post(format!("http://{addr}/"))
+        .form(form)
+        .send()
+        .await
+        .expect("answers");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, json)
+}
+
+/// A valid `addUser` for our receiver, built by the simulator's phone (independent encoder).
+fn phone_blob(info: &Value, creds: &Credentials) -> (String, String) {
+    let inner = tonearm::sim::phone::encode_inner_blob(
+        creds.username.as_deref().unwrap(),
+        creds.auth_type.as_u32(),
+        &creds.auth_data,
+        info["deviceID"].as_str().unwrap(),
+    )
+    .expect("inner blob");
+    let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
+    tonearm::sim::phone::encode_outer_blob(&inner, &key).expect("outer blob")
+}
+
+async fn next_login(rx: &mut mpsc::Receiver<ZeroconfLogin>) -> ZeroconfLogin {
+    within(10, rx.recv()).await.expect("a login arrives")
+}
+
+#[tokio::test]
+async fn get_info_has_librespots_fields() {
+    let (d, _rx) = Discovery::start(local_cfg("Kitchen")).await.unwrap();
+    let info = get_info_json(&http(), d.local_addr()).await;
+    // Any path works (librespot accepts any), and POST with a form body too.
+    let r = http()
+        .post(format!("http://{}/some/cpath", d.local_addr()))
+        .form(&[("action", "getInfo")])
+        .send()
+        .await
+        .unwrap();
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(info, again, "one key pair per instance");
+    for (k, v) in [
+        ("status", Value::from(101)),
+        ("statusString", "OK".into()),
+        ("spotifyError", 0.into()),
+        ("version", "2.9.0".into()),
+        ("deviceID", RECEIVER_ID.into()),
+        ("deviceType", "Speaker".into()),
+        ("remoteName", "Kitchen".into()),
+        ("resolverVersion", "1".into()),
+        ("groupStatus", "NONE".into()),
+        ("tokenType", "default".into()),
+        ("clientID", "65b708073fc0480ea92a077233ca87bd".into()),
+        ("productID", 0.into()),
+        ("scope", "streaming".into()),
+        ("availability", "".into()),
+        ("supported_capabilities", 1.into()),
+        ("accountReq", "PREMIUM".into()),
+        ("activeUser", "".into()),
+    ] {
+        assert_eq!(info[k], v, "{k}");
+    }
+    for k in [
+        "brandDisplayName",
+        "modelDisplayName",
+        "libraryVersion",
+        "supported_drm_media_formats",
+        "aliases",
+    ] {
+        assert!(info.get(k).is_some(), "{k} present");
+    }
+    let pk = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
+    assert!(tonearm::session::dh::is_valid_peer_key(&pk));
+    assert_ne!(pk[0], 0, "minimal big-endian");
+    d.set_active_user("alice");
+    let info = get_info_json(&http(), d.local_addr()).await;
+    assert_eq!(info["activeUser"], "alice");
+    // The typed client sees the same.
+    let typed = wake::get_info(&http(), d.local_addr(), "/").await.unwrap();
+    assert_eq!(typed.device_id, RECEIVER_ID);
+    assert_eq!(typed.active_user, "alice");
+    assert_eq!(typed.remote_name, "Kitchen");
+    assert_eq!(typed.public_key_bytes().unwrap(), pk);
+    // The port is taken while it runs...
+    let mut same = local_cfg("Twin");
+    same.port = d.local_addr().port();
+    let err = Discovery::start(same.clone())
+        .await
+        .expect_err("port in use");
+    assert!(
+        matches!(
+            err,
+            tonearm::connect::discovery::DiscoveryError::Bind { .. }
+        ),
+        "{err}"
+    );
+    // ...and free again, with nobody answering, after shutdown.
+    let addr = d.local_addr();
+    d.shutdown().await;
+    let err = wake::get_info(&http(), addr, "/")
+        .await
+        .expect_err("stopped");
+    assert!(matches!(err, wake::WakeError::Unreachable { .. }), "{err}");
+    let (again, _rx) = Discovery::start(same).await.expect("port reusable");
+    assert_eq!(again.local_addr(), addr);
+    // A receiver bound to loopback is never advertised.
+    let mut lo = local_cfg("Loopback");
+    lo.advertise = true;
+    let (lo, _rx) = Discovery::start(lo).await.unwrap();
+    assert!(!lo.is_advertised());
+    lo.shutdown().await;
+    again.shutdown().await;
+}
+
+#[tokio::test]
+async fn add_user_from_the_phone_logs_in_as_that_user() {
+    let s = sim().await;
+    let stored = stored_credentials(&s).await;
+    let (d, mut rx) = Discovery::start(local_cfg("Living room")).await.unwrap();
+    let http = http();
+    let info = get_info_json(&http, d.local_addr()).await;
+    let (blob, client_key) = phone_blob(&info, &stored);
+    let user = stored.username.clone().unwrap();
+    let (status, answer) = post(
+        &http,
+        d.local_addr(),
+        &[
+            ("action", "addUser"),
+            ("userName", &user),
+            ("blob", &blob),
+            ("clientKey", &client_key),
+            ("deviceName", "Sim phone"),
+            ("deviceId", "phone-1"),
+            ("version", "2.7.1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        serde_json::json!({"status":101,"spotifyError":0,"statusString":"OK"})
+    );
+    let login = next_login(&mut rx).await;
+    assert_eq!(login.device_name.as_deref(), Some("Sim phone"));
+    assert_eq!(login.credentials, stored);
+    // The handed-over credentials log in to the simulated AP as that user.
+    let session = within(20, Session::connect(config(&s), login.credentials))
+        .await
+        .expect("zeroconf login");
+    assert_eq!(session.username(), user);
+    session.shutdown().await;
+    d.shutdown().await;
+}
+
+/// (form, HTTP status, JSON status, spotifyError, statusString prefix)
+type ErrorCase<'a> = (Vec<(String, String)>, u16, i64, i64, &'a str);
+
+#[tokio::test]
+async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
+    let (d, mut rx) = Discovery::start(local_cfg("Hostile LAN")).await.unwrap();
+    let addr = d.local_addr();
+    let http = http();
+    let info = get_info_json(&http, addr).await;
+    let creds = Credentials::stored("mallory", b"stored-secret".to_vec());
+    let (blob, client_key) = phone_blob(&info, &creds);
+    let raw = B64.decode(&blob).unwrap();
+
+    let mut wrong_mac = raw.clone();
+    *wrong_mac.last_mut().unwrap() ^= 0x01;
+    let wrong_mac = B64.encode(wrong_mac);
+    let mut wrong_cipher = raw.clone();
+    wrong_cipher[20] ^= 0x80;
+    let wrong_cipher = B64.encode(wrong_cipher);
+    let short = B64.encode(&raw[..35]);
+    // A correctly wrapped inner blob whose length is not a multiple of 16.
+    let pk = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
+    let (odd_inner, odd_key) = tonearm::sim::phone::encode_outer_blob("YWJj", &pk).unwrap();
+    // Another receiver's key: the MAC cannot match.
+    let other = DhKeys::random();
+    let (other_blob, other_key) =
+        tonearm::sim::phone::encode_outer_blob("YWJj", &other.public_key()).unwrap();
+    let _ = other_key;
+    let bad_key = B64.encode([1u8]);
+
+    let base = |b: &str, k: &str| -> Vec<(String, String)> {
+        vec![
+            ("action".into(), "addUser".into()),
+            ("userName".into(), "mallory".into()),
+            ("blob".into(), b.into()),
+            ("clientKey".into(), k.into()),
+        ]
+    };
+    let without = |k: &str| -> Vec<(String, String)> {
+        base(&blob, &client_key)
+            .into_iter()
+            .filter(|(n, _)| n != k)
+            .collect()
+    };
+    // (form, HTTP status, JSON status, spotifyError, statusString prefix)
+    let cases: Vec<ErrorCase> = vec![
+        (base(&wrong_mac, &client_key), 200, 102, 1, "ERROR-MAC"),
+        (base(&wrong_cipher, &client_key), 200, 102, 1, "ERROR-MAC"),
+        (base(&other_blob, &client_key), 200, 102, 1, "ERROR-MAC"),
+        (
+            base("%%%not base64%%%", &client_key),
+            400,
+            102,
+            0,
+            "ERROR-INVALID-ARGUMENT: blob is not base64",
+        ),
+        (
+            base(&blob, "***"),
+            400,
+            102,
+            0,
+            "ERROR-INVALID-ARGUMENT: clientKey",
+        ),
+        (
+            base(&blob, &bad_key),
+            400,
+            102,
+            0,
+            "ERROR-INVALID-ARGUMENT: the client key",
+        ),
+        (
+            base(&short, &client_key),
+            400,
+            102,
+            0,
+            "ERROR-INVALID-ARGUMENT: the blob is 35 bytes long",
+        ),
+        (
+            base("", &client_key),
+            400,
+            102,
+            0,
+            "ERROR-MISSING-ARGUMENT: blob",
+        ),
+        (
+            base(&odd_inner, &odd_key),
+            400,
+            102,
+            0,
+            "ERROR-INVALID-BLOB: the credentials blob is 3 bytes long",
+        ),
+        (
+            without("userName"),
+            400,
+            102,
+            0,
+            "ERROR-MISSING-ARGUMENT: userName",
+        ),
+        (without("blob"), 400, 102, 0, "ERROR-MISSING-ARGUMENT: blob"),
+        (
+            without("clientKey"),
+            400,
+            102,
+            0,
+            "ERROR-MISSING-ARGUMENT: clientKey",
+        ),
+        (without("action"), 400, 102, 0, "ERROR-MISSING-ACTION"),
+        (
+            vec![("action".into(), "resetUsers".into())],
+            404,
+            102,
+            0,
+            "ERROR-INVALID-ACTION",
+        ),
+    ];
+    for (form, http_status, status, spotify_error, text) in cases {
+        let form_ref: Vec<(&str, &str)> =
+            form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (got_http, json) = post(&http, addr, &form_ref).await;
+        assert_eq!(got_http, http_status, "{text}: {json}");
+        assert_eq!(json["status"], status, "{text}: {json}");
+        assert_eq!(json["spotifyError"], spotify_error, "{text}: {json}");
+        let got = json["statusString"].as_str().unwrap();
+        assert!(got.starts_with(text), "{got} should start with {text}");
+        assert!(!got.contains(&blob), "no blob echoed");
+        // Still serving after each.
+        assert_eq!(get_info_json(&http, addr).await["deviceID"], RECEIVER_ID);
+    }
+    assert!(rx.try_recv().is_err(), "no login from bad requests");
+
+    // Unknown action via GET too.
+    let r = http
+        .get(format!("http://{addr}/?action=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Oversized body → 413 (the body is a valid-looking form, just far too big).
+    let big = format!("action=addUser&userName=x&blob={}", "A".repeat(200 * 1024));
+    let r = http
+        .post(format!("http://{addr}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413),
+        // The server may close before the client finished sending the body; it must not
+        // have accepted it either way.
+        Err(e) => eprintln!("oversized body: connection closed early ({e})"),
+    }
+    // A declared-oversized body is refused from the header alone.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\naction=addUser",
+    )
+    .await
+    .unwrap();
+    let mut resp = Vec::new();
+    let _ = within(20, tcp.read_to_end(&mut resp)).await;
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+
+    // A slow client holding a half-sent request does not block others.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /?action=getInfo HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(get_info_json(&http, addr).await["deviceID"], RECEIVER_ID);
+
+    // Raw garbage that is not HTTP at all.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(&[0xffu8; 3000]).await.unwrap();
+    let mut sink = Vec::new();
+    let _ = within(20, tcp.read_to_end(&mut sink)).await;
+
+    // A flood of 500 concurrent garbage requests: every one gets an answer, nothing panics.
+    let mut tasks = Vec::new();
+    for i in 0..500usize {
+        let http = http.clone();
+        let client_key = client_key.clone();
+        let wrong_mac = wrong_mac.clone();
+        tasks.push(tokio::spawn(async move {
+            let form: Vec<(&str, String)> = match i % 4 {
+                0 => vec![("action", "addUser".into()), ("blob", "!!".into())],
+                1 => vec![
+                    ("action", "addUser".into()),
+                    ("userName", format!("u{i}")),
+                    ("blob", wrong_mac),
+                    ("clientKey", client_key),
+                ],
+                2 => vec![("action", format!("garbage{i}"))],
+                _ => vec![("junk", "\u{0}\u{1}%%%".into())],
+            };
+            let r = http
+                .post(format!("http://{addr}/x{i}"))
+                .form(&form)
+                .timeout(Duration::from_secs(100))
+                .send()
+                .await
+                .expect("flood request answered");
+            r.status().as_u16()
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        let st = within(120, t).await.expect("no panic");
+        *statuses.entry(st).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&125), "{statuses:?}"); // ERROR-MAC answers
+    assert_eq!(statuses.get(&400), Some(&250), "{statuses:?}");
+    assert_eq!(statuses.get(&404), Some(&125), "{statuses:?}");
+    drop(slow);
+
+    // Still serving, and a valid login still goes through afterwards.
+    let info = get_info_json(&http, addr).await;
+    assert_eq!(info["deviceID"], RECEIVER_ID);
+    let (good, good_key) = phone_blob(&info, &creds);
+    let (st, json) = post(
+        &http,
+        addr,
+        &[
+            ("action", "addUser"),
+            ("userName", "mallory"),
+            ("blob", &good),
+            ("clientKey", &good_key),
+        ],
+    )
+    .await;
+    assert_eq!((st, json["status"].as_i64()), (200, Some(101)));
+    assert_eq!(next_login(&mut rx).await.credentials, creds);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn logins_beyond_the_queue_are_answered_busy_and_a_closed_owner_refuses() {
+    let (d, rx) = Discovery::start(local_cfg("Busy")).await.unwrap();
+    let http = http();
+    let creds = Credentials::stored("bob", b"abc".to_vec());
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let r = wake::add_user(&http, d.local_addr(), "/", &creds, "ctl", "ctl-id").await;
+        answers.push(r);
+    }
+    assert!(answers[0].is_ok());
+    assert!(
+        matches!(answers.last(), Some(Err(wake::WakeError::Busy))),
+        "{answers:?}"
+    );
+    drop(rx);
+    let r = wake::add_user(&http, d.local_addr(), "/", &creds, "ctl", "ctl-id").await;
+    assert!(matches!(r, Err(wake::WakeError::Busy)), "{r:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn our_controller_wakes_our_receiver_and_the_login_works() {
+    let s = sim().await;
+    let stored = stored_credentials(&s).await;
+    let (d, mut rx) = Discovery::start(local_cfg("Bedroom")).await.unwrap();
+    let http = http();
+    wake::add_user(
+        &http,
+        d.local_addr(),
+        "/",
+        &stored,
+        "tonearm controller",
+        "c0ffee",
+    )
+    .await
+    .expect("wake");
+    let login = next_login(&mut rx).await;
+    assert_eq!(login.device_name.as_deref(), Some("tonearm controller"));
+    assert_eq!(login.credentials, stored);
+    let session = within(20, Session::connect(config(&s), login.credentials))
+        .await
+        .expect("login with the handed-over credentials");
+    assert_eq!(session.username(), stored.username.clone().unwrap());
+    d.set_active_user(&session.username());
+    session.shutdown().await;
+    let info = wake::get_info(&http, d.local_addr(), "/").await.unwrap();
+    assert_eq!(info.active_user, stored.username.clone().unwrap());
+    d.shutdown().await;
+    // A stopped receiver is a typed "unreachable" error, not a hang or panic.
+    let err = wake::add_user(&http, d_addr_closed().await, "/", &stored, "x", "y")
+        .await
+        .expect_err("nobody listens");
+    assert!(matches!(err, wake::WakeError::Unreachable { .. }), "{err}");
+    assert!(!format!("{err}").contains(&B64.encode(&stored.auth_data)));
+}
+
+/// An address nobody listens on.
+async fn d_addr_closed() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
+#[tokio::test]
+async fn wake_maps_refusals_to_typed_errors() {
+    use axum::routing::any;
+    // A fake device: getInfo gives a bad public key on one path, ERROR-MAC on another, 403 on a
+    // third.
+    async fn fake(
+        axum::extract::Path(p): axum::extract::Path<String>,
+        axum::extract::RawQuery(q): axum::extract::RawQuery,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let pk = B64.encode(DhKeys::random().public_key());
+        if q.unwrap_or_default().contains("getInfo") {
+            let key = if p == "badkey" {
+                "AQ==".to_string()
+            } else {
+                pk
+            };
+            return axum::Json(serde_json::json!({"status":101,"deviceID":"dev","publicKey":key}))
+                .into_response();
+        }
+        match p.as_str() {
+            "mac" => axum::Json(
+                serde_json::json!({"status":102,"spotifyError":1,"statusString":"ERROR-MAC"}),
+            )
+            .into_response(),
+            "forbidden" => axum::http::StatusCode::FORBIDDEN.into_response(),
+            _ => axum::Json(
+                serde_json::json!({"status":105,"spotifyError":0,"statusString":"ERROR-LOGIN-FAILED"}),
+            )
+            .into_response(),
+        }
+    }
+    let app = axum::Router::new().route("/{p}", any(fake));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(l, app).await });
+    let http = http();
+    let creds = Credentials::stored("u", b"x".to_vec());
+    let r = |p: &'static str| {
+        let http = http.clone();
+        let creds = creds.clone();
+        async move { wake::add_user(&http, addr, p, &creds, "n", "i").await }
+    };
+    assert!(matches!(
+        r("/badkey").await,
+        Err(wake::WakeError::BadPublicKey)
+    ));
+    assert!(matches!(r("/mac").await, Err(wake::WakeError::Mac)));
+    assert!(matches!(r("/forbidden").await, Err(wake::WakeError::Busy)));
+    assert!(matches!(
+        r("/other").await,
+        Err(wake::WakeError::Refused { status: 105, .. })
+    ));
+    let tok = Credentials::with_access_token("t");
+    assert!(matches!(
+        wake::add_user(&http, addr, "/x", &tok, "n", "i").await,
+        Err(wake::WakeError::Encode(_))
+    ));
+    server.abort();
+}
+
+fn oracle_fixture() -> Value {
+    serde_json::from_str(include_str!("../fixtures/zeroconf_blob.json")).unwrap()
+}
+
+fn hexf(v: &Value, k: &str) -> Vec<u8> {
+    hex::decode(v[k].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn controller_blobs_are_byte_identical_to_the_python_oracle() {
+    let f = oracle_fixture();
+    let cases = f["cases"].as_array().unwrap();
+    assert!(cases.len() >= 3);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let user = c["username"].as_str().unwrap();
+        let device_id = c["device_id"].as_str().unwrap();
+        let creds = Credentials {
+            username: Some(user.to_string()),
+            auth_type: AuthType::from_u32(c["auth_type"].as_u64().unwrap() as u32).unwrap(),
+            auth_data: hexf(c, "auth_data"),
+        };
+        // Our encoder, with the oracle's randomness injected.
+        let inner = blob::encode_inner(&creds, device_id).unwrap();
+        assert_eq!(inner, c["inner_blob"].as_str().unwrap(), "{name}: inner");
+        let receiver = DhKeys::from_private(&hexf(c, "receiver_private_be"));
+        assert_eq!(receiver.public_key(), hexf(c, "receiver_public"), "{name}");
+        let iv: [u8; 16] = hexf(c, "iv").try_into().unwrap();
+        let outer = blob::encrypt_outer_with(
+            &inner,
+            &receiver.public_key(),
+            &hexf(c, "client_private_be"),
+            iv,
+        )
+        .unwrap();
+        assert_eq!(outer.blob, c["blob"].as_str().unwrap(), "{name}: blob");
+        assert_eq!(
+            outer.client_key,
+            c["client_key"].as_str().unwrap(),
+            "{name}: clientKey"
+        );
+        // And our receiver decodes the oracle's blob back to the credentials.
+        let plain = blob::decrypt_outer(
+            &receiver,
+            &B64.decode(c["blob"].as_str().unwrap()).unwrap(),
+            &B64.decode(c["client_key"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let back = Credentials::from_zeroconf_blob(user, &plain, device_id).unwrap();
+        assert_eq!(back, creds, "{name}: decoded");
+    }
+}
+
+/// A Python 3 interpreter that can `import <module>` (the Debian package installs into
+/// /usr/bin/python3, which may differ from the first `python3` on PATH).
+fn python_with(module: &str) -> Option<String> {
+    for py in ["/usr/bin/python3", "python3"] {
+        let ok = std::process::Command::new(py)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(py.to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn the_python_oracle_decodes_a_fresh_blob_from_our_controller() {
+    let Some(py) = python_with("hashlib") else {
+        eprintln!("SKIP: no python3 to run the oracle");
+        return;
+    };
+    let receiver_private: Vec<u8> = (0..95u8).map(|i| i.wrapping_mul(31) ^ 0x5a).collect();
+    let receiver = DhKeys::from_private(&receiver_private);
+    let device_id = "f00dfacef00dfacef00dfacef00dfacef00dface";
+    let creds = Credentials::stored(
+        "oracle-user",
+        (0..173u32).map(|i| (i * 11 % 251) as u8).collect(),
+    );
+    let inner = blob::encode_inner(&creds, device_id).unwrap();
+    let outer = blob::encrypt_outer(&inner, &receiver.public_key()).unwrap();
+    let req = serde_json::json!({
+        "receiver_private_be": hex::encode(&receiver_private),
+        "blob": outer.blob,
+        "client_key": outer.client_key,
+        "username": "oracle-user",
+        "device_id": device_id,
+    });
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/fixtures/gen_zeroconf.py"
+    );
+    let mut child = std::process::Command::new(py)
+        .args([script, "decode"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "oracle refused our blob: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["auth_type"], 1);
+    assert_eq!(got["auth_data"], hex::encode(&creds.auth_data));
+}
+
+// ---- mDNS ---------------------------------------------------------------------------------
+
+/// Browses with python3-zeroconf for `name`; also registers and looks for its own probe
+/// service through a second Zeroconf instance, to tell "multicast does not work here" from
+/// "tonearm's service is missing".
+const PY_BROWSER: &str = r#"
+import json, socket, sys, time, os
+from zeroconf import Zeroconf, ServiceBrowser, ServiceInfo, IPVersion
+TYPE = "_spotify-connect._tcp.local."
+PROBE_TYPE = "_tonearm-probe._tcp.local."
+want, ip, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+try:
+    zc_pub = Zeroconf(ip_version=IPVersion.V4Only)
+    zc = Zeroconf(ip_version=IPVersion.V4Only)
+except Exception as e:
+    print(json.dumps({"multicast": False, "reason": "cannot open mDNS sockets: %s" % e}))
+    sys.exit(0)
+probe_name = "probe-%d" % os.getpid()
+seen = {"probe": False, "names": []}
+def on_probe(zeroconf, service_type, name, state_change):
+    if name.startswith(probe_name):
+        seen["probe"] = True
+def on_spotify(zeroconf, service_type, name, state_change):
+    seen["names"].append(name)
+ServiceBrowser(zc, PROBE_TYPE, handlers=[on_probe])
+ServiceBrowser(zc, TYPE, handlers=[on_spotify])
+try:
+    zc_pub.register_service(ServiceInfo(PROBE_TYPE, probe_name + "." + PROBE_TYPE,
+        addresses=[socket.inet_aton(ip)], port=9, server=probe_name + ".local."))
+except Exception as e:
+    print(json.dumps({"multicast": False, "reason": "probe registration failed: %s" % e}))
+    sys.exit(0)
+deadline = time.time() + timeout
+found = None
+while time.time() < deadline and found is None:
+    for n in list(seen["names"]):
+        if n == want + "." + TYPE:
+            info = zc.get_service_info(TYPE, n, timeout=3000)
+            if info is not None:
+                found = {"port": info.port,
+                         "txt": {k.decode(): (v.decode() if v is not None else None)
+                                 for k, v in info.properties.items()},
+                         "addresses": [socket.inet_ntoa(a) for a in info.addresses if len(a) == 4]}
+    time.sleep(0.2)
+print(json.dumps({"multicast": seen["probe"], "found": found, "names": seen["names"],
+                  "reason": "" if seen["probe"] else "python-zeroconf did not see its own probe"}))
+zc_pub.close()
+zc.close()
+"#;
+
+fn mdns_cfg(name: &str, device_id: &str, ip: IpAddr) -> DiscoveryConfig {
+    let mut c = DiscoveryConfig::new(name, device_id);
+    // The advertised address is the interface's, so listen there (still this machine only).
+    c.bind = ip;
+    c.advertise = true;
+    c.device_type = "Speaker".into();
+    c
+}
+
+#[tokio::test]
+async fn mdns_advertisement_is_seen_by_an_independent_browser() {
+    const ID: &str = "7e57ad7e57ad7e57ad7e57ad7e57ad7e57ad7e57";
+    let Some(ip) = tonearm::connect::mdns::multicast_source() else {
+        eprintln!("SKIP mDNS: no non-loopback interface with a multicast route");
+        return;
+    };
+    let Some(py) = python_with("zeroconf") else {
+        eprintln!(
+            "SKIP mDNS: python3-zeroconf is not installed (scripts/setup.sh test installs it)"
+        );
+        return;
+    };
+    let name = format!("tonearm mdns test {}", std::process::id());
+    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
+        .await
+        .unwrap();
+    if !d.is_advertised() {
+        eprintln!("SKIP mDNS: the advertisement could not be started here");
+        return;
+    }
+    // The script ends on its own after its 15 s browse window.
+    let (n, ip_s) = (name.clone(), ip.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py)
+            .args(["-c", PY_BROWSER, &n, &ip_s, "15"])
+            .stdin(Stdio::null())
+            .output()
+    });
+    let out = within(90, out).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = text.lines().rev().find(|l| l.starts_with('{')) else {
+        panic!(
+            "browser printed nothing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let v: Value = serde_json::from_str(line).unwrap();
+    if v["multicast"] != true {
+        eprintln!("SKIP mDNS: multicast does not work here ({})", v["reason"]);
+        d.shutdown().await;
+        return;
+    }
+    let found = &v["found"];
+    assert!(found.is_object(), "our service was not seen: {v}");
+    assert_eq!(found["port"], d.local_addr().port());
+    assert_eq!(found["txt"]["VERSION"], "1.0");
+    assert_eq!(found["txt"]["CPath"], "/");
+    assert_eq!(found["txt"]["Stack"], "SP");
+    d.shutdown().await;
+}
+
+/// Whether mDNS works between two mdns-sd daemons on this host (a probe service registered by
+/// one, browsed by the other); used to decide between skip and failure.
+async fn mdns_sd_multicast_works(ip: std::net::Ipv4Addr) -> bool {
+    let pub_d = mdns_sd::ServiceDaemon::new().unwrap();
+    let ty = "_tonearm-probe._tcp.local.";
+    let name = format!("probe-{}", std::process::id());
+    let info = mdns_sd::ServiceInfo::new(
+        ty,
+        &name,
+        "tonearm-probe.local.",
+        ip.to_string().as_str(),
+        9,
+        None,
+    )
+    .unwrap();
+    pub_d.register(info).unwrap();
+    let browse_d = mdns_sd::ServiceDaemon::new().unwrap();
+    let rx = browse_d.browse(ty).unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(ev) = rx.recv_async().await {
+            if let mdns_sd::ServiceEvent::ServiceResolved(s) = ev {
+                if s.get_fullname().starts_with(&name) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    let _ = pub_d.shutdown();
+    let _ = browse_d.shutdown();
+    found
+}
+
+#[tokio::test]
+async fn browse_finds_our_own_advertisement() {
+    const ID: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
+    let Some(ip) = tonearm::connect::mdns::multicast_source() else {
+        eprintln!("SKIP mDNS browse: no non-loopback interface with a multicast route");
+        return;
+    };
+    let name = format!("tonearm browse test {}", std::process::id());
+    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
+        .await
+        .unwrap();
+    d.set_active_user("carol");
+    let mut rx = tonearm::connect::discovery::browse().unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = rx.recv().await {
+            if let tonearm::connect::discovery::LanEvent::Found(dev) = ev {
+                if dev.name == name {
+                    return Some(dev);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(dev) = found else {
+        if !mdns_sd_multicast_works(ip).await {
+            eprintln!("SKIP mDNS browse: multicast does not work between two daemons here");
+            d.shutdown().await;
+            return;
+        }
+        panic!("browse() did not report our own advertisement");
+    };
+    assert_eq!(dev.addr.port(), d.local_addr().port());
+    assert_eq!(dev.cpath, "/");
+    assert_eq!(dev.device_id, ID);
+    assert_eq!(dev.device_type, "Speaker");
+    assert_eq!(dev.active_user, "carol");
+    // Shutting down sends a goodbye: browse reports the device lost.
+    d.shutdown().await;
+    let lost = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = rx.recv().await {
+            if ev == tonearm::connect::discovery::LanEvent::Lost(name.clone()) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(lost, "no Lost event after the goodbye");
+}
+
+/// A `MakeWriter` collecting log output in memory.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> LogBuf {
+        self.clone()
+    }
+}
+
+/// Logs of accepted and refused logins name no secret: not the blob, not the inner blob, not
+/// the credentials. Also: a form whose base64 `+` arrived unescaped (a space after form
+/// decoding) is still accepted, as lenient receivers do.
+#[tokio::test(flavor = "current_thread")]
+async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
+    let logs = LogBuf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("tonearm=trace"))
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // Thread-local, and this runtime runs every task (the server too) on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (d, mut rx) = Discovery::start(local_cfg("Quiet")).await.unwrap();
+    let addr = d.local_addr();
+    let http = http();
+    let info = get_info_json(&http, addr).await;
+    let secret: Vec<u8> = b"very-secret-stored-credential-bytes+/+/".to_vec();
+    let creds = Credentials::stored("quiet-user", secret.clone());
+    // Find a blob with a '+' in it so the unescaped case is really exercised.
+    let (blob, client_key, inner) = loop {
+        let inner = tonearm::sim::phone::encode_inner_blob(
+            "quiet-user",
+            1,
+            &secret,
+            info["deviceID"].as_str().unwrap(),
+        )
+        .unwrap();
+        let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
+        let (b, k) = tonearm::sim::phone::encode_outer_blob(&inner, &key).unwrap();
+        if b.contains('+') {
+            break (b, k, inner);
+        }
+    };
+    let body = format!(
+        "action=addUser&userName=quiet-user&blob={blob}&clientKey={}",
+        client_key.replace('+', "%2B")
+    );
+    let r = http
+        .post(format!("http://{addr}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let json: Value = r.json().await.unwrap();
+    assert_eq!(json["status"], 101, "{json}");
+    assert_eq!(next_login(&mut rx).await.credentials, creds);
+    // A refused one (wrong MAC) and a malformed inner blob.
+    let mut raw = B64.decode(&blob).unwrap();
+    *raw.last_mut().unwrap() ^= 1;
+    let (st, _) = post(
+        &http,
+        addr,
+        &[
+            ("action", "addUser"),
+            ("userName", "quiet-user"),
+            ("blob", &B64.encode(raw)),
+            ("clientKey", &client_key),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200);
+    d.shutdown().await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("zeroconf: login for quiet-user"), "{text}");
+    assert!(text.contains("checksum mismatch"), "{text}");
+    for needle in [
+        blob.as_str(),
+        &blob[..24],
+        inner.as_str(),
+        &inner[..24],
+        "very-secret",
+        &hex::encode(&secret)[..24],
+        &B64.encode(&secret)[..24],
+    ] {
+        assert!(!text.contains(needle), "secret material in logs: {needle}");
+    }
+}
+
+/// Slow clients filling every connection slot are cut off at the connection deadline, and the
+/// endpoint answers again afterwards (no permanent starvation, no leaked slots).
+#[tokio::test]
+async fn slow_clients_filling_every_slot_are_cut_off_and_service_resumes() {
+    use tonearm::connect::discovery::MAX_CONNECTIONS;
+    let (d, _rx) = Discovery::start(local_cfg("Slowloris")).await.unwrap();
+    let addr = d.local_addr();
+    let mut slow = Vec::new();
+    for _ in 0..MAX_CONNECTIONS + 8 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\naction=")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Waits in the backlog until the deadline frees the slots, then answers.
+    let info = within(90, get_info_json(&http(), addr)).await;
+    assert_eq!(info["deviceID"], RECEIVER_ID);
+    // The slow connections got an answer (408) or were closed; none is served forever.
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let _ = within(90, s.read_to_end(&mut buf)).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // And slots are free again: a burst is answered promptly.
+    for _ in 0..MAX_CONNECTIONS * 2 {
+        assert_eq!(get_info_json(&http(), addr).await["deviceID"], RECEIVER_ID);
+    }
+    d.shutdown().await;
+}
