@@ -801,7 +801,8 @@ async fn run_daemon(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         cfg.device_id = config::device_id_for(name);
         cfg.device_name = name.clone();
     }
-    let zeroconf = !args.no_zeroconf && !demo;
+    // --demo touches nothing on the LAN unless --zeroconf asks for it.
+    let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
     let (cfg, creds, store, demo_sim) = if demo {
         let d = tonearm::demo::start(cfg).await?;
         let creds = Credentials::with_password(&d.account.username, &d.account.password);

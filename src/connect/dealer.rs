@@ -432,15 +432,26 @@ fn describe(e: &tokio_tungstenite::tungstenite::Error) -> String {
 }
 
 impl Task {
+    /// Drops the listeners' senders, which ends their consumers' loops.
+    fn clear_listeners(&self) {
+        let mut l = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        l.messages.clear();
+        l.requests.clear();
+    }
+
     async fn run(mut self) {
         let mut attempt = 0u32;
         loop {
             if *self.stop.borrow() {
+                self.clear_listeners();
                 return;
             }
             let end = self.connect_once(attempt > 0).await;
             let reason = match end {
-                End::Stop => return,
+                End::Stop => {
+                    self.clear_listeners();
+                    return;
+                }
                 End::Lost {
                     established,
                     reason,
@@ -460,7 +471,10 @@ impl Task {
             let wait = self.config.backoff(attempt);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = stopped(&mut self.stop) => return,
+                _ = stopped(&mut self.stop) => {
+                    self.clear_listeners();
+                    return;
+                }
             }
         }
     }
@@ -774,6 +788,166 @@ mod tests {
         assert!(!uri_matches("hm://a/b/", "hm://a/b"));
     }
 
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    fn fast() -> DealerConfig {
+        DealerConfig {
+            ping_interval: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(5),
+            connection_id_timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(50),
+        }
+    }
+
+    fn tokens(seen: Arc<Mutex<Vec<bool>>>) -> TokenSource {
+        Arc::new(move |fresh| {
+            seen.lock().unwrap().push(fresh);
+            Box::pin(async { Ok::<_, String>("tok".to_string()) })
+        })
+    }
+
+    async fn next_event(rx: &mut mpsc::UnboundedReceiver<DealerEvent>) -> DealerEvent {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("dealer event in time")
+            .expect("event stream open")
+    }
+
+    /// A dealer that sends the connection id and then never reads (so it answers neither
+    /// ping style): the client must give up on it and reconnect with a fresh token.
+    #[tokio::test]
+    async fn a_silent_dealer_is_dropped_and_reconnected() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut n = 0;
+            let mut keep = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                n += 1;
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let frame = serde_json::json!({"type": "message",
+                    "uri": format!("hm://pusher/v1/connections/c{n}"), "headers": {}});
+                ws.send(Ws::text(frame.to_string())).await.unwrap();
+                keep.push(ws); // never read: no pongs
+            }
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (dealer, mut events) =
+            Dealer::start(format!("ws://{addr}"), tokens(seen.clone()), fast());
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "c1".into()
+            }
+        );
+        match next_event(&mut events).await {
+            DealerEvent::Disconnected { attempt: 1, reason } => {
+                assert!(reason.contains("ping"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "c2".into()
+            }
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![false, true]);
+        dealer.shutdown();
+    }
+
+    /// Requests reach the listener of their prefix and the reply goes back with the key;
+    /// requests nobody handles are refused; messages reach their listeners; JSON pings are
+    /// answered.
+    #[tokio::test]
+    async fn requests_replies_messages_and_pings_over_a_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (got_tx, mut got) = mpsc::unbounded_channel::<Value>();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let hello = serde_json::json!({"type": "message",
+                "uri": "hm://pusher/v1/connections/x", "headers": {"Spotify-Connection-Id": "abc"}});
+            ws.send(Ws::text(hello.to_string())).await.unwrap();
+            let _ = go_rx.await;
+            for frame in [
+                serde_json::json!({"type": "request", "key": "k1", "message_ident": "hm://a/b",
+                    "payload": {"x": 1}}),
+                serde_json::json!({"type": "request", "key": "k2", "message_ident": "hm://zzz",
+                    "payload": {}}),
+                serde_json::json!({"type": "message", "uri": "hm://m/1", "payloads": [b64(b"hi")]}),
+                serde_json::json!({"type": "ping"}),
+            ] {
+                ws.send(Ws::text(frame.to_string())).await.unwrap();
+            }
+            while let Some(Ok(m)) = ws.next().await {
+                if let Ws::Text(t) = m {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["type"] != "ping" {
+                        let _ = got_tx.send(v);
+                    }
+                }
+            }
+        });
+        let (dealer, mut events) = Dealer::start(
+            format!("ws://{addr}"),
+            tokens(Arc::default()),
+            DealerConfig::default(),
+        );
+        let mut requests = dealer.handle_requests("hm://a/");
+        let mut messages = dealer.listen("hm://m");
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "abc".into()
+            }
+        );
+        go_tx.send(()).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.payload["x"], 1);
+        dealer.reply(&r.key, true);
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.payload, b"hi");
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(
+                tokio::time::timeout(Duration::from_secs(10), got.recv())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let find = |key: &str| {
+            answers
+                .iter()
+                .find(|a| a["key"] == key)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(find("k1")["payload"]["success"], true);
+        assert_eq!(find("k2")["payload"]["success"], false);
+        assert!(answers.iter().any(|a| a["type"] == "pong"));
+        dealer.shutdown();
+        // Shutting down closes the listeners.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), requests.recv())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn backoff_doubles_to_the_cap() {
         let c = DealerConfig::default();
@@ -792,9 +966,10 @@ mod tests {
             dealer_url("dealer.spotify.com:443", "t"),
             "wss://dealer.spotify.com:443/?access_token=t"
         );
+        let v: Value = serde_json::from_str(&reply_frame("k", true)).unwrap();
         assert_eq!(
-            reply_frame("k", true),
-            r#"{"key":"k","payload":{"success":true},"type":"reply"}"#
+            v,
+            serde_json::json!({"type": "reply", "key": "k", "payload": {"success": true}})
         );
     }
 }

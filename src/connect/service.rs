@@ -308,6 +308,15 @@ impl Connect {
     }
 }
 
+impl Drop for Connect {
+    /// The last handle is gone without [`Connect::shutdown`]: deregister and stop anyway (the
+    /// task does it on its own).
+    fn drop(&mut self) {
+        let (tx, _rx) = oneshot::channel();
+        let _ = self.ctl.send(Ctl::Shutdown(tx));
+    }
+}
+
 impl Controller for Connect {
     fn devices(&self) -> watch::Receiver<Vec<Device>> {
         self.devices.clone()
