@@ -263,6 +263,8 @@ struct PhoneArgs {
 enum PhoneCommand {
     /// List the account's devices, one JSON object per line.
     Devices,
+    /// What plays where (active device, track, position, options) as JSON.
+    Status,
     /// Transfer playback to a device (name or id).
     Transfer {
         target: String,
@@ -403,6 +405,7 @@ async fn run_phone(args: PhoneArgs) -> Result<()> {
                     .collect(),
             )
         }),
+        PhoneCommand::Status => phone.status().await,
         PhoneCommand::Transfer { target } => phone.transfer(&target).await,
         PhoneCommand::Play {
             context_uri,

@@ -546,8 +546,9 @@ impl Simulator {
         });
     }
 
-    /// The Spotify Connect cluster of `username` as connect-state would answer it (devices,
-    /// active device, its player state; empty for accounts without devices).
+    /// The Spotify Connect cluster of `username` (devices, active device, its player state,
+    /// and the last transfer data, which connect-state offers only to its owner; empty for
+    /// accounts without devices).
     pub fn connect_cluster(&self, username: &str) -> librespot_protocol::connect::Cluster {
         self.shared.connect.cluster(username)
     }

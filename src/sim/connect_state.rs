@@ -47,6 +47,9 @@ pub(crate) const CLUSTER_URI: &str = "hm://connect-state/v1/cluster";
 pub(crate) const VOLUME_URI: &str = "hm://connect-state/v1/connect/volume";
 /// `message_ident` of player command requests.
 pub(crate) const COMMAND_IDENT: &str = "hm://connect-state/v1/player/command";
+/// How old the current activity must be before an activity claim without
+/// `started_playing_at` takes it over.
+const UNDATED_CLAIM_AFTER_MS: i64 = 2000;
 /// Devices listed per account before new registrations are refused (hostile clients).
 const MAX_DEVICES: usize = 64;
 
@@ -100,8 +103,11 @@ struct Account {
     active_since: i64,
     /// The cluster's player state: the active device's last one (kept when it goes away).
     player_state: Option<PlayerState>,
+    /// The last active device's state when it stopped being active, offered (for resuming)
+    /// only to that device in its own PUT answers.
     transfer_data: Vec<u8>,
     transfer_data_ts: u64,
+    transfer_owner: Option<String>,
     changed_ms: i64,
 }
 
@@ -200,6 +206,16 @@ fn reason_of(r: &PutStateRequest) -> Option<PutStateReason> {
 }
 
 impl Account {
+    /// The cluster as `viewer` gets it (transfer data only for its owner; pushes: `None`).
+    fn cluster_for(&self, viewer: Option<&str>) -> Cluster {
+        let mut c = self.cluster();
+        if viewer.is_none() || viewer != self.transfer_owner.as_deref() {
+            c.transfer_data = Vec::new();
+            c.transfer_data_timestamp = 0;
+        }
+        c
+    }
+
     fn cluster(&self) -> Cluster {
         let mut c = Cluster::new();
         c.changed_timestamp_ms = self.changed_ms;
@@ -216,13 +232,33 @@ impl Account {
         c
     }
 
+    /// What a push would tell, as bytes: equal fingerprints = nothing to push. (Protobuf maps
+    /// are hash maps, so equal states may still differ here; that only costs a push.)
+    fn fingerprint(&self) -> Vec<u8> {
+        let mut bytes = self.active.clone().unwrap_or_default().into_bytes();
+        bytes.push(0);
+        if let Some(ps) = &self.player_state {
+            bytes.extend(ps.write_to_bytes().unwrap_or_default());
+        }
+        for (id, d) in &self.devices {
+            bytes.push(0);
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.extend(d.info.write_to_bytes().unwrap_or_default());
+            if let Some(ps) = &d.player_state {
+                bytes.extend(ps.write_to_bytes().unwrap_or_default());
+            }
+        }
+        bytes
+    }
+
     /// Clears the active device, keeping its state as transfer data (for auto-resume).
     fn clear_active(&mut self) {
-        if self.active.take().is_some() {
+        if let Some(owner) = self.active.take() {
             if let Some(ps) = &self.player_state {
                 if let Ok(bytes) = super::context::transfer_state(ps, None).write_to_bytes() {
                     self.transfer_data = bytes;
                     self.transfer_data_ts = u64::try_from(now_ms()).unwrap_or(0);
+                    self.transfer_owner = Some(owner);
                 }
             }
         }
@@ -247,7 +283,7 @@ impl HubState {
         };
         acc.changed_ms = now_ms();
         let mut update = ClusterUpdate::new();
-        update.cluster = MessageField::some(acc.cluster());
+        update.cluster = MessageField::some(acc.cluster_for(None));
         update.update_reason = EnumOrUnknown::new(reason);
         update.devices_that_changed = changed;
         let bytes = match update.write_to_bytes() {
@@ -358,10 +394,11 @@ impl Hub {
     ) -> Result<Cluster, PutError> {
         let mut st = lock(&self.state);
         let conn_id = conn_id.ok_or(PutError::MissingConnection)?;
-        if !st.conns.get(conn_id).is_some_and(|c| c.username == user) {
+        if st.conns.get(conn_id).is_none_or(|c| c.username != user) {
             return Err(PutError::UnknownConnection);
         }
         let acc = st.accounts.entry(user.to_owned()).or_default();
+        let before = acc.fingerprint();
         let reason = reason_of(&req);
         let device = req.device.into_option().unwrap_or_default();
         let is_new = !acc.devices.contains_key(device_id);
@@ -408,9 +445,16 @@ impl Hub {
                 }
             } else {
                 // A claim older than the current activity (a late PUT from the device playback
-                // was just transferred away from) must not steal it back.
+                // was just transferred away from) must not steal it back. Without
+                // `started_playing_at` the age is unknown: such claims only win once the
+                // current activity is a little older than a push round trip.
                 let started = i64::try_from(req.started_playing_at).unwrap_or(i64::MAX);
-                if acc.active.is_none() || started == 0 || started >= acc.active_since {
+                let fresh = if started == 0 {
+                    now_ms() - acc.active_since >= UNDATED_CLAIM_AFTER_MS
+                } else {
+                    started >= acc.active_since
+                };
+                if acc.active.is_none() || fresh {
                     if let Some(old) = acc.active.clone() {
                         changed.push(old);
                     }
@@ -433,8 +477,13 @@ impl Hub {
             Some(PutStateReason::ALIAS_CHANGED) => ClusterUpdateReason::DEVICE_ALIAS_CHANGED,
             _ => ClusterUpdateReason::DEVICE_STATE_CHANGED,
         };
-        let cluster = acc.cluster();
-        st.broadcast(user, update_reason, changed);
+        // A PUT that changes nothing is not pushed (a client answering pushes with PUTs must
+        // not start a storm).
+        let unchanged = acc.fingerprint() == before;
+        let cluster = acc.cluster_for(Some(device_id));
+        if !unchanged {
+            st.broadcast(user, update_reason, changed);
+        }
         Ok(cluster)
     }
 
@@ -632,12 +681,14 @@ impl Hub {
     }
 
     /// Transfers playback to `to` (from `from`, or from whoever is active when `from` is
-    /// `None` or equals `to`); `options` are the transfer options (strings). Returns the ack id.
+    /// `None` or equals `to`); `sender` is the requesting device (`sent_by_device_id`),
+    /// `options` are the transfer options (strings). Returns the ack id.
     pub(crate) async fn transfer(
         &self,
         catalog: &super::Catalog,
         user: &str,
         from: Option<&str>,
+        sender: &str,
         to: &str,
         options: Map<String, Value>,
     ) -> Result<String, Deliver> {
@@ -656,7 +707,6 @@ impl Hub {
         for (k, v) in options {
             opts.insert(k, v);
         }
-        let sender = from.unwrap_or(to);
         let body = json!({
             "message_id": self.next_message_id(),
             "target_alias_id": null,
@@ -773,17 +823,34 @@ async fn unknown() -> Response {
     json_error(StatusCode::NOT_FOUND, "unknown connect-state endpoint")
 }
 
+/// A refused HTTP request: status and message (answered as `{"error": {status, message}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpErr(pub StatusCode, pub String);
+
+impl HttpErr {
+    fn bad(message: &str) -> HttpErr {
+        HttpErr(StatusCode::BAD_REQUEST, message.to_owned())
+    }
+}
+
+impl IntoResponse for HttpErr {
+    fn into_response(self) -> Response {
+        json_error(self.0, &self.1)
+    }
+}
+
 /// The user behind a Bearer token (login5 or OAuth), or the 401.
-pub(crate) fn auth(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
-    let token = super::tokens::bearer_token(headers).map_err(super::tokens::unauthorized)?;
+pub(crate) fn auth(shared: &Shared, headers: &HeaderMap) -> Result<String, HttpErr> {
+    let unauthorized = |m: &str| HttpErr(StatusCode::UNAUTHORIZED, m.to_owned());
+    let token = super::tokens::bearer_token(headers).map_err(unauthorized)?;
     shared
         .validate_web_token(token)
         .map(|(user, _)| user)
-        .ok_or_else(|| super::tokens::unauthorized("invalid or expired access token"))
+        .ok_or_else(|| unauthorized("invalid or expired access token"))
 }
 
 /// The body, gunzipped when a (X-)Transfer-Encoding or Content-Encoding header says gzip.
-pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
+pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, HttpErr> {
     let gzip = [
         "content-encoding",
         "x-transfer-encoding",
@@ -806,21 +873,17 @@ pub(crate) fn body_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Re
         .read_to_end(&mut out)
     {
         Ok(_) if out.len() <= MAX_BODY => Ok(out),
-        Ok(_) => Err(json_error(
+        Ok(_) => Err(HttpErr(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "decompressed body too large",
+            "decompressed body too large".to_owned(),
         )),
-        Err(_) => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "body is not valid gzip",
-        )),
+        Err(_) => Err(HttpErr::bad("body is not valid gzip")),
     }
 }
 
-fn valid_device_id(id: &str) -> Result<(), Response> {
+fn valid_device_id(id: &str) -> Result<(), HttpErr> {
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
+        return Err(HttpErr::bad(
             "device id must be 1-128 printable ASCII characters",
         ));
     }
@@ -840,14 +903,14 @@ async fn put_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = valid_device_id(&id) {
-        return r;
+        return r.into_response();
     }
     let bytes = match body_bytes(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(req) = PutStateRequest::parse_from_bytes(&bytes) else {
         return json_error(
@@ -876,7 +939,7 @@ async fn inactive_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if app.shared.connect.set_inactive(&user, &id) {
         StatusCode::NO_CONTENT.into_response()
@@ -893,7 +956,7 @@ async fn delete_device(
 ) -> Response {
     let user = match auth(&app.shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     app.shared.connect.remove_device(&user, &id);
     StatusCode::NO_CONTENT.into_response()
@@ -903,30 +966,24 @@ async fn delete_device(
 async fn wake_devices(State(app): State<App>, headers: HeaderMap) -> Response {
     match auth(&app.shared, &headers) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, Response> {
+fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, HttpErr> {
     let bytes = body_bytes(headers, body)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|_| json_error(StatusCode::BAD_REQUEST, "malformed JSON body"))
+        .map_err(|_| HttpErr::bad("malformed JSON body"))
 }
 
-/// The sender must be a device of the caller's account (any registered one).
-fn check_sender(shared: &Shared, user: &str, from: &str) -> Result<(), Response> {
-    if shared.connect.devices(user).iter().any(|d| d.id == from) {
-        Ok(())
-    } else {
-        Err(json_error(
-            StatusCode::NOT_FOUND,
-            "the sending device is not registered on this account",
-        ))
-    }
+/// The sender id: any well-formed device id. (It need not be registered: a pure controller may
+/// command devices; an unknown sender just has no state of its own to transfer.)
+fn check_sender(from: &str) -> Result<(), HttpErr> {
+    valid_device_id(from)
 }
 
 /// `POST /connect-state/v1/connect/transfer/from/{from}/to/{to}` → `{"ack_id"}`.
@@ -939,14 +996,14 @@ async fn transfer(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+    if let Err(r) = check_sender(&from) {
+        return r.into_response();
     }
     let parsed = match parse_json_body(&headers, &body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     // librespot sends {"transfer_options": {...}}, the desktop {"options": {...}}.
     let mut options = Map::new();
@@ -961,7 +1018,7 @@ async fn transfer(
     }
     match shared
         .connect
-        .transfer(&shared.catalog, &user, Some(&from), &to, options)
+        .transfer(&shared.catalog, &user, Some(&from), &from, &to, options)
         .await
     {
         Ok(ack) => Json(json!({ "ack_id": ack })).into_response(),
@@ -980,10 +1037,10 @@ async fn command(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+    if let Err(r) = check_sender(&from) {
+        return r.into_response();
     }
     let command = match parse_json_body(&headers, &body) {
         Ok(Some(Value::Object(mut o))) => match o.remove("command") {
@@ -1001,7 +1058,7 @@ async fn command(
                 "body must be {\"command\": {\"endpoint\": ...}}",
             )
         }
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match shared.connect.command(&user, &from, &to, command).await {
         Ok(ack) => Json(json!({ "ack_id": ack })).into_response(),
@@ -1020,15 +1077,15 @@ async fn volume(
     let shared = &app.shared;
     let user = match auth(shared, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    if let Err(r) = check_sender(shared, &user, &from) {
-        return r;
+    if let Err(r) = check_sender(&from) {
+        return r.into_response();
     }
     let volume = match parse_json_body(&headers, &body) {
         Ok(Some(v)) => v.get("volume").and_then(Value::as_u64),
         Ok(None) => None,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(volume) = volume.filter(|v| *v <= 65535) else {
         return json_error(

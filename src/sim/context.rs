@@ -1,7 +1,8 @@
 //! Playback contexts in the simulator (spec §11.1 "Context resolution", "TransferState"):
 //! `GET /context-resolve/v1/{context uri}` answers the strict JSON `Context` (only the fields
 //! `uri`, `url`, `metadata`, `pages[{tracks[{uri, uid, metadata}]}]`) for albums, playlists
-//! (the Web API's, so edits show), artists (top tracks), shows (episodes) and single tracks,
+//! (the Web API's, so edits show), Liked Songs (`spotify:user:{name}:collection`), artists (top
+//! tracks), shows (episodes) and single tracks,
 //! 404 for anything else; and [`transfer_state`] builds the `TransferState` protobuf a transfer
 //! carries from a device's `PlayerState`. Track uids are stable per (context, position) so a
 //! transfer's `current_uid` finds its track again. Called by `connect_state` and the router;
@@ -42,6 +43,20 @@ pub(crate) fn uid_for(context_uri: &str, index: usize) -> String {
 /// The tracks (catalog URIs) and the title of a context; `None` if unknown.
 pub(crate) fn context_tracks(shared: &Shared, uri: &str) -> Option<(String, Vec<String>)> {
     let catalog = &shared.catalog;
+    // Liked Songs: `spotify:user:{name}:collection`, newest first like the library.
+    if let Some(name) = uri
+        .strip_prefix("spotify:user:")
+        .and_then(|r| r.strip_suffix(":collection"))
+    {
+        let data = lock(&shared.web.data);
+        let lib = data.libraries.get(name)?;
+        let tracks = lib
+            .saved_tracks
+            .iter()
+            .map(|(t, _)| catalog.track_uri(*t))
+            .collect();
+        return Some(("Liked Songs".to_owned(), tracks));
+    }
     let (kind, gid) = ids::parse_uri(uri)?;
     if kind == ids::Kind::Playlist {
         let data = lock(&shared.web.data);
@@ -109,7 +124,7 @@ async fn context_resolve(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = super::connect_state::auth(&app.shared, &headers) {
-        return r;
+        return r.into_response();
     }
     match resolve(&app.shared, &uri) {
         Some(v) => Json(v).into_response(),
@@ -172,6 +187,7 @@ pub(crate) fn transfer_state(ps: &PlayerState, catalog: Option<&Catalog>) -> Tra
     let resolvable = !ps.context_uri.is_empty()
         && catalog.is_none_or(|c| {
             c.by_uri(&ps.context_uri).is_some()
+                || ps.context_uri.ends_with(":collection")
                 || ids::parse_uri(&ps.context_uri).is_some_and(|(k, _)| k == ids::Kind::Playlist)
         });
     if !resolvable {

@@ -5,7 +5,8 @@
 //! logins, the accounts service's browser sign-in with PKCE instead), opens the dealer
 //! websocket, registers itself as a SMARTPHONE device (NEW_DEVICE, never a playback target),
 //! follows the cluster pushes, and uses connect-state's transfer / player command / volume
-//! endpoints with `from` = its own device id. It speaks plain HTTP and websocket (reqwest,
+//! endpoints with `from` = its own device id. In receiver mode (`PhoneConfig::receiver`) it is
+//! instead a scripted stand-in speaker that accepts commands and reports a given state. It speaks plain HTTP and websocket (reqwest,
 //! tokio-tungstenite) built from the spec; it never imports client modules (nor, beyond the
 //! protobuf types, the simulator's server code).
 
@@ -18,10 +19,11 @@ use futures_util::{SinkExt, StreamExt};
 use librespot_protocol::clienttoken_http as ct;
 use librespot_protocol::connect::{
     Capabilities, Cluster, ClusterUpdate, Device, DeviceInfo, MemberType, PutStateReason,
-    PutStateRequest,
+    PutStateRequest, SetVolumeCommand,
 };
 use librespot_protocol::devices::DeviceType;
 use librespot_protocol::login5 as l5;
+use librespot_protocol::player::PlayerState;
 use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -34,6 +36,8 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 const CLIENT_ID: &str = "9a8d2f0ce77a4e248bb71fefcb557637";
 /// How long one HTTP call or the dealer hello may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
+const CLUSTER_URI: &str = "hm://connect-state/v1/cluster";
+const VOLUME_URI: &str = "hm://connect-state/v1/connect/volume";
 /// JSON keep-alive interval (go-librespot style).
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Most hashcash attempts before giving up (the simulator asks for a handful of bits).
@@ -76,6 +80,13 @@ pub struct PhoneConfig {
     pub device_name: String,
     /// `None` = a random 40-hex-digit id.
     pub device_id: Option<String>,
+    /// Default SMARTPHONE.
+    pub device_type: DeviceType,
+    /// `false` (the phone): a controller only, it refuses every request. `true`: a scripted
+    /// *receiver* that accepts every command and volume message and hands them to
+    /// [`Phone::next_event`] (tests use it as a stand-in speaker); it plays nothing itself but
+    /// can report a state with [`Phone::put_player_state`].
+    pub receiver: bool,
 }
 
 impl PhoneConfig {
@@ -86,6 +97,8 @@ impl PhoneConfig {
             password: password.to_owned(),
             device_name: "Sim Phone".to_owned(),
             device_id: None,
+            device_type: DeviceType::SMARTPHONE,
+            receiver: false,
         }
     }
 }
@@ -104,6 +117,16 @@ pub struct PhoneDevice {
     pub is_self: bool,
 }
 
+/// What a receiver-mode phone got over the dealer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhoneEvent {
+    /// A player command request (the decoded JSON: `message_id`, `sent_by_device_id`,
+    /// `command`), already acknowledged with success.
+    Command(Value),
+    /// A `SetVolumeCommand` (0..=65535).
+    Volume(i32),
+}
+
 /// A signed-in phone with its dealer connection.
 pub struct Phone {
     http: reqwest::Client,
@@ -114,6 +137,9 @@ pub struct Phone {
     conn_id: String,
     cluster: watch::Receiver<Cluster>,
     cluster_tx: watch::Sender<Cluster>,
+    device_type: DeviceType,
+    receiver: bool,
+    events: mpsc::Receiver<PhoneEvent>,
     task: JoinHandle<()>,
 }
 
@@ -236,6 +262,8 @@ impl Phone {
         let (cluster_tx, cluster) = watch::channel(Cluster::new());
         let (out_tx, mut out_rx) = mpsc::channel::<String>(64);
         let pushes = cluster_tx.clone();
+        let (event_tx, events) = mpsc::channel::<PhoneEvent>(256);
+        let receiver = cfg.receiver;
         let task = tokio::spawn(async move {
             let mut ping = tokio::time::interval(PING_EVERY);
             ping.tick().await;
@@ -254,7 +282,8 @@ impl Phone {
                     }
                     msg = stream.next() => match msg {
                         Some(Ok(Ws::Text(text))) => {
-                            if let Some(reply) = on_frame(text.as_str(), &pushes) {
+                            let events = receiver.then_some(&event_tx);
+                            if let Some(reply) = on_frame(text.as_str(), &pushes, events) {
                                 if out_tx.try_send(reply).is_err() {
                                     break;
                                 }
@@ -276,6 +305,9 @@ impl Phone {
             conn_id,
             cluster,
             cluster_tx,
+            device_type: cfg.device_type,
+            receiver: cfg.receiver,
+            events,
             task,
         };
         phone.put_state(PutStateReason::NEW_DEVICE).await?;
@@ -294,18 +326,21 @@ impl Phone {
 
     fn device_info(&self) -> DeviceInfo {
         let mut caps = Capabilities::new();
-        caps.is_controllable = false;
+        caps.can_be_player = self.receiver;
+        caps.is_controllable = self.receiver;
+        caps.supports_transfer_command = self.receiver;
+        caps.supports_command_request = self.receiver;
         caps.is_observable = true;
         caps.gaia_eq_connect_id = true;
         caps.supports_gzip_pushes = true;
         caps.volume_steps = 64;
         let mut info = DeviceInfo::new();
-        // A controller only: nobody should transfer playback to the scripted phone.
-        info.can_play = false;
+        // The phone is a controller only: nobody should transfer playback to it.
+        info.can_play = self.receiver;
         info.volume = 65535;
         info.name = self.device_name.clone();
         info.device_id = self.device_id.clone();
-        info.device_type = EnumOrUnknown::new(DeviceType::SMARTPHONE);
+        info.device_type = EnumOrUnknown::new(self.device_type);
         info.device_software_version =
             concat!("tonearm-sim-phone ", env!("CARGO_PKG_VERSION")).into();
         info.spirc_version = "3.2.6".into();
@@ -316,16 +351,50 @@ impl Phone {
 
     /// PUTs the phone's state and takes the answered cluster.
     async fn put_state(&self, reason: PutStateReason) -> Result<Cluster, PhoneError> {
+        self.put(reason, None, false).await
+    }
+
+    /// Receiver mode: reports `state` (and whether this device is the active one) with a
+    /// PLAYER_STATE_CHANGED PUT; returns the answered cluster.
+    pub async fn put_player_state(
+        &self,
+        state: PlayerState,
+        is_active: bool,
+    ) -> Result<Cluster, PhoneError> {
+        self.put(PutStateReason::PLAYER_STATE_CHANGED, Some(state), is_active)
+            .await
+    }
+
+    /// The next command or volume message a receiver-mode phone got, waiting up to `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<PhoneEvent> {
+        tokio::time::timeout(timeout, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn put(
+        &self,
+        reason: PutStateReason,
+        state: Option<PlayerState>,
+        is_active: bool,
+    ) -> Result<Cluster, PhoneError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
         let mut device = Device::new();
         device.device_info = MessageField::some(self.device_info());
+        device.player_state = MessageField::from_option(state);
         let mut req = PutStateRequest::new();
         req.device = MessageField::some(device);
         req.member_type = EnumOrUnknown::new(MemberType::CONNECT_STATE);
         req.put_state_reason = EnumOrUnknown::new(reason);
-        req.client_side_timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
-            .unwrap_or(0);
+        req.is_active = is_active;
+        if is_active {
+            req.started_playing_at = now;
+        }
+        req.client_side_timestamp = now;
         let body = req
             .write_to_bytes()
             .map_err(|e| PhoneError::Protocol(e.to_string()))?;
@@ -394,6 +463,37 @@ impl Phone {
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(list)
+    }
+
+    /// What plays where, as JSON: `{"active_device_id", "active_device_name", "context_uri",
+    /// "track_uri", "is_playing", "is_paused", "position_ms", "shuffle", "repeat_context",
+    /// "repeat_track"}` (`null`s when nothing is active).
+    pub async fn status(&self) -> Result<Value, PhoneError> {
+        let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
+        let active = Some(cluster.active_device_id.clone()).filter(|a| !a.is_empty());
+        let name = active
+            .as_ref()
+            .and_then(|a| cluster.device.get(a))
+            .map(|d| d.name.clone());
+        let ps = cluster.player_state.clone().unwrap_or_default();
+        let track = ps
+            .track
+            .as_ref()
+            .map(|t| t.uri.clone())
+            .filter(|u| !u.is_empty());
+        let opts = ps.options.clone().unwrap_or_default();
+        Ok(json!({
+            "active_device_id": active,
+            "active_device_name": name,
+            "context_uri": Some(ps.context_uri.clone()).filter(|c| !c.is_empty()),
+            "track_uri": track,
+            "is_playing": ps.is_playing && !ps.is_paused,
+            "is_paused": ps.is_paused,
+            "position_ms": ps.position_as_of_timestamp,
+            "shuffle": opts.shuffling_context,
+            "repeat_context": opts.repeating_context,
+            "repeat_track": opts.repeating_track,
+        }))
     }
 
     /// A device id by id or (case-insensitive) name.
@@ -615,19 +715,29 @@ impl Phone {
 }
 
 /// Handles one dealer frame: cluster pushes update the watch; requests are refused (the phone
-/// plays nothing). Returns a frame to send back.
-fn on_frame(text: &str, cluster: &watch::Sender<Cluster>) -> Option<String> {
+/// plays nothing), or, in receiver mode (`events`), accepted and handed on like volume
+/// messages. Returns a frame to send back.
+fn on_frame(
+    text: &str,
+    cluster: &watch::Sender<Cluster>,
+    events: Option<&mpsc::Sender<PhoneEvent>>,
+) -> Option<String> {
     let v: Value = serde_json::from_str(text).ok()?;
+    let gzip = v
+        .pointer("/headers/Transfer-Encoding")
+        .and_then(Value::as_str)
+        .is_some_and(|h| h.eq_ignore_ascii_case("gzip"));
+    let uri = v.get("uri").and_then(Value::as_str).unwrap_or_default();
     match v.get("type").and_then(Value::as_str) {
-        Some("message")
-            if v.get("uri").and_then(Value::as_str) == Some("hm://connect-state/v1/cluster") =>
-        {
-            let gzip = v
-                .pointer("/headers/Transfer-Encoding")
-                .and_then(Value::as_str)
-                .is_some_and(|h| h.eq_ignore_ascii_case("gzip"));
+        Some("message") if uri == CLUSTER_URI || uri == VOLUME_URI => {
             let raw = B64.decode(v.pointer("/payloads/0")?.as_str()?).ok()?;
             let bytes = if gzip { gunzip(&raw)? } else { raw };
+            if uri == VOLUME_URI {
+                if let (Some(tx), Ok(cmd)) = (events, SetVolumeCommand::parse_from_bytes(&bytes)) {
+                    let _ = tx.try_send(PhoneEvent::Volume(cmd.volume));
+                }
+                return None;
+            }
             match ClusterUpdate::parse_from_bytes(&bytes) {
                 Ok(u) => {
                     cluster.send_replace(u.cluster.unwrap_or_default());
@@ -638,8 +748,20 @@ fn on_frame(text: &str, cluster: &watch::Sender<Cluster>) -> Option<String> {
         }
         Some("request") => {
             let key = v.get("key")?.as_str()?;
+            let command = events.and_then(|_| {
+                let raw = B64
+                    .decode(v.pointer("/payload/compressed")?.as_str()?)
+                    .ok()?;
+                let bytes = if gzip { gunzip(&raw)? } else { raw };
+                serde_json::from_slice::<Value>(&bytes).ok()
+            });
+            let success = match (events, command) {
+                (Some(tx), Some(cmd)) => tx.try_send(PhoneEvent::Command(cmd)).is_ok(),
+                _ => false,
+            };
             Some(
-                json!({ "type": "reply", "key": key, "payload": { "success": false } }).to_string(),
+                json!({ "type": "reply", "key": key, "payload": { "success": success } })
+                    .to_string(),
             )
         }
         _ => None,
@@ -855,15 +977,16 @@ mod tests {
     #[test]
     fn frames_are_handled_leniently() {
         let (tx, _rx) = watch::channel(Cluster::new());
-        assert_eq!(on_frame("garbage", &tx), None);
-        let reply = on_frame(r#"{"type":"request","key":"k","payload":{}}"#, &tx).unwrap();
+        assert_eq!(on_frame("garbage", &tx, None), None);
+        let reply = on_frame(r#"{"type":"request","key":"k","payload":{}}"#, &tx, None).unwrap();
         let v: Value = serde_json::from_str(&reply).unwrap();
         assert_eq!(v["key"], "k");
         assert_eq!(v["payload"]["success"], false);
         assert_eq!(
             on_frame(
                 r#"{"type":"message","uri":"hm://connect-state/v1/cluster","payloads":["!!"]}"#,
-                &tx
+                &tx,
+                None
             ),
             None
         );

@@ -440,7 +440,30 @@ async fn every_connection_of_the_account_gets_cluster_updates() {
     let u = b
         .cluster_where(|u| u.cluster.active_device_id.is_empty())
         .await;
-    assert!(!u.cluster.transfer_data.is_empty(), "transfer data kept");
+    assert!(
+        u.cluster.transfer_data.is_empty(),
+        "pushes carry no transfer data"
+    );
+    // The device that was active gets its state back as transfer data (to resume); others not.
+    let req = put_request(
+        device_info("dev-a", "Desk", DeviceType::COMPUTER),
+        PutStateReason::NEW_CONNECTION,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&a.conn_id), "dev-a", &req).await;
+    let own = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    let ts = TransferState::parse_from_bytes(&own.transfer_data).unwrap();
+    assert_eq!(ts.playback.current_track.uri(), ps.track.uri);
+    let req = put_request(
+        device_info("dev-c", "Other", DeviceType::TV),
+        PutStateReason::NEW_DEVICE,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&b.conn_id), "dev-c", &req).await;
+    let other = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    assert!(other.transfer_data.is_empty());
     let r = e
         .http
         .delete(format!("{}/connect-state/v1/devices/dev-a", e.base))
@@ -450,7 +473,9 @@ async fn every_connection_of_the_account_gets_cluster_updates() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let u = b
-        .cluster_where(|u| !u.cluster.device.contains_key("dev-a"))
+        .cluster_where(|u| {
+            !u.cluster.device.contains_key("dev-a") && u.cluster.device.contains_key("dev-c")
+        })
         .await;
     assert_eq!(
         u.update_reason.enum_value(),
@@ -550,7 +575,11 @@ async fn transfer_delivers_a_transfer_state_and_correlates_the_reply() {
         .set_connect_timing(Duration::from_secs(2), Duration::from_millis(300));
     let answer = e.post_json(&alice, back, &json!({})).await;
     assert_eq!(answer.0, StatusCode::GATEWAY_TIMEOUT);
-    // Unknown target, unknown sender.
+    // The silent request is still queued at dev-a: take it out of the way.
+    let _stale = a.request().await;
+    e.sim
+        .set_connect_timing(Duration::from_secs(2), Duration::from_secs(10));
+    // Unknown target.
     let answer = e
         .post_json(
             &alice,
@@ -559,14 +588,22 @@ async fn transfer_delivers_a_transfer_state_and_correlates_the_reply() {
         )
         .await;
     assert_eq!(answer.0, StatusCode::NOT_FOUND);
-    let answer = e
-        .post_json(
+    // An unregistered sender may transfer (a pure controller): the active device's state goes.
+    let empty = json!({});
+    let (answer, (_, cmd)) = tokio::join!(
+        e.post_json(
             &alice,
-            "/connect-state/v1/connect/transfer/from/nope/to/dev-a",
-            &json!({}),
-        )
-        .await;
-    assert_eq!(answer.0, StatusCode::NOT_FOUND);
+            "/connect-state/v1/connect/transfer/from/remote-only/to/dev-a",
+            &empty,
+        ),
+        async {
+            let (key, cmd) = a.request().await;
+            a.reply(&key, true).await;
+            (key, cmd)
+        }
+    );
+    assert_eq!(answer.0, StatusCode::OK);
+    assert_eq!(cmd["sent_by_device_id"], "remote-only");
 }
 
 #[tokio::test]
@@ -723,7 +760,7 @@ async fn hostile_frames_and_inputs_do_not_break_the_dealer() {
             &json!({"command": {"endpoint": "pause"}}),
         )
         .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::BAD_REQUEST, "overlong sender id");
     let r = e
         .http
         .post(format!(
@@ -829,6 +866,12 @@ async fn the_phone_lists_devices_and_drives_a_receiver() {
     p.wait_for(WAIT, |c| c.player_state.is_playing)
         .await
         .unwrap();
+    let st = p.status().await.unwrap();
+    assert_eq!(st["active_device_id"], "spk-1");
+    assert_eq!(st["active_device_name"], "Kitchen");
+    assert_eq!(st["track_uri"], e.sim.info().demo_tracks[2].uri.as_str());
+    assert_eq!(st["is_playing"], true);
+    assert_eq!(st["shuffle"], true);
 
     let (_, c) = answered(&mut spk, true, p.pause(None)).await;
     assert_eq!(c["command"]["endpoint"], "pause");
@@ -1161,4 +1204,114 @@ async fn web_api_player_endpoints_follow_the_cluster() {
     let frank = e.token("frank-free");
     let (s, _) = e.web(Method::PUT, &frank, "/pause", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unchanged_puts_are_not_pushed_and_liked_songs_resolve() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let mut d = e.device(&alice, "dev", "Desk", DeviceType::COMPUTER).await;
+    d.cluster_update().await;
+    let req = put_request(
+        device_info("dev", "Desk", DeviceType::COMPUTER),
+        PutStateReason::PICKER_OPENED,
+        false,
+        None,
+    );
+    assert_eq!(
+        e.put(&alice, Some(&d.conn_id), "dev", &req).await.status(),
+        200
+    );
+    // The next frame is the pong, not a cluster push.
+    d.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(d.next().await["type"], "pong");
+    let mut info = device_info("dev", "Desk 2", DeviceType::COMPUTER);
+    info.volume = 100;
+    let req = put_request(info, PutStateReason::VOLUME_CHANGED, false, None);
+    assert_eq!(
+        e.put(&alice, Some(&d.conn_id), "dev", &req).await.status(),
+        200
+    );
+    let u = d.cluster_update().await;
+    assert_eq!(
+        u.update_reason.enum_value(),
+        Ok(ClusterUpdateReason::DEVICE_VOLUME_CHANGED)
+    );
+    assert_eq!(u.cluster.device["dev"].volume, 100);
+
+    let r = e
+        .http
+        .get(format!(
+            "{}/context-resolve/v1/spotify:user:tonearm-demo:collection",
+            e.base
+        ))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(context::context_keys_ok(&v));
+    assert!(!v["pages"][0]["tracks"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_late_activity_claim_does_not_steal_a_transfer_back() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let a = e
+        .device(&alice, "dev-a", "Desk", DeviceType::COMPUTER)
+        .await;
+    let mut b = e
+        .device(&alice, "dev-b", "Speaker", DeviceType::SPEAKER)
+        .await;
+    let ps = playing_state(&e.sim, 0, false);
+    let mut claim = put_request(
+        device_info("dev-a", "Desk", DeviceType::COMPUTER),
+        PutStateReason::PLAYER_STATE_CHANGED,
+        true,
+        Some(ps),
+    );
+    let started_before = claim.started_playing_at;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let path = "/connect-state/v1/connect/transfer/from/dev-a/to/dev-b";
+    let empty = json!({});
+    let (answer, _) = tokio::join!(e.post_json(&alice, path, &empty), async {
+        let (key, _) = b.request().await;
+        b.reply(&key, true).await;
+    });
+    assert_eq!(answer.0, StatusCode::OK);
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    // dev-a's late PUT (dated before the transfer, or undated) keeps dev-b active.
+    claim.started_playing_at = started_before;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    claim.started_playing_at = 0;
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
+    // A fresh local start on dev-a takes over.
+    claim.started_playing_at = u64::try_from(connect_state::now_ms() + 1).unwrap();
+    assert_eq!(
+        e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-a");
 }

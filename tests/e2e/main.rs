@@ -13,6 +13,7 @@ mod player;
 mod session;
 mod signin;
 mod ui_config;
+mod sim_connect;
 mod webapi;
 mod webapi_schema;
 mod zeroconf;

@@ -342,7 +342,7 @@ async fn transfer(
         }
         shared
             .connect
-            .transfer(&shared.catalog, user, None, id, options)
+            .transfer(&shared.catalog, user, None, WEB_API_SENDER, id, options)
             .await
             .map_err(deliver_err)?;
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -453,7 +453,7 @@ async fn play(
             options.insert("restore_paused".into(), "resume".into());
             shared
                 .connect
-                .transfer(&shared.catalog, user, None, &to, options)
+                .transfer(&shared.catalog, user, None, WEB_API_SENDER, &to, options)
                 .await
                 .map_err(deliver_err)?;
             return Ok(StatusCode::NO_CONTENT.into_response());
