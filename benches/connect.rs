@@ -293,7 +293,7 @@ async fn run() {
                     .iter()
                     .filter(|w| w.0 >= t0 && w.2 >= 512)
                     .find(|w| {
-                        let mid = w.1 + (w.2 / 2 & !1);
+                        let mid = w.1 + ((w.2 / 2) & !1);
                         let win = &t.samples[mid..mid + 256];
                         matches_near(win, &ref0, tf.saturating_sub(22_050)..tf + 22_050)
                     })
