@@ -110,6 +110,39 @@ enum Command {
     Library(LibraryArgs),
     /// Search Spotify's catalog.
     Search(SearchArgs),
+    /// Run as a Spotify Connect speaker without the UI (until SIGTERM/Ctrl-C).
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// Device name shown in Spotify apps (default: the config's device name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Device type: computer, speaker, tv, avr, stb, audiodongle, smartphone, tablet, ...
+    #[arg(long, default_value = "speaker")]
+    device_type: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    bitrate: String,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    sink: String,
+    /// Initial volume in percent (logarithmic curve).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    volume: u8,
+    /// Advertise on the LAN (mDNS) and accept logins handed over by phones (zeroconf).
+    #[arg(long, overrides_with = "no_zeroconf")]
+    zeroconf: bool,
+    /// Do not advertise or accept zeroconf logins (then stored credentials are required).
+    #[arg(long)]
+    no_zeroconf: bool,
+    /// Zeroconf HTTP port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    zeroconf_port: u16,
+    /// Store credentials handed over by a phone (zeroconf addUser) for the next start.
+    #[arg(long)]
+    store_credentials: bool,
 }
 
 #[derive(Args)]
@@ -331,6 +364,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Some(Command::Play(args)) => runtime.block_on(run_play(demo, cfg, args)),
         Some(Command::Library(args)) => runtime.block_on(run_library(demo, cfg, args)),
         Some(Command::Search(args)) => runtime.block_on(run_search(demo, cfg, args)),
+        Some(Command::Daemon(args)) => runtime.block_on(run_daemon(demo, cfg, args)),
         None => {
             bail!(
                 "the terminal UI is not built yet; try `tonearm --demo status` \
@@ -749,6 +783,92 @@ async fn demo_tour(cfg: Config) -> Result<()> {
         out,
         "done: the session layer works end to end against the simulator. (The TUI comes later.)"
     )?;
+    Ok(())
+}
+
+/// `tonearm daemon`: the Connect receiver without the UI. Prints one line when up.
+async fn run_daemon(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
+    use tonearm::api::metadata::Bitrate;
+    use tonearm::audio::sink::SinkSpec;
+
+    let device_type = tonearm::connect::state::parse_device_type(&args.device_type)
+        .with_context(|| format!("--device-type: unknown device type `{}`", args.device_type))?;
+    let bitrate: Bitrate = args
+        .bitrate
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
+    let sink = SinkSpec::parse(&args.sink)?;
+    tonearm::audio::output::probe(&sink)?;
+    let mut cfg = cfg;
+    if let Some(name) = &args.name {
+        cfg.device_id = config::device_id_for(name);
+        cfg.device_name = name.clone();
+    }
+    // --demo touches nothing on the LAN unless --zeroconf asks for it.
+    let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
+    let (cfg, creds, store, demo_sim) = if demo {
+        let d = tonearm::demo::start(cfg).await?;
+        let creds = Credentials::with_password(&d.account.username, &d.account.password);
+        (d.config.clone(), Some(creds), None, Some(d))
+    } else {
+        let store = credential_store()?;
+        let creds = store.load()?;
+        if creds.is_none() && !zeroconf {
+            bail!("not signed in: run `tonearm login` first, or drop --no-zeroconf to accept a login from a phone");
+        }
+        (cfg, creds, Some(store), None)
+    };
+    let opts = tonearm::daemon::DaemonOptions {
+        name: cfg.device_name.clone(),
+        device_id: cfg.device_id.clone(),
+        device_type,
+        playback: tonearm::services::PlaybackOptions {
+            sink,
+            bitrate,
+            volume: (u32::from(args.volume) * 65535 / 100) as u16,
+            normalisation: Default::default(),
+        },
+        zeroconf,
+        advertise: zeroconf,
+        zeroconf_port: args.zeroconf_port,
+        store_credentials: args.store_credentials,
+    };
+    let on_start = |s: &tonearm::daemon::Started| {
+        let zc = s
+            .zeroconf_port
+            .map_or_else(|| "off".to_string(), |p| format!("port {p}"));
+        println!(
+            "tonearm daemon \"{}\" (device id {}, zeroconf {zc}){}",
+            s.name,
+            s.device_id,
+            if s.signed_in {
+                ""
+            } else {
+                ": waiting for a phone to log in"
+            }
+        );
+        let _ = std::io::stdout().flush();
+    };
+    if let Some(d) = &demo_sim {
+        println!(
+            "demo: simulator at {base} ; drive this speaker like a phone would: \
+             tonearm sim phone --sim {base} devices",
+            base = d.sim.info().spclient
+        );
+    }
+    let result = tonearm::daemon::run(
+        cfg,
+        creds,
+        store,
+        opts,
+        on_start,
+        wait_for_shutdown_signal(),
+    )
+    .await;
+    if let Some(d) = demo_sim {
+        d.sim.shutdown().await;
+    }
+    result?;
     Ok(())
 }
 
