@@ -10,6 +10,7 @@
 //! * `command`   — parsing dealer player commands (lenient JSON), `TransferState`, context
 //!   resolution, mapping to [`RemoteCommand`].
 //! * `service`   — the [`Connect`] handle/task pair tying the above to the player.
+//! * `apply`     — [`apply()`]: a [`RemoteCommand`] applied to the local player (the daemon).
 //! * `discovery` — the zeroconf receiver: HTTP `getInfo`/`addUser`, outer/inner blobs, mDNS
 //!   advertise; and the mDNS browser for LAN devices.
 //! * `wake`      — the controller half of zeroconf: build a blob for a LAN speaker from our
@@ -166,6 +167,7 @@ pub trait Controller: Send + Sync {
     fn refresh(&self);
 }
 
+pub mod apply;
 pub mod blob;
 pub mod command;
 pub mod dealer;
@@ -174,3 +176,6 @@ pub mod mdns;
 pub mod service;
 pub mod state;
 pub mod wake;
+
+pub use apply::apply;
+pub use service::{lan_devices, Connect, ConnectConfig, ConnectError};

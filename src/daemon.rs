@@ -1,1 +1,257 @@
-//! `tonearm daemon`: the Connect receiver without the TUI (being written).
+//! `tonearm daemon`: the Spotify Connect receiver without the TUI, for a headless box. Logs in
+//! with the given (stored) credentials, or waits for a phone to hand over a login by zeroconf
+//! `addUser` (optionally storing it); starts the services and the Connect service; applies every
+//! remote command to the player ([`crate::connect::apply()`]); on the shutdown signal
+//! deregisters the device (`DELETE devices/{id}`), stops the player and the session.
+//!
+//! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
+//! (session, services, connect, auth's credential store); never on UI code or the simulator.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::auth::store::{CredentialStore, StoreError};
+use crate::config::Config;
+use crate::connect::discovery::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
+use crate::connect::service::DeviceType;
+use crate::connect::{apply, Connect, ConnectConfig, ConnectError, ConnectEvent};
+use crate::player::PlayerEvent;
+use crate::services::{PlaybackOptions, Services};
+use crate::session::{Credentials, Session, SessionConfig, SessionError};
+
+/// How the daemon presents itself and plays.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub name: String,
+    pub device_id: String,
+    pub device_type: DeviceType,
+    pub playback: PlaybackOptions,
+    /// Serve zeroconf `getInfo`/`addUser` (and advertise over mDNS when `advertise`).
+    pub zeroconf: bool,
+    pub advertise: bool,
+    /// Zeroconf HTTP port (0: any free one).
+    pub zeroconf_port: u16,
+    /// Store credentials handed over by `addUser` in the credential store.
+    pub store_credentials: bool,
+}
+
+/// What [`run`] reports once it is up (before any login when waiting for `addUser`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub name: String,
+    pub device_id: String,
+    /// The zeroconf HTTP port, when zeroconf is on.
+    pub zeroconf_port: Option<u16>,
+    /// Signed in already (`false`: waiting for a phone's `addUser`).
+    pub signed_in: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot sign in: {0}")]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot store the credentials: {0}")]
+    Store(#[from] StoreError),
+    #[error("zeroconf: {0}")]
+    Discovery(#[from] DiscoveryError),
+    #[error("no credentials: sign in with `tonearm login`, or enable zeroconf so a phone can hand over a login")]
+    NoCredentials,
+}
+
+impl DaemonError {
+    pub fn kind(&self) -> crate::ErrorKind {
+        match self {
+            DaemonError::Session(e) => e.kind(),
+            _ => crate::ErrorKind::Fatal,
+        }
+    }
+}
+
+enum Outcome {
+    Shutdown,
+    /// A new login arrived by zeroconf: start over as that user.
+    Relogin(Credentials),
+}
+
+/// Runs the daemon until `shutdown` resolves. `credentials`: log in at once (stored
+/// credentials, or the demo account); `None` waits for zeroconf. `store`: where `addUser`
+/// logins are saved when `opts.store_credentials`.
+pub async fn run(
+    config: Config,
+    credentials: Option<Credentials>,
+    store: Option<CredentialStore>,
+    opts: DaemonOptions,
+    on_start: impl FnOnce(&Started),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    tokio::pin!(shutdown);
+    let (discovery, mut logins) = if opts.zeroconf {
+        let (d, rx) = Discovery::start(DiscoveryConfig {
+            name: opts.name.clone(),
+            device_id: opts.device_id.clone(),
+            device_type: crate::connect::state::device_type_name(opts.device_type).into(),
+            port: opts.zeroconf_port,
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            advertise: opts.advertise,
+            client_id: crate::config::SPOTIFY_CLIENT_ID.into(),
+        })
+        .await?;
+        (Some(d), Some(rx))
+    } else {
+        (None, None)
+    };
+    on_start(&Started {
+        name: opts.name.clone(),
+        device_id: opts.device_id.clone(),
+        zeroconf_port: discovery.as_ref().map(|d| d.local_addr().port()),
+        signed_in: credentials.is_some(),
+    });
+
+    let mut next = credentials.map(|c| (c, false));
+    let result = loop {
+        let (creds, handed_over) = match next.take() {
+            Some(c) => c,
+            None => {
+                let Some(rx) = logins.as_mut() else {
+                    break Err(DaemonError::NoCredentials);
+                };
+                tracing::info!("waiting for a zeroconf login (addUser)");
+                tokio::select! {
+                    _ = &mut shutdown => break Ok(()),
+                    login = rx.recv() => match login {
+                        Some(ZeroconfLogin { credentials, .. }) => (credentials, true),
+                        None => break Err(DaemonError::NoCredentials),
+                    },
+                }
+            }
+        };
+        match serve(
+            &config,
+            creds,
+            handed_over,
+            store.as_ref(),
+            &opts,
+            discovery.as_ref(),
+            logins.as_mut(),
+            &mut shutdown,
+        )
+        .await
+        {
+            Ok(Outcome::Shutdown) => break Ok(()),
+            Ok(Outcome::Relogin(c)) => next = Some((c, true)),
+            Err(e) if discovery.is_some() && handed_over => {
+                // A bad handed-over login should not end a speaker: wait for the next one.
+                tracing::warn!("zeroconf login failed: {e}");
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(d) = discovery {
+        d.shutdown().await;
+    }
+    result
+}
+
+/// One signed-in period: session, services, Connect, and the command loop.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    config: &Config,
+    creds: Credentials,
+    handed_over: bool,
+    store: Option<&CredentialStore>,
+    opts: &DaemonOptions,
+    discovery: Option<&Discovery>,
+    mut logins: Option<&mut mpsc::Receiver<ZeroconfLogin>>,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Outcome, DaemonError> {
+    let mut config = config.clone();
+    config.device_id = opts.device_id.clone();
+    config.device_name = opts.name.clone();
+    let session = Session::connect(
+        SessionConfig::new(config.endpoints.clone(), opts.device_id.clone()),
+        creds,
+    )
+    .await?;
+    tracing::info!(user = %session.username(), "daemon signed in");
+    if handed_over && opts.store_credentials {
+        if let Some(store) = store {
+            match store.save(&session.reusable_credentials()) {
+                Ok(()) => tracing::info!("stored the handed-over credentials"),
+                Err(e) => tracing::warn!("cannot store the handed-over credentials: {e}"),
+            }
+        }
+    }
+    if let Some(d) = discovery {
+        d.set_active_user(&session.username());
+    }
+    let (services, mut player_events) = Services::start(config, session, opts.playback.clone());
+    let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
+    cc.device_type = opts.device_type;
+    cc.initial_volume = opts.playback.volume;
+    let (connect, mut events) = match Connect::start(&services, cc).await {
+        Ok(c) => c,
+        Err(e) => {
+            services.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let outcome = loop {
+        tokio::select! {
+            _ = &mut *shutdown => break Outcome::Shutdown,
+            ev = events.recv() => match ev {
+                Some(ConnectEvent::Command(cmd)) => {
+                    tracing::debug!(?cmd, "applying remote command");
+                    apply(&services.player, &cmd);
+                }
+                Some(ConnectEvent::Notice { error, text }) => {
+                    if error {
+                        tracing::warn!("{text}");
+                    } else {
+                        tracing::info!("{text}");
+                    }
+                }
+                None => break Outcome::Shutdown,
+            },
+            Some(ev) = player_events.recv() => match ev {
+                PlayerEvent::Error { reason, skipped, .. } => {
+                    tracing::warn!(skipped, "playback error: {reason}");
+                }
+                PlayerEvent::TrackChanged(t) => {
+                    tracing::info!(track = %t.name, "now playing");
+                }
+                _ => {}
+            },
+            login = next_login(&mut logins) => {
+                if let Some(ZeroconfLogin { credentials, .. }) = login {
+                    tracing::info!("a new zeroconf login arrived; switching account");
+                    break Outcome::Relogin(credentials);
+                }
+            }
+        }
+    };
+    connect.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;
+    if let Some(d) = discovery {
+        d.set_active_user("");
+    }
+    Ok(outcome)
+}
+
+async fn next_login(
+    logins: &mut Option<&mut mpsc::Receiver<ZeroconfLogin>>,
+) -> Option<ZeroconfLogin> {
+    match logins {
+        Some(rx) => match rx.recv().await {
+            Some(l) => Some(l),
+            None => {
+                *logins = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -129,6 +129,39 @@ enum Command {
     Library(LibraryArgs),
     /// Search Spotify's catalog.
     Search(SearchArgs),
+    /// Run as a Spotify Connect speaker without the UI (until SIGTERM/Ctrl-C).
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// Device name shown in Spotify apps (default: the config's device name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Device type: computer, speaker, tv, avr, stb, audiodongle, smartphone, tablet, ...
+    #[arg(long, default_value = "speaker")]
+    device_type: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    bitrate: String,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    sink: String,
+    /// Initial volume in percent (logarithmic curve).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    volume: u8,
+    /// Advertise on the LAN (mDNS) and accept logins handed over by phones (zeroconf).
+    #[arg(long, overrides_with = "no_zeroconf")]
+    zeroconf: bool,
+    /// Do not advertise or accept zeroconf logins (then stored credentials are required).
+    #[arg(long)]
+    no_zeroconf: bool,
+    /// Zeroconf HTTP port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    zeroconf_port: u16,
+    /// Store credentials handed over by a phone (zeroconf addUser) for the next start.
+    #[arg(long)]
+    store_credentials: bool,
 }
 
 #[derive(Args)]
@@ -213,6 +246,90 @@ struct SimArgs {
     /// Add this many synthetic tracks to the demo catalog (scale tests: 10000, 100000).
     #[arg(long, default_value_t = 0)]
     catalog_tracks: usize,
+    #[command(subcommand)]
+    action: Option<SimAction>,
+}
+
+#[derive(Subcommand)]
+enum SimAction {
+    /// A scripted phone: signs in to a running simulator, shows up as a smartphone in the
+    /// account's Connect devices and sends one command; prints the answer as JSON.
+    Phone(PhoneArgs),
+}
+
+#[derive(Args)]
+struct PhoneArgs {
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
+    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    sim_url: Option<String>,
+    /// Account to sign in as.
+    #[arg(long, default_value = "tonearm-demo")]
+    username: String,
+    /// Its password (default: the built-in account's).
+    #[arg(long, env = "TONEARM_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// The phone's name in device lists.
+    #[arg(long, default_value = "Sim Phone")]
+    name: String,
+    /// Device (name or id) commands go to; default: the active device.
+    #[arg(long, value_name = "NAME|ID")]
+    device: Option<String>,
+    #[command(subcommand)]
+    command: PhoneCommand,
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// List the account's devices, one JSON object per line.
+    Devices,
+    /// What plays where (active device, track, position, options) as JSON.
+    Status,
+    /// Transfer playback to a device (name or id).
+    Transfer {
+        target: String,
+    },
+    /// Play a context (album, playlist, artist URI).
+    Play {
+        context_uri: String,
+        /// Start at this track of the context (0-based).
+        #[arg(long)]
+        index: Option<u32>,
+        /// Start at this position in the track (ms).
+        #[arg(long)]
+        position: Option<u64>,
+    },
+    Pause,
+    Resume,
+    /// Seek to a position (ms).
+    Seek {
+        ms: u64,
+    },
+    Next,
+    Prev,
+    /// Volume in percent.
+    Volume {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+    },
+    /// Shuffle on|off.
+    Shuffle {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Repeat off|context|track.
+    Repeat {
+        #[arg(value_parser = ["off", "context", "track"])]
+        mode: String,
+    },
+    /// Add a track to the queue.
+    Queue {
+        uri: String,
+    },
+    /// Replace the queue with these tracks.
+    SetQueue {
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -281,6 +398,7 @@ fn real_main(cli: Cli, started: Instant) -> Result<()> {
         Some(Command::Play(args)) => runtime.block_on(run_play(demo, cfg, args)),
         Some(Command::Library(args)) => runtime.block_on(run_library(demo, cfg, args)),
         Some(Command::Search(args)) => runtime.block_on(run_search(demo, cfg, args)),
+        Some(Command::Daemon(args)) => runtime.block_on(run_daemon(demo, cfg, args)),
         None => run_tui(&cli, cfg, &runtime, started),
     }
 }
@@ -340,6 +458,71 @@ fn run_tui(
     Ok(())
 }
 
+/// `tonearm sim phone …`: one command from the scripted phone.
+async fn run_phone(args: PhoneArgs) -> Result<()> {
+    use tonearm::sim::remote::{Phone, PhoneConfig};
+    let base = args.sim_url.context(
+        "pass --sim http://127.0.0.1:PORT (the `spclient` URL `tonearm sim` prints) or set TONEARM_SIM",
+    )?;
+    let password = match args.password {
+        Some(p) => p,
+        None => tonearm::sim::builtin_accounts()
+            .into_iter()
+            .find(|a| a.username == args.username)
+            .map(|a| a.password)
+            .with_context(|| {
+                format!(
+                    "{} is not a built-in account: pass --password",
+                    args.username
+                )
+            })?,
+    };
+    let mut cfg = PhoneConfig::new(&base, &args.username, &password);
+    cfg.device_name = args.name;
+    let phone = Phone::connect(cfg).await?;
+    let target = args.device.as_deref();
+    let result = match args.command {
+        PhoneCommand::Devices => phone.devices().await.map(|list| {
+            serde_json::Value::Array(
+                list.iter()
+                    .filter_map(|d| serde_json::to_value(d).ok())
+                    .collect(),
+            )
+        }),
+        PhoneCommand::Status => phone.status().await,
+        PhoneCommand::Transfer { target } => phone.transfer(&target).await,
+        PhoneCommand::Play {
+            context_uri,
+            index,
+            position,
+        } => phone.play(target, &context_uri, index, position).await,
+        PhoneCommand::Pause => phone.pause(target).await,
+        PhoneCommand::Resume => phone.resume(target).await,
+        PhoneCommand::Seek { ms } => phone.seek(target, ms).await,
+        PhoneCommand::Next => phone.next(target).await,
+        PhoneCommand::Prev => phone.prev(target).await,
+        PhoneCommand::Volume { percent } => phone.volume(target, percent).await,
+        PhoneCommand::Shuffle { state } => phone.shuffle(target, state == "on").await,
+        PhoneCommand::Repeat { mode } => phone.repeat(target, &mode).await,
+        PhoneCommand::Queue { uri } => phone.queue(target, &uri).await,
+        PhoneCommand::SetQueue { uris } => phone.set_queue(target, &uris).await,
+    };
+    phone.close().await;
+    let answer = result?;
+    let mut out = std::io::stdout().lock();
+    match answer {
+        // Devices: one JSON object per line.
+        serde_json::Value::Array(items) => {
+            for item in items {
+                writeln!(out, "{item}")?;
+            }
+        }
+        other => writeln!(out, "{other}")?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn load_config(cli: &Cli) -> Result<Config> {
     let (path, explicit) = match &cli.config {
         Some(p) => (p.clone(), true),
@@ -363,6 +546,9 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 async fn run_sim(args: SimArgs) -> Result<()> {
+    if let Some(SimAction::Phone(phone)) = args.action {
+        return run_phone(phone).await;
+    }
     let mut sc = SimConfig {
         listen: args.listen,
         http_port: args.http_port,
@@ -681,6 +867,92 @@ async fn demo_tour(cfg: Config) -> Result<()> {
         out,
         "done: the session layer works end to end against the simulator. (The TUI comes later.)"
     )?;
+    Ok(())
+}
+
+/// `tonearm daemon`: the Connect receiver without the UI. Prints one line when up.
+async fn run_daemon(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
+    use tonearm::api::metadata::Bitrate;
+    use tonearm::audio::sink::SinkSpec;
+
+    let device_type = tonearm::connect::state::parse_device_type(&args.device_type)
+        .with_context(|| format!("--device-type: unknown device type `{}`", args.device_type))?;
+    let bitrate: Bitrate = args
+        .bitrate
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
+    let sink = SinkSpec::parse(&args.sink)?;
+    tonearm::audio::output::probe(&sink)?;
+    let mut cfg = cfg;
+    if let Some(name) = &args.name {
+        cfg.device_id = config::device_id_for(name);
+        cfg.device_name = name.clone();
+    }
+    // --demo touches nothing on the LAN unless --zeroconf asks for it.
+    let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
+    let (cfg, creds, store, demo_sim) = if demo {
+        let d = tonearm::demo::start(cfg).await?;
+        let creds = Credentials::with_password(&d.account.username, &d.account.password);
+        (d.config.clone(), Some(creds), None, Some(d))
+    } else {
+        let store = credential_store()?;
+        let creds = store.load()?;
+        if creds.is_none() && !zeroconf {
+            bail!("not signed in: run `tonearm login` first, or drop --no-zeroconf to accept a login from a phone");
+        }
+        (cfg, creds, Some(store), None)
+    };
+    let opts = tonearm::daemon::DaemonOptions {
+        name: cfg.device_name.clone(),
+        device_id: cfg.device_id.clone(),
+        device_type,
+        playback: tonearm::services::PlaybackOptions {
+            sink,
+            bitrate,
+            volume: (u32::from(args.volume) * 65535 / 100) as u16,
+            normalisation: Default::default(),
+        },
+        zeroconf,
+        advertise: zeroconf,
+        zeroconf_port: args.zeroconf_port,
+        store_credentials: args.store_credentials,
+    };
+    let on_start = |s: &tonearm::daemon::Started| {
+        let zc = s
+            .zeroconf_port
+            .map_or_else(|| "off".to_string(), |p| format!("port {p}"));
+        println!(
+            "tonearm daemon \"{}\" (device id {}, zeroconf {zc}){}",
+            s.name,
+            s.device_id,
+            if s.signed_in {
+                ""
+            } else {
+                ": waiting for a phone to log in"
+            }
+        );
+        let _ = std::io::stdout().flush();
+    };
+    if let Some(d) = &demo_sim {
+        println!(
+            "demo: simulator at {base} ; drive this speaker like a phone would: \
+             tonearm sim phone --sim {base} devices",
+            base = d.sim.info().spclient
+        );
+    }
+    let result = tonearm::daemon::run(
+        cfg,
+        creds,
+        store,
+        opts,
+        on_start,
+        wait_for_shutdown_signal(),
+    )
+    .await;
+    if let Some(d) = demo_sim {
+        d.sim.shutdown().await;
+    }
+    result?;
     Ok(())
 }
 

@@ -15,13 +15,19 @@
 //! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
 //! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
-//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder.
+//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder;
+//! Spotify Connect: `dealer` the dealer websocket, `connect_state` devices, clusters, transfer,
+//! commands and volume, `context` context-resolve and TransferState, `webapi::player` the Web
+//! API player endpoints, `remote` the scripted phone that drives them.
 
 mod accounts;
 mod ap;
 pub mod catalog;
 mod cdn;
 mod codec;
+mod connect_state;
+mod context;
+mod dealer;
 mod dh;
 mod handshake;
 mod http;
@@ -30,11 +36,15 @@ pub mod media;
 mod mercury;
 mod metadata;
 pub mod phone;
+pub mod remote;
 mod spclient;
 mod state;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_connect;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests_http;
@@ -315,6 +325,11 @@ pub enum SimError {
     Io(#[from] std::io::Error),
 }
 
+/// The built-in test accounts (usernames, passwords, products) every simulator serves.
+pub fn builtin_accounts() -> Vec<SimAccount> {
+    state::builtin_accounts()
+}
+
 /// A running simulator. Dropping it stops the listeners too; [`Simulator::shutdown`] also waits.
 pub struct Simulator {
     info: SimInfo,
@@ -439,6 +454,7 @@ impl Simulator {
             next_session_id: AtomicU64::new(0),
             next_event_seq: AtomicU64::new(0),
             web,
+            connect: connect_state::Hub::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -519,6 +535,22 @@ impl Simulator {
     /// `uri`; returns how many sessions it was queued for.
     pub fn publish_mercury(&self, username: &str, uri: &str, payloads: Vec<Vec<u8>>) -> usize {
         ap::publish(&self.shared, username, uri, payloads)
+    }
+
+    /// Spotify Connect timings: how long devices of a closed dealer connection stay listed,
+    /// and how long dealer requests wait for a reply (defaults 2 s and 5 s).
+    pub fn set_connect_timing(&self, grace: Duration, reply_timeout: Duration) {
+        self.shared.connect.set_timing(connect_state::Timing {
+            grace,
+            reply_timeout,
+        });
+    }
+
+    /// The Spotify Connect cluster of `username` (devices, active device, its player state,
+    /// and the last transfer data, which connect-state offers only to its owner; empty for
+    /// accounts without devices).
+    pub fn connect_cluster(&self, username: &str) -> librespot_protocol::connect::Cluster {
+        self.shared.connect.cluster(username)
     }
 
     /// Sets the HTTP faults (replacing the previous ones; counted faults restart from the new

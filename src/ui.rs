@@ -26,7 +26,7 @@ use ratatui::layout::Rect;
 use ratatui::Frame;
 
 use crate::app::action::Pane;
-use crate::app::state::{HitMap, Level, Screen, State};
+use crate::app::state::{HitMap, Level, LoginStage, Screen, State};
 use crate::keymap::HelpEntry;
 use crate::theme::{Role, Theme};
 
@@ -83,7 +83,7 @@ fn draw_buffer(
     if l.body.height > 0 {
         let side =
             (l.body.width >= WIDE && state.focus != Pane::Queue && l.body.height >= 6).then(|| {
-                let side_w = (l.body.width * 36 / 100).max(40);
+                let side_w = (l.body.width * 32 / 100).max(38);
                 let main = Rect {
                     width: l.body.width - side_w,
                     ..l.body
@@ -111,6 +111,8 @@ fn draw_buffer(
     }
     if let Some(cursor) = state.help {
         overlay::help(buf, full, help, cursor, theme);
+        // The lists are under the popup: clicks and wheel must not reach them.
+        hit.lists.clear();
     }
     hit
 }
@@ -166,7 +168,7 @@ fn layout(full: Rect) -> Layout {
 fn tab_bar(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, hit: &mut HitMap) {
     let mut x = r.x;
     let right = r.right();
-    if r.width >= 50 {
+    if r.width >= 80 {
         x += put(
             buf,
             x,
@@ -188,7 +190,7 @@ fn tab_bar(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, hit: &mut Hi
         if x >= right {
             break;
         }
-        let label = if r.width >= 60 {
+        let label = if r.width >= 56 {
             format!(" {} {} ", i + 1, pane.title())
         } else {
             format!(" {} ", pane.title())
@@ -255,8 +257,17 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
         return;
     }
     let hints: &[(&str, &str)] = match state.screen {
-        Screen::Login(_) => &[("↑↓", "choose"), ("enter", "continue"), ("q", "quit")],
+        Screen::Login(LoginStage::Choose { .. } | LoginStage::Failed { .. }) => {
+            &[("↑↓", "choose"), ("enter", "continue"), ("q", "quit")]
+        }
+        Screen::Login(_) => &[("esc", "back"), ("q", "quit")],
         Screen::Main if state.help.is_some() => &[("?", "close help")],
+        Screen::Main if state.filter.as_ref().is_some_and(|f| f.editing) => {
+            &[("enter", "keep filter"), ("esc", "close filter")]
+        }
+        Screen::Main if state.focus == crate::app::action::Pane::Search && state.search.editing => {
+            &[("enter", "search"), ("esc", "stop typing")]
+        }
         Screen::Main => &[
             ("?", "help"),
             ("/", "filter"),
@@ -292,9 +303,10 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
 }
 
 /// The text the fuzzy filter matches for row `row` of the list currently shown in `pane`: the
-/// row's text cells joined by single spaces (a track: "name artists album"). The renderer
-/// highlights `FilterState::matches` positions as char indexes into exactly this text, so the
-/// filter should match against it. `None` when the row does not exist.
+/// row's non-empty text cells joined by " · " (a track: "name · artists · album"; a log line:
+/// "text · target"), the same convention as `app::update`'s row texts. The renderer
+/// highlights `FilterState::matches` positions as char indexes into exactly this text.
+/// `None` when the row does not exist.
 pub fn filter_text(state: &State, pane: Pane, row: usize) -> Option<String> {
     panes::with_rows(state, pane, |rows| {
         (row < rows.len()).then(|| widgets::joined_text(&rows.row(row)))

@@ -18,6 +18,7 @@
 //! must not depend on the UI, the player or the simulator. Tokens never reach logs or errors.
 
 pub mod models;
+pub mod player;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -63,7 +63,11 @@ impl Matcher {
             if q.is_empty() {
                 return self.filter(rows, query);
             }
-            self.score(rows, q, previous.iter().map(|(row, _)| *row))
+            // In row order: the row texts are then read front to back (in match order they
+            // are scattered over memory, and cache misses cost more than this sort).
+            let mut candidates: Vec<usize> = previous.iter().map(|(row, _)| *row).collect();
+            candidates.sort_unstable();
+            self.score(rows, q, candidates.into_iter())
         } else {
             self.filter(rows, query)
         }
@@ -75,18 +79,229 @@ impl Matcher {
         query: &str,
         candidates: impl Iterator<Item = usize>,
     ) -> Vec<Match> {
-        let mut scored: Vec<(i64, usize, Vec<usize>)> = candidates
-            .filter_map(|row| {
-                let text = rows.get(row)?;
-                self.inner
-                    .fuzzy_indices(text, query)
-                    .map(|(score, positions)| (score, row, positions))
+        // (score, row) packed in one u64 that sorts best first, ties by row: sorting plain
+        // integers is several times faster than sorting (score, row, positions) tuples.
+        let key = |score: i64, row: usize| -> u64 {
+            let s = score.clamp(i32::MIN as i64 + 1, i32::MAX as i64) as i32;
+            ((i32::MAX as i64 - s as i64) as u64) << 32 | row as u64
+        };
+        let mut keys: Vec<u64> = match Pattern::new(query) {
+            Some(pattern) => candidates
+                .filter_map(|row| Some(key(pattern.score(rows.get(row)?)?, row)))
+                .collect(),
+            None => candidates
+                .filter_map(|row| Some(key(self.inner.fuzzy_match(rows.get(row)?, query)?, row)))
+                .collect(),
+        };
+        keys.sort_unstable();
+        let row_of = |k: u64| (k & 0xffff_ffff) as usize;
+        // What a screen shows gets skim's full alignment (its best score and positions), and is
+        // ordered by it. The linear pre-ranking only decides which rows make this top.
+        let top = EXACT_TOP.min(keys.len());
+        let mut head: Vec<(i64, usize, Vec<usize>)> = keys[..top]
+            .iter()
+            .map(|&k| {
+                let row = row_of(k);
+                let (score, positions) = rows
+                    .get(row)
+                    .and_then(|text| self.inner.fuzzy_indices(text, query))
+                    .unwrap_or((i64::MIN, Vec::new()));
+                (score, row, positions)
             })
             .collect();
-        // Best score first; equal scores keep the list's order (the row index breaks ties, so the
-        // result doesn't depend on the order candidates came in).
-        scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().map(|(_, row, pos)| (row, pos)).collect()
+        head.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut out: Vec<Match> = Vec::with_capacity(keys.len());
+        out.extend(head.into_iter().map(|(_, row, pos)| (row, pos)));
+        out.extend(keys[top..].iter().map(|&k| (row_of(k), Vec::new())));
+        out
+    }
+
+    /// Fills in the highlight positions of `matches[range]` that are still empty. Only the top
+    /// [`EXACT_TOP`] matches come with positions (a position list per row for 100k rows is most
+    /// of a keystroke's allocations); callers fill the window around the selection as it moves.
+    pub fn fill_positions(
+        &self,
+        rows: &[String],
+        query: &str,
+        matches: &mut [Match],
+        range: std::ops::Range<usize>,
+    ) {
+        let query = query.trim();
+        if query.is_empty() {
+            return;
+        }
+        let end = range.end.min(matches.len());
+        let start = range.start.min(end);
+        for (row, positions) in &mut matches[start..end] {
+            if positions.is_empty() {
+                if let Some((_, p)) = rows
+                    .get(*row)
+                    .and_then(|text| self.inner.fuzzy_indices(text, query))
+                {
+                    *positions = p;
+                }
+            }
+        }
+    }
+}
+
+/// Matches ranked with skim's full (quadratic) alignment: enough for a tall screen plus the
+/// rows a few PageDowns reach.
+pub const EXACT_TOP: usize = 256;
+
+/// An ASCII query prepared for the linear pass. Skim's full alignment costs microseconds per
+/// row, too much for 100k rows in a frame; this pass is a byte scan in the spirit of skim's own
+/// `simple_match` (fzf's v1): the leftmost match's end, the tightest window ending there, and
+/// skim's scoring rules (match score, case-mismatch penalty, head/camel/break bonuses,
+/// consecutive bonus, affine gap penalty) along it.
+struct Pattern {
+    /// Lower-cased unless case-sensitive.
+    folded: Vec<u8>,
+    /// As typed (for the case-mismatch penalty).
+    typed: Vec<u8>,
+    case_sensitive: bool,
+}
+
+const SCORE_MATCH: i64 = 16;
+const GAP_START: i64 = -3;
+const GAP_EXTENSION: i64 = -1;
+const BONUS_HEAD: i64 = SCORE_MATCH / 2;
+const BONUS_BREAK: i64 = SCORE_MATCH / 2 + GAP_EXTENSION;
+const BONUS_CAMEL: i64 = SCORE_MATCH / 2 + 2 * GAP_EXTENSION;
+const BONUS_CONSECUTIVE: i64 = -(GAP_START + GAP_EXTENSION);
+const PENALTY_CASE_MISMATCH: i64 = GAP_EXTENSION * 2;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteType {
+    Empty,
+    Upper,
+    Lower,
+    Number,
+    HardSep,
+    SoftSep,
+}
+
+fn byte_type(b: u8) -> ByteType {
+    match b {
+        b' ' | b'/' | b'\\' | b'|' | b'(' | b')' | b'[' | b']' | b'{' | b'}' => ByteType::HardSep,
+        b'!'..=b'\'' | b'*'..=b'.' | b':'..=b'@' | b'^'..=b'`' | b'~' => ByteType::SoftSep,
+        b'0'..=b'9' => ByteType::Number,
+        b'A'..=b'Z' => ByteType::Upper,
+        // Lower-case letters and every byte of a non-ASCII char count as letters.
+        _ => ByteType::Lower,
+    }
+}
+
+fn in_place_bonus(prev: ByteType, cur: ByteType) -> i64 {
+    match (prev, cur) {
+        (ByteType::Empty, _) | (ByteType::HardSep, _) => BONUS_HEAD,
+        (ByteType::SoftSep, _) => BONUS_BREAK,
+        (ByteType::Lower, ByteType::Upper) | (ByteType::Number, ByteType::Upper) => BONUS_CAMEL,
+        _ => 0,
+    }
+}
+
+impl Pattern {
+    /// `None` for a query with non-ASCII chars (those rows go through skim itself).
+    fn new(query: &str) -> Option<Pattern> {
+        if !query.is_ascii() || query.is_empty() {
+            return None;
+        }
+        let case_sensitive = query.bytes().any(|b| b.is_ascii_uppercase());
+        let typed = query.as_bytes().to_vec();
+        let folded = if case_sensitive {
+            typed.clone()
+        } else {
+            query.to_ascii_lowercase().into_bytes()
+        };
+        Some(Pattern {
+            folded,
+            typed,
+            case_sensitive,
+        })
+    }
+
+    #[inline]
+    fn fold(&self, b: u8) -> u8 {
+        if self.case_sensitive {
+            b
+        } else {
+            b.to_ascii_lowercase()
+        }
+    }
+
+    /// The score of `text`, or `None` when the query isn't a subsequence of it.
+    fn score(&self, text: &str) -> Option<i64> {
+        let t = text.as_bytes();
+        let p = &self.folded;
+        // The leftmost match's end.
+        let mut j = 0;
+        let mut first = 0;
+        let mut end = None;
+        for (i, &b) in t.iter().enumerate() {
+            if self.fold(b) == p[j] {
+                if j == 0 {
+                    first = i;
+                }
+                j += 1;
+                if j == p.len() {
+                    end = Some(i);
+                    break;
+                }
+            }
+        }
+        let end = end?;
+        // The tightest window ending there.
+        let mut k = p.len();
+        let mut start = first;
+        for i in (first..=end).rev() {
+            if self.fold(t[i]) == p[k - 1] {
+                k -= 1;
+                if k == 0 {
+                    start = i;
+                    break;
+                }
+            }
+        }
+        // Skim's scoring along the window.
+        let mut score = 0i64;
+        let mut in_gap = false;
+        let mut prev_bonus = 0i64;
+        let mut prev_type = if start == 0 {
+            ByteType::Empty
+        } else {
+            byte_type(t[start - 1])
+        };
+        let mut j = 0;
+        for &b in &t[start..=end] {
+            if j == p.len() {
+                break;
+            }
+            let cur_type = byte_type(b);
+            let bonus = in_place_bonus(prev_type, cur_type);
+            if self.fold(b) == p[j] {
+                score += SCORE_MATCH;
+                if !self.case_sensitive && b != self.typed[j] {
+                    score += PENALTY_CASE_MISMATCH;
+                }
+                let consecutive = prev_bonus.max(bonus.max(BONUS_CONSECUTIVE));
+                prev_bonus = consecutive;
+                if !in_gap {
+                    score += consecutive;
+                }
+                in_gap = false;
+                j += 1;
+            } else {
+                if !in_gap {
+                    score += GAP_START;
+                }
+                score += GAP_EXTENSION;
+                in_gap = true;
+                prev_bonus = 0;
+            }
+            prev_type = cur_type;
+        }
+        Some(score)
     }
 }
 
@@ -167,6 +382,75 @@ mod tests {
             prev_q = q.to_string();
             prev = refined;
         }
+    }
+
+    #[test]
+    fn linear_pass_matches_the_same_rows_as_skim() {
+        let skim = SkimMatcherV2::default().smart_case();
+        let rows = rows(&[
+            "Morning Glory · Oasis",
+            "tomorrow never knows",
+            "MORE",
+            "m-o-r-n",
+            "Sigur Rós · Hoppípolla",
+            "Björk · Army of Me",
+            "",
+            "zzz",
+            "HTTP/2 (live) [remaster]",
+        ]);
+        for q in [
+            "m", "mo", "Mor", "morn", "MORE", "rs", "ós", "army", "h2", "p", "(l", "x",
+        ] {
+            for (i, text) in rows.iter().enumerate() {
+                let fast = Pattern::new(q).and_then(|p| p.score(text));
+                let slow = skim.fuzzy_indices(text, q);
+                if Pattern::new(q).is_some() {
+                    assert_eq!(fast.is_some(), slow.is_some(), "{q:?} in row {i} {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_top_is_ranked_by_skim_itself() {
+        let skim = SkimMatcherV2::default().smart_case();
+        let r = rows(&["a_b_c_abc", "xabc", "abc", "a b c", "aXbXc"]);
+        let m = filter(&r, "abc");
+        let mut want: Vec<(i64, usize)> = r
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| skim.fuzzy_match(t, "abc").map(|s| (s, i)))
+            .collect();
+        want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(
+            m.iter().map(|x| x.0).collect::<Vec<_>>(),
+            want.iter().map(|x| x.1).collect::<Vec<_>>()
+        );
+        for (row, pos) in &m {
+            assert_eq!(
+                Some(pos.clone()),
+                skim.fuzzy_indices(&r[*row], "abc").map(|x| x.1)
+            );
+        }
+    }
+
+    #[test]
+    fn positions_beyond_the_top_are_filled_on_demand() {
+        let r: Vec<String> = (0..EXACT_TOP + 50)
+            .map(|i| format!("row {i} abc"))
+            .collect();
+        let m = Matcher::new();
+        let mut found = m.filter(&r, "abc");
+        assert_eq!(found.len(), r.len());
+        assert!(found[..EXACT_TOP].iter().all(|(_, p)| p.len() == 3));
+        assert!(found[EXACT_TOP..].iter().all(|(_, p)| p.is_empty()));
+        m.fill_positions(&r, "abc", &mut found, EXACT_TOP..EXACT_TOP + 10);
+        assert!(found[EXACT_TOP..EXACT_TOP + 10]
+            .iter()
+            .all(|(_, p)| p.len() == 3));
+        assert!(found[EXACT_TOP + 10].1.is_empty());
+        // Out-of-range windows are clamped.
+        m.fill_positions(&r, "abc", &mut found, r.len() + 5..r.len() + 9);
     }
 
     #[test]

@@ -290,7 +290,9 @@ pub struct FilterState {
     pub editing: bool,
     /// The filtered list's row texts, built once when the filter opens (a keystroke re-scores
     /// these instead of rebuilding 100k strings). `matches` positions are char indices into
-    /// `haystack[row]`, whose text starts with the row's name.
+    /// `haystack[row]`, whose text starts with the row's name. Over long lists only the top
+    /// matches and the ones around the selection carry positions (the rest are empty until the
+    /// selection comes near; `update` fills them as it moves).
     pub haystack: Arc<Vec<String>>,
 }
 

@@ -1410,3 +1410,101 @@ fn clicking_a_search_result_leaves_the_box() {
     assert!(!s.text_input_active());
     assert_eq!(s.search.cursor.selected, 1);
 }
+
+/// Any sequence of user input keeps the state consistent: no panic, selections inside their
+/// lists, the filter's selection inside its matches.
+#[test]
+fn random_input_never_breaks_the_state() {
+    let actions: Vec<Action> = crate::app::action::bindable()
+        .iter()
+        .map(|b| b.action.clone())
+        .filter(|a| *a != Action::Quit)
+        .collect();
+    let texts = [
+        TextInput::Char('a'),
+        TextInput::Char('m'),
+        TextInput::Char('é'),
+        TextInput::Backspace,
+        TextInput::Delete,
+        TextInput::Left,
+        TextInput::Right,
+        TextInput::Home,
+        TextInput::End,
+        TextInput::Up,
+        TextInput::Down,
+        TextInput::Tab,
+        TextInput::Enter,
+        TextInput::Esc,
+        TextInput::Clear,
+    ];
+    let kinds = [
+        MouseKind::Click,
+        MouseKind::DoubleClick,
+        MouseKind::ScrollUp,
+        MouseKind::ScrollDown,
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as usize
+    };
+    let mut s = demo_state();
+    s.hitmap = demo_hitmap();
+    for step in 0..5000 {
+        let msg = match next() % 6 {
+            0 | 1 => Msg::Action(actions[next() % actions.len()].clone()),
+            2 => Msg::Text(texts[next() % texts.len()].clone()),
+            3 => Msg::Mouse {
+                kind: kinds[next() % kinds.len()],
+                x: (next() % 120) as u16,
+                y: (next() % 30) as u16,
+            },
+            4 => {
+                let id = s.search.latest;
+                if next() % 2 == 0 {
+                    Msg::SearchDue(id)
+                } else {
+                    Msg::SearchResults {
+                        id,
+                        query: s.search.input.clone(),
+                        result: Ok(vec![
+                            Item::Track(track(3, "One More Time", "Daft Punk", "Discovery")),
+                            Item::Album {
+                                uri: uri("album", 1),
+                                name: "Discovery".into(),
+                                artists: vec![],
+                                year: "2001".into(),
+                            },
+                        ]),
+                    }
+                }
+            }
+            _ => {
+                let n = next() % 6;
+                Msg::Queue(QueueSnapshot {
+                    items: (1..=n as u32).map(track_id).collect(),
+                    current: (n > 0).then(|| next() % n),
+                })
+            }
+        };
+        update(&mut s, msg);
+        s.quit = false;
+        if let Some(f) = &s.filter {
+            assert!(
+                f.matches.is_empty() || f.cursor.selected < f.matches.len(),
+                "step {step}"
+            );
+        }
+        assert!(
+            s.queue.cursor.selected < s.queue.snapshot.items.len().max(1),
+            "step {step}"
+        );
+        assert!(s.devices.cursor.selected < s.devices.devices.len().max(1));
+        assert!(
+            s.search.input_cursor <= s.search.input.chars().count(),
+            "step {step}"
+        );
+    }
+}

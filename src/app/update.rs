@@ -1881,6 +1881,7 @@ fn filter_text(state: &mut State, t: TextInput, out: &mut Out) {
 /// Point the underlying list's cursor at the filter's selected row, so the selection stays put
 /// when the filter closes.
 fn sync_filter_selection(state: &mut State) {
+    fill_filter_window(state);
     let Some(f) = &state.filter else {
         return;
     };
@@ -1890,6 +1891,25 @@ fn sync_filter_selection(state: &mut State) {
     let list = list_of(state, f.pane);
     if let Some(c) = cursor_mut(state, list) {
         c.selected = row;
+    }
+}
+
+/// Highlight positions for the matches around the filter's selection (the top matches come
+/// with them; rows further down get theirs as the selection reaches them).
+fn fill_filter_window(state: &mut State) {
+    let Some(pane) = state.filter.as_ref().map(|f| f.pane) else {
+        return;
+    };
+    let reach = 2 * page_height(state, pane).max(DEFAULT_PAGE * 3);
+    if let Some(f) = state.filter.as_mut() {
+        let sel = f.cursor.selected;
+        let haystack = Arc::clone(&f.haystack);
+        Matcher::new().fill_positions(
+            &haystack,
+            &f.query,
+            &mut f.matches,
+            sel.saturating_sub(reach)..sel + reach + 1,
+        );
     }
 }
 
@@ -1924,6 +1944,7 @@ fn refresh_filter(state: &mut State, pane: Pane) {
             offset: f.cursor.offset.min(pos),
         };
     }
+    fill_filter_window(state);
 }
 
 // ---------------------------------------------------------------------------------------------

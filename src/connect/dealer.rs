@@ -1,1 +1,975 @@
-//! (being written: see connect.rs for what this module owns)
+//! The dealer websocket client (protocol spec §11.1): connects to
+//! `{dealer}/?access_token=<login5 token>`, waits for the connection id
+//! (`hm://pusher/v1/connections/…`), decodes messages (base64 payloads, gunzipped when
+//! `Transfer-Encoding: gzip`) and requests (`payload.compressed`, or inline JSON), hands them to
+//! listeners registered by URI prefix, and sends replies. Keep-alive in both styles: a websocket
+//! Ping frame and the JSON `{"type":"ping"}` every `ping_interval`; no pong within
+//! `pong_timeout` → reconnect. Reconnects with back-off (1 s doubling to 30 s) and a fresh token
+//! each time; the owner learns about each (re)connection through [`DealerEvent::Connected`] and
+//! re-registers the device then.
+//!
+//! Called by the Connect service (`service.rs`). Depends on no other tonearm module except
+//! through the token callback; never imports UI code or the simulator. Tokens never appear in
+//! logs or errors: connection errors are described without the URL.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Largest decompressed payload accepted (a cluster with many devices is a few KiB).
+pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+
+/// The URI prefix of the connection-id message.
+pub const CONNECTION_ID_URI: &str = "hm://pusher/v1/connections/";
+
+/// Why a frame or a connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DealerError {
+    #[error("malformed dealer frame: {0}")]
+    Malformed(String),
+    #[error("cannot connect to the dealer: {0}")]
+    Connect(String),
+    #[error("no access token for the dealer: {0}")]
+    Token(String),
+    #[error("the dealer sent no connection id in time")]
+    NoConnectionId,
+    #[error("the dealer did not answer a ping in time")]
+    PongTimeout,
+    #[error("the dealer closed the connection")]
+    Closed,
+}
+
+/// A server → client message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealerMessage {
+    pub uri: String,
+    pub method: String,
+    /// Header names as sent (look them up with [`DealerMessage::header`]).
+    pub headers: HashMap<String, String>,
+    /// The payloads decoded (base64 → bytes, gunzipped as the headers say) and concatenated.
+    pub payload: Vec<u8>,
+}
+
+impl DealerMessage {
+    /// A header value, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// A server → client request; answer it with [`Dealer::reply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealerRequest {
+    pub key: String,
+    pub message_ident: String,
+    /// The decoded JSON body.
+    pub payload: Value,
+}
+
+/// One decoded text frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Message(DealerMessage),
+    Request(DealerRequest),
+    Ping,
+    Pong,
+    /// A frame type we do not know (logged and ignored).
+    Other(String),
+}
+
+/// What happened to the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealerEvent {
+    /// Connected and given this connection id (after every reconnect, too).
+    Connected { connection_id: String },
+    /// The connection was lost; reconnect attempt `attempt` follows after the back-off.
+    Disconnected { attempt: u32, reason: String },
+}
+
+/// Timing of the keep-alive and the reconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealerConfig {
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// How long to wait for the connection-id message after the websocket opened.
+    pub connection_id_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for DealerConfig {
+    fn default() -> Self {
+        DealerConfig {
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(10),
+            connection_id_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DealerConfig {
+    /// The wait before reconnect attempt `attempt` (1-based): `min` doubling up to `max`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let shift = attempt.saturating_sub(1).min(16);
+        self.backoff_min
+            .saturating_mul(1u32 << shift)
+            .min(self.backoff_max)
+    }
+}
+
+/// A future giving an access token; `true` asks for a freshly fetched one (after a failure).
+pub type TokenFuture = Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
+/// Gives access tokens to the dealer task.
+pub type TokenSource = Arc<dyn Fn(bool) -> TokenFuture + Send + Sync>;
+
+fn header<'a>(headers: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn b64_decode(s: &str) -> Result<Vec<u8>, DealerError> {
+    let s = s.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+        .map_err(|e| DealerError::Malformed(format!("bad base64 payload: {e}")))
+}
+
+/// Gunzips at most [`MAX_PAYLOAD`] bytes.
+pub fn gunzip(data: &[u8]) -> Result<Vec<u8>, DealerError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .take(MAX_PAYLOAD as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DealerError::Malformed(format!("bad gzip payload: {e}")))?;
+    if out.len() > MAX_PAYLOAD {
+        return Err(DealerError::Malformed("payload too large".into()));
+    }
+    Ok(out)
+}
+
+fn is_gzip(headers: &HashMap<String, String>) -> bool {
+    header(headers, "Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"))
+}
+
+fn string_map(v: Option<&Value>) -> HashMap<String, String> {
+    let Some(Value::Object(map)) = v else {
+        return HashMap::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+fn str_field(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Decodes one text frame (lenient: unknown keys are ignored; missing parts are errors only
+/// where they make the frame useless).
+pub fn parse_frame(text: &str) -> Result<Frame, DealerError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| DealerError::Malformed(format!("not JSON: {e}")))?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| DealerError::Malformed("no `type`".into()))?
+        .to_ascii_lowercase();
+    match kind.as_str() {
+        "ping" => Ok(Frame::Ping),
+        "pong" => Ok(Frame::Pong),
+        "message" => {
+            let uri = str_field(&v, "uri")
+                .ok_or_else(|| DealerError::Malformed("message without `uri`".into()))?;
+            let headers = string_map(v.get("headers"));
+            let gzip = is_gzip(&headers);
+            let mut payload = Vec::new();
+            if let Some(Value::Array(parts)) = v.get("payloads") {
+                for part in parts {
+                    match part {
+                        Value::String(s) => {
+                            let raw = b64_decode(s)?;
+                            let bytes = if gzip { gunzip(&raw)? } else { raw };
+                            payload.extend_from_slice(&bytes);
+                        }
+                        Value::Null => {}
+                        other => payload.extend_from_slice(other.to_string().as_bytes()),
+                    }
+                    if payload.len() > MAX_PAYLOAD {
+                        return Err(DealerError::Malformed("payload too large".into()));
+                    }
+                }
+            }
+            Ok(Frame::Message(DealerMessage {
+                uri,
+                method: str_field(&v, "method").unwrap_or_default(),
+                headers,
+                payload,
+            }))
+        }
+        "request" => {
+            let key = str_field(&v, "key")
+                .ok_or_else(|| DealerError::Malformed("request without `key`".into()))?;
+            let message_ident = str_field(&v, "message_ident").unwrap_or_default();
+            let headers = string_map(v.get("headers"));
+            let payload = match v.get("payload") {
+                Some(p) => match p.get("compressed") {
+                    Some(Value::String(s)) => {
+                        let raw = b64_decode(s)?;
+                        let bytes = if is_gzip(&headers) {
+                            gunzip(&raw)?
+                        } else {
+                            raw
+                        };
+                        serde_json::from_slice(&bytes).map_err(|e| {
+                            DealerError::Malformed(format!("request payload is not JSON: {e}"))
+                        })?
+                    }
+                    Some(_) => {
+                        return Err(DealerError::Malformed(
+                            "`payload.compressed` is not a string".into(),
+                        ))
+                    }
+                    None => p.clone(),
+                },
+                None => Value::Null,
+            };
+            Ok(Frame::Request(DealerRequest {
+                key,
+                message_ident,
+                payload,
+            }))
+        }
+        other => Ok(Frame::Other(other.to_string())),
+    }
+}
+
+/// The reply frame for a request.
+pub fn reply_frame(key: &str, success: bool) -> String {
+    serde_json::json!({"type": "reply", "key": key, "payload": {"success": success}}).to_string()
+}
+
+/// The connection id of a `hm://pusher/v1/connections/…` message: the `Spotify-Connection-Id`
+/// header, else the URI suffix.
+pub fn connection_id(msg: &DealerMessage) -> Option<String> {
+    if !msg.uri.starts_with(CONNECTION_ID_URI) {
+        return None;
+    }
+    if let Some(id) = msg
+        .header("Spotify-Connection-Id")
+        .filter(|s| !s.is_empty())
+    {
+        return Some(id.to_string());
+    }
+    let suffix = &msg.uri[CONNECTION_ID_URI.len()..];
+    (!suffix.is_empty()).then(|| suffix.to_string())
+}
+
+/// `hm://a/b/` matches `hm://a/b/c`; a prefix without a trailing slash matches itself and
+/// anything below it (`hm://a/b` matches `hm://a/b` and `hm://a/b/c`, not `hm://a/bc`).
+pub fn uri_matches(prefix: &str, uri: &str) -> bool {
+    if prefix.ends_with('/') {
+        return uri.starts_with(prefix);
+    }
+    uri == prefix
+        || (uri.starts_with(prefix) && uri.as_bytes().get(prefix.len()).is_some_and(|&b| b == b'/'))
+}
+
+#[derive(Default)]
+struct Listeners {
+    messages: Vec<(String, mpsc::UnboundedSender<DealerMessage>)>,
+    requests: Vec<(String, mpsc::UnboundedSender<DealerRequest>)>,
+}
+
+enum Outgoing {
+    Reply { key: String, success: bool },
+    Reconnect,
+}
+
+/// The dealer handle; cheap to clone. Dropping every clone does not stop the task: call
+/// [`Dealer::shutdown`].
+#[derive(Clone)]
+pub struct Dealer {
+    out: mpsc::UnboundedSender<Outgoing>,
+    listeners: Arc<Mutex<Listeners>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Dealer {
+    /// Starts the connection task for `base` (`wss://host:port` or `ws://…` in tests).
+    pub fn start(
+        base: String,
+        tokens: TokenSource,
+        config: DealerConfig,
+    ) -> (Dealer, mpsc::UnboundedReceiver<DealerEvent>) {
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let listeners = Arc::new(Mutex::new(Listeners::default()));
+        let task = Task {
+            base,
+            tokens,
+            config,
+            out: out_rx,
+            events: ev_tx,
+            listeners: listeners.clone(),
+            stop: stop_rx,
+        };
+        tokio::spawn(task.run());
+        (
+            Dealer {
+                out: out_tx,
+                listeners,
+                stop: stop_tx,
+            },
+            ev_rx,
+        )
+    }
+
+    /// Messages whose URI matches `prefix` (see [`uri_matches`]).
+    pub fn listen(&self, prefix: &str) -> mpsc::UnboundedReceiver<DealerMessage> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().messages.push((prefix.to_string(), tx));
+        rx
+    }
+
+    /// Requests whose `message_ident` matches `prefix`. Requests nobody handles are answered
+    /// `success: false`.
+    pub fn handle_requests(&self, prefix: &str) -> mpsc::UnboundedReceiver<DealerRequest> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().requests.push((prefix.to_string(), tx));
+        rx
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Listeners> {
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers a request (dropped with a log line when the connection is down).
+    pub fn reply(&self, key: &str, success: bool) {
+        let _ = self.out.send(Outgoing::Reply {
+            key: key.to_string(),
+            success,
+        });
+    }
+
+    /// Drops the connection and reconnects (after the shortest back-off).
+    pub fn reconnect(&self) {
+        let _ = self.out.send(Outgoing::Reconnect);
+    }
+
+    /// Closes the connection and ends the task.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+struct Task {
+    base: String,
+    tokens: TokenSource,
+    config: DealerConfig,
+    out: mpsc::UnboundedReceiver<Outgoing>,
+    events: mpsc::UnboundedSender<DealerEvent>,
+    listeners: Arc<Mutex<Listeners>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// How a connection ended.
+enum End {
+    Stop,
+    Lost { established: bool, reason: String },
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn dealer_url(base: &str, token: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let base = if base.contains("://") {
+        base.to_string()
+    } else {
+        format!("wss://{base}")
+    };
+    format!("{base}/?access_token={token}")
+}
+
+/// Describes a connection error without the URL (it carries the token).
+fn describe(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::Http(resp) => format!("HTTP {}", resp.status()),
+        E::Io(io) => format!("I/O: {}", io.kind()),
+        E::Tls(_) => "TLS error".into(),
+        E::Url(_) => "bad dealer URL".into(),
+        E::ConnectionClosed | E::AlreadyClosed => "closed".into(),
+        E::Protocol(p) => format!("protocol: {p}"),
+        E::Capacity(c) => format!("capacity: {c}"),
+        _ => "websocket error".into(),
+    }
+}
+
+impl Task {
+    /// Drops the listeners' senders, which ends their consumers' loops.
+    fn clear_listeners(&self) {
+        let mut l = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        l.messages.clear();
+        l.requests.clear();
+    }
+
+    async fn run(mut self) {
+        let mut attempt = 0u32;
+        loop {
+            if *self.stop.borrow() {
+                self.clear_listeners();
+                return;
+            }
+            let end = self.connect_once(attempt > 0).await;
+            let reason = match end {
+                End::Stop => {
+                    self.clear_listeners();
+                    return;
+                }
+                End::Lost {
+                    established,
+                    reason,
+                } => {
+                    if established {
+                        attempt = 0;
+                    }
+                    reason
+                }
+            };
+            attempt += 1;
+            tracing::info!(attempt, %reason, "dealer connection lost; reconnecting");
+            let _ = self.events.send(DealerEvent::Disconnected {
+                attempt,
+                reason: reason.clone(),
+            });
+            let wait = self.config.backoff(attempt);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut self.stop) => {
+                    self.clear_listeners();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn dispatch_message(listeners: &Mutex<Listeners>, msg: DealerMessage) {
+    {
+        let mut l = listeners.lock().unwrap_or_else(|p| p.into_inner());
+        l.messages.retain(|(_, tx)| !tx.is_closed());
+        let mut handled = false;
+        for (prefix, tx) in &l.messages {
+            if uri_matches(prefix, &msg.uri) {
+                handled = true;
+                let _ = tx.send(msg.clone());
+            }
+        }
+        if !handled {
+            tracing::debug!(uri = %msg.uri, "dealer message nobody listens to");
+        }
+    }
+}
+
+/// Hands the request to its handler; `false` when there is none.
+fn dispatch_request(listeners: &Mutex<Listeners>, req: DealerRequest) -> bool {
+    {
+        let mut l = listeners.lock().unwrap_or_else(|p| p.into_inner());
+        l.requests.retain(|(_, tx)| !tx.is_closed());
+        for (prefix, tx) in &l.requests {
+            if uri_matches(prefix, &req.message_ident) {
+                return tx.send(req).is_ok();
+            }
+        }
+        false
+    }
+}
+
+impl Task {
+    async fn connect_once(&mut self, fresh: bool) -> End {
+        let token = tokio::select! {
+            t = (self.tokens)(fresh) => t,
+            _ = stopped(&mut self.stop) => return End::Stop,
+        };
+        let token = match token {
+            Ok(t) => t,
+            Err(e) => {
+                return End::Lost {
+                    established: false,
+                    reason: DealerError::Token(e).to_string(),
+                }
+            }
+        };
+        let url = dealer_url(&self.base, &token);
+        let connect = tokio::time::timeout(
+            self.config.connect_timeout,
+            tokio_tungstenite::connect_async(url),
+        );
+        let ws = tokio::select! {
+            r = connect => r,
+            _ = stopped(&mut self.stop) => return End::Stop,
+        };
+        let mut ws = match ws {
+            Ok(Ok((ws, _resp))) => ws,
+            Ok(Err(e)) => {
+                return End::Lost {
+                    established: false,
+                    reason: DealerError::Connect(describe(&e)).to_string(),
+                }
+            }
+            Err(_) => {
+                return End::Lost {
+                    established: false,
+                    reason: DealerError::Connect("timed out".into()).to_string(),
+                }
+            }
+        };
+        tracing::debug!("dealer websocket open; waiting for the connection id");
+        let mut established = false;
+        let id_deadline = Instant::now() + self.config.connection_id_timeout;
+        let mut next_ping = Instant::now() + self.config.ping_interval;
+        let mut pong_deadline: Option<Instant> = None;
+        let lost = |established: bool, reason: String| End::Lost {
+            established,
+            reason,
+        };
+        loop {
+            let deadline = match (established, pong_deadline) {
+                (false, _) => id_deadline.min(next_ping),
+                (true, Some(p)) => p.min(next_ping),
+                (true, None) => next_ping,
+            };
+            tokio::select! {
+                _ = stopped(&mut self.stop) => {
+                    let _ = ws.close(None).await;
+                    return End::Stop;
+                }
+                out = self.out.recv() => match out {
+                    Some(Outgoing::Reply { key, success }) => {
+                        if let Err(e) = ws.send(Message::text(reply_frame(&key, success))).await {
+                            return lost(established, describe(&e));
+                        }
+                    }
+                    Some(Outgoing::Reconnect) => {
+                        let _ = ws.close(None).await;
+                        return lost(established, "reconnect asked".into());
+                    }
+                    None => return End::Stop,
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    let now = Instant::now();
+                    if !established && now >= id_deadline {
+                        return lost(false, DealerError::NoConnectionId.to_string());
+                    }
+                    if pong_deadline.is_some_and(|p| now >= p) {
+                        return lost(established, DealerError::PongTimeout.to_string());
+                    }
+                    if now >= next_ping {
+                        next_ping = now + self.config.ping_interval;
+                        if pong_deadline.is_none() {
+                            pong_deadline = Some(now + self.config.pong_timeout);
+                        }
+                        let ping_text = Message::text(r#"{"type":"ping"}"#);
+                        let sent = match ws.send(Message::Ping(Vec::new().into())).await {
+                            Ok(()) => ws.send(ping_text).await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = sent {
+                            return lost(established, describe(&e));
+                        }
+                    }
+                }
+                frame = ws.next() => {
+                    let msg = match frame {
+                        None => return lost(established, DealerError::Closed.to_string()),
+                        Some(Err(e)) => return lost(established, describe(&e)),
+                        Some(Ok(m)) => m,
+                    };
+                    let text = match msg {
+                        Message::Text(t) => t.to_string(),
+                        Message::Pong(_) => {
+                            pong_deadline = None;
+                            continue;
+                        }
+                        Message::Ping(_) => continue, // tungstenite answers pings itself
+                        Message::Close(_) => {
+                            return lost(established, DealerError::Closed.to_string())
+                        }
+                        Message::Binary(_) | Message::Frame(_) => {
+                            tracing::debug!("binary dealer frame ignored");
+                            continue;
+                        }
+                    };
+                    match parse_frame(&text) {
+                        Err(e) => tracing::warn!("dealer frame ignored: {e}"),
+                        Ok(Frame::Pong) => pong_deadline = None,
+                        Ok(Frame::Ping) => {
+                            if let Err(e) = ws.send(Message::text(r#"{"type":"pong"}"#)).await {
+                                return lost(established, describe(&e));
+                            }
+                        }
+                        Ok(Frame::Other(kind)) => {
+                            tracing::debug!(%kind, "dealer frame of unknown type ignored");
+                        }
+                        Ok(Frame::Message(m)) => {
+                            if let Some(id) = connection_id(&m) {
+                                established = true;
+                                tracing::info!("dealer connected");
+                                let _ = self.events.send(DealerEvent::Connected {
+                                    connection_id: id,
+                                });
+                            } else {
+                                dispatch_message(&self.listeners, m);
+                            }
+                        }
+                        Ok(Frame::Request(r)) => {
+                            let key = r.key.clone();
+                            let ident = r.message_ident.clone();
+                            if !dispatch_request(&self.listeners, r) {
+                                tracing::info!(%ident, "dealer request nobody handles; replying failure");
+                                if let Err(e) = ws.send(Message::text(reply_frame(&key, false))).await {
+                                    return lost(established, describe(&e));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn b64(data: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    #[test]
+    fn gzipped_message_payloads_are_decoded() {
+        let text = serde_json::json!({
+            "type": "message", "uri": "hm://connect-state/v1/cluster", "method": "PUT",
+            "headers": {"Content-Type": "application/x-protobuf", "transfer-encoding": "gzip"},
+            "payloads": [b64(&gzip(b"hello"))]
+        })
+        .to_string();
+        let Frame::Message(m) = parse_frame(&text).unwrap() else {
+            panic!("not a message")
+        };
+        assert_eq!(m.payload, b"hello");
+        assert_eq!(m.method, "PUT");
+        assert_eq!(m.header("content-type"), Some("application/x-protobuf"));
+    }
+
+    #[test]
+    fn plain_payloads_concatenate_and_json_payloads_are_kept() {
+        let text = serde_json::json!({
+            "type": "message", "uri": "x", "payloads": [b64(b"ab"), b64(b"cd"), {"k": 1}]
+        })
+        .to_string();
+        let Frame::Message(m) = parse_frame(&text).unwrap() else {
+            panic!("not a message")
+        };
+        assert_eq!(m.payload, br#"abcd{"k":1}"#);
+    }
+
+    #[test]
+    fn requests_decode_compressed_and_inline_payloads() {
+        let body = br#"{"message_id":7,"command":{"endpoint":"pause"}}"#;
+        let text = serde_json::json!({
+            "type": "request", "key": "k1", "message_ident": "hm://connect-state/v1/player/command",
+            "headers": {"Transfer-Encoding": "gzip"},
+            "payload": {"compressed": b64(&gzip(body))}
+        })
+        .to_string();
+        let Frame::Request(r) = parse_frame(&text).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(r.key, "k1");
+        assert_eq!(r.payload["command"]["endpoint"], "pause");
+
+        let text = serde_json::json!({
+            "type": "request", "key": "k2", "message_ident": "m",
+            "payload": {"message_id": 1, "command": {"endpoint": "resume"}}
+        })
+        .to_string();
+        let Frame::Request(r) = parse_frame(&text).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(r.payload["command"]["endpoint"], "resume");
+    }
+
+    #[test]
+    fn bad_frames_are_errors_not_panics() {
+        for text in [
+            "",
+            "not json",
+            "[]",
+            r#"{"no":"type"}"#,
+            r#"{"type":"message"}"#,
+            r#"{"type":"message","uri":"x","headers":{"Transfer-Encoding":"gzip"},"payloads":["aGVsbG8="]}"#,
+            r#"{"type":"message","uri":"x","payloads":["!!!"]}"#,
+            r#"{"type":"request","payload":{}}"#,
+            r#"{"type":"request","key":"k","payload":{"compressed":5}}"#,
+            r#"{"type":"request","key":"k","payload":{"compressed":"aGVsbG8="}}"#,
+        ] {
+            assert!(parse_frame(text).is_err(), "{text}");
+        }
+        assert_eq!(parse_frame(r#"{"type":"PONG"}"#).unwrap(), Frame::Pong);
+        assert_eq!(
+            parse_frame(r#"{"type":"weird"}"#).unwrap(),
+            Frame::Other("weird".into())
+        );
+    }
+
+    #[test]
+    fn gzip_bombs_are_refused() {
+        let big = vec![0u8; MAX_PAYLOAD + 10];
+        assert!(gunzip(&gzip(&big)).is_err());
+    }
+
+    #[test]
+    fn connection_id_from_header_or_uri() {
+        let mut m = DealerMessage {
+            uri: "hm://pusher/v1/connections/abc".into(),
+            method: "PUT".into(),
+            headers: HashMap::new(),
+            payload: vec![],
+        };
+        assert_eq!(connection_id(&m).as_deref(), Some("abc"));
+        m.headers
+            .insert("spotify-connection-id".into(), "xyz".into());
+        assert_eq!(connection_id(&m).as_deref(), Some("xyz"));
+        m.uri = "hm://other".into();
+        assert_eq!(connection_id(&m), None);
+    }
+
+    #[test]
+    fn prefixes_match_by_path_segment() {
+        assert!(uri_matches("hm://a/b/", "hm://a/b/c"));
+        assert!(uri_matches("hm://a/b", "hm://a/b"));
+        assert!(uri_matches("hm://a/b", "hm://a/b/c"));
+        assert!(!uri_matches("hm://a/b", "hm://a/bc"));
+        assert!(!uri_matches("hm://a/b/", "hm://a/b"));
+    }
+
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    fn fast() -> DealerConfig {
+        DealerConfig {
+            ping_interval: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(5),
+            connection_id_timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(50),
+        }
+    }
+
+    fn tokens(seen: Arc<Mutex<Vec<bool>>>) -> TokenSource {
+        Arc::new(move |fresh| {
+            seen.lock().unwrap().push(fresh);
+            Box::pin(async { Ok::<_, String>("tok".to_string()) })
+        })
+    }
+
+    async fn next_event(rx: &mut mpsc::UnboundedReceiver<DealerEvent>) -> DealerEvent {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("dealer event in time")
+            .expect("event stream open")
+    }
+
+    /// A dealer that sends the connection id and then never reads (so it answers neither
+    /// ping style): the client must give up on it and reconnect with a fresh token.
+    #[tokio::test]
+    async fn a_silent_dealer_is_dropped_and_reconnected() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut n = 0;
+            let mut keep = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                n += 1;
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let frame = serde_json::json!({"type": "message",
+                    "uri": format!("hm://pusher/v1/connections/c{n}"), "headers": {}});
+                ws.send(Ws::text(frame.to_string())).await.unwrap();
+                keep.push(ws); // never read: no pongs
+            }
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (dealer, mut events) =
+            Dealer::start(format!("ws://{addr}"), tokens(seen.clone()), fast());
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "c1".into()
+            }
+        );
+        match next_event(&mut events).await {
+            DealerEvent::Disconnected { attempt: 1, reason } => {
+                assert!(reason.contains("ping"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "c2".into()
+            }
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![false, true]);
+        dealer.shutdown();
+    }
+
+    /// Requests reach the listener of their prefix and the reply goes back with the key;
+    /// requests nobody handles are refused; messages reach their listeners; JSON pings are
+    /// answered.
+    #[tokio::test]
+    async fn requests_replies_messages_and_pings_over_a_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (got_tx, mut got) = mpsc::unbounded_channel::<Value>();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let hello = serde_json::json!({"type": "message",
+                "uri": "hm://pusher/v1/connections/x", "headers": {"Spotify-Connection-Id": "abc"}});
+            ws.send(Ws::text(hello.to_string())).await.unwrap();
+            let _ = go_rx.await;
+            for frame in [
+                serde_json::json!({"type": "request", "key": "k1", "message_ident": "hm://a/b",
+                    "payload": {"x": 1}}),
+                serde_json::json!({"type": "request", "key": "k2", "message_ident": "hm://zzz",
+                    "payload": {}}),
+                serde_json::json!({"type": "message", "uri": "hm://m/1", "payloads": [b64(b"hi")]}),
+                serde_json::json!({"type": "ping"}),
+            ] {
+                ws.send(Ws::text(frame.to_string())).await.unwrap();
+            }
+            while let Some(Ok(m)) = ws.next().await {
+                if let Ws::Text(t) = m {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["type"] != "ping" {
+                        let _ = got_tx.send(v);
+                    }
+                }
+            }
+        });
+        let (dealer, mut events) = Dealer::start(
+            format!("ws://{addr}"),
+            tokens(Arc::default()),
+            DealerConfig::default(),
+        );
+        let mut requests = dealer.handle_requests("hm://a/");
+        let mut messages = dealer.listen("hm://m");
+        assert_eq!(
+            next_event(&mut events).await,
+            DealerEvent::Connected {
+                connection_id: "abc".into()
+            }
+        );
+        go_tx.send(()).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.payload["x"], 1);
+        dealer.reply(&r.key, true);
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.payload, b"hi");
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(
+                tokio::time::timeout(Duration::from_secs(10), got.recv())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let find = |key: &str| {
+            answers
+                .iter()
+                .find(|a| a["key"] == key)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(find("k1")["payload"]["success"], true);
+        assert_eq!(find("k2")["payload"]["success"], false);
+        assert!(answers.iter().any(|a| a["type"] == "pong"));
+        dealer.shutdown();
+        // Shutting down closes the listeners.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), requests.recv())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap() {
+        let c = DealerConfig::default();
+        let waits: Vec<u64> = (1..=7).map(|a| c.backoff(a).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(c.backoff(1000).as_secs(), 30);
+    }
+
+    #[test]
+    fn url_carries_the_token_and_defaults_to_wss() {
+        assert_eq!(
+            dealer_url("ws://127.0.0.1:9/", "t"),
+            "ws://127.0.0.1:9/?access_token=t"
+        );
+        assert_eq!(
+            dealer_url("dealer.spotify.com:443", "t"),
+            "wss://dealer.spotify.com:443/?access_token=t"
+        );
+        let v: Value = serde_json::from_str(&reply_frame("k", true)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "reply", "key": "k", "payload": {"success": true}})
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! The simulator's HTTP server (axum): the router for every HTTP endpoint — apresolve
 //! (`GET /?type=accesspoint&type=dealer&type=spclient`, spec §1, answering only the requested
 //! lists of `"host:port"` strings), client-token and login5 (`tokens`), spclient metadata and
-//! storage-resolve (`spclient`), the CDN (`cdn`) — plus the injected latency every response
+//! storage-resolve (`spclient`), the CDN (`cdn`), the dealer websocket on `/` (`dealer`),
+//! connect-state (`connect_state`), context-resolve (`context`) — plus the injected latency every response
 //! waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
 //! queries get a 400 with a JSON error. Depends on no client module.
 
@@ -16,7 +17,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::state::{lock, Shared};
-use super::{accounts, cdn, spclient, tokens, webapi};
+use super::{accounts, cdn, connect_state, context, dealer, spclient, tokens, webapi};
 
 /// What apresolve hands out.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub(crate) struct App {
 /// The HTTP routes.
 pub(crate) fn router(app: App) -> Router {
     Router::new()
-        .route("/", get(apresolve))
+        .route("/", get(root))
         .route("/v1/clienttoken", post(tokens::client_token))
         .route("/v3/login", post(tokens::login5))
         .route(
@@ -54,6 +55,8 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/audio/{file}", get(cdn::serve))
         .merge(accounts::routes())
+        .merge(connect_state::routes())
+        .merge(context::routes())
         .merge(webapi::routes())
         .layer(middleware::from_fn_with_state(app.clone(), latency))
         .with_state(app)
@@ -120,6 +123,14 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
+}
+
+/// `GET /`: the dealer websocket (`?access_token=…` or an Upgrade header), else apresolve.
+async fn root(State(app): State<App>, RawQuery(query): RawQuery, request: Request) -> Response {
+    if dealer::is_dealer_request(request.headers(), query.as_deref()) {
+        return dealer::accept(app, query, request).await;
+    }
+    apresolve(State(app), RawQuery(query)).await
 }
 
 /// `GET /?type=…` → `{"accesspoint":[…], …}` with just the requested keys.

@@ -280,6 +280,8 @@ pub(crate) struct Shared {
     pub next_event_seq: AtomicU64,
     /// The Web API's libraries, playlists and rate-limit windows.
     pub web: super::webapi::WebApi,
+    /// Spotify Connect: dealer connections, devices and clusters per account.
+    pub connect: super::connect_state::Hub,
 }
 
 impl Shared {

@@ -6,10 +6,12 @@
 //! the spec's error object `{"error":{"status","message"}}`, limits outside the spec's range
 //! and malformed ids or JSON with 400, unknown ids with 404, and an optional per-user rate
 //! limit with 429 and `Retry-After`. The injected HTTP latency applies here too (the router's
-//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries and playlists.
+//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries and playlists,
+//! `player` the `/v1/me/player*` endpoints over the Connect state.
 //! Depends on no client module.
 
 mod objects;
+pub(crate) mod player;
 mod store;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -420,6 +422,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/artists/{id}", get(hid!(artist)))
         .route("/v1/artists/{id}/albums", get(hid!(artist_albums)))
         .route("/v1/artists/{id}/top-tracks", get(hid!(top_tracks)))
+        .merge(player::routes())
         .route("/v1/{*rest}", axum::routing::any(unknown_endpoint))
 }
 

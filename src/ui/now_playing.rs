@@ -2,7 +2,9 @@
 //! total time extrapolated to "now", volume, shuffle/repeat, the remote device when playback is
 //! elsewhere, and the connection state (session + Connect).
 //!
-//! Called by `ui::draw`; returns the progress bar's area for click-to-seek. Reads `State` only.
+//! Called by `ui::draw`; returns the progress bar's area for click-to-seek. Reads `State` only;
+//! must not depend on the player or Connect handles (their data types only) and never reads
+//! the clock itself: "now" is passed in, so tests pin the progress text.
 
 use std::time::Instant;
 
@@ -182,7 +184,7 @@ pub(crate) fn draw(
         indicators.push((format!("vol {}%", percent(v)), Role::Dim));
     }
     indicators.push((
-        "⇄ shuffle".to_string(),
+        if w >= 70 { "⇄ shuffle" } else { "⇄" }.to_string(),
         if p.shuffle { Role::Info } else { Role::Dim },
     ));
     let (rep, rep_role) = match p.repeat {
@@ -191,10 +193,8 @@ pub(crate) fn draw(
         RepeatMode::One => ("↻ one", Role::Info),
     };
     indicators.push((rep.to_string(), rep_role));
-    if r.height < 4 && inner.height < 2 {
-        // One line only: the connection state joins the indicators.
-        indicators.push((conn.clone(), conn_role));
-    } else if r.height < 4 {
+    if r.height < 4 {
+        // No border to carry it: the connection state joins the indicators.
         indicators.push((conn.clone(), conn_role));
     }
     if r.height < 4 {
@@ -243,7 +243,8 @@ pub(crate) fn draw(
         title,
         theme.style(Role::Title),
     );
-    if !p.artists.is_empty() {
+    // Separators only when something readable fits after them.
+    if !p.artists.is_empty() && cx + 6 < end {
         cx += put(
             buf,
             cx,
@@ -261,7 +262,7 @@ pub(crate) fn draw(
             theme.style(Role::Base),
         );
     }
-    if !p.album.is_empty() {
+    if !p.album.is_empty() && cx + 6 < end {
         cx += put(
             buf,
             cx,

@@ -2,7 +2,8 @@
 //! scrollable) and the login screen (choose a sign-in method, then the stage's details).
 //!
 //! Called by `ui::draw`. Reads the help entries, the login stage and the theme. The password
-//! typed on the login screen is never drawn — only one dot per char.
+//! typed on the login screen is never drawn — only one dot per char. Must not depend on the
+//! auth module or do I/O: the stage carries everything shown.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -80,8 +81,14 @@ pub(crate) fn help(
     cursor: ListCursor,
     theme: &Theme,
 ) {
+    // Entries, a heading and a blank line per context, the footer and the borders.
+    let contexts = Context::ALL
+        .iter()
+        .filter(|c| entries.iter().any(|e| e.context == **c))
+        .count();
+    let wanted = (entries.len() + 2 * contexts + 3).min(u16::MAX as usize) as u16;
     let w = full.width.saturating_sub(4).min(80);
-    let h = full.height.saturating_sub(2);
+    let h = full.height.saturating_sub(2).min(wanted.max(5));
     if w < 10 || h < 3 {
         return;
     }
@@ -180,7 +187,7 @@ pub(crate) fn login(buf: &mut Buffer, r: Rect, stage: &LoginStage, theme: &Theme
         return;
     }
     let w = r.width.min(72);
-    let h = r.height.min(18);
+    let h = r.height.min(login_height(stage, w.saturating_sub(6)));
     let boxr = centered(r, w, h);
     let inner = block(buf, boxr, "Sign in to Spotify", true, theme);
     if inner.width < 3 || inner.height == 0 {
@@ -189,7 +196,7 @@ pub(crate) fn login(buf: &mut Buffer, r: Rect, stage: &LoginStage, theme: &Theme
     let mut l = Lines {
         x: inner.x + 2.min(inner.width / 4),
         w: inner.width.saturating_sub(4),
-        y: inner.y + (inner.height >= 10) as u16,
+        y: inner.y + (inner.height >= 6) as u16,
         bottom: inner.bottom(),
         buf,
     };
@@ -278,6 +285,21 @@ pub(crate) fn login(buf: &mut Buffer, r: Rect, stage: &LoginStage, theme: &Theme
             l.line(&format!("◌ {message}…"), theme.style(Role::Info));
         }
     }
+}
+
+/// The box height a stage needs (borders and a blank line above and below included) with
+/// `text_w` columns for text.
+fn login_height(stage: &LoginStage, text_w: u16) -> u16 {
+    let url_lines = |u: &str| (u.chars().count() as u16).div_ceil(text_w.max(1));
+    let body = match stage {
+        LoginStage::Choose { .. } => 8,
+        LoginStage::Failed { .. } => 10,
+        LoginStage::Browser { url } => 4 + url_lines(url),
+        LoginStage::DeviceCode { url, .. } => 8 + url_lines(url),
+        LoginStage::Password { .. } => 7,
+        LoginStage::Working { .. } => 1,
+    };
+    body + 4
 }
 
 fn choose(l: &mut Lines<'_>, selected: usize, failed: Option<&String>, theme: &Theme) {

@@ -4,6 +4,7 @@
 //!
 //! Called by `ui::draw`. Reads `State`; reports each pane and each list into the `HitMap`.
 //! Also answers "which rows does this pane's list show" ([`with_rows`]) for the filter text.
+//! Must not depend on service handles or do I/O; only `State` data types and the theme.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +30,7 @@ use super::widgets::{
 const ITEM_COLUMNS: [Column; 4] = [
     Column::flex(4, 0),
     Column::flex(3, 44),
-    Column::flex(3, 72),
+    Column::flex(3, 58),
     Column::fit(12, true, 0),
 ];
 
@@ -45,17 +46,17 @@ const QUEUE_COLUMNS: [Column; 5] = [
 /// Devices: active marker, name, type, where it was found, volume.
 const DEVICE_COLUMNS: [Column; 5] = [
     Column::fit(1, false, 0),
-    Column::flex(4, 0),
-    Column::flex(2, 50),
-    Column::flex(3, 36),
+    Column::flex(3, 0),
+    Column::flex(2, 64),
+    Column::fit(20, false, 36),
     Column::fit(8, true, 0),
 ];
 
 /// Log: level, target, text.
 const LOG_COLUMNS: [Column; 3] = [
     Column::fit(5, false, 0),
-    Column::fit(24, false, 70),
     Column::flex(1, 0),
+    Column::fit(24, false, 70),
 ];
 
 /// The base62 id of what is playing (remote device first, then the local player): list rows
@@ -114,15 +115,8 @@ fn item_cells<'a>(item: &'a Item, now: Option<&str>) -> RowCells<'a> {
     let blank = || Cell::deco("", None);
     match item {
         Item::Track(t) => track_cells(t, now),
-        Item::Episode(t) => RowCells {
-            cells: vec![
-                Cell::text(t.name.as_str()),
-                Cell::styled(t.album.as_str(), Role::Dim),
-                blank(),
-                Cell::deco(duration(t.duration_ms), Some(Role::Dim)),
-            ],
-            row_role: is_now(&t.uri, now),
-        },
+        // Episodes: name, publisher, show — laid out like tracks.
+        Item::Episode(t) => track_cells(t, now),
         Item::Album {
             name,
             artists,
@@ -393,8 +387,8 @@ impl Rows for LogRows<'_> {
         RowCells {
             cells: vec![
                 Cell::deco(tag, Some(role)),
-                Cell::styled(l.target.as_str(), Role::Dim),
                 Cell::text(l.text.as_str()),
+                Cell::styled(l.target.as_str(), Role::Dim),
             ],
             row_role: (l.level == Level::Error).then_some(Role::Error),
         }
@@ -701,7 +695,7 @@ fn library(
     let current = section(state);
     // Sections on the left when there is room, else one line on top.
     let list_r = if inner.width >= 56 && inner.height >= LibrarySection::ALL.len() as u16 {
-        let w = 24u16;
+        let w = 21u16;
         for (i, s) in LibrarySection::ALL.iter().enumerate() {
             let y = inner.y + i as u16;
             let n = section_len(data, *s).to_string();
@@ -836,7 +830,7 @@ fn search(
         return;
     }
     // The input: a small bordered box when there is room, else one bare line.
-    let (input_line, rest) = if inner.height >= 8 {
+    let (input_line, rest) = if inner.height >= 10 {
         let boxr = Rect::new(inner.x, inner.y, inner.width, 3);
         let line = block(buf, boxr, "", s.editing && focused, theme);
         (

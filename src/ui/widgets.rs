@@ -255,13 +255,21 @@ pub(crate) struct RowCells<'a> {
     pub row_role: Option<Role>,
 }
 
-/// The filter text of a row: its filtered cells joined by single spaces. The fuzzy filter's
-/// matched positions are char indexes into this text.
+/// Joins the parts of a row's filter text (the filter's convention in `app::update`).
+pub(crate) const FILTER_SEP: &str = " · ";
+
+/// The filter text of a row: its non-empty filtered cells joined by [`FILTER_SEP`] (a track:
+/// "name · artists · album"). The fuzzy filter's matched positions are char indexes into this
+/// text; [`draw_list`] maps them back onto the cells.
 pub(crate) fn joined_text(row: &RowCells<'_>) -> String {
     let mut out = String::new();
-    for c in row.cells.iter().filter(|c| c.filtered) {
+    for c in row
+        .cells
+        .iter()
+        .filter(|c| c.filtered && !c.text.is_empty())
+    {
         if !out.is_empty() {
-            out.push(' ');
+            out.push_str(FILTER_SEP);
         }
         out.push_str(&c.text);
     }
@@ -345,9 +353,13 @@ pub(crate) fn draw_list(
             let n = f.matches.len();
             let off = window(n, height, f.cursor.selected, f.cursor.offset);
             for (row, pos) in f.matches.iter().skip(off).take(height) {
-                if *row < rows.len() {
-                    lines.push((Line::Row(*row), pos.as_slice()));
-                }
+                // A stale match (the list shrank under the filter) keeps its line, blank.
+                let line = if *row < rows.len() {
+                    Line::Row(*row)
+                } else {
+                    Line::Heading("")
+                };
+                lines.push((line, pos.as_slice()));
             }
             selected_line = (n > 0).then(|| f.cursor.selected.min(n - 1) - off);
         }
@@ -357,7 +369,8 @@ pub(crate) fn draw_list(
             let mut sel = 0;
             for i in 0..rows.len() {
                 if let Some(h) = rows.heading(i) {
-                    if !all.is_empty() {
+                    // A blank line between groups when there is room for it.
+                    if !all.is_empty() && height >= 12 {
                         all.push(Line::Heading(""));
                     }
                     all.push(Line::Heading(h));
@@ -554,9 +567,9 @@ fn draw_row(
     let mut base_char = 0usize;
     let mut first_filtered = true;
     for (ci, cell) in row.cells.iter().enumerate() {
-        let char_base = if cell.filtered {
+        let char_base = if cell.filtered && !cell.text.is_empty() {
             if !first_filtered {
-                base_char += 1; // the joining space
+                base_char += FILTER_SEP.chars().count();
             }
             first_filtered = false;
             let b = base_char;

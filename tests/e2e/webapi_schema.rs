@@ -575,3 +575,174 @@ fn drifted_bodies_fail_validation() {
     null_total["total"] = Value::Null;
     assert!(spec.validate(&paging, &null_total, "$").is_err());
 }
+
+/// The player endpoints (`/me/player*`), served over the simulator's Connect state, against the
+/// document; a scripted receiver (the sim phone in receiver mode) stands in for the speaker and
+/// must see every command.
+#[tokio::test]
+async fn player_endpoints_match_the_openapi_document() {
+    use librespot_protocol::devices::DeviceType;
+    use librespot_protocol::player::{PlayerState, ProvidedTrack};
+    use std::time::Duration;
+    use tonearm::sim::remote::{Phone, PhoneConfig, PhoneEvent};
+
+    let spec = Spec::load();
+    let s = &spec;
+    let sim: Simulator = common::sim_with(SimConfig::default()).await;
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: sim.info().web_api.clone(),
+        token: sim.issue_login5_token("tonearm-demo").expect("token"),
+    };
+    check(s, &c, "get", "/me/player", "me/player", None, 204).await;
+
+    let mut cfg = PhoneConfig::new(&sim.info().spclient, "tonearm-demo", "tonearm-demo-pass");
+    cfg.device_name = "Kitchen".into();
+    cfg.device_type = DeviceType::SPEAKER;
+    cfg.receiver = true;
+    let mut spk = common::within(30, Phone::connect(cfg))
+        .await
+        .expect("receiver");
+    let devices = check(
+        s,
+        &c,
+        "get",
+        "/me/player/devices",
+        "me/player/devices",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(devices["devices"][0]["name"], "Kitchen");
+    assert_eq!(devices["devices"][0]["type"], "Speaker");
+
+    let mut ps = PlayerState::new();
+    ps.timestamp = 1_700_000_000_000;
+    ps.context_uri = sim.info().demo_album.clone();
+    ps.is_playing = true;
+    ps.position_as_of_timestamp = 1000;
+    ps.duration = 30_000;
+    let mut t = ProvidedTrack::new();
+    t.uri = sim.info().demo_tracks[0].uri.clone();
+    t.provider = "context".into();
+    ps.track = protobuf::MessageField::some(t.clone());
+    t.uri = sim.info().demo_tracks[1].uri.clone();
+    ps.next_tracks.push(t);
+    spk.put_player_state(ps, true).await.expect("state");
+
+    let state = check(s, &c, "get", "/me/player", "me/player", None, 200).await;
+    assert_eq!(state["device"]["id"], spk.device_id());
+    assert_eq!(state["item"]["uri"], sim.info().demo_tracks[0].uri.as_str());
+    check(
+        s,
+        &c,
+        "get",
+        "/me/player/currently-playing",
+        "me/player/currently-playing",
+        None,
+        200,
+    )
+    .await;
+    let queue = check(
+        s,
+        &c,
+        "get",
+        "/me/player/queue",
+        "me/player/queue",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(queue["queue"].as_array().map(Vec::len), Some(1));
+
+    let album = sim.info().demo_album.clone();
+    let track = sim.info().demo_tracks[3].uri.clone();
+    let calls: Vec<(&str, &str, String, Option<Value>, &str)> = vec![
+        (
+            "put",
+            "/me/player/play",
+            "me/player/play".into(),
+            Some(json!({ "context_uri": album, "offset": { "position": 1 } })),
+            "play",
+        ),
+        (
+            "put",
+            "/me/player/pause",
+            "me/player/pause".into(),
+            None,
+            "pause",
+        ),
+        (
+            "post",
+            "/me/player/next",
+            "me/player/next".into(),
+            None,
+            "skip_next",
+        ),
+        (
+            "post",
+            "/me/player/previous",
+            "me/player/previous".into(),
+            None,
+            "skip_prev",
+        ),
+        (
+            "put",
+            "/me/player/seek",
+            "me/player/seek?position_ms=2500".into(),
+            None,
+            "seek_to",
+        ),
+        (
+            "put",
+            "/me/player/shuffle",
+            "me/player/shuffle?state=true".into(),
+            None,
+            "set_shuffling_context",
+        ),
+        (
+            "put",
+            "/me/player/repeat",
+            "me/player/repeat?state=track".into(),
+            None,
+            "set_options",
+        ),
+        (
+            "post",
+            "/me/player/queue",
+            format!("me/player/queue?uri={track}"),
+            None,
+            "add_to_queue",
+        ),
+        (
+            "put",
+            "/me/player",
+            "me/player".into(),
+            Some(json!({ "device_ids": [spk.device_id()], "play": true })),
+            "transfer",
+        ),
+    ];
+    for (method, path, url, body, endpoint) in calls {
+        check(s, &c, method, path, &url, body, 204).await;
+        match spk.next_event(Duration::from_secs(10)).await {
+            Some(PhoneEvent::Command(cmd)) => {
+                assert_eq!(cmd["command"]["endpoint"], endpoint, "{url}");
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    check(
+        s,
+        &c,
+        "put",
+        "/me/player/volume",
+        "me/player/volume?volume_percent=30",
+        None,
+        204,
+    )
+    .await;
+    assert_eq!(
+        spk.next_event(Duration::from_secs(10)).await,
+        Some(PhoneEvent::Volume(30 * 65535 / 100))
+    );
+}
