@@ -452,7 +452,7 @@ fn run_tui(
         volume: cli.tui.volume.map(|v| (u32::from(v) * 65535 / 100) as u16),
         normalisation: Default::default(),
         started,
-        connect: None,
+        connect: true,
     };
     runtime.block_on(tonearm::app::run::run(opts))?;
     Ok(())

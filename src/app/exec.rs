@@ -43,6 +43,11 @@ pub enum Answer {
     Msg(Msg),
     /// A session is connected (sign-in finished, or the stored credentials worked at start).
     SessionReady(Session),
+    /// Spotify Connect is running: its handle and events.
+    ConnectReady(
+        Arc<crate::connect::service::Connect>,
+        mpsc::UnboundedReceiver<crate::connect::ConnectEvent>,
+    ),
     /// The stored credentials did not connect at start: sign in again (the message says why).
     StartFailed(String),
 }

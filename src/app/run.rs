@@ -58,16 +58,6 @@ pub const BENCH_ENV: &str = "TONEARM_BENCH_FIRST_FRAME";
 /// With `--demo`: give the demo account a library of this many synthetic tracks (benchmarks).
 pub const DEMO_LIBRARY_ENV: &str = "TONEARM_DEMO_LIBRARY_TRACKS";
 
-/// The Connect service as the TUI gets it: the controller and its event stream.
-pub struct ConnectParts {
-    pub controller: Arc<dyn Controller>,
-    pub events: mpsc::Receiver<ConnectEvent>,
-}
-
-/// Starts Connect once the services are up (given the services, this device's id and name);
-/// `None` when it cannot run. Supplied by `main.rs` when Connect is built in.
-pub type ConnectStarter = Box<dyn FnMut(&Services, &str, &str) -> Option<ConnectParts> + Send>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot set up the terminal: {0}")]
@@ -97,7 +87,9 @@ pub struct RunOptions {
     pub normalisation: NormalisationConfig,
     /// When the process started (first-frame timing).
     pub started: Instant,
-    pub connect: Option<ConnectStarter>,
+    /// Run Spotify Connect (this device in the account's device list, remote control of the
+    /// others) once signed in.
+    pub connect: bool,
 }
 
 /// Runs the TUI until the user quits or a signal arrives.
@@ -251,7 +243,8 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
             volume: opts.volume.unwrap_or((65535u32 * 6 / 10) as u16),
             normalisation: opts.normalisation,
         },
-        connect: opts.connect.take(),
+        connect: opts.connect,
+        connect_service: None,
         clicks: Clicks::default(),
         last_position_save: Instant::now(),
         last_volume: None,
@@ -266,8 +259,15 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     rt.save_final();
     drop(tui);
     let Runtime {
-        exec, persister, ..
+        exec,
+        persister,
+        connect_service,
+        ..
     } = rt;
+    if let Some(c) = connect_service {
+        // Leaves the account's device list.
+        let _ = tokio::time::timeout(Duration::from_secs(3), c.shutdown()).await;
+    }
     if let Some(p) = persister {
         let _ = tokio::time::timeout(Duration::from_secs(3), p.finish()).await;
     }
@@ -405,7 +405,7 @@ struct Sources {
     player: Option<mpsc::UnboundedReceiver<PlayerEvent>>,
     status: Option<watch::Receiver<PlayerStatus>>,
     queue: Option<watch::Receiver<QueueSnapshot>>,
-    connect: Option<mpsc::Receiver<ConnectEvent>>,
+    connect: Option<mpsc::UnboundedReceiver<ConnectEvent>>,
     devices: Option<watch::Receiver<Vec<Device>>>,
     remote: Option<watch::Receiver<Option<RemotePlayback>>>,
     link: Option<watch::Receiver<ConnectLink>>,
@@ -414,13 +414,6 @@ struct Sources {
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     match rx {
         Some(r) => r.changed().await.is_ok(),
-        None => pending().await,
-    }
-}
-
-async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
-    match rx {
-        Some(r) => r.recv().await,
         None => pending().await,
     }
 }
@@ -501,7 +494,7 @@ impl Sources {
                 // The runtime holds a sender for the whole run; never closes.
                 None => Wake::Idle,
             },
-            ev = recv_opt(&mut self.connect) => match ev {
+            ev = recv_unbounded(&mut self.connect) => match ev {
                 Some(ev) => Wake::Connect(ev),
                 None => { self.connect = None; Wake::Idle }
             },
@@ -538,7 +531,8 @@ struct Runtime {
     queue_path: PathBuf,
     volume_override: Option<u16>,
     playback: PlaybackOptions,
-    connect: Option<ConnectStarter>,
+    connect: bool,
+    connect_service: Option<Arc<crate::connect::service::Connect>>,
     clicks: Clicks,
     last_position_save: Instant,
     last_volume: Option<u16>,
@@ -649,6 +643,18 @@ impl Runtime {
                 self.msg(m)
             }
             Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session),
+            Wake::Answer(Answer::ConnectReady(connect, events)) => {
+                self.sources.devices = Some(connect.devices());
+                self.sources.remote = Some(connect.remote());
+                self.sources.link = Some(connect.link());
+                self.sources.connect = Some(events);
+                let controller: Arc<dyn Controller> = connect.clone();
+                self.exec.controller = Some(controller);
+                self.connect_service = Some(connect);
+                // The device list now comes from Connect.
+                self.exec.run(Effect::RefreshDevices);
+                false
+            }
             Wake::Answer(Answer::StartFailed(message)) => {
                 // `update` takes sign-in stages only on the login screen, so the runtime moves
                 // there itself: the stored credentials did not work, sign in again.
@@ -796,14 +802,30 @@ impl Runtime {
         if !self.exec.demo && self.exec.cache_path.is_none() {
             self.exec.cache_path = crate::api::library::default_cache_file(&username);
         }
-        if let Some(start) = self.connect.as_mut() {
-            if let Some(parts) = start(&services, &self.exec.device_id, &self.exec.device_name) {
-                self.sources.devices = Some(parts.controller.devices());
-                self.sources.remote = Some(parts.controller.remote());
-                self.sources.link = Some(parts.controller.link());
-                self.sources.connect = Some(parts.events);
-                self.exec.controller = Some(parts.controller);
-            }
+        if self.connect {
+            // Connect needs a client token and the dealer first: start it off the loop.
+            let mut cc = crate::connect::service::ConnectConfig::new(
+                self.exec.device_id.clone(),
+                self.exec.device_name.clone(),
+            );
+            cc.initial_volume = services.player.status().borrow().volume;
+            let tx = self.exec_sender();
+            let svc = services.clone();
+            tokio::spawn(async move {
+                match crate::connect::service::Connect::start(&svc, cc).await {
+                    Ok((connect, events)) => {
+                        let _ = tx.send(Answer::ConnectReady(connect, events));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Spotify Connect did not start");
+                        let _ = tx.send(Answer::Msg(Msg::Notify {
+                            level: Level::Warn,
+                            text: format!("Spotify Connect is off: {e}"),
+                            at: Instant::now(),
+                        }));
+                    }
+                }
+            });
         }
         tokio::spawn(supervise(session, self.exec_sender()));
         self.exec.services = Some(services);
