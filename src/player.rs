@@ -304,6 +304,12 @@ impl Player {
         self.send(Command::PlayNext(ids));
     }
 
+    /// Adds to the queue the way Spotify's queue works: after the current item and after
+    /// whatever was added this way before and is still ahead, so additions play in order.
+    pub fn add_to_queue(&self, ids: Vec<SpotifyId>) {
+        self.send(Command::AddToQueue(ids));
+    }
+
     /// Removes an item; the item being played (or already buffered) can't be removed.
     pub fn remove(&self, index: usize) {
         self.send(Command::Remove(index));

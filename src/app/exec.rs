@@ -422,7 +422,7 @@ fn player_cmd(p: &Player, cmd: PlayerCmd) {
         PlayerCmd::Next => p.next(),
         PlayerCmd::Previous => p.previous(),
         PlayerCmd::SetVolume(v) => p.set_volume(v),
-        PlayerCmd::Enqueue(ids) => p.enqueue(ids),
+        PlayerCmd::Enqueue(ids) => p.add_to_queue(ids),
         PlayerCmd::PlayNext(ids) => p.play_next(ids),
         PlayerCmd::Remove(i) => p.remove(i),
         PlayerCmd::Move { from, to } => p.move_item(from, to),

@@ -809,6 +809,17 @@ impl Runtime {
                 self.exec.device_name.clone(),
             );
             cc.initial_volume = services.player.status().borrow().volume;
+            // LAN speakers found by mDNS join the device list (a speaker nobody is signed in to
+            // can be woken with our credentials). Not in the demo: its account is the
+            // simulator's, and the demo stays on 127.0.0.1.
+            if !self.exec.demo {
+                match crate::connect::mdns::browse() {
+                    Ok(events) => {
+                        cc.lan_devices = Some(crate::connect::service::lan_devices(events))
+                    }
+                    Err(e) => tracing::info!(error = %e, "no mDNS browse: LAN devices not listed"),
+                }
+            }
             let tx = self.exec_sender();
             let svc = services.clone();
             tokio::spawn(async move {

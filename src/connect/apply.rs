@@ -52,7 +52,7 @@ pub fn apply(player: &Player, cmd: &RemoteCommand) {
         RemoteCommand::SetShuffle(on) => player.set_shuffle(*on),
         RemoteCommand::SetRepeatContext(on) => player.set_repeat(repeat_mode(*on, false)),
         RemoteCommand::SetRepeatTrack(on) => player.set_repeat(repeat_mode(false, *on)),
-        RemoteCommand::AddToQueue(id) => player.play_next(vec![*id]),
+        RemoteCommand::AddToQueue(id) => player.add_to_queue(vec![*id]),
         RemoteCommand::SetQueue(ids) => {
             player.clear_queue();
             player.enqueue(ids.clone());

@@ -66,6 +66,7 @@ pub(super) enum Command {
     SetVolume(u16),
     Enqueue(Vec<SpotifyId>),
     PlayNext(Vec<SpotifyId>),
+    AddToQueue(Vec<SpotifyId>),
     Remove(usize),
     Move {
         from: usize,
@@ -157,6 +158,9 @@ enum AfterDrain {
 
 pub(super) struct Engine {
     ch: Channels,
+    /// The last item added with `AddToQueue` that is still ahead: the next one goes after it,
+    /// so several additions play in the order they were made (Spotify's queue semantics).
+    queued_end: Option<usize>,
     config: PlayerConfig,
     normalisation: crate::audio::normalise::NormalisationConfig,
     sink: Option<Box<dyn Sink>>,
@@ -223,6 +227,7 @@ impl Engine {
             pending: None,
             preload: None,
             after_drain: None,
+            queued_end: None,
             paused: false,
             next_req: 1,
             skip_failures: 0,
@@ -472,17 +477,23 @@ impl Engine {
                 self.queue_dirty = true;
             }
             Command::PlayNext(ids) => {
-                // After the item lined up last (it may already be in the sink after the heard
-                // one, or loading to follow it).
-                let after = self
-                    .pending
-                    .as_ref()
-                    .map(|p| p.index)
-                    .or(self.segments.back().and_then(|s| s.index))
-                    .or(self.queue.current);
-                let pos = after.map_or(0, |i| i + 1);
+                let pos = self.lined_up_last().map_or(0, |i| i + 1);
                 let map = self.queue.insert_at(pos, ids);
                 self.apply_remap(&map);
+            }
+            Command::AddToQueue(ids) => {
+                let after = self.lined_up_last();
+                let pos = match (self.queued_end, after) {
+                    (Some(end), Some(a)) if end > a => end + 1,
+                    (Some(end), None) => end + 1,
+                    _ => after.map_or(0, |i| i + 1),
+                };
+                let n = ids.len();
+                let map = self.queue.insert_at(pos.min(self.queue.len()), ids);
+                self.apply_remap(&map);
+                if n > 0 {
+                    self.queued_end = Some(pos.min(self.queue.len() - n) + n - 1);
+                }
             }
             Command::Remove(index) => {
                 if self.protected().contains(&index) {
@@ -529,7 +540,18 @@ impl Engine {
     }
 
     /// Keeps every index the engine holds on the same entries after a queue edit.
+    /// The item lined up last: it may already be in the sink after the heard one, or loading
+    /// to follow it.
+    fn lined_up_last(&self) -> Option<usize> {
+        self.pending
+            .as_ref()
+            .map(|p| p.index)
+            .or(self.segments.back().and_then(|s| s.index))
+            .or(self.queue.current)
+    }
+
     fn apply_remap(&mut self, map: &Remap) {
+        self.queued_end = remap(map, self.queued_end);
         for s in &mut self.segments {
             s.index = remap(map, s.index);
         }
@@ -560,6 +582,7 @@ impl Engine {
         self.cut();
         self.drop_preload();
         self.queue.replace(ids);
+        self.queued_end = None;
         self.queue_dirty = true;
         self.paused = !play;
         self.skip_failures = 0;

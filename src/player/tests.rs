@@ -501,6 +501,31 @@ fn load_paused_at_a_position_then_load_again_cuts() {
 // ----- queue ---------------------------------------------------------------------------------
 
 #[test]
+fn added_to_queue_items_play_in_the_order_they_were_added() {
+    let specs: Vec<_> = (1..=9).map(|n| (n, TrackSpec::frames(5 * SEC))).collect();
+    let mut h = Harness::new(Pace::Clocked(Some(8192)), config(), &specs);
+    h.player.load(vec![id(1), id(2), id(3)], 0, 0, false);
+    h.wait_still("paused", |e| matches!(e, PlayerEvent::Paused { .. }));
+    let ids = |v: &[u128]| v.iter().map(|&n| id(n)).collect::<Vec<_>>();
+    // Spotify's queue: after the current item and after earlier additions, before the rest.
+    h.player.add_to_queue(vec![id(7)]);
+    h.player.add_to_queue(vec![id(8), id(9)]);
+    h.wait_queue("added", |q| q.items == ids(&[1, 7, 8, 9, 2, 3]));
+    // Play next still goes right after the current item, ahead of the added ones ...
+    h.player.play_next(vec![id(5)]);
+    h.wait_queue("play next", |q| q.items == ids(&[1, 5, 7, 8, 9, 2, 3]));
+    // ... and a later addition still follows the earlier ones.
+    h.player.add_to_queue(vec![id(6)]);
+    h.wait_queue("added after", |q| q.items == ids(&[1, 5, 7, 8, 9, 6, 2, 3]));
+    // A new queue forgets the additions.
+    h.player.load(vec![id(1), id(2)], 0, 0, false);
+    h.wait_queue("reloaded", |q| q.items == ids(&[1, 2]));
+    h.player.add_to_queue(vec![id(4)]);
+    h.wait_queue("added to the new queue", |q| q.items == ids(&[1, 4, 2]));
+    h.shutdown();
+}
+
+#[test]
 fn queue_edits_are_reflected_in_the_snapshot() {
     let specs: Vec<_> = (1..=9).map(|n| (n, TrackSpec::frames(5 * SEC))).collect();
     // A small sink: the next track can't be decoded into it before the test plays that far
