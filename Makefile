@@ -18,7 +18,12 @@ setup-bench:
 
 demo: setup
 	$(CARGO) build --quiet
-	./target/debug/tonearm --demo
+	@if [ -t 0 ] && [ -t 1 ]; then \
+		./target/debug/tonearm --demo; \
+	else \
+		echo "make demo: no terminal here, so the protocol tour and the demo album instead of the TUI"; \
+		./target/debug/tonearm --demo status && ./target/debug/tonearm --demo play; \
+	fi
 
 test: setup-test
 	$(CARGO) fmt --all -- --check
@@ -26,4 +31,4 @@ test: setup-test
 	$(CARGO) test
 
 bench: setup-bench
-	$(CARGO) bench --bench session --bench audio --bench webapi --bench tui_session
+	$(CARGO) bench --bench session --bench audio --bench webapi --bench tui_render --bench tui_filter --bench tui_session --bench connect

@@ -262,7 +262,9 @@ fn main() {
     // CPU idle, playing, paused; RSS while playing.
     let tmux = Tmux::new(env.home.path());
     let before = env.log().len();
-    let pid = tmux.start(&env.tui_line(""));
+    // `TUI_BENCH_ENV="MALLOC_ARENA_MAX=2"` and the like: A/B runs of the same measurement.
+    let extra = std::env::var("TUI_BENCH_ENV").unwrap_or_default();
+    let pid = tmux.start(&env.tui_line(&extra));
     wait_until("the library refresh", 120, || {
         env.log()[before..].contains("library refreshed")
     });

@@ -4,6 +4,11 @@
 
 #![allow(clippy::print_stdout)] // main.rs is the edge: command output goes to stdout here.
 
+/// mimalloc returns freed pages to the OS; glibc's malloc keeps per-thread arenas of freed
+/// memory resident (measured: 7.5 MB of the TUI's RSS with a 10k-track library).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;

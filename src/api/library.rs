@@ -313,7 +313,7 @@ fn reusable<'a>(
 }
 
 /// Loaded items of one playlist: (track or episode, added_at) in order.
-type Items = Vec<(Option<Playable>, String)>;
+type Items = Vec<(Option<TrackInfo>, String)>;
 
 /// Fetches the items of the playlists that changed (or were never loaded), a few playlists at
 /// a time; keyed by the playlist's position in `playlists`.
@@ -333,7 +333,14 @@ async fn fetch_changed_items(
         let bound = bound.clone();
         set.spawn(async move {
             let _permit = bound.acquire_owned().await;
-            (i, api.playlist_items(&id).all().await)
+            let items = api.playlist_items(&id).all_mapped(|it| {
+                let added = it.added_at.clone().unwrap_or_default();
+                (
+                    it.into_playable().map(|p| TrackInfo::from_playable(&p)),
+                    added,
+                )
+            });
+            (i, items.await)
         });
     }
     let mut fetched = HashMap::new();
@@ -342,13 +349,6 @@ async fn fetch_changed_items(
             joined.map_err(|e| ApiError::Network(format!("playlist task failed: {e}")))?;
         match result {
             Ok(items) => {
-                let items = items
-                    .into_iter()
-                    .map(|it| {
-                        let added = it.added_at.clone().unwrap_or_default();
-                        (it.into_playable(), added)
-                    })
-                    .collect();
                 fetched.insert(i, items);
             }
             Err(e) if playlist_error_is_local(&e) => {
@@ -373,7 +373,10 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     let (me, (playlists, mut fetched), saved, albums, artists, shows) = tokio::try_join!(
         api.me(),
         playlists_and_items,
-        api.saved_tracks().all(),
+        api.saved_tracks().all_mapped(|s| (
+            TrackInfo::from_playable(&Playable::Track(s.track)),
+            s.added_at
+        )),
         api.saved_albums().all(),
         api.followed_artists().all(),
         api.saved_shows().all(),
@@ -382,9 +385,9 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     let mut table = Table::default();
     let saved_tracks = saved
         .into_iter()
-        .map(|s| Entry {
-            track: table.intern(TrackInfo::from_playable(&Playable::Track(s.track))),
-            added_at: s.added_at,
+        .map(|(track, added_at)| Entry {
+            track: table.intern(track),
+            added_at,
         })
         .collect();
     let mut out_playlists = Vec::with_capacity(playlists.len());
@@ -406,10 +409,9 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
             fetched.remove(&i).map(|items| {
                 items
                     .into_iter()
-                    .filter_map(|(playable, added_at)| {
-                        let p = playable?;
+                    .filter_map(|(track, added_at)| {
                         Some(Entry {
-                            track: table.intern(TrackInfo::from_playable(&p)),
+                            track: table.intern(track?),
                             added_at,
                         })
                     })

@@ -60,6 +60,8 @@ pub enum Action {
     Select,
     /// Leave the current page/overlay/filter; at the top level of a pane: quit.
     Back,
+    /// Like `Back`, but never quits (Esc: pressing it once too often must not end the app).
+    Close,
     Quit,
     FocusNext,
     FocusPrev,
@@ -171,6 +173,7 @@ bindable! {
     "bottom" => Action::Bottom, "Go to the bottom of the list";
     "select" => Action::Select, "Open the selected item, or play the selected track";
     "back" => Action::Back, "Go back (close page, filter or overlay); quit at the top";
+    "close" => Action::Close, "Close the page, filter or overlay (never quits)";
     "quit" => Action::Quit, "Quit tonearm";
     "focus_next" => Action::FocusNext, "Focus the next pane";
     "focus_prev" => Action::FocusPrev, "Focus the previous pane";

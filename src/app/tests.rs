@@ -373,6 +373,25 @@ fn focus_cycles_and_back_unwinds_then_quits() {
 }
 
 #[test]
+fn close_unwinds_like_back_but_never_quits() {
+    let mut s = demo_state();
+    act(&mut s, Action::Select); // open the first playlist
+    act(&mut s, Action::ToggleHelp);
+    act(&mut s, Action::Close);
+    assert!(s.help.is_none() && s.library.pages.len() == 1);
+    let o = act(&mut s, Action::Close);
+    assert!(o.redraw && s.library.pages.is_empty());
+    // Nothing left to close: Esc once too often is a no-op, not the end of the app.
+    let o = act(&mut s, Action::Close);
+    assert!(!o.redraw && !s.quit);
+    let mut k = crate::keymap::Keymap::builtin("default").expect("built-in keymap");
+    crate::app::input::feed(&mut s, &mut k, "<esc><esc>");
+    assert!(!s.quit);
+    crate::app::input::feed(&mut s, &mut k, "q");
+    assert!(s.quit);
+}
+
+#[test]
 fn toggle_log_returns_to_the_previous_pane() {
     let mut s = demo_state();
     act(&mut s, Action::Focus(Pane::Devices));

@@ -534,7 +534,8 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         | Action::Top
         | Action::Bottom => navigate(state, &action, out),
         Action::Select => select(state, out),
-        Action::Back => back(state, out),
+        Action::Back => back(state, out, true),
+        Action::Close => back(state, out, false),
         Action::Quit => {
             state.quit = true;
             out.redraw = true;
@@ -793,32 +794,32 @@ fn scroll(state: &mut State, pane: Pane, delta: i32, out: &mut Out) {
     }
 }
 
-fn back(state: &mut State, out: &mut Out) {
-    out.redraw = true;
+fn back(state: &mut State, out: &mut Out, may_quit: bool) {
     if state.help.take().is_some() {
+        out.redraw = true;
         return;
     }
     let pane = state.focus;
     if state.filter.as_ref().is_some_and(|f| f.pane == pane) {
+        out.redraw = true;
         close_filter(state, pane);
         return;
     }
     match pane {
         Pane::Library if !state.library.pages.is_empty() => {
             state.library.pages.pop();
-            return;
         }
         Pane::Search if !state.search.pages.is_empty() => {
             state.search.pages.pop();
-            return;
         }
         Pane::Search if state.search.editing => {
             state.search.editing = false;
-            return;
         }
-        _ => {}
+        _ if may_quit => state.quit = true,
+        // Nothing to close: nothing changes.
+        _ => return,
     }
-    state.quit = true;
+    out.redraw = true;
 }
 
 /// Enter: open a container, play a track, jump in the queue, transfer to a device.
@@ -2096,7 +2097,7 @@ fn login_action(state: &mut State, stage: LoginStage, action: Action, out: &mut 
                 _ => 0,
             };
             match action {
-                Action::Back => {
+                Action::Back | Action::Close => {
                     out.effect(Effect::CancelLogin);
                     state.screen = Screen::Login(LoginStage::Choose { selected });
                     out.redraw = true;
@@ -2110,7 +2111,7 @@ fn login_action(state: &mut State, stage: LoginStage, action: Action, out: &mut 
             }
         }
         LoginStage::Password { .. } => match action {
-            Action::Back => {
+            Action::Back | Action::Close => {
                 state.screen = Screen::Login(LoginStage::Choose { selected: 2 });
                 out.redraw = true;
             }
