@@ -4,11 +4,6 @@
 
 #![allow(clippy::print_stdout)] // main.rs is the edge: command output goes to stdout here.
 
-/// mimalloc returns freed pages to the OS; glibc's malloc keeps per-thread arenas of freed
-/// memory resident (measured: 7.5 MB of the TUI's RSS with a 10k-track library).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -361,6 +356,7 @@ struct LoginArgs {
 
 fn main() {
     let started = Instant::now();
+    malloc_tuning::apply();
     let cli = Cli::parse();
     if let Err(e) = real_main(cli, started) {
         eprintln!("tonearm: {e:#}");
@@ -1383,4 +1379,32 @@ async fn run_search(demo: bool, cfg: Config, args: SearchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// glibc malloc settings for a long-running, many-threaded process with a small memory budget.
+///
+/// The one place with `unsafe` in tonearm: `mallopt` is a plain C call with integer arguments,
+/// made once at the start of `main` before any other thread exists (glibc reads these settings
+/// under its own lock; calling it early means no allocation is in flight on another thread).
+/// Measured with `make bench` (TUI playing, 10k-track library): glibc's default of up to 8
+/// arenas per core kept ~7.5 MB of freed memory resident, and its dynamic mmap threshold let
+/// large transient buffers (Web API pages, audio files) fragment the heap.
+mod malloc_tuning {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    pub fn apply() {
+        // One arena (each thread still has its lock-free tcache for small blocks): more only
+        // hoard freed memory.
+        // SAFETY: mallopt takes two ints and touches only allocator settings; called before
+        // any thread is spawned.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            // A fixed threshold (which also stops glibc raising it after each free): blocks of
+            // 128 KiB and more are mmapped and go back to the OS when freed.
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub fn apply() {}
 }
