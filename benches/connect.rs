@@ -15,15 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tonearm::api::metadata::Bitrate;
-use tonearm::api::{SpClient, TokenProvider, WebApi};
 use tonearm::audio::decode::{Container, SymphoniaSource};
 use tonearm::audio::pcm::PcmSource;
-use tonearm::audio::sink::{Sink, SinkError, SinkFactory};
+use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
 use tonearm::config::Config;
 use tonearm::connect::{apply, Connect, ConnectConfig, ConnectEvent};
-use tonearm::player::spotify::SpotifyLoader;
-use tonearm::player::{PlayState, Player, PlayerConfig};
-use tonearm::services::Services;
+use tonearm::player::{PlayState, Player};
+use tonearm::services::{PlaybackOptions, Services};
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm::sim::remote::{Phone, PhoneConfig};
 use tonearm::sim::{SimConfig, Simulator};
@@ -91,45 +89,25 @@ async fn node(sim: &Simulator, name: &str) -> Node {
     )
     .await
     .unwrap();
-    let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(session.clone(), endpoints.clone(), http.clone());
-    let spclient =
-        SpClient::from_session(session.clone(), tokens.clone(), &endpoints, http.clone());
-    let web_api = WebApi::new(tokens.clone(), endpoints.web_api.clone(), http.clone());
-    let loader = SpotifyLoader::new(
-        session.clone(),
-        spclient.clone(),
-        http.clone(),
-        Bitrate::B160,
-    );
     let tape = Arc::new(Mutex::new(Tape::default()));
     let t = tape.clone();
     let factory: SinkFactory =
         Box::new(move || Ok(Box::new(Probe { tape: t, frames: 0 }) as Box<dyn Sink>));
-    let (player, mut events) = Player::spawn(
-        Arc::new(loader),
-        factory,
-        PlayerConfig {
-            initial_volume: u16::MAX,
-            ..PlayerConfig::default()
-        },
-        tokio::runtime::Handle::current(),
-    );
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let services = Services {
-        config: Config {
-            device_name: name.into(),
-            device_id: device_id.clone(),
-            endpoints,
-            ..Config::default()
-        },
-        session,
-        http,
-        tokens,
-        spclient,
-        web_api,
-        player: player.clone(),
+    let config = Config {
+        device_name: name.into(),
+        device_id: device_id.clone(),
+        endpoints,
+        ..Config::default()
     };
+    let playback = PlaybackOptions {
+        sink: SinkSpec::Null,
+        bitrate: Bitrate::B160,
+        volume: u16::MAX,
+        normalisation: Default::default(),
+    };
+    let (services, mut events) = Services::start_with_sink(config, session, &playback, factory);
+    let player = services.player.clone();
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
     let mut cc = ConnectConfig::new(device_id.clone(), name);
     cc.initial_volume = u16::MAX;
     let (connect, mut rx) = Connect::start(&services, cc).await.unwrap();

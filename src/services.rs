@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::api::metadata::Bitrate;
 use crate::api::{SpClient, TokenProvider, WebApi};
 use crate::audio::normalise::NormalisationConfig;
-use crate::audio::sink::SinkSpec;
+use crate::audio::sink::{SinkFactory, SinkSpec};
 use crate::config::Config;
 use crate::player::spotify::SpotifyLoader;
 use crate::player::{Player, PlayerConfig, PlayerEvent};
@@ -47,6 +47,18 @@ impl Services {
         session: Session,
         playback: PlaybackOptions,
     ) -> (Services, mpsc::UnboundedReceiver<PlayerEvent>) {
+        let factory = crate::audio::output::factory(playback.sink.clone());
+        Services::start_with_sink(config, session, &playback, factory)
+    }
+
+    /// Like [`Services::start`], with the sink made by `factory` (`playback.sink` is not used):
+    /// tests and benchmarks record what the player writes.
+    pub fn start_with_sink(
+        config: Config,
+        session: Session,
+        playback: &PlaybackOptions,
+        factory: SinkFactory,
+    ) -> (Services, mpsc::UnboundedReceiver<PlayerEvent>) {
         let http = reqwest::Client::new();
         let tokens = TokenProvider::new(session.clone(), config.endpoints.clone(), http.clone());
         let spclient = SpClient::from_session(
@@ -68,7 +80,7 @@ impl Services {
         );
         let (player, events) = Player::spawn(
             Arc::new(loader),
-            crate::audio::output::factory(playback.sink.clone()),
+            factory,
             PlayerConfig {
                 initial_volume: playback.volume,
                 normalisation: playback.normalisation,

@@ -78,11 +78,26 @@ pub enum Effect {
     CancelLogin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is written by hand: the password must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub enum LoginRequest {
     Browser,
     DeviceCode,
     Password { username: String, password: String },
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginRequest::Browser => f.write_str("Browser"),
+            LoginRequest::DeviceCode => f.write_str("DeviceCode"),
+            LoginRequest::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 impl LoginRequest {
@@ -101,4 +116,32 @@ pub struct Outcome {
     /// Something visible changed: draw after draining.
     pub redraw: bool,
     pub effects: Vec<Effect>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let r = Effect::Login(LoginRequest::Password {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+        });
+        let text = format!("{r:?}");
+        assert!(
+            text.contains("alice") && !text.contains("hunter2-secret"),
+            "{text}"
+        );
+        let stage = crate::app::state::LoginStage::Password {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+            field: 1,
+        };
+        let text = format!("{stage:?}");
+        assert!(
+            text.contains("alice") && !text.contains("hunter2-secret"),
+            "{text}"
+        );
+    }
 }

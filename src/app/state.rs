@@ -312,7 +312,8 @@ impl LoginMethod {
     ];
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is written by hand: the typed password must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub enum LoginStage {
     /// Choosing a method (`selected` indexes [`LoginMethod::ALL`]).
     Choose { selected: usize },
@@ -331,6 +332,39 @@ pub enum LoginStage {
     Working { message: String },
     /// The last attempt failed; back to choosing with the reason shown.
     Failed { message: String, selected: usize },
+}
+
+impl std::fmt::Debug for LoginStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginStage::Choose { selected } => f
+                .debug_struct("Choose")
+                .field("selected", selected)
+                .finish(),
+            LoginStage::Browser { url } => f.debug_struct("Browser").field("url", url).finish(),
+            LoginStage::DeviceCode { url, code } => f
+                .debug_struct("DeviceCode")
+                .field("url", url)
+                .field("code", code)
+                .finish(),
+            LoginStage::Password {
+                username, field, ..
+            } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .field("field", field)
+                .finish(),
+            LoginStage::Working { message } => {
+                f.debug_struct("Working").field("message", message).finish()
+            }
+            LoginStage::Failed { message, selected } => f
+                .debug_struct("Failed")
+                .field("message", message)
+                .field("selected", selected)
+                .finish(),
+        }
+    }
 }
 
 /// The session's link state, shown in the now-playing bar.

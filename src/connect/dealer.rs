@@ -526,6 +526,9 @@ impl Task {
                 }
             }
         };
+        // The URL carries the token (Spotify's dealer wants it in the query). Never log it:
+        // tungstenite traces the request line through the `log` crate, which tonearm does not
+        // bridge into its log file (no `tracing-log`) — keep it that way.
         let url = dealer_url(&self.base, &token);
         let connect = tokio::time::timeout(
             self.config.connect_timeout,

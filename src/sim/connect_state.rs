@@ -448,7 +448,11 @@ impl Hub {
                 // was just transferred away from) must not steal it back. Without
                 // `started_playing_at` the age is unknown: such claims only win once the
                 // current activity is a little older than a push round trip.
-                let started = i64::try_from(req.started_playing_at).unwrap_or(i64::MAX);
+                // A claim from the future (a bad clock or a hostile client) counts as now, so
+                // it cannot hold the active device forever.
+                let started = i64::try_from(req.started_playing_at)
+                    .unwrap_or(i64::MAX)
+                    .min(now_ms());
                 let fresh = if started == 0 {
                     now_ms() - acc.active_since >= UNDATED_CLAIM_AFTER_MS
                 } else {

@@ -10,17 +10,15 @@ use librespot_protocol::connect::Cluster;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tonearm::api::metadata::Bitrate;
-use tonearm::api::{SpClient, TokenProvider, WebApi};
-use tonearm::audio::sink::{Sink, SinkError, SinkFactory};
+use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
 use tonearm::config::Config;
 use tonearm::connect::{
     apply, Connect, ConnectConfig, ConnectEvent, ConnectLink, Controller, Device, RemoteCommand,
     RemoteControl,
 };
 use tonearm::id::SpotifyId;
-use tonearm::player::spotify::SpotifyLoader;
-use tonearm::player::{PlayState, Player, PlayerConfig, PlayerStatus, RepeatMode};
-use tonearm::services::Services;
+use tonearm::player::{PlayState, PlayerStatus, RepeatMode};
+use tonearm::services::{PlaybackOptions, Services};
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm::sim::remote::{Phone, PhoneConfig};
 use tonearm::sim::Simulator;
@@ -103,45 +101,26 @@ pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Nod
     )
     .await
     .expect("login");
-    let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(session.clone(), endpoints.clone(), http.clone());
-    let spclient =
-        SpClient::from_session(session.clone(), tokens.clone(), &endpoints, http.clone());
-    let web_api = WebApi::new(tokens.clone(), endpoints.web_api.clone(), http.clone());
-    let loader = SpotifyLoader::new(
-        session.clone(),
-        spclient.clone(),
-        http.clone(),
-        Bitrate::B160,
-    );
     let out = Arc::new(Mutex::new(Vec::new()));
     let o = out.clone();
     let factory: SinkFactory =
         Box::new(move || Ok(Box::new(Recorder { out: o, frames: 0 }) as Box<dyn Sink>));
-    let (player, mut player_events) = Player::spawn(
-        Arc::new(loader),
-        factory,
-        PlayerConfig {
-            initial_volume: u16::MAX,
-            ..PlayerConfig::default()
-        },
-        tokio::runtime::Handle::current(),
-    );
-    tokio::spawn(async move { while player_events.recv().await.is_some() {} });
-    let services = Services {
-        config: Config {
-            device_name: name.into(),
-            device_id: device_id.clone(),
-            endpoints,
-            ..Config::default()
-        },
-        session,
-        http,
-        tokens,
-        spclient,
-        web_api,
-        player: player.clone(),
+    let config = Config {
+        device_name: name.into(),
+        device_id: device_id.clone(),
+        endpoints,
+        ..Config::default()
     };
+    let playback = PlaybackOptions {
+        sink: SinkSpec::Null,
+        bitrate: Bitrate::B160,
+        volume: u16::MAX,
+        normalisation: Default::default(),
+    };
+    let (services, mut player_events) =
+        Services::start_with_sink(config, session, &playback, factory);
+    let player = services.player.clone();
+    tokio::spawn(async move { while player_events.recv().await.is_some() {} });
     let mut cc = ConnectConfig::new(device_id.clone(), name);
     cc.initial_volume = u16::MAX;
     let (connect, mut events) = within(20, Connect::start(&services, cc))
@@ -479,7 +458,7 @@ fn queue_after_current(node: &Node) -> Vec<SpotifyId> {
 
 async fn until_queue(node: &Node, what: &str, f: impl Fn(&[SpotifyId]) -> bool) {
     let mut rx = node.services.player.queue();
-    until(&mut rx, 30, what, |_| true).await;
+    rx.borrow_and_update();
     within(30, async {
         loop {
             if f(&queue_after_current(node)) {

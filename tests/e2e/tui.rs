@@ -215,6 +215,11 @@ fn demo_tui_search_play_pause_quit() {
     let paused_a = bar_times(&tmux.capture());
     std::thread::sleep(Duration::from_millis(2500));
     let paused_b = bar_times(&tmux.capture());
+    assert!(
+        !paused_a.is_empty(),
+        "no progress times on screen after pausing:\n{}",
+        tmux.capture()
+    );
     assert_eq!(
         paused_a, paused_b,
         "the progress moved while paused; playing screen:\n{moved}"
@@ -239,6 +244,10 @@ fn demo_tui_search_play_pause_quit() {
         "the TUI is still on screen:\n{after}"
     );
     let log = home.log();
+    assert!(
+        log.contains("INFO"),
+        "the TUI wrote no log (so a panic would go unseen):\n{log}"
+    );
     assert!(!log.contains("panicked"), "log:\n{log}");
     // The demo wrote only the queue file, and only to its temporary place.
     assert!(!home.path().join("cache/tonearm").exists());

@@ -163,8 +163,9 @@ pub(crate) fn progress_ms(ps: &PlayerState, now: i64) -> i64 {
         } else {
             1.0
         };
-        // Float → int: speed is ~1 and the gap is milliseconds, far from overflow.
-        p += ((now - ps.timestamp).max(0) as f64 * speed) as i64;
+        // Both values come from a client's PUT: saturate rather than overflow.
+        let gap = now.saturating_sub(ps.timestamp).max(0);
+        p = p.saturating_add((gap as f64 * speed) as i64);
     }
     if ps.duration > 0 {
         p = p.min(ps.duration);
