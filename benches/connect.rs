@@ -23,8 +23,8 @@ use tonearm::connect::{apply, Connect, ConnectConfig, ConnectEvent};
 use tonearm::player::{PlayState, Player};
 use tonearm::services::{PlaybackOptions, Services};
 use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm::sim::remote::{Phone, PhoneConfig};
-use tonearm::sim::{SimConfig, Simulator};
+use tonearm_sim::remote::{Phone, PhoneConfig};
+use tonearm_sim::{SimConfig, Simulator};
 
 /// What a sink received: the samples and when each write happened (start index, length).
 #[derive(Default)]

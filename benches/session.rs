@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tonearm::session::codec::{Decoder, Encoder};
 use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm::sim::{SimConfig, Simulator};
+use tonearm_sim::{SimConfig, Simulator};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;

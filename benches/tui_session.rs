@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tonearm::sim::{CatalogSpec, SimConfig, Simulator};
+use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 const LIBRARY_TRACKS: usize = 10_000;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tonearm::api::library;
 use tonearm::api::{TokenProvider, WebApi, WebApiPolicy};
 use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm::sim::{CatalogSpec, HttpFaults, SimConfig, Simulator};
+use tonearm_sim::{CatalogSpec, HttpFaults, SimConfig, Simulator};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3

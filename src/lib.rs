@@ -23,8 +23,6 @@
 //! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
 //! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
-//! * [`sim`]     — the offline Spotify service used by tests and the demo; it never imports the
-//!   client modules above (only protobuf types and crypto crates).
 //!
 //! Data flow: the CLI (`main.rs`) resolves the config, builds a [`session::SessionConfig`] from
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
@@ -46,7 +44,6 @@ pub mod paths;
 pub mod player;
 pub mod services;
 pub mod session;
-pub mod sim;
 pub mod theme;
 pub mod ui;
 pub mod uiconf;

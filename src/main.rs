@@ -16,7 +16,7 @@ use tonearm::auth::oauth::{self, DeviceCode};
 use tonearm::auth::store::CredentialStore;
 use tonearm::config::{self, Config, RawEndpoints};
 use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm::sim::{SimConfig, Simulator};
+use tonearm_sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
 #[command(
@@ -461,13 +461,13 @@ fn run_tui(
 
 /// `tonearm sim phone …`: one command from the scripted phone.
 async fn run_phone(args: PhoneArgs) -> Result<()> {
-    use tonearm::sim::remote::{Phone, PhoneConfig};
+    use tonearm_sim::remote::{Phone, PhoneConfig};
     let base = args.sim_url.context(
         "pass --sim http://127.0.0.1:PORT (the `spclient` URL `tonearm sim` prints) or set TONEARM_SIM",
     )?;
     let password = match args.password {
         Some(p) => p,
-        None => tonearm::sim::builtin_accounts()
+        None => tonearm_sim::builtin_accounts()
             .into_iter()
             .find(|a| a.username == args.username)
             .map(|a| a.password)
@@ -557,11 +557,11 @@ async fn run_sim(args: SimArgs) -> Result<()> {
         password_login: !args.no_password_login,
         ping_interval: Duration::from_secs(args.ping_interval.max(1)),
         catalog: if args.catalog_tracks > 0 {
-            tonearm::sim::CatalogSpec::Synthetic {
+            tonearm_sim::CatalogSpec::Synthetic {
                 tracks: args.catalog_tracks,
             }
         } else {
-            tonearm::sim::CatalogSpec::Demo
+            tonearm_sim::CatalogSpec::Demo
         },
         ..SimConfig::default()
     };
@@ -671,7 +671,7 @@ async fn device_sign_in(cfg: &Config) -> Result<oauth::OAuthToken> {
 
 async fn run_login(demo: bool, cfg: &mut Config, args: LoginArgs) -> Result<()> {
     let demo = if demo {
-        let d = tonearm::demo::start(cfg.clone()).await?;
+        let d = tonearm::demo::start(cfg.clone(), Default::default()).await?;
         *cfg = d.config.clone();
         Some(d)
     } else {
@@ -785,7 +785,7 @@ fn print_session(session: &Session, took: Duration) -> Result<()> {
 /// `tonearm --demo status`: what `make demo` runs until the TUI exists. Starts the simulator,
 /// signs in each way the protocol allows, and shows each step.
 async fn demo_tour(cfg: Config) -> Result<()> {
-    let d = tonearm::demo::start(cfg).await?;
+    let d = tonearm::demo::start(cfg, Default::default()).await?;
     let info = d.sim.info().clone();
     let mut out = std::io::stdout();
     writeln!(
@@ -892,7 +892,7 @@ async fn run_daemon(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
     // --demo touches nothing on the LAN unless --zeroconf asks for it.
     let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
     let (cfg, creds, store, demo_sim) = if demo {
-        let d = tonearm::demo::start(cfg).await?;
+        let d = tonearm::demo::start(cfg, Default::default()).await?;
         let creds = Credentials::with_password(&d.account.username, &d.account.password);
         (d.config.clone(), Some(creds), None, Some(d))
     } else {
@@ -964,7 +964,7 @@ async fn sign_in(
     cfg: Config,
 ) -> Result<(Session, Config, Option<tonearm::demo::Demo>)> {
     if demo {
-        let d = tonearm::demo::start(cfg).await?;
+        let d = tonearm::demo::start(cfg, Default::default()).await?;
         let creds = Credentials::with_password(&d.account.username, &d.account.password);
         let session = Session::connect(session_config(&d.config), creds).await?;
         let cfg = d.config.clone();

@@ -68,8 +68,6 @@ pub enum RunError {
     Sink(#[from] crate::audio::sink::SinkError),
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
-    #[error("cannot start the embedded simulator")]
-    Sim(#[from] crate::sim::SimError),
     #[error("cannot find the state directory: set HOME or XDG_STATE_HOME")]
     NoStateDir,
 }
@@ -275,7 +273,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         let _ = tokio::time::timeout(Duration::from_secs(3), s.shutdown()).await;
     }
     if let Some(d) = demo {
-        let _ = tokio::time::timeout(Duration::from_secs(3), d.sim.shutdown()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), d.shutdown()).await;
     }
     tracing::info!("tonearm TUI closed");
     result
@@ -336,35 +334,12 @@ fn hostname() -> String {
 
 /// `--demo`'s simulator; `TONEARM_DEMO_LIBRARY_TRACKS` scales the demo account's library.
 async fn start_demo(config: Config) -> Result<crate::demo::Demo, RunError> {
-    let tracks: usize = std::env::var(DEMO_LIBRARY_ENV)
+    let library_tracks = std::env::var(DEMO_LIBRARY_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if tracks == 0 {
-        return Ok(crate::demo::start(config).await?);
-    }
-    let sim = crate::sim::Simulator::start(crate::sim::SimConfig {
-        catalog: crate::sim::CatalogSpec::Synthetic { tracks },
-        library_tracks: tracks,
-        ..crate::sim::SimConfig::default()
-    })
-    .await?;
-    let account = sim
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.product == "premium")
-        .cloned()
-        .ok_or(crate::demo::DemoError::NoPremiumAccount)?;
-    let config = Config {
-        endpoints: crate::demo::endpoints_for(&sim)?,
-        ..config
-    };
-    Ok(crate::demo::Demo {
-        sim,
-        config,
-        account,
-    })
+    let opts = crate::demo::DemoOptions { library_tracks };
+    Ok(crate::demo::start(config, opts).await?)
 }
 
 /// Applies one message and runs its effects; returns whether to redraw.

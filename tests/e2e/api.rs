@@ -8,7 +8,7 @@ use tonearm::api::metadata::{choose_file, Bitrate};
 use tonearm::api::{SpClient, TokenProvider};
 use tonearm::id::{SpotifyId, SpotifyUri};
 use tonearm::session::{Credentials, Session};
-use tonearm::sim::{HttpFaults, SimConfig, Simulator};
+use tonearm_sim::{HttpFaults, SimConfig, Simulator};
 
 use crate::common::{account, config, sim_with, within};
 

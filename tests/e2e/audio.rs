@@ -12,7 +12,7 @@ use tonearm::audio::pcm::PcmSource;
 use tonearm::id::{SpotifyId, SpotifyUri};
 use tonearm::player::loader::{LoadErrorKind, LoadedTrack, TrackLoader};
 use tonearm::player::spotify::SpotifyLoader;
-use tonearm::sim::{HttpFaults, SimConfig, Simulator};
+use tonearm_sim::{HttpFaults, SimConfig, Simulator};
 
 use crate::common::{sim_with, within};
 

@@ -20,8 +20,8 @@ use tonearm::id::SpotifyId;
 use tonearm::player::{PlayState, PlayerStatus, RepeatMode};
 use tonearm::services::{PlaybackOptions, Services};
 use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm::sim::remote::{Phone, PhoneConfig};
-use tonearm::sim::Simulator;
+use tonearm_sim::remote::{Phone, PhoneConfig};
+use tonearm_sim::Simulator;
 
 use crate::audio::{id_of, reference_pcm};
 use crate::common::{account, sim, within};

@@ -85,7 +85,7 @@ fn simulator_blob_encoder_matches_the_independent_vectors() {
         let user = c["username"].as_str().unwrap();
         let dev = c["device_id"].as_str().unwrap();
         let data = hexf(c, "auth_data");
-        let blob = tonearm::sim::phone::encode_inner_blob(
+        let blob = tonearm_sim::phone::encode_inner_blob(
             user,
             c["auth_type"].as_u64().unwrap() as u32,
             &data,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tonearm::api::metadata::Bitrate;
 use tonearm::audio::sink::{f32_to_i16, Sink, SinkError, SinkFactory, SinkSpec};
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
-use tonearm::sim::SimConfig;
+use tonearm_sim::SimConfig;
 
 use crate::audio::{id_of, loader, reference_pcm};
 use crate::common::{sim_with, within};

@@ -6,12 +6,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonearm::id::{FileId, SpotifyId};
 use tonearm::session::{Credentials, Session, SessionState};
-use tonearm::sim::{ApFaults, SimConfig};
 use tonearm::ErrorKind;
+use tonearm_sim::{ApFaults, SimConfig};
 
 use crate::common::{account, config, sim, sim_with, wait_state, within};
 
-async fn password_login(s: &tonearm::sim::Simulator) -> Session {
+async fn password_login(s: &tonearm_sim::Simulator) -> Session {
     let a = account(s, "premium");
     within(
         10,
@@ -100,7 +100,7 @@ async fn zeroconf_blob_login() {
     first.shutdown().await;
     let cfg = config(&s);
     // The simulator plays the phone: it builds the blob for our device id.
-    let blob = tonearm::sim::phone::encode_inner_blob(
+    let blob = tonearm_sim::phone::encode_inner_blob(
         &user,
         stored.auth_type as u32,
         &stored.auth_data,
@@ -197,7 +197,7 @@ async fn all_aps_refusing_ends_with_an_error_not_a_loop() {
 }
 
 async fn connect_err(
-    s: &tonearm::sim::Simulator,
+    s: &tonearm_sim::Simulator,
     faults: ApFaults,
 ) -> tonearm::session::SessionError {
     for i in 0..2 {

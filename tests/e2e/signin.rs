@@ -14,7 +14,7 @@ use tonearm::auth::oauth::{self, AuthError, DeviceOptions, Pkce};
 use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference};
 use tonearm::config::SPOTIFY_CLIENT_ID;
 use tonearm::session::{Credentials, Session};
-use tonearm::sim::{SimConfig, Simulator};
+use tonearm_sim::{SimConfig, Simulator};
 
 use crate::common;
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tonearm::sim::remote::{Phone, PhoneConfig};
+use tonearm_sim::remote::{Phone, PhoneConfig};
 
 struct Kill(std::process::Child);
 impl Drop for Kill {

@@ -11,7 +11,7 @@ use tonearm::api::library;
 use tonearm::api::webapi::SearchType;
 use tonearm::api::{TokenProvider, WebApi};
 use tonearm::session::Session;
-use tonearm::sim::{CatalogSpec, SimConfig, Simulator};
+use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
 
 use crate::common::{sim_with, within};
 

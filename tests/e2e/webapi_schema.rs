@@ -6,7 +6,7 @@
 //! violation names the JSON path where it happened. A self-test makes sure drifted bodies fail.
 
 use serde_json::{json, Value};
-use tonearm::sim::{SimConfig, Simulator};
+use tonearm_sim::{SimConfig, Simulator};
 
 use crate::common;
 
@@ -584,7 +584,7 @@ async fn player_endpoints_match_the_openapi_document() {
     use librespot_protocol::devices::DeviceType;
     use librespot_protocol::player::{PlayerState, ProvidedTrack};
     use std::time::Duration;
-    use tonearm::sim::remote::{Phone, PhoneConfig, PhoneEvent};
+    use tonearm_sim::remote::{Phone, PhoneConfig, PhoneEvent};
 
     let spec = Spec::load();
     let s = &spec;

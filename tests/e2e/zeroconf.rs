@@ -44,7 +44,7 @@ fn http() -> reqwest::Client {
 }
 
 /// Signs in to the simulator with a password and returns the stored (reusable) credentials.
-async fn stored_credentials(s: &tonearm::sim::Simulator) -> Credentials {
+async fn stored_credentials(s: &tonearm_sim::Simulator) -> Credentials {
     let a = account(s, "premium");
     let session = within(
         20,
@@ -86,7 +86,7 @@ async fn post(http: &reqwest::Client, addr: SocketAddr, form: &[(&str, &str)]) -
 
 /// A valid `addUser` for our receiver, built by the simulator's phone (independent encoder).
 fn phone_blob(info: &Value, creds: &Credentials) -> (String, String) {
-    let inner = tonearm::sim::phone::encode_inner_blob(
+    let inner = tonearm_sim::phone::encode_inner_blob(
         creds.username.as_deref().unwrap(),
         creds.auth_type.as_u32(),
         &creds.auth_data,
@@ -94,7 +94,7 @@ fn phone_blob(info: &Value, creds: &Credentials) -> (String, String) {
     )
     .expect("inner blob");
     let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
-    tonearm::sim::phone::encode_outer_blob(&inner, &key).expect("outer blob")
+    tonearm_sim::phone::encode_outer_blob(&inner, &key).expect("outer blob")
 }
 
 async fn next_login(rx: &mut mpsc::Receiver<ZeroconfLogin>) -> ZeroconfLogin {
@@ -249,11 +249,11 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
     let short = B64.encode(&raw[..35]);
     // A correctly wrapped inner blob whose length is not a multiple of 16.
     let pk = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
-    let (odd_inner, odd_key) = tonearm::sim::phone::encode_outer_blob("YWJj", &pk).unwrap();
+    let (odd_inner, odd_key) = tonearm_sim::phone::encode_outer_blob("YWJj", &pk).unwrap();
     // Another receiver's key: the MAC cannot match.
     let other = DhKeys::random();
     let (other_blob, other_key) =
-        tonearm::sim::phone::encode_outer_blob("YWJj", &other.public_key()).unwrap();
+        tonearm_sim::phone::encode_outer_blob("YWJj", &other.public_key()).unwrap();
     let _ = other_key;
     let bad_key = B64.encode([1u8]);
 
@@ -958,7 +958,7 @@ async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
     let creds = Credentials::stored("quiet-user", secret.clone());
     // Find a blob with a '+' in it so the unescaped case is really exercised.
     let (blob, client_key, inner) = loop {
-        let inner = tonearm::sim::phone::encode_inner_blob(
+        let inner = tonearm_sim::phone::encode_inner_blob(
             "quiet-user",
             1,
             &secret,
@@ -966,7 +966,7 @@ async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
         )
         .unwrap();
         let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
-        let (b, k) = tonearm::sim::phone::encode_outer_blob(&inner, &key).unwrap();
+        let (b, k) = tonearm_sim::phone::encode_outer_blob(&inner, &key).unwrap();
         if b.contains('+') {
             break (b, k, inner);
         }

@@ -8,14 +8,14 @@
 # and by Goertzel filter).
 #
 # Run once by developers, not by `make test`; the .ogg files it writes are committed and
-# embedded into the binary by src/sim/media.rs (include_bytes!). If you change the table below,
-# change DEMO_AUDIO in src/sim/media.rs too (fundamentals; durations are read from the files).
+# embedded into the binary by crates/tonearm-sim/src/media.rs (include_bytes!). If you change the table below,
+# change DEMO_AUDIO in crates/tonearm-sim/src/media.rs too (fundamentals; durations are read from the files).
 #
 # Needs (Debian/Ubuntu):  apt-get install -y sox vorbis-tools libsox-fmt-all bc
 #   sox        synthesis and mixing (writes WAV; libsox-fmt-all is only needed for other formats)
 #   oggenc     from vorbis-tools, the Vorbis encoder
 #   bc         frequency arithmetic
-# Output: assets/audio/trackN-{096,160,320}.ogg, N = 1..8; total must stay ≤ 4 MB (checked).
+# Output: crates/tonearm-sim/assets/audio/trackN-{096,160,320}.ogg, N = 1..8; total must stay ≤ 4 MB (checked).
 set -euo pipefail
 
 for tool in sox oggenc bc; do

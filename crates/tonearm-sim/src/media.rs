@@ -1,5 +1,5 @@
 //! The simulator's audio files (spec §10.5, §10.6): the eight demo Ogg Vorbis tracks embedded
-//! from `assets/audio/` (three formats each), the little Ogg reading the catalog needs (sample
+//! from `assets/audio/` (this crate's) (three formats each), the little Ogg reading the catalog needs (sample
 //! rate, channels, exact length from the last granule position), the Ogg CRC, Spotify's 167-byte
 //! header page (seek table, replay gain at offset 144, the 0xffffffff segment), AES-128-CTR with
 //! Spotify's IV over the whole file, and a lazily filled cache of the served (encrypted or plain)
@@ -50,9 +50,9 @@ macro_rules! demo_audio {
         DemoAudio {
             fundamental_hz: $hz,
             files: [
-                include_bytes!(concat!("../../assets/audio/track", $n, "-096.ogg")),
-                include_bytes!(concat!("../../assets/audio/track", $n, "-160.ogg")),
-                include_bytes!(concat!("../../assets/audio/track", $n, "-320.ogg")),
+                include_bytes!(concat!("../assets/audio/track", $n, "-096.ogg")),
+                include_bytes!(concat!("../assets/audio/track", $n, "-160.ogg")),
+                include_bytes!(concat!("../assets/audio/track", $n, "-320.ogg")),
             ],
             gain: ReplayGain {
                 track_gain_db: $tg,

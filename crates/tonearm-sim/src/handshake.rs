@@ -25,7 +25,7 @@ use super::{ApFaults, ApKeyInfo};
 type HmacSha1 = Hmac<Sha1>;
 
 /// The simulator's test key pair (not a secret: it only has to differ from Spotify's).
-const AP_KEY_PEM: &str = include_str!("../../assets/sim/ap_key.pem");
+const AP_KEY_PEM: &str = include_str!("../assets/ap_key.pem");
 /// Largest handshake message accepted from a client (protobuf bytes).
 pub(crate) const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 

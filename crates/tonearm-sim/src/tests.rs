@@ -326,7 +326,7 @@ fn key_derivation_known_answer() {
 
 #[test]
 fn ap_key_matches_the_committed_pem() {
-    // `openssl rsa -in assets/sim/ap_key.pem -noout -modulus`, lower-cased, SHA-1 (no newline).
+    // `openssl rsa -in crates/tonearm-sim/assets/ap_key.pem -noout -modulus`, lower-cased, SHA-1 (no newline).
     use sha1::Digest;
     let key = handshake::ApKey::load().unwrap();
     assert!(key
