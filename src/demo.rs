@@ -7,7 +7,9 @@
 //! the default `demo` feature: without it [`start`] answers [`DemoError::NotBuilt`] so `--demo`
 //! fails with a clear message instead of not existing.
 
-use crate::config::{Config, Endpoints};
+use crate::config::Config;
+#[cfg(feature = "demo")]
+use crate::config::Endpoints;
 #[cfg(feature = "demo")]
 use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
 

@@ -23,8 +23,10 @@
 //! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
 //! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
+//! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
+//!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
 //!
-//! Data flow: the CLI (`main.rs`) resolves the config, builds a [`session::SessionConfig`] from
+//! Data flow: the CLI (`main.rs` + [`cli`]) resolves the config, builds a [`session::SessionConfig`] from
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
 //! handle, which forwards packets to one connection task that owns the socket.
 
@@ -32,6 +34,7 @@ pub mod api;
 pub mod app;
 pub mod audio;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod daemon;

@@ -1,8 +1,11 @@
 //! The signed-in service bundle: one AP session and everything built on it (tokens, spclient,
-//! Web API, the player with its loader and sink). The TUI and the daemon both start from here so
-//! they wire the services the same way.
+//! Web API, the player with its loader and sink). The TUI, the daemon and the CLI commands all
+//! start from here so they wire the services the same way: [`Clients`] are the HTTP clients over
+//! a session (all the Web API commands need), [`Services`] adds the player. Client logic every
+//! front end may need over these handles lives here too ([`Services::resolve_queue`]: Spotify
+//! URIs into a queue of tracks).
 //!
-//! Never imports UI crates or the app state.
+//! Never imports UI crates, the app state or the CLI.
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use crate::api::{SpClient, TokenProvider, WebApi};
 use crate::audio::normalise::NormalisationConfig;
 use crate::audio::sink::{SinkFactory, SinkSpec};
 use crate::config::Config;
+use crate::id::{IdError, ItemKind, SpotifyId, SpotifyUri};
 use crate::player::spotify::SpotifyLoader;
 use crate::player::{Player, PlayerConfig, PlayerEvent};
 use crate::session::Session;
@@ -25,6 +29,58 @@ pub struct PlaybackOptions {
     /// Initial volume, `0..=65535`.
     pub volume: u16,
     pub normalisation: NormalisationConfig,
+}
+
+/// The HTTP clients over a connected session: tokens (login5 and client-token), spclient
+/// (metadata, storage-resolve) and the Web API. Cheap to clone; nothing runs until called.
+#[derive(Clone)]
+pub struct Clients {
+    pub http: reqwest::Client,
+    pub tokens: TokenProvider,
+    pub spclient: SpClient,
+    pub web_api: WebApi,
+}
+
+impl Clients {
+    /// The clients for `session`, at the endpoints of `config` (the session's login5 token
+    /// serves the Web API too).
+    pub fn new(config: &Config, session: &Session) -> Clients {
+        let http = reqwest::Client::new();
+        let tokens = TokenProvider::new(session.clone(), config.endpoints.clone(), http.clone());
+        let spclient = SpClient::from_session(
+            session.clone(),
+            tokens.clone(),
+            &config.endpoints,
+            http.clone(),
+        );
+        let web_api = WebApi::new(
+            tokens.clone(),
+            config.endpoints.web_api.clone(),
+            http.clone(),
+        );
+        Clients {
+            http,
+            tokens,
+            spclient,
+            web_api,
+        }
+    }
+}
+
+/// Why [`Services::resolve_queue`] could not build a queue.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Uri(#[from] IdError),
+    #[error("cannot load the {kind} {uri}")]
+    Load {
+        kind: &'static str,
+        uri: String,
+        #[source]
+        source: crate::api::ApiError,
+    },
+    #[error("{uri}: playing {kind}s is not supported yet (tracks, albums and artists are)")]
+    Unsupported { kind: &'static str, uri: String },
 }
 
 /// Handles to the running services; cheap to clone.
@@ -59,19 +115,12 @@ impl Services {
         playback: &PlaybackOptions,
         factory: SinkFactory,
     ) -> (Services, mpsc::UnboundedReceiver<PlayerEvent>) {
-        let http = reqwest::Client::new();
-        let tokens = TokenProvider::new(session.clone(), config.endpoints.clone(), http.clone());
-        let spclient = SpClient::from_session(
-            session.clone(),
-            tokens.clone(),
-            &config.endpoints,
-            http.clone(),
-        );
-        let web_api = WebApi::new(
-            tokens.clone(),
-            config.endpoints.web_api.clone(),
-            http.clone(),
-        );
+        let Clients {
+            http,
+            tokens,
+            spclient,
+            web_api,
+        } = Clients::new(&config, &session);
         let loader = SpotifyLoader::new(
             session.clone(),
             spclient.clone(),
@@ -100,6 +149,44 @@ impl Services {
             },
             events,
         )
+    }
+
+    /// Expands Spotify URIs (or open.spotify.com links) into a queue of tracks, in order: a
+    /// track is itself, an album its tracks, an artist its top tracks in the account's country.
+    /// Playlists, shows and episodes are refused by name.
+    pub async fn resolve_queue<S: AsRef<str>>(
+        &self,
+        uris: &[S],
+    ) -> Result<Vec<SpotifyId>, ResolveError> {
+        let country = self.session.country().unwrap_or_default();
+        let mut queue = Vec::new();
+        for text in uris {
+            let text = text.as_ref();
+            let uri = SpotifyUri::parse(text)?;
+            let load_error = |source| ResolveError::Load {
+                kind: uri.kind.as_str(),
+                uri: text.to_string(),
+                source,
+            };
+            match uri.kind {
+                ItemKind::Track => queue.push(uri.id),
+                ItemKind::Album => {
+                    let album = self.spclient.album(uri.id).await.map_err(load_error)?;
+                    queue.extend(album.tracks);
+                }
+                ItemKind::Artist => {
+                    let artist = self.spclient.artist(uri.id).await.map_err(load_error)?;
+                    queue.extend_from_slice(artist.top_tracks_for(&country));
+                }
+                ItemKind::Playlist | ItemKind::Show | ItemKind::Episode => {
+                    return Err(ResolveError::Unsupported {
+                        kind: uri.kind.as_str(),
+                        uri: text.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(queue)
     }
 
     /// Stops the player and closes the session.

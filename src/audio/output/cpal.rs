@@ -14,6 +14,10 @@
 //! While paused the callback consumes nothing, so a `write` that does not fit in the ring
 //! waits until playback resumes: the player stops writing while paused. A device that stops
 //! consuming while not paused makes `write` fail after a few seconds instead of hanging.
+//!
+//! alsa-lib's own error messages (a machine without a sound card gets a dozen "ALSA lib …
+//! cannot find card" lines) go to the log, not to stderr: [`alsa_log`] routes them on the thread
+//! that opens the device and, from the first callback on, on cpal's stream thread.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,15 @@ use ::cpal::{
 
 use crate::audio::pcm::{CHANNELS, SAMPLE_RATE};
 use crate::audio::sink::{f32_to_i16, Sink, SinkError};
+
+#[cfg(target_os = "linux")]
+mod alsa_log;
+
+/// Elsewhere cpal does not use ALSA: nothing to route.
+#[cfg(not(target_os = "linux"))]
+mod alsa_log {
+    pub fn route_this_thread() {}
+}
 
 /// Length of the ring buffer between `write` and the device callback.
 pub const RING_MS: u64 = 400;
@@ -93,6 +106,7 @@ impl CpalSink {
     /// Finds the device (`None`: the default output) and a 44.1 kHz stereo format for it.
     /// The stream itself is built by `start`.
     pub fn open(name: Option<&str>) -> Result<CpalSink, SinkError> {
+        alsa_log::route_this_thread();
         let host = ::cpal::default_host();
         let device = match name {
             None => host
@@ -171,6 +185,7 @@ impl CpalSink {
         };
         let err_shared = self.shared.clone();
         let on_error = move |e: StreamError| {
+            alsa_log::route_this_thread();
             // Not the audio callback: a non-blocking lock is fine here.
             if let Ok(mut slot) = err_shared.failure.try_lock() {
                 if slot.is_none() {
@@ -301,6 +316,9 @@ struct Callback {
     consumer: rtrb::Consumer<f32>,
     shared: Arc<Shared>,
     clear_seen: u64,
+    /// alsa-lib's messages on this (cpal's stream) thread go to the log: set on the first call,
+    /// before cpal can report an underrun from here.
+    alsa_routed: bool,
 }
 
 impl Callback {
@@ -309,11 +327,16 @@ impl Callback {
             consumer,
             shared,
             clear_seen: 0,
+            alsa_routed: false,
         }
     }
 
     /// Handles a clear request and the latency report; false while paused.
     fn prelude(&mut self, latency: Option<Duration>) -> bool {
+        if !self.alsa_routed {
+            alsa_log::route_this_thread();
+            self.alsa_routed = true;
+        }
         if let Some(lat) = latency {
             self.shared
                 .latency_ns

@@ -1,0 +1,137 @@
+//! The command-line edge: one module per `tonearm` command, called by `main.rs` after it has
+//! parsed the arguments ([`args`]), set up logging, loaded the config ([`load_config`]) and built
+//! the runtime. Each command starts its services the way the TUI and the daemon do (through
+//! [`crate::services`], [`crate::daemon`], [`crate::app::run`]) and only turns their answers
+//! into text ([`output`]).
+//!
+//! This is the binary's edge living in the library so tests can reach its pure parts (the text
+//! formatting): it is the one place besides `main.rs` where `anyhow` is used, because errors here
+//! end the process with a message and are never matched on. Nothing else in the crate may import
+//! `cli`. What needs the simulator (`tonearm sim`, the `--demo` tour) is built only with the
+//! `demo` feature; without it those say clearly that this build has none.
+
+pub mod args;
+pub mod daemon;
+pub mod library;
+pub mod login;
+pub mod output;
+pub mod play;
+pub mod search;
+pub mod sim;
+pub mod status;
+#[cfg(feature = "demo")]
+pub mod tour;
+pub mod tui;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::auth::store::CredentialStore;
+use crate::config::{self, Config};
+use crate::demo::Demo;
+use crate::session::{Credentials, Session, SessionConfig};
+
+use args::Cli;
+
+/// The config the command runs with: the file (`--config` or the default place; with `--demo`
+/// none unless `--config` names one), then `--device-name` and the endpoint flags over it.
+/// Without the `demo` feature, `--demo` stops here with [`crate::demo::DemoError::NotBuilt`].
+pub fn load_config(cli: &Cli) -> Result<Config> {
+    if cli.demo && !cfg!(feature = "demo") {
+        return Err(crate::demo::DemoError::NotBuilt.into());
+    }
+    let (path, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => match config::default_path() {
+            Some(p) => (p, false),
+            None => (PathBuf::from("config.toml"), false),
+        },
+    };
+    let mut cfg = if cli.demo && !explicit {
+        Config::default() // --demo touches no files
+    } else {
+        config::load(&path, explicit)?
+    };
+    if let Some(name) = &cli.device_name {
+        cfg.device_id = config::device_id_for(name);
+        cfg.device_name = name.clone();
+    }
+    config::apply_endpoints(&mut cfg.endpoints, &cli.endpoints.to_raw())
+        .map_err(|(k, v, r)| anyhow::anyhow!("command line: `{k}` = \"{v}\": {r}"))?;
+    Ok(cfg)
+}
+
+/// The session settings for `cfg`'s endpoints and device.
+pub(crate) fn session_config(cfg: &Config) -> SessionConfig {
+    SessionConfig::new(cfg.endpoints.clone(), cfg.device_id.clone())
+}
+
+/// The keyring, or the 0600 file when no keyring service answers (`TONEARM_CREDENTIAL_STORE`
+/// forces one).
+pub(crate) fn credential_store() -> Result<CredentialStore> {
+    Ok(CredentialStore::open()?)
+}
+
+/// The stored credentials, or the advice to sign in first.
+pub(crate) fn stored_credentials() -> Result<Credentials> {
+    credential_store()?
+        .load()?
+        .context("not signed in: run `tonearm login` first")
+}
+
+/// A connected session for a command, and with `--demo` the simulator it talks to (kept so it
+/// lives as long as the session; [`SignedIn::close`] stops both).
+pub(crate) struct SignedIn {
+    pub session: Session,
+    /// The config with the endpoints the session uses (the simulator's with `--demo`).
+    pub config: Config,
+    pub demo: Option<Demo>,
+}
+
+impl SignedIn {
+    /// Signs in with the stored credentials, or as the premium demo account with `--demo`.
+    pub async fn connect(demo: bool, cfg: Config) -> Result<SignedIn> {
+        if demo {
+            let d = crate::demo::start(cfg, Default::default()).await?;
+            let creds = Credentials::with_password(&d.account.username, &d.account.password);
+            let session = Session::connect(session_config(&d.config), creds).await?;
+            return Ok(SignedIn {
+                session,
+                config: d.config.clone(),
+                demo: Some(d),
+            });
+        }
+        let creds = stored_credentials()?;
+        let session = Session::connect(session_config(&cfg), creds).await?;
+        Ok(SignedIn {
+            session,
+            config: cfg,
+            demo: None,
+        })
+    }
+
+    /// Closes the session, then stops the simulator.
+    pub async fn close(self) {
+        self.session.shutdown().await;
+        if let Some(d) = self.demo {
+            d.shutdown().await;
+        }
+    }
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix (how services and `tonearm sim` are stopped).
+pub async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,350 @@
+//! The command line's shape: clap's derive structs for `tonearm` and every subcommand, and the
+//! endpoint overrides as the config's [`RawEndpoints`]. Parsed by `main.rs`; each command module
+//! reads its own `…Args`. Plain data: no I/O, nothing from the command modules.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::RawEndpoints;
+
+#[derive(Parser)]
+#[command(
+    name = "tonearm",
+    version,
+    about = "A terminal Spotify client and Connect speaker"
+)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/tonearm/config.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Start the offline simulator in-process and sign in as its premium demo account
+    /// (no files or keyring touched).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Log file (default: $XDG_STATE_HOME/tonearm/tonearm.log).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `tonearm=debug` (TONEARM_LOG overrides).
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// Device name shown to other Spotify clients.
+    #[arg(long, global = true)]
+    pub device_name: Option<String>,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+    #[command(flatten)]
+    pub tui: TuiArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options of the terminal UI (`tonearm` with no subcommand).
+#[derive(Args)]
+pub struct TuiArgs {
+    /// Validate the config, keymap and themes, print a summary, and exit (1 when invalid).
+    #[arg(long)]
+    pub check_config: bool,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    pub sink: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    pub bitrate: String,
+    /// Volume in percent at start (default: the volume saved with the queue).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub volume: Option<u8>,
+}
+
+/// Endpoint overrides (defaults: Spotify's real endpoints, or the config file).
+#[derive(Args, Default)]
+pub struct EndpointArgs {
+    /// apresolve base URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub apresolve_url: Option<String>,
+    /// Access point `host:port` to use instead of apresolve (repeatable).
+    #[arg(long = "ap", global = true, value_name = "HOST:PORT")]
+    pub access_points: Vec<String>,
+    /// Trusted AP RSA modulus, hex.
+    #[arg(long, global = true, value_name = "HEX")]
+    pub ap_key_modulus: Option<String>,
+    /// Trusted AP RSA public exponent.
+    #[arg(long, global = true)]
+    pub ap_key_exponent: Option<u32>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub login5_url: Option<String>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub client_token_url: Option<String>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub accounts_url: Option<String>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub spclient_url: Option<String>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub dealer_url: Option<String>,
+    #[arg(long, global = true, value_name = "URL")]
+    pub web_api_url: Option<String>,
+}
+
+impl EndpointArgs {
+    pub fn to_raw(&self) -> RawEndpoints {
+        RawEndpoints {
+            apresolve: self.apresolve_url.clone(),
+            access_points: (!self.access_points.is_empty()).then(|| self.access_points.clone()),
+            ap_key_modulus: self.ap_key_modulus.clone(),
+            ap_key_exponent: self.ap_key_exponent,
+            login5: self.login5_url.clone(),
+            client_token: self.client_token_url.clone(),
+            accounts: self.accounts_url.clone(),
+            spclient: self.spclient_url.clone(),
+            dealer: self.dealer_url.clone(),
+            web_api: self.web_api_url.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the offline Spotify simulator; prints one JSON line with its endpoints first.
+    // Without the `demo` feature the command still parses (and says this build has no
+    // simulator) but is left out of the help.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
+    Sim(SimArgs),
+    /// Sign in (browser by default, --device for SSH/headless) and store the reusable
+    /// credentials in the OS keyring, or a 0600 file when no keyring service exists.
+    Login(LoginArgs),
+    /// Remove stored credentials from the keyring and the credential file.
+    Logout,
+    /// Connect with the stored credentials and show the session (with --demo: a protocol tour).
+    Status,
+    /// Play tracks, albums or artists (Spotify URIs or open.spotify.com links) to the end.
+    Play(PlayArgs),
+    /// Show your library: playlists, Liked Songs, albums, artists, shows (cached, then refreshed).
+    Library(LibraryArgs),
+    /// Search Spotify's catalog.
+    Search(SearchArgs),
+    /// Run as a Spotify Connect speaker without the UI (until SIGTERM/Ctrl-C).
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Device name shown in Spotify apps (default: the config's device name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Device type: computer, speaker, tv, avr, stb, audiodongle, smartphone, tablet, ...
+    #[arg(long, default_value = "speaker")]
+    pub device_type: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    pub bitrate: String,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    pub sink: String,
+    /// Initial volume in percent (logarithmic curve).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub volume: u8,
+    /// Advertise on the LAN (mDNS) and accept logins handed over by phones (zeroconf).
+    #[arg(long, overrides_with = "no_zeroconf")]
+    pub zeroconf: bool,
+    /// Do not advertise or accept zeroconf logins (then stored credentials are required).
+    #[arg(long)]
+    pub no_zeroconf: bool,
+    /// Zeroconf HTTP port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub zeroconf_port: u16,
+    /// Store credentials handed over by a phone (zeroconf addUser) for the next start.
+    #[arg(long)]
+    pub store_credentials: bool,
+}
+
+#[derive(Args)]
+pub struct LibraryArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Fetch the library before printing instead of showing the cached copy first.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// What to look for (Spotify's search syntax, e.g. `artist:miles year:1959`).
+    #[arg(required = true)]
+    pub query: Vec<String>,
+    /// Kinds of results, comma-separated: track, album, artist, playlist, show, episode.
+    #[arg(
+        long = "type",
+        value_delimiter = ',',
+        default_value = "track,album,artist,playlist"
+    )]
+    pub types: Vec<String>,
+    /// Results per kind.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub limit: u32,
+    /// Index of the first result (for the next page).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PlayArgs {
+    /// Tracks, albums or artists to play, in order. With --demo and none: the demo album.
+    pub uris: Vec<String>,
+    /// Where audio goes: cpal (default device), cpal:<device>, wav:<path>, pipe, null.
+    #[arg(long, default_value = "cpal")]
+    pub sink: String,
+    /// Streaming bitrate: 96, 160 or 320.
+    #[arg(long, default_value = "320")]
+    pub bitrate: String,
+    /// Volume in percent (logarithmic curve).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub volume: u8,
+    /// Normalise loudness with the tracks' replay-gain values.
+    #[arg(long)]
+    pub normalise: bool,
+    /// Extra gain in dB applied by normalisation (with --normalise).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        requires = "normalise"
+    )]
+    pub pregain: f32,
+}
+
+#[derive(Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: IpAddr,
+    /// HTTP port (apresolve, accounts, login5, client-token, Web API, spclient, dealer, CDN);
+    /// 0 = ephemeral.
+    #[arg(long, default_value_t = 0)]
+    pub http_port: u16,
+    /// Access-point TCP ports (repeatable); default two ephemeral ports.
+    #[arg(long = "ap-port")]
+    pub ap_ports: Vec<u16>,
+    /// Directory where issued credentials and tokens persist across restarts.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Refuse password logins as today's Spotify does.
+    #[arg(long)]
+    pub no_password_login: bool,
+    /// Seconds between a PongAck and the next Ping.
+    #[arg(long, default_value_t = 60)]
+    pub ping_interval: u64,
+    /// Add this many synthetic tracks to the demo catalog (scale tests: 10000, 100000).
+    #[arg(long, default_value_t = 0)]
+    pub catalog_tracks: usize,
+    #[command(subcommand)]
+    pub action: Option<SimAction>,
+}
+
+#[derive(Subcommand)]
+pub enum SimAction {
+    /// A scripted phone: signs in to a running simulator, shows up as a smartphone in the
+    /// account's Connect devices and sends one command; prints the answer as JSON.
+    Phone(PhoneArgs),
+}
+
+#[derive(Args)]
+pub struct PhoneArgs {
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
+    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    pub sim_url: Option<String>,
+    /// Account to sign in as.
+    #[arg(long, default_value = "tonearm-demo")]
+    pub username: String,
+    /// Its password (default: the built-in account's).
+    #[arg(long, env = "TONEARM_SIM_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// The phone's name in device lists.
+    #[arg(long, default_value = "Sim Phone")]
+    pub name: String,
+    /// Device (name or id) commands go to; default: the active device.
+    #[arg(long, value_name = "NAME|ID")]
+    pub device: Option<String>,
+    #[command(subcommand)]
+    pub command: PhoneCommand,
+}
+
+#[derive(Subcommand)]
+pub enum PhoneCommand {
+    /// List the account's devices, one JSON object per line.
+    Devices,
+    /// What plays where (active device, track, position, options) as JSON.
+    Status,
+    /// Transfer playback to a device (name or id).
+    Transfer {
+        target: String,
+    },
+    /// Play a context (album, playlist, artist URI).
+    Play {
+        context_uri: String,
+        /// Start at this track of the context (0-based).
+        #[arg(long)]
+        index: Option<u32>,
+        /// Start at this position in the track (ms).
+        #[arg(long)]
+        position: Option<u64>,
+    },
+    Pause,
+    Resume,
+    /// Seek to a position (ms).
+    Seek {
+        ms: u64,
+    },
+    Next,
+    Prev,
+    /// Volume in percent.
+    Volume {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+    },
+    /// Shuffle on|off.
+    Shuffle {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Repeat off|context|track.
+    Repeat {
+        #[arg(value_parser = ["off", "context", "track"])]
+        mode: String,
+    },
+    /// Add a track to the queue.
+    Queue {
+        uri: String,
+    },
+    /// Replace the queue with these tracks.
+    SetQueue {
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Sign in in a web browser (the default): OAuth with PKCE and a redirect to 127.0.0.1.
+    #[arg(long, group = "method")]
+    pub browser: bool,
+    /// With --browser: do not start a browser, only print the address to open.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Pair with a code entered on another device (for SSH and headless machines).
+    #[arg(long, group = "method")]
+    pub device: bool,
+    /// Username for a password login (legacy; Spotify refuses it today).
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, requires = "username", group = "method")]
+    pub password_stdin: bool,
+    /// Read an OAuth access token from the first line of standard input.
+    #[arg(long, group = "method")]
+    pub token_stdin: bool,
+}

@@ -1,0 +1,156 @@
+//! `tonearm play`: plays tracks, albums or artists to the end through the same [`Services`] the
+//! TUI and the daemon use, printing a line per track. With `--sink pipe` the audio goes to
+//! standard output, so the messages go to standard error. A reader that closes standard output
+//! (`tonearm play … | head -2`, or the consumer of `--sink pipe` going away) ends playback
+//! quietly. Called by `main.rs`.
+
+use anyhow::{bail, Result};
+
+use super::args::PlayArgs;
+use super::output::{self, note, say, Closed};
+use super::SignedIn;
+use crate::api::metadata::Bitrate;
+use crate::audio::normalise::NormalisationConfig;
+use crate::audio::output::pipe::PipeSink;
+use crate::audio::sink::{SinkFactory, SinkSpec};
+use crate::audio::volume;
+use crate::config::Config;
+use crate::player::PlayerEvent;
+use crate::services::{PlaybackOptions, Services};
+
+/// Where `play`'s messages go: standard output, or standard error when the audio uses stdout.
+#[derive(Clone, Copy)]
+struct Messages {
+    to_stderr: bool,
+}
+
+impl Messages {
+    fn say(self, text: &str) -> Result<()> {
+        if self.to_stderr {
+            note!("{text}");
+            Ok(())
+        } else {
+            say!("{text}")
+        }
+    }
+}
+
+pub async fn run(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
+    let bitrate: Bitrate = args
+        .bitrate
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
+    let mut sink = SinkSpec::parse(&args.sink)?;
+    let messages = Messages {
+        to_stderr: sink == SinkSpec::Pipe,
+    };
+    if let Err(e) = crate::audio::output::probe(&sink) {
+        if !demo {
+            return Err(e.into());
+        }
+        messages.say(&format!(
+            "{e}\nDemo: playing to the null sink instead (try --sink wav:demo.wav)."
+        ))?;
+        sink = SinkSpec::Null;
+    }
+
+    let signed = SignedIn::connect(demo, cfg).await?;
+    let mut uris = args.uris.clone();
+    if uris.is_empty() {
+        match signed.demo.as_ref().and_then(|d| d.demo_album()) {
+            Some(album) => uris.push(album),
+            None => {
+                signed.close().await;
+                bail!("say what to play: a Spotify URI or an open.spotify.com link");
+            }
+        }
+    }
+    let playback = PlaybackOptions {
+        sink: sink.clone(),
+        bitrate,
+        volume: volume::from_percent(args.volume),
+        normalisation: NormalisationConfig {
+            enabled: args.normalise,
+            pregain_db: args.pregain,
+            ..Default::default()
+        },
+    };
+    let (services, events) = Services::start_with_sink(
+        signed.config,
+        signed.session,
+        &playback,
+        sink_factory(&sink),
+    );
+    let result = play(&services, events, &uris, &args, &sink, messages).await;
+    services.shutdown().await;
+    if let Some(d) = signed.demo {
+        d.shutdown().await;
+    }
+    result
+}
+
+/// The sink for `spec`; `pipe` writes through [`output::Stdout`] so a reader that went away is
+/// recognised as such rather than reported as a failure.
+fn sink_factory(spec: &SinkSpec) -> SinkFactory {
+    match spec {
+        SinkSpec::Pipe => Box::new(|| Ok(Box::new(PipeSink::new(output::Stdout)))),
+        other => crate::audio::output::factory(other.clone()),
+    }
+}
+
+/// Resolves the queue, starts it and prints what plays until it ends (or Ctrl-C).
+async fn play(
+    services: &Services,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
+    uris: &[String],
+    args: &PlayArgs,
+    sink: &SinkSpec,
+    messages: Messages,
+) -> Result<()> {
+    let queue = services.resolve_queue(uris).await?;
+    if queue.is_empty() {
+        bail!("nothing to play: the items have no tracks");
+    }
+    messages.say(&format!(
+        "Playing {} track(s) to {sink} at {} kbps.",
+        queue.len(),
+        args.bitrate
+    ))?;
+    services.player.load(queue, 0, 0, true);
+
+    let mut played = 0usize;
+    let mut last_error = None;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                messages.say("Stopped.")?;
+                break;
+            }
+            ev = events.recv() => match ev {
+                None => break,
+                Some(PlayerEvent::TrackChanged(t)) => {
+                    played += 1;
+                    messages.say(&output::track_line(&t.name, &t.artists, &t.album, t.duration_ms))?;
+                }
+                // The pipe sink's reader went away: nothing more can be heard.
+                Some(PlayerEvent::Error { .. }) if output::stdout_closed() => {
+                    tracing::info!("standard output closed: playback stops");
+                    return Err(Closed.into());
+                }
+                Some(PlayerEvent::Error { reason, skipped, .. }) => {
+                    messages.say(&format!("✗ {reason}{}", if skipped { " (skipped)" } else { "" }))?;
+                    last_error = Some(reason);
+                    if !skipped {
+                        break;
+                    }
+                }
+                Some(PlayerEvent::EndOfQueue) | Some(PlayerEvent::Stopped) => break,
+                Some(_) => {}
+            },
+        }
+    }
+    match (played, last_error) {
+        (0, Some(reason)) => bail!("nothing could be played: {reason}"),
+        _ => Ok(()),
+    }
+}
