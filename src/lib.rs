@@ -26,9 +26,10 @@
 //! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
 //!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
 //!
-//! Data flow: the CLI (`main.rs` + [`cli`]) resolves the config, builds a [`session::SessionConfig`] from
-//! its endpoints, and connects a [`session::Session`]; services talk to the session through its
-//! handle, which forwards packets to one connection task that owns the socket.
+//! Data flow: the CLI (`main.rs` + [`cli`]) resolves the config, builds a
+//! [`session::SessionConfig`] from its endpoints, and connects a [`session::Session`]; services
+//! talk to the session through its handle, which forwards packets to one connection task that
+//! owns the socket.
 
 pub mod api;
 pub mod app;

@@ -1,5 +1,7 @@
 //! The binary: `tonearm sim` announces itself with one JSON line that another client can use,
-//! `--demo status` runs the protocol tour, and a bad config stops start-up with its location.
+//! `--demo status` runs the protocol tour, a bad config stops start-up with its location, a
+//! reader that closes standard output ends a command quietly, and alsa-lib's own error lines go
+//! to the log instead of the terminal.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -77,6 +79,12 @@ fn demo_status_runs_the_protocol_tour() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    // The last line points at the TUI, which exists.
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("`tonearm --demo`") && !last.contains("later"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -275,6 +283,20 @@ fn play_rejects_bad_input_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"spotify:track:nope\""));
 }
 
+#[test]
+fn play_refuses_what_it_cannot_play_by_name() {
+    let uri = "spotify:playlist:37i9dQZF1DXcBWIGoYBM5M";
+    let out = bin().args(["play", "--demo", uri]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{uri}: playing playlists is not supported yet (tracks, albums and artists are)"
+        )),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn sim_serves_a_synthetic_catalog() {
     let (_child, info) = spawn_sim(&["--catalog-tracks", "10000"]).await;
@@ -282,4 +304,117 @@ async fn sim_serves_a_synthetic_catalog() {
         .as_str()
         .unwrap()
         .starts_with("http://127.0.0.1:"));
+}
+
+/// Waits up to `secs` for the child to exit; kills it (and fails) when it does not.
+fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tonearm did not exit within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_reader_that_closes_stdout_ends_play_quietly() {
+    use std::io::Read;
+    // The null sink plays in real time: the demo album takes 45 s, its first track 12 s, so the
+    // line of the second track is written long after the reader below has gone.
+    let started = std::time::Instant::now();
+    let mut child = bin()
+        .args(["--demo", "play", "--sink", "null"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+        // Dropping the reader closes the pipe, like `| head -1`.
+    }
+    assert!(first.starts_with("Playing 4 track(s)"), "{first:?}");
+    let status = wait_exit(&mut child, 40);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe") && stderr.is_empty(),
+        "stderr: {stderr}"
+    );
+    assert!(status.success(), "{status:?}; stderr: {stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "play went on for {:?} after its reader had gone",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn alsa_errors_go_to_the_log_not_the_terminal() {
+    // An ALSA configuration whose default device is a card that does not exist: alsa-lib then
+    // reports "Cannot get card index for tonearm_no_such_card" through its error handler (on
+    // stderr unless tonearm routes it), on any machine, with or without a sound card.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("asound.conf");
+    std::fs::write(
+        &conf,
+        "pcm.!default { type hw card \"tonearm_no_such_card\" }\n\
+         ctl.!default { type hw card \"tonearm_no_such_card\" }\n",
+    )
+    .unwrap();
+    let log = dir.path().join("tonearm.log");
+    let mut child = Kill(
+        bin()
+            .args(["--demo", "play", "--log-file", log.to_str().unwrap()])
+            .env("ALSA_CONFIG_PATH", &conf)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The device is probed before anything plays: once "Playing" is printed, every ALSA
+    // message there is to see has been written.
+    let mut stdout = String::new();
+    {
+        let mut reader = BufReader::new(child.0.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            stdout.push_str(&line);
+            if line.starts_with("Playing") {
+                break;
+            }
+        }
+    }
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut out).unwrap();
+    assert!(
+        stdout.contains("no audio output device is available")
+            && stdout.contains("Demo: playing to the null sink instead"),
+        "the device must have been refused: {stdout}"
+    );
+    assert!(!out.contains("ALSA lib"), "ALSA on the terminal:\n{out}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("ALSA lib") && l.contains("tonearm_no_such_card")),
+        "no ALSA line in the log:\n{logged}"
+    );
 }
