@@ -68,9 +68,11 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
 
 /// glibc malloc settings for a long-running, many-threaded process with a small memory budget.
 ///
-/// The one place with `unsafe` in tonearm: `mallopt` is a plain C call with integer arguments,
-/// made once at the start of `main` before any other thread exists (glibc reads these settings
-/// under its own lock; calling it early means no allocation is in flight on another thread).
+/// One of tonearm's two places with `unsafe` (the other routes alsa-lib's error messages into
+/// the log, `audio/output/cpal/alsa_log.rs`): `mallopt` is a plain C call with integer
+/// arguments, made once at the start of `main` before any other thread exists (glibc reads
+/// these settings under its own lock; calling it early means no allocation is in flight on
+/// another thread).
 /// Measured with `make bench` (TUI playing, 10k-track library): glibc's default of up to 8
 /// arenas per core kept ~7.5 MB of freed memory resident, and its dynamic mmap threshold let
 /// large transient buffers (Web API pages, audio files) fragment the heap.

@@ -108,7 +108,8 @@ impl Services {
     }
 
     /// Like [`Services::start`], with the sink made by `factory` (`playback.sink` is not used):
-    /// tests and benchmarks record what the player writes.
+    /// tests and benchmarks record what the player writes, and `tonearm play` notices when the
+    /// reader of `--sink pipe` goes away.
     pub fn start_with_sink(
         config: Config,
         session: Session,
