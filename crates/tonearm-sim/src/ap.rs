@@ -2,7 +2,9 @@
 //! runs the handshake ([`super::handshake`]), then the encrypted session ([`super::codec`]):
 //! login (0xab → 0xac APWelcome or 0xad APLoginFailed), CountryCode, ProductInfo, Ping/Pong/
 //! PongAck keep-alive, audio keys, Mercury requests and subscriptions, pushed Mercury events,
-//! and the per-AP fault injection of [`super::ApFaults`]. Nothing on the network can make it
+//! the per-AP fault injection of [`super::ApFaults`], and the runtime faults of `faults` (every
+//! connection task runs inside `faults::guard_ap`: dropped on `DropApConnections`, frozen in a
+//! black hole). Nothing on the network can make it
 //! panic; reads are bounded. Depends on no client module.
 
 use std::net::SocketAddr;
@@ -72,14 +74,16 @@ pub(crate) async fn serve(
                     Counters::bump(&shared.counters.connections_accepted);
                     let faults = shared.faults_for(index);
                     tracing::debug!(ap = index, %peer, "AP connection accepted");
-                    connections.spawn(connection(
+                    // Runtime faults (drops, black holes) reach it in any state.
+                    let task = connection(
                         stream,
                         peer,
                         index,
                         faults,
                         Arc::clone(&shared),
                         shutdown.clone(),
-                    ));
+                    );
+                    connections.spawn(super::faults::guard_ap(&shared, index, task));
                 }
                 Err(e) => {
                     tracing::warn!(ap = index, error = %e, "AP accept failed");
@@ -467,6 +471,7 @@ impl Session {
         file_id.copy_from_slice(&payload[..20]);
         gid.copy_from_slice(&payload[20..36]);
         let seq = &payload[36..40];
+        Counters::bump(&self.shared.counters.audio_key_requests);
         let key = self.shared.audio_key(&(file_id, gid));
         let mut reply = seq.to_vec();
         let kind = match key {
@@ -476,6 +481,7 @@ impl Session {
             }
             None => {
                 tracing::debug!(file = %hex::encode(file_id), "audio key unknown");
+                Counters::bump(&self.shared.counters.audio_keys_refused);
                 reply.extend_from_slice(&1u16.to_be_bytes());
                 cmd::AES_KEY_ERROR
             }
