@@ -14,6 +14,9 @@ mod test_client;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_realism;
 
 use std::future::Future;
 use std::pin::Pin;
