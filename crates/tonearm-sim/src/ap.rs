@@ -1,7 +1,8 @@
 //! The access point's TCP side: one listener task per AP port and one task per connection that
 //! runs the handshake ([`super::handshake`]), then the encrypted session ([`super::codec`]):
 //! login (0xab → 0xac APWelcome or 0xad APLoginFailed), CountryCode, ProductInfo, Ping/Pong/
-//! PongAck keep-alive, audio keys, Mercury requests and subscriptions, pushed Mercury events,
+//! PongAck keep-alive, audio keys, Mercury requests
+//! (keymaster tokens answer 403, as Spotify does) and subscriptions, pushed Mercury events,
 //! the per-AP fault injection of [`super::ApFaults`], and the runtime faults of `faults` (every
 //! connection task runs inside `faults::guard_ap`: dropped on `DropApConnections`, frozen in a
 //! black hole). Nothing on the network can make it
@@ -562,7 +563,12 @@ impl Session {
                         ));
                         reply.push(r.body);
                     }
-                    None => reply.push(mercury::header_bytes(&uri, None, None, 404)),
+                    None => reply.push(mercury::header_bytes(
+                        &uri,
+                        None,
+                        None,
+                        missing_resource_status(&uri),
+                    )),
                 }
             }
         }
@@ -578,6 +584,16 @@ impl Session {
             self.conn.send(kind, &packet).await?;
         }
         Ok(())
+    }
+}
+
+/// The status for a Mercury request nobody registered: 403 for keymaster tokens (Spotify
+/// refuses `hm://keymaster/token/…` to clients like ours since Aug 2025, spec §6.2), else 404.
+fn missing_resource_status(uri: &str) -> i32 {
+    if uri.starts_with("hm://keymaster/token") {
+        403
+    } else {
+        404
     }
 }
 

@@ -5,7 +5,9 @@
 //! and JSON `{"type":"ping"}` with `{"type":"pong"}`; it forwards `{"type":"reply"}` frames to
 //! the connect-state hub, which correlates them by `key`. Outgoing frames (cluster pushes,
 //! volume messages, command requests) come from the hub through a bounded per-connection queue.
-//! Malformed client frames are logged and ignored; the connection stays up. Runtime faults (`faults::DealerGuard`): `DealerFlap` closes the socket (Close 1001), an HTTP
+//! Malformed client frames are logged and ignored; the connection stays up. A client's Close
+//! frame is answered with the echo RFC 6455 §5.5.1 requires before the TCP connection goes.
+//! Runtime faults (`faults::DealerGuard`): `DealerFlap` closes the socket (Close 1001), an HTTP
 //! black hole freezes it (no reads, so no Pongs, and no writes) until lifted. When the socket
 //! closes, the hub forgets the connection and drops its devices after a grace period. Also
 //! builds the JSON frames (`message_frame`, `request_frame`). Called by `http` (the `/` route)
@@ -156,7 +158,13 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
                     }
                 }
                 incoming = socket.recv() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(_))) => {
+                        // RFC 6455 §5.5.1: answer the Close (tungstenite queued the echo of
+                        // its status code) before the TCP connection goes.
+                        finish_close(&mut socket).await;
+                        break;
+                    }
                     Some(Ok(Message::Text(text))) => {
                         if let Some(answer) = handle_text(&shared, &conn_id, text.as_str()) {
                             if socket.send(Message::Text(answer.into())).await.is_err() {
@@ -185,8 +193,8 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
 /// How long the closing handshake may take before the socket is dropped anyway.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// Drives the socket after a Close was sent, so that the closing handshake completes (bounded
-/// by [`CLOSE_WAIT`]).
+/// Drives the socket after a Close was received or sent, so that the queued Close reply goes
+/// out and the handshake completes (bounded by [`CLOSE_WAIT`]).
 async fn finish_close(socket: &mut WebSocket) {
     let drain = async {
         // Reading flushes the pending Close reply; the stream ends once the peer closes.

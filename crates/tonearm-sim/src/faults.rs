@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::put_limit::{PutLimit, PutLimiter};
 use super::state::{lock, Counters, Shared};
 use super::{ApFaults, HttpFaults};
 
@@ -285,6 +286,7 @@ pub(crate) struct Live {
     hole: watch::Sender<BlackHole>,
     stall: watch::Sender<Option<Stall>>,
     plan: Mutex<Plan>,
+    puts: Mutex<PutLimiter>,
 }
 
 impl Default for Live {
@@ -295,6 +297,7 @@ impl Default for Live {
             hole: watch::Sender::new(BlackHole::default()),
             stall: watch::Sender::new(None),
             plan: Mutex::default(),
+            puts: Mutex::default(),
         }
     }
 }
@@ -314,6 +317,26 @@ pub(crate) enum Service {
 }
 
 impl Live {
+    pub(crate) fn set_put_limit(&self, limit: Option<PutLimit>) {
+        lock(&self.puts).set(limit);
+    }
+
+    /// connect-state's PUT limit for one PUT through dealer connection `conn` (`Err(seconds)`
+    /// = 429).
+    pub(crate) fn check_put(
+        &self,
+        user: &str,
+        device: &str,
+        conn: Option<&str>,
+    ) -> Result<(), u64> {
+        lock(&self.puts).check(user, device, conn, std::time::Instant::now())
+    }
+
+    /// A command for `device` passed: the PUTs it causes are expected.
+    pub(crate) fn credit_put(&self, user: &str, device: &str) {
+        lock(&self.puts).credit(user, device, std::time::Instant::now());
+    }
+
     /// Whether the HTTP listener is black-holed.
     pub(crate) fn http_held(&self) -> bool {
         self.hole.borrow().http

@@ -3,7 +3,7 @@
 //! lists of `"host:port"` strings), client-token and login5 (`tokens`), spclient metadata and
 //! storage-resolve (`spclient`), the CDN (`cdn`), the dealer websocket on `/` (`dealer`),
 //! connect-state (`connect_state`), context-resolve (`context`), the admin endpoint (`admin`) —
-//! behind the `gate` middleware (black holes, injected 429s) — plus the injected
+//! behind the `gate` middleware (black holes, injected 429s, the PUT limit) — plus the injected
 //! latency every response waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
 //! queries get a 400 with a JSON error. Depends on no client module.
 
@@ -61,7 +61,7 @@ pub(crate) fn router(app: App) -> Router {
         .merge(webapi::routes())
         .merge(admin::routes())
         .layer(middleware::from_fn_with_state(app.clone(), latency))
-        // Outermost: black holes and injected 429s come before everything.
+        // Outermost: black holes, injected 429s and the PUT limit come before everything.
         .layer(middleware::from_fn_with_state(app.clone(), gate::gate))
         .with_state(app)
 }

@@ -17,7 +17,8 @@
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
 //! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder; `faults` the runtime
 //! faults ([`Fault`]: revoked tokens, dropped connections, dealer flapping, CDN stalls,
-//! injected 429s, black holes), `gate` the HTTP middleware that applies them, `admin` the loopback-only admin endpoint and its client;
+//! injected 429s, black holes), `gate` the HTTP middleware that applies them and connect-state's
+//! PUT rate limit (`put_limit`), `admin` the loopback-only admin endpoint and its client;
 //! Spotify Connect: `dealer` the dealer websocket, `connect_state` devices, clusters, transfer,
 //! commands and volume, `context` context-resolve and TransferState, `webapi::player` the Web
 //! API player endpoints, `remote` the scripted phone that drives them.
@@ -41,6 +42,7 @@ pub mod media;
 mod mercury;
 mod metadata;
 pub mod phone;
+mod put_limit;
 pub mod remote;
 mod spclient;
 mod state;
@@ -74,6 +76,7 @@ pub use dh::DhError;
 pub use faults::{
     BlackHole, CdnStall, DealerFlap, Fault, FaultAck, FaultError, LimitedService, RateLimit,
 };
+pub use put_limit::PutLimit;
 
 /// How the simulator listens and behaves.
 #[derive(Debug, Clone)]
@@ -329,6 +332,10 @@ pub struct SimStats {
     pub injected_429s: u64,
     /// CDN responses held by [`Fault::StallCdn`].
     pub cdn_stalled: u64,
+    /// `PUT /connect-state/v1/devices/{id}` requests with a valid token (all).
+    pub connect_state_puts: u64,
+    /// Of those, the ones refused with 429 by the PUT rate limit ([`PutLimit`]).
+    pub connect_state_puts_limited: u64,
     /// Audio key requests (0x0c) over the APs.
     pub audio_key_requests: u64,
     /// Audio key requests answered with the key-error packet (0x0e).
@@ -633,6 +640,12 @@ impl Simulator {
     /// `POST /_sim/fault/{name}` on the HTTP listener.
     pub fn fault(&self, fault: Fault) -> FaultAck {
         faults::apply(&self.shared, fault)
+    }
+
+    /// Sets (or with `None` lifts) connect-state's PUT rate limit; forgets past PUTs and
+    /// penalties. The default is [`PutLimit::default`].
+    pub fn set_put_limit(&self, limit: Option<PutLimit>) {
+        self.shared.live.set_put_limit(limit);
     }
 
     /// Stops every listener and connection and waits for them (at most a few seconds).

@@ -468,7 +468,9 @@ impl Phone {
     /// What plays where, as JSON: `{"active_device_id", "active_device_name", "context_uri",
     /// "track_uri", "is_playing", "is_paused", "position_ms", "duration_ms", "shuffle",
     /// "repeat_context", "repeat_track"}` (`null`s when nothing is active). `position_ms` is
-    /// extrapolated as a phone's screen does ([`position_now`]).
+    /// extrapolated as a phone's screen does ([`position_now`]). Each call PUTs the phone's
+    /// state (PICKER_OPENED), so the connect-state PUT limit applies: poll a few times a
+    /// second at most, or use [`Phone::wait_for`].
     pub async fn status(&self) -> Result<Value, PhoneError> {
         let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
         let now = if cluster.server_timestamp_ms > 0 {
@@ -503,21 +505,29 @@ impl Phone {
         }))
     }
 
-    /// A device id by id or (case-insensitive) name.
+    /// A device id by id or (case-insensitive) name: from the cluster the pushes keep up to
+    /// date, else from a fresh one (the phone "opens the device picker", a state PUT).
     pub async fn resolve(&self, target: &str) -> Result<String, PhoneError> {
+        if let Ok(id) = pick(&self.cluster(), target) {
+            return Ok(id);
+        }
         let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
         pick(&cluster, target)
     }
 
-    /// `target` (name or id) or the active device.
+    /// `target` (name or id) or the active device. Like a phone's remote, it does not
+    /// re-register before each command (connect-state limits state PUTs).
     async fn target(&self, target: Option<&str>) -> Result<String, PhoneError> {
         match target {
             Some(t) => self.resolve(t).await,
             None => {
+                let active =
+                    |c: &Cluster| Some(c.active_device_id.clone()).filter(|a| !a.is_empty());
+                if let Some(id) = active(&self.cluster()) {
+                    return Ok(id);
+                }
                 let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
-                Some(cluster.active_device_id)
-                    .filter(|a| !a.is_empty())
-                    .ok_or(PhoneError::NoActiveDevice)
+                active(&cluster).ok_or(PhoneError::NoActiveDevice)
             }
         }
     }

@@ -234,6 +234,8 @@ pub(crate) struct Counters {
     pub black_holed: AtomicU64,
     pub injected_429s: AtomicU64,
     pub cdn_stalled: AtomicU64,
+    pub connect_state_puts: AtomicU64,
+    pub connect_state_puts_limited: AtomicU64,
     pub audio_key_requests: AtomicU64,
     pub audio_keys_refused: AtomicU64,
 }
@@ -265,6 +267,8 @@ impl Counters {
             black_holed: get(&self.black_holed),
             injected_429s: get(&self.injected_429s),
             cdn_stalled: get(&self.cdn_stalled),
+            connect_state_puts: get(&self.connect_state_puts),
+            connect_state_puts_limited: get(&self.connect_state_puts_limited),
             audio_key_requests: get(&self.audio_key_requests),
             audio_keys_refused: get(&self.audio_keys_refused),
         }
@@ -318,7 +322,7 @@ pub(crate) struct Shared {
     pub web: super::webapi::WebApi,
     /// Spotify Connect: dealer connections, devices and clusters per account.
     pub connect: super::connect_state::Hub,
-    /// The runtime faults ([`super::Fault`]).
+    /// The runtime faults ([`super::Fault`]) and connect-state's PUT rate limit.
     pub live: super::faults::Live,
 }
 

@@ -1,16 +1,23 @@
-//! Tests of the places where the simulator now behaves like Spotify (issue 11 item 8), over
-//! real sockets on 127.0.0.1: the scripted phone starts playback on an idle device and
-//! extrapolates the position it shows.
+//! Tests of the places where the simulator now behaves like Spotify (issue 11 items 8 and 9),
+//! over real sockets on 127.0.0.1: the scripted phone starts playback on an idle device and
+//! extrapolates the position it shows; connect-state answers a PUT loop with 429 and a
+//! penalty; the dealer answers a Close frame; Mercury keymaster tokens answer 403.
 
 use std::time::Duration;
 
+use futures_util::SinkExt;
+use librespot_protocol::connect::PutStateReason;
 use librespot_protocol::devices::DeviceType;
 use librespot_protocol::player::{PlayerState, ProvidedTrack};
 use protobuf::MessageField;
+use reqwest::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::super::remote::{position_now, Phone, PhoneConfig, PhoneError, PhoneEvent};
-use super::super::{SimConfig, Simulator};
-use super::test_client::WAIT;
+use super::super::{PutLimit, SimConfig, Simulator};
+use super::test_client::{put_state, Ap, Dealer, USER_PASS, WAIT};
 
 async fn start() -> Simulator {
     Simulator::start(SimConfig {
@@ -176,4 +183,149 @@ fn position_extrapolation_saturates_and_clamps() {
     // Buffering (loading) does not advance.
     ps.is_buffering = true;
     assert_eq!(position_now(&ps, 2000), 500);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: three places where the simulator was kinder than Spotify
+
+#[tokio::test]
+async fn connect_state_answers_a_put_loop_with_429_and_penalises_the_account() {
+    let sim = start().await;
+    let http = reqwest::Client::new();
+    let base = sim.info().spclient.clone();
+    let alice = sim.issue_login5_token("alice").unwrap();
+    let d = Dealer::open(&sim.info().dealer, &alice).await;
+    let mut refused = None;
+    for i in 0..300 {
+        let r = put_state(
+            &http,
+            &base,
+            &alice,
+            &d.conn_id,
+            "looper",
+            PutStateReason::PLAYER_STATE_CHANGED,
+        )
+        .await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["status"], 429);
+            refused = Some((i, retry));
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::OK, "PUT {i}");
+    }
+    let (at, retry) = refused.expect("a PUT loop gets 429");
+    // The first PUT over the connection is free, then `device_puts` in the window.
+    assert_eq!(at, PutLimit::default().device_puts as usize + 1);
+    assert!((1..=30).contains(&retry), "{retry}");
+    // The account is penalised: another device of it is refused too…
+    let r = put_state(
+        &http,
+        &base,
+        &alice,
+        &d.conn_id,
+        "kitchen",
+        PutStateReason::NEW_DEVICE,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // …other accounts are not.
+    let demo = sim.issue_login5_token("tonearm-demo").unwrap();
+    let d2 = Dealer::open(&sim.info().dealer, &demo).await;
+    let r = put_state(
+        &http,
+        &base,
+        &demo,
+        &d2.conn_id,
+        "desk",
+        PutStateReason::NEW_DEVICE,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let st = sim.stats();
+    assert_eq!(st.connect_state_puts_limited, 2);
+    assert_eq!(st.connect_state_puts, at as u64 + 3);
+    // The limit can be lifted (tests that need a looping client).
+    sim.set_put_limit(None);
+    let r = put_state(
+        &http,
+        &base,
+        &alice,
+        &d.conn_id,
+        "kitchen",
+        PutStateReason::NEW_DEVICE,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_device_answering_a_command_flood_with_puts_is_not_limited() {
+    let sim = start().await;
+    let base = sim.info().spclient.clone();
+    let mut kitchen = speaker(&base, "Kitchen").await;
+    let phone = Phone::connect(PhoneConfig::new(&base, "alice", "alice-pass"))
+        .await
+        .unwrap();
+    // Far more commands than the plain limit, each answered with two state PUTs (buffering,
+    // then playing), as fast as the round trips allow.
+    let commands = PutLimit::default().device_puts + 20;
+    for i in 0..commands {
+        let sent = phone.pause(Some("Kitchen"));
+        let (answer, event) = tokio::join!(sent, kitchen.next_event(WAIT));
+        answer.unwrap_or_else(|e| panic!("command {i}: {e}"));
+        assert!(matches!(event, Some(PhoneEvent::Command(_))), "{i}");
+        for paused in [true, false] {
+            kitchen
+                .put_player_state(playing(&sim, 1000, 0, paused), true)
+                .await
+                .unwrap_or_else(|e| panic!("PUT after command {i}: {e}"));
+        }
+    }
+    assert_eq!(sim.stats().connect_state_puts_limited, 0);
+}
+
+#[tokio::test]
+async fn the_dealer_answers_a_close_frame_before_closing() {
+    let sim = start().await;
+    let token = sim.issue_login5_token("alice").unwrap();
+    for (code, reason) in [(1000u16, "bye"), (4000, "client restarts")] {
+        let mut d = Dealer::open(&sim.info().dealer, &token).await;
+        d.ws.send(Ws::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        })))
+        .await
+        .unwrap();
+        // RFC 6455 §5.5.1: the server echoes the status code before the TCP connection goes.
+        assert_eq!(
+            d.close_frame_within(WAIT).await,
+            Some((code, reason.to_owned()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn mercury_keymaster_tokens_answer_403() {
+    let sim = start().await;
+    let mut ap = Ap::connect(&sim.info().access_points[0]).await;
+    ap.login("alice", USER_PASS, b"alice-pass").await.unwrap();
+    let header = ap
+        .mercury_get(
+            1,
+            "hm://keymaster/token/authenticated?scope=playlist-read&client_id=\
+             65b708073fc0480ea92a077233ca87bd&device_id=0123456789abcdef",
+        )
+        .await;
+    assert_eq!(header.status_code(), 403);
+    // Other unknown resources are still 404.
+    assert_eq!(
+        ap.mercury_get(2, "hm://nothing/here").await.status_code(),
+        404
+    );
 }
