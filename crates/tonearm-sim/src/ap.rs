@@ -1,7 +1,7 @@
 //! The access point's TCP side: one listener task per AP port and one task per connection that
 //! runs the handshake ([`super::handshake`]), then the encrypted session ([`super::codec`]):
 //! login (0xab → 0xac APWelcome or 0xad APLoginFailed), CountryCode, ProductInfo, Ping/Pong/
-//! PongAck keep-alive, audio keys, Mercury requests
+//! PongAck keep-alive, audio keys (always refused to the `keyless` account), Mercury requests
 //! (keymaster tokens answer 403, as Spotify does) and subscriptions, pushed Mercury events,
 //! the per-AP fault injection of [`super::ApFaults`], and the runtime faults of `faults` (every
 //! connection task runs inside `faults::guard_ap`: dropped on `DropApConnections`, frozen in a
@@ -274,6 +274,7 @@ async fn connection(
     let registration = Registration::new(&shared, &account.username, tx);
     let mut session = Session {
         conn,
+        keys_refused: super::state::audio_keys_refused(&account.username),
         shared,
         registration,
         assembler: Assembler::default(),
@@ -340,6 +341,8 @@ fn authenticate(
 /// A logged-in connection.
 struct Session {
     conn: Conn,
+    /// The account is refused every audio key (`state::audio_keys_refused`).
+    keys_refused: bool,
     shared: Arc<Shared>,
     registration: Registration,
     assembler: Assembler,
@@ -473,7 +476,11 @@ impl Session {
         gid.copy_from_slice(&payload[20..36]);
         let seq = &payload[36..40];
         Counters::bump(&self.shared.counters.audio_key_requests);
-        let key = self.shared.audio_key(&(file_id, gid));
+        let key = if self.keys_refused {
+            None
+        } else {
+            self.shared.audio_key(&(file_id, gid))
+        };
         let mut reply = seq.to_vec();
         let kind = match key {
             Some(key) => {
@@ -481,8 +488,9 @@ impl Session {
                 cmd::AES_KEY
             }
             None => {
-                tracing::debug!(file = %hex::encode(file_id), "audio key unknown");
+                tracing::debug!(file = %hex::encode(file_id), "audio key unknown or refused");
                 Counters::bump(&self.shared.counters.audio_keys_refused);
+                // Error code 1: what Spotify answers when it refuses the legacy key (§10.4).
                 reply.extend_from_slice(&1u16.to_be_bytes());
                 cmd::AES_KEY_ERROR
             }

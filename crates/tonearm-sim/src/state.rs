@@ -2,7 +2,7 @@
 //! access tokens (optionally persisted as JSON in `state_dir`), login5 and client tokens, audio
 //! keys, the catalog and its served files, the Mercury resources, the registry of logged-in
 //! sessions (for pushed Mercury events), per-AP and HTTP faults, the runtime faults of
-//! `faults`, and the counters behind [`super::SimStats`]. Locks are std mutexes held only for short,
+//! `faults`, the counters behind [`super::SimStats`], and which account is refused audio keys. Locks are std mutexes held only for short,
 //! non-async sections. Depends on no client module.
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,7 +43,18 @@ pub(crate) fn builtin_accounts() -> Vec<SimAccount> {
         account("tonearm-demo", "tonearm-demo-pass", "premium", "SE"),
         account("alice", "alice-pass", "premium", "GB"),
         account("frank-free", "frank-pass", "free", "US"),
+        // Premium, but the AP refuses every audio key it asks for (FAULTS.md, "keyless").
+        account(KEYLESS_ACCOUNT, "keyless-pass", "premium", "SE"),
     ]
+}
+
+/// The built-in account whose audio keys the AP always refuses, as Spotify does for accounts
+/// created since about Dec 2024 asking through clients like librespot (spec §10.4).
+pub(crate) const KEYLESS_ACCOUNT: &str = "keyless";
+
+/// Whether the AP refuses every audio key `username` asks for.
+pub(crate) fn audio_keys_refused(username: &str) -> bool {
+    username == KEYLESS_ACCOUNT
 }
 
 /// What is written to the state file.

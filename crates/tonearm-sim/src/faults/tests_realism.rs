@@ -1,7 +1,8 @@
-//! Tests of the places where the simulator now behaves like Spotify (issue 11 items 8 and 9),
-//! over real sockets on 127.0.0.1: the scripted phone starts playback on an idle device and
-//! extrapolates the position it shows; connect-state answers a PUT loop with 429 and a
-//! penalty; the dealer answers a Close frame; Mercury keymaster tokens answer 403.
+//! Tests of the places where the simulator now behaves like Spotify (issue 11 items 8, 9 and
+//! the keyless account of item 4), over real sockets on 127.0.0.1: the scripted phone starts
+//! playback on an idle device and extrapolates the position it shows; connect-state answers a
+//! PUT loop with 429 and a penalty; the dealer answers a Close frame; Mercury keymaster tokens
+//! answer 403; the `keyless` account is refused every audio key.
 
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::super::remote::{position_now, Phone, PhoneConfig, PhoneError, PhoneEvent};
 use super::super::{PutLimit, SimConfig, Simulator};
-use super::test_client::{put_state, Ap, Dealer, USER_PASS, WAIT};
+use super::test_client::{
+    client_token, login5_stored, put_state, Ap, Dealer, Login5, USER_PASS, WAIT,
+};
 
 async fn start() -> Simulator {
     Simulator::start(SimConfig {
@@ -328,4 +331,61 @@ async fn mercury_keymaster_tokens_answer_403() {
         ap.mercury_get(2, "hm://nothing/here").await.status_code(),
         404
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: the account whose audio keys are always refused
+
+#[tokio::test]
+async fn the_keyless_account_is_refused_every_audio_key() {
+    let sim = start().await;
+    let account = sim
+        .info()
+        .accounts
+        .iter()
+        .find(|a| a.username == "keyless")
+        .cloned()
+        .unwrap();
+    assert_eq!(account.product, "premium");
+    let cat = sim.catalog();
+    let track = &cat.tracks[cat.demo_tracks[0]];
+    let (file, gid) = (track.files[1].file_id, track.gid);
+
+    let mut ap = Ap::connect(&sim.info().access_points[0]).await;
+    let stored = ap
+        .login("keyless", USER_PASS, account.password.as_bytes())
+        .await
+        .unwrap();
+    // Everything up to the key works: login5, storage-resolve…
+    let http = reqwest::Client::new();
+    let base = sim.info().spclient.clone();
+    let ct = client_token(&http, &base).await.unwrap();
+    let Login5::Ok(token) = login5_stored(&http, &base, &ct, "keyless", &stored).await else {
+        panic!("login5 refused the keyless account");
+    };
+    let r = http
+        .get(format!(
+            "{base}/storage-resolve/files/audio/interactive/{}",
+            hex::encode(file)
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // …but every audio key is refused with the AP's key-error packet (code 1).
+    for (seq, t) in cat.demo_tracks.iter().take(3).enumerate() {
+        let t = &cat.tracks[*t];
+        let seq = u32::try_from(seq).unwrap();
+        assert_eq!(ap.audio_key(t.files[1].file_id, t.gid, seq).await, Err(1));
+    }
+    // The same key for another account.
+    let mut other = Ap::connect(&sim.info().access_points[1]).await;
+    other
+        .login("alice", USER_PASS, b"alice-pass")
+        .await
+        .unwrap();
+    assert_eq!(other.audio_key(file, gid, 7).await.unwrap().len(), 16);
+    let st = sim.stats();
+    assert_eq!((st.audio_key_requests, st.audio_keys_refused), (4, 3));
 }
