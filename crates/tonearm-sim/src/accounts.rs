@@ -8,10 +8,11 @@
 //! are registered with the AP (SPOTIFY_TOKEN logins) and carry scopes and an expiry that
 //! [`Shared::validate_web_token`](super::state::Shared::validate_web_token) checks for the Web
 //! API. Errors at the token endpoint are RFC 6749 JSON (`{"error", "error_description"}`);
-//! bad page parameters get a 400 page, never a redirect. Secrets never reach the logs. Depends
-//! on no client module.
+//! bad page parameters get a 400 page, never a redirect. The `revoke_tokens` fault (`faults`)
+//! revokes every access and refresh token ([`OAuthState::revoke_tokens`]). Secrets never reach
+//! the logs. Depends on no client module.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -136,6 +137,9 @@ pub(crate) struct OAuthState {
     /// Redeemed codes → (forget after, access token, refresh token) issued for them, revoked
     /// if the code comes back (RFC 6749 §4.1.2).
     spent: HashMap<String, (Instant, String, String)>,
+    /// Refresh tokens revoked by the `revoke_tokens` fault: refreshing with one answers
+    /// `invalid_grant` "Refresh token revoked", as Spotify does.
+    revoked_refresh: HashSet<String>,
 }
 
 impl OAuthState {
@@ -154,6 +158,16 @@ impl OAuthState {
             .get(token)
             .filter(|t| t.expires > Instant::now())
             .map(|t| (t.username.clone(), t.scopes.clone()))
+    }
+
+    /// Revokes every access and refresh token (the `revoke_tokens` fault); returns how many.
+    pub(crate) fn revoke_tokens(&mut self) -> usize {
+        let n = self.access.len() + self.refresh.len();
+        self.access.clear();
+        self.spent.clear();
+        let revoked: Vec<String> = self.refresh.drain().map(|(token, _)| token).collect();
+        self.revoked_refresh.extend(revoked);
+        n
     }
 
     fn device_by_user_code(&mut self, user_code: &str) -> Option<&mut DeviceGrant> {
@@ -691,6 +705,9 @@ async fn token(
                 }
             };
             let Some(grant) = grant else {
+                if lock(&shared.oauth).revoked_refresh.contains(refresh) {
+                    return invalid_grant("Refresh token revoked");
+                }
                 return invalid_grant("Invalid refresh token");
             };
             let scopes = if requested.is_empty() {

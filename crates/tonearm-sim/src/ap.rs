@@ -1,8 +1,11 @@
 //! The access point's TCP side: one listener task per AP port and one task per connection that
 //! runs the handshake ([`super::handshake`]), then the encrypted session ([`super::codec`]):
 //! login (0xab → 0xac APWelcome or 0xad APLoginFailed), CountryCode, ProductInfo, Ping/Pong/
-//! PongAck keep-alive, audio keys, Mercury requests and subscriptions, pushed Mercury events,
-//! and the per-AP fault injection of [`super::ApFaults`]. Nothing on the network can make it
+//! PongAck keep-alive, audio keys (always refused to the `keyless` account), Mercury requests
+//! (keymaster tokens answer 403, as Spotify does) and subscriptions, pushed Mercury events,
+//! the per-AP fault injection of [`super::ApFaults`], and the runtime faults of `faults` (every
+//! connection task runs inside `faults::guard_ap`: dropped on `DropApConnections`, frozen in a
+//! black hole). Nothing on the network can make it
 //! panic; reads are bounded. Depends on no client module.
 
 use std::net::SocketAddr;
@@ -72,14 +75,16 @@ pub(crate) async fn serve(
                     Counters::bump(&shared.counters.connections_accepted);
                     let faults = shared.faults_for(index);
                     tracing::debug!(ap = index, %peer, "AP connection accepted");
-                    connections.spawn(connection(
+                    // Runtime faults (drops, black holes) reach it in any state.
+                    let task = connection(
                         stream,
                         peer,
                         index,
                         faults,
                         Arc::clone(&shared),
                         shutdown.clone(),
-                    ));
+                    );
+                    connections.spawn(super::faults::guard_ap(&shared, index, task));
                 }
                 Err(e) => {
                     tracing::warn!(ap = index, error = %e, "AP accept failed");
@@ -269,6 +274,7 @@ async fn connection(
     let registration = Registration::new(&shared, &account.username, tx);
     let mut session = Session {
         conn,
+        keys_refused: super::state::audio_keys_refused(&account.username),
         shared,
         registration,
         assembler: Assembler::default(),
@@ -335,6 +341,8 @@ fn authenticate(
 /// A logged-in connection.
 struct Session {
     conn: Conn,
+    /// The account is refused every audio key (`state::audio_keys_refused`).
+    keys_refused: bool,
     shared: Arc<Shared>,
     registration: Registration,
     assembler: Assembler,
@@ -467,7 +475,12 @@ impl Session {
         file_id.copy_from_slice(&payload[..20]);
         gid.copy_from_slice(&payload[20..36]);
         let seq = &payload[36..40];
-        let key = self.shared.audio_key(&(file_id, gid));
+        Counters::bump(&self.shared.counters.audio_key_requests);
+        let key = if self.keys_refused {
+            None
+        } else {
+            self.shared.audio_key(&(file_id, gid))
+        };
         let mut reply = seq.to_vec();
         let kind = match key {
             Some(key) => {
@@ -475,7 +488,9 @@ impl Session {
                 cmd::AES_KEY
             }
             None => {
-                tracing::debug!(file = %hex::encode(file_id), "audio key unknown");
+                tracing::debug!(file = %hex::encode(file_id), "audio key unknown or refused");
+                Counters::bump(&self.shared.counters.audio_keys_refused);
+                // Error code 1: what Spotify answers when it refuses the legacy key (§10.4).
                 reply.extend_from_slice(&1u16.to_be_bytes());
                 cmd::AES_KEY_ERROR
             }
@@ -556,7 +571,12 @@ impl Session {
                         ));
                         reply.push(r.body);
                     }
-                    None => reply.push(mercury::header_bytes(&uri, None, None, 404)),
+                    None => reply.push(mercury::header_bytes(
+                        &uri,
+                        None,
+                        None,
+                        missing_resource_status(&uri),
+                    )),
                 }
             }
         }
@@ -572,6 +592,16 @@ impl Session {
             self.conn.send(kind, &packet).await?;
         }
         Ok(())
+    }
+}
+
+/// The status for a Mercury request nobody registered: 403 for keymaster tokens (Spotify
+/// refuses `hm://keymaster/token/…` to clients like ours since Aug 2025, spec §6.2), else 404.
+fn missing_resource_status(uri: &str) -> i32 {
+    if uri.starts_with("hm://keymaster/token") {
+        403
+    } else {
+        404
     }
 }
 

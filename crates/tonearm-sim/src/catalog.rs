@@ -670,6 +670,16 @@ impl Catalog {
                 followed_artists: Vec::new(),
                 playlists: Vec::new(),
             },
+            // The account whose audio keys the AP refuses: a small library to play from.
+            User {
+                username: "keyless".to_owned(),
+                display_name: "Keyless".to_owned(),
+                saved_tracks: vec![t[0], t[1], t[2]],
+                saved_albums: vec![pure],
+                saved_shows: Vec::new(),
+                followed_artists: vec![sine],
+                playlists: vec![demo_mix],
+            },
         ];
         b.rank_top_tracks();
         Catalog {

@@ -4,7 +4,8 @@
 //! → 416, no Range → 200 with the whole file; a missing, forged or expired token → 403. The URLs
 //! are signed here (HMAC-SHA1 with a per-run secret) for storage-resolve. CDN faults: 503s,
 //! 429s with Retry-After, bodies cut off halfway (connection closed), bodies trickling 16 KiB at
-//! a time. Depends on no client module.
+//! a time, and the runtime `StallCdn` fault (headers, then no body byte until the stall ends).
+//! Depends on no client module.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -317,6 +318,8 @@ pub(crate) async fn serve(
             .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Body::from(bytes)
     };
+    // `Fault::StallCdn`: the headers go out, the body waits.
+    let body = super::faults::cdn_body(shared, body);
     let mut response = (
         if range.is_some() {
             StatusCode::PARTIAL_CONTENT

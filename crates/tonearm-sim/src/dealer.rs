@@ -5,15 +5,19 @@
 //! and JSON `{"type":"ping"}` with `{"type":"pong"}`; it forwards `{"type":"reply"}` frames to
 //! the connect-state hub, which correlates them by `key`. Outgoing frames (cluster pushes,
 //! volume messages, command requests) come from the hub through a bounded per-connection queue.
-//! Malformed client frames are logged and ignored; the connection stays up. When the socket
+//! Malformed client frames are logged and ignored; the connection stays up. A client's Close
+//! frame is answered with the echo RFC 6455 §5.5.1 requires before the TCP connection goes.
+//! Runtime faults (`faults::DealerGuard`): `DealerFlap` closes the socket (Close 1001), an HTTP
+//! black hole freezes it (no reads, so no Pongs, and no writes) until lifted. When the socket
 //! closes, the hub forgets the connection and drops its devices after a grace period. Also
 //! builds the JSON frames (`message_frame`, `request_frame`). Called by `http` (the `/` route)
 //! and `connect_state`; depends on no client module.
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +25,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use super::faults::{DealerEvent, DealerGuard};
 use super::http::{percent_decode, App};
 use super::state::Shared;
 
@@ -120,6 +125,7 @@ pub(crate) async fn accept(app: App, query: Option<String>, request: Request) ->
 /// One dealer connection until it closes.
 async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
     let (conn_id, mut rx) = shared.connect.open_connection(&user);
+    let mut guard = DealerGuard::new(&shared);
     tracing::info!(user = %user, "dealer connection opened");
     if socket
         .send(Message::Text(pusher_frame(&conn_id).into()))
@@ -127,7 +133,24 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
         .is_ok()
     {
         loop {
+            if guard.held() {
+                // A black hole: neither read (so no Pong either) nor write until it lifts.
+                match guard.next().await {
+                    DealerEvent::Close => {
+                        close_from_server(&mut socket).await;
+                        break;
+                    }
+                    DealerEvent::HoleChanged => continue,
+                }
+            }
             tokio::select! {
+                event = guard.next() => {
+                    if event == DealerEvent::Close {
+                        tracing::info!(user = %user, "dealer connection closed (fault)");
+                        close_from_server(&mut socket).await;
+                        break;
+                    }
+                }
                 out = rx.recv() => {
                     let Some(frame) = out else { break };
                     if socket.send(Message::Text(frame.into())).await.is_err() {
@@ -135,7 +158,13 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
                     }
                 }
                 incoming = socket.recv() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(_))) => {
+                        // RFC 6455 §5.5.1: answer the Close (tungstenite queued the echo of
+                        // its status code) before the TCP connection goes.
+                        finish_close(&mut socket).await;
+                        break;
+                    }
                     Some(Ok(Message::Text(text))) => {
                         if let Some(answer) = handle_text(&shared, &conn_id, text.as_str()) {
                             if socket.send(Message::Text(answer.into())).await.is_err() {
@@ -159,6 +188,31 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, user: String) {
         tokio::time::sleep(grace).await;
         shared.connect.expire_connection(&conn_id);
     });
+}
+
+/// How long the closing handshake may take before the socket is dropped anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Drives the socket after a Close was received or sent, so that the queued Close reply goes
+/// out and the handshake completes (bounded by [`CLOSE_WAIT`]).
+async fn finish_close(socket: &mut WebSocket) {
+    let drain = async {
+        // Reading flushes the pending Close reply; the stream ends once the peer closes.
+        while let Some(Ok(_)) = socket.recv().await {}
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+}
+
+/// Closes from the server side (a fault): a Close frame with 1001 "going away", as a server
+/// that restarts sends, then the closing handshake.
+async fn close_from_server(socket: &mut WebSocket) {
+    let frame = CloseFrame {
+        code: close_code::AWAY,
+        reason: "going away".into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        finish_close(socket).await;
+    }
 }
 
 /// Handles one client text frame; returns a frame to send back (the JSON pong).

@@ -2,8 +2,9 @@
 //! (`GET /?type=accesspoint&type=dealer&type=spclient`, spec §1, answering only the requested
 //! lists of `"host:port"` strings), client-token and login5 (`tokens`), spclient metadata and
 //! storage-resolve (`spclient`), the CDN (`cdn`), the dealer websocket on `/` (`dealer`),
-//! connect-state (`connect_state`), context-resolve (`context`) — plus the injected latency every response
-//! waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
+//! connect-state (`connect_state`), context-resolve (`context`), the admin endpoint (`admin`) —
+//! behind the `gate` middleware (black holes, injected 429s, the PUT limit) — plus the injected
+//! latency every response waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
 //! queries get a 400 with a JSON error. Depends on no client module.
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::state::{lock, Shared};
-use super::{accounts, cdn, connect_state, context, dealer, spclient, tokens, webapi};
+use super::{accounts, admin, cdn, connect_state, context, dealer, gate, spclient, tokens, webapi};
 
 /// What apresolve hands out.
 #[derive(Debug, Clone)]
@@ -58,7 +59,10 @@ pub(crate) fn router(app: App) -> Router {
         .merge(connect_state::routes())
         .merge(context::routes())
         .merge(webapi::routes())
+        .merge(admin::routes())
         .layer(middleware::from_fn_with_state(app.clone(), latency))
+        // Outermost: black holes, injected 429s and the PUT limit come before everything.
+        .layer(middleware::from_fn_with_state(app.clone(), gate::gate))
         .with_state(app)
 }
 

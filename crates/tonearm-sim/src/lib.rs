@@ -15,12 +15,16 @@
 //! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
 //! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
 //! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
-//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder;
+//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder; `faults` the runtime
+//! faults ([`Fault`]: revoked tokens, dropped connections, dealer flapping, CDN stalls,
+//! injected 429s, black holes), `gate` the HTTP middleware that applies them and connect-state's
+//! PUT rate limit (`put_limit`), `admin` the loopback-only admin endpoint and its client;
 //! Spotify Connect: `dealer` the dealer websocket, `connect_state` devices, clusters, transfer,
 //! commands and volume, `context` context-resolve and TransferState, `webapi::player` the Web
 //! API player endpoints, `remote` the scripted phone that drives them.
 
 mod accounts;
+pub mod admin;
 mod ap;
 pub mod catalog;
 mod cdn;
@@ -29,6 +33,8 @@ mod connect_state;
 mod context;
 mod dealer;
 mod dh;
+mod faults;
+mod gate;
 mod handshake;
 mod http;
 mod ids;
@@ -36,6 +42,7 @@ pub mod media;
 mod mercury;
 mod metadata;
 pub mod phone;
+mod put_limit;
 pub mod remote;
 mod spclient;
 mod state;
@@ -66,6 +73,10 @@ use state::{lock, Behaviour, CredentialStore, MercuryResource, Shared};
 
 pub use catalog::{Catalog, CatalogSpec};
 pub use dh::DhError;
+pub use faults::{
+    BlackHole, CdnStall, DealerFlap, Fault, FaultAck, FaultError, LimitedService, RateLimit,
+};
+pub use put_limit::PutLimit;
 
 /// How the simulator listens and behaves.
 #[derive(Debug, Clone)]
@@ -278,8 +289,9 @@ pub struct ApKeyInfo {
     pub exponent: u32,
 }
 
-/// Counters since start.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// Counters since start (also served as JSON by `GET /_sim/stats`, see [`admin::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SimStats {
     /// TCP connections accepted by the AP listeners.
     pub connections_accepted: u64,
@@ -304,6 +316,30 @@ pub struct SimStats {
     pub storage_resolves: u64,
     /// Successful login5 logins.
     pub login5_logins: u64,
+    /// `POST /v1/clienttoken` requests (all, including refused ones).
+    pub client_token_requests: u64,
+    /// `POST /v3/login` requests (all, including refused ones and challenge rounds).
+    pub login5_requests: u64,
+    /// Dealer websockets opened.
+    pub dealer_connections: u64,
+    /// Dealer websockets closed by [`Fault::DealerFlap`].
+    pub dealer_closed_by_fault: u64,
+    /// AP connections closed by [`Fault::DropApConnections`].
+    pub ap_connections_dropped: u64,
+    /// AP connections and HTTP requests (dealer websockets included) that met a black hole.
+    pub black_holed: u64,
+    /// 429s answered by [`Fault::RateLimit`].
+    pub injected_429s: u64,
+    /// CDN responses held by [`Fault::StallCdn`].
+    pub cdn_stalled: u64,
+    /// `PUT /connect-state/v1/devices/{id}` requests with a valid token (all).
+    pub connect_state_puts: u64,
+    /// Of those, the ones refused with 429 by the PUT rate limit ([`PutLimit`]).
+    pub connect_state_puts_limited: u64,
+    /// Audio key requests (0x0c) over the APs.
+    pub audio_key_requests: u64,
+    /// Audio key requests answered with the key-error packet (0x0e).
+    pub audio_keys_refused: u64,
 }
 
 /// Simulator start-up failures.
@@ -455,6 +491,7 @@ impl Simulator {
             next_event_seq: AtomicU64::new(0),
             web,
             connect: connect_state::Hub::default(),
+            live: faults::Live::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -472,7 +509,9 @@ impl Simulator {
             let signal = async move {
                 let _ = http_shutdown.changed().await;
             };
-            if let Err(e) = axum::serve(http_listener, router)
+            // The peer address lets the admin endpoint refuse non-loopback callers.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(http_listener, service)
                 .with_graceful_shutdown(signal)
                 .await
             {
@@ -597,8 +636,22 @@ impl Simulator {
         self.shared.counters.snapshot()
     }
 
+    /// Applies a runtime fault (see [`Fault`] and `FAULTS.md`); the same as
+    /// `POST /_sim/fault/{name}` on the HTTP listener.
+    pub fn fault(&self, fault: Fault) -> FaultAck {
+        faults::apply(&self.shared, fault)
+    }
+
+    /// Sets (or with `None` lifts) connect-state's PUT rate limit; forgets past PUTs and
+    /// penalties. The default is [`PutLimit::default`].
+    pub fn set_put_limit(&self, limit: Option<PutLimit>) {
+        self.shared.live.set_put_limit(limit);
+    }
+
     /// Stops every listener and connection and waits for them (at most a few seconds).
     pub async fn shutdown(self) {
+        // Requests held by a black hole or a CDN stall must not hold up the graceful stop.
+        faults::apply(&self.shared, Fault::Clear);
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let abort = task.abort_handle();

@@ -466,10 +466,18 @@ impl Phone {
     }
 
     /// What plays where, as JSON: `{"active_device_id", "active_device_name", "context_uri",
-    /// "track_uri", "is_playing", "is_paused", "position_ms", "shuffle", "repeat_context",
-    /// "repeat_track"}` (`null`s when nothing is active).
+    /// "track_uri", "is_playing", "is_paused", "position_ms", "duration_ms", "shuffle",
+    /// "repeat_context", "repeat_track"}` (`null`s when nothing is active). `position_ms` is
+    /// extrapolated as a phone's screen does ([`position_now`]). Each call PUTs the phone's
+    /// state (PICKER_OPENED), so the connect-state PUT limit applies: poll a few times a
+    /// second at most, or use [`Phone::wait_for`].
     pub async fn status(&self) -> Result<Value, PhoneError> {
         let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
+        let now = if cluster.server_timestamp_ms > 0 {
+            cluster.server_timestamp_ms
+        } else {
+            unix_ms()
+        };
         let active = Some(cluster.active_device_id.clone()).filter(|a| !a.is_empty());
         let name = active
             .as_ref()
@@ -489,33 +497,37 @@ impl Phone {
             "track_uri": track,
             "is_playing": ps.is_playing && !ps.is_paused,
             "is_paused": ps.is_paused,
-            "position_ms": ps.position_as_of_timestamp,
+            "position_ms": position_now(&ps, now),
+            "duration_ms": Some(ps.duration).filter(|d| *d > 0),
             "shuffle": opts.shuffling_context,
             "repeat_context": opts.repeating_context,
             "repeat_track": opts.repeating_track,
         }))
     }
 
-    /// A device id by id or (case-insensitive) name.
+    /// A device id by id or (case-insensitive) name: from the cluster the pushes keep up to
+    /// date, else from a fresh one (the phone "opens the device picker", a state PUT).
     pub async fn resolve(&self, target: &str) -> Result<String, PhoneError> {
-        let devices = self.devices().await?;
-        devices
-            .iter()
-            .find(|d| d.id == target)
-            .or_else(|| devices.iter().find(|d| d.name.eq_ignore_ascii_case(target)))
-            .map(|d| d.id.clone())
-            .ok_or_else(|| PhoneError::NoDevice(target.to_owned()))
+        if let Ok(id) = pick(&self.cluster(), target) {
+            return Ok(id);
+        }
+        let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
+        pick(&cluster, target)
     }
 
-    /// `target` (name or id) or the active device.
+    /// `target` (name or id) or the active device. Like a phone's remote, it does not
+    /// re-register before each command (connect-state limits state PUTs).
     async fn target(&self, target: Option<&str>) -> Result<String, PhoneError> {
         match target {
             Some(t) => self.resolve(t).await,
             None => {
+                let active =
+                    |c: &Cluster| Some(c.active_device_id.clone()).filter(|a| !a.is_empty());
+                if let Some(id) = active(&self.cluster()) {
+                    return Ok(id);
+                }
                 let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
-                Some(cluster.active_device_id)
-                    .filter(|a| !a.is_empty())
-                    .ok_or(PhoneError::NoActiveDevice)
+                active(&cluster).ok_or(PhoneError::NoActiveDevice)
             }
         }
     }
@@ -565,7 +577,12 @@ impl Phone {
         .await
     }
 
-    /// Plays a context (album, playlist, artist) from track `index` at `position_ms`.
+    /// Plays a context (album, playlist, artist) from track `index` at `position_ms` on
+    /// `target` (name or id) or the active device. When nothing is active on the account, the
+    /// phone does what the app does when you pick a speaker and press play: the Web API's
+    /// `PUT /v1/me/player/play?device_id=` (spec §12), which starts the idle device; the answer
+    /// is then `{"device_id", "started": true}`. Otherwise the connect-state `play` command
+    /// (answer `{"ack_id"}`).
     pub async fn play(
         &self,
         target: Option<&str>,
@@ -573,6 +590,22 @@ impl Phone {
         index: Option<u32>,
         position_ms: Option<u64>,
     ) -> Result<Value, PhoneError> {
+        let cluster = self.put_state(PutStateReason::PICKER_OPENED).await?;
+        let to = match target {
+            Some(t) => Some(pick(&cluster, t)?),
+            None => None,
+        };
+        let active = Some(cluster.active_device_id.clone()).filter(|a| !a.is_empty());
+        let to = match (to, active) {
+            (Some(to), None) => {
+                return self
+                    .web_api_play(&to, context_uri, index, position_ms)
+                    .await
+            }
+            (None, None) => return Err(PhoneError::NoActiveDevice),
+            (Some(to), Some(_)) => to,
+            (None, Some(active)) => active,
+        };
         let mut options = serde_json::Map::new();
         if let Some(i) = index {
             options.insert("skip_to".into(), json!({ "track_index": i }));
@@ -588,7 +621,49 @@ impl Phone {
             "options": Value::Object(options),
             "logging_params": {},
         });
-        self.command(target, cmd).await
+        self.post_json(
+            &format!(
+                "/connect-state/v1/player/command/from/{}/to/{to}",
+                self.device_id
+            ),
+            &json!({ "command": cmd }),
+        )
+        .await
+    }
+
+    /// `PUT /v1/me/player/play?device_id=` with a context: starts playback on a device that
+    /// is not active.
+    async fn web_api_play(
+        &self,
+        device_id: &str,
+        context_uri: &str,
+        index: Option<u32>,
+        position_ms: Option<u64>,
+    ) -> Result<Value, PhoneError> {
+        let mut body = serde_json::Map::new();
+        body.insert("context_uri".into(), context_uri.into());
+        if let Some(i) = index {
+            body.insert("offset".into(), json!({ "position": i }));
+        }
+        if let Some(p) = position_ms {
+            body.insert("position_ms".into(), p.into());
+        }
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/v1/me/player/play", self.base),
+            [("device_id", device_id)],
+        )
+        .map_err(|e| PhoneError::Http(format!("bad simulator URL: {e}")))?;
+        let r = self
+            .http
+            .put(url)
+            .bearer_auth(&self.token)
+            .json(&Value::Object(body))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(refused(r).await);
+        }
+        Ok(json!({ "device_id": device_id, "started": true }))
     }
 
     pub async fn pause(&self, target: Option<&str>) -> Result<Value, PhoneError> {
@@ -712,6 +787,50 @@ impl Phone {
             .send()
             .await;
     }
+}
+
+/// A device of `cluster` by id or (case-insensitive) name (ids win; among equal names the
+/// smallest id, so the choice is stable).
+fn pick(cluster: &Cluster, target: &str) -> Result<String, PhoneError> {
+    if cluster.device.contains_key(target) {
+        return Ok(target.to_owned());
+    }
+    cluster
+        .device
+        .iter()
+        .filter(|(_, d)| d.name.eq_ignore_ascii_case(target))
+        .map(|(id, _)| id.clone())
+        .min()
+        .ok_or_else(|| PhoneError::NoDevice(target.to_owned()))
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The position a phone shows at `now_ms` (server clock): `position_as_of_timestamp` plus the
+/// time since `timestamp` at the playback speed while playing (not paused, not buffering),
+/// clamped to `[0, duration]`.
+pub fn position_now(ps: &PlayerState, now_ms: i64) -> i64 {
+    let mut p = ps.position_as_of_timestamp;
+    if ps.is_playing && !ps.is_paused && !ps.is_buffering && ps.timestamp > 0 {
+        // Clients that leave the speed out mean normal speed.
+        let speed = if ps.playback_speed > 0.0 {
+            ps.playback_speed
+        } else {
+            1.0
+        };
+        // Both values come from a device: saturate rather than overflow.
+        let gap = now_ms.saturating_sub(ps.timestamp).max(0);
+        p = p.saturating_add((gap as f64 * speed) as i64);
+    }
+    if ps.duration > 0 {
+        p = p.min(ps.duration);
+    }
+    p.max(0)
 }
 
 /// Handles one dealer frame: cluster pushes update the watch; requests are refused (the phone

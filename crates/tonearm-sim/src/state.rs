@@ -1,8 +1,8 @@
 //! Everything the simulator's tasks share: the built-in accounts, issued stored credentials and
 //! access tokens (optionally persisted as JSON in `state_dir`), login5 and client tokens, audio
 //! keys, the catalog and its served files, the Mercury resources, the registry of logged-in
-//! sessions (for pushed Mercury events), per-AP and HTTP faults and the counters behind
-//! [`super::SimStats`]. Locks are std mutexes held only for short,
+//! sessions (for pushed Mercury events), per-AP and HTTP faults, the runtime faults of
+//! `faults`, the counters behind [`super::SimStats`], and which account is refused audio keys. Locks are std mutexes held only for short,
 //! non-async sections. Depends on no client module.
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,7 +43,18 @@ pub(crate) fn builtin_accounts() -> Vec<SimAccount> {
         account("tonearm-demo", "tonearm-demo-pass", "premium", "SE"),
         account("alice", "alice-pass", "premium", "GB"),
         account("frank-free", "frank-pass", "free", "US"),
+        // Premium, but the AP refuses every audio key it asks for (FAULTS.md, "keyless").
+        account(KEYLESS_ACCOUNT, "keyless-pass", "premium", "SE"),
     ]
+}
+
+/// The built-in account whose audio keys the AP always refuses, as Spotify does for accounts
+/// created since about Dec 2024 asking through clients like librespot (spec §10.4).
+pub(crate) const KEYLESS_ACCOUNT: &str = "keyless";
+
+/// Whether the AP refuses every audio key `username` asks for.
+pub(crate) fn audio_keys_refused(username: &str) -> bool {
+    username == KEYLESS_ACCOUNT
 }
 
 /// What is written to the state file.
@@ -166,6 +177,22 @@ impl CredentialStore {
         }
     }
 
+    /// Forgets every access token (the `revoke_tokens` fault); returns how many there were.
+    pub(crate) fn revoke_all_tokens(&mut self) -> usize {
+        let n = self.data.access_tokens.len();
+        self.data.access_tokens.clear();
+        self.save_or_log();
+        n
+    }
+
+    /// Forgets every stored credential (the `revoke_credentials` fault); returns how many.
+    pub(crate) fn revoke_all_stored(&mut self) -> usize {
+        let n = self.data.stored_credentials.len();
+        self.data.stored_credentials.clear();
+        self.save_or_log();
+        n
+    }
+
     /// The user an access token was issued to.
     pub(crate) fn token_owner(&self, token: &str) -> Option<&str> {
         self.data.access_tokens.get(token).map(String::as_str)
@@ -210,6 +237,18 @@ pub(crate) struct Counters {
     pub metadata_requests: AtomicU64,
     pub storage_resolves: AtomicU64,
     pub login5_logins: AtomicU64,
+    pub client_token_requests: AtomicU64,
+    pub login5_requests: AtomicU64,
+    pub dealer_connections: AtomicU64,
+    pub dealer_closed_by_fault: AtomicU64,
+    pub ap_connections_dropped: AtomicU64,
+    pub black_holed: AtomicU64,
+    pub injected_429s: AtomicU64,
+    pub cdn_stalled: AtomicU64,
+    pub connect_state_puts: AtomicU64,
+    pub connect_state_puts_limited: AtomicU64,
+    pub audio_key_requests: AtomicU64,
+    pub audio_keys_refused: AtomicU64,
 }
 
 impl Counters {
@@ -231,6 +270,18 @@ impl Counters {
             metadata_requests: get(&self.metadata_requests),
             storage_resolves: get(&self.storage_resolves),
             login5_logins: get(&self.login5_logins),
+            client_token_requests: get(&self.client_token_requests),
+            login5_requests: get(&self.login5_requests),
+            dealer_connections: get(&self.dealer_connections),
+            dealer_closed_by_fault: get(&self.dealer_closed_by_fault),
+            ap_connections_dropped: get(&self.ap_connections_dropped),
+            black_holed: get(&self.black_holed),
+            injected_429s: get(&self.injected_429s),
+            cdn_stalled: get(&self.cdn_stalled),
+            connect_state_puts: get(&self.connect_state_puts),
+            connect_state_puts_limited: get(&self.connect_state_puts_limited),
+            audio_key_requests: get(&self.audio_key_requests),
+            audio_keys_refused: get(&self.audio_keys_refused),
         }
     }
 }
@@ -282,6 +333,8 @@ pub(crate) struct Shared {
     pub web: super::webapi::WebApi,
     /// Spotify Connect: dealer connections, devices and clusters per account.
     pub connect: super::connect_state::Hub,
+    /// The runtime faults ([`super::Fault`]) and connect-state's PUT rate limit.
+    pub live: super::faults::Live,
 }
 
 impl Shared {

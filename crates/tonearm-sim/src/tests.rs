@@ -356,7 +356,7 @@ async fn info_describes_the_listeners_and_key() {
     assert_eq!(info.ap_key.modulus, info.ap_key.modulus.to_lowercase());
     assert_eq!(info.ap_key.exponent, 65537);
     let names: Vec<&str> = info.accounts.iter().map(|a| a.username.as_str()).collect();
-    assert_eq!(names, ["tonearm-demo", "alice", "frank-free"]);
+    assert_eq!(names, ["tonearm-demo", "alice", "frank-free", "keyless"]);
     let json = serde_json::to_value(&info).unwrap();
     assert_eq!(json["accounts"][2]["product"], "free");
     sim.shutdown().await;

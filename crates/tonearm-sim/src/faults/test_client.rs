@@ -1,0 +1,444 @@
+//! Test-only clients for the fault and realism tests: a minimal access-point client (handshake,
+//! login, audio keys, Mercury GET) and a minimal dealer websocket client, written from the spec
+//! like the simulator (never the tonearm client), plus small HTTP helpers (client-token, login5,
+//! connect-state PUTs). Real sockets on 127.0.0.1 only.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use librespot_protocol::authentication::{
+    APWelcome, AuthenticationType, ClientResponseEncrypted, CpuFamily, Os,
+};
+use librespot_protocol::clienttoken_http as ct;
+use librespot_protocol::connect::{
+    Capabilities, Device, DeviceInfo, MemberType, PutStateReason, PutStateRequest,
+};
+use librespot_protocol::devices::DeviceType;
+use librespot_protocol::keyexchange::{
+    APLoginFailed, APResponseMessage, BuildInfo, ClientHello, ClientResponsePlaintext, Cryptosuite,
+    ErrorCode, Platform, Product, ProductFlags,
+};
+use librespot_protocol::login5 as l5;
+use librespot_protocol::mercury::Header;
+use protobuf::{EnumOrUnknown, Message, MessageField};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::super::ap::cmd;
+use super::super::codec::{CodecError, Decoder, Encoder};
+use super::super::dh::DhKeys;
+use super::super::handshake::derive_keys;
+use super::super::mercury::{self, Assembler};
+
+pub(super) const WAIT: Duration = Duration::from_secs(10);
+pub(super) const STORED: AuthenticationType =
+    AuthenticationType::AUTHENTICATION_STORED_SPOTIFY_CREDENTIALS;
+pub(super) const USER_PASS: AuthenticationType = AuthenticationType::AUTHENTICATION_USER_PASS;
+
+/// An AP connection after the handshake.
+pub(super) struct Ap {
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    enc: Encoder,
+    dec: Decoder,
+}
+
+fn hello_packet(gc: &[u8]) -> Vec<u8> {
+    let mut hello = ClientHello::new();
+    let mut build = BuildInfo::new();
+    build.set_product(Product::PRODUCT_CLIENT);
+    build
+        .product_flags
+        .push(ProductFlags::PRODUCT_FLAG_NONE.into());
+    build.set_platform(Platform::PLATFORM_LINUX_X86_64);
+    build.set_version(124200290);
+    hello.build_info = Some(build).into();
+    hello
+        .cryptosuites_supported
+        .push(Cryptosuite::CRYPTO_SUITE_SHANNON.into());
+    let dh = hello
+        .login_crypto_hello
+        .mut_or_insert_default()
+        .diffie_hellman
+        .mut_or_insert_default();
+    dh.set_gc(gc.to_vec());
+    dh.set_server_keys_known(1);
+    hello.set_client_nonce(vec![7; 16]);
+    hello.set_padding(vec![0x1e]);
+    let body = hello.write_to_bytes().unwrap();
+    let mut packet = vec![0, 4];
+    packet.extend_from_slice(&((6 + body.len()) as u32).to_be_bytes());
+    packet.extend_from_slice(&body);
+    packet
+}
+
+impl Ap {
+    /// Connects and runs the plaintext handshake (the signature is not checked here: the
+    /// simulator's own tests do that); `None` when the AP does not answer within `wait`.
+    pub(super) async fn try_connect(addr: &str, wait: Duration) -> Option<Ap> {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let dh = DhKeys::random();
+        let hello = hello_packet(dh.public_key());
+        stream.write_all(&hello).await.unwrap();
+        let mut len = [0u8; 4];
+        tokio::time::timeout(wait, stream.read_exact(&mut len))
+            .await
+            .ok()?
+            .ok()?;
+        let total = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; total - 4];
+        stream.read_exact(&mut body).await.unwrap();
+        let response = APResponseMessage::parse_from_bytes(&body).unwrap();
+        let gs = response
+            .challenge
+            .login_crypto_challenge
+            .diffie_hellman
+            .gs()
+            .to_vec();
+        let shared = dh.shared_secret(&gs).unwrap();
+        let mut acc = hello;
+        acc.extend_from_slice(&len);
+        acc.extend_from_slice(&body);
+        let (challenge, keys) = derive_keys(&shared, &acc);
+        let mut reply = ClientResponsePlaintext::new();
+        reply
+            .login_crypto_response
+            .mut_or_insert_default()
+            .diffie_hellman
+            .mut_or_insert_default()
+            .set_hmac(challenge.to_vec());
+        reply.pow_response.mut_or_insert_default();
+        reply.crypto_response.mut_or_insert_default();
+        let body = reply.write_to_bytes().unwrap();
+        let mut packet = ((4 + body.len()) as u32).to_be_bytes().to_vec();
+        packet.extend_from_slice(&body);
+        stream.write_all(&packet).await.unwrap();
+        let (read, write) = stream.into_split();
+        Some(Ap {
+            read,
+            write,
+            enc: Encoder::new(&keys.send_key),
+            dec: Decoder::new(&keys.recv_key),
+        })
+    }
+
+    pub(super) async fn connect(addr: &str) -> Ap {
+        Ap::try_connect(addr, WAIT)
+            .await
+            .expect("AP handshake answered")
+    }
+
+    pub(super) async fn send(&mut self, kind: u8, payload: &[u8]) {
+        let bytes = self.enc.encode(kind, payload).unwrap();
+        self.write.write_all(&bytes).await.unwrap();
+    }
+
+    /// The next packet within `wait`: `None` on timeout.
+    pub(super) async fn recv_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<Result<(u8, Vec<u8>), CodecError>> {
+        tokio::time::timeout(wait, self.dec.read_packet(&mut self.read))
+            .await
+            .ok()
+    }
+
+    /// The next packet of `kind` (others, e.g. pings, are skipped).
+    pub(super) async fn recv_kind(&mut self, kind: u8) -> Vec<u8> {
+        loop {
+            let (k, payload) = self
+                .recv_within(WAIT)
+                .await
+                .expect("a packet in time")
+                .unwrap();
+            if k == kind {
+                return payload;
+            }
+        }
+    }
+
+    async fn send_login(&mut self, username: &str, typ: AuthenticationType, data: &[u8]) {
+        let mut login = ClientResponseEncrypted::new();
+        let creds = login.login_credentials.mut_or_insert_default();
+        creds.set_username(username.to_owned());
+        creds.set_typ(typ);
+        creds.set_auth_data(data.to_vec());
+        let system = login.system_info.mut_or_insert_default();
+        system.set_cpu_family(CpuFamily::CPU_X86_64);
+        system.set_os(Os::OS_LINUX);
+        system.set_device_id("0123456789abcdef0123456789abcdef01234567".to_owned());
+        login.set_version_string("tonearm-sim-test".to_owned());
+        self.send(cmd::LOGIN, &login.write_to_bytes().unwrap())
+            .await;
+    }
+
+    /// Logs in (reading APWelcome, CountryCode and ProductInfo); the reusable credentials, or
+    /// the login error code.
+    pub(super) async fn login(
+        &mut self,
+        username: &str,
+        typ: AuthenticationType,
+        data: &[u8],
+    ) -> Result<Vec<u8>, ErrorCode> {
+        self.send_login(username, typ, data).await;
+        let (kind, payload) = self
+            .recv_within(WAIT)
+            .await
+            .expect("a login answer in time")
+            .unwrap();
+        match kind {
+            cmd::AP_WELCOME => {
+                let welcome = APWelcome::parse_from_bytes(&payload).unwrap();
+                // CountryCode and ProductInfo always follow.
+                self.recv_kind(cmd::COUNTRY_CODE).await;
+                self.recv_kind(cmd::PRODUCT_INFO).await;
+                Ok(welcome.reusable_auth_credentials().to_vec())
+            }
+            cmd::AUTH_FAILURE => Err(APLoginFailed::parse_from_bytes(&payload)
+                .unwrap()
+                .error_code()),
+            other => panic!("unexpected login answer 0x{other:02x}"),
+        }
+    }
+
+    /// Asks for an audio key; `Ok(key)` (0x0d) or `Err(code)` (0x0e).
+    pub(super) async fn audio_key(
+        &mut self,
+        file: [u8; 20],
+        gid: [u8; 16],
+        seq: u32,
+    ) -> Result<Vec<u8>, u16> {
+        let mut req = file.to_vec();
+        req.extend_from_slice(&gid);
+        req.extend_from_slice(&seq.to_be_bytes());
+        req.extend_from_slice(&[0, 0]);
+        self.send(cmd::REQUEST_KEY, &req).await;
+        loop {
+            let (kind, payload) = self
+                .recv_within(WAIT)
+                .await
+                .expect("an audio key answer in time")
+                .unwrap();
+            assert!(payload.len() >= 4);
+            match kind {
+                cmd::AES_KEY => {
+                    assert_eq!(payload[..4], seq.to_be_bytes());
+                    return Ok(payload[4..].to_vec());
+                }
+                cmd::AES_KEY_ERROR => {
+                    assert_eq!(payload.len(), 6, "seq + 2-byte code");
+                    assert_eq!(payload[..4], seq.to_be_bytes());
+                    return Err(u16::from_be_bytes([payload[4], payload[5]]));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A Mercury GET; the reply's header.
+    pub(super) async fn mercury_get(&mut self, seq: u64, uri: &str) -> Header {
+        let mut header = Header::new();
+        header.set_uri(uri.to_owned());
+        header.set_method("GET".to_owned());
+        let parts = vec![header.write_to_bytes().unwrap()];
+        for p in mercury::split_message(&seq.to_be_bytes(), &parts, 16384).unwrap() {
+            self.send(cmd::MERCURY_REQ, &p).await;
+        }
+        let mut asm = Assembler::default();
+        loop {
+            let payload = self.recv_kind(cmd::MERCURY_REQ).await;
+            if let Some((_, parts)) = asm.push(mercury::parse_packet(&payload).unwrap()).unwrap() {
+                return Header::parse_from_bytes(&parts[0]).unwrap();
+            }
+        }
+    }
+
+    /// Whether the AP closed the connection within `wait` (pings are skipped).
+    pub(super) async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv_within(left).await {
+                None => return false,
+                Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// A dealer websocket.
+pub(super) struct Dealer {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub conn_id: String,
+}
+
+impl Dealer {
+    pub(super) async fn open(dealer_base: &str, token: &str) -> Dealer {
+        let url = format!("{dealer_base}/?access_token={token}");
+        let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("dealer connect in time")
+            .unwrap();
+        let first = loop {
+            let msg = tokio::time::timeout(WAIT, ws.next())
+                .await
+                .expect("pusher frame in time")
+                .unwrap()
+                .unwrap();
+            if let Ws::Text(t) = msg {
+                break serde_json::from_str::<Value>(t.as_str()).unwrap();
+            }
+        };
+        let conn_id = first["headers"]["Spotify-Connection-Id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Dealer { ws, conn_id }
+    }
+
+    /// Reads until the server's Close frame: its (code, reason); `None` if the stream ends (or
+    /// errs) without one within `wait`.
+    pub(super) async fn close_frame_within(&mut self, wait: Duration) -> Option<(u16, String)> {
+        let read = async {
+            while let Some(msg) = self.ws.next().await {
+                match msg {
+                    Ok(Ws::Close(Some(f))) => {
+                        return Some((u16::from(f.code), f.reason.to_string()))
+                    }
+                    Ok(Ws::Close(None)) => return Some((0, String::new())),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+            None
+        };
+        tokio::time::timeout(wait, read).await.ok().flatten()
+    }
+
+    pub(super) async fn send_text(&mut self, text: &str) {
+        self.ws.send(Ws::Text(text.into())).await.unwrap();
+    }
+
+    /// The next text frame within `wait`, as JSON.
+    pub(super) async fn next_text(&mut self, wait: Duration) -> Option<Value> {
+        let read = async {
+            while let Some(Ok(msg)) = self.ws.next().await {
+                if let Ws::Text(t) = msg {
+                    return serde_json::from_str::<Value>(t.as_str()).ok();
+                }
+            }
+            None
+        };
+        tokio::time::timeout(wait, read).await.ok().flatten()
+    }
+}
+
+/// A client-token (protobuf round trip); `Err(status)` when refused.
+pub(super) async fn client_token(http: &reqwest::Client, base: &str) -> Result<String, u16> {
+    let mut data = ct::ClientDataRequest::new();
+    data.client_version = "1.2.52.442".into();
+    data.client_id = "65b708073fc0480ea92a077233ca87bd".into();
+    let mut req = ct::ClientTokenRequest::new();
+    req.request_type = EnumOrUnknown::new(ct::ClientTokenRequestType::REQUEST_CLIENT_DATA_REQUEST);
+    req.set_client_data(data);
+    let r = http
+        .post(format!("{base}/v1/clienttoken"))
+        .body(req.write_to_bytes().unwrap())
+        .send()
+        .await
+        .unwrap();
+    if !r.status().is_success() {
+        return Err(r.status().as_u16());
+    }
+    let resp = ct::ClientTokenResponse::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    Ok(resp.granted_token().token.clone())
+}
+
+/// What login5 answered.
+#[derive(Debug)]
+pub(super) enum Login5 {
+    Ok(String),
+    Error(l5::LoginError),
+    Http(u16),
+}
+
+/// login5 with stored credentials.
+pub(super) async fn login5_stored(
+    http: &reqwest::Client,
+    base: &str,
+    client_token: &str,
+    username: &str,
+    stored: &[u8],
+) -> Login5 {
+    let mut req = l5::LoginRequest::new();
+    let info = req.client_info.mut_or_insert_default();
+    info.client_id = "65b708073fc0480ea92a077233ca87bd".into();
+    info.device_id = "0123456789abcdef0123456789abcdef01234567".into();
+    let sc = req.mut_stored_credential();
+    sc.username = username.into();
+    sc.data = stored.to_vec();
+    let r = http
+        .post(format!("{base}/v3/login"))
+        .header("client-token", client_token)
+        .body(req.write_to_bytes().unwrap())
+        .send()
+        .await
+        .unwrap();
+    if !r.status().is_success() {
+        return Login5::Http(r.status().as_u16());
+    }
+    let resp = l5::LoginResponse::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    if resp.has_ok() {
+        Login5::Ok(resp.ok().access_token.clone())
+    } else {
+        Login5::Error(resp.error())
+    }
+}
+
+/// A speaker's DeviceInfo.
+pub(super) fn speaker_info(id: &str, name: &str) -> DeviceInfo {
+    let mut caps = Capabilities::new();
+    caps.can_be_player = true;
+    caps.is_controllable = true;
+    caps.supports_transfer_command = true;
+    caps.supports_command_request = true;
+    caps.volume_steps = 64;
+    let mut info = DeviceInfo::new();
+    info.can_play = true;
+    info.volume = 32767;
+    info.name = name.to_owned();
+    info.device_id = id.to_owned();
+    info.device_type = EnumOrUnknown::new(DeviceType::SPEAKER);
+    info.capabilities = MessageField::some(caps);
+    info
+}
+
+/// `PUT /connect-state/v1/devices/{id}`; the answer.
+pub(super) async fn put_state(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    conn_id: &str,
+    id: &str,
+    reason: PutStateReason,
+) -> reqwest::Response {
+    let mut dev = Device::new();
+    dev.device_info = MessageField::some(speaker_info(id, "Speaker"));
+    let mut req = PutStateRequest::new();
+    req.device = MessageField::some(dev);
+    req.member_type = EnumOrUnknown::new(MemberType::CONNECT_STATE);
+    req.put_state_reason = EnumOrUnknown::new(reason);
+    http.put(format!("{base}/connect-state/v1/devices/{id}"))
+        .bearer_auth(token)
+        .header("X-Spotify-Connection-Id", conn_id)
+        .header("Content-Type", "application/x-protobuf")
+        .body(req.write_to_bytes().unwrap())
+        .send()
+        .await
+        .unwrap()
+}
