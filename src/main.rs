@@ -40,16 +40,17 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
     if cli.tui.check_config {
         return cli::tui::check_config(&cli, &cfg);
     }
-    let runtime = if cli.command.is_none() {
-        // The TUI: its loop runs on the main thread (`block_on`); one worker runs the spawned
-        // network work. Fewer threads mean fewer allocator arenas holding freed memory after
-        // a large library refresh (the RSS budget), and the loop never waits on the worker.
+    // Every client command runs on one worker thread (the TUI's loop and the CLI's futures on
+    // the main thread, via `block_on`; the worker runs spawned network work; the player decodes
+    // on its own thread). More threads only mean more stacks and allocator caches resident
+    // (the RSS budget). The simulator, a server, gets the default pool.
+    let runtime = if matches!(cli.command, Some(Command::Sim(_))) {
+        tokio::runtime::Runtime::new()
+    } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-    } else {
-        tokio::runtime::Runtime::new()
     }
     .context("cannot start the async runtime")?;
     let demo = cli.demo;
