@@ -4,7 +4,10 @@
 //! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve), the
 //!   typed Web API client and the cached library.
 //! * [`audio`]   — fetch, decrypt, Spotify header, decode, normalisation, volume, sinks.
-//! * [`player`]  — the player handle and its engine thread (queue, gapless, events).
+//! * [`player`]  — the player handle and its engine thread (queue, gapless, events); the
+//!   [`player::PlayerOp`] vocabulary.
+//! * [`control`] — the one core: every front end's intents (keys, clicks, phone commands) →
+//!   player operations, with one set of semantics; the TUI and the daemon both use it.
 //! * [`auth`]    — OAuth sign-in (browser PKCE, device code) and the credential store (keyring,
 //!   0600 file fallback).
 //! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
@@ -34,6 +37,7 @@ pub mod audio;
 pub mod auth;
 pub mod config;
 pub mod connect;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod error;

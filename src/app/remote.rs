@@ -1,79 +1,10 @@
-//! Remote Connect commands → the same actions keys produce, so "pause from the phone" and
-//! "pause from the keyboard" take one path through `update`.
+//! Remote Connect commands as the TUI tells the user about them: the status-line note for each
+//! command a phone sent to this device. What a command *does* is decided once, by the core
+//! ([`crate::control::ops_for_remote`]), which `update` calls; this is only UI text.
 //!
-//! Pure mapping, called by `update` on `Msg::RemoteCommand`; depends only on the action and
-//! connect data types (no state, no I/O, no UI crates).
+//! Pure; called by `update` on `Msg::RemoteCommand`. Depends only on Connect's data types.
 
-use crate::app::action::Action;
 use crate::connect::RemoteCommand;
-use crate::player::RepeatMode;
-
-/// The main action a remote command stands for. A `Load` also carries shuffle/repeat settings:
-/// [`actions_for`] returns every part.
-pub fn action_for(cmd: &RemoteCommand) -> Option<Action> {
-    actions_for(cmd).into_iter().next()
-}
-
-/// Every action a remote command stands for, in the order to apply them (a `Load` with shuffle
-/// and repeat settings: the load, then shuffle, then repeat).
-///
-/// Repeat flags are mapped without knowing the current mode (`SetRepeatTrack(false)` → `Off`);
-/// `update` refines that against the player's mode (see `update::remote_repeat`).
-pub fn actions_for(cmd: &RemoteCommand) -> Vec<Action> {
-    match cmd {
-        RemoteCommand::Load {
-            ids,
-            index,
-            position_ms,
-            play,
-            shuffle,
-            repeat_context,
-            repeat_track,
-            ..
-        } => {
-            let mut out = vec![Action::LoadQueue {
-                ids: ids.clone(),
-                index: *index,
-                position_ms: *position_ms,
-                play: *play,
-            }];
-            if let Some(s) = shuffle {
-                out.push(Action::SetShuffle(*s));
-            }
-            if repeat_context.is_some() || repeat_track.is_some() {
-                out.push(Action::SetRepeat(repeat_mode(
-                    repeat_context.unwrap_or(false),
-                    repeat_track.unwrap_or(false),
-                )));
-            }
-            out
-        }
-        RemoteCommand::Pause | RemoteCommand::BecameInactive => vec![Action::Pause],
-        RemoteCommand::Resume => vec![Action::Play],
-        RemoteCommand::SeekTo(ms) => vec![Action::SeekTo(*ms)],
-        RemoteCommand::SkipNext => vec![Action::Next],
-        RemoteCommand::SkipPrev => vec![Action::Previous],
-        RemoteCommand::SetShuffle(on) => vec![Action::SetShuffle(*on)],
-        RemoteCommand::SetRepeatContext(on) => {
-            vec![Action::SetRepeat(repeat_mode(*on, false))]
-        }
-        RemoteCommand::SetRepeatTrack(on) => vec![Action::SetRepeat(repeat_mode(false, *on))],
-        RemoteCommand::AddToQueue(id) => vec![Action::Enqueue(vec![*id])],
-        RemoteCommand::SetQueue(ids) => vec![Action::SetUpNext(ids.clone())],
-        RemoteCommand::SetVolume(v) => vec![Action::SetVolume(*v)],
-    }
-}
-
-/// Spotify's two repeat flags as one mode: repeating the track wins over the context.
-pub fn repeat_mode(context: bool, track: bool) -> RepeatMode {
-    if track {
-        RepeatMode::One
-    } else if context {
-        RepeatMode::All
-    } else {
-        RepeatMode::Off
-    }
-}
 
 /// The status-line text telling the user a remote controller did something here.
 pub fn describe(cmd: &RemoteCommand) -> String {
@@ -121,48 +52,30 @@ mod tests {
     use crate::id::SpotifyId;
 
     #[test]
-    fn every_command_has_an_action() {
-        let id = SpotifyId(7);
-        let cases = vec![
-            (RemoteCommand::Pause, Action::Pause),
-            (RemoteCommand::BecameInactive, Action::Pause),
-            (RemoteCommand::Resume, Action::Play),
-            (RemoteCommand::SeekTo(42), Action::SeekTo(42)),
-            (RemoteCommand::SkipNext, Action::Next),
-            (RemoteCommand::SkipPrev, Action::Previous),
-            (RemoteCommand::SetShuffle(true), Action::SetShuffle(true)),
-            (
-                RemoteCommand::SetRepeatContext(true),
-                Action::SetRepeat(RepeatMode::All),
-            ),
-            (
-                RemoteCommand::SetRepeatTrack(true),
-                Action::SetRepeat(RepeatMode::One),
-            ),
-            (
-                RemoteCommand::SetRepeatContext(false),
-                Action::SetRepeat(RepeatMode::Off),
-            ),
-            (RemoteCommand::AddToQueue(id), Action::Enqueue(vec![id])),
-            (
-                RemoteCommand::SetQueue(vec![id]),
-                Action::SetUpNext(vec![id]),
-            ),
-            (RemoteCommand::SetVolume(1000), Action::SetVolume(1000)),
+    fn every_command_is_described_as_from_a_remote() {
+        let cmds = vec![
+            RemoteCommand::Pause,
+            RemoteCommand::Resume,
+            RemoteCommand::SeekTo(42),
+            RemoteCommand::SkipNext,
+            RemoteCommand::SkipPrev,
+            RemoteCommand::SetShuffle(true),
+            RemoteCommand::SetRepeatContext(true),
+            RemoteCommand::SetRepeatTrack(false),
+            RemoteCommand::AddToQueue(SpotifyId(7)),
+            RemoteCommand::SetQueue(vec![SpotifyId(7)]),
+            RemoteCommand::SetVolume(1000),
         ];
-        for (cmd, action) in cases {
-            assert_eq!(action_for(&cmd), Some(action.clone()), "{cmd:?}");
-            assert_eq!(actions_for(&cmd), vec![action], "{cmd:?}");
-            assert!(describe(&cmd).contains("remote") || cmd == RemoteCommand::BecameInactive);
+        for cmd in cmds {
+            assert!(describe(&cmd).ends_with("from a remote"), "{cmd:?}");
         }
-    }
-
-    #[test]
-    fn load_carries_shuffle_and_repeat() {
-        let ids = vec![SpotifyId(1), SpotifyId(2)];
-        let cmd = RemoteCommand::Load {
+        assert_eq!(
+            describe(&RemoteCommand::BecameInactive),
+            "Playback moved to another device"
+        );
+        let load = RemoteCommand::Load {
             context_uri: "spotify:album:x".into(),
-            ids: ids.clone(),
+            ids: vec![SpotifyId(1), SpotifyId(2)],
             index: 1,
             position_ms: 3000,
             play: true,
@@ -170,37 +83,7 @@ mod tests {
             repeat_context: Some(true),
             repeat_track: None,
         };
-        let load = Action::LoadQueue {
-            ids,
-            index: 1,
-            position_ms: 3000,
-            play: true,
-        };
-        assert_eq!(action_for(&cmd), Some(load.clone()));
-        assert_eq!(
-            actions_for(&cmd),
-            vec![
-                load,
-                Action::SetShuffle(true),
-                Action::SetRepeat(RepeatMode::All)
-            ]
-        );
-        assert_eq!(describe(&cmd), "Playing 2 tracks from a remote");
-    }
-
-    #[test]
-    fn load_without_settings_is_just_the_load() {
-        let cmd = RemoteCommand::Load {
-            context_uri: String::new(),
-            ids: vec![SpotifyId(1)],
-            index: 0,
-            position_ms: 0,
-            play: false,
-            shuffle: None,
-            repeat_context: None,
-            repeat_track: None,
-        };
-        assert_eq!(actions_for(&cmd).len(), 1);
+        assert_eq!(describe(&load), "Playing 2 tracks from a remote");
     }
 
     #[test]

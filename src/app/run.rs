@@ -643,7 +643,7 @@ impl Runtime {
             }
             Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
             Wake::Status => {
-                let Some(status) = self
+                let Some(mut status) = self
                     .sources
                     .status
                     .as_mut()
@@ -651,6 +651,12 @@ impl Runtime {
                 else {
                     return Flow::Continue(false);
                 };
+                // The repeat mode as last requested: a status published before the engine took
+                // a `SetRepeat` already sent would undo what `update` anticipated, and Connect's
+                // repeat flags (sent back to back) are refined against this mode.
+                if let Some(services) = &self.exec.services {
+                    status.repeat = services.player.repeat();
+                }
                 self.persist_status(&status);
                 self.msg(Msg::PlayerStatus(status))
             }

@@ -427,13 +427,14 @@ pub struct State {
     pub memo: Memo,
 }
 
-/// What a page request whose answer is not shown as a page is for.
+/// Where queued tracks go (also: what a page request whose answer is not shown as a page is
+/// for). Named like the player operations they become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueMode {
-    /// Append the page's tracks to the queue.
-    Append,
-    /// Insert them right after the current track.
-    Next,
+    /// [`crate::player::PlayerOp::AddToQueue`]: Spotify's queue order.
+    AddToQueue,
+    /// [`crate::player::PlayerOp::PlayNext`]: right after the current track.
+    PlayNext,
 }
 
 /// `update`'s bookkeeping: request ids in flight that are not pages, ids already looked up, and

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::api::library::{Library, TrackInfo};
 use crate::app::action::{Action, Pane};
-use crate::app::effect::{Effect, LoginRequest, Outcome, PlayerCmd};
+use crate::app::effect::{Effect, LoginRequest, Outcome};
 use crate::app::filter::{self, Matcher};
 use crate::app::msg::{MouseKind, Msg, TextInput};
 use crate::app::remote;
@@ -21,6 +21,7 @@ use crate::app::state::{
     PageData, PageKind, PageView, QueueMode, Screen, State, LOG_LINES,
 };
 use crate::connect::{RemoteCommand, RemoteControl};
+use crate::control::{self, Intent, Now};
 use crate::id::{ItemKind, SpotifyId, SpotifyUri};
 use crate::player::{PlayState, PlayerEvent, PlayerStatus, RepeatMode};
 
@@ -586,14 +587,12 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         | Action::SetShuffle(_)
         | Action::SetRepeat(_) => playback(state, action, target, out),
 
-        Action::AddToQueue => queue_selection(state, QueueMode::Append, target, out),
-        Action::PlayNext => queue_selection(state, QueueMode::Next, target, out),
+        Action::AddToQueue => queue_selection(state, QueueMode::AddToQueue, target, out),
+        Action::PlayNext => queue_selection(state, QueueMode::PlayNext, target, out),
         Action::RemoveFromQueue => remove_from_queue(state, out),
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
-        Action::ClearQueue => {
-            out.effect(Effect::Player(PlayerCmd::ClearQueue));
-        }
+        Action::ClearQueue => local(state, Intent::ClearQueue, out),
 
         Action::OpenFilter => open_filter(state, out),
         Action::OpenSearch => {
@@ -656,23 +655,6 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
             out.redraw = true;
         }
 
-        Action::LoadQueue {
-            ids,
-            index,
-            position_ms,
-            play,
-        } => out.effect(Effect::Player(PlayerCmd::Load {
-            ids,
-            index,
-            position_ms,
-            play,
-        })),
-        Action::Enqueue(ids) => {
-            if !ids.is_empty() {
-                out.effect(Effect::Player(PlayerCmd::Enqueue(ids)));
-            }
-        }
-        Action::SetUpNext(ids) => set_up_next(state, ids, out),
         Action::SelectRow { pane, row } => {
             select_row(state, pane, row, out);
         }
@@ -834,12 +816,17 @@ fn select(state: &mut State, out: &mut Out) {
     let list = list_of(state, pane);
     match list {
         List::Queue => {
-            out.effect(Effect::Player(PlayerCmd::Load {
-                ids: state.queue.snapshot.items.clone(),
-                index: row,
-                position_ms: 0,
-                play: true,
-            }));
+            let ids = state.queue.snapshot.items.clone();
+            local(
+                state,
+                Intent::Load {
+                    ids,
+                    index: row,
+                    position_ms: 0,
+                    play: true,
+                },
+                out,
+            );
         }
         List::Devices => transfer(state, out),
         List::Log => {}
@@ -924,12 +911,16 @@ fn play_from(state: &mut State, list: List, row: usize, out: &mut Out) {
     for (_, t) in &tracks {
         remember(state, t);
     }
-    out.effect(Effect::Player(PlayerCmd::Load {
-        ids,
-        index,
-        position_ms: 0,
-        play: true,
-    }));
+    local(
+        state,
+        Intent::Load {
+            ids,
+            index,
+            position_ms: 0,
+            play: true,
+        },
+        out,
+    );
 }
 
 /// Push a page for `uri` on the pane's stack and ask for its content. A playlist whose items
@@ -1092,12 +1083,12 @@ fn queue_tracks(
             notify(state, Level::Info, format!("Added {what} to the queue"));
         }
         _ => match mode {
-            QueueMode::Append => {
-                out.effect(Effect::Player(PlayerCmd::Enqueue(ids)));
+            QueueMode::AddToQueue => {
+                local(state, Intent::AddToQueue(ids), out);
                 notify(state, Level::Info, format!("Added {what} to the queue"));
             }
-            QueueMode::Next => {
-                out.effect(Effect::Player(PlayerCmd::PlayNext(ids)));
+            QueueMode::PlayNext => {
+                local(state, Intent::PlayNext(ids), out);
                 notify(state, Level::Info, format!("{what} will play next"));
             }
         },
@@ -1121,7 +1112,7 @@ fn remove_from_queue(state: &mut State, out: &mut Out) {
         out.redraw = true;
         return;
     }
-    out.effect(Effect::Player(PlayerCmd::Remove(row)));
+    local(state, Intent::Remove(row), out);
 }
 
 /// J/K: move the selected queue entry; the selection follows it. The snapshot is updated at
@@ -1158,25 +1149,8 @@ fn move_in_queue(state: &mut State, delta: i64, out: &mut Out) {
         }
     });
     state.queue.cursor.selected = to;
-    out.effect(Effect::Player(PlayerCmd::Move { from, to }));
+    local(state, Intent::Move { from, to }, out);
     out.redraw = true;
-}
-
-/// Replace what plays after the current track: remove the entries after it (last first, so
-/// indexes stay valid), then append.
-fn set_up_next(state: &mut State, ids: Vec<SpotifyId>, out: &mut Out) {
-    let snap = &state.queue.snapshot;
-    match snap.current {
-        None | Some(0) => out.effect(Effect::Player(PlayerCmd::ClearQueue)),
-        Some(c) => {
-            for i in (c + 1..snap.items.len()).rev() {
-                out.effect(Effect::Player(PlayerCmd::Remove(i)));
-            }
-        }
-    }
-    if !ids.is_empty() {
-        out.effect(Effect::Player(PlayerCmd::Enqueue(ids)));
-    }
 }
 
 fn transfer(state: &mut State, out: &mut Out) {
@@ -1238,14 +1212,6 @@ fn clamp_position(pos: u64, duration: u64) -> u64 {
         pos.min(duration)
     } else {
         pos
-    }
-}
-
-fn next_repeat(mode: RepeatMode) -> RepeatMode {
-    match mode {
-        RepeatMode::Off => RepeatMode::All,
-        RepeatMode::All => RepeatMode::One,
-        RepeatMode::One => RepeatMode::Off,
     }
 }
 
@@ -1319,10 +1285,10 @@ fn playback(state: &mut State, action: Action, target: Target, out: &mut Out) {
             out.redraw = true;
         }
         Action::CycleRepeat | Action::SetRepeat(_) => {
-            let cur = remote::repeat_mode(r.repeat_context, r.repeat_track);
+            let cur = control::repeat_mode(r.repeat_context, r.repeat_track);
             let new = match action {
                 Action::SetRepeat(m) => m,
-                _ => next_repeat(cur),
+                _ => control::next_repeat(cur),
             };
             let (context, track) = (new != RepeatMode::Off, new == RepeatMode::One);
             if context != r.repeat_context {
@@ -1339,104 +1305,52 @@ fn playback(state: &mut State, action: Action, target: Target, out: &mut Out) {
     }
 }
 
+/// A playback key on the local player: its intent through the core.
 fn local_playback(state: &mut State, action: Action, out: &mut Out) {
-    let mut cmd = |c: PlayerCmd| out.effects.push(Effect::Player(c));
-    match action {
-        Action::TogglePlay => cmd(PlayerCmd::Toggle),
-        Action::Play => cmd(PlayerCmd::Play),
-        Action::Pause => cmd(PlayerCmd::Pause),
-        Action::Next => cmd(PlayerCmd::Next),
-        Action::Previous => cmd(PlayerCmd::Previous),
-        Action::SeekForward | Action::SeekBackward | Action::SeekTo(_) => {
-            let (pos, duration) = position_and_duration(state, Target::Local);
-            let new = match action {
-                Action::SeekForward => pos + SEEK_STEP_MS,
-                Action::SeekBackward => pos.saturating_sub(SEEK_STEP_MS),
-                Action::SeekTo(p) => p,
-                _ => pos,
-            };
-            let new = clamp_position(new, duration);
-            cmd(PlayerCmd::Seek(new));
-            if let Some(p) = state.player.as_mut() {
-                p.position_ms = new;
-                p.at = Instant::now();
-                out.redraw = true;
-            }
+    let intent = match action {
+        Action::TogglePlay => Intent::Toggle,
+        Action::Play => Intent::Play,
+        Action::Pause => Intent::Pause,
+        Action::Next => Intent::Next,
+        Action::Previous => Intent::Previous,
+        Action::SeekForward => Intent::SeekBy(SEEK_STEP_MS as i64),
+        Action::SeekBackward => Intent::SeekBy(-(SEEK_STEP_MS as i64)),
+        Action::SeekTo(ms) => Intent::SeekTo(ms),
+        Action::VolumeUp => Intent::VolumeBy(i32::from(VOLUME_STEP)),
+        Action::VolumeDown => Intent::VolumeBy(-i32::from(VOLUME_STEP)),
+        Action::SetVolume(v) => Intent::SetVolume(v),
+        Action::ToggleShuffle => Intent::ToggleShuffle,
+        Action::SetShuffle(on) => Intent::SetShuffle(on),
+        Action::CycleRepeat => Intent::CycleRepeat,
+        Action::SetRepeat(mode) => Intent::SetRepeat(mode),
+        _ => return,
+    };
+    local(state, intent, out);
+}
+
+/// Carries out an intent on the local player: the core's operations become effects, and the
+/// shown status anticipates them (so quick repeats act on what is shown).
+fn local(state: &mut State, intent: Intent, out: &mut Out) {
+    let at = Instant::now();
+    let now = Now::of(state.player.as_ref(), at);
+    player_ops(state, control::ops(intent, &now), at, out);
+}
+
+fn player_ops(state: &mut State, ops: Vec<crate::player::PlayerOp>, at: Instant, out: &mut Out) {
+    for op in ops {
+        if let Some(p) = state.player.as_mut() {
+            out.redraw |= control::anticipate(p, &op, at);
         }
-        Action::VolumeUp | Action::VolumeDown | Action::SetVolume(_) => {
-            let cur = state
-                .player
-                .as_ref()
-                .map(|p| p.volume)
-                .unwrap_or(u16::MAX / 2);
-            let new = match action {
-                Action::VolumeUp => cur.saturating_add(VOLUME_STEP),
-                Action::VolumeDown => cur.saturating_sub(VOLUME_STEP),
-                Action::SetVolume(v) => v,
-                _ => cur,
-            };
-            cmd(PlayerCmd::SetVolume(new));
-            if let Some(p) = state.player.as_mut() {
-                if p.volume != new {
-                    p.volume = new;
-                    out.redraw = true;
-                }
-            }
-        }
-        Action::ToggleShuffle | Action::SetShuffle(_) => {
-            let cur = state.player.as_ref().is_some_and(|p| p.shuffle);
-            let on = match action {
-                Action::SetShuffle(on) => on,
-                _ => !cur,
-            };
-            cmd(PlayerCmd::SetShuffle(on));
-            if let Some(p) = state.player.as_mut() {
-                out.redraw |= p.shuffle != on;
-                p.shuffle = on;
-            }
-        }
-        Action::CycleRepeat | Action::SetRepeat(_) => {
-            let cur = state.player.as_ref().map(|p| p.repeat).unwrap_or_default();
-            let new = match action {
-                Action::SetRepeat(m) => m,
-                _ => next_repeat(cur),
-            };
-            cmd(PlayerCmd::SetRepeat(new));
-            if let Some(p) = state.player.as_mut() {
-                out.redraw |= p.repeat != new;
-                p.repeat = new;
-            }
-        }
-        _ => {}
+        out.effect(Effect::Player(op));
     }
 }
 
-/// A remote controller's command for this device: the same actions as keys, always on the
-/// local player, and a note in the status line.
+/// A remote controller's command for this device: the core's operations on the local player
+/// (whatever device the UI shows as active), and a note in the status line.
 fn remote_command(state: &mut State, cmd: RemoteCommand, out: &mut Out) {
-    let current = state.player.as_ref().map(|p| p.repeat).unwrap_or_default();
-    let actions: Vec<Action> = match &cmd {
-        // The two repeat flags against the current mode: turning the context flag on or off
-        // doesn't change "repeat one"; turning the track flag off falls back to the context.
-        RemoteCommand::SetRepeatContext(on) => {
-            if current == RepeatMode::One {
-                Vec::new()
-            } else {
-                vec![Action::SetRepeat(remote::repeat_mode(*on, false))]
-            }
-        }
-        RemoteCommand::SetRepeatTrack(false) => {
-            if current == RepeatMode::One {
-                vec![Action::SetRepeat(RepeatMode::All)]
-            } else {
-                Vec::new()
-            }
-        }
-        _ => remote::actions_for(&cmd),
-    };
-    for action in actions {
-        apply(state, action, Target::Local, out);
-    }
+    let at = Instant::now();
+    let now = Now::of(state.player.as_ref(), at);
+    player_ops(state, control::ops_for_remote(&cmd, &now), at, out);
     notify(state, Level::Info, remote::describe(&cmd));
     out.redraw = true;
 }

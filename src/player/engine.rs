@@ -28,7 +28,9 @@ use super::gain::{normalisation_factor, volume_gain, GainStage};
 use super::loader::{LoadError, LoadErrorKind, LoadedTrack, TrackInfo};
 use super::queue::{remap, Queue, Remap};
 use super::task::LoaderRequest;
-use super::{PlayState, PlayerConfig, PlayerEvent, PlayerStatus, QueueSnapshot, RepeatMode};
+use super::{
+    PlayState, PlayerConfig, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapshot, RepeatMode,
+};
 use crate::audio::pcm::{frames_to_ms, PcmSource, CHANNELS};
 use crate::audio::sink::{Sink, SinkError};
 use crate::id::SpotifyId;
@@ -47,34 +49,14 @@ const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 /// long (so a wedged device can't hang the end of the queue forever).
 const DRAIN_STALL: Duration = Duration::from_secs(10);
 
-/// Commands from the handle.
+/// What the handle sends: an operation any front end may ask for, or one of the two only the
+/// player's owner uses.
 #[derive(Debug)]
 pub(super) enum Command {
-    Load {
-        queue: Vec<SpotifyId>,
-        start_index: usize,
-        position_ms: u64,
-        play: bool,
-    },
-    Play,
-    Pause,
-    Toggle,
+    Op(PlayerOp),
+    /// [`super::Player::stop`].
     Stop,
-    Seek(u64),
-    Next,
-    Previous,
-    SetVolume(u16),
-    Enqueue(Vec<SpotifyId>),
-    PlayNext(Vec<SpotifyId>),
-    AddToQueue(Vec<SpotifyId>),
-    Remove(usize),
-    Move {
-        from: usize,
-        to: usize,
-    },
-    ClearQueue,
-    SetRepeat(RepeatMode),
-    SetShuffle(bool),
+    /// The last handle is gone or `shutdown` was called: stop the sink and end the thread.
     Shutdown,
 }
 
@@ -445,43 +427,46 @@ impl Engine {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Load {
-                queue,
-                start_index,
+            Command::Op(op) => self.op(op),
+            Command::Stop => self.stop(),
+            Command::Shutdown => self.shutting_down = true,
+        }
+    }
+
+    fn op(&mut self, op: PlayerOp) {
+        match op {
+            PlayerOp::Load {
+                ids,
+                index,
                 position_ms,
                 play,
-            } => self.load(queue, start_index, position_ms.min(MAX_POSITION_MS), play),
-            Command::Play => self.play(),
-            Command::Pause => {
+            } => self.load(ids, index, position_ms.min(MAX_POSITION_MS), play),
+            PlayerOp::Play => self.play(),
+            PlayerOp::Pause => {
                 if self.derived_state() != PlayState::Stopped {
                     self.paused = true;
                 }
             }
-            Command::Toggle => match self.derived_state() {
+            PlayerOp::Toggle => match self.derived_state() {
                 PlayState::Playing => self.paused = true,
                 PlayState::Loading => self.paused = !self.paused,
                 PlayState::Paused | PlayState::Stopped => self.play(),
             },
-            Command::Stop => self.stop(),
-            Command::Seek(ms) => self.seek(ms.min(MAX_POSITION_MS)),
-            Command::Next => self.next(),
-            Command::Previous => self.previous(),
-            Command::SetVolume(v) => {
+            PlayerOp::Seek(ms) => self.seek(ms.min(MAX_POSITION_MS)),
+            PlayerOp::Next => self.next(),
+            PlayerOp::Previous => self.previous(),
+            PlayerOp::SetVolume(v) => {
                 if v != self.volume {
                     self.volume = v;
                     self.emit(PlayerEvent::VolumeChanged(v));
                 }
             }
-            Command::Enqueue(ids) => {
-                self.queue.append(ids);
-                self.queue_dirty = true;
-            }
-            Command::PlayNext(ids) => {
+            PlayerOp::PlayNext(ids) => {
                 let pos = self.lined_up_last().map_or(0, |i| i + 1);
                 let map = self.queue.insert_at(pos, ids);
                 self.apply_remap(&map);
             }
-            Command::AddToQueue(ids) => {
+            PlayerOp::AddToQueue(ids) => {
                 let after = self.lined_up_last();
                 let pos = match (self.queued_end, after) {
                     (Some(end), Some(a)) if end > a => end + 1,
@@ -495,7 +480,7 @@ impl Engine {
                     self.queued_end = Some(pos.min(self.queue.len() - n) + n - 1);
                 }
             }
-            Command::Remove(index) => {
+            PlayerOp::Remove(index) => {
                 if self.protected().contains(&index) {
                     tracing::debug!(index, "not removing the item being played");
                 } else if let Some(map) = self.queue.remove(index) {
@@ -504,18 +489,24 @@ impl Engine {
                     tracing::debug!(index, "remove: no such queue item");
                 }
             }
-            Command::Move { from, to } => match self.queue.move_item(from, to) {
+            PlayerOp::Move { from, to } => match self.queue.move_item(from, to) {
                 Some(map) => self.apply_remap(&map),
                 None => tracing::debug!(from, to, "move: no such queue item"),
             },
-            Command::ClearQueue => {
+            PlayerOp::ClearQueue => {
                 let mut keep = self.protected();
                 keep.extend(self.queue.current);
                 let map = self.queue.retain(&keep);
                 self.apply_remap(&map);
             }
-            Command::SetRepeat(mode) => self.repeat = mode,
-            Command::SetShuffle(on) => {
+            PlayerOp::ClearAfterCurrent => {
+                let mut keep = self.protected();
+                keep.extend(self.queue.current.map_or(0..0, |c| 0..c + 1));
+                let map = self.queue.retain(&keep);
+                self.apply_remap(&map);
+            }
+            PlayerOp::SetRepeat(mode) => self.repeat = mode,
+            PlayerOp::SetShuffle(on) => {
                 if on != self.queue.shuffled() {
                     self.queue.set_shuffled(on);
                     let map = if on {
@@ -528,7 +519,6 @@ impl Engine {
                     self.apply_remap(&map);
                 }
             }
-            Command::Shutdown => self.shutting_down = true,
         }
     }
 
