@@ -4,13 +4,15 @@
 //!
 //! Never imports UI modules or the simulator; tracks come through [`loader::TrackLoader`].
 //!
-//! Pieces: [`Player`] (this file) is the cheap-to-clone handle; `engine` is the decode loop on
-//! the `tonearm-player` thread (it opens the sink through the [`SinkFactory`], pulls ~1024-frame
-//! chunks from the current [`PcmSource`](crate::audio::pcm::PcmSource), applies normalisation ×
-//! volume (`gain`), writes to the sink, and polls its command channel between chunks); `task`
-//! is the tokio task that runs loader futures and hands the loaded tracks to the engine;
-//! `queue` is the play-order arithmetic. Status (position, volume, state) and the queue are
-//! published through `tokio::sync::watch`; discrete happenings go out as [`PlayerEvent`]s.
+//! Pieces: [`Player`] (this file) is the cheap-to-clone handle, and [`PlayerOp`] the one
+//! vocabulary of operations on it; `engine` is the decode loop on the `tonearm-player` thread
+//! (it opens the sink through the [`SinkFactory`], pulls ~1024-frame chunks from the current
+//! [`PcmSource`](crate::audio::pcm::PcmSource), applies normalisation × volume (`gain`), writes
+//! to the sink (`output`: the sink and its lifecycle), and polls its command channel between
+//! chunks); `task` is the tokio task that runs loader futures and hands the loaded tracks to the
+//! engine; `msg` holds the messages between the three (so engine and task never import each
+//! other); `queue` is the play-order arithmetic. Status (position, volume, state) and the queue
+//! are published through `tokio::sync::watch`; discrete happenings go out as [`PlayerEvent`]s.
 //!
 //! Position and track changes follow what is *heard*: the engine notes the sink frame (in
 //! [`Sink::played_frames`](crate::audio::sink::Sink::played_frames) terms) at which each
@@ -27,6 +29,8 @@
 mod engine;
 mod gain;
 pub mod loader;
+mod msg;
+mod output;
 mod queue;
 pub mod spotify;
 mod task;
@@ -45,8 +49,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::audio::sink::SinkFactory;
 use crate::id::SpotifyId;
-use engine::{Command, Engine, EngineMsg};
+use engine::Engine;
 use loader::{TrackInfo, TrackLoader};
+use msg::{Command, EngineMsg};
 
 /// How the player behaves.
 #[derive(Debug, Clone, PartialEq)]

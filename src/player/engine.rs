@@ -26,8 +26,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::gain::{normalisation_factor, volume_gain, GainStage};
 use super::loader::{LoadError, LoadErrorKind, LoadedTrack, TrackInfo};
+use super::msg::{Command, EngineMsg, LoaderRequest};
+use super::output::{Output, Started};
 use super::queue::{remap, Queue, Remap};
-use super::task::LoaderRequest;
 use super::{
     PlayState, PlayerConfig, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapshot, RepeatMode,
 };
@@ -48,26 +49,6 @@ const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 /// A sink that stops advancing while it should be playing out is treated as drained after this
 /// long (so a wedged device can't hang the end of the queue forever).
 const DRAIN_STALL: Duration = Duration::from_secs(10);
-
-/// What the handle sends: an operation any front end may ask for, or one of the two only the
-/// player's owner uses.
-#[derive(Debug)]
-pub(super) enum Command {
-    Op(PlayerOp),
-    /// [`super::Player::stop`].
-    Stop,
-    /// The last handle is gone or `shutdown` was called: stop the sink and end the thread.
-    Shutdown,
-}
-
-/// Everything the engine's channel carries.
-pub(super) enum EngineMsg {
-    Command(Command),
-    Loaded {
-        req: u64,
-        result: Result<LoadedTrack, LoadError>,
-    },
-}
 
 /// The engine's ends of its channels.
 pub(super) struct Channels {
@@ -126,6 +107,19 @@ struct Preload {
     state: PreloadState,
 }
 
+/// What the engine's loop is doing, which decides how it waits for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    /// Reading from a source and writing to the sink (the sink's blocking `write` paces the
+    /// loop): messages are only polled between chunks.
+    Decoding,
+    /// Nothing to decode, but the sink is still playing out what it holds: poll every
+    /// `DRAIN_POLL` to follow track boundaries and the end of the queue.
+    Draining,
+    /// Stopped, paused, or waiting for a load: sleep until a message comes (no wake-ups).
+    Idle,
+}
+
 /// What to do once the sink has played everything out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AfterDrain {
@@ -145,11 +139,7 @@ pub(super) struct Engine {
     queued_end: Option<usize>,
     config: PlayerConfig,
     normalisation: crate::audio::normalise::NormalisationConfig,
-    sink: Option<Box<dyn Sink>>,
-    /// Why there is no sink (the factory failed).
-    sink_error: Option<String>,
-    sink_started: bool,
-    sink_paused: bool,
+    output: Output,
     /// Frames written, in `played_frames` terms (reset to `played_frames` after each clear).
     written: u64,
     /// Drain-stall detection: the last `played_frames` seen and since when.
@@ -184,23 +174,13 @@ impl Engine {
         sink: Result<Box<dyn Sink>, SinkError>,
         config: PlayerConfig,
     ) -> Engine {
-        let (sink, sink_error) = match sink {
-            Ok(s) => (Some(s), None),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot open the audio sink");
-                (None, Some(e.to_string()))
-            }
-        };
         let normalisation = config.normalisation;
         Engine {
             normalisation,
             volume: config.initial_volume,
             config,
             ch,
-            sink,
-            sink_error,
-            sink_started: false,
-            sink_paused: false,
+            output: Output::new(sink),
             written: 0,
             last_played: (0, Instant::now()),
             queue: Queue::default(),
@@ -227,7 +207,7 @@ impl Engine {
 
     /// The loop; returns at shutdown (or when every handle is gone).
     pub fn run(mut self) {
-        if let Some(reason) = self.sink_error.clone() {
+        if let Some(reason) = self.output.missing().map(str::to_owned) {
             self.emit(PlayerEvent::Error {
                 id: SpotifyId(0),
                 reason,
@@ -236,23 +216,21 @@ impl Engine {
         }
         self.refresh();
         loop {
-            let first = if self.decoding() {
-                match self.ch.messages.try_recv() {
+            let first = match self.activity() {
+                Activity::Decoding => match self.ch.messages.try_recv() {
                     Ok(m) => Some(m),
                     Err(std_mpsc::TryRecvError::Empty) => None,
                     Err(std_mpsc::TryRecvError::Disconnected) => break,
-                }
-            } else if self.draining() {
-                match self.ch.messages.recv_timeout(DRAIN_POLL) {
+                },
+                Activity::Draining => match self.ch.messages.recv_timeout(DRAIN_POLL) {
                     Ok(m) => Some(m),
                     Err(std_mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match self.ch.messages.recv() {
+                },
+                Activity::Idle => match self.ch.messages.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
-                }
+                },
             };
             if let Some(m) = first {
                 self.handle(m);
@@ -280,16 +258,23 @@ impl Engine {
 
     // ----- state --------------------------------------------------------------------------
 
-    /// Reading from a source and writing to the sink right now.
-    fn decoding(&self) -> bool {
-        !self.paused
-            && self.sink.is_some()
+    /// What the loop does between messages, derived from the state each time (never stored,
+    /// so it can't disagree with the segments, the sink or the pause).
+    fn activity(&self) -> Activity {
+        if self.paused || self.segments.is_empty() {
+            Activity::Idle
+        } else if self.output.missing().is_none()
             && self.segments.back().is_some_and(|s| s.sink_end.is_none())
+        {
+            Activity::Decoding
+        } else {
+            Activity::Draining
+        }
     }
 
-    /// The sink holds audio it is playing out while nothing is decoded.
-    fn draining(&self) -> bool {
-        !self.paused && !self.segments.is_empty()
+    /// Reading from a source and writing to the sink right now.
+    fn decoding(&self) -> bool {
+        self.activity() == Activity::Decoding
     }
 
     fn derived_state(&self) -> PlayState {
@@ -307,7 +292,7 @@ impl Engine {
     }
 
     fn played(&self) -> u64 {
-        self.sink.as_ref().map_or(0, |s| s.played_frames())
+        self.output.played()
     }
 
     /// The heard position in the heard track (or where a load will start).
@@ -338,12 +323,7 @@ impl Engine {
 
     /// Announces state changes, syncs the sink's pause, publishes status and queue when due.
     fn refresh(&mut self) {
-        if self.sink_started && self.sink_paused != self.paused {
-            self.sink_paused = self.paused;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.set_paused(self.paused);
-            }
-        }
+        self.output.set_paused(self.paused);
         let state = self.derived_state();
         let buffering = self.pending.is_some();
         if buffering != self.buffering {
@@ -932,27 +912,15 @@ impl Engine {
 
     /// Opens the sink if needed; on failure reports it and stops.
     fn ensure_sink(&mut self, track: Option<SpotifyId>) -> bool {
-        let Some(sink) = self.sink.as_mut() else {
-            let reason = self
-                .sink_error
-                .clone()
-                .unwrap_or_else(|| "no audio sink".into());
-            self.output_failed(track, reason);
-            return false;
-        };
-        if self.sink_started {
-            return true;
-        }
-        match sink.start() {
-            Ok(()) => {
-                self.sink_started = true;
-                self.sink_paused = false;
-                self.written = sink.played_frames();
-                self.last_played = (self.written, Instant::now());
+        match self.output.start() {
+            Ok(Started::Already) => true,
+            Ok(Started::Now(played)) => {
+                self.written = played;
+                self.last_played = (played, Instant::now());
                 true
             }
-            Err(e) => {
-                self.output_failed(track, e.to_string());
+            Err(reason) => {
+                self.output_failed(track, reason);
                 false
             }
         }
@@ -975,25 +943,16 @@ impl Engine {
         self.drop_preload();
         self.after_drain = None;
         self.paused = false;
-        if self.sink_started {
-            self.sink_started = false;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                if let Err(e) = sink.stop() {
-                    tracing::debug!(error = %e, "stopping the failed sink");
-                }
-            }
+        if let Err(e) = self.output.stop() {
+            tracing::debug!(error = %e, "stopping the failed sink");
         }
     }
 
     /// Drops what the sink holds so the change is heard at once.
     fn clear_sink(&mut self) {
-        if self.sink_started {
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                self.written = sink.played_frames();
-                self.last_played = (self.written, Instant::now());
-            }
+        if let Some(played) = self.output.clear() {
+            self.written = played;
+            self.last_played = (played, Instant::now());
         }
     }
 
@@ -1028,15 +987,12 @@ impl Engine {
                 if !self.ensure_sink(None) {
                     return;
                 }
-                let Some(sink) = self.sink.as_mut() else {
-                    return;
-                };
-                match sink.write(&self.buf) {
+                match self.output.write(&self.buf) {
                     Ok(()) => {
                         self.written += frames as u64;
                         self.skip_failures = 0;
                     }
-                    Err(e) => self.output_failed(None, e.to_string()),
+                    Err(reason) => self.output_failed(None, reason),
                 }
             }
             Err(e) => {
@@ -1169,20 +1125,13 @@ impl Engine {
         self.cancel_pending();
         self.drop_preload();
         self.segments.clear();
-        if self.sink_started {
-            self.sink_started = false;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                if let Err(e) = sink.stop() {
-                    tracing::error!(error = %e, "stopping the audio sink");
-                    let reason = e.to_string();
-                    self.emit(PlayerEvent::Error {
-                        id: SpotifyId(0),
-                        reason,
-                        skipped: false,
-                    });
-                }
-            }
+        if let Err(e) = self.output.stop() {
+            tracing::error!(error = %e, "stopping the audio sink");
+            self.emit(PlayerEvent::Error {
+                id: SpotifyId(0),
+                reason: e.to_string(),
+                skipped: false,
+            });
         }
         self.paused = false;
         self.pending = None;
