@@ -20,6 +20,8 @@
 //!   keep-alive, Mercury, audio keys; a cheap-to-clone [`session::Session`] handle.
 //! * [`app`]     — the TUI's state, pure `update`, effects and the event loop.
 //! * [`ui`]      — rendering the state with ratatui.
+//! * [`action`]  — the vocabulary of user actions (keys, mouse) and the panes; below both the
+//!   keymap and the app.
 //! * [`keymap`]  — key parsing, chords, per-context bindings from TOML.
 //! * [`theme`]   — themes: palettes and semantic roles from TOML.
 //! * [`uiconf`]  — the TUI's config: keymap + themes + `[ui]`, loaded and checked together.
@@ -31,6 +33,7 @@
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
 //! handle, which forwards packets to one connection task that owns the socket.
 
+pub mod action;
 pub mod api;
 pub mod app;
 pub mod audio;

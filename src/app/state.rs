@@ -8,8 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::Pane;
 use crate::api::library::{Library, TrackInfo};
-use crate::app::action::Pane;
 use crate::connect::{ConnectLink, Device, RemotePlayback};
 use crate::id::SpotifyId;
 use crate::player::{PlayerStatus, QueueSnapshot};
@@ -410,7 +410,7 @@ pub struct State {
     pub pending_chord: Option<String>,
     pub session: SessionLink,
     pub connect: ConnectLink,
-    /// The active theme's name and the names of all themes ([`crate::app::action::Action::NextTheme`] cycles).
+    /// The active theme's name and the names of all themes ([`crate::action::Action::NextTheme`] cycles).
     pub theme: String,
     pub themes: Vec<String>,
     /// This device's Connect id and name (the Devices pane marks it).
@@ -493,7 +493,7 @@ impl State {
             next_request: 1,
             quit: false,
             memo: Memo {
-                help_len: crate::app::action::bindable().len(),
+                help_len: crate::action::bindable().len(),
                 ..Memo::default()
             },
         }

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::{Action, Pane};
 use crate::api::library::{Library, TrackInfo};
-use crate::app::action::{Action, Pane};
 use crate::app::effect::{Effect, LoginRequest, Outcome};
 use crate::app::filter::{self, Matcher};
 use crate::app::msg::{MouseKind, Msg, TextInput};

@@ -1,4 +1,4 @@
-//! The vocabulary of things a user (or a remote Connect controller) can ask for.
+//! The vocabulary of things a user can ask for with keys and the mouse.
 //!
 //! Keys resolve to an [`Action`] through the keymap, and mouse events map to the same actions.
 //! Playback and queue actions on the local player become the core's intents
@@ -7,7 +7,9 @@
 //! (the ones a keymap file may name) are listed by [`bindable`] with their snake_case name and
 //! the description the help overlay shows.
 //!
-//! Pure data: no I/O, no UI crates.
+//! Used by the keymap (which resolves keys to actions), the app (`update` carries them out; it
+//! re-exports this module as `app::action`) and the UI (panes, help). Pure data: no I/O, no UI
+//! crates, and nothing from `app` or `keymap` — it sits below both.
 
 use crate::player::RepeatMode;
 
