@@ -1,5 +1,5 @@
 //! Tests of the pure state machine: message-level unit tests of `update`, and flow tests that
-//! drive key strings through the real built-in keymap (`input::feed`). Also the reusable state
+//! drive key strings through the real built-in keymap (`keys::feed`). Also the reusable state
 //! builders other test modules may use ([`demo_state`], [`demo_library`], [`track_id`]).
 //!
 //! Test-only (`#[cfg(test)]` in `app.rs`); no I/O, no terminal.
@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::{Action, Pane};
 use crate::api::library::{
     AlbumInfo, ArtistInfo, Entry, Library, LibraryPlaylist, ShowInfo, TrackInfo,
 };
-use crate::app::action::{Action, Pane};
 use crate::app::effect::{Effect, LoginRequest, Outcome};
 use crate::app::msg::{MouseKind, Msg, TextInput};
 use crate::app::state::{
@@ -26,6 +26,7 @@ use crate::player::loader::TrackInfo as PlayedTrack;
 use crate::player::{PlayState, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapshot, RepeatMode};
 
 mod flows;
+mod keys;
 mod one_core;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
@@ -386,9 +387,9 @@ fn close_unwinds_like_back_but_never_quits() {
     let o = act(&mut s, Action::Close);
     assert!(!o.redraw && !s.quit);
     let mut k = crate::keymap::Keymap::builtin("default").expect("built-in keymap");
-    crate::app::input::feed(&mut s, &mut k, "<esc><esc>");
+    keys::feed(&mut s, &mut k, "<esc><esc>");
     assert!(!s.quit);
-    crate::app::input::feed(&mut s, &mut k, "q");
+    keys::feed(&mut s, &mut k, "q");
     assert!(s.quit);
 }
 
@@ -1425,7 +1426,7 @@ fn clicking_a_search_result_leaves_the_box() {
 /// lists, the filter's selection inside its matches.
 #[test]
 fn random_input_never_breaks_the_state() {
-    let actions: Vec<Action> = crate::app::action::bindable()
+    let actions: Vec<Action> = crate::action::bindable()
         .iter()
         .map(|b| b.action.clone())
         .filter(|a| *a != Action::Quit)

@@ -1,8 +1,9 @@
-//! Flow tests: key strings through the real built-in keymap (`input::feed` → `route_key` →
+//! Flow tests: key strings through the real built-in keymap (`keys::feed` → `route_key` →
 //! `update`), checking the resulting state and effects. Builders come from the parent module.
 
+use super::keys::{feed, parse_key_string};
 use super::*;
-use crate::app::input::{feed, route_key};
+use crate::app::input::route_key;
 use crate::keymap::Keymap;
 
 fn keymap() -> Keymap {
@@ -23,7 +24,7 @@ fn results() -> Vec<Item> {
 /// Routes one key string and reports whether any step asked for a redraw.
 fn redraws(s: &mut State, km: &mut Keymap, keys: &str) -> bool {
     let mut redraw = false;
-    for ev in crate::app::input::parse_keys(keys).unwrap() {
+    for ev in parse_key_string(keys).unwrap() {
         if let Some(msg) = route_key(s, km, &ev) {
             redraw |= update(s, msg).redraw;
         }
