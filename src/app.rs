@@ -11,8 +11,6 @@
 //! * `update`  — the pure state machine (no I/O, no `.await`).
 //! * `input`   — key routing: text boxes vs. keymap resolution (shared by the loop and flow tests).
 //! * `filter`  — the fuzzy `/` filter over list rows.
-//! * `remote`  — the status-line text for remote Connect commands (what they do is the core's
-//!   business: [`crate::control`]).
 //! * `run`     — the event loop: start-up, select!, drain, update, draw.
 //! * `terminal` — raw mode / alternate screen / mouse, restored on exit, error and panic.
 //! * `exec`    — effect execution on the service handles (spawned tasks, answers as `Msg`s).
@@ -30,7 +28,6 @@ pub mod filter;
 pub mod input;
 pub mod msg;
 pub mod persist;
-pub mod remote;
 pub mod run;
 pub mod state;
 pub mod terminal;

@@ -1,13 +1,29 @@
-//! Remote Connect commands as the TUI tells the user about them: the status-line note for each
-//! command a phone sent to this device. What a command *does* is decided once, by the core
-//! ([`crate::control::ops_for_remote`]), which `update` calls; this is only UI text.
+//! Remote Connect commands for this device: what they do is decided by the core
+//! ([`crate::control::ops_for_remote`], the same mapping the daemon uses); this module runs the
+//! operations on the local player and writes the status-line note for the user.
 //!
-//! Pure; called by `update` on `Msg::RemoteCommand`. Depends only on Connect's data types.
+//! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
+use std::time::Instant;
+
+use super::playback::player_ops;
+use super::{notify, Out};
+use crate::app::state::{Level, State};
 use crate::connect::RemoteCommand;
+use crate::control::{self, Now};
+
+/// A remote controller's command for this device: the core's operations on the local player
+/// (whatever device the UI shows as active), and a note in the status line.
+pub(super) fn remote_command(state: &mut State, cmd: RemoteCommand, out: &mut Out) {
+    let at = Instant::now();
+    let now = Now::of(state.player.as_ref(), at);
+    player_ops(state, control::ops_for_remote(&cmd, &now), at, out);
+    notify(state, Level::Info, describe(&cmd));
+    out.redraw = true;
+}
 
 /// The status-line text telling the user a remote controller did something here.
-pub fn describe(cmd: &RemoteCommand) -> String {
+fn describe(cmd: &RemoteCommand) -> String {
     let what = match cmd {
         RemoteCommand::Load { ids, play, .. } => {
             let n = ids.len();
