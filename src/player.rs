@@ -35,9 +35,7 @@ mod queue;
 pub mod spotify;
 mod task;
 #[cfg(test)]
-pub(crate) mod testkit;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc as std_mpsc;

@@ -1,6 +1,10 @@
 //! Player tests on synthetic audio: every output frame says which track and which frame it is,
 //! so gapless joints, pauses, seeks and skips are checked sample-exactly. Tests wait on events
 //! (with generous timeouts) and drive a hand-advanced sink clock; none sleeps to let time pass.
+//!
+//! The synthetic pieces live in `tests/testkit.rs` (also used by the app's one-core flow test).
+
+pub(crate) mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +12,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::loader::{LoadErrorKind, NormalisationData};
-use super::testkit::*;
 use super::*;
 use crate::audio::pcm::{frames_to_ms, ms_to_frames, SAMPLE_RATE};
 use crate::audio::sink::SinkError;
+use testkit::*;
 
 const SEC: u64 = SAMPLE_RATE as u64;
 

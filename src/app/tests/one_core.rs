@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::control;
-use crate::player::testkit::{config, Harness, Pace, TrackSpec};
+use crate::player::tests::testkit::{config, Harness, Pace, TrackSpec};
 use crate::player::Player;
 
 /// Long enough that nothing ends (or is preloaded) while the test runs.
