@@ -31,7 +31,10 @@
 //!
 //! Data flow: the CLI (`main.rs`) resolves the config, builds a [`session::SessionConfig`] from
 //! its endpoints, and connects a [`session::Session`]; services talk to the session through its
-//! handle, which forwards packets to one connection task that owns the socket.
+//! handle, which forwards packets to one connection task that owns the socket. Every front end
+//! (keys and clicks in the TUI, a phone's Connect commands in the TUI or the daemon) turns its
+//! input into [`control::Intent`]s; [`control`] maps them to [`player::PlayerOp`]s with one set
+//! of semantics, which the TUI's `update` returns as effects and the daemon applies directly.
 
 pub mod action;
 pub mod api;
