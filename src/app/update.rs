@@ -59,19 +59,14 @@ use search::{search_due, search_results, search_text};
 
 /// Seek step for `<`/`>`.
 pub const SEEK_STEP_MS: u64 = 5000;
-
 /// Volume step for `+`/`-`: 5 % of the full range.
 pub const VOLUME_STEP: u16 = 3277;
-
 /// Rows a mouse wheel notch scrolls.
 pub const WHEEL_ROWS: i32 = 3;
-
 /// Typing debounce before a search is sent.
 pub const SEARCH_DEBOUNCE_MS: u64 = 250;
-
 /// Notifications kept (the status line shows the latest).
 pub const NOTIFICATIONS: usize = 50;
-
 /// Page height when the renderer has not reported the list's area yet.
 const DEFAULT_PAGE: usize = 10;
 
@@ -198,6 +193,7 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     }
 }
 
+/// What one `update` call has produced so far (becomes its [`Outcome`]).
 #[derive(Default)]
 struct Out {
     redraw: bool,
@@ -210,6 +206,8 @@ impl Out {
     }
 }
 
+/// An action: the sign-in screen's, or one aimed at the local player or the active remote
+/// device.
 fn action_msg(state: &mut State, action: Action, out: &mut Out) {
     if let Screen::Login(stage) = &state.screen {
         let stage = stage.clone();
@@ -373,6 +371,7 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
     }
 }
 
+/// A fresh request id (never 0).
 fn new_id(state: &mut State) -> u64 {
     if state.next_request == 0 {
         state.next_request = 1;
@@ -428,6 +427,7 @@ fn same_status(a: &PlayerStatus, b: &PlayerStatus) -> bool {
         && a.shuffle == b.shuffle
 }
 
+/// A key in a text box: the sign-in form, the filter or the search box.
 fn text(state: &mut State, t: TextInput, out: &mut Out) {
     if let Screen::Login(stage) = &state.screen {
         let stage = stage.clone();
