@@ -443,7 +443,7 @@ pub enum QueueMode {
 pub struct Memo {
     /// Page requests made to queue a container's tracks (z/Z on an album whose tracks are not
     /// known yet): request id → where the tracks go.
-    pub enqueue: HashMap<u64, QueueMode>,
+    pub queue_pages: HashMap<u64, QueueMode>,
     /// Queue ids whose names were already asked for with `Effect::FetchTracks` (once per id).
     pub asked: std::collections::HashSet<SpotifyId>,
     /// The search id an `Effect::Search` was already emitted for (Enter searches at once; the

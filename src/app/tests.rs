@@ -559,7 +559,7 @@ fn queueing_tracks_and_containers() {
         player(&o.effects),
         vec![PlayerOp::PlayNext(vec![track_id(6)])]
     );
-    assert!(s.memo.enqueue.is_empty());
+    assert!(s.memo.queue_pages.is_empty());
     // A single track.
     act(&mut s, Action::NextSection);
     let o = act(&mut s, Action::AddToQueue);

@@ -171,7 +171,7 @@ pub(super) fn page_msg(
         out.redraw = true;
         return;
     }
-    if let Some(mode) = state.memo.enqueue.remove(&id) {
+    if let Some(mode) = state.memo.queue_pages.remove(&id) {
         match result {
             Ok(data) => {
                 let target = if state.remote.is_some() {

@@ -49,7 +49,7 @@ pub(super) fn queue_selection(state: &mut State, mode: QueueMode, target: Target
         return;
     }
     let id = new_id(state);
-    state.memo.enqueue.insert(id, mode);
+    state.memo.queue_pages.insert(id, mode);
     out.effect(Effect::LoadPage { id, kind, uri });
     notify(
         state,
