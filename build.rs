@@ -31,7 +31,13 @@ fn linker_packs_relocations() -> bool {
     }
     let exe = std::path::Path::new(&out_dir).join("relr_probe");
     Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-pie", "-fPIE", "-Wl,-z,pack-relative-relocs", "-Wl,--fatal-warnings", "-o"])
+        .args([
+            "-pie",
+            "-fPIE",
+            "-Wl,-z,pack-relative-relocs",
+            "-Wl,--fatal-warnings",
+            "-o",
+        ])
         .arg(&exe)
         .arg(&src)
         .stdout(Stdio::null())

@@ -19,7 +19,7 @@ use tonearm::audio::decode::{Container, SymphoniaSource};
 use tonearm::audio::pcm::PcmSource;
 use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
 use tonearm::config::Config;
-use tonearm::connect::{apply, Connect, ConnectConfig, ConnectEvent};
+use tonearm::connect::{Connect, ConnectConfig, ConnectEvent};
 use tonearm::player::{PlayState, Player};
 use tonearm::services::{PlaybackOptions, Services};
 use tonearm::session::{Credentials, Session, SessionConfig};
@@ -115,7 +115,7 @@ async fn node(sim: &Simulator, name: &str) -> Node {
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             if let ConnectEvent::Command(c) = ev {
-                apply(&p, &c);
+                tonearm::control::apply_remote(&p, &c);
             }
         }
     });

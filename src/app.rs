@@ -5,14 +5,12 @@
 //! service handles, and draws only when something changed.
 //!
 //! Submodules:
-//! * `action`  — the [`Action`](action::Action) vocabulary shared by keys, mouse and remote commands.
 //! * `state`   — the state the UI shows.
 //! * `msg`     — messages into `update`.
 //! * `effect`  — effects out of `update`.
 //! * `update`  — the pure state machine (no I/O, no `.await`).
 //! * `input`   — key routing: text boxes vs. keymap resolution (shared by the loop and flow tests).
 //! * `filter`  — the fuzzy `/` filter over list rows.
-//! * `remote`  — remote Connect commands → actions.
 //! * `run`     — the event loop: start-up, select!, drain, update, draw.
 //! * `terminal` — raw mode / alternate screen / mouse, restored on exit, error and panic.
 //! * `exec`    — effect execution on the service handles (spawned tasks, answers as `Msg`s).
@@ -21,14 +19,15 @@
 //! Depends on services (player, api, auth, connect, session) only through their handles and
 //! data types; the services never depend on this module.
 
-pub mod action;
+/// The action vocabulary lives beside the keymap, below the app (`crate::action`); re-exported
+/// here so `app::action` paths keep working.
+pub use crate::action;
 pub mod effect;
 pub mod exec;
 pub mod filter;
 pub mod input;
 pub mod msg;
 pub mod persist;
-pub mod remote;
 pub mod run;
 pub mod state;
 pub mod terminal;

@@ -93,7 +93,7 @@ impl SignedIn {
     /// Signs in with the stored credentials, or as the premium demo account with `--demo`.
     pub async fn connect(demo: bool, cfg: Config) -> Result<SignedIn> {
         if demo {
-            let d = crate::demo::start(cfg, Default::default()).await?;
+            let d = crate::demo::start(cfg).await?;
             let creds = Credentials::with_password(&d.account.username, &d.account.password);
             let session = Session::connect(session_config(&d.config), creds).await?;
             return Ok(SignedIn {

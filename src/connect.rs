@@ -10,7 +10,6 @@
 //! * `command`   — parsing dealer player commands (lenient JSON), `TransferState`, context
 //!   resolution, mapping to [`RemoteCommand`].
 //! * `service`   — the [`Connect`] handle/task pair tying the above to the player.
-//! * `apply`     — [`apply()`]: a [`RemoteCommand`] applied to the local player (the daemon).
 //! * `discovery` — the zeroconf receiver: HTTP `getInfo`/`addUser`, outer/inner blobs, mDNS
 //!   advertise; and the mDNS browser for LAN devices.
 //! * `wake`      — the controller half of zeroconf: build a blob for a LAN speaker from our
@@ -79,8 +78,8 @@ pub struct RemotePlayback {
 }
 
 /// A command from a remote controller (phone, another tonearm) for this receiver, with any
-/// context already resolved to track ids. The TUI maps each to the same action a key press
-/// would produce; the headless daemon applies it to the player directly.
+/// context already resolved to track ids. The TUI and the headless daemon both hand it to the
+/// one core ([`crate::control`]), which turns it into player operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RemoteCommand {
     /// `transfer` and `play`: replace the queue and start at `index`, `position_ms` in
@@ -167,7 +166,6 @@ pub trait Controller: Send + Sync {
     fn refresh(&self);
 }
 
-pub mod apply;
 pub mod blob;
 pub mod command;
 pub mod dealer;
@@ -177,5 +175,4 @@ pub mod service;
 pub mod state;
 pub mod wake;
 
-pub use apply::apply;
 pub use service::{lan_devices, Connect, ConnectConfig, ConnectError};

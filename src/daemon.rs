@@ -1,11 +1,13 @@
 //! `tonearm daemon`: the Spotify Connect receiver without the TUI, for a headless box. Logs in
 //! with the given (stored) credentials, or waits for a phone to hand over a login by zeroconf
-//! `addUser` (optionally storing it); starts the services and the Connect service; applies every
-//! remote command to the player ([`crate::connect::apply()`]); on the shutdown signal
-//! deregisters the device (`DELETE devices/{id}`), stops the player and the session.
+//! `addUser` (optionally storing it); starts the services and the Connect service; carries out
+//! every remote command through the one core ([`crate::control::apply_remote`], the same
+//! mapping the TUI uses); on the shutdown signal deregisters the device (`DELETE
+//! devices/{id}`), stops the player and the session.
 //!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
-//! (session, services, connect, auth's credential store); never on UI code or the simulator.
+//! (session, services, connect, auth's credential store) and the core (`control`); never on UI
+//! code or the simulator.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,7 +18,8 @@ use crate::auth::store::{CredentialStore, StoreError};
 use crate::config::Config;
 use crate::connect::discovery::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
 use crate::connect::service::DeviceType;
-use crate::connect::{apply, Connect, ConnectConfig, ConnectError, ConnectEvent};
+use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent};
+use crate::control;
 use crate::player::PlayerEvent;
 use crate::services::{PlaybackOptions, Services};
 use crate::session::{Credentials, Session, SessionConfig, SessionError};
@@ -205,7 +208,7 @@ async fn serve(
             ev = events.recv() => match ev {
                 Some(ConnectEvent::Command(cmd)) => {
                     tracing::debug!(?cmd, "applying remote command");
-                    apply(&services.player, &cmd);
+                    control::apply_remote(&services.player, &cmd);
                 }
                 Some(ConnectEvent::Notice { error, text }) => {
                     if error {

@@ -11,15 +11,7 @@ use crate::config::Config;
 #[cfg(feature = "demo")]
 use crate::config::Endpoints;
 #[cfg(feature = "demo")]
-use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
-
-/// What `--demo` starts.
-#[derive(Debug, Clone, Default)]
-pub struct DemoOptions {
-    /// Give the demo account a synthetic library (and catalog) of this many tracks instead of the
-    /// demo catalog; 0 = the demo catalog (benchmarks scale it with `TONEARM_DEMO_LIBRARY_TRACKS`).
-    pub library_tracks: usize,
-}
+use tonearm_sim::{SimConfig, Simulator};
 
 /// The demo account's sign-in.
 #[derive(Clone)]
@@ -82,18 +74,10 @@ pub fn endpoints_from(info: &tonearm_sim::SimInfo) -> Result<Endpoints, DemoErro
     })
 }
 
-/// Starts the simulator (ephemeral ports on 127.0.0.1) with the demo catalog, or a synthetic one
-/// of `opts.library_tracks` tracks.
+/// Starts the simulator (ephemeral ports on 127.0.0.1) with the demo catalog.
 #[cfg(feature = "demo")]
-pub async fn start(base: Config, opts: DemoOptions) -> Result<Demo, DemoError> {
-    let mut cfg = SimConfig::default();
-    if opts.library_tracks > 0 {
-        cfg.catalog = CatalogSpec::Synthetic {
-            tracks: opts.library_tracks,
-        };
-        cfg.library_tracks = opts.library_tracks;
-    }
-    let sim = Simulator::start(cfg).await?;
+pub async fn start(base: Config) -> Result<Demo, DemoError> {
+    let sim = Simulator::start(SimConfig::default()).await?;
     let account = sim
         .info()
         .accounts
@@ -117,7 +101,7 @@ pub async fn start(base: Config, opts: DemoOptions) -> Result<Demo, DemoError> {
 
 /// Without the `demo` feature there is no simulator to start.
 #[cfg(not(feature = "demo"))]
-pub async fn start(_base: Config, _opts: DemoOptions) -> Result<Demo, DemoError> {
+pub async fn start(_base: Config) -> Result<Demo, DemoError> {
     Err(DemoError::NotBuilt)
 }
 

@@ -47,8 +47,8 @@ impl Context {
 impl Context {
     /// The table consulted while `pane` has focus (overlays and the login screen pick their
     /// own context).
-    pub fn for_pane(pane: crate::app::action::Pane) -> Context {
-        use crate::app::action::Pane;
+    pub fn for_pane(pane: crate::action::Pane) -> Context {
+        use crate::action::Pane;
         match pane {
             Pane::Library => Context::Library,
             Pane::Search => Context::Search,
@@ -76,7 +76,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::app::action::{bindable, Action};
+use crate::action::{bindable, Action};
 
 /// The built-in keymaps, compiled in. `vim.toml` is an overlay merged over `default.toml`.
 const DEFAULT_TOML: &str = include_str!("../keymaps/default.toml");
@@ -685,7 +685,7 @@ fn sort_key(keys: &[Key]) -> (usize, usize, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::action::Pane;
+    use crate::action::Pane;
 
     fn key(s: &str) -> Key {
         s.parse().unwrap()

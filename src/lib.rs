@@ -4,7 +4,10 @@
 //! * [`api`]     — HTTP services: client-token, login5, spclient (metadata, storage-resolve), the
 //!   typed Web API client and the cached library.
 //! * [`audio`]   — fetch, decrypt, Spotify header, decode, normalisation, volume, sinks.
-//! * [`player`]  — the player handle and its engine thread (queue, gapless, events).
+//! * [`player`]  — the player handle and its engine thread (queue, gapless, events); the
+//!   [`player::PlayerOp`] vocabulary.
+//! * [`control`] — the one core: every front end's intents (keys, clicks, phone commands) →
+//!   player operations, with one set of semantics; the TUI and the daemon both use it.
 //! * [`auth`]    — OAuth sign-in (browser PKCE, device code) and the credential store (keyring,
 //!   0600 file fallback).
 //! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
@@ -17,6 +20,8 @@
 //!   keep-alive, Mercury, audio keys; a cheap-to-clone [`session::Session`] handle.
 //! * [`app`]     — the TUI's state, pure `update`, effects and the event loop.
 //! * [`ui`]      — rendering the state with ratatui.
+//! * [`action`]  — the vocabulary of user actions (keys, mouse) and the panes; below both the
+//!   keymap and the app.
 //! * [`keymap`]  — key parsing, chords, per-context bindings from TOML.
 //! * [`theme`]   — themes: palettes and semantic roles from TOML.
 //! * [`uiconf`]  — the TUI's config: keymap + themes + `[ui]`, loaded and checked together.
@@ -29,8 +34,12 @@
 //! Data flow: the CLI (`main.rs` + [`cli`]) resolves the config, builds a
 //! [`session::SessionConfig`] from its endpoints, and connects a [`session::Session`]; services
 //! talk to the session through its handle, which forwards packets to one connection task that
-//! owns the socket.
+//! owns the socket. Every front end (keys and clicks in the TUI, a phone's Connect commands in
+//! the TUI or the daemon) turns its input into [`control::Intent`]s; [`control`] maps them to
+//! [`player::PlayerOp`]s with one set of semantics, which the TUI's `update` returns as effects
+//! and the daemon applies directly.
 
+pub mod action;
 pub mod api;
 pub mod app;
 pub mod audio;
@@ -38,6 +47,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod error;

@@ -4,13 +4,15 @@
 //!
 //! Never imports UI modules or the simulator; tracks come through [`loader::TrackLoader`].
 //!
-//! Pieces: [`Player`] (this file) is the cheap-to-clone handle; `engine` is the decode loop on
-//! the `tonearm-player` thread (it opens the sink through the [`SinkFactory`], pulls ~1024-frame
-//! chunks from the current [`PcmSource`](crate::audio::pcm::PcmSource), applies normalisation ×
-//! volume (`gain`), writes to the sink, and polls its command channel between chunks); `task`
-//! is the tokio task that runs loader futures and hands the loaded tracks to the engine;
-//! `queue` is the play-order arithmetic. Status (position, volume, state) and the queue are
-//! published through `tokio::sync::watch`; discrete happenings go out as [`PlayerEvent`]s.
+//! Pieces: [`Player`] (this file) is the cheap-to-clone handle, and [`PlayerOp`] the one
+//! vocabulary of operations on it; `engine` is the decode loop on the `tonearm-player` thread
+//! (it opens the sink through the [`SinkFactory`], pulls ~1024-frame chunks from the current
+//! [`PcmSource`](crate::audio::pcm::PcmSource), applies normalisation × volume (`gain`), writes
+//! to the sink (`output`: the sink and its lifecycle), and polls its command channel between
+//! chunks); `task` is the tokio task that runs loader futures and hands the loaded tracks to the
+//! engine; `msg` holds the messages between the three (so engine and task never import each
+//! other); `queue` is the play-order arithmetic. Status (position, volume, state) and the queue
+//! are published through `tokio::sync::watch`; discrete happenings go out as [`PlayerEvent`]s.
 //!
 //! Position and track changes follow what is *heard*: the engine notes the sink frame (in
 //! [`Sink::played_frames`](crate::audio::sink::Sink::played_frames) terms) at which each
@@ -27,14 +29,15 @@
 mod engine;
 mod gain;
 pub mod loader;
+mod msg;
+mod output;
 mod queue;
 pub mod spotify;
 mod task;
 #[cfg(test)]
-mod testkit;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -44,8 +47,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::audio::sink::SinkFactory;
 use crate::id::SpotifyId;
-use engine::{Command, Engine, EngineMsg};
+use engine::Engine;
 use loader::{TrackInfo, TrackLoader};
+use msg::{Command, EngineMsg};
 
 /// How the player behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +117,58 @@ pub struct QueueSnapshot {
     pub current: Option<usize>,
 }
 
+/// One operation on the player — the one vocabulary every front end's intents end in: the
+/// core ([`crate::control`]) turns keys, clicks and remote commands into these, the TUI's
+/// effects carry them, and [`Player::apply`] hands them to the engine. Each operation has this
+/// one name from end to end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayerOp {
+    /// Replaces the queue with `ids` and starts at `index`, `position_ms` into it; paused unless
+    /// `play`. An out-of-range `index` sets the queue and stays stopped.
+    Load {
+        ids: Vec<SpotifyId>,
+        index: usize,
+        position_ms: u64,
+        play: bool,
+    },
+    /// Resumes; when stopped, starts the current item (or the first) from the beginning.
+    Play,
+    Pause,
+    /// Pauses when playing, else plays.
+    Toggle,
+    /// Seeks in the track being heard; `Seeked` reports the position reached.
+    Seek(u64),
+    /// Skips to the next item (in repeat One too; wraps around unless repeat is off).
+    Next,
+    /// Restarts the track when more than 3 s in, else goes to the previous item.
+    Previous,
+    /// Software volume, `0..=65535`.
+    SetVolume(u16),
+    /// Adds to the queue the way Spotify's queue works: after the current item and after
+    /// whatever was added this way before and is still ahead, so additions play in the order
+    /// they were made, before the rest of the queue.
+    AddToQueue(Vec<SpotifyId>),
+    /// Inserts right after the current item (before earlier additions).
+    PlayNext(Vec<SpotifyId>),
+    /// Removes an item; the item being played (or already buffered) can't be removed.
+    Remove(usize),
+    /// Moves the item at `from` to index `to`.
+    Move {
+        from: usize,
+        to: usize,
+    },
+    /// Removes every item except the current one.
+    ClearQueue,
+    /// Removes every item after the current one (what was played before it stays, so
+    /// `Previous` still works). Items already in the output stay, as with `Remove`. One
+    /// operation rather than a `Remove` per index: the engine applies it to its queue as it is
+    /// then, so a caller's possibly stale snapshot can't remove the wrong items.
+    ClearAfterCurrent,
+    SetRepeat(RepeatMode),
+    /// Shuffle on: the current item first, the others in random order. Off: the original order.
+    SetShuffle(bool),
+}
+
 #[derive(Debug, Clone)]
 pub enum PlayerEvent {
     /// A new track is heard (for gapless successors: when playback crossed into it).
@@ -144,6 +200,8 @@ pub enum PlayerEvent {
 
 struct Shared {
     commands: std_mpsc::Sender<EngineMsg>,
+    /// The repeat mode last sent ([`Player::repeat`]), as [`repeat_code`].
+    repeat: AtomicU8,
     status: watch::Receiver<PlayerStatus>,
     queue: watch::Receiver<QueueSnapshot>,
     /// Becomes `true` (or closes) when the engine thread has finished.
@@ -226,6 +284,7 @@ impl Player {
         let player = Player {
             shared: Arc::new(Shared {
                 commands: cmd_tx,
+                repeat: AtomicU8::new(repeat_code(RepeatMode::Off)),
                 status: status_rx,
                 queue: queue_rx,
                 done: done_rx,
@@ -246,92 +305,114 @@ impl Player {
         }
     }
 
-    /// Replaces the queue and starts at `start_index`, `position_ms` into it; paused unless
-    /// `play`. An out-of-range `start_index` sets the queue and stays stopped.
-    pub fn load(&self, queue: Vec<SpotifyId>, start_index: usize, position_ms: u64, play: bool) {
-        self.send(Command::Load {
-            queue,
-            start_index,
+    /// Sends one operation to the engine (see [`PlayerOp`] for what each does).
+    pub fn apply(&self, op: PlayerOp) {
+        if let PlayerOp::SetRepeat(mode) = op {
+            self.shared
+                .repeat
+                .store(repeat_code(mode), Ordering::Relaxed);
+        }
+        self.send(Command::Op(op));
+    }
+
+    /// [`PlayerOp::Load`].
+    pub fn load(&self, ids: Vec<SpotifyId>, index: usize, position_ms: u64, play: bool) {
+        self.apply(PlayerOp::Load {
+            ids,
+            index,
             position_ms,
             play,
         });
     }
 
-    /// Resumes; when stopped, starts the current item (or the first) from the beginning.
+    /// [`PlayerOp::Play`].
     pub fn play(&self) {
-        self.send(Command::Play);
+        self.apply(PlayerOp::Play);
     }
 
+    /// [`PlayerOp::Pause`].
     pub fn pause(&self) {
-        self.send(Command::Pause);
+        self.apply(PlayerOp::Pause);
     }
 
+    /// [`PlayerOp::Toggle`].
     pub fn toggle(&self) {
-        self.send(Command::Toggle);
+        self.apply(PlayerOp::Toggle);
     }
 
     /// Stops playback and drops what the sink holds; the queue and its current item stay.
+    /// Not a [`PlayerOp`]: no front end asks for it (a phone's "stop" is a pause); the owner of
+    /// the player uses it.
     pub fn stop(&self) {
         self.send(Command::Stop);
     }
 
-    /// Seeks in the track being heard; `Seeked` reports the position reached.
+    /// [`PlayerOp::Seek`].
     pub fn seek(&self, position_ms: u64) {
-        self.send(Command::Seek(position_ms));
+        self.apply(PlayerOp::Seek(position_ms));
     }
 
-    /// Skips to the next item (in repeat One too; wraps around unless repeat is off).
+    /// [`PlayerOp::Next`].
     pub fn next(&self) {
-        self.send(Command::Next);
+        self.apply(PlayerOp::Next);
     }
 
-    /// Restarts the track when more than 3 s in, else goes to the previous item.
+    /// [`PlayerOp::Previous`].
     pub fn previous(&self) {
-        self.send(Command::Previous);
+        self.apply(PlayerOp::Previous);
     }
 
+    /// [`PlayerOp::SetVolume`].
     pub fn set_volume(&self, volume: u16) {
-        self.send(Command::SetVolume(volume));
+        self.apply(PlayerOp::SetVolume(volume));
     }
 
-    /// Appends to the queue.
-    pub fn enqueue(&self, ids: Vec<SpotifyId>) {
-        self.send(Command::Enqueue(ids));
-    }
-
-    /// Inserts right after the current item.
-    pub fn play_next(&self, ids: Vec<SpotifyId>) {
-        self.send(Command::PlayNext(ids));
-    }
-
-    /// Adds to the queue the way Spotify's queue works: after the current item and after
-    /// whatever was added this way before and is still ahead, so additions play in order.
+    /// [`PlayerOp::AddToQueue`].
     pub fn add_to_queue(&self, ids: Vec<SpotifyId>) {
-        self.send(Command::AddToQueue(ids));
+        self.apply(PlayerOp::AddToQueue(ids));
     }
 
-    /// Removes an item; the item being played (or already buffered) can't be removed.
+    /// [`PlayerOp::PlayNext`].
+    pub fn play_next(&self, ids: Vec<SpotifyId>) {
+        self.apply(PlayerOp::PlayNext(ids));
+    }
+
+    /// [`PlayerOp::Remove`].
     pub fn remove(&self, index: usize) {
-        self.send(Command::Remove(index));
+        self.apply(PlayerOp::Remove(index));
     }
 
-    /// Moves the item at `from` to index `to`.
+    /// [`PlayerOp::Move`].
     pub fn move_item(&self, from: usize, to: usize) {
-        self.send(Command::Move { from, to });
+        self.apply(PlayerOp::Move { from, to });
     }
 
-    /// Removes every item except the current one.
+    /// [`PlayerOp::ClearQueue`].
     pub fn clear_queue(&self) {
-        self.send(Command::ClearQueue);
+        self.apply(PlayerOp::ClearQueue);
     }
 
+    /// [`PlayerOp::ClearAfterCurrent`].
+    pub fn clear_after_current(&self) {
+        self.apply(PlayerOp::ClearAfterCurrent);
+    }
+
+    /// [`PlayerOp::SetRepeat`].
     pub fn set_repeat(&self, mode: RepeatMode) {
-        self.send(Command::SetRepeat(mode));
+        self.apply(PlayerOp::SetRepeat(mode));
     }
 
-    /// Shuffle on: the current item first, the others in random order. Off: the original order.
+    /// [`PlayerOp::SetShuffle`].
     pub fn set_shuffle(&self, on: bool) {
-        self.send(Command::SetShuffle(on));
+        self.apply(PlayerOp::SetShuffle(on));
+    }
+
+    /// The repeat mode as last set through any handle: what the engine has, or will have once
+    /// it has taken the operations already sent (only `SetRepeat` changes it). A front end that
+    /// decides from the current mode (Connect's separate repeat flags, sent back to back) reads
+    /// this; the status's `repeat` lags until the engine gets to the operation.
+    pub fn repeat(&self) -> RepeatMode {
+        repeat_from_code(self.shared.repeat.load(Ordering::Relaxed))
     }
 
     pub fn status(&self) -> watch::Receiver<PlayerStatus> {
@@ -358,5 +439,21 @@ impl Player {
                 tracing::error!("the player thread panicked");
             }
         }
+    }
+}
+
+fn repeat_code(mode: RepeatMode) -> u8 {
+    match mode {
+        RepeatMode::Off => 0,
+        RepeatMode::All => 1,
+        RepeatMode::One => 2,
+    }
+}
+
+fn repeat_from_code(code: u8) -> RepeatMode {
+    match code {
+        1 => RepeatMode::All,
+        2 => RepeatMode::One,
+        _ => RepeatMode::Off,
     }
 }

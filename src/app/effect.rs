@@ -6,64 +6,27 @@
 use crate::app::state::{LoginMethod, PageKind};
 use crate::connect::{Device, RemoteControl};
 use crate::id::SpotifyId;
-use crate::player::RepeatMode;
-
-/// A call on the local player handle.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlayerCmd {
-    Load {
-        ids: Vec<SpotifyId>,
-        index: usize,
-        position_ms: u64,
-        play: bool,
-    },
-    Toggle,
-    Play,
-    Pause,
-    Seek(u64),
-    Next,
-    Previous,
-    SetVolume(u16),
-    Enqueue(Vec<SpotifyId>),
-    PlayNext(Vec<SpotifyId>),
-    Remove(usize),
-    Move {
-        from: usize,
-        to: usize,
-    },
-    ClearQueue,
-    SetRepeat(RepeatMode),
-    SetShuffle(bool),
-}
+use crate::player::PlayerOp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Player(PlayerCmd),
+    /// An operation on the local player (from the core, [`crate::control::ops`]).
+    Player(PlayerOp),
     /// Control the active remote device (when playback is on another device).
     Remote {
         device_id: String,
         control: RemoteControl,
     },
     /// Move playback to `device` (a LAN device nobody is logged in to is woken first).
-    Transfer {
-        device: Device,
-    },
+    Transfer { device: Device },
     /// Ask connect-state / the Web API for the device list again.
     RefreshDevices,
     /// Answer with `Msg::SearchDue(id)` after `delay_ms` (typing debounce).
-    Debounce {
-        id: u64,
-        delay_ms: u64,
-    },
+    Debounce { id: u64, delay_ms: u64 },
     /// Search Spotify; answer `Msg::SearchResults { id, .. }`.
-    Search {
-        id: u64,
-        query: String,
-    },
+    Search { id: u64, query: String },
     /// Load the library (cached copy first unless `refresh`); answer `Msg::Library`.
-    LoadLibrary {
-        refresh: bool,
-    },
+    LoadLibrary { refresh: bool },
     /// Load a page; answer `Msg::Page { id, .. }`.
     LoadPage {
         id: u64,

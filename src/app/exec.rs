@@ -18,7 +18,7 @@ use crate::api::webapi::{
     AlbumRef as WebAlbumRef, Episode, Playable, SearchResults, SearchType, Track as WebTrack,
 };
 use crate::api::{SpClient, WebApi};
-use crate::app::effect::{Effect, LoginRequest, PlayerCmd};
+use crate::app::effect::{Effect, LoginRequest};
 use crate::app::msg::Msg;
 use crate::app::state::{Item, Level, LoginMethod, LoginStage, PageData, PageKind};
 use crate::auth::oauth;
@@ -128,8 +128,8 @@ impl Exec {
     /// Runs one effect. Returns at once; slow work is spawned.
     pub fn run(&mut self, effect: Effect) {
         match effect {
-            Effect::Player(cmd) => match self.player() {
-                Some(p) => player_cmd(p, cmd),
+            Effect::Player(op) => match self.player() {
+                Some(p) => p.apply(op),
                 None => self.notify(Level::Warn, "Not connected yet: the player is not ready"),
             },
             Effect::Remote { device_id, control } => match &self.controller {
@@ -405,31 +405,6 @@ async fn sign_in(
         }
     }
     Ok(session)
-}
-
-fn player_cmd(p: &Player, cmd: PlayerCmd) {
-    match cmd {
-        PlayerCmd::Load {
-            ids,
-            index,
-            position_ms,
-            play,
-        } => p.load(ids, index, position_ms, play),
-        PlayerCmd::Toggle => p.toggle(),
-        PlayerCmd::Play => p.play(),
-        PlayerCmd::Pause => p.pause(),
-        PlayerCmd::Seek(ms) => p.seek(ms),
-        PlayerCmd::Next => p.next(),
-        PlayerCmd::Previous => p.previous(),
-        PlayerCmd::SetVolume(v) => p.set_volume(v),
-        PlayerCmd::Enqueue(ids) => p.add_to_queue(ids),
-        PlayerCmd::PlayNext(ids) => p.play_next(ids),
-        PlayerCmd::Remove(i) => p.remove(i),
-        PlayerCmd::Move { from, to } => p.move_item(from, to),
-        PlayerCmd::ClearQueue => p.clear_queue(),
-        PlayerCmd::SetRepeat(m) => p.set_repeat(m),
-        PlayerCmd::SetShuffle(on) => p.set_shuffle(on),
-    }
 }
 
 fn track_item(t: WebTrack) -> TrackInfo {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::Action;
 use crate::api::library::{Library, TrackInfo};
-use crate::app::action::Action;
 use crate::app::state::{Item, Level, LogLine, LoginStage, PageData, SessionLink};
 use crate::connect::{ConnectLink, Device, RemoteCommand, RemotePlayback};
 use crate::id::SpotifyId;

@@ -53,10 +53,6 @@ const SAVE_POSITION_EVERY: Duration = Duration::from_secs(5);
 const DRAIN_MAX: usize = 512;
 /// Log lines buffered for the log pane; more are dropped.
 const LOG_CHANNEL: usize = 256;
-/// Set to make the runtime log how long the first frames took (`make bench`).
-pub const BENCH_ENV: &str = "TONEARM_BENCH_FIRST_FRAME";
-/// With `--demo`: give the demo account a library of this many synthetic tracks (benchmarks).
-pub const DEMO_LIBRARY_ENV: &str = "TONEARM_DEMO_LIBRARY_TRACKS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -92,7 +88,6 @@ pub struct RunOptions {
 
 /// Runs the TUI until the user quits or a signal arrives.
 pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
-    let bench = std::env::var_os(BENCH_ENV).is_some();
     let (tx, answers) = mpsc::unbounded_channel::<Answer>();
     let mut notices: Vec<(Level, String)> = Vec::new();
 
@@ -132,7 +127,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     let mut demo = None;
     let mut creds: Option<Credentials> = None;
     if opts.demo {
-        let d = start_demo(config.clone()).await?;
+        let d = crate::demo::start(config.clone()).await?;
         config = d.config.clone();
         creds = Some(Credentials::with_password(
             &d.account.username,
@@ -246,7 +241,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         clicks: Clicks::default(),
         last_position_save: Instant::now(),
         last_volume: None,
-        bench: bench.then_some(opts.started),
+        started: opts.started,
         frames: 0,
         library_frame_logged: false,
     };
@@ -330,16 +325,6 @@ fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "this computer".into())
-}
-
-/// `--demo`'s simulator; `TONEARM_DEMO_LIBRARY_TRACKS` scales the demo account's library.
-async fn start_demo(config: Config) -> Result<crate::demo::Demo, RunError> {
-    let library_tracks = std::env::var(DEMO_LIBRARY_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let opts = crate::demo::DemoOptions { library_tracks };
-    Ok(crate::demo::start(config, opts).await?)
 }
 
 /// Applies one message and runs its effects; returns whether to redraw.
@@ -511,8 +496,8 @@ struct Runtime {
     clicks: Clicks,
     last_position_save: Instant,
     last_volume: Option<u16>,
-    /// `Some(process start)` when first-frame timings are logged.
-    bench: Option<Instant>,
+    /// When the process started: the first frames' timings are logged against it.
+    started: Instant,
     frames: u64,
     library_frame_logged: bool,
 }
@@ -579,20 +564,20 @@ impl Runtime {
             self.state.hitmap = h;
         }
         self.frames += 1;
-        if let Some(started) = self.bench {
-            if self.frames == 1 {
-                tracing::info!(
-                    ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "bench: first frame"
-                );
-            }
-            if !self.library_frame_logged && self.state.library.data.is_some() {
-                self.library_frame_logged = true;
-                tracing::info!(
-                    ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "bench: first frame with the library"
-                );
-            }
+        // Start-up time as the user sees it, logged once each (cheap; `make bench` reads the
+        // second line).
+        if self.frames == 1 {
+            tracing::info!(
+                ms = self.started.elapsed().as_secs_f64() * 1000.0,
+                "startup: first frame"
+            );
+        }
+        if !self.library_frame_logged && self.state.library.data.is_some() {
+            self.library_frame_logged = true;
+            tracing::info!(
+                ms = self.started.elapsed().as_secs_f64() * 1000.0,
+                "startup: first frame with the library"
+            );
         }
         Ok(())
     }
@@ -643,7 +628,7 @@ impl Runtime {
             }
             Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
             Wake::Status => {
-                let Some(status) = self
+                let Some(mut status) = self
                     .sources
                     .status
                     .as_mut()
@@ -651,6 +636,12 @@ impl Runtime {
                 else {
                     return Flow::Continue(false);
                 };
+                // The repeat mode as last requested: a status published before the engine took
+                // a `SetRepeat` already sent would undo what `update` anticipated, and Connect's
+                // repeat flags (sent back to back) are refined against this mode.
+                if let Some(services) = &self.exec.services {
+                    status.repeat = services.player.repeat();
+                }
                 self.persist_status(&status);
                 self.msg(Msg::PlayerStatus(status))
             }

@@ -8,8 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::Pane;
 use crate::api::library::{Library, TrackInfo};
-use crate::app::action::Pane;
 use crate::connect::{ConnectLink, Device, RemotePlayback};
 use crate::id::SpotifyId;
 use crate::player::{PlayerStatus, QueueSnapshot};
@@ -410,7 +410,7 @@ pub struct State {
     pub pending_chord: Option<String>,
     pub session: SessionLink,
     pub connect: ConnectLink,
-    /// The active theme's name and the names of all themes ([`crate::app::action::Action::NextTheme`] cycles).
+    /// The active theme's name and the names of all themes ([`crate::action::Action::NextTheme`] cycles).
     pub theme: String,
     pub themes: Vec<String>,
     /// This device's Connect id and name (the Devices pane marks it).
@@ -427,13 +427,14 @@ pub struct State {
     pub memo: Memo,
 }
 
-/// What a page request whose answer is not shown as a page is for.
+/// Where queued tracks go (also: what a page request whose answer is not shown as a page is
+/// for). Named like the player operations they become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueMode {
-    /// Append the page's tracks to the queue.
-    Append,
-    /// Insert them right after the current track.
-    Next,
+    /// [`crate::player::PlayerOp::AddToQueue`]: Spotify's queue order.
+    AddToQueue,
+    /// [`crate::player::PlayerOp::PlayNext`]: right after the current track.
+    PlayNext,
 }
 
 /// `update`'s bookkeeping: request ids in flight that are not pages, ids already looked up, and
@@ -442,7 +443,7 @@ pub enum QueueMode {
 pub struct Memo {
     /// Page requests made to queue a container's tracks (z/Z on an album whose tracks are not
     /// known yet): request id → where the tracks go.
-    pub enqueue: HashMap<u64, QueueMode>,
+    pub queue_pages: HashMap<u64, QueueMode>,
     /// Queue ids whose names were already asked for with `Effect::FetchTracks` (once per id).
     pub asked: std::collections::HashSet<SpotifyId>,
     /// The search id an `Effect::Search` was already emitted for (Enter searches at once; the
@@ -492,7 +493,7 @@ impl State {
             next_request: 1,
             quit: false,
             memo: Memo {
-                help_len: crate::app::action::bindable().len(),
+                help_len: crate::action::bindable().len(),
                 ..Memo::default()
             },
         }

@@ -1,5 +1,5 @@
 //! Tests of the pure state machine: message-level unit tests of `update`, and flow tests that
-//! drive key strings through the real built-in keymap (`input::feed`). Also the reusable state
+//! drive key strings through the real built-in keymap (`keys::feed`). Also the reusable state
 //! builders other test modules may use ([`demo_state`], [`demo_library`], [`track_id`]).
 //!
 //! Test-only (`#[cfg(test)]` in `app.rs`); no I/O, no terminal.
@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::action::{Action, Pane};
 use crate::api::library::{
     AlbumInfo, ArtistInfo, Entry, Library, LibraryPlaylist, ShowInfo, TrackInfo,
 };
-use crate::app::action::{Action, Pane};
-use crate::app::effect::{Effect, LoginRequest, Outcome, PlayerCmd};
+use crate::app::effect::{Effect, LoginRequest, Outcome};
 use crate::app::msg::{MouseKind, Msg, TextInput};
 use crate::app::state::{
     Area, HitMap, Item, Level, LibrarySection, ListArea, LogLine, LoginStage, PageData, PageKind,
@@ -23,9 +23,11 @@ use crate::app::update::update;
 use crate::connect::{Device, DeviceOrigin, RemoteCommand, RemoteControl, RemotePlayback};
 use crate::id::{SpotifyId, SpotifyUri};
 use crate::player::loader::TrackInfo as PlayedTrack;
-use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot, RepeatMode};
+use crate::player::{PlayState, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapshot, RepeatMode};
 
 mod flows;
+mod keys;
+mod one_core;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
 pub fn uri(kind: &str, n: u32) -> String {
@@ -224,7 +226,7 @@ pub fn typed(s: &mut State, text: &str) -> Vec<Effect> {
         .collect()
 }
 
-fn player(e: &[Effect]) -> Vec<PlayerCmd> {
+fn player(e: &[Effect]) -> Vec<PlayerOp> {
     e.iter()
         .filter_map(|e| match e {
             Effect::Player(c) => Some(c.clone()),
@@ -385,9 +387,9 @@ fn close_unwinds_like_back_but_never_quits() {
     let o = act(&mut s, Action::Close);
     assert!(!o.redraw && !s.quit);
     let mut k = crate::keymap::Keymap::builtin("default").expect("built-in keymap");
-    crate::app::input::feed(&mut s, &mut k, "<esc><esc>");
+    keys::feed(&mut s, &mut k, "<esc><esc>");
     assert!(!s.quit);
-    crate::app::input::feed(&mut s, &mut k, "q");
+    keys::feed(&mut s, &mut k, "q");
     assert!(s.quit);
 }
 
@@ -469,7 +471,7 @@ fn page_answers_fill_the_matching_page_only() {
     let o = act(&mut s, Action::Select);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Load {
+        vec![PlayerOp::Load {
             ids: vec![track_id(3), track_id(4), track_id(5)],
             index: 1,
             position_ms: 0,
@@ -509,7 +511,7 @@ fn liked_song_plays_the_whole_list_and_names_are_remembered() {
     let o = act(&mut s, Action::Select);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Load {
+        vec![PlayerOp::Load {
             ids: (1..=6).map(track_id).collect(),
             index: 2,
             position_ms: 0,
@@ -526,7 +528,7 @@ fn queueing_tracks_and_containers() {
     let o = act(&mut s, Action::AddToQueue);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Enqueue(vec![
+        vec![PlayerOp::AddToQueue(vec![
             track_id(3),
             track_id(4),
             track_id(5)
@@ -555,15 +557,15 @@ fn queueing_tracks_and_containers() {
     );
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::PlayNext(vec![track_id(6)])]
+        vec![PlayerOp::PlayNext(vec![track_id(6)])]
     );
-    assert!(s.memo.enqueue.is_empty());
+    assert!(s.memo.queue_pages.is_empty());
     // A single track.
     act(&mut s, Action::NextSection);
     let o = act(&mut s, Action::AddToQueue);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Enqueue(vec![track_id(1)])]
+        vec![PlayerOp::AddToQueue(vec![track_id(1)])]
     );
     assert!(last_note(&s).contains("Morning Glory"));
 }
@@ -715,7 +717,7 @@ fn filter_narrows_maps_selection_back_and_closes() {
     update(&mut s, Msg::Text(TextInput::Enter));
     assert!(!s.text_input_active());
     let o = act(&mut s, Action::Select);
-    let Some(PlayerCmd::Load { ids, index, .. }) = player(&o.effects).first().cloned() else {
+    let Some(PlayerOp::Load { ids, index, .. }) = player(&o.effects).first().cloned() else {
         panic!()
     };
     assert_eq!(ids.len(), 6, "the whole list plays");
@@ -776,11 +778,11 @@ fn queue_editing_moves_selection_with_the_item() {
     act(&mut s, Action::Focus(Pane::Queue));
     act(&mut s, Action::Down);
     let o = act(&mut s, Action::MoveDown);
-    assert_eq!(player(&o.effects), vec![PlayerCmd::Move { from: 1, to: 2 }]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::Move { from: 1, to: 2 }]);
     assert_eq!(s.queue.cursor.selected, 2);
     assert_eq!(s.queue.snapshot.items[2], track_id(2));
     let o = act(&mut s, Action::MoveUp);
-    assert_eq!(player(&o.effects), vec![PlayerCmd::Move { from: 2, to: 1 }]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::Move { from: 2, to: 1 }]);
     act(&mut s, Action::Top);
     assert!(
         act(&mut s, Action::MoveUp).effects.is_empty(),
@@ -794,13 +796,13 @@ fn queue_editing_moves_selection_with_the_item() {
     assert!(o.effects.is_empty());
     act(&mut s, Action::Bottom);
     let o = act(&mut s, Action::RemoveFromQueue);
-    assert_eq!(player(&o.effects), vec![PlayerCmd::Remove(3)]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::Remove(3)]);
     let o = act(&mut s, Action::ClearQueue);
-    assert_eq!(player(&o.effects), vec![PlayerCmd::ClearQueue]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::ClearQueue]);
     let o = act(&mut s, Action::Select);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Load {
+        vec![PlayerOp::Load {
             ids: s.queue.snapshot.items.clone(),
             index: 3,
             position_ms: 0,
@@ -815,79 +817,73 @@ fn queue_editing_moves_selection_with_the_item() {
 fn local_playback_commands() {
     let mut s = demo_state();
     let p = |s: &mut State, a| player(&act(s, a).effects);
-    assert_eq!(p(&mut s, Action::TogglePlay), vec![PlayerCmd::Toggle]);
-    assert_eq!(p(&mut s, Action::Next), vec![PlayerCmd::Next]);
-    assert_eq!(p(&mut s, Action::Previous), vec![PlayerCmd::Previous]);
-    assert_eq!(
-        p(&mut s, Action::SeekForward),
-        vec![PlayerCmd::Seek(15_000)]
-    );
+    assert_eq!(p(&mut s, Action::TogglePlay), vec![PlayerOp::Toggle]);
+    assert_eq!(p(&mut s, Action::Next), vec![PlayerOp::Next]);
+    assert_eq!(p(&mut s, Action::Previous), vec![PlayerOp::Previous]);
+    assert_eq!(p(&mut s, Action::SeekForward), vec![PlayerOp::Seek(15_000)]);
     assert_eq!(
         p(&mut s, Action::SeekBackward),
-        vec![PlayerCmd::Seek(10_000)]
+        vec![PlayerOp::Seek(10_000)]
     );
+    assert_eq!(p(&mut s, Action::SeekBackward), vec![PlayerOp::Seek(5_000)]);
+    assert_eq!(p(&mut s, Action::SeekBackward), vec![PlayerOp::Seek(0)]);
     assert_eq!(
         p(&mut s, Action::SeekBackward),
-        vec![PlayerCmd::Seek(5_000)]
-    );
-    assert_eq!(p(&mut s, Action::SeekBackward), vec![PlayerCmd::Seek(0)]);
-    assert_eq!(
-        p(&mut s, Action::SeekBackward),
-        vec![PlayerCmd::Seek(0)],
+        vec![PlayerOp::Seek(0)],
         "clamped at 0"
     );
     assert_eq!(
         p(&mut s, Action::SeekTo(199_000)),
-        vec![PlayerCmd::Seek(199_000)]
+        vec![PlayerOp::Seek(199_000)]
     );
     assert_eq!(
         p(&mut s, Action::SeekForward),
-        vec![PlayerCmd::Seek(200_000)],
+        vec![PlayerOp::Seek(200_000)],
         "clamped at the end"
     );
     assert_eq!(
         p(&mut s, Action::VolumeUp),
-        vec![PlayerCmd::SetVolume(32768 + 3277)]
+        vec![PlayerOp::SetVolume(32768 + 3277)]
     );
     assert_eq!(
         p(&mut s, Action::VolumeUp),
-        vec![PlayerCmd::SetVolume(32768 + 2 * 3277)]
+        vec![PlayerOp::SetVolume(32768 + 2 * 3277)]
     );
     assert_eq!(
         p(&mut s, Action::SetVolume(65000)),
-        vec![PlayerCmd::SetVolume(65000)]
+        vec![PlayerOp::SetVolume(65000)]
     );
     assert_eq!(
         p(&mut s, Action::VolumeUp),
-        vec![PlayerCmd::SetVolume(65535)]
+        vec![PlayerOp::SetVolume(65535)]
     );
     assert_eq!(
         p(&mut s, Action::SetVolume(1000)),
-        vec![PlayerCmd::SetVolume(1000)]
+        vec![PlayerOp::SetVolume(1000)]
     );
-    assert_eq!(p(&mut s, Action::VolumeDown), vec![PlayerCmd::SetVolume(0)]);
+    assert_eq!(p(&mut s, Action::VolumeDown), vec![PlayerOp::SetVolume(0)]);
     assert_eq!(
         p(&mut s, Action::ToggleShuffle),
-        vec![PlayerCmd::SetShuffle(true)]
+        vec![PlayerOp::SetShuffle(true)]
     );
     assert_eq!(
         p(&mut s, Action::ToggleShuffle),
-        vec![PlayerCmd::SetShuffle(false)]
+        vec![PlayerOp::SetShuffle(false)]
     );
     assert_eq!(
         p(&mut s, Action::CycleRepeat),
-        vec![PlayerCmd::SetRepeat(RepeatMode::All)]
+        vec![PlayerOp::SetRepeat(RepeatMode::All)]
     );
     assert_eq!(
         p(&mut s, Action::CycleRepeat),
-        vec![PlayerCmd::SetRepeat(RepeatMode::One)]
+        vec![PlayerOp::SetRepeat(RepeatMode::One)]
     );
     assert_eq!(
         p(&mut s, Action::CycleRepeat),
-        vec![PlayerCmd::SetRepeat(RepeatMode::Off)]
+        vec![PlayerOp::SetRepeat(RepeatMode::Off)]
     );
-    assert_eq!(p(&mut s, Action::Pause), vec![PlayerCmd::Pause]);
-    assert_eq!(p(&mut s, Action::Play), vec![PlayerCmd::Play]);
+    assert_eq!(p(&mut s, Action::Pause), vec![PlayerOp::Pause]);
+    assert_eq!(p(&mut s, Action::Play), vec![PlayerOp::Play]);
 }
 
 fn remote_controls(e: &[Effect]) -> Vec<RemoteControl> {
@@ -959,39 +955,39 @@ fn playback_goes_to_the_active_remote_device() {
 #[test]
 fn remote_commands_apply_locally_like_keys() {
     let mut s = demo_state();
-    let cases: Vec<(RemoteCommand, Vec<PlayerCmd>)> = vec![
-        (RemoteCommand::Pause, vec![PlayerCmd::Pause]),
-        (RemoteCommand::Resume, vec![PlayerCmd::Play]),
-        (RemoteCommand::SkipNext, vec![PlayerCmd::Next]),
-        (RemoteCommand::SkipPrev, vec![PlayerCmd::Previous]),
-        (RemoteCommand::SeekTo(42_000), vec![PlayerCmd::Seek(42_000)]),
+    let cases: Vec<(RemoteCommand, Vec<PlayerOp>)> = vec![
+        (RemoteCommand::Pause, vec![PlayerOp::Pause]),
+        (RemoteCommand::Resume, vec![PlayerOp::Play]),
+        (RemoteCommand::SkipNext, vec![PlayerOp::Next]),
+        (RemoteCommand::SkipPrev, vec![PlayerOp::Previous]),
+        (RemoteCommand::SeekTo(42_000), vec![PlayerOp::Seek(42_000)]),
         (
             RemoteCommand::SetVolume(100),
-            vec![PlayerCmd::SetVolume(100)],
+            vec![PlayerOp::SetVolume(100)],
         ),
         (
             RemoteCommand::SetShuffle(true),
-            vec![PlayerCmd::SetShuffle(true)],
+            vec![PlayerOp::SetShuffle(true)],
         ),
         (
             RemoteCommand::SetRepeatContext(true),
-            vec![PlayerCmd::SetRepeat(RepeatMode::All)],
+            vec![PlayerOp::SetRepeat(RepeatMode::All)],
         ),
         (
             RemoteCommand::SetRepeatTrack(true),
-            vec![PlayerCmd::SetRepeat(RepeatMode::One)],
+            vec![PlayerOp::SetRepeat(RepeatMode::One)],
         ),
         // Context off while repeating one track: still one.
         (RemoteCommand::SetRepeatContext(false), vec![]),
         (
             RemoteCommand::SetRepeatTrack(false),
-            vec![PlayerCmd::SetRepeat(RepeatMode::All)],
+            vec![PlayerOp::SetRepeat(RepeatMode::All)],
         ),
         (
             RemoteCommand::AddToQueue(track_id(9)),
-            vec![PlayerCmd::Enqueue(vec![track_id(9)])],
+            vec![PlayerOp::AddToQueue(vec![track_id(9)])],
         ),
-        (RemoteCommand::BecameInactive, vec![PlayerCmd::Pause]),
+        (RemoteCommand::BecameInactive, vec![PlayerOp::Pause]),
     ];
     for (cmd, want) in cases {
         let o = update(&mut s, Msg::RemoteCommand(cmd.clone()));
@@ -1020,21 +1016,18 @@ fn remote_commands_apply_locally_like_keys() {
     assert_eq!(
         player(&o.effects),
         vec![
-            PlayerCmd::Load {
+            PlayerOp::Load {
                 ids: vec![track_id(3), track_id(4)],
                 index: 1,
                 position_ms: 1234,
                 play: true
             },
-            PlayerCmd::SetShuffle(false),
-            PlayerCmd::SetRepeat(RepeatMode::Off),
+            PlayerOp::SetShuffle(false),
+            PlayerOp::SetRepeat(RepeatMode::Off),
         ]
     );
-    // set_queue: drop what follows the current entry (last first), then append.
-    s.queue.snapshot = QueueSnapshot {
-        items: (1..=4).map(track_id).collect(),
-        current: Some(1),
-    };
+    // set_queue: drop what follows the current entry (in the player, against its queue as it
+    // is then), then add in Spotify's queue order.
     let o = update(
         &mut s,
         Msg::RemoteCommand(RemoteCommand::SetQueue(vec![track_id(9)])),
@@ -1042,15 +1035,14 @@ fn remote_commands_apply_locally_like_keys() {
     assert_eq!(
         player(&o.effects),
         vec![
-            PlayerCmd::Remove(3),
-            PlayerCmd::Remove(2),
-            PlayerCmd::Enqueue(vec![track_id(9)])
+            PlayerOp::ClearAfterCurrent,
+            PlayerOp::AddToQueue(vec![track_id(9)])
         ]
     );
     // Even while another device is shown as active, a command for this one is local.
     update(&mut s, Msg::Remote(Some(kitchen_playback())));
     let o = update(&mut s, Msg::RemoteCommand(RemoteCommand::Pause));
-    assert_eq!(player(&o.effects), vec![PlayerCmd::Pause]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::Pause]);
 }
 
 // --- devices
@@ -1258,7 +1250,7 @@ fn mouse_clicks_wheel_double_click_and_progress() {
     let o = click(&mut s, MouseKind::DoubleClick, 5, 5);
     assert_eq!(
         player(&o.effects),
-        vec![PlayerCmd::Load {
+        vec![PlayerOp::Load {
             ids: (1..=6).map(track_id).collect(),
             index: 2,
             position_ms: 0,
@@ -1267,7 +1259,7 @@ fn mouse_clicks_wheel_double_click_and_progress() {
     );
     // Progress bar: x = 10 + 25 of width 100 → a quarter of 200 s.
     let o = click(&mut s, MouseKind::Click, 35, 22);
-    assert_eq!(player(&o.effects), vec![PlayerCmd::Seek(50_000)]);
+    assert_eq!(player(&o.effects), vec![PlayerOp::Seek(50_000)]);
     // Nothing under the pointer: nothing happens.
     let o = click(&mut s, MouseKind::Click, 200, 200);
     assert!(!o.redraw && o.effects.is_empty());
@@ -1293,7 +1285,7 @@ fn mouse_on_a_filtered_list_uses_underlying_rows() {
     // The renderer reports underlying row indexes for the filtered view.
     s.hitmap.lists[0].rows = vec![None, Some(rows[0]), Some(rows[1]), Some(rows[2])];
     let o = click(&mut s, MouseKind::DoubleClick, 5, 5);
-    let Some(PlayerCmd::Load { ids, index, .. }) = player(&o.effects).first().cloned() else {
+    let Some(PlayerOp::Load { ids, index, .. }) = player(&o.effects).first().cloned() else {
         panic!("{:?}", o.effects)
     };
     assert_eq!(ids[index], track_id(rows[2] as u32 + 1));
@@ -1434,7 +1426,7 @@ fn clicking_a_search_result_leaves_the_box() {
 /// lists, the filter's selection inside its matches.
 #[test]
 fn random_input_never_breaks_the_state() {
-    let actions: Vec<Action> = crate::app::action::bindable()
+    let actions: Vec<Action> = crate::action::bindable()
         .iter()
         .map(|b| b.action.clone())
         .filter(|a| *a != Action::Quit)

@@ -32,7 +32,7 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
     // --demo touches nothing on the LAN unless --zeroconf asks for it.
     let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
     let (cfg, creds, store, demo_sim) = if demo {
-        let d = crate::demo::start(cfg, Default::default()).await?;
+        let d = crate::demo::start(cfg).await?;
         let creds = Credentials::with_password(&d.account.username, &d.account.password);
         (d.config.clone(), Some(creds), None, Some(d))
     } else {

@@ -17,7 +17,7 @@ use crate::session::{Credentials, Session};
 /// `tonearm login`.
 pub async fn run(demo: bool, cfg: Config, args: LoginArgs) -> Result<()> {
     let (cfg, demo) = if demo {
-        let d = crate::demo::start(cfg, Default::default()).await?;
+        let d = crate::demo::start(cfg).await?;
         (d.config.clone(), Some(d))
     } else {
         (cfg, None)

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::session::{Credentials, Session};
 
 pub async fn run(cfg: Config) -> Result<()> {
-    let d = crate::demo::start(cfg, Default::default()).await?;
+    let d = crate::demo::start(cfg).await?;
     let result = steps(&d).await;
     d.shutdown().await;
     result

@@ -17,6 +17,13 @@
 //!
 //! Loads never block this thread: they run on the player's tokio task (`task`), which sends
 //! the result back as an [`EngineMsg::Loaded`] with the request number.
+//!
+//! This file holds the engine's state, its loop, status publishing and the output side
+//! (writing, following what the sink has played, the drain); `engine/ops.rs` applies the
+//! [`PlayerOp`](super::PlayerOp)s and `engine/loading.rs` the loads and preloads.
+
+mod loading;
+mod ops;
 
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
@@ -24,10 +31,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::gain::{normalisation_factor, volume_gain, GainStage};
-use super::loader::{LoadError, LoadErrorKind, LoadedTrack, TrackInfo};
-use super::queue::{remap, Queue, Remap};
-use super::task::LoaderRequest;
+use super::gain::{volume_gain, GainStage};
+use super::loader::{LoadError, LoadedTrack, TrackInfo};
+use super::msg::{Command, EngineMsg, LoaderRequest};
+use super::output::{Output, Started};
+use super::queue::Queue;
 use super::{PlayState, PlayerConfig, PlayerEvent, PlayerStatus, QueueSnapshot, RepeatMode};
 use crate::audio::pcm::{frames_to_ms, PcmSource, CHANNELS};
 use crate::audio::sink::{Sink, SinkError};
@@ -46,46 +54,6 @@ const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 /// A sink that stops advancing while it should be playing out is treated as drained after this
 /// long (so a wedged device can't hang the end of the queue forever).
 const DRAIN_STALL: Duration = Duration::from_secs(10);
-
-/// Commands from the handle.
-#[derive(Debug)]
-pub(super) enum Command {
-    Load {
-        queue: Vec<SpotifyId>,
-        start_index: usize,
-        position_ms: u64,
-        play: bool,
-    },
-    Play,
-    Pause,
-    Toggle,
-    Stop,
-    Seek(u64),
-    Next,
-    Previous,
-    SetVolume(u16),
-    Enqueue(Vec<SpotifyId>),
-    PlayNext(Vec<SpotifyId>),
-    AddToQueue(Vec<SpotifyId>),
-    Remove(usize),
-    Move {
-        from: usize,
-        to: usize,
-    },
-    ClearQueue,
-    SetRepeat(RepeatMode),
-    SetShuffle(bool),
-    Shutdown,
-}
-
-/// Everything the engine's channel carries.
-pub(super) enum EngineMsg {
-    Command(Command),
-    Loaded {
-        req: u64,
-        result: Result<LoadedTrack, LoadError>,
-    },
-}
 
 /// The engine's ends of its channels.
 pub(super) struct Channels {
@@ -144,6 +112,19 @@ struct Preload {
     state: PreloadState,
 }
 
+/// What the engine's loop is doing, which decides how it waits for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    /// Reading from a source and writing to the sink (the sink's blocking `write` paces the
+    /// loop): messages are only polled between chunks.
+    Decoding,
+    /// Nothing to decode, but the sink is still playing out what it holds: poll every
+    /// `DRAIN_POLL` to follow track boundaries and the end of the queue.
+    Draining,
+    /// Stopped, paused, or waiting for a load: sleep until a message comes (no wake-ups).
+    Idle,
+}
+
 /// What to do once the sink has played everything out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AfterDrain {
@@ -163,11 +144,7 @@ pub(super) struct Engine {
     queued_end: Option<usize>,
     config: PlayerConfig,
     normalisation: crate::audio::normalise::NormalisationConfig,
-    sink: Option<Box<dyn Sink>>,
-    /// Why there is no sink (the factory failed).
-    sink_error: Option<String>,
-    sink_started: bool,
-    sink_paused: bool,
+    output: Output,
     /// Frames written, in `played_frames` terms (reset to `played_frames` after each clear).
     written: u64,
     /// Drain-stall detection: the last `played_frames` seen and since when.
@@ -202,23 +179,13 @@ impl Engine {
         sink: Result<Box<dyn Sink>, SinkError>,
         config: PlayerConfig,
     ) -> Engine {
-        let (sink, sink_error) = match sink {
-            Ok(s) => (Some(s), None),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot open the audio sink");
-                (None, Some(e.to_string()))
-            }
-        };
         let normalisation = config.normalisation;
         Engine {
             normalisation,
             volume: config.initial_volume,
             config,
             ch,
-            sink,
-            sink_error,
-            sink_started: false,
-            sink_paused: false,
+            output: Output::new(sink),
             written: 0,
             last_played: (0, Instant::now()),
             queue: Queue::default(),
@@ -245,7 +212,7 @@ impl Engine {
 
     /// The loop; returns at shutdown (or when every handle is gone).
     pub fn run(mut self) {
-        if let Some(reason) = self.sink_error.clone() {
+        if let Some(reason) = self.output.missing().map(str::to_owned) {
             self.emit(PlayerEvent::Error {
                 id: SpotifyId(0),
                 reason,
@@ -254,23 +221,21 @@ impl Engine {
         }
         self.refresh();
         loop {
-            let first = if self.decoding() {
-                match self.ch.messages.try_recv() {
+            let first = match self.activity() {
+                Activity::Decoding => match self.ch.messages.try_recv() {
                     Ok(m) => Some(m),
                     Err(std_mpsc::TryRecvError::Empty) => None,
                     Err(std_mpsc::TryRecvError::Disconnected) => break,
-                }
-            } else if self.draining() {
-                match self.ch.messages.recv_timeout(DRAIN_POLL) {
+                },
+                Activity::Draining => match self.ch.messages.recv_timeout(DRAIN_POLL) {
                     Ok(m) => Some(m),
                     Err(std_mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match self.ch.messages.recv() {
+                },
+                Activity::Idle => match self.ch.messages.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
-                }
+                },
             };
             if let Some(m) = first {
                 self.handle(m);
@@ -298,16 +263,23 @@ impl Engine {
 
     // ----- state --------------------------------------------------------------------------
 
-    /// Reading from a source and writing to the sink right now.
-    fn decoding(&self) -> bool {
-        !self.paused
-            && self.sink.is_some()
+    /// What the loop does between messages, derived from the state each time (never stored,
+    /// so it can't disagree with the segments, the sink or the pause).
+    fn activity(&self) -> Activity {
+        if self.paused || self.segments.is_empty() {
+            Activity::Idle
+        } else if self.output.missing().is_none()
             && self.segments.back().is_some_and(|s| s.sink_end.is_none())
+        {
+            Activity::Decoding
+        } else {
+            Activity::Draining
+        }
     }
 
-    /// The sink holds audio it is playing out while nothing is decoded.
-    fn draining(&self) -> bool {
-        !self.paused && !self.segments.is_empty()
+    /// Reading from a source and writing to the sink right now.
+    fn decoding(&self) -> bool {
+        self.activity() == Activity::Decoding
     }
 
     fn derived_state(&self) -> PlayState {
@@ -325,7 +297,7 @@ impl Engine {
     }
 
     fn played(&self) -> u64 {
-        self.sink.as_ref().map_or(0, |s| s.played_frames())
+        self.output.played()
     }
 
     /// The heard position in the heard track (or where a load will start).
@@ -356,12 +328,7 @@ impl Engine {
 
     /// Announces state changes, syncs the sink's pause, publishes status and queue when due.
     fn refresh(&mut self) {
-        if self.sink_started && self.sink_paused != self.paused {
-            self.sink_paused = self.paused;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.set_paused(self.paused);
-            }
-        }
+        self.output.set_paused(self.paused);
         let state = self.derived_state();
         let buffering = self.pending.is_some();
         if buffering != self.buffering {
@@ -445,496 +412,9 @@ impl Engine {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Load {
-                queue,
-                start_index,
-                position_ms,
-                play,
-            } => self.load(queue, start_index, position_ms.min(MAX_POSITION_MS), play),
-            Command::Play => self.play(),
-            Command::Pause => {
-                if self.derived_state() != PlayState::Stopped {
-                    self.paused = true;
-                }
-            }
-            Command::Toggle => match self.derived_state() {
-                PlayState::Playing => self.paused = true,
-                PlayState::Loading => self.paused = !self.paused,
-                PlayState::Paused | PlayState::Stopped => self.play(),
-            },
+            Command::Op(op) => self.op(op),
             Command::Stop => self.stop(),
-            Command::Seek(ms) => self.seek(ms.min(MAX_POSITION_MS)),
-            Command::Next => self.next(),
-            Command::Previous => self.previous(),
-            Command::SetVolume(v) => {
-                if v != self.volume {
-                    self.volume = v;
-                    self.emit(PlayerEvent::VolumeChanged(v));
-                }
-            }
-            Command::Enqueue(ids) => {
-                self.queue.append(ids);
-                self.queue_dirty = true;
-            }
-            Command::PlayNext(ids) => {
-                let pos = self.lined_up_last().map_or(0, |i| i + 1);
-                let map = self.queue.insert_at(pos, ids);
-                self.apply_remap(&map);
-            }
-            Command::AddToQueue(ids) => {
-                let after = self.lined_up_last();
-                let pos = match (self.queued_end, after) {
-                    (Some(end), Some(a)) if end > a => end + 1,
-                    (Some(end), None) => end + 1,
-                    _ => after.map_or(0, |i| i + 1),
-                };
-                let n = ids.len();
-                let map = self.queue.insert_at(pos.min(self.queue.len()), ids);
-                self.apply_remap(&map);
-                if n > 0 {
-                    self.queued_end = Some(pos.min(self.queue.len() - n) + n - 1);
-                }
-            }
-            Command::Remove(index) => {
-                if self.protected().contains(&index) {
-                    tracing::debug!(index, "not removing the item being played");
-                } else if let Some(map) = self.queue.remove(index) {
-                    self.apply_remap(&map);
-                } else {
-                    tracing::debug!(index, "remove: no such queue item");
-                }
-            }
-            Command::Move { from, to } => match self.queue.move_item(from, to) {
-                Some(map) => self.apply_remap(&map),
-                None => tracing::debug!(from, to, "move: no such queue item"),
-            },
-            Command::ClearQueue => {
-                let mut keep = self.protected();
-                keep.extend(self.queue.current);
-                let map = self.queue.retain(&keep);
-                self.apply_remap(&map);
-            }
-            Command::SetRepeat(mode) => self.repeat = mode,
-            Command::SetShuffle(on) => {
-                if on != self.queue.shuffled() {
-                    self.queue.set_shuffled(on);
-                    let map = if on {
-                        let mut head: Vec<usize> = self.queue.current.into_iter().collect();
-                        head.extend(self.protected());
-                        self.queue.shuffle(&head)
-                    } else {
-                        self.queue.unshuffle()
-                    };
-                    self.apply_remap(&map);
-                }
-            }
             Command::Shutdown => self.shutting_down = true,
-        }
-    }
-
-    /// Queue items already in the output (or being loaded for it): not removable.
-    fn protected(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.segments.iter().filter_map(|s| s.index).collect();
-        v.extend(self.pending.as_ref().map(|p| p.index));
-        v
-    }
-
-    /// Keeps every index the engine holds on the same entries after a queue edit.
-    /// The item lined up last: it may already be in the sink after the heard one, or loading
-    /// to follow it.
-    fn lined_up_last(&self) -> Option<usize> {
-        self.pending
-            .as_ref()
-            .map(|p| p.index)
-            .or(self.segments.back().and_then(|s| s.index))
-            .or(self.queue.current)
-    }
-
-    fn apply_remap(&mut self, map: &Remap) {
-        self.queued_end = remap(map, self.queued_end);
-        for s in &mut self.segments {
-            s.index = remap(map, s.index);
-        }
-        if let Some(p) = &mut self.pending {
-            match remap(map, Some(p.index)) {
-                Some(i) => p.index = i,
-                None => {
-                    // Protected from removal, so this does not happen; drop it to be safe.
-                    let req = p.req;
-                    self.pending = None;
-                    self.cancel(req);
-                }
-            }
-        }
-        if let Some(p) = &mut self.preload {
-            match remap(map, Some(p.index)) {
-                Some(i) => p.index = i,
-                None => self.drop_preload(),
-            }
-        }
-        if let Some(AfterDrain::Advance { from, .. }) = &mut self.after_drain {
-            *from = remap(map, *from);
-        }
-        self.queue_dirty = true;
-    }
-
-    fn load(&mut self, ids: Vec<SpotifyId>, start_index: usize, position_ms: u64, play: bool) {
-        self.cut();
-        self.drop_preload();
-        self.queue.replace(ids);
-        self.queued_end = None;
-        self.queue_dirty = true;
-        self.paused = !play;
-        self.skip_failures = 0;
-        if start_index >= self.queue.len() {
-            tracing::debug!(
-                start_index,
-                len = self.queue.len(),
-                "load: start index out of range"
-            );
-            return;
-        }
-        let mut start = start_index;
-        if self.queue.shuffled() {
-            let map = self.queue.shuffle(&[start_index]);
-            start = remap(&map, Some(start_index)).unwrap_or(0);
-        }
-        self.begin_track(start, Join::Cut, position_ms);
-    }
-
-    fn play(&mut self) {
-        match self.derived_state() {
-            PlayState::Playing => {}
-            PlayState::Paused | PlayState::Loading => self.paused = false,
-            PlayState::Stopped => {
-                let target = self
-                    .queue
-                    .current
-                    .filter(|&i| i < self.queue.len())
-                    .or(if self.queue.is_empty() { None } else { Some(0) });
-                if let Some(t) = target {
-                    self.paused = false;
-                    self.skip_failures = 0;
-                    self.begin_track(t, Join::Cut, 0);
-                }
-            }
-        }
-    }
-
-    fn stop(&mut self) {
-        self.cut();
-        self.drop_preload();
-        self.paused = false;
-    }
-
-    fn seek(&mut self, ms: u64) {
-        if self.segments.is_empty() {
-            // Loading: the track will start there.
-            if let Some(p) = &mut self.pending {
-                p.position_ms = ms;
-            }
-            return;
-        }
-        self.clear_sink();
-        self.segments.truncate(1);
-        self.cancel_pending();
-        self.after_drain = None;
-        let written = self.written;
-        let Some(front) = self.segments.front_mut() else {
-            return;
-        };
-        let ms = front.source.duration_ms().map_or(ms, |d| ms.min(d));
-        match front.source.seek(ms) {
-            Ok(frame) => {
-                front.sink_start = written;
-                front.src_start = frame;
-                front.sink_end = None;
-                self.emit(PlayerEvent::Seeked {
-                    position_ms: frames_to_ms(frame),
-                });
-            }
-            Err(e) => {
-                let id = front.info.id;
-                front.sink_end = None;
-                front.sink_start = written;
-                self.emit(PlayerEvent::Error {
-                    id,
-                    reason: e.message,
-                    skipped: true,
-                });
-                self.source_ended(true);
-            }
-        }
-    }
-
-    fn next(&mut self) {
-        let from = self.heard_index();
-        if self.queue.is_empty() {
-            return;
-        }
-        let target = self.queue.next_index(from, self.repeat, true);
-        if self.derived_state() == PlayState::Stopped {
-            // From stopped, `next` starts playing; otherwise play/pause stays as it was.
-            self.paused = false;
-        }
-        self.cut();
-        self.skip_failures = 0;
-        match target {
-            Some(t) => self.begin_track(t, Join::Cut, 0),
-            None => self.end_of_queue(),
-        }
-    }
-
-    fn previous(&mut self) {
-        if !self.segments.is_empty() && self.position_ms() > RESTART_THRESHOLD_MS {
-            self.seek(0);
-            return;
-        }
-        let from = self.heard_index();
-        match self.queue.prev_index(from, self.repeat) {
-            Some(t) => {
-                if self.derived_state() == PlayState::Stopped {
-                    self.paused = false;
-                }
-                self.cut();
-                self.skip_failures = 0;
-                self.begin_track(t, Join::Cut, 0);
-            }
-            None => {
-                if !self.segments.is_empty() {
-                    self.seek(0);
-                }
-            }
-        }
-    }
-
-    /// The item being heard (or loading to be heard, or current while stopped).
-    fn heard_index(&self) -> Option<usize> {
-        self.segments
-            .front()
-            .and_then(|s| s.index)
-            .or(self.pending.as_ref().map(|p| p.index))
-            .or(self.queue.current)
-    }
-
-    // ----- loading ------------------------------------------------------------------------
-
-    fn request(&mut self, id: SpotifyId) -> u64 {
-        let req = self.next_req;
-        self.next_req += 1;
-        if self.ch.loads.send(LoaderRequest::Load { req, id }).is_err() {
-            tracing::error!("the player's loader task is gone");
-        }
-        req
-    }
-
-    fn cancel(&self, req: u64) {
-        let _ = self.ch.loads.send(LoaderRequest::Cancel { req });
-    }
-
-    fn cancel_pending(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.cancel(p.req);
-        }
-    }
-
-    fn drop_preload(&mut self) {
-        if let Some(p) = self.preload.take() {
-            if matches!(p.state, PreloadState::Loading) {
-                self.cancel(p.req);
-            }
-        }
-    }
-
-    /// Starts playing queue item `index`: from the preload when it has it, else via a load.
-    fn begin_track(&mut self, index: usize, join: Join, position_ms: u64) {
-        let Some(id) = self.queue.id(index) else {
-            tracing::debug!(index, "begin_track: no such queue item");
-            return;
-        };
-        self.cancel_pending();
-        if join == Join::Cut || self.segments.is_empty() {
-            self.queue.current = Some(index);
-            self.queue_dirty = true;
-        }
-        let preload = match self.preload.take() {
-            Some(p) if p.index == index && p.id == id => Some(p),
-            other => {
-                self.preload = other;
-                None
-            }
-        };
-        match preload {
-            Some(Preload {
-                state: PreloadState::Ready(track),
-                ..
-            }) => self.install(track, index, join, position_ms),
-            Some(Preload {
-                state: PreloadState::Failed(e),
-                ..
-            }) => self.load_failed(index, id, e, join),
-            Some(Preload {
-                req,
-                state: PreloadState::Loading,
-                ..
-            }) => {
-                self.pending = Some(Pending {
-                    req,
-                    index,
-                    id,
-                    position_ms,
-                    join,
-                })
-            }
-            None => {
-                let req = self.request(id);
-                self.pending = Some(Pending {
-                    req,
-                    index,
-                    id,
-                    position_ms,
-                    join,
-                });
-            }
-        }
-    }
-
-    fn loaded(&mut self, req: u64, result: Result<LoadedTrack, LoadError>) {
-        if self.pending.as_ref().is_some_and(|p| p.req == req) {
-            let Some(p) = self.pending.take() else {
-                return;
-            };
-            match result {
-                Ok(track) => self.install(track, p.index, p.join, p.position_ms),
-                Err(e) => self.load_failed(p.index, p.id, e, p.join),
-            }
-        } else if let Some(p) = self.preload.as_mut().filter(|p| p.req == req) {
-            p.state = match result {
-                Ok(track) => PreloadState::Ready(track),
-                Err(e) => PreloadState::Failed(e),
-            };
-        } else {
-            tracing::debug!(req, "dropping a load nobody waits for any more");
-        }
-    }
-
-    /// A loaded track joins the output.
-    fn install(&mut self, track: LoadedTrack, index: usize, join: Join, position_ms: u64) {
-        if !self.ensure_sink(Some(track.info.id)) {
-            return;
-        }
-        let LoadedTrack {
-            info,
-            normalisation,
-            mut source,
-        } = track;
-        let mut src_start = source.position_frames();
-        if position_ms > 0 {
-            let ms = source
-                .duration_ms()
-                .map_or(position_ms, |d| position_ms.min(d));
-            match source.seek(ms) {
-                Ok(frame) => src_start = frame,
-                Err(e) => {
-                    let e = LoadError {
-                        kind: LoadErrorKind::Decode,
-                        message: e.message,
-                    };
-                    self.load_failed(index, info.id, e, join);
-                    return;
-                }
-            }
-        }
-        self.segments.push_back(Segment {
-            normalisation: normalisation_factor(&normalisation, &self.normalisation),
-            info,
-            index: Some(index),
-            source,
-            sink_start: self.written,
-            src_start,
-            sink_end: None,
-        });
-        if self.segments.len() == 1 {
-            self.became_front();
-        }
-        if join == Join::Cut {
-            self.announce = true;
-        }
-    }
-
-    fn load_failed(&mut self, index: usize, id: SpotifyId, e: LoadError, join: Join) {
-        tracing::info!(?id, kind = ?e.kind, reason = %e.message, "track failed to load");
-        if e.kind == LoadErrorKind::Fatal {
-            self.emit(PlayerEvent::Error {
-                id,
-                reason: e.message,
-                skipped: false,
-            });
-            self.cancel_pending();
-            self.drop_preload();
-            self.after_drain = None;
-            if join == Join::Cut || self.segments.is_empty() {
-                self.cut();
-                self.paused = false;
-            }
-            // Else the track before it plays out, then the player stops.
-            return;
-        }
-        self.emit(PlayerEvent::Error {
-            id,
-            reason: e.message,
-            skipped: true,
-        });
-        self.skip_failures += 1;
-        let target = if self.skip_failures >= self.queue.len().max(1) {
-            None
-        } else {
-            self.queue.next_index(Some(index), self.repeat, true)
-        };
-        match target {
-            Some(t) => self.begin_track(t, join, 0),
-            None if self.segments.is_empty() => self.end_of_queue(),
-            None => self.after_drain = Some(AfterDrain::EndOfQueue),
-        }
-    }
-
-    /// Starts, cancels or keeps the preload of the item after the one being decoded.
-    fn sync_preload(&mut self) {
-        // (target item, whether its preload is due), from the track being decoded.
-        let wanted = match self.segments.back().filter(|s| s.sink_end.is_none()) {
-            Some(seg) if self.config.gapless && self.pending.is_none() => self
-                .queue
-                .next_index(seg.index, self.repeat, false)
-                .and_then(|i| self.queue.id(i).map(|id| (i, id)))
-                .map(|target| {
-                    let due = match seg.source.duration_ms() {
-                        Some(d) => {
-                            let decoded = frames_to_ms(seg.source.position_frames());
-                            d.saturating_sub(decoded)
-                                <= self.config.preload_ahead.as_millis() as u64
-                        }
-                        // Unknown length: load the next one right away.
-                        None => true,
-                    };
-                    (target, due)
-                }),
-            _ => None,
-        };
-        if let Some(p) = &self.preload {
-            if wanted.map(|(t, _)| t) != Some((p.index, p.id)) {
-                tracing::debug!(index = p.index, "dropping a stale preload");
-                self.drop_preload();
-            }
-        }
-        if let (Some(((index, id), true)), None) = (wanted, &self.preload) {
-            tracing::debug!(index, ?id, "preloading the next track");
-            let req = self.request(id);
-            self.preload = Some(Preload {
-                req,
-                index,
-                id,
-                state: PreloadState::Loading,
-            });
         }
     }
 
@@ -942,27 +422,15 @@ impl Engine {
 
     /// Opens the sink if needed; on failure reports it and stops.
     fn ensure_sink(&mut self, track: Option<SpotifyId>) -> bool {
-        let Some(sink) = self.sink.as_mut() else {
-            let reason = self
-                .sink_error
-                .clone()
-                .unwrap_or_else(|| "no audio sink".into());
-            self.output_failed(track, reason);
-            return false;
-        };
-        if self.sink_started {
-            return true;
-        }
-        match sink.start() {
-            Ok(()) => {
-                self.sink_started = true;
-                self.sink_paused = false;
-                self.written = sink.played_frames();
-                self.last_played = (self.written, Instant::now());
+        match self.output.start() {
+            Ok(Started::Already) => true,
+            Ok(Started::Now(played)) => {
+                self.written = played;
+                self.last_played = (played, Instant::now());
                 true
             }
-            Err(e) => {
-                self.output_failed(track, e.to_string());
+            Err(reason) => {
+                self.output_failed(track, reason);
                 false
             }
         }
@@ -985,25 +453,16 @@ impl Engine {
         self.drop_preload();
         self.after_drain = None;
         self.paused = false;
-        if self.sink_started {
-            self.sink_started = false;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                if let Err(e) = sink.stop() {
-                    tracing::debug!(error = %e, "stopping the failed sink");
-                }
-            }
+        if let Err(e) = self.output.stop() {
+            tracing::debug!(error = %e, "stopping the failed sink");
         }
     }
 
     /// Drops what the sink holds so the change is heard at once.
     fn clear_sink(&mut self) {
-        if self.sink_started {
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                self.written = sink.played_frames();
-                self.last_played = (self.written, Instant::now());
-            }
+        if let Some(played) = self.output.clear() {
+            self.written = played;
+            self.last_played = (played, Instant::now());
         }
     }
 
@@ -1038,15 +497,12 @@ impl Engine {
                 if !self.ensure_sink(None) {
                     return;
                 }
-                let Some(sink) = self.sink.as_mut() else {
-                    return;
-                };
-                match sink.write(&self.buf) {
+                match self.output.write(&self.buf) {
                     Ok(()) => {
                         self.written += frames as u64;
                         self.skip_failures = 0;
                     }
-                    Err(e) => self.output_failed(None, e.to_string()),
+                    Err(reason) => self.output_failed(None, reason),
                 }
             }
             Err(e) => {
@@ -1179,20 +635,13 @@ impl Engine {
         self.cancel_pending();
         self.drop_preload();
         self.segments.clear();
-        if self.sink_started {
-            self.sink_started = false;
-            if let Some(sink) = self.sink.as_mut() {
-                sink.clear();
-                if let Err(e) = sink.stop() {
-                    tracing::error!(error = %e, "stopping the audio sink");
-                    let reason = e.to_string();
-                    self.emit(PlayerEvent::Error {
-                        id: SpotifyId(0),
-                        reason,
-                        skipped: false,
-                    });
-                }
-            }
+        if let Err(e) = self.output.stop() {
+            tracing::error!(error = %e, "stopping the audio sink");
+            self.emit(PlayerEvent::Error {
+                id: SpotifyId(0),
+                reason: e.to_string(),
+                skipped: false,
+            });
         }
         self.paused = false;
         self.pending = None;

@@ -69,17 +69,6 @@ impl Queue {
         self.current = None;
     }
 
-    /// Appends at the end (also at the end of the unshuffled order). Indexes don't move.
-    pub fn append(&mut self, ids: Vec<SpotifyId>) {
-        for id in ids {
-            self.entries.push(Entry {
-                id,
-                key: self.next_key,
-            });
-            self.next_key += 1;
-        }
-    }
-
     /// Inserts `ids` at `pos` (clamped to the end). In the unshuffled order they go right after
     /// the entry now before `pos`.
     pub fn insert_at(&mut self, pos: usize, ids: Vec<SpotifyId>) -> Remap {
@@ -328,15 +317,13 @@ mod tests {
         let mut sorted = q.ids();
         sorted.sort();
         assert_eq!(sorted, ids(30));
-        // Edits while shuffled: play-next after the current, append at the end.
+        // An edit while shuffled: play-next after the current item.
         q.insert_at(1, vec![SpotifyId(100)]);
-        q.append(vec![SpotifyId(200)]);
         q.set_shuffled(false);
         q.unshuffle();
         let mut want = ids(8);
         want.push(SpotifyId(100));
         want.extend((9..=30).map(SpotifyId));
-        want.push(SpotifyId(200));
         assert_eq!(q.ids(), want);
         assert_eq!(q.current, Some(7));
     }

@@ -11,16 +11,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::engine::EngineMsg;
 use super::loader::{LoadError, LoadErrorKind, TrackLoader};
-use crate::id::SpotifyId;
-
-/// From the engine to the loader task.
-#[derive(Debug)]
-pub(super) enum LoaderRequest {
-    Load { req: u64, id: SpotifyId },
-    Cancel { req: u64 },
-}
+use super::msg::{EngineMsg, LoaderRequest};
 
 pub(super) async fn run(
     loader: Arc<dyn TrackLoader>,

@@ -1,6 +1,10 @@
 //! Player tests on synthetic audio: every output frame says which track and which frame it is,
 //! so gapless joints, pauses, seeks and skips are checked sample-exactly. Tests wait on events
 //! (with generous timeouts) and drive a hand-advanced sink clock; none sleeps to let time pass.
+//!
+//! The synthetic pieces live in `tests/testkit.rs` (also used by the app's one-core flow test).
+
+pub(crate) mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +12,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::loader::{LoadErrorKind, NormalisationData};
-use super::testkit::*;
 use super::*;
 use crate::audio::pcm::{frames_to_ms, ms_to_frames, SAMPLE_RATE};
 use crate::audio::sink::SinkError;
+use testkit::*;
 
 const SEC: u64 = SAMPLE_RATE as u64;
 
@@ -531,12 +535,12 @@ fn queue_edits_are_reflected_in_the_snapshot() {
     // A small sink: the next track can't be decoded into it before the test plays that far
     // (items already in the output are kept by `clear_queue`).
     let mut h = Harness::new(Pace::Clocked(Some(8192)), config(), &specs);
-    h.player.load(vec![id(1), id(2), id(3)], 0, 0, false);
+    h.player
+        .load(vec![id(1), id(2), id(3), id(4), id(5)], 0, 0, false);
     h.wait_still("paused", |e| matches!(e, PlayerEvent::Paused { .. }));
     let ids = |v: &[u128]| v.iter().map(|&n| id(n)).collect::<Vec<_>>();
 
-    h.player.enqueue(vec![id(4), id(5)]);
-    h.wait_queue("enqueue", |q| q.items == ids(&[1, 2, 3, 4, 5]));
+    h.wait_queue("loaded", |q| q.items == ids(&[1, 2, 3, 4, 5]));
     h.player.play_next(vec![id(9)]);
     let q = h.wait_queue("play next", |q| q.items == ids(&[1, 9, 2, 3, 4, 5]));
     assert_eq!(q.current, Some(0));
@@ -561,6 +565,33 @@ fn queue_edits_are_reflected_in_the_snapshot() {
     h.player.clear_queue();
     let q = h.wait_queue("clear", |q| q.items == ids(&[3]));
     assert_eq!(q.current, Some(0));
+    h.shutdown();
+}
+
+#[test]
+fn clear_after_current_keeps_what_was_played_and_additions_follow_the_current() {
+    let specs: Vec<_> = (1..=9).map(|n| (n, TrackSpec::frames(5 * SEC))).collect();
+    let mut h = Harness::new(Pace::Clocked(Some(8192)), config(), &specs);
+    let ids = |v: &[u128]| v.iter().map(|&n| id(n)).collect::<Vec<_>>();
+    // Nothing current: everything goes.
+    h.player.load(ids(&[1, 2]), 9, 0, false);
+    h.wait_queue("loaded stopped", |q| q.items == ids(&[1, 2]));
+    h.player.clear_after_current();
+    h.wait_queue("cleared", |q| q.items.is_empty());
+    h.player.load(ids(&[1, 2, 3, 4, 5]), 2, 0, false);
+    h.wait_still("paused", |e| matches!(e, PlayerEvent::Paused { .. }));
+    h.player.add_to_queue(vec![id(8)]);
+    h.wait_queue("added", |q| q.items == ids(&[1, 2, 3, 8, 4, 5]));
+    // The items before the current one stay (previous still works), the rest go ...
+    h.player.clear_after_current();
+    let q = h.wait_queue("after current", |q| q.items == ids(&[1, 2, 3]));
+    assert_eq!(q.current, Some(2));
+    // ... with the additions: new ones follow the current item, in the order added.
+    h.player.add_to_queue(vec![id(6)]);
+    h.player.add_to_queue(vec![id(7)]);
+    h.wait_queue("added again", |q| q.items == ids(&[1, 2, 3, 6, 7]));
+    h.player.previous();
+    h.wait_still("track 2", track_changed(2));
     h.shutdown();
 }
 

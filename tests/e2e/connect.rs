@@ -13,7 +13,7 @@ use tonearm::api::metadata::Bitrate;
 use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
 use tonearm::config::Config;
 use tonearm::connect::{
-    apply, Connect, ConnectConfig, ConnectEvent, ConnectLink, Controller, Device, RemoteCommand,
+    Connect, ConnectConfig, ConnectEvent, ConnectLink, Controller, Device, RemoteCommand,
     RemoteControl,
 };
 use tonearm::id::SpotifyId;
@@ -131,7 +131,7 @@ pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Nod
         while let Some(ev) = events.recv().await {
             match ev {
                 ConnectEvent::Command(c) => {
-                    apply(&player, &c);
+                    tonearm::control::apply_remote(&player, &c);
                     let _ = tx.send(c);
                 }
                 ConnectEvent::Notice { error, text } => eprintln!("notice (error {error}): {text}"),
@@ -600,13 +600,14 @@ async fn the_phone_drives_a_receiver_through_every_command() {
         st.repeat == RepeatMode::One
     })
     .await;
+    // Track off falls back to the context flag (on while repeating one): the one core's rule.
     phone
         .command(
             Some(&b.id),
-            json!({"endpoint": "set_repeating_context", "value": true}),
+            json!({"endpoint": "set_repeating_track", "value": false}),
         )
         .await
-        .expect("set_repeating_context");
+        .expect("set_repeating_track off");
     until(&mut st, 30, "repeat all (direct)", |st| {
         st.repeat == RepeatMode::All
     })

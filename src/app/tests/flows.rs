@@ -1,8 +1,9 @@
-//! Flow tests: key strings through the real built-in keymap (`input::feed` → `route_key` →
+//! Flow tests: key strings through the real built-in keymap (`keys::feed` → `route_key` →
 //! `update`), checking the resulting state and effects. Builders come from the parent module.
 
+use super::keys::{feed, parse_key_string};
 use super::*;
-use crate::app::input::{feed, route_key};
+use crate::app::input::route_key;
 use crate::keymap::Keymap;
 
 fn keymap() -> Keymap {
@@ -23,7 +24,7 @@ fn results() -> Vec<Item> {
 /// Routes one key string and reports whether any step asked for a redraw.
 fn redraws(s: &mut State, km: &mut Keymap, keys: &str) -> bool {
     let mut redraw = false;
-    for ev in crate::app::input::parse_keys(keys).unwrap() {
+    for ev in parse_key_string(keys).unwrap() {
         if let Some(msg) = route_key(s, km, &ev) {
             redraw |= update(s, msg).redraw;
         }
@@ -66,7 +67,7 @@ fn search_type_debounce_results_and_play() {
     let e = feed(&mut s, &mut km, "j<enter>");
     assert_eq!(
         e,
-        vec![Effect::Player(PlayerCmd::Load {
+        vec![Effect::Player(PlayerOp::Load {
             ids: vec![track_id(3), track_id(4)],
             index: 1,
             position_ms: 0,
@@ -121,14 +122,14 @@ fn queue_editing_keys() {
     let mut s = demo_state();
     let mut km = keymap();
     let e = feed(&mut s, &mut km, "3jJ");
-    assert_eq!(e, vec![Effect::Player(PlayerCmd::Move { from: 1, to: 2 })]);
+    assert_eq!(e, vec![Effect::Player(PlayerOp::Move { from: 1, to: 2 })]);
     assert_eq!(s.queue.cursor.selected, 2);
     let e = feed(&mut s, &mut km, "KK");
     assert_eq!(
         e,
         vec![
-            Effect::Player(PlayerCmd::Move { from: 2, to: 1 }),
-            Effect::Player(PlayerCmd::Move { from: 1, to: 0 }),
+            Effect::Player(PlayerOp::Move { from: 2, to: 1 }),
+            Effect::Player(PlayerOp::Move { from: 1, to: 0 }),
         ]
     );
     assert_eq!(s.queue.snapshot.items[0], track_id(2));
@@ -138,17 +139,17 @@ fn queue_editing_keys() {
         "the playing entry moved down"
     );
     let e = feed(&mut s, &mut km, "d");
-    assert_eq!(e, vec![Effect::Player(PlayerCmd::Remove(0))]);
+    assert_eq!(e, vec![Effect::Player(PlayerOp::Remove(0))]);
     let e = feed(&mut s, &mut km, "j");
     assert!(e.is_empty());
     let e = feed(&mut s, &mut km, "d");
     assert!(e.is_empty(), "the playing entry can't be removed");
     let e = feed(&mut s, &mut km, "c");
-    assert_eq!(e, vec![Effect::Player(PlayerCmd::ClearQueue)]);
+    assert_eq!(e, vec![Effect::Player(PlayerOp::ClearQueue)]);
     let e = feed(&mut s, &mut km, "G<enter>");
     assert!(matches!(
         &e[..],
-        [Effect::Player(PlayerCmd::Load { index: 3, .. })]
+        [Effect::Player(PlayerOp::Load { index: 3, .. })]
     ));
     // z in the queue pane queues nothing.
     assert!(feed(&mut s, &mut km, "z").is_empty());
@@ -169,7 +170,7 @@ fn filter_then_select_plays_the_underlying_row() {
     feed(&mut s, &mut km, "<enter>");
     assert!(!s.filter.as_ref().unwrap().editing);
     let e = feed(&mut s, &mut km, "j<enter>");
-    let Some(Effect::Player(PlayerCmd::Load { ids, index, .. })) = e.first().cloned() else {
+    let Some(Effect::Player(PlayerOp::Load { ids, index, .. })) = e.first().cloned() else {
         panic!("{e:?}")
     };
     assert_eq!(ids[index], track_id(rows[1] as u32 + 1));
@@ -177,7 +178,7 @@ fn filter_then_select_plays_the_underlying_row() {
     let e = feed(&mut s, &mut km, "z");
     assert_eq!(
         e,
-        vec![Effect::Player(PlayerCmd::Enqueue(vec![track_id(
+        vec![Effect::Player(PlayerOp::AddToQueue(vec![track_id(
             rows[1] as u32 + 1
         )]))]
     );
@@ -263,17 +264,17 @@ fn playback_keys_local() {
     assert_eq!(
         player(&e),
         vec![
-            PlayerCmd::Toggle,
-            PlayerCmd::Next,
-            PlayerCmd::Previous,
-            PlayerCmd::Seek(15_000),
-            PlayerCmd::Seek(10_000),
-            PlayerCmd::Seek(5_000),
-            PlayerCmd::SetVolume(32768 + 3277),
-            PlayerCmd::SetVolume(32768),
-            PlayerCmd::SetShuffle(true),
-            PlayerCmd::SetRepeat(RepeatMode::All),
-            PlayerCmd::SetRepeat(RepeatMode::One),
+            PlayerOp::Toggle,
+            PlayerOp::Next,
+            PlayerOp::Previous,
+            PlayerOp::Seek(15_000),
+            PlayerOp::Seek(10_000),
+            PlayerOp::Seek(5_000),
+            PlayerOp::SetVolume(32768 + 3277),
+            PlayerOp::SetVolume(32768),
+            PlayerOp::SetShuffle(true),
+            PlayerOp::SetRepeat(RepeatMode::All),
+            PlayerOp::SetRepeat(RepeatMode::One),
         ]
     );
 }
@@ -342,7 +343,7 @@ fn library_keys_open_pages_and_queue() {
     let e = feed(&mut s, &mut km, "jZ");
     assert_eq!(
         e,
-        vec![Effect::Player(PlayerCmd::PlayNext(vec![track_id(4)]))]
+        vec![Effect::Player(PlayerOp::PlayNext(vec![track_id(4)]))]
     );
     feed(&mut s, &mut km, "q");
     assert!(s.library.pages.is_empty());

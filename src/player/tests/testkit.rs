@@ -3,6 +3,9 @@
 //! per-id lengths, delays, gates and failures), a recording [`TestSink`] (unpaced, or paced by
 //! a clock the test advances by hand), and a [`Harness`] that wires them to a [`Player`] and
 //! waits on events with generous timeouts instead of sleeping.
+//!
+//! Test-only (declared by `player/tests.rs`); the player's tests and the app's one-core flow
+//! test use it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,13 +14,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
-use super::loader::{
-    LoadError, LoadErrorKind, LoadFuture, LoadedTrack, NormalisationData, TrackInfo, TrackLoader,
-};
-use super::{Player, PlayerConfig, PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::audio::pcm::{frames_to_ms, ms_to_frames, PcmError, PcmErrorKind, PcmSource};
 use crate::audio::sink::{Sink, SinkError, SinkFactory};
 use crate::id::SpotifyId;
+use crate::player::loader::{
+    LoadError, LoadErrorKind, LoadFuture, LoadedTrack, NormalisationData, TrackInfo, TrackLoader,
+};
+use crate::player::{Player, PlayerConfig, PlayerEvent, PlayerStatus, QueueSnapshot};
 
 /// Left channel: `frame / 2^24`; right channel: `track / 1024`. Both exact in `f32` for
 /// frames below 2^24 and small track numbers, so the output can be decoded back exactly.

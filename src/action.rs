@@ -1,13 +1,16 @@
-//! The vocabulary of things a user (or a remote Connect controller) can ask for.
+//! The vocabulary of things a user can ask for with keys and the mouse.
 //!
-//! Keys resolve to an [`Action`] through the keymap; mouse events and remote Connect commands map
-//! to the same actions, so "pause from the phone" and "pause from the keyboard" take one path
-//! through `update`. Bindable actions (the ones a keymap file may name) are listed in
-//! [`BINDABLE`] with their snake_case name and the description the help overlay shows.
+//! Keys resolve to an [`Action`] through the keymap, and mouse events map to the same actions.
+//! Playback and queue actions on the local player become the core's intents
+//! ([`crate::control::Intent`]) in `update` — the same intents remote Connect commands become,
+//! so "pause from the phone" and "pause from the keyboard" end in one mapping. Bindable actions
+//! (the ones a keymap file may name) are listed by [`bindable`] with their snake_case name and
+//! the description the help overlay shows.
 //!
-//! Pure data: no I/O, no UI crates.
+//! Used by the keymap (which resolves keys to actions), the app (`update` carries them out; it
+//! re-exports this module as `app::action`) and the UI (panes, help). Pure data: no I/O, no UI
+//! crates, and nothing from `app` or `keymap` — it sits below both.
 
-use crate::id::SpotifyId;
 use crate::player::RepeatMode;
 
 /// The panes the user moves between.
@@ -45,8 +48,8 @@ impl Pane {
     }
 }
 
-/// Something to do. Unit variants are bindable from keymap files (see [`BINDABLE`]); the
-/// variants with data come from the mouse, from remote Connect commands, or from `update` itself.
+/// Something to do. Unit variants are bindable from keymap files (see [`bindable`]); the
+/// variants with data come from the mouse or from `update` itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     // --- moving around
@@ -90,7 +93,8 @@ pub enum Action {
     SetRepeat(RepeatMode),
 
     // --- queue
-    /// Add the selected item (track, or every track of an album/playlist) to the end of the queue.
+    /// Add the selected item (track, or every track of an album/playlist) to the queue, in
+    /// Spotify's order: after the current track and earlier additions.
     AddToQueue,
     /// Insert the selected item right after the current track.
     PlayNext,
@@ -118,17 +122,7 @@ pub enum Action {
     NextTheme,
     Refresh,
 
-    // --- not bindable: programmatic (mouse, remote Connect commands, update itself)
-    /// Replace the queue with `ids`, start at `index`, `position_ms` in; paused unless `play`.
-    LoadQueue {
-        ids: Vec<SpotifyId>,
-        index: usize,
-        position_ms: u64,
-        play: bool,
-    },
-    Enqueue(Vec<SpotifyId>),
-    /// Replace what comes after the current track.
-    SetUpNext(Vec<SpotifyId>),
+    // --- not bindable: programmatic (mouse, update itself)
     /// Select row `row` of the list in `pane` (mouse click).
     SelectRow {
         pane: Pane,

@@ -1,0 +1,195 @@
+//! The library and the pages pushed on a pane's stack: opening a page (prefilled from the
+//! cached library when it can be), the tracks of a container, and the answers (`Msg::Library`,
+//! `Msg::Page`) — including page loads made only to queue a container's tracks.
+//!
+//! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
+
+use std::sync::Arc;
+
+use super::filter::{close_filter, refresh_filter};
+use super::lists::{clamp, join};
+use super::queue::queue_tracks;
+use super::{new_id, notify, Out, Target};
+use crate::action::Pane;
+use crate::api::library::{Library, TrackInfo};
+use crate::app::effect::Effect;
+use crate::app::state::{
+    Item, Level, LibrarySection, ListCursor, PageData, PageKind, PageView, State,
+};
+
+/// Push a page for `uri` on the pane's stack and ask for its content. A playlist whose items
+/// the cached library already holds is shown at once (and still refreshed).
+pub(super) fn open_page(state: &mut State, pane: Pane, kind: PageKind, uri: String, out: &mut Out) {
+    close_filter(state, pane);
+    let id = new_id(state);
+    let prefill = match kind {
+        PageKind::Playlist => state
+            .library
+            .data
+            .as_ref()
+            .and_then(|lib| playlist_page(lib, &uri)),
+        _ => None,
+    };
+    let page = PageView {
+        kind,
+        uri: uri.clone(),
+        request: id,
+        loading: true,
+        error: None,
+        data: prefill,
+        cursor: ListCursor::default(),
+    };
+    match pane {
+        Pane::Search => state.search.pages.push(page),
+        _ => {
+            state.focus = Pane::Library;
+            state.library.pages.push(page);
+        }
+    }
+    out.effect(Effect::LoadPage { id, kind, uri });
+    out.redraw = true;
+}
+
+/// A playlist page from the cached library, when its items are loaded there.
+pub(super) fn playlist_page(lib: &Library, uri: &str) -> Option<PageData> {
+    let p = lib.playlists.iter().find(|p| p.uri == uri)?;
+    p.items.as_ref()?;
+    let items: Vec<Item> = lib.playlist_tracks(p).cloned().map(Item::Track).collect();
+    let subtitle = join(&["Playlist", &p.owner, &format!("{} tracks", items.len())]);
+    Some(PageData {
+        kind: PageKind::Playlist,
+        uri: p.uri.clone(),
+        title: p.name.clone(),
+        subtitle,
+        items,
+    })
+}
+
+/// The tracks of a container when they are known without asking (cached playlist items, or an
+/// open page with the same URI).
+pub(super) fn known_tracks(state: &State, uri: &str) -> Option<Vec<TrackInfo>> {
+    let from_page = state
+        .library
+        .pages
+        .iter()
+        .chain(state.search.pages.iter())
+        .filter_map(|p| p.data.as_ref())
+        .find(|d| d.uri == uri);
+    let data = match from_page {
+        Some(d) => Some(d.clone()),
+        None => state
+            .library
+            .data
+            .as_ref()
+            .and_then(|lib| playlist_page(lib, uri)),
+    }?;
+    Some(page_tracks(&data))
+}
+
+pub(super) fn page_tracks(data: &PageData) -> Vec<TrackInfo> {
+    data.items
+        .iter()
+        .filter_map(|it| match it {
+            Item::Track(t) | Item::Episode(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String>, out: &mut Out) {
+    state.library.loading = false;
+    match result {
+        Ok(lib) => {
+            for s in LibrarySection::ALL {
+                let len = list_len_of(&lib, s);
+                clamp(&mut state.library.cursors[s.index()], len);
+            }
+            state.library.data = Some(lib);
+            state.library.error = None;
+            if state.library.section.is_none() {
+                state.library.section = Some(LibrarySection::Playlists);
+            }
+            refresh_filter(state, Pane::Library);
+        }
+        Err(e) => {
+            notify(state, Level::Error, format!("Library: {e}"));
+            state.library.error = Some(e);
+        }
+    }
+    out.redraw = true;
+}
+
+pub(super) fn list_len_of(lib: &Library, s: LibrarySection) -> usize {
+    match s {
+        LibrarySection::Playlists => lib.playlists.len(),
+        LibrarySection::LikedSongs => lib.saved_tracks.len(),
+        LibrarySection::Albums => lib.saved_albums.len(),
+        LibrarySection::Artists => lib.followed_artists.len(),
+        LibrarySection::Podcasts => lib.saved_shows.len(),
+    }
+}
+
+pub(super) fn page_msg(
+    state: &mut State,
+    id: u64,
+    result: Result<PageData, String>,
+    out: &mut Out,
+) {
+    let in_library = state.library.pages.iter().any(|p| p.request == id);
+    let in_search = state.search.pages.iter().any(|p| p.request == id);
+    if in_library || in_search {
+        let pages = if in_library {
+            &mut state.library.pages
+        } else {
+            &mut state.search.pages
+        };
+        let mut failed = None;
+        if let Some(page) = pages.iter_mut().find(|p| p.request == id) {
+            page.loading = false;
+            match result {
+                Ok(data) => {
+                    page.error = None;
+                    let len = data.items.len();
+                    page.data = Some(data);
+                    clamp(&mut page.cursor, len);
+                }
+                Err(e) => {
+                    page.error = Some(e.clone());
+                    failed = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            notify(state, Level::Error, format!("Couldn't load the page: {e}"));
+        }
+        let pane = if in_library {
+            Pane::Library
+        } else {
+            Pane::Search
+        };
+        refresh_filter(state, pane);
+        out.redraw = true;
+        return;
+    }
+    if let Some(mode) = state.memo.queue_pages.remove(&id) {
+        match result {
+            Ok(data) => {
+                let target = if state.remote.is_some() {
+                    Target::Remote
+                } else {
+                    Target::Local
+                };
+                queue_tracks(state, page_tracks(&data), mode, target, out);
+            }
+            Err(e) => {
+                notify(
+                    state,
+                    Level::Error,
+                    format!("Couldn't load the tracks: {e}"),
+                );
+                out.redraw = true;
+            }
+        }
+    }
+    // Otherwise: an answer for a page that was closed meanwhile; dropped.
+}

@@ -1,0 +1,191 @@
+//! The queue: queueing the selection (z / Z: Spotify's queue order or play next, on this
+//! device or the active remote one), removing and moving entries, and the player's queue
+//! snapshots (asking for names of unknown tracks).
+//!
+//! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
+
+use super::filter::refresh_filter;
+use super::library::known_tracks;
+use super::lists::{clamp, item_at, list_of, selected_row};
+use super::playback::local;
+use super::{new_id, notify, playable_id, remember, Out, Target};
+use crate::action::Pane;
+use crate::api::library::TrackInfo;
+use crate::app::effect::Effect;
+use crate::app::state::{Item, Level, PageKind, QueueMode, State};
+use crate::connect::RemoteControl;
+use crate::control::Intent;
+use crate::id::SpotifyId;
+
+/// z / Z: the selected track, or every track of the selected container, to the queue. A
+/// container whose tracks aren't known yet is loaded first (the answer queues them).
+pub(super) fn queue_selection(state: &mut State, mode: QueueMode, target: Target, out: &mut Out) {
+    if state.help.is_some() {
+        return;
+    }
+    let pane = state.focus;
+    if !matches!(pane, Pane::Library | Pane::Search) {
+        return;
+    }
+    let Some(row) = selected_row(state, pane) else {
+        return;
+    };
+    let list = list_of(state, pane);
+    let Some(item) = item_at(state, list, row) else {
+        return;
+    };
+    let (kind, uri) = match item {
+        Item::Track(t) | Item::Episode(t) => {
+            queue_tracks(state, vec![t], mode, target, out);
+            return;
+        }
+        Item::Playlist { uri, .. } => (PageKind::Playlist, uri),
+        Item::Album { uri, .. } => (PageKind::Album, uri),
+        Item::Artist { uri, .. } => (PageKind::Artist, uri),
+        Item::Show { uri, .. } => (PageKind::Show, uri),
+    };
+    if let Some(tracks) = known_tracks(state, &uri) {
+        queue_tracks(state, tracks, mode, target, out);
+        return;
+    }
+    let id = new_id(state);
+    state.memo.queue_pages.insert(id, mode);
+    out.effect(Effect::LoadPage { id, kind, uri });
+    notify(
+        state,
+        Level::Info,
+        "Loading tracks for the queue…".to_string(),
+    );
+    out.redraw = true;
+}
+
+pub(super) fn queue_tracks(
+    state: &mut State,
+    tracks: Vec<TrackInfo>,
+    mode: QueueMode,
+    target: Target,
+    out: &mut Out,
+) {
+    let mut ids = Vec::with_capacity(tracks.len());
+    for t in &tracks {
+        if let Some(id) = playable_id(&t.uri) {
+            ids.push(id);
+            remember(state, t);
+        }
+    }
+    if ids.is_empty() {
+        notify(state, Level::Warn, "Nothing playable to queue".to_string());
+        out.redraw = true;
+        return;
+    }
+    let what = if tracks.len() == 1 {
+        format!("“{}”", tracks[0].name)
+    } else {
+        format!("{} tracks", ids.len())
+    };
+    match (target, state.remote.as_ref()) {
+        (Target::Remote, Some(r)) => {
+            // A remote device only offers "add to queue"; play-next is appended there too.
+            let device_id = r.device_id.clone();
+            for t in &tracks {
+                if playable_id(&t.uri).is_some() {
+                    out.effect(Effect::Remote {
+                        device_id: device_id.clone(),
+                        control: RemoteControl::AddToQueue(t.uri.clone()),
+                    });
+                }
+            }
+            notify(state, Level::Info, format!("Added {what} to the queue"));
+        }
+        _ => match mode {
+            QueueMode::AddToQueue => {
+                local(state, Intent::AddToQueue(ids), out);
+                notify(state, Level::Info, format!("Added {what} to the queue"));
+            }
+            QueueMode::PlayNext => {
+                local(state, Intent::PlayNext(ids), out);
+                notify(state, Level::Info, format!("{what} will play next"));
+            }
+        },
+    }
+    out.redraw = true;
+}
+
+pub(super) fn remove_from_queue(state: &mut State, out: &mut Out) {
+    if state.focus != Pane::Queue || state.help.is_some() {
+        return;
+    }
+    let Some(row) = selected_row(state, Pane::Queue) else {
+        return;
+    };
+    if state.queue.snapshot.current == Some(row) {
+        notify(
+            state,
+            Level::Warn,
+            "The track that is playing can't be removed".to_string(),
+        );
+        out.redraw = true;
+        return;
+    }
+    local(state, Intent::Remove(row), out);
+}
+
+/// J/K: move the selected queue entry; the selection follows it. The snapshot is updated at
+/// once (the player's next snapshot confirms it) so quick repeats act on what is shown.
+pub(super) fn move_in_queue(state: &mut State, delta: i64, out: &mut Out) {
+    if state.focus != Pane::Queue || state.help.is_some() {
+        return;
+    }
+    if state.filter.as_ref().is_some_and(|f| f.pane == Pane::Queue) {
+        notify(
+            state,
+            Level::Info,
+            "Close the filter to reorder the queue".to_string(),
+        );
+        out.redraw = true;
+        return;
+    }
+    let len = state.queue.snapshot.items.len();
+    let from = state.queue.cursor.selected;
+    let to = from as i64 + delta;
+    if from >= len || to < 0 || to as usize >= len {
+        return;
+    }
+    let to = to as usize;
+    let snap = &mut state.queue.snapshot;
+    snap.items.swap(from, to);
+    snap.current = snap.current.map(|c| {
+        if c == from {
+            to
+        } else if c == to {
+            from
+        } else {
+            c
+        }
+    });
+    state.queue.cursor.selected = to;
+    local(state, Intent::Move { from, to }, out);
+    out.redraw = true;
+}
+
+pub(super) fn queue_msg(state: &mut State, snapshot: crate::player::QueueSnapshot, out: &mut Out) {
+    if state.queue.snapshot == snapshot {
+        return;
+    }
+    let missing: Vec<SpotifyId> = snapshot
+        .items
+        .iter()
+        .filter(|id| !state.tracks.contains_key(id) && !state.memo.asked.contains(id))
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        state.memo.asked.extend(missing.iter().copied());
+        out.effect(Effect::FetchTracks(missing));
+    }
+    state.queue.snapshot = snapshot;
+    clamp(&mut state.queue.cursor, state.queue.snapshot.items.len());
+    refresh_filter(state, Pane::Queue);
+    out.redraw = true;
+}
