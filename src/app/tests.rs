@@ -275,6 +275,29 @@ fn new_state_and_queries() {
 }
 
 #[test]
+fn a_position_report_on_the_extrapolated_course_draws_no_frame() {
+    let mut s = demo_state();
+    let mut p = paused_player();
+    p.state = PlayState::Playing;
+    assert!(update(&mut s, Msg::PlayerStatus(p.clone())).redraw);
+    // 250 ms later, 250 ms further: what the screen already extrapolates.
+    let mut on_course = p.clone();
+    on_course.at = p.at + std::time::Duration::from_millis(250);
+    on_course.position_ms = p.position_ms + 250;
+    assert!(!update(&mut s, Msg::PlayerStatus(on_course.clone())).redraw);
+    assert_eq!(s.player.as_ref().map(|x| x.position_ms), Some(10_250));
+    // A jump (a seek, or the player catching up after a stall) is drawn.
+    let mut jumped = on_course.clone();
+    jumped.at = on_course.at + std::time::Duration::from_millis(250);
+    jumped.position_ms = 42_000;
+    assert!(update(&mut s, Msg::PlayerStatus(jumped.clone())).redraw);
+    // So is anything else that changed, e.g. the volume.
+    let mut louder = jumped.clone();
+    louder.volume = 65535;
+    assert!(update(&mut s, Msg::PlayerStatus(louder)).redraw);
+}
+
+#[test]
 fn animating_follows_playback_and_spinners() {
     let mut s = demo_state();
     assert!(!s.animating(), "paused and nothing loading");

@@ -57,6 +57,9 @@ use queue::{move_in_queue, queue_msg, queue_selection, remove_from_queue};
 use remote::remote_command;
 use search::{search_due, search_results, search_text};
 
+/// How far a playing position report may be from the extrapolated one and still need no
+/// redraw (a tenth of a second: well below what the clock and the progress bar show).
+const SAME_POSITION_MS: u128 = 100;
 /// Seek step for `<`/`>`.
 pub const SEEK_STEP_MS: u64 = 5000;
 /// Volume step for `+`/`-`: 5 % of the full range.
@@ -416,11 +419,21 @@ fn remember_played(state: &mut State, t: &crate::player::loader::TrackInfo) -> b
     true
 }
 
+/// Whether `b` shows nothing new against `a` on screen. While playing, the engine republishes
+/// its position a few times a second; the screen extrapolates the position from `(position_ms,
+/// at)` anyway, so a report that lands where the extrapolation already is (within
+/// [`SAME_POSITION_MS`]) needs no frame of its own — the clock tick draws the progress.
 fn same_status(a: &PlayerStatus, b: &PlayerStatus) -> bool {
+    let same_position = if a.state == crate::player::PlayState::Playing {
+        let elapsed = b.at.saturating_duration_since(a.at).as_millis();
+        let expected = u128::from(a.position_ms).saturating_add(elapsed);
+        expected.abs_diff(u128::from(b.position_ms)) <= SAME_POSITION_MS
+    } else {
+        a.position_ms == b.position_ms
+    };
     a.state == b.state
         && a.track == b.track
-        && a.position_ms == b.position_ms
-        && a.at == b.at
+        && same_position
         && a.volume == b.volume
         && a.buffering == b.buffering
         && a.repeat == b.repeat
