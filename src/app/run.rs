@@ -43,8 +43,6 @@ use crate::session::{Credentials, Session, SessionState};
 use crate::theme::Theme;
 use crate::uiconf::UiConfig;
 
-/// The clock tick while something on screen moves (4 Hz).
-const TICK: Duration = Duration::from_millis(250);
 /// Two clicks on one cell within this are a double click.
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
 /// While playing, the position is saved this often.
@@ -511,12 +509,12 @@ impl Runtime {
         self.draw(tui)?;
         let mut next_tick: Option<tokio::time::Instant> = None;
         loop {
-            // Arm the tick only while something moves; keep an armed deadline (no drift).
-            next_tick = if self.state.animating() {
-                Some(next_tick.unwrap_or_else(|| tokio::time::Instant::now() + TICK))
-            } else {
-                None
-            };
+            // Arm the tick only while something moves, for the moment it shows something new
+            // (a spinner's step, the clock's next second); keep an armed deadline (no drift).
+            next_tick = self
+                .state
+                .tick_in(std::time::Instant::now())
+                .map(|d| next_tick.unwrap_or_else(|| tokio::time::Instant::now() + d));
             let mut dirty = false;
             let mut handled = 0usize;
             loop {
@@ -525,7 +523,8 @@ impl Runtime {
                     break;
                 }
                 if matches!(wake, Wake::Tick) {
-                    next_tick = Some(tokio::time::Instant::now() + TICK);
+                    // Re-armed above, after this round, from the state as it is then.
+                    next_tick = None;
                 }
                 match self.handle(wake, keymap) {
                     Flow::Quit => return Ok(()),

@@ -6,13 +6,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::action::Pane;
 use crate::api::library::{Library, TrackInfo};
 use crate::connect::{ConnectLink, Device, RemotePlayback};
 use crate::id::SpotifyId;
 use crate::player::{PlayerStatus, QueueSnapshot};
+
+/// The tick while a spinner turns (4 Hz).
+pub const SPINNER_TICK: Duration = Duration::from_millis(250);
 
 /// A rectangle on screen (cells), as reported by the renderer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -535,6 +538,60 @@ impl State {
             Pane::Devices => Context::Devices,
             Pane::Log => Context::Log,
         }
+    }
+
+    /// How long until the next frame that shows something new by itself, or `None` when
+    /// nothing moves ([`State::animating`]). A spinner needs [`SPINNER_TICK`]; playback only needs
+    /// a frame when the clock's second or the progress bar's cell changes, so the tick lands just
+    /// after that moment (at most a second away, at least [`SPINNER_TICK`] for the bar's cells).
+    pub fn tick_in(&self, now: Instant) -> Option<Duration> {
+        use crate::player::PlayState;
+        if !self.animating() {
+            return None;
+        }
+        let local = self
+            .player
+            .as_ref()
+            .filter(|p| p.state == PlayState::Playing && !p.buffering)
+            .map(|p| {
+                let duration = p.track.as_ref().map_or(0, |t| t.duration_ms);
+                (p.position_ms, p.at, duration)
+            });
+        let remote = self
+            .remote
+            .as_ref()
+            .filter(|r| r.is_playing)
+            .map(|r| (r.position_ms, r.at, r.duration_ms));
+        let spinner = !matches!(
+            self.player.as_ref().map(|p| (p.state, p.buffering)),
+            None | Some((
+                PlayState::Playing | PlayState::Paused | PlayState::Stopped,
+                false
+            ))
+        ) || matches!(self.screen, Screen::Login(LoginStage::Working { .. }))
+            || self.library.loading
+            || self.search.loading
+            || self.devices.loading
+            || self
+                .library
+                .pages
+                .iter()
+                .chain(self.search.pages.iter())
+                .any(|p| p.loading);
+        let Some((position_ms, at, duration_ms)) = local.or(remote).filter(|_| !spinner) else {
+            return Some(SPINNER_TICK);
+        };
+        let pos = position_ms.saturating_add(now.saturating_duration_since(at).as_millis() as u64);
+        // Just after the boundary, so the frame shows the new value.
+        let to_second = 1000 - pos % 1000 + 5;
+        let width = u64::from(self.size.0.max(1));
+        let cell = (duration_ms / width).max(1);
+        let to_cell = if cell < 1000 {
+            (cell - pos % cell + 5).max(SPINNER_TICK.as_millis() as u64)
+        } else {
+            u64::MAX
+        };
+        Some(Duration::from_millis(to_second.min(to_cell)))
     }
 
     /// Something on screen moves by itself (playback progressing here or on the active remote

@@ -298,6 +298,34 @@ fn a_position_report_on_the_extrapolated_course_draws_no_frame() {
 }
 
 #[test]
+fn the_tick_lands_when_the_clock_or_the_bar_changes() {
+    use std::time::Duration;
+    let mut s = demo_state();
+    s.size = (100, 30);
+    assert_eq!(s.tick_in(Instant::now()), None, "paused: nothing moves");
+    let mut p = paused_player();
+    p.state = PlayState::Playing;
+    p.position_ms = 10_300;
+    let now = p.at;
+    update(&mut s, Msg::PlayerStatus(p.clone()));
+    // 200 s over 100 columns: a cell is 2 s, so the clock's next second (0.7 s away) comes first.
+    assert_eq!(s.tick_in(now), Some(Duration::from_millis(705)));
+    // A 10 s track: a cell is 100 ms, but the bar is drawn at most 4 times a second.
+    let mut short = p.clone();
+    if let Some(t) = short.track.as_mut() {
+        t.duration_ms = 10_000;
+    }
+    short.position_ms = 1_000;
+    update(&mut s, Msg::PlayerStatus(short));
+    assert_eq!(s.tick_in(now), Some(crate::app::state::SPINNER_TICK));
+    // Loading spins at 4 Hz.
+    let mut loading = p;
+    loading.state = PlayState::Loading;
+    update(&mut s, Msg::PlayerStatus(loading));
+    assert_eq!(s.tick_in(now), Some(crate::app::state::SPINNER_TICK));
+}
+
+#[test]
 fn animating_follows_playback_and_spinners() {
     let mut s = demo_state();
     assert!(!s.animating(), "paused and nothing loading");
