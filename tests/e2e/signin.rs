@@ -15,6 +15,7 @@ use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference}
 use tonearm::config::SPOTIFY_CLIENT_ID;
 use tonearm::session::{Credentials, Session};
 use tonearm_sim::{SimConfig, Simulator};
+use tonearm_testkit::process::{endpoint_args, info_json, Home};
 
 use crate::common;
 
@@ -201,19 +202,12 @@ fn sign_in_with_chromium(
 
 // --- the binary -----------------------------------------------------------------------------
 
-/// `tonearm` with a private HOME/state dir, endpoints at `sim`, and no reachable Secret Service.
-fn tonearm(sim: &Simulator, home: &std::path::Path) -> Command {
-    let info = sim.info();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tonearm"));
-    c.env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("TONEARM_CREDENTIAL_STORE")
-        .env_remove("TONEARM_LOG")
-        .args(["--apresolve-url", &info.apresolve])
-        .args(["--ap-key-modulus", &info.ap_key.modulus])
-        .args(["--accounts-url", &info.accounts_url]);
+/// `tonearm` with a private home, endpoints at `sim`, and no reachable Secret Service; the
+/// credential store is chosen the real way (no `TONEARM_CREDENTIAL_STORE`).
+fn tonearm(sim: &Simulator, home: &Home) -> Command {
+    let mut c = home.command();
+    c.env_remove("TONEARM_CREDENTIAL_STORE")
+        .args(endpoint_args(&info_json(sim)));
     c
 }
 
@@ -326,8 +320,8 @@ async fn browser_sign_in_with_real_chromium_through_the_binary() {
 async fn chromium_sign_in_attempt() {
     let sim = common::sim().await;
     let acct = common::account(&sim, "premium").clone();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tonearm(&sim, home.path());
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut cmd = tonearm(&sim, &home);
     cmd.env("TONEARM_CREDENTIAL_STORE", "file")
         .args(["login", "--no-open"]);
     let mut login = Running::spawn(cmd);
@@ -363,7 +357,7 @@ async fn chromium_sign_in_attempt() {
     assert!(stored.contains(&acct.username), "{stored}");
     assert!(!stored.contains(&acct.password));
 
-    let out = tonearm(&sim, home.path())
+    let out = tonearm(&sim, &home)
         .env("TONEARM_CREDENTIAL_STORE", "file")
         .arg("status")
         .output()
@@ -379,7 +373,7 @@ async fn chromium_sign_in_attempt() {
         "{stdout}"
     );
     // Nothing secret in the log.
-    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    let log = std::fs::read_to_string(home.log_path()).unwrap();
     assert!(!log.contains(&acct.password));
     assert!(!log.contains("code="), "{log}");
 }
@@ -685,8 +679,8 @@ async fn device_code_expiry_ends_the_wait() {
 async fn device_login_through_the_binary_falls_back_to_the_file() {
     let sim = common::sim_with(quick_device_sim()).await;
     let acct = common::account(&sim, "premium").clone();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tonearm(&sim, home.path());
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut cmd = tonearm(&sim, &home);
     cmd.args(["login", "--device"]);
     let mut login = Running::spawn(cmd);
     login.line(|l| l.contains("/pair") && l.contains("enter the code"));
@@ -709,7 +703,7 @@ async fn device_login_through_the_binary_falls_back_to_the_file() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode(&file), 0o600);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+        let out = tonearm(&sim, &home).arg("status").output().unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -718,13 +712,13 @@ async fn device_login_through_the_binary_falls_back_to_the_file() {
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+    let out = tonearm(&sim, &home).arg("status").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tonearm(&sim, home.path()).arg("logout").output().unwrap();
+    let out = tonearm(&sim, &home).arg("logout").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("Removed the file"), "{stdout}");

@@ -22,7 +22,7 @@ use tonearm::connect::wake;
 use tonearm::session::dh::DhKeys;
 use tonearm::session::{AuthType, Credentials, Session};
 
-use crate::common::{account, config, sim, within};
+use crate::common::{config, premium_session, sim, within};
 
 const RECEIVER_ID: &str = "5eceb1e5eceb1e5eceb1e5eceb1e5eceb1e5eceb";
 
@@ -45,16 +45,7 @@ fn http() -> reqwest::Client {
 
 /// Signs in to the simulator with a password and returns the stored (reusable) credentials.
 async fn stored_credentials(s: &tonearm_sim::Simulator) -> Credentials {
-    let a = account(s, "premium");
-    let session = within(
-        20,
-        Session::connect(
-            config(s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("password login");
+    let session = premium_session(s).await;
     let stored = session.reusable_credentials();
     session.shutdown().await;
     assert_eq!(stored.auth_type, AuthType::StoredSpotifyCredentials);
