@@ -23,7 +23,7 @@ pub mod tokens;
 pub mod webapi;
 
 #[cfg(test)]
-mod testutil;
+mod tests;
 
 pub use error::ApiError;
 pub use http::RetryPolicy;

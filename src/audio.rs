@@ -14,11 +14,8 @@ pub mod header;
 pub mod normalise;
 pub mod output;
 pub mod pcm;
-#[cfg(test)]
-mod pipeline_tests;
-#[cfg(test)]
-mod proptests;
 pub mod sink;
-#[cfg(test)]
-pub(crate) mod testutil;
 pub mod volume;
+
+#[cfg(test)]
+mod tests;

@@ -39,17 +39,12 @@ pub mod phone;
 pub mod remote;
 mod spclient;
 mod state;
+mod tokens;
+mod webapi;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests_connect;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests_http;
-mod tokens;
-mod webapi;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::*;
+use crate::*;
 
 pub(super) struct Dealer {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -779,7 +779,7 @@ async fn hostile_frames_and_inputs_do_not_break_the_dealer() {
 // ---------------------------------------------------------------------------------------------
 // The scripted phone
 
-use super::remote::{Phone, PhoneConfig, PhoneError};
+use crate::remote::{Phone, PhoneConfig, PhoneError};
 
 async fn phone(e: &Env, user: &str, pass: &str) -> Phone {
     Phone::connect(PhoneConfig::new(&e.base, user, pass))

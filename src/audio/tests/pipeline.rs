@@ -13,7 +13,7 @@ use crate::audio::decrypt::{AudioDecrypt, AUDIO_IV};
 use crate::audio::fetch::{FetchParams, StreamingFile};
 use crate::audio::header::{read_header, synthetic_header};
 use crate::audio::pcm::{ms_to_frames, PcmErrorKind, PcmSource};
-use crate::audio::testutil::{FakeCdn, Fault};
+use crate::audio::tests::fake_cdn::{FakeCdn, Fault};
 use crate::player::loader::NormalisationData;
 
 const KEY: [u8; 16] = [
