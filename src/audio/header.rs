@@ -3,12 +3,31 @@
 //! track gain dB, track peak, album gain dB, album peak). [`read_header`] reads it and returns a
 //! [`Subfile`] presenting the real Ogg stream from byte 167 as offset 0; a stream that starts
 //! directly with a Vorbis BOS page (or is FLAC/MP3) has no Spotify page and is used from byte 0.
-//! Sits between the decrypter and the decoder; depends only on `std` and the player's
-//! [`NormalisationData`] value type.
+//! Sits between the decrypter and the decoder; depends only on `std`. Owns the
+//! [`NormalisationData`] value type that the normaliser consumes and the player's loader hands
+//! on with each track.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::player::loader::NormalisationData;
+/// Normalisation values from the Spotify file header (§10.6); defaults gain 0 dB, peak 1.0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormalisationData {
+    pub track_gain_db: f32,
+    pub track_peak: f32,
+    pub album_gain_db: f32,
+    pub album_peak: f32,
+}
+
+impl Default for NormalisationData {
+    fn default() -> Self {
+        NormalisationData {
+            track_gain_db: 0.0,
+            track_peak: 1.0,
+            album_gain_db: 0.0,
+            album_peak: 1.0,
+        }
+    }
+}
 
 /// Length of the Spotify page before the real Ogg stream.
 pub const SPOTIFY_HEADER_LEN: u64 = 167;

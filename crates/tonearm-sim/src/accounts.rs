@@ -11,6 +11,8 @@
 //! bad page parameters get a 400 page, never a redirect. Secrets never reach the logs. Depends
 //! on no client module.
 
+mod grants;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -28,8 +30,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::http::App;
-use super::state::{lock, Shared};
+use crate::app::App;
+use crate::state::Shared;
+use crate::util::lock;
+use grants::{AuthCode, DeviceGrant, DeviceStatus, OAuthToken, RefreshGrant};
+pub(crate) use grants::{OAuthState, KNOWN_SCOPES};
 
 /// How long an authorization code stays valid.
 const CODE_TTL: Duration = Duration::from_secs(60);
@@ -41,125 +46,6 @@ const MAX_PARAM: usize = 2048;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Alphabet of user codes (consonants only, RFC 8628 §6.1).
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
-
-/// Every scope the accounts service grants (librespot's list plus the other public ones).
-pub(crate) const KNOWN_SCOPES: &[&str] = &[
-    "app-remote-control",
-    "playlist-modify",
-    "playlist-modify-private",
-    "playlist-modify-public",
-    "playlist-read",
-    "playlist-read-collaborative",
-    "playlist-read-private",
-    "streaming",
-    "ugc-image-upload",
-    "user-follow-modify",
-    "user-follow-read",
-    "user-library-modify",
-    "user-library-read",
-    "user-modify",
-    "user-modify-playback-state",
-    "user-modify-private",
-    "user-personalized",
-    "user-read-birthdate",
-    "user-read-currently-playing",
-    "user-read-email",
-    "user-read-play-history",
-    "user-read-playback-position",
-    "user-read-playback-state",
-    "user-read-private",
-    "user-read-recently-played",
-    "user-top-read",
-    "user-soa-link",
-    "user-soa-unlink",
-    "user-manage-entitlements",
-    "user-manage-partner",
-    "user-create-partner",
-];
-
-/// An unredeemed authorization code.
-#[derive(Debug, Clone)]
-struct AuthCode {
-    client_id: String,
-    redirect_uri: String,
-    challenge: String,
-    username: String,
-    scopes: Vec<String>,
-    expires: Instant,
-}
-
-/// An issued OAuth access token.
-#[derive(Debug, Clone)]
-struct OAuthToken {
-    username: String,
-    scopes: Vec<String>,
-    expires: Instant,
-}
-
-/// A refresh token's grant.
-#[derive(Debug, Clone)]
-struct RefreshGrant {
-    client_id: String,
-    username: String,
-    scopes: Vec<String>,
-}
-
-/// Where a device sign-in stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum DeviceStatus {
-    Pending,
-    Approved(String),
-    Denied,
-}
-
-/// An outstanding device authorization.
-#[derive(Debug, Clone)]
-struct DeviceGrant {
-    client_id: String,
-    /// Normalised (8 letters, no dash).
-    user_code: String,
-    scopes: Vec<String>,
-    expires: Instant,
-    interval: Duration,
-    last_poll: Option<Instant>,
-    status: DeviceStatus,
-}
-
-/// The accounts service's state (inside [`Shared`]).
-#[derive(Debug, Default)]
-pub(crate) struct OAuthState {
-    codes: HashMap<String, AuthCode>,
-    access: HashMap<String, OAuthToken>,
-    refresh: HashMap<String, RefreshGrant>,
-    /// device_code → grant.
-    devices: HashMap<String, DeviceGrant>,
-    /// Redeemed codes → (forget after, access token, refresh token) issued for them, revoked
-    /// if the code comes back (RFC 6749 §4.1.2).
-    spent: HashMap<String, (Instant, String, String)>,
-}
-
-impl OAuthState {
-    fn prune(&mut self, now: Instant) {
-        self.codes.retain(|_, c| c.expires > now);
-        self.spent.retain(|_, s| s.0 > now);
-        self.access.retain(|_, t| t.expires > now);
-        // Keep expired device grants a while so that polls get `expired_token`.
-        self.devices
-            .retain(|_, d| d.expires + Duration::from_secs(600) > now);
-    }
-
-    /// (username, scopes) of an unexpired OAuth access token.
-    pub(crate) fn access(&self, token: &str) -> Option<(String, Vec<String>)> {
-        self.access
-            .get(token)
-            .filter(|t| t.expires > Instant::now())
-            .map(|t| (t.username.clone(), t.scopes.clone()))
-    }
-
-    fn device_by_user_code(&mut self, user_code: &str) -> Option<&mut DeviceGrant> {
-        self.devices.values_mut().find(|d| d.user_code == user_code)
-    }
-}
 
 /// The accounts routes (merged into the simulator's router).
 pub(crate) fn routes() -> Router<App> {

@@ -19,7 +19,7 @@ use reqwest::StatusCode;
 
 use crate::ids;
 use crate::media::{self, HEADER_LEN};
-use crate::state::lock;
+use crate::util::lock;
 use crate::*;
 
 struct Env {
