@@ -8,10 +8,11 @@
 //!   paused, with the TUI open;
 //! * RSS (`VmRSS`) while playing with a 10k-track library.
 //!
-//! Needs tmux (`make bench` installs it); prints why and exits otherwise.
+//! Needs tmux (`make bench` installs it); prints why and exits otherwise, and fails under
+//! `CI=true`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use tonearm_sim::{CatalogSpec, SimConfig};
@@ -45,13 +46,10 @@ fn library_frame_ms(log: &str) -> Option<f64> {
 }
 
 fn main() {
-    if !Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        println!("tui_session: skipped, tmux is not installed (make bench installs it)");
+    if !tonearm_testkit::require_tool(
+        "tmux",
+        "the TUI bench runs tonearm in a tmux pane (make bench installs it)",
+    ) {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -3,23 +3,18 @@
 //! `capture-pane`. Audio goes to the null sink, which is paced to real time (a WAV file is
 //! written as fast as audio decodes, so the position would race to the end). Also: an invalid user keymap stops `tonearm` before it touches the terminal.
 //!
-//! Skipped (with a printed reason) when tmux is not installed; `scripts/setup.sh test` installs it.
+//! Without tmux the TUI test returns early with a printed reason, and fails under `CI=true`;
+//! `scripts/setup.sh test` installs it.
 
 use std::time::Duration;
 
 use tonearm_testkit::process::Home;
+use tonearm_testkit::require_tool;
 use tonearm_testkit::tmux::Tmux;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 /// Generous: the machine running the tests may be loaded.
 const WAIT: Duration = Duration::from_secs(90);
-
-fn tmux_available() -> bool {
-    std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn home() -> Home {
     Home::new(BIN)
@@ -59,8 +54,10 @@ fn bar_times(screen: &str) -> Vec<String> {
 
 #[test]
 fn demo_tui_search_play_pause_quit() {
-    if !tmux_available() {
-        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
+    if !require_tool(
+        "tmux",
+        "the terminal UI test types into a tmux pane (scripts/setup.sh test installs it)",
+    ) {
         return;
     }
     let home = home();

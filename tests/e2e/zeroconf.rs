@@ -22,6 +22,9 @@ use tonearm::connect::wake;
 use tonearm::session::dh::DhKeys;
 use tonearm::session::{AuthType, Credentials, Session};
 
+use tonearm_testkit::require;
+use tonearm_testkit::tools::python_with;
+
 use crate::common::{config, premium_session, sim, within};
 
 const RECEIVER_ID: &str = "5eceb1e5eceb1e5eceb1e5eceb1e5eceb1e5eceb";
@@ -638,30 +641,17 @@ fn controller_blobs_are_byte_identical_to_the_python_oracle() {
     }
 }
 
-/// A Python 3 interpreter that can `import <module>` (the Debian package installs into
-/// /usr/bin/python3, which may differ from the first `python3` on PATH).
-fn python_with(module: &str) -> Option<String> {
-    for py in ["/usr/bin/python3", "python3"] {
-        let ok = std::process::Command::new(py)
-            .args(["-c", &format!("import {module}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(py.to_string());
-        }
-    }
-    None
-}
-
 #[test]
 fn the_python_oracle_decodes_a_fresh_blob_from_our_controller() {
-    let Some(py) = python_with("hashlib") else {
-        eprintln!("SKIP: no python3 to run the oracle");
+    let py = python_with("hashlib");
+    if !require(
+        py.is_some(),
+        "python3",
+        "the independent blob oracle is a Python script",
+    ) {
         return;
-    };
+    }
+    let py = py.unwrap();
     let receiver_private: Vec<u8> = (0..95u8).map(|i| i.wrapping_mul(31) ^ 0x5a).collect();
     let receiver = DhKeys::from_private(&receiver_private);
     let device_id = "f00dfacef00dfacef00dfacef00dfacef00dface";

@@ -15,6 +15,7 @@ pub mod node;
 pub mod process;
 pub mod sink;
 pub mod tmux;
+pub mod tools;
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use tonearm_sim::{SimAccount, SimConfig, Simulator};
 pub use measure::{cpu_percent, cpu_seconds, median, ms, percentile, summary, vm_mib, Summary};
 pub use node::{Node, NodeOptions};
 pub use sink::{Recording, Tape};
+pub use tools::{require, require_tool};
 
 /// A simulator on 127.0.0.1 with its defaults (the demo catalog, ephemeral ports).
 pub async fn sim() -> Simulator {
