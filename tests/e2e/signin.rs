@@ -6,7 +6,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -15,7 +14,7 @@ use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference}
 use tonearm::config::SPOTIFY_CLIENT_ID;
 use tonearm::session::{Credentials, Session};
 use tonearm_sim::{SimConfig, Simulator};
-use tonearm_testkit::process::{endpoint_args, info_json, Home};
+use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 
 use crate::common;
 
@@ -204,84 +203,6 @@ fn tonearm(sim: &Simulator, home: &Home) -> Command {
     c.env_remove("TONEARM_CREDENTIAL_STORE")
         .args(endpoint_args(&info_json(sim)));
     c
-}
-
-/// A running `tonearm` whose stdout lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first stdout line matching `f` (waits up to 30 s).
-    fn line(&mut self, f: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if f(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no such line; stdout so far:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// Waits for exit; returns (success, rest of stdout, stderr).
-    fn finish(mut self) -> (bool, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("tonearm did not exit; stdout:\n{}", self.seen.join("\n"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        self.seen.extend(self.lines.try_iter());
-        (status.success(), self.seen.join("\n"), err)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[cfg(unix)]

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod measure;
+pub mod netns;
 pub mod node;
 pub mod process;
 pub mod sink;

@@ -2,7 +2,8 @@
 //! directories, TMPDIR and the credential file all inside a temporary directory, no Secret
 //! Service, no inherited `TONEARM_*` settings), [`SimProcess`] runs `tonearm sim` as a child
 //! process and reads the self-description it prints, and [`endpoint_args`] turns that
-//! description into the command-line flags that point the client at it.
+//! description into the command-line flags that point the client at it; [`Running`] is a child
+//! whose output lines a test waits for.
 //!
 //! The binary's path comes from the caller (`env!("CARGO_BIN_EXE_tonearm")` exists only in the
 //! root package's tests and benches). Depends on std, serde_json and tempfile.
@@ -10,6 +11,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -206,4 +208,140 @@ pub fn output_with_stdin(command: &mut Command, stdin: Option<&str>) -> std::pro
     }
     drop(input);
     child.wait_with_output().unwrap()
+}
+
+/// A child process whose stdout lines arrive as they are written (read on a thread), so a
+/// test can wait for one; stderr is collected too. Killed when dropped.
+pub struct Running {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Spawns `cmd` with stdin closed (at EOF).
+    pub fn spawn(cmd: Command) -> Running {
+        Running::start(cmd, false)
+    }
+
+    /// Spawns `cmd` with stdin kept open until [`Running::close_stdin`] (or drop): a way to tell
+    /// a helper process when to stop.
+    pub fn spawn_with_stdin(cmd: Command) -> Running {
+        Running::start(cmd, true)
+    }
+
+    fn start(mut cmd: Command, keep_stdin: bool) -> Running {
+        let mut child = cmd
+            .stdin(if keep_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Running {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first stdout line matching `f` (waits up to 30 s).
+    pub fn line(&mut self, f: impl Fn(&str) -> bool) -> String {
+        self.line_within(Duration::from_secs(30), f)
+    }
+
+    /// The first stdout line matching `f`, waiting up to `timeout`; panics with what the
+    /// process wrote otherwise.
+    pub fn line_within(&mut self, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if f(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no such line; stdout so far:\n{}\nstderr:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Closes the child's stdin (it reads end of file).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits (up to 60 s) for the exit; returns (success, all of stdout, stderr).
+    pub fn finish(mut self) -> (bool, String, String) {
+        self.close_stdin();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the process did not exit; stdout:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader threads end at the pipes' end of file.
+        let until = Instant::now() + Duration::from_secs(5);
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(l);
+        }
+        if let Some(r) = self.stderr_reader.take() {
+            let _ = r.join();
+        }
+        let err = self.stderr.lock().unwrap().clone();
+        (status.success(), self.seen.join("\n"), err)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
