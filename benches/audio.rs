@@ -21,13 +21,13 @@ use tonearm::audio::decode::{Container, SymphoniaSource};
 use tonearm::audio::decrypt::AudioDecrypt;
 use tonearm::audio::header::read_header;
 use tonearm::audio::pcm::PcmSource;
-use tonearm::audio::sink::Sink;
 use tonearm::config::Endpoints;
 use tonearm::id::{SpotifyId, SpotifyUri};
 use tonearm::player::spotify::SpotifyLoader;
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm_testkit::process::{account_in, endpoints_from_info, SimProcess};
+use tonearm_testkit::sink::Discard;
 use tonearm_testkit::{cpu_seconds, median, ms, vm_mib, Recording, Tape};
 
 struct Env {
@@ -145,9 +145,7 @@ async fn cpu_per_minute(env: &Env) {
     let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
     let (player, mut events) = Player::spawn(
         Arc::new(loader),
-        Box::new(|| {
-            Ok(Box::new(tonearm::audio::output::null::NullSink::unpaced()) as Box<dyn Sink>)
-        }),
+        Discard::factory(),
         PlayerConfig::default(),
         tokio::runtime::Handle::current(),
     );

@@ -250,8 +250,9 @@ impl<R: Read + Seek> Seek for Subfile<R> {
 }
 
 /// Builds a Spotify header page (167 bytes) with the given normalisation values: the layout of
-/// §10.6 with a zero CRC (nobody validates it). For tests and the simulator-independent fixtures.
-pub fn synthetic_header(data: &NormalisationData) -> [u8; SPOTIFY_HEADER_LEN as usize] {
+/// §10.6 with a zero CRC (nobody validates it). For the audio tests' fixtures.
+#[cfg(test)]
+pub(crate) fn synthetic_header(data: &NormalisationData) -> [u8; SPOTIFY_HEADER_LEN as usize] {
     let mut h = [0u8; SPOTIFY_HEADER_LEN as usize];
     h[0..4].copy_from_slice(b"OggS");
     h[5] = 0x02; // BOS

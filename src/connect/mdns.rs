@@ -56,7 +56,7 @@ pub enum LanEvent {
 
 /// Whether the host has a non-loopback IPv4 route for multicast, and which address it would
 /// send from. Used to skip mDNS gracefully on loopback-only hosts (containers, sandboxes).
-pub fn multicast_source() -> Option<Ipv4Addr> {
+fn multicast_source() -> Option<Ipv4Addr> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
     sock.connect((Ipv4Addr::new(224, 0, 0, 251), 5353)).ok()?;
     match sock.local_addr().ok()?.ip() {

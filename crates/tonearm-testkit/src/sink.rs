@@ -125,3 +125,74 @@ impl Sink for TapeSink {
         self.frames
     }
 }
+
+/// A sink that accepts everything at once and keeps nothing but the count (`played_frames` =
+/// frames written): the player runs as fast as it decodes, with no cost of its own to measure.
+#[derive(Debug, Default)]
+pub struct Discard {
+    frames: u64,
+}
+
+impl Discard {
+    /// A factory for the player.
+    pub fn factory() -> SinkFactory {
+        Box::new(|| Ok(Box::new(Discard::default()) as Box<dyn Sink>))
+    }
+}
+
+impl Sink for Discard {
+    fn start(&mut self) -> Result<(), SinkError> {
+        self.frames = 0;
+        Ok(())
+    }
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        self.frames += (samples.len() / 2) as u64;
+        Ok(())
+    }
+    fn clear(&mut self) {}
+    fn set_paused(&mut self, _paused: bool) {}
+    fn stop(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn played_frames(&self) -> u64 {
+        self.frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discard_is_instant() {
+        let mut s = Discard::default();
+        s.start().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            s.write(&vec![0.0f32; 2 * 44_100]).unwrap();
+        }
+        assert!(t0.elapsed() < Duration::from_millis(500));
+        assert_eq!(s.played_frames(), 4_410_000);
+    }
+
+    #[test]
+    fn tapes_record_samples_or_only_timing() {
+        let (f, rec) = Tape::unpaced().factory();
+        let mut s = f().unwrap();
+        s.write(&[0.5; 8]).unwrap();
+        s.write(&[0.25; 4]).unwrap();
+        let r = rec.lock().unwrap();
+        assert_eq!(r.samples.len(), 12);
+        assert_eq!((r.writes[1].1, r.writes[1].2), (8, 4));
+        assert_eq!(r.len(), 12);
+        drop(r);
+        let (f, rec) = Tape::unpaced().timing_only().factory();
+        let mut s = f().unwrap();
+        s.write(&[0.5; 8]).unwrap();
+        s.write(&[0.25; 4]).unwrap();
+        let r = rec.lock().unwrap();
+        assert!(r.samples.is_empty());
+        assert_eq!(r.len(), 12);
+        assert_eq!(s.played_frames(), 6);
+    }
+}
