@@ -40,9 +40,7 @@ async fn stored_credentials_log_in_again() {
     assert_eq!(stored.username.as_deref(), Some(first.username().as_str()));
     assert!(!stored.auth_data.is_empty());
     first.shutdown().await;
-    let again = within(10, Session::connect(config(&s), stored))
-        .await
-        .expect("stored login");
+    let again = try_sign_in(&s, stored).await.expect("stored login");
     assert_eq!(again.username(), first.username());
 }
 
@@ -54,12 +52,9 @@ async fn access_token_login_then_reconnects_with_stored_credentials() {
         .issue_access_token(&a.username)
         .expect("token for a known user");
     let before = s.stats().logins_ok;
-    let session = within(
-        10,
-        Session::connect(config(&s), Credentials::with_access_token(&token)),
-    )
-    .await
-    .expect("token login");
+    let session = try_sign_in(&s, Credentials::with_access_token(&token))
+        .await
+        .expect("token login");
     assert_eq!(session.username(), a.username);
     // librespot's flow: the token logs in once, then a second connection uses the stored
     // credentials from that first APWelcome.
@@ -73,12 +68,9 @@ async fn access_token_login_then_reconnects_with_stored_credentials() {
 #[tokio::test]
 async fn unknown_access_token_is_refused() {
     let s = sim().await;
-    let err = within(
-        10,
-        Session::connect(config(&s), Credentials::with_access_token("nope")),
-    )
-    .await
-    .expect_err("unknown token");
+    let err = try_sign_in(&s, Credentials::with_access_token("nope"))
+        .await
+        .expect_err("unknown token");
     assert_eq!(err.kind(), ErrorKind::Relogin, "{err}");
 }
 
@@ -114,12 +106,9 @@ async fn zeroconf_blob_login() {
 async fn wrong_password_says_what_to_do() {
     let s = sim().await;
     let a = account(&s, "premium");
-    let err = within(
-        10,
-        Session::connect(
-            config(&s),
-            Credentials::with_password(&a.username, "hunter2-secret"),
-        ),
+    let err = try_sign_in(
+        &s,
+        Credentials::with_password(&a.username, "hunter2-secret"),
     )
     .await
     .expect_err("wrong password");

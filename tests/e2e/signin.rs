@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tonearm::auth::oauth::{self, AuthError, DeviceOptions, Pkce};
 use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference};
 use tonearm::config::SPOTIFY_CLIENT_ID;
-use tonearm::session::{Credentials, Session};
+use tonearm::session::Credentials;
 use tonearm_sim::{SimConfig, Simulator};
 use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 
@@ -457,12 +457,9 @@ async fn browser_flow_over_http_gives_a_working_session() {
     assert_eq!(token.username.as_deref(), Some(user.as_str()));
     assert!(token.scopes.iter().any(|s| s == "streaming"), "{token:?}");
 
-    let session = common::within(
-        20,
-        Session::connect(
-            common::config(&sim),
-            Credentials::with_access_token(token.access_token.clone()),
-        ),
+    let session = common::try_sign_in(
+        &sim,
+        Credentials::with_access_token(token.access_token.clone()),
     )
     .await
     .expect("AP login with the OAuth token");
@@ -477,7 +474,7 @@ async fn browser_flow_over_http_gives_a_working_session() {
     store.save(&session.reusable_credentials()).unwrap();
     session.shutdown().await;
     let stored = store.load().unwrap().expect("stored");
-    let again = common::within(20, Session::connect(common::config(&sim), stored))
+    let again = common::try_sign_in(&sim, stored)
         .await
         .expect("stored credentials log in");
     assert_eq!(again.username(), user);
@@ -535,15 +532,9 @@ async fn device_flow_approved_at_pair() {
     let (token, ()) = common::within(30, async { tokio::join!(flow, user) }).await;
     let token = token.expect("approved");
     assert_eq!(token.username.as_deref(), Some(acct.username.as_str()));
-    let session = common::within(
-        20,
-        Session::connect(
-            common::config(&sim),
-            Credentials::with_access_token(token.access_token),
-        ),
-    )
-    .await
-    .expect("AP login");
+    let session = common::try_sign_in(&sim, Credentials::with_access_token(token.access_token))
+        .await
+        .expect("AP login");
     assert_eq!(session.username(), acct.username);
     session.shutdown().await;
 }

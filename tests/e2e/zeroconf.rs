@@ -22,14 +22,14 @@ use tonearm::connect::blob;
 use tonearm::connect::discovery::{Discovery, DiscoveryConfig, LanEvent, ZeroconfLogin};
 use tonearm::connect::wake;
 use tonearm::session::dh::DhKeys;
-use tonearm::session::{AuthType, Credentials, Session};
+use tonearm::session::{AuthType, Credentials};
 
 use tonearm_testkit::netns::NetnsPair;
 use tonearm_testkit::process::Running;
 use tonearm_testkit::require;
 use tonearm_testkit::tools::python_with;
 
-use crate::common::{config, premium_session, sim, within};
+use crate::common::{premium_session, sim, try_sign_in, within};
 
 const RECEIVER_ID: &str = "5eceb1e5eceb1e5eceb1e5eceb1e5eceb1e5eceb";
 
@@ -217,7 +217,7 @@ async fn add_user_from_the_phone_logs_in_as_that_user() {
     assert_eq!(login.device_name.as_deref(), Some("Sim phone"));
     assert_eq!(login.credentials, stored);
     // The handed-over credentials log in to the simulated AP as that user.
-    let session = within(20, Session::connect(config(&s), login.credentials))
+    let session = try_sign_in(&s, login.credentials)
         .await
         .expect("zeroconf login");
     assert_eq!(session.username(), user);
@@ -506,7 +506,7 @@ async fn our_controller_wakes_our_receiver_and_the_login_works() {
     let login = next_login(&mut rx).await;
     assert_eq!(login.device_name.as_deref(), Some("tonearm controller"));
     assert_eq!(login.credentials, stored);
-    let session = within(20, Session::connect(config(&s), login.credentials))
+    let session = try_sign_in(&s, login.credentials)
         .await
         .expect("login with the handed-over credentials");
     assert_eq!(session.username(), stored.username.clone().unwrap());
