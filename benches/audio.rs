@@ -10,8 +10,8 @@
 //! * peak RSS of the client (VmHWM).
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Cursor};
-use std::process::{Command, Stdio};
+use std::io::Cursor;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,71 +21,14 @@ use tonearm::audio::decode::{Container, SymphoniaSource};
 use tonearm::audio::decrypt::AudioDecrypt;
 use tonearm::audio::header::read_header;
 use tonearm::audio::pcm::PcmSource;
-use tonearm::audio::sink::{Sink, SinkError, SinkFactory};
 use tonearm::config::Endpoints;
 use tonearm::id::{SpotifyId, SpotifyUri};
 use tonearm::player::spotify::SpotifyLoader;
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm::session::{Credentials, Session, SessionConfig};
-
-/// Records when the first sample after each `clear` (every load cuts) arrives.
-struct FirstSample {
-    armed: bool,
-    first: Arc<Mutex<Option<Instant>>>,
-    frames: u64,
-}
-
-impl Sink for FirstSample {
-    fn start(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
-        if self.armed {
-            *self.first.lock().unwrap() = Some(Instant::now());
-            self.armed = false;
-        }
-        self.frames += samples.len() as u64 / 2;
-        Ok(())
-    }
-    fn clear(&mut self) {
-        self.armed = true;
-    }
-    fn set_paused(&mut self, _: bool) {}
-    fn stop(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn played_frames(&self) -> u64 {
-        self.frames
-    }
-}
-
-fn cpu_seconds() -> f64 {
-    // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (USER_HZ = 100).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
-
-fn vm_hwm_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<f64>()
-        .unwrap()
-        / 1024.0
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+use tonearm_testkit::process::{account_in, endpoints_from_info, SimProcess};
+use tonearm_testkit::sink::Discard;
+use tonearm_testkit::{cpu_seconds, median, ms, vm_mib, Recording, Tape};
 
 struct Env {
     info: serde_json::Value,
@@ -94,25 +37,13 @@ struct Env {
 }
 
 async fn connect(info: serde_json::Value) -> Env {
-    let endpoints = Endpoints {
-        apresolve: info["apresolve"].as_str().unwrap().into(),
-        ap_key_modulus: hex::decode(info["ap_key"]["modulus"].as_str().unwrap()).unwrap(),
-        ap_key_exponent: info["ap_key"]["exponent"].as_u64().unwrap() as u32,
-        login5: info["login5"].as_str().unwrap().into(),
-        client_token: info["client_token"].as_str().unwrap().into(),
-        spclient: Some(info["spclient"].as_str().unwrap().into()),
-        ..Endpoints::default()
-    };
-    let acct = &info["accounts"][0];
-    let session = Session::connect(
+    let endpoints = endpoints_from_info(&info);
+    let (username, password) = account_in(&info, "premium");
+    let session = tonearm_testkit::sign_in_with(
         SessionConfig::new(endpoints.clone(), tonearm::config::device_id_for("bench")),
-        Credentials::with_password(
-            acct["username"].as_str().unwrap(),
-            acct["password"].as_str().unwrap(),
-        ),
+        Credentials::with_password(username, password),
     )
-    .await
-    .unwrap();
+    .await;
     Env {
         info,
         endpoints,
@@ -138,17 +69,17 @@ fn demo_ids(env: &Env) -> Vec<SpotifyId> {
         .collect()
 }
 
+/// Load → the first sample at the sink (each load cuts what played before), then stop.
 async fn first_sample(
     player: &Player,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
-    first: &Arc<Mutex<Option<Instant>>>,
+    tape: &Mutex<Recording>,
     id: SpotifyId,
 ) -> Duration {
-    *first.lock().unwrap() = None;
     let t = Instant::now();
     player.load(vec![id], 0, 0, true);
     loop {
-        let seen = *first.lock().unwrap();
+        let seen = tape.lock().unwrap().first_write_after(t);
         if let Some(at) = seen {
             player.stop();
             while let Ok(Some(ev)) =
@@ -164,23 +95,22 @@ async fn first_sample(
     }
 }
 
+/// A player over `loader` writing to an unpaced tape that keeps only the timing of writes.
 fn spawn_player(
     loader: SpotifyLoader,
-    first: Arc<Mutex<Option<Instant>>>,
-) -> (Player, tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>) {
-    let f: SinkFactory = Box::new(move || {
-        Ok(Box::new(FirstSample {
-            armed: true,
-            first,
-            frames: 0,
-        }) as Box<dyn Sink>)
-    });
-    Player::spawn(
+) -> (
+    Player,
+    tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
+    Arc<Mutex<Recording>>,
+) {
+    let (factory, tape) = Tape::unpaced().timing_only().factory();
+    let (player, events) = Player::spawn(
         Arc::new(loader),
-        f,
+        factory,
         PlayerConfig::default(),
         tokio::runtime::Handle::current(),
-    )
+    );
+    (player, events, tape)
 }
 
 async fn play_latency(env: &Env) {
@@ -189,26 +119,24 @@ async fn play_latency(env: &Env) {
     for i in 0..15 {
         let (sp, http) = services(env);
         let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
-        let first = Arc::new(Mutex::new(None));
-        let (player, mut events) = spawn_player(loader, first.clone());
-        cold.push(first_sample(&player, &mut events, &first, ids[i % ids.len()]).await);
+        let (player, mut events, tape) = spawn_player(loader);
+        cold.push(first_sample(&player, &mut events, &tape, ids[i % ids.len()]).await);
         player.shutdown().await;
     }
     let (sp, http) = services(env);
     let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
-    let first = Arc::new(Mutex::new(None));
-    let (player, mut events) = spawn_player(loader, first.clone());
-    first_sample(&player, &mut events, &first, ids[0]).await;
+    let (player, mut events, tape) = spawn_player(loader);
+    first_sample(&player, &mut events, &tape, ids[0]).await;
     let mut warm = Vec::new();
     for _ in 0..15 {
-        warm.push(first_sample(&player, &mut events, &first, ids[0]).await);
+        warm.push(first_sample(&player, &mut events, &tape, ids[0]).await);
     }
     player.shutdown().await;
     println!(
         "play -> first sample at the sink (160 kbps, loopback): cold median {:.1} ms (max {:.1}), warm median {:.1} ms",
-        ms(median(cold.clone())),
+        ms(median(&mut cold)),
         ms(*cold.iter().max().unwrap()),
-        ms(median(warm))
+        ms(median(&mut warm))
     );
 }
 
@@ -217,9 +145,7 @@ async fn cpu_per_minute(env: &Env) {
     let loader = SpotifyLoader::new(env.session.clone(), sp, http, Bitrate::B160);
     let (player, mut events) = Player::spawn(
         Arc::new(loader),
-        Box::new(|| {
-            Ok(Box::new(tonearm::audio::output::null::NullSink::unpaced()) as Box<dyn Sink>)
-        }),
+        Discard::factory(),
         PlayerConfig::default(),
         tokio::runtime::Handle::current(),
     );
@@ -235,7 +161,7 @@ async fn cpu_per_minute(env: &Env) {
         .map(|t| t["duration_ms"].as_u64().unwrap())
         .sum::<u64>()
         * 4;
-    let cpu0 = cpu_seconds();
+    let cpu0 = cpu_seconds("self");
     let t = Instant::now();
     player.load(queue, 0, 0, true);
     while let Some(ev) = events.recv().await {
@@ -244,7 +170,7 @@ async fn cpu_per_minute(env: &Env) {
         }
     }
     let wall = t.elapsed();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = cpu_seconds("self") - cpu0;
     player.shutdown().await;
     let minutes = audio_ms as f64 / 60_000.0;
     println!(
@@ -309,16 +235,10 @@ async fn decode_throughput(env: &Env) {
 }
 
 fn main() {
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_tonearm"))
-        .args(["--log-file", "/dev/null", "sim", "--listen", "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tonearm sim");
-    let mut line = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tonearm"));
+    command.args(["--log-file", "/dev/null", "sim"]);
+    let sim = SimProcess::spawn(command);
+    let info = sim.info.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let env = connect(info).await;
@@ -326,7 +246,9 @@ fn main() {
         cpu_per_minute(&env).await;
         decode_throughput(&env).await;
     });
-    println!("peak RSS of the client (VmHWM): {:.1} MB", vm_hwm_mb());
-    let _ = sim.kill();
-    let _ = sim.wait();
+    println!(
+        "peak RSS of the client (VmHWM): {:.1} MB",
+        vm_mib("self", "VmHWM")
+    );
+    drop(sim);
 }

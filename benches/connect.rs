@@ -10,132 +10,11 @@
 //! A plain bench binary (no criterion) to keep the build lean; figures go to README/CHANGELOG.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::io::Cursor;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tonearm::api::metadata::Bitrate;
-use tonearm::audio::decode::{Container, SymphoniaSource};
-use tonearm::audio::pcm::PcmSource;
-use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
-use tonearm::config::Config;
-use tonearm::connect::{Connect, ConnectConfig, ConnectEvent};
-use tonearm::player::{PlayState, Player};
-use tonearm::services::{PlaybackOptions, Services};
-use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm_sim::remote::{Phone, PhoneConfig};
-use tonearm_sim::{SimConfig, Simulator};
-
-/// What a sink received: the samples and when each write happened (start index, length).
-#[derive(Default)]
-struct Tape {
-    samples: Vec<f32>,
-    writes: Vec<(Instant, usize, usize)>,
-}
-
-struct Probe {
-    tape: Arc<Mutex<Tape>>,
-    frames: u64,
-}
-
-impl Sink for Probe {
-    fn start(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
-        {
-            let mut t = self.tape.lock().unwrap();
-            let at = t.samples.len();
-            t.samples.extend_from_slice(samples);
-            t.writes.push((Instant::now(), at, samples.len()));
-        }
-        self.frames += (samples.len() / 2) as u64;
-        std::thread::sleep(Duration::from_secs_f64(
-            samples.len() as f64 / 2.0 / 44_100.0,
-        ));
-        Ok(())
-    }
-    fn clear(&mut self) {}
-    fn set_paused(&mut self, _paused: bool) {}
-    fn stop(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn played_frames(&self) -> u64 {
-        self.frames
-    }
-}
-
-struct Node {
-    id: String,
-    player: Player,
-    tape: Arc<Mutex<Tape>>,
-    connect: Arc<Connect>,
-    services: Services,
-}
-
-async fn node(sim: &Simulator, name: &str) -> Node {
-    let acct = sim
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.product == "premium")
-        .unwrap()
-        .clone();
-    let endpoints = tonearm::demo::endpoints_for(sim).unwrap();
-    let device_id = tonearm::config::device_id_for(name);
-    let session = Session::connect(
-        SessionConfig::new(endpoints.clone(), device_id.clone()),
-        Credentials::with_password(&acct.username, &acct.password),
-    )
-    .await
-    .unwrap();
-    let tape = Arc::new(Mutex::new(Tape::default()));
-    let t = tape.clone();
-    let factory: SinkFactory =
-        Box::new(move || Ok(Box::new(Probe { tape: t, frames: 0 }) as Box<dyn Sink>));
-    let config = Config {
-        device_name: name.into(),
-        device_id: device_id.clone(),
-        endpoints,
-        ..Config::default()
-    };
-    let playback = PlaybackOptions {
-        sink: SinkSpec::Null,
-        bitrate: Bitrate::B160,
-        volume: u16::MAX,
-        normalisation: Default::default(),
-    };
-    let (services, mut events) = Services::start_with_sink(config, session, &playback, factory);
-    let player = services.player.clone();
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let mut cc = ConnectConfig::new(device_id.clone(), name);
-    cc.initial_volume = u16::MAX;
-    let (connect, mut rx) = Connect::start(&services, cc).await.unwrap();
-    let p = player.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
-            if let ConnectEvent::Command(c) = ev {
-                tonearm::control::apply_remote(&p, &c);
-            }
-        }
-    });
-    Node {
-        id: device_id,
-        player,
-        tape,
-        connect,
-        services,
-    }
-}
-
-fn reference(sim: &Simulator, uri: &str) -> Vec<f32> {
-    let bytes = sim.demo_audio(uri, 1).unwrap();
-    let mut src =
-        SymphoniaSource::new(Cursor::new(bytes), Container::Ogg, Some(bytes.len() as u64)).unwrap();
-    let mut out = Vec::new();
-    while src.read(&mut out, 4096).unwrap() > 0 {}
-    out
-}
+use tonearm::player::PlayState;
+use tonearm_sim::remote::Phone;
+use tonearm_testkit::{ms, phone_config, reference_pcm, summary, Node};
 
 /// Whether `win` is `reference` at some frame within `frames`.
 fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) -> bool {
@@ -152,19 +31,14 @@ fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) 
     })
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn stats(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let p = |q: f64| ms(v[((v.len() - 1) as f64 * q).round() as usize]);
+    let s = summary(&mut v);
     println!(
         "{name:<44} n={:<4} median {:>7.1} ms   p90 {:>7.1} ms   max {:>7.1} ms",
-        v.len(),
-        p(0.5),
-        p(0.9),
-        p(1.0)
+        s.n,
+        ms(s.median),
+        ms(s.p90),
+        ms(s.max)
     );
 }
 
@@ -176,38 +50,20 @@ async fn wait(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn last_write(tape: &Mutex<Tape>) -> Option<Instant> {
-    tape.lock().unwrap().writes.last().map(|w| w.0)
+fn last_write(node: &Node) -> Option<Instant> {
+    node.recording.lock().unwrap().last_write()
 }
 
-fn first_write_after(tape: &Mutex<Tape>, t0: Instant) -> Option<Instant> {
-    tape.lock()
-        .unwrap()
-        .writes
-        .iter()
-        .find(|w| w.0 >= t0)
-        .map(|w| w.0)
+fn first_write_after(node: &Node, t0: Instant) -> Option<Instant> {
+    node.recording.lock().unwrap().first_write_after(t0)
 }
 
 async fn run() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let acct = sim
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.product == "premium")
-        .unwrap()
-        .clone();
+    let sim = tonearm_testkit::sim().await;
     let album = sim.info().demo_album.clone();
-    let a = node(&sim, "bench-connect-a").await;
-    let b = node(&sim, "bench-connect-b").await;
-    let mut phone = Phone::connect(PhoneConfig::new(
-        &sim.info().spclient,
-        &acct.username,
-        &acct.password,
-    ))
-    .await
-    .unwrap();
+    let a = Node::start(&sim, "bench-connect-a").await;
+    let b = Node::start(&sim, "bench-connect-b").await;
+    let mut phone = Phone::connect(phone_config(&sim)).await.unwrap();
     let (aid, bid) = (a.id.clone(), b.id.clone());
     phone
         .wait_for(Duration::from_secs(30), |c| {
@@ -222,14 +78,14 @@ async fn run() {
         .await
         .unwrap();
     wait("B playing", || {
-        b.player.status().borrow().state == PlayState::Playing
+        b.status().borrow().state == PlayState::Playing
     })
     .await;
     // Stay on this track whatever the bench does (seeks need one reference).
     phone.repeat(Some(&b.id), "track").await.unwrap();
-    let track0 = b.player.status().borrow().track.clone().unwrap();
+    let track0 = b.status().borrow().track.clone().unwrap();
     let uri0 = format!("spotify:track:{}", track0.id.to_base62());
-    let ref0 = reference(&sim, &uri0);
+    let ref0 = reference_pcm(&sim, &uri0, 1);
     let dur = track0.duration_ms;
 
     // Pause: phone command → the sink stops receiving samples. Resume between.
@@ -241,7 +97,7 @@ async fn run() {
         phone.pause(Some(&b.id)).await.unwrap();
         // Silence: no write for 150 ms (several chunk periods).
         loop {
-            let last = last_write(&b.tape).unwrap();
+            let last = last_write(&b).unwrap();
             if last.elapsed() > Duration::from_millis(150) {
                 pauses.push(last.saturating_duration_since(t0));
                 break;
@@ -250,11 +106,8 @@ async fn run() {
         }
         let t0 = Instant::now();
         phone.resume(Some(&b.id)).await.unwrap();
-        wait("audio after resume", || {
-            first_write_after(&b.tape, t0).is_some()
-        })
-        .await;
-        resumes.push(first_write_after(&b.tape, t0).unwrap() - t0);
+        wait("audio after resume", || first_write_after(&b, t0).is_some()).await;
+        resumes.push(first_write_after(&b, t0).unwrap() - t0);
     }
 
     // Seek: phone command → the first samples from the new position reach the sink.
@@ -266,7 +119,7 @@ async fn run() {
         phone.seek(Some(&b.id), target).await.unwrap();
         let heard = loop {
             let found = {
-                let t = b.tape.lock().unwrap();
+                let t = b.recording.lock().unwrap();
                 t.writes
                     .iter()
                     .filter(|w| w.0 >= t0 && w.2 >= 512)
@@ -296,10 +149,10 @@ async fn run() {
         let t0 = Instant::now();
         phone.transfer(&to.id).await.unwrap();
         wait("first sample on the new device", || {
-            first_write_after(&to.tape, t0).is_some()
+            first_write_after(to, t0).is_some()
         })
         .await;
-        transfers.push(first_write_after(&to.tape, t0).unwrap() - t0);
+        transfers.push(first_write_after(to, t0).unwrap() - t0);
     }
 
     println!("Spotify Connect on loopback (phone → simulator → dealer → tonearm → sink)");
@@ -310,8 +163,7 @@ async fn run() {
 
     phone.close().await;
     for n in [a, b] {
-        n.connect.shutdown().await;
-        n.services.shutdown().await;
+        n.stop().await;
     }
     sim.shutdown().await;
 }

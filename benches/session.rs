@@ -8,38 +8,19 @@
 //! A plain bench binary (no criterion) to keep the build lean; figures go to README/CHANGELOG.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tonearm::session::codec::{Decoder, Encoder};
-use tonearm::session::{Credentials, Session, SessionConfig};
-use tonearm_sim::{SimConfig, Simulator};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+use tonearm::session::{Session, SessionConfig};
+use tonearm_testkit::{ms, premium_credentials, summary};
 
 async fn login_latency(n: usize) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let acct = sim
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.product == "premium")
-        .unwrap()
-        .clone();
-    let endpoints = tonearm::demo::endpoints_for(&sim).unwrap();
-    let cfg = SessionConfig::new(endpoints, tonearm::config::device_id_for("bench"));
-    let first = Session::connect(
-        cfg.clone(),
-        Credentials::with_password(&acct.username, &acct.password),
-    )
-    .await
-    .unwrap();
+    let sim = tonearm_testkit::sim().await;
+    let cfg = SessionConfig::new(
+        tonearm_testkit::endpoints(&sim),
+        tonearm::config::device_id_for("bench"),
+    );
+    let first = tonearm_testkit::sign_in_with(cfg.clone(), premium_credentials(&sim)).await;
     let stored = first.reusable_credentials();
     first.shutdown().await;
     let mut times = Vec::with_capacity(n);
@@ -49,12 +30,12 @@ async fn login_latency(n: usize) {
         times.push(t.elapsed());
         s.shutdown().await;
     }
-    times.sort();
+    let t = summary(&mut times);
     println!(
         "login (handshake + stored-credential login, loopback, n={n}): median {:.2} ms, p10 {:.2} ms, p90 {:.2} ms",
-        ms(percentile(&times, 0.5)),
-        ms(percentile(&times, 0.1)),
-        ms(percentile(&times, 0.9)),
+        ms(t.median),
+        ms(t.p10),
+        ms(t.p90),
     );
     sim.shutdown().await;
 }

@@ -19,6 +19,7 @@ use tonearm::app::filter::Matcher;
 use tonearm::app::msg::{Msg, TextInput};
 use tonearm::app::state::{LibrarySection, Screen, State};
 use tonearm::app::update::update;
+use tonearm_testkit::{ms, summary};
 
 const ROWS: usize = 100_000;
 const ROUNDS: usize = 15;
@@ -89,15 +90,9 @@ fn library() -> Library {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
-    v.sort();
-    let median = v[v.len() / 2];
-    let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
-    (ms(median), ms(p90))
+    let s = summary(&mut v);
+    (ms(s.median), ms(s.p90))
 }
 
 fn main() {

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -26,6 +26,7 @@ use tonearm::id::SpotifyId;
 use tonearm::player::loader::TrackInfo as PlayerTrack;
 use tonearm::player::{PlayState, PlayerStatus, QueueSnapshot, RepeatMode};
 use tonearm::theme::Theme;
+use tonearm_testkit::{ms, summary};
 
 const FRAMES: usize = 500;
 
@@ -126,10 +127,6 @@ fn state(n: usize) -> State {
     }
 }
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
 fn run(label: &str, mut s: State) {
     let theme = Theme::plain();
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -152,12 +149,12 @@ fn run(label: &str, mut s: State) {
             times.push(took);
         }
     }
-    times.sort();
+    let t = summary(&mut times);
     println!(
         "{label:<48} median {:>7.3} ms   p90 {:>7.3} ms   max {:>7.3} ms   (bar ≤ 2 ms)",
-        percentile(&times, 50).as_secs_f64() * 1e3,
-        percentile(&times, 90).as_secs_f64() * 1e3,
-        times.last().unwrap().as_secs_f64() * 1e3,
+        ms(t.median),
+        ms(t.p90),
+        ms(t.max),
     );
 }
 

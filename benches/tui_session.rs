@@ -8,153 +8,31 @@
 //!   paused, with the TUI open;
 //! * RSS (`VmRSS`) while playing with a 10k-track library.
 //!
-//! Needs tmux (`make bench` installs it); prints why and exits otherwise.
+//! Needs tmux (`make bench` installs it); prints why and exits otherwise, and fails under
+//! `CI=true`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
+use tonearm_sim::{CatalogSpec, SimConfig};
+use tonearm_testkit::process::{endpoint_args, info_json, output_with_stdin, Home};
+use tonearm_testkit::{cpu_percent, vm_mib, wait_until_blocking};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 const LIBRARY_TRACKS: usize = 10_000;
 const WINDOW: Duration = Duration::from_secs(30);
 const STARTS: usize = 5;
 
-struct Env {
-    home: tempfile::TempDir,
-    endpoint_args: Vec<String>,
-}
-
-impl Env {
-    fn envs(&self) -> Vec<(String, PathBuf)> {
-        let p = self.home.path();
-        vec![
-            ("HOME".into(), p.to_path_buf()),
-            ("XDG_CONFIG_HOME".into(), p.join("config")),
-            ("XDG_CACHE_HOME".into(), p.join("cache")),
-            ("XDG_STATE_HOME".into(), p.join("state")),
-            ("TMPDIR".into(), p.join("tmp")),
-        ]
+/// The shell command line that runs the TUI (with `extra_env`, `VAR=value …`) against the
+/// simulator.
+fn tui_line(endpoint_args: &[String], extra_env: &str) -> String {
+    let mut line = format!("exec env TERM=xterm-256color {extra_env} {BIN}");
+    for a in endpoint_args {
+        line.push_str(&format!(" '{a}'"));
     }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, v) in self.envs() {
-            c.env(k, v);
-        }
-        c.env("TONEARM_CREDENTIAL_STORE", "file");
-        c.args(&self.endpoint_args);
-        c
-    }
-
-    /// The shell command line that runs the TUI with this environment.
-    fn tui_line(&self, extra_env: &str) -> String {
-        let mut line = String::from("exec env TONEARM_CREDENTIAL_STORE=file TERM=xterm-256color ");
-        line.push_str(extra_env);
-        for (k, v) in self.envs() {
-            line.push_str(&format!(" {k}={}", v.display()));
-        }
-        line.push_str(&format!(" {BIN}"));
-        for a in &self.endpoint_args {
-            line.push_str(&format!(" '{a}'"));
-        }
-        line.push_str(" --sink null");
-        line
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.home.path().join("state/tonearm/tonearm.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-}
-
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn new(dir: &Path) -> Tmux {
-        Tmux {
-            socket: dir.join("tmux.sock"),
-        }
-    }
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn start(&self, line: &str) -> u32 {
-        self.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "b",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            line,
-        ]);
-        self.run(&["display-message", "-p", "-t", "b", "#{pane_pid}"])
-            .trim()
-            .parse()
-            .expect("pane pid")
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "b"];
-        a.extend_from_slice(keys);
-        self.run(&a);
-    }
-    fn capture(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "b"])
-    }
-    fn kill(&self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// utime + stime of `pid`, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb / 1024.0
-}
-
-fn cpu_percent(pid: u32, window: Duration) -> f64 {
-    let c0 = cpu_seconds(pid);
-    let t0 = Instant::now();
-    std::thread::sleep(window);
-    let c1 = cpu_seconds(pid);
-    (c1 - c0) / t0.elapsed().as_secs_f64() * 100.0
+    line.push_str(" --sink null");
+    line
 }
 
 /// The last "bench: first frame with the library" figure in the log.
@@ -168,68 +46,36 @@ fn library_frame_ms(log: &str) -> Option<f64> {
 }
 
 fn main() {
-    if !Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        println!("tui_session: skipped, tmux is not installed (make bench installs it)");
+    if !tonearm_testkit::require_tool(
+        "tmux",
+        "the TUI bench runs tonearm in a tmux pane (make bench installs it)",
+    ) {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt.block_on(async {
-        Simulator::start(SimConfig {
-            catalog: CatalogSpec::Synthetic {
-                tracks: LIBRARY_TRACKS,
-            },
-            library_tracks: LIBRARY_TRACKS,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap()
-    });
-    let info = sim.info().clone();
-    let account = info
-        .accounts
-        .iter()
-        .find(|a| a.product == "premium")
-        .unwrap()
-        .clone();
-    let env = Env {
-        home: tempfile::tempdir().unwrap(),
-        endpoint_args: vec![
-            format!("--apresolve-url={}", info.apresolve),
-            format!("--ap-key-modulus={}", info.ap_key.modulus),
-            format!("--ap-key-exponent={}", info.ap_key.exponent),
-            format!("--login5-url={}", info.login5),
-            format!("--client-token-url={}", info.client_token),
-            format!("--accounts-url={}", info.accounts_url),
-            format!("--spclient-url={}", info.spclient),
-            format!("--dealer-url={}", info.dealer),
-            format!("--web-api-url={}", info.web_api),
-        ],
+    let sim = rt.block_on(tonearm_testkit::sim_with(SimConfig {
+        catalog: CatalogSpec::Synthetic {
+            tracks: LIBRARY_TRACKS,
+        },
+        library_tracks: LIBRARY_TRACKS,
+        ..SimConfig::default()
+    }));
+    let account = tonearm_testkit::premium(&sim).clone();
+    let home = Home::new(BIN);
+    let endpoint_args = endpoint_args(&info_json(&sim));
+    let command = || {
+        let mut c = home.command();
+        c.args(&endpoint_args);
+        c
     };
-    for sub in ["config", "cache", "state", "tmp"] {
-        std::fs::create_dir_all(env.home.path().join(sub)).unwrap();
-    }
 
     // Sign in and fill the library cache with the CLI.
-    let mut login = env
-        .command()
-        .args(["login", "--username", &account.username, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = login.stdin.take().unwrap();
-        writeln!(stdin, "{}", account.password).unwrap();
-    }
-    assert!(login.wait().unwrap().success(), "login failed");
-    let lib = env
-        .command()
+    let login = output_with_stdin(
+        command().args(["login", "--username", &account.username, "--password-stdin"]),
+        Some(&format!("{}\n", account.password)),
+    );
+    assert!(login.status.success(), "login failed");
+    let lib = command()
         .args(["library", "--refresh"])
         .stdout(Stdio::null())
         .status()
@@ -239,16 +85,18 @@ fn main() {
     // Start → first frame with the cached library, a few times.
     let mut firsts = Vec::new();
     for _ in 0..STARTS {
-        let tmux = Tmux::new(env.home.path());
-        let before = env.log().len();
-        tmux.start(&env.tui_line("TONEARM_BENCH_FIRST_FRAME=1"));
-        wait_until("the first frame with the library", 60, || {
-            library_frame_ms(&env.log()[before..]).is_some()
+        let before = home.log().len();
+        let tmux = home.tmux(
+            (120, 40),
+            &tui_line(&endpoint_args, "TONEARM_BENCH_FIRST_FRAME=1"),
+        );
+        wait_until_blocking("the first frame with the library", 60, || {
+            library_frame_ms(&home.log()[before..]).is_some()
         });
-        firsts.push(library_frame_ms(&env.log()[before..]).unwrap());
+        firsts.push(library_frame_ms(&home.log()[before..]).unwrap());
         tmux.keys(&["C-c"]);
         std::thread::sleep(Duration::from_millis(500));
-        tmux.kill();
+        drop(tmux);
     }
     firsts.sort_by(f64::total_cmp);
     println!(
@@ -260,13 +108,13 @@ fn main() {
     );
 
     // CPU idle, playing, paused; RSS while playing.
-    let tmux = Tmux::new(env.home.path());
-    let before = env.log().len();
+    let before = home.log().len();
     // `TUI_BENCH_ENV="MALLOC_ARENA_MAX=2"` and the like: A/B runs of the same measurement.
     let extra = std::env::var("TUI_BENCH_ENV").unwrap_or_default();
-    let pid = tmux.start(&env.tui_line(&extra));
-    wait_until("the library refresh", 120, || {
-        env.log()[before..].contains("library refreshed")
+    let tmux = home.tmux((120, 40), &tui_line(&endpoint_args, &extra));
+    let pid = tmux.pane_pid();
+    wait_until_blocking("the library refresh", 120, || {
+        home.log()[before..].contains("library refreshed")
     });
     std::thread::sleep(Duration::from_secs(2));
     let idle = cpu_percent(pid, WINDOW);
@@ -285,11 +133,11 @@ fn main() {
             .take(6)
             .any(|l| l.contains(glyph))
     };
-    wait_until("playback", 60, || bar("▶"));
+    wait_until_blocking("playback", 60, || bar("▶"));
     std::thread::sleep(Duration::from_secs(2));
-    let rss0 = rss_mb(pid);
+    let rss0 = vm_mib(pid, "VmRSS");
     let playing = cpu_percent(pid, WINDOW);
-    let rss = rss_mb(pid).max(rss0);
+    let rss = vm_mib(pid, "VmRSS").max(rss0);
     println!("tui_session: CPU while playing over 30 s: {playing:.2} % (target ≤ 1 %)");
     println!(
         "tui_session: RSS while playing with a {LIBRARY_TRACKS}-track library: {rss:.1} MB \
@@ -297,13 +145,13 @@ fn main() {
     );
 
     tmux.keys(&["Space"]);
-    wait_until("pause", 30, || bar("⏸"));
+    wait_until_blocking("pause", 30, || bar("⏸"));
     std::thread::sleep(Duration::from_secs(2));
     let paused = cpu_percent(pid, WINDOW);
     println!("tui_session: CPU paused with the TUI open over 30 s: {paused:.2} % (target ~0)");
 
     tmux.keys(&["C-c"]);
     std::thread::sleep(Duration::from_millis(500));
-    tmux.kill();
+    drop(tmux);
     rt.block_on(sim.shutdown());
 }

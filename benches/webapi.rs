@@ -13,50 +13,32 @@ use std::time::{Duration, Instant};
 
 use tonearm::api::library;
 use tonearm::api::{TokenProvider, WebApi, WebApiPolicy};
-use tonearm::session::{Credentials, Session, SessionConfig};
+use tonearm::session::Session;
 use tonearm_sim::{CatalogSpec, HttpFaults, SimConfig, Simulator};
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+use tonearm_testkit::{median, ms};
 
 async fn client(sim: &Simulator, policy: WebApiPolicy) -> (Session, WebApi) {
-    let acct = sim
-        .info()
-        .accounts
-        .iter()
-        .find(|a| a.username == "tonearm-demo")
-        .unwrap()
-        .clone();
-    let endpoints = tonearm::demo::endpoints_for(sim).unwrap();
-    let cfg = SessionConfig::new(endpoints.clone(), tonearm::config::device_id_for("bench"));
-    let session = Session::connect(
-        cfg,
-        Credentials::with_password(&acct.username, &acct.password),
-    )
-    .await
-    .unwrap();
+    // The first premium account (`tonearm-demo`) is the one the scale settings fill.
+    let session = tonearm_testkit::sign_in(sim, "bench").await;
     let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(session.clone(), endpoints, http.clone());
+    let tokens = TokenProvider::new(
+        session.clone(),
+        tonearm_testkit::endpoints(sim),
+        http.clone(),
+    );
     tokens.access_token().await.unwrap(); // not part of the load
     let api = WebApi::with_policy(tokens, sim.info().web_api.clone(), http, policy);
     (session, api)
 }
 
 async fn run() {
-    let sim = Simulator::start(SimConfig {
+    let sim = tonearm_testkit::sim_with(SimConfig {
         catalog: CatalogSpec::Synthetic { tracks: 10_000 },
         library_tracks: 10_000,
         library_playlists: 200,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let latency = Duration::from_millis(20);
     let (session, api) = client(&sim, WebApiPolicy::default()).await;
     sim.set_http_faults(HttpFaults {
@@ -83,7 +65,7 @@ async fn run() {
     println!(
         "webapi  cold load, 10k liked songs (200 pages of 50), 20 ms latency, 8 in flight: \
          median {:.0} ms (bar ≤ 2000 ms)",
-        ms(median(cold))
+        ms(median(&mut cold))
     );
 
     let (s2, seq) = client(
@@ -142,7 +124,7 @@ async fn run() {
         lib.tracks.len(),
         lib.playlists.len(),
         size as f64 / 1e6,
-        ms(median(warm)),
+        ms(median(&mut warm)),
         ms(save)
     );
 

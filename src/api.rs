@@ -23,7 +23,7 @@ pub mod tokens;
 pub mod webapi;
 
 #[cfg(test)]
-mod testutil;
+mod tests;
 
 pub use error::ApiError;
 pub use http::RetryPolicy;
@@ -33,5 +33,7 @@ pub use metadata::{
     Restriction, Show, Track,
 };
 pub use spclient::SpClient;
-pub use tokens::{AccessToken, FixedAccount, TokenProvider, TokenTiming};
+#[cfg(test)]
+pub(crate) use tokens::FixedAccount;
+pub use tokens::{AccessToken, TokenProvider, TokenTiming};
 pub use webapi::{Pages, WebApi, WebApiPolicy};

@@ -2,10 +2,9 @@
 //! ranged streaming fetch → AES-128-CTR decrypt → Spotify header (normalisation data) →
 //! symphonia decode → [`pcm::PcmSource`] — plus normalisation, software volume and the sinks.
 //!
-//! Called by the player (which owns the decode thread). Never imports UI modules or the
-//! simulator; from the player it uses only the seam value type
-//! [`crate::player::loader::NormalisationData`] (produced by [`header`], consumed by
-//! [`normalise`]).
+//! Called by the player (which owns the decode thread). Never imports the player, UI modules or
+//! the simulator: the one value both sides share, [`header::NormalisationData`] (produced by
+//! [`header`], consumed by [`normalise`], carried by the player's loader), lives here.
 
 pub mod decode;
 pub mod decrypt;
@@ -14,11 +13,8 @@ pub mod header;
 pub mod normalise;
 pub mod output;
 pub mod pcm;
-#[cfg(test)]
-mod pipeline_tests;
-#[cfg(test)]
-mod proptests;
 pub mod sink;
-#[cfg(test)]
-pub(crate) mod testutil;
 pub mod volume;
+
+#[cfg(test)]
+mod tests;

@@ -219,8 +219,14 @@ impl SpClient {
         SpClient::build(Account::Session(session), tokens, bases, http)
     }
 
-    /// A client without a session: the country comes from the token provider's account.
-    pub fn with_tokens(tokens: TokenProvider, base: String, http: reqwest::Client) -> SpClient {
+    /// A client without a session (the tests'): the country comes from the token provider's
+    /// account.
+    #[cfg(test)]
+    pub(crate) fn with_tokens(
+        tokens: TokenProvider,
+        base: String,
+        http: reqwest::Client,
+    ) -> SpClient {
         let account = tokens.account().clone();
         SpClient::build(account, tokens, vec![base], http)
     }

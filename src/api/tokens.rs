@@ -4,8 +4,8 @@
 //! drops the access token after a 401.
 //!
 //! Called by `spclient` (and later the dealer / connect services). Who logs in comes from the
-//! [`Session`] (user name, reusable credentials, device id) or, for tools and tests, from a
-//! [`FixedAccount`]. Depends on `login5` and `client_token` for the exchanges; must not depend
+//! [`Session`] (user name, reusable credentials, device id) or, in this module's and the API
+//! layer's tests, from a fixed account (no AP session). Depends on `login5` and `client_token` for the exchanges; must not depend
 //! on the UI or other services. Tokens and credentials never appear in logs, errors or `Debug`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,7 +41,9 @@ impl AccessToken {
     }
 }
 
-/// Who logs in when there is no [`Session`] (tools, tests). `Debug` hides the credential.
+/// Who logs in when there is no [`Session`] (the API layer's tests). `Debug` hides the
+/// credential.
+#[cfg(test)]
 #[derive(Clone)]
 pub struct FixedAccount {
     pub username: String,
@@ -52,6 +54,7 @@ pub struct FixedAccount {
     pub country: Option<String>,
 }
 
+#[cfg(test)]
 impl std::fmt::Debug for FixedAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FixedAccount")
@@ -66,6 +69,7 @@ impl std::fmt::Debug for FixedAccount {
 #[derive(Clone)]
 pub(crate) enum Account {
     Session(Session),
+    #[cfg(test)]
     Fixed(Arc<FixedAccount>),
 }
 
@@ -73,6 +77,7 @@ impl Account {
     fn username(&self) -> String {
         match self {
             Account::Session(s) => s.username(),
+            #[cfg(test)]
             Account::Fixed(a) => a.username.clone(),
         }
     }
@@ -80,6 +85,7 @@ impl Account {
     fn stored_credential(&self) -> Vec<u8> {
         match self {
             Account::Session(s) => s.reusable_credentials().auth_data,
+            #[cfg(test)]
             Account::Fixed(a) => a.stored_credential.clone(),
         }
     }
@@ -87,6 +93,7 @@ impl Account {
     fn device_id(&self) -> String {
         match self {
             Account::Session(s) => s.device_id(),
+            #[cfg(test)]
             Account::Fixed(a) => a.device_id.clone(),
         }
     }
@@ -94,6 +101,7 @@ impl Account {
     pub(crate) fn country(&self) -> Option<String> {
         match self {
             Account::Session(s) => s.country(),
+            #[cfg(test)]
             Account::Fixed(a) => a.country.clone(),
         }
     }
@@ -169,7 +177,8 @@ impl TokenProvider {
     }
 
     /// Tokens for an account given by value (no AP session needed).
-    pub fn with_account(
+    #[cfg(test)]
+    pub(crate) fn with_account(
         account: FixedAccount,
         endpoints: Endpoints,
         http: reqwest::Client,
@@ -221,6 +230,7 @@ impl TokenProvider {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn account(&self) -> &Account {
         &self.inner.account
     }

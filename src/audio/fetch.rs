@@ -656,7 +656,8 @@ impl StreamingFile {
     }
 
     /// Blocks until the whole file is downloaded (or `timeout` passes / the download fails).
-    pub fn wait_complete(&self, timeout: Duration) -> io::Result<()> {
+    #[cfg(test)]
+    pub(crate) fn wait_complete(&self, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {

@@ -3,12 +3,31 @@
 //! track gain dB, track peak, album gain dB, album peak). [`read_header`] reads it and returns a
 //! [`Subfile`] presenting the real Ogg stream from byte 167 as offset 0; a stream that starts
 //! directly with a Vorbis BOS page (or is FLAC/MP3) has no Spotify page and is used from byte 0.
-//! Sits between the decrypter and the decoder; depends only on `std` and the player's
-//! [`NormalisationData`] value type.
+//! Sits between the decrypter and the decoder; depends only on `std`. Owns the
+//! [`NormalisationData`] value type that the normaliser consumes and the player's loader hands
+//! on with each track.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::player::loader::NormalisationData;
+/// Normalisation values from the Spotify file header (§10.6); defaults gain 0 dB, peak 1.0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormalisationData {
+    pub track_gain_db: f32,
+    pub track_peak: f32,
+    pub album_gain_db: f32,
+    pub album_peak: f32,
+}
+
+impl Default for NormalisationData {
+    fn default() -> Self {
+        NormalisationData {
+            track_gain_db: 0.0,
+            track_peak: 1.0,
+            album_gain_db: 0.0,
+            album_peak: 1.0,
+        }
+    }
+}
 
 /// Length of the Spotify page before the real Ogg stream.
 pub const SPOTIFY_HEADER_LEN: u64 = 167;
@@ -231,8 +250,9 @@ impl<R: Read + Seek> Seek for Subfile<R> {
 }
 
 /// Builds a Spotify header page (167 bytes) with the given normalisation values: the layout of
-/// §10.6 with a zero CRC (nobody validates it). For tests and the simulator-independent fixtures.
-pub fn synthetic_header(data: &NormalisationData) -> [u8; SPOTIFY_HEADER_LEN as usize] {
+/// §10.6 with a zero CRC (nobody validates it). For the audio tests' fixtures.
+#[cfg(test)]
+pub(crate) fn synthetic_header(data: &NormalisationData) -> [u8; SPOTIFY_HEADER_LEN as usize] {
     let mut h = [0u8; SPOTIFY_HEADER_LEN as usize];
     h[0..4].copy_from_slice(b"OggS");
     h[5] = 0x02; // BOS

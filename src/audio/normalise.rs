@@ -7,8 +7,8 @@
 //! Tutorial and Analysis" (JAES 2012), as librespot does it, except that the level detector is
 //! coupled: one gain per stereo frame from the louder channel, so the stereo image never shifts.
 
+use crate::audio::header::NormalisationData;
 use crate::audio::pcm::{CHANNELS, SAMPLE_RATE};
-use crate::player::loader::NormalisationData;
 
 /// Basic only scales (and never above unity); Dynamic scales and then limits peaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

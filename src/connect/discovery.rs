@@ -38,7 +38,7 @@ use super::mdns::Advertisement;
 use crate::session::dh::DhKeys;
 use crate::session::Credentials;
 
-pub use super::mdns::{browse, LanDevice, LanEvent};
+pub use super::mdns::{browse, LanDevice, LanEvent, MdnsError};
 
 /// Largest request body accepted (a real `addUser` is well under 2 KiB).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -102,18 +102,18 @@ pub enum DiscoveryError {
         #[source]
         source: io::Error,
     },
-    #[error("mDNS: {0}")]
-    Mdns(String),
-    #[error("mDNS browsing needs a running tokio runtime")]
-    NoRuntime,
+    #[error(transparent)]
+    Mdns(#[from] MdnsError),
 }
 
 impl DiscoveryError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             // A taken port or a missing network is for the user to fix.
-            DiscoveryError::Bind { .. } | DiscoveryError::Mdns(_) => crate::ErrorKind::Notify,
-            DiscoveryError::NoRuntime => crate::ErrorKind::Fatal,
+            DiscoveryError::Bind { .. } | DiscoveryError::Mdns(MdnsError::Daemon(_)) => {
+                crate::ErrorKind::Notify
+            }
+            DiscoveryError::Mdns(MdnsError::NoRuntime) => crate::ErrorKind::Fatal,
         }
     }
 }

@@ -4,9 +4,10 @@
 //! nobody is logged in to (wake it) from one already in use.
 //!
 //! Called by `discovery` (advertisement; [`browse`] is re-exported there) and by the Connect
-//! service (browse). Uses the `mdns-sd` daemon thread; never imports the UI, the app state or
-//! the simulator. Hosts without a multicast-capable interface are handled with a log line, not
-//! an error.
+//! service (browse). Uses the `mdns-sd` daemon thread and `wake` (getInfo); never imports
+//! `discovery` (its errors wrap [`MdnsError`], not the other way round), the UI, the app state
+//! or the simulator. Hosts without a multicast-capable interface are handled with a log line,
+//! not an error.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -14,8 +15,16 @@ use std::time::Duration;
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::mpsc;
 
-use super::discovery::DiscoveryError;
 use super::wake;
+
+/// Why advertising or browsing could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MdnsError {
+    #[error("mDNS: {0}")]
+    Daemon(String),
+    #[error("mDNS browsing needs a running tokio runtime")]
+    NoRuntime,
+}
 
 /// The Spotify Connect service type.
 pub const SERVICE_TYPE: &str = "_spotify-connect._tcp.local.";
@@ -47,7 +56,7 @@ pub enum LanEvent {
 
 /// Whether the host has a non-loopback IPv4 route for multicast, and which address it would
 /// send from. Used to skip mDNS gracefully on loopback-only hosts (containers, sandboxes).
-pub fn multicast_source() -> Option<Ipv4Addr> {
+fn multicast_source() -> Option<Ipv4Addr> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
     sock.connect((Ipv4Addr::new(224, 0, 0, 251), 5353)).ok()?;
     match sock.local_addr().ok()?.ip() {
@@ -56,8 +65,8 @@ pub fn multicast_source() -> Option<Ipv4Addr> {
     }
 }
 
-fn mdns_err(e: mdns_sd::Error) -> DiscoveryError {
-    DiscoveryError::Mdns(e.to_string())
+fn mdns_err(e: mdns_sd::Error) -> MdnsError {
+    MdnsError::Daemon(e.to_string())
 }
 
 /// DNS labels are at most 63 bytes: longer display names are cut at a character boundary.
@@ -87,7 +96,7 @@ impl Advertisement {
         device_id: &str,
         bind: IpAddr,
         port: u16,
-    ) -> Result<Option<Advertisement>, DiscoveryError> {
+    ) -> Result<Option<Advertisement>, MdnsError> {
         if bind.is_loopback() {
             tracing::info!("zeroconf: listening on loopback only; not advertising over mDNS");
             return Ok(None);
@@ -175,8 +184,8 @@ fn instance_name(fullname: &str) -> String {
 /// Browses for Spotify Connect receivers. Each resolved service is asked `getInfo` (3 s
 /// timeout; devices that do not answer are not reported). Dropping the receiver stops the
 /// browse. Must be called within a tokio runtime.
-pub fn browse() -> Result<mpsc::Receiver<LanEvent>, DiscoveryError> {
-    let rt = tokio::runtime::Handle::try_current().map_err(|_| DiscoveryError::NoRuntime)?;
+pub fn browse() -> Result<mpsc::Receiver<LanEvent>, MdnsError> {
+    let rt = tokio::runtime::Handle::try_current().map_err(|_| MdnsError::NoRuntime)?;
     let daemon = ServiceDaemon::new().map_err(mdns_err)?;
     let events = daemon.browse(SERVICE_TYPE).map_err(mdns_err)?;
     let (tx, rx) = mpsc::channel(64);
@@ -184,7 +193,7 @@ pub fn browse() -> Result<mpsc::Receiver<LanEvent>, DiscoveryError> {
         .timeout(Duration::from_secs(3))
         .no_proxy()
         .build()
-        .map_err(|e| DiscoveryError::Mdns(format!("HTTP client: {e}")))?;
+        .map_err(|e| MdnsError::Daemon(format!("HTTP client: {e}")))?;
     rt.spawn(async move {
         loop {
             let ev = tokio::select! {

@@ -8,8 +8,10 @@
 //! replies to each request), and runs the controller side (transfer, player commands, volume).
 //! [`Connect::shutdown`] deregisters (`DELETE devices/{id}`).
 //!
-//! Called by the TUI runtime (through [`Controller`]) and `daemon.rs`. Depends on the services
-//! bundle (session, tokens, spclient, Web API, player); never on UI code or the simulator.
+//! Called by the TUI runtime (through [`Controller`]) and `daemon.rs`. Depends on the pieces of
+//! the services it uses ([`ConnectDeps`]: session, tokens, spclient, Web API, player, HTTP
+//! client, the dealer URL); [`Connect::start`] takes them from the [`Services`] bundle. Never
+//! depends on UI code or the simulator.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,10 +31,11 @@ use super::{
     ConnectEvent, ConnectLink, Controller, Device, DeviceOrigin, RemoteCommand, RemoteControl,
     RemotePlayback,
 };
-use crate::api::ApiError;
+use crate::api::{ApiError, SpClient, TokenProvider, WebApi};
 use crate::id::{ItemKind, SpotifyUri};
-use crate::player::{PlayState, PlayerStatus, QueueSnapshot};
+use crate::player::{PlayState, Player, PlayerStatus, QueueSnapshot};
 use crate::services::Services;
+use crate::session::Session;
 
 pub use librespot_protocol::devices::DeviceType;
 
@@ -163,12 +166,46 @@ impl std::fmt::Debug for Connect {
     }
 }
 
+/// What the Connect service uses of the signed-in services: these pieces, not the whole
+/// [`Services`] bundle (so its tasks depend on exactly what they call). Cheap to clone.
+#[derive(Clone)]
+pub struct ConnectDeps {
+    /// The AP session: apresolve's dealers, the credentials a woken LAN device gets.
+    pub session: Session,
+    /// Access and client tokens (the dealer's and connect-state's).
+    pub tokens: TokenProvider,
+    /// connect-state, context-resolve, metadata.
+    pub spclient: SpClient,
+    /// Playlist and album lookups for contexts.
+    pub web_api: WebApi,
+    /// What this device plays.
+    pub player: Player,
+    /// Zeroconf requests to LAN devices.
+    pub http: reqwest::Client,
+    /// The configured dealer base URL; `None`: apresolve's first dealer.
+    pub dealer_url: Option<String>,
+}
+
+impl From<&Services> for ConnectDeps {
+    fn from(s: &Services) -> ConnectDeps {
+        ConnectDeps {
+            session: s.session.clone(),
+            tokens: s.tokens.clone(),
+            spclient: s.spclient.clone(),
+            web_api: s.web_api.clone(),
+            player: s.player.clone(),
+            http: s.http.clone(),
+            dealer_url: s.config.endpoints.dealer.clone(),
+        }
+    }
+}
+
 /// The dealer base URL: the configured one, else apresolve's first dealer.
-fn dealer_base(services: &Services) -> String {
-    if let Some(d) = &services.config.endpoints.dealer {
+fn dealer_base(deps: &ConnectDeps) -> String {
+    if let Some(d) = &deps.dealer_url {
         return d.clone();
     }
-    let resolved = services.session.resolved().with_fallbacks();
+    let resolved = deps.session.resolved().with_fallbacks();
     match resolved.dealer.first() {
         Some(hp) if hp.port == 443 => format!("wss://{}", hp.host),
         Some(hp) => format!("wss://{}:{}", hp.host, hp.port),
@@ -180,22 +217,29 @@ fn dealer_base(services: &Services) -> String {
 }
 
 impl Connect {
+    /// [`Connect::start_with`] over the pieces of `services` it uses.
+    pub async fn start(
+        services: &Services,
+        cfg: ConnectConfig,
+    ) -> Result<(Arc<Connect>, mpsc::UnboundedReceiver<ConnectEvent>), ConnectError> {
+        Connect::start_with(ConnectDeps::from(services), cfg).await
+    }
+
     /// Starts the service: checks that a client token can be had (as librespot does), opens
     /// the dealer and registers the device once it has a connection id. Commands arrive on the
     /// returned channel as [`ConnectEvent::Command`].
-    pub async fn start(
-        services: &Services,
+    pub async fn start_with(
+        deps: ConnectDeps,
         cfg: ConnectConfig,
     ) -> Result<(Arc<Connect>, mpsc::UnboundedReceiver<ConnectEvent>), ConnectError> {
         if cfg.device_id.is_empty() {
             return Err(ConnectError::NoDeviceId);
         }
-        services
-            .tokens
+        deps.tokens
             .client_token()
             .await
             .map_err(ConnectError::ClientToken)?;
-        let tokens = services.tokens.clone();
+        let tokens = deps.tokens.clone();
         let source: TokenSource = Arc::new(move |fresh| {
             let tokens = tokens.clone();
             Box::pin(async move {
@@ -209,7 +253,7 @@ impl Connect {
                     .map_err(|e| e.to_string())
             })
         });
-        let (dealer, dealer_events) = Dealer::start(dealer_base(services), source, cfg.dealer);
+        let (dealer, dealer_events) = Dealer::start(dealer_base(&deps), source, cfg.dealer);
         let cluster_rx = dealer.listen(CLUSTER_URI);
         let volume_rx = dealer.listen(VOLUME_URI);
         let commands_rx = dealer.handle_requests(COMMAND_URI);
@@ -230,19 +274,19 @@ impl Connect {
         let (lookup_tx, lookup_rx) = mpsc::unbounded_channel();
 
         let worker = Worker {
-            services: services.clone(),
+            deps: deps.clone(),
             dealer: dealer.clone(),
             events: events_tx.clone(),
             ctl: ctl_tx.clone(),
         };
         tokio::spawn(worker.run(commands_rx));
 
-        let player = services.player.clone();
+        let player = deps.player.clone();
         let status = player.status();
         let queue = player.queue();
         let volume = status.borrow().volume;
         let task = Task {
-            services: services.clone(),
+            deps,
             me,
             cfg,
             dealer: dealer.clone(),
@@ -357,7 +401,7 @@ fn this_device(me: &ThisDevice, active: bool, volume: Option<u16>) -> Device {
 /// Turns dealer command requests into [`RemoteCommand`]s, one at a time (so a `play` whose
 /// context is being resolved is not overtaken by the `pause` after it), and replies.
 struct Worker {
-    services: Services,
+    deps: ConnectDeps,
     dealer: Dealer,
     events: mpsc::UnboundedSender<ConnectEvent>,
     ctl: mpsc::UnboundedSender<Ctl>,
@@ -394,7 +438,7 @@ impl Worker {
 
     async fn handle(&self, req: CommandRequest) -> Result<(), String> {
         tracing::info!(endpoint = %req.endpoint, from = %req.sent_by_device_id, "player command");
-        let sp = &self.services.spclient;
+        let sp = &self.deps.spclient;
         let by = req.sent_by_device_id.clone();
         let message_id = req.message_id;
         let mut activated = None;
@@ -425,7 +469,7 @@ impl Worker {
             PlayerCommand::Resume => vec![RemoteCommand::Resume],
             PlayerCommand::SeekTo { value, relative } => {
                 let target = if relative {
-                    let st = self.services.player.status().borrow().clone();
+                    let st = self.deps.player.status().borrow().clone();
                     let now = state::position_now(&st, std::time::Instant::now());
                     i64::try_from(now).unwrap_or(i64::MAX).saturating_add(value)
                 } else {
@@ -485,7 +529,7 @@ impl Worker {
                     .map_err(|e| e.to_string())?;
                 let (ids, _) = command::ids_of(&tracks);
                 let current = self
-                    .services
+                    .deps
                     .player
                     .status()
                     .borrow()
@@ -579,7 +623,7 @@ impl Reported {
 }
 
 struct Task {
-    services: Services,
+    deps: ConnectDeps,
     me: ThisDevice,
     cfg: ConnectConfig,
     dealer: Dealer,
@@ -735,7 +779,7 @@ impl Task {
     }
 
     fn player(&self) -> (PlayerStatus, QueueSnapshot) {
-        let p = &self.services.player;
+        let p = &self.deps.player;
         let st = p.status().borrow().clone();
         let q = p.queue().borrow().clone();
         (st, q)
@@ -851,7 +895,7 @@ impl Task {
         let path = format!("/connect-state/v1/devices/{}", self.me.device_id);
         let headers = self.headers("application/x-protobuf");
         match self
-            .services
+            .deps
             .spclient
             .request(Method::PUT, &path, headers, Some(body))
             .await
@@ -903,7 +947,7 @@ impl Task {
         );
         let headers = self.headers("application/x-protobuf");
         if let Err(e) = self
-            .services
+            .deps
             .spclient
             .request(Method::PUT, &path, headers, None)
             .await
@@ -913,7 +957,7 @@ impl Task {
     }
 
     fn publish_devices(&mut self) {
-        let volume = self.services.player.status().borrow().volume;
+        let volume = self.deps.player.status().borrow().volume;
         let mut list = vec![this_device(&self.me, self.active, Some(volume))];
         if let Some(c) = &self.cluster {
             list.extend(state::cluster_devices(c, &self.me.device_id));
@@ -970,7 +1014,7 @@ impl Task {
         if parsed.kind != ItemKind::Track {
             return;
         }
-        let sp = self.services.spclient.clone();
+        let sp = self.deps.spclient.clone();
         let tx = self.lookup_tx.clone();
         let uri = uri.to_string();
         tokio::spawn(async move {
@@ -999,15 +1043,15 @@ impl Task {
             } if active_user.is_empty() => Some((*addr, cpath.clone())),
             _ => None,
         };
-        let sp = self.services.spclient.clone();
+        let sp = self.deps.spclient.clone();
         let events = self.events.clone();
         // To our own id: "pull playback from whoever is active" (as librespot does).
         let to = device.id.clone();
         let name = device.name.clone();
         let ctl = self.ctl_self.clone();
         let mut devices = self.devices_tx.subscribe();
-        let creds = self.services.session.reusable_credentials();
-        let http = self.services.http.clone();
+        let creds = self.deps.session.reusable_credentials();
+        let http = self.deps.http.clone();
         let our_name = self.me.name.clone();
         let wake_timeout = self.cfg.wake_timeout;
         tokio::spawn(async move {
@@ -1052,8 +1096,8 @@ impl Task {
 
     fn control(&mut self, device_id: String, control: RemoteControl) {
         let own = self.me.device_id.clone();
-        let sp = self.services.spclient.clone();
-        let web = self.services.web_api.clone();
+        let sp = self.deps.spclient.clone();
+        let web = self.deps.web_api.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
             let result = match command::control_body(&control) {
@@ -1086,7 +1130,7 @@ impl Task {
         if self.conn_id.is_some() {
             let path = format!("/connect-state/v1/devices/{}", self.me.device_id);
             let headers = self.headers("application/x-protobuf");
-            let sp = self.services.spclient.clone();
+            let sp = self.deps.spclient.clone();
             let del = sp.request(Method::DELETE, &path, headers, None);
             match tokio::time::timeout(Duration::from_secs(5), del).await {
                 Ok(Ok(_)) => tracing::info!("deregistered from connect-state"),

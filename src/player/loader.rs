@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crate::audio::header::NormalisationData;
 use crate::audio::pcm::PcmSource;
 use crate::id::SpotifyId;
 
@@ -19,26 +20,6 @@ pub struct TrackInfo {
     pub artists: Vec<String>,
     pub album: String,
     pub duration_ms: u64,
-}
-
-/// Normalisation values from the Spotify file header (§10.6); defaults gain 0 dB, peak 1.0.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NormalisationData {
-    pub track_gain_db: f32,
-    pub track_peak: f32,
-    pub album_gain_db: f32,
-    pub album_peak: f32,
-}
-
-impl Default for NormalisationData {
-    fn default() -> Self {
-        NormalisationData {
-            track_gain_db: 0.0,
-            track_peak: 1.0,
-            album_gain_db: 0.0,
-            album_peak: 1.0,
-        }
-    }
 }
 
 /// A track ready to decode.

@@ -5,28 +5,17 @@
 use std::time::Duration;
 
 use tonearm::api::metadata::{choose_file, Bitrate};
-use tonearm::api::{SpClient, TokenProvider};
+use tonearm::api::SpClient;
 use tonearm::id::{SpotifyId, SpotifyUri};
-use tonearm::session::{Credentials, Session};
+use tonearm::session::Session;
 use tonearm_sim::{HttpFaults, SimConfig, Simulator};
 
-use crate::common::{account, config, sim_with, within};
+use crate::common::{premium_session, sim_with, within};
 
+/// The premium account's session and an spclient over it.
 pub async fn services(s: &Simulator) -> (Session, SpClient) {
-    let a = account(s, "premium");
-    let cfg = config(s);
-    let session = within(
-        10,
-        Session::connect(
-            cfg.clone(),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("login");
-    let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(session.clone(), cfg.endpoints.clone(), http.clone());
-    let sp = SpClient::from_session(session.clone(), tokens, &cfg.endpoints, http);
+    let session = premium_session(s).await;
+    let sp = tonearm_testkit::spclient(&session, &tonearm_testkit::endpoints(s));
     (session, sp)
 }
 

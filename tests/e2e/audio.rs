@@ -2,17 +2,17 @@
 //! storage-resolve → CDN → audio key → decrypt → header → decode) produces exactly the PCM of
 //! the unencrypted source file; relinking, refusals and CDN faults.
 
-use std::io::Cursor;
 use std::time::Duration;
 
 use tonearm::api::metadata::Bitrate;
-use tonearm::audio::decode::{Container, SymphoniaSource};
 use tonearm::audio::fetch::FetchParams;
 use tonearm::audio::pcm::PcmSource;
 use tonearm::id::{SpotifyId, SpotifyUri};
 use tonearm::player::loader::{LoadErrorKind, LoadedTrack, TrackLoader};
 use tonearm::player::spotify::SpotifyLoader;
 use tonearm_sim::{HttpFaults, SimConfig, Simulator};
+
+pub use tonearm_testkit::reference_pcm;
 
 use crate::common::{sim_with, within};
 
@@ -40,17 +40,6 @@ pub async fn drain(mut src: Box<dyn PcmSource>) -> Vec<f32> {
     })
     .await
     .unwrap()
-}
-
-/// Decodes the unencrypted demo source file directly.
-pub fn reference_pcm(s: &Simulator, uri: &str, format: i32) -> Vec<f32> {
-    let bytes = s.demo_audio(uri, format).expect("demo audio");
-    let mut src =
-        SymphoniaSource::new(Cursor::new(bytes), Container::Ogg, Some(bytes.len() as u64))
-            .expect("decode source");
-    let mut out = Vec::new();
-    while src.read(&mut out, 4096).expect("read") > 0 {}
-    out
 }
 
 async fn load(

@@ -3,12 +3,25 @@
 
 use std::time::Duration;
 
-use tonearm::session::{SessionConfig, SessionState};
+use tonearm::session::{Credentials, Session, SessionConfig, SessionState};
 pub use tonearm_testkit::{account, sim, sim_with, within};
 
 /// The session config of the tests' default device ("e2e-test").
 pub fn config(sim: &tonearm_sim::Simulator) -> SessionConfig {
     tonearm_testkit::session_config(sim, "e2e-test")
+}
+
+/// The premium account signed in on the tests' default device.
+pub async fn premium_session(sim: &tonearm_sim::Simulator) -> Session {
+    tonearm_testkit::sign_in(sim, "e2e-test").await
+}
+
+/// Signs in on the tests' default device with `credentials`; the error when it fails.
+pub async fn try_sign_in(
+    sim: &tonearm_sim::Simulator,
+    credentials: Credentials,
+) -> Result<Session, tonearm::session::SessionError> {
+    within(20, Session::connect(config(sim), credentials)).await
 }
 
 /// Waits until the session's state satisfies `f`, or panics after `secs`.

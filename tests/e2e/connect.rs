@@ -9,143 +9,15 @@ use std::time::Duration;
 use librespot_protocol::connect::Cluster;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use tonearm::api::metadata::Bitrate;
-use tonearm::audio::sink::{Sink, SinkError, SinkFactory, SinkSpec};
-use tonearm::config::Config;
-use tonearm::connect::{
-    Connect, ConnectConfig, ConnectEvent, ConnectLink, Controller, Device, RemoteCommand,
-    RemoteControl,
-};
+use tonearm::connect::{ConnectLink, Controller, Device, RemoteCommand, RemoteControl};
 use tonearm::id::SpotifyId;
-use tonearm::player::{PlayState, PlayerStatus, RepeatMode};
-use tonearm::services::{PlaybackOptions, Services};
-use tonearm::session::{Credentials, Session, SessionConfig};
+use tonearm::player::{PlayState, RepeatMode};
 use tonearm_sim::remote::{Phone, PhoneConfig};
-use tonearm_sim::Simulator;
+use tonearm_testkit::process::{Home, KillOnDrop};
+use tonearm_testkit::{phone_config, Node, NodeOptions};
 
 use crate::audio::{id_of, reference_pcm};
-use crate::common::{account, sim, within};
-
-/// A sink that records every sample, paced at real time (so pause and seek mean something).
-struct Recorder {
-    out: Arc<Mutex<Vec<f32>>>,
-    frames: u64,
-}
-
-impl Sink for Recorder {
-    fn start(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
-        self.out.lock().unwrap().extend_from_slice(samples);
-        self.frames += (samples.len() / 2) as u64;
-        std::thread::sleep(Duration::from_secs_f64(
-            samples.len() as f64 / 2.0 / 44_100.0,
-        ));
-        Ok(())
-    }
-    fn clear(&mut self) {}
-    fn set_paused(&mut self, _paused: bool) {}
-    fn stop(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn played_frames(&self) -> u64 {
-        self.frames
-    }
-}
-
-pub struct Node {
-    pub id: String,
-    pub services: Services,
-    pub connect: Arc<Connect>,
-    pub out: Arc<Mutex<Vec<f32>>>,
-    /// Every command the node applied, in order.
-    pub applied: mpsc::UnboundedReceiver<RemoteCommand>,
-}
-
-impl Node {
-    pub fn status(&self) -> watch::Receiver<PlayerStatus> {
-        self.services.player.status()
-    }
-
-    pub fn samples(&self) -> usize {
-        self.out.lock().unwrap().len()
-    }
-
-    pub async fn stop(self) {
-        self.connect.shutdown().await;
-        self.services.shutdown().await;
-    }
-}
-
-/// A signed-in tonearm: services over a recording sink, Connect, and an apply loop (what the
-/// daemon does).
-pub async fn node(s: &Simulator, name: &str) -> Node {
-    node_with(s, name, None).await
-}
-
-/// [`node`] with its dealer reached through `dealer` (e.g. a proxy) instead of the simulator's.
-pub async fn node_with(s: &Simulator, name: &str, dealer: Option<String>) -> Node {
-    let a = account(s, "premium");
-    let mut endpoints = tonearm::demo::endpoints_for(s).unwrap();
-    if dealer.is_some() {
-        endpoints.dealer = dealer;
-    }
-    let device_id = tonearm::config::device_id_for(name);
-    let session = within(
-        20,
-        Session::connect(
-            SessionConfig::new(endpoints.clone(), device_id.clone()),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("login");
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let o = out.clone();
-    let factory: SinkFactory =
-        Box::new(move || Ok(Box::new(Recorder { out: o, frames: 0 }) as Box<dyn Sink>));
-    let config = Config {
-        device_name: name.into(),
-        device_id: device_id.clone(),
-        endpoints,
-        ..Config::default()
-    };
-    let playback = PlaybackOptions {
-        sink: SinkSpec::Null,
-        bitrate: Bitrate::B160,
-        volume: u16::MAX,
-        normalisation: Default::default(),
-    };
-    let (services, mut player_events) =
-        Services::start_with_sink(config, session, &playback, factory);
-    let player = services.player.clone();
-    tokio::spawn(async move { while player_events.recv().await.is_some() {} });
-    let mut cc = ConnectConfig::new(device_id.clone(), name);
-    cc.initial_volume = u16::MAX;
-    let (connect, mut events) = within(20, Connect::start(&services, cc))
-        .await
-        .expect("connect starts");
-    let (tx, applied) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                ConnectEvent::Command(c) => {
-                    tonearm::control::apply_remote(&player, &c);
-                    let _ = tx.send(c);
-                }
-                ConnectEvent::Notice { error, text } => eprintln!("notice (error {error}): {text}"),
-            }
-        }
-    });
-    Node {
-        id: device_id,
-        services,
-        connect,
-        out,
-        applied,
-    }
-}
+use crate::common::{sim, within};
 
 /// Waits (up to `secs`) until the watch's value satisfies `f`; returns it.
 pub async fn until<T: Clone>(
@@ -241,8 +113,8 @@ pub fn locate(
     around_ms: u64,
     slack_ms: u64,
 ) -> Option<usize> {
-    let out = node.out.lock().unwrap();
-    let win = &out[at..at + 256];
+    let rec = node.recording.lock().unwrap();
+    let win = &rec.samples[at..at + 256];
     let lo = ms_to_frame(around_ms.saturating_sub(slack_ms));
     let hi = ms_to_frame(around_ms + slack_ms);
     find(win, reference, gain, lo..hi)
@@ -262,8 +134,8 @@ async fn controller_moves_playback_to_a_receiver_and_drives_it() {
     let dur0 = s.info().demo_tracks[0].duration_ms;
     let ref0 = reference_pcm(&s, &tracks[0], 1);
     let ref1 = reference_pcm(&s, &tracks[1], 1);
-    let mut a = node(&s, "e2e-connect-controller").await;
-    let mut b = node(&s, "e2e-connect-receiver").await;
+    let mut a = Node::start(&s, "e2e-connect-controller").await;
+    let mut b = Node::start(&s, "e2e-connect-receiver").await;
 
     // Both see each other in the cluster.
     let b_dev = until(&mut a.connect.devices(), 30, "B in A's device list", |l| {
@@ -435,11 +307,6 @@ async fn controller_moves_playback_to_a_receiver_and_drives_it() {
     s.shutdown().await;
 }
 
-fn phone_config(s: &Simulator) -> PhoneConfig {
-    let a = account(s, "premium");
-    PhoneConfig::new(&s.info().spclient, &a.username, &a.password)
-}
-
 fn active_track(c: &Cluster) -> String {
     c.player_state
         .as_ref()
@@ -480,7 +347,7 @@ async fn the_phone_drives_a_receiver_through_every_command() {
     let s = sim().await;
     let album = s.info().demo_album.clone();
     let demo: Vec<String> = s.info().demo_tracks.iter().map(|t| t.uri.clone()).collect();
-    let mut b = node(&s, "e2e-connect-speaker").await;
+    let mut b = Node::start(&s, "e2e-connect-speaker").await;
     let mut phone = Phone::connect(phone_config(&s))
         .await
         .expect("phone signs in");
@@ -672,7 +539,7 @@ async fn the_phone_drives_a_receiver_through_every_command() {
 
     // transfer: to a second receiver, which resumes the track where the speaker was; the
     // speaker is told it is no longer active.
-    let c = node(&s, "e2e-connect-kitchen").await;
+    let c = Node::start(&s, "e2e-connect-kitchen").await;
     let c_id = c.id.clone();
     phone
         .wait_for(Duration::from_secs(30), |cl| cl.device.contains_key(&c_id))
@@ -764,10 +631,12 @@ async fn a_dropped_dealer_connection_reconnects_and_re_registers() {
     s.set_connect_timing(Duration::from_millis(300), Duration::from_secs(5));
     let dealer: std::net::SocketAddr = s.info().dealer.trim_start_matches("ws://").parse().unwrap();
     let proxy = Proxy::start(dealer).await;
-    let b = node_with(
+    let b = Node::start_with(
         &s,
         "e2e-connect-flaky",
-        Some(format!("ws://{}", proxy.addr)),
+        NodeOptions {
+            dealer: Some(format!("ws://{}", proxy.addr)),
+        },
     )
     .await;
     let mut link = b.connect.link();
@@ -809,18 +678,6 @@ async fn a_dropped_dealer_connection_reconnects_and_re_registers() {
     s.shutdown().await;
 }
 
-/// Kills the child if the test ends early.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// `tonearm daemon --demo --sink null` as a child process: it starts, registers with the
 /// (child's own) simulator, which the phone sees; SIGTERM → it deregisters and exits 0.
 #[cfg(unix)]
@@ -829,21 +686,16 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tonearm"))
-        .env("HOME", home.path())
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("TONEARM_CREDENTIAL_STORE", "file")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("TONEARM_LOG")
-        .args(["--demo", "daemon", "--sink", "null", "--name", "E2E Daemon"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = KillOnDrop(Some(child));
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut child = KillOnDrop(
+        home.command()
+            .args(["--demo", "daemon", "--sink", "null", "--name", "E2E Daemon"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
         let mut r = BufReader::new(stdout);
         let mut got = Vec::new();
@@ -879,7 +731,7 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
         .expect("the daemon shows up in the cluster");
     assert_eq!(cluster.device[&want_id].name, "E2E Daemon");
 
-    let pid = child.0.as_ref().unwrap().id().to_string();
+    let pid = child.0.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     phone
@@ -888,11 +740,15 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
         })
         .await
         .expect("the daemon deregistered");
-    let mut child = child.0.take().unwrap();
-    let status = within(30, tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .unwrap()
-        .unwrap();
+    let status = within(30, async {
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
     assert!(status.success(), "daemon exit status {status:?}");
 }
 
@@ -908,15 +764,15 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         .iter()
         .map(|t| t.uri.clone())
         .collect();
-    let mut a = node(&s, "e2e-connect-waker").await;
+    let mut a = Node::start(&s, "e2e-connect-waker").await;
 
     let name = "e2e-connect-sleeper";
     let device_id = tonearm::config::device_id_for(name);
-    let config = Config {
+    let config = tonearm::config::Config {
         device_name: name.into(),
         device_id: device_id.clone(),
-        endpoints: tonearm::demo::endpoints_for(&s).unwrap(),
-        ..Config::default()
+        endpoints: tonearm_testkit::endpoints(&s),
+        ..Default::default()
     };
     let opts = DaemonOptions {
         name: name.into(),
@@ -924,7 +780,7 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         device_type: tonearm::connect::service::DeviceType::SPEAKER,
         playback: tonearm::services::PlaybackOptions {
             sink: tonearm::audio::sink::SinkSpec::Null,
-            bitrate: Bitrate::B160,
+            bitrate: tonearm::api::metadata::Bitrate::B160,
             volume: u16::MAX,
             normalisation: Default::default(),
         },

@@ -2,60 +2,18 @@
 //! tracks join gaplessly, a refused key is skipped, pause/resume loses nothing, seeks land
 //! within 20 ms.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonearm::api::metadata::Bitrate;
-use tonearm::audio::sink::{f32_to_i16, Sink, SinkError, SinkFactory, SinkSpec};
+use tonearm::audio::sink::{f32_to_i16, SinkSpec};
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm_sim::SimConfig;
 
 use crate::audio::{id_of, loader, reference_pcm};
+use tonearm_testkit::Tape;
+
 use crate::common::{sim_with, within};
-
-/// A sink that records every sample, optionally paced at `speed` × real time.
-struct Recorder {
-    out: Arc<Mutex<Vec<f32>>>,
-    speed: Option<f64>,
-    frames: u64,
-}
-
-impl Sink for Recorder {
-    fn start(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
-        self.out.lock().unwrap().extend_from_slice(samples);
-        self.frames += (samples.len() / 2) as u64;
-        if let Some(speed) = self.speed {
-            std::thread::sleep(Duration::from_secs_f64(
-                samples.len() as f64 / 2.0 / 44_100.0 / speed,
-            ));
-        }
-        Ok(())
-    }
-    fn clear(&mut self) {}
-    fn set_paused(&mut self, _paused: bool) {}
-    fn stop(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn played_frames(&self) -> u64 {
-        self.frames
-    }
-}
-
-fn recorder(speed: Option<f64>) -> (SinkFactory, Arc<Mutex<Vec<f32>>>) {
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let o = out.clone();
-    let f: SinkFactory = Box::new(move || {
-        Ok(Box::new(Recorder {
-            out: o,
-            speed,
-            frames: 0,
-        }) as Box<dyn Sink>)
-    });
-    (f, out)
-}
 
 fn config() -> PlayerConfig {
     PlayerConfig {
@@ -141,7 +99,7 @@ async fn wav_output_is_the_decoded_source_and_tracks_join_gaplessly() {
 async fn refused_key_is_skipped_and_playback_goes_on() {
     let s = sim_with(SimConfig::default()).await;
     let l = loader(&s, Bitrate::B96).await;
-    let (factory, out) = recorder(None);
+    let (factory, out) = Tape::unpaced().factory();
     let (player, mut events) = Player::spawn(
         Arc::new(l),
         factory,
@@ -172,14 +130,14 @@ async fn refused_key_is_skipped_and_playback_goes_on() {
     assert!(errors[0].0.contains("decryption key"), "{errors:?}");
     assert!(errors[1].0.contains("country"), "{errors:?}");
     player.shutdown().await;
-    assert!(*out.lock().unwrap() == reference_pcm(&s, &good, 0));
+    assert!(out.lock().unwrap().samples == reference_pcm(&s, &good, 0));
 }
 
 #[tokio::test]
 async fn pause_and_resume_lose_nothing() {
     let s = sim_with(SimConfig::default()).await;
     let l = loader(&s, Bitrate::B160).await;
-    let (factory, out) = recorder(Some(20.0));
+    let (factory, out) = Tape::at_speed(20.0).factory();
     let (player, mut events) = Player::spawn(
         Arc::new(l),
         factory,
@@ -192,24 +150,24 @@ async fn pause_and_resume_lose_nothing() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     player.pause();
     until(&mut events, |e| matches!(e, PlayerEvent::Paused { .. })).await;
-    let during = out.lock().unwrap().len();
+    let during = out.lock().unwrap().samples.len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        out.lock().unwrap().len(),
+        out.lock().unwrap().samples.len(),
         during,
         "nothing written while paused"
     );
     player.play();
     until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
     player.shutdown().await;
-    assert!(*out.lock().unwrap() == reference_pcm(&s, &uri, 1));
+    assert!(out.lock().unwrap().samples == reference_pcm(&s, &uri, 1));
 }
 
 #[tokio::test]
 async fn seeks_land_within_20_ms() {
     let s = sim_with(SimConfig::default()).await;
     let l = loader(&s, Bitrate::B160).await;
-    let (factory, out) = recorder(Some(10.0));
+    let (factory, out) = Tape::at_speed(10.0).factory();
     let (player, mut events) = Player::spawn(
         Arc::new(l),
         factory,
@@ -222,7 +180,7 @@ async fn seeks_land_within_20_ms() {
     player.load(vec![id_of(&uri)], 0, 4_000, true);
     until(&mut events, |e| matches!(e, PlayerEvent::TrackChanged(_))).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let first: Vec<f32> = out.lock().unwrap()[..4096].to_vec();
+    let first: Vec<f32> = out.lock().unwrap().samples[..4096].to_vec();
     let start: usize = 4_000 * 44_100 / 1000 * 2;
     let found = (start.saturating_sub(1764)..start + 1764)
         .step_by(2)

@@ -9,26 +9,17 @@ use tonearm::session::{Credentials, Session, SessionState};
 use tonearm::ErrorKind;
 use tonearm_sim::{ApFaults, SimConfig};
 
-use crate::common::{account, config, sim, sim_with, wait_state, within};
+use tonearm_testkit::{credentials, premium_credentials};
 
-async fn password_login(s: &tonearm_sim::Simulator) -> Session {
-    let a = account(s, "premium");
-    within(
-        10,
-        Session::connect(
-            config(s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("password login")
-}
+use crate::common::{
+    account, config, premium_session, sim, sim_with, try_sign_in, wait_state, within,
+};
 
 #[tokio::test]
 async fn password_login_reports_account_country_and_product() {
     let s = sim().await;
     let a = account(&s, "premium").clone();
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     assert_eq!(session.username(), a.username);
     assert_eq!(session.country().as_deref(), Some(a.country.as_str()));
     assert_eq!(
@@ -44,14 +35,12 @@ async fn password_login_reports_account_country_and_product() {
 #[tokio::test]
 async fn stored_credentials_log_in_again() {
     let s = sim().await;
-    let first = password_login(&s).await;
+    let first = premium_session(&s).await;
     let stored = first.reusable_credentials();
     assert_eq!(stored.username.as_deref(), Some(first.username().as_str()));
     assert!(!stored.auth_data.is_empty());
     first.shutdown().await;
-    let again = within(10, Session::connect(config(&s), stored))
-        .await
-        .expect("stored login");
+    let again = try_sign_in(&s, stored).await.expect("stored login");
     assert_eq!(again.username(), first.username());
 }
 
@@ -63,12 +52,9 @@ async fn access_token_login_then_reconnects_with_stored_credentials() {
         .issue_access_token(&a.username)
         .expect("token for a known user");
     let before = s.stats().logins_ok;
-    let session = within(
-        10,
-        Session::connect(config(&s), Credentials::with_access_token(&token)),
-    )
-    .await
-    .expect("token login");
+    let session = try_sign_in(&s, Credentials::with_access_token(&token))
+        .await
+        .expect("token login");
     assert_eq!(session.username(), a.username);
     // librespot's flow: the token logs in once, then a second connection uses the stored
     // credentials from that first APWelcome.
@@ -82,19 +68,16 @@ async fn access_token_login_then_reconnects_with_stored_credentials() {
 #[tokio::test]
 async fn unknown_access_token_is_refused() {
     let s = sim().await;
-    let err = within(
-        10,
-        Session::connect(config(&s), Credentials::with_access_token("nope")),
-    )
-    .await
-    .expect_err("unknown token");
+    let err = try_sign_in(&s, Credentials::with_access_token("nope"))
+        .await
+        .expect_err("unknown token");
     assert_eq!(err.kind(), ErrorKind::Relogin, "{err}");
 }
 
 #[tokio::test]
 async fn zeroconf_blob_login() {
     let s = sim().await;
-    let first = password_login(&s).await;
+    let first = premium_session(&s).await;
     let stored = first.reusable_credentials();
     let user = first.username();
     first.shutdown().await;
@@ -123,12 +106,9 @@ async fn zeroconf_blob_login() {
 async fn wrong_password_says_what_to_do() {
     let s = sim().await;
     let a = account(&s, "premium");
-    let err = within(
-        10,
-        Session::connect(
-            config(&s),
-            Credentials::with_password(&a.username, "hunter2-secret"),
-        ),
+    let err = try_sign_in(
+        &s,
+        Credentials::with_password(&a.username, "hunter2-secret"),
     )
     .await
     .expect_err("wrong password");
@@ -144,16 +124,9 @@ async fn wrong_password_says_what_to_do() {
 #[tokio::test]
 async fn free_account_is_refused_with_a_clear_message() {
     let s = sim().await;
-    let a = account(&s, "free");
-    let err = within(
-        10,
-        Session::connect(
-            config(&s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect_err("free account");
+    let err = try_sign_in(&s, credentials(account(&s, "free")))
+        .await
+        .expect_err("free account");
     assert_eq!(err.kind(), ErrorKind::Notify);
     assert!(err.to_string().contains("Premium"), "{err}");
 }
@@ -168,7 +141,7 @@ async fn try_another_ap_moves_to_the_next_access_point() {
             ..ApFaults::default()
         },
     );
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     assert_eq!(session.ap_address(), s.info().access_points[1]);
 }
 
@@ -184,15 +157,7 @@ async fn all_aps_refusing_ends_with_an_error_not_a_loop() {
             },
         );
     }
-    let a = account(&s, "premium");
-    let res = within(
-        20,
-        Session::connect(
-            config(&s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await;
+    let res = try_sign_in(&s, premium_credentials(&s)).await;
     assert!(res.is_err());
 }
 
@@ -203,16 +168,9 @@ async fn connect_err(
     for i in 0..2 {
         s.set_faults(i, faults.clone());
     }
-    let a = account(s, "premium");
-    within(
-        20,
-        Session::connect(
-            config(s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect_err("must fail")
+    try_sign_in(s, premium_credentials(s))
+        .await
+        .expect_err("must fail")
 }
 
 #[tokio::test]
@@ -239,13 +197,9 @@ async fn untrusted_ap_key_is_rejected() {
     let mut cfg = config(&s);
     cfg.endpoints = tonearm::config::Endpoints::default(); // Spotify's key, not the simulator's
     cfg.endpoints.apresolve = s.info().apresolve.clone();
-    let a = account(&s, "premium");
-    let err = within(
-        20,
-        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
-    )
-    .await
-    .expect_err("simulator key is not Spotify's");
+    let err = within(20, Session::connect(cfg, premium_credentials(&s)))
+        .await
+        .expect_err("simulator key is not Spotify's");
     assert!(
         err.to_string().to_lowercase().contains("signature"),
         "{err}"
@@ -351,7 +305,7 @@ async fn corrupted_mac_after_login_kills_the_session_with_a_reason() {
             },
         );
     }
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let mut rx = session.state();
     let st = wait_state(&mut rx, 10, |st| matches!(st, SessionState::Dead(_))).await;
     let SessionState::Dead(reason) = st else {
@@ -382,7 +336,7 @@ async fn simulator_survives_hostile_clients() {
     c3.write_all(&[0, 4, 0, 0, 0, 50, 1, 2]).await.unwrap();
     drop(c3);
     // A real client still gets in, on the same AP.
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     assert_eq!(session.ap_address(), ap);
     assert!(s.stats().handshakes_failed >= 2, "{:?}", s.stats());
 }
@@ -399,15 +353,11 @@ async fn missing_pings_mark_the_session_dead() {
             },
         );
     }
-    let a = account(&s, "premium");
     let mut cfg = config(&s);
     cfg.timeouts.keepalive.first_ping = Duration::from_millis(700);
-    let session = within(
-        10,
-        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
-    )
-    .await
-    .expect("login");
+    let session = within(20, Session::connect(cfg, premium_credentials(&s)))
+        .await
+        .expect("login");
     let mut rx = session.state();
     let st = wait_state(&mut rx, 10, |st| matches!(st, SessionState::Dead(_))).await;
     let SessionState::Dead(reason) = st else {
@@ -424,17 +374,13 @@ async fn keepalive_cycle_keeps_the_session_up() {
         ..SimConfig::default()
     })
     .await;
-    let a = account(&s, "premium");
     let mut cfg = config(&s);
     cfg.timeouts.keepalive.pong_delay = Duration::from_millis(100);
     cfg.timeouts.keepalive.pong_ack = Duration::from_millis(1000);
     cfg.timeouts.keepalive.next_ping = Duration::from_millis(2000);
-    let session = within(
-        10,
-        Session::connect(cfg, Credentials::with_password(&a.username, &a.password)),
-    )
-    .await
-    .expect("login");
+    let session = within(20, Session::connect(cfg, premium_credentials(&s)))
+        .await
+        .expect("login");
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert!(s.stats().pongs_received >= 2, "{:?}", s.stats());
     assert!(matches!(*session.state().borrow(), SessionState::Connected));
@@ -453,7 +399,7 @@ async fn closed_connection_marks_the_session_dead() {
             },
         );
     }
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let mut rx = session.state();
     wait_state(&mut rx, 10, |st| matches!(st, SessionState::Dead(_))).await;
     // Requests on a dead session fail promptly instead of hanging.
@@ -467,7 +413,7 @@ async fn mercury_get_404_and_multipart() {
         ..SimConfig::default()
     })
     .await;
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let body: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     s.put_mercury(
         "hm://tonearm-test/big",
@@ -499,7 +445,7 @@ async fn mercury_get_404_and_multipart() {
 #[tokio::test]
 async fn mercury_subscription_receives_events() {
     let s = sim().await;
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let mut events = within(10, session.mercury().subscribe("hm://tonearm-test/events/"))
         .await
         .expect("subscribe");
@@ -533,7 +479,7 @@ async fn audio_keys_success_refusal_and_timeout() {
     let track = SpotifyId::from_base62("4GNcXTGWmnZ3ySrqvol3o4").unwrap();
     let file = FileId([9; 20]);
     s.add_audio_key(file.0, track.to_raw(), [0x5a; 16]);
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let key = within(10, session.audio_key(track, file))
         .await
         .expect("key");
@@ -559,7 +505,7 @@ async fn audio_keys_success_refusal_and_timeout() {
             },
         );
     }
-    let slow = password_login(&s).await;
+    let slow = premium_session(&s).await;
     let err = within(10, slow.audio_key(track, file))
         .await
         .expect_err("timeout");
@@ -572,7 +518,7 @@ async fn audio_keys_success_refusal_and_timeout() {
 #[tokio::test]
 async fn reconnect_keeps_identity_and_services() {
     let s = sim().await;
-    let session = password_login(&s).await;
+    let session = premium_session(&s).await;
     let device = session.device_id();
     let user = session.username();
     let mercury = session.mercury(); // a handle taken before the reconnect keeps working
@@ -595,10 +541,8 @@ async fn many_sessions_at_once() {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let cfg = config(&s);
-        let a = account(&s, "premium").clone();
-        tasks.push(tokio::spawn(async move {
-            Session::connect(cfg, Credentials::with_password(&a.username, &a.password)).await
-        }));
+        let creds = premium_credentials(&s);
+        tasks.push(tokio::spawn(Session::connect(cfg, creds)));
     }
     for t in tasks {
         within(20, t).await.unwrap().expect("concurrent login");

@@ -6,15 +6,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tonearm::auth::oauth::{self, AuthError, DeviceOptions, Pkce};
 use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference};
 use tonearm::config::SPOTIFY_CLIENT_ID;
-use tonearm::session::{Credentials, Session};
+use tonearm::session::Credentials;
 use tonearm_sim::{SimConfig, Simulator};
+use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 
 use crate::common;
 
@@ -34,11 +34,6 @@ struct Chromium {
 
 impl Chromium {
     fn launch() -> Chromium {
-        assert!(
-            std::path::Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: the sign-in test needs a real browser. `make test` runs \
-             scripts/setup.sh, which installs the Debian package `chromium`"
-        );
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new("sh")
             .arg("-c")
@@ -201,98 +196,13 @@ fn sign_in_with_chromium(
 
 // --- the binary -----------------------------------------------------------------------------
 
-/// `tonearm` with a private HOME/state dir, endpoints at `sim`, and no reachable Secret Service.
-fn tonearm(sim: &Simulator, home: &std::path::Path) -> Command {
-    let info = sim.info();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tonearm"));
-    c.env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("TONEARM_CREDENTIAL_STORE")
-        .env_remove("TONEARM_LOG")
-        .args(["--apresolve-url", &info.apresolve])
-        .args(["--ap-key-modulus", &info.ap_key.modulus])
-        .args(["--accounts-url", &info.accounts_url]);
+/// `tonearm` with a private home, endpoints at `sim`, and no reachable Secret Service; the
+/// credential store is chosen the real way (no `TONEARM_CREDENTIAL_STORE`).
+fn tonearm(sim: &Simulator, home: &Home) -> Command {
+    let mut c = home.command();
+    c.env_remove("TONEARM_CREDENTIAL_STORE")
+        .args(endpoint_args(&info_json(sim)));
     c
-}
-
-/// A running `tonearm` whose stdout lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first stdout line matching `f` (waits up to 30 s).
-    fn line(&mut self, f: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if f(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no such line; stdout so far:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// Waits for exit; returns (success, rest of stdout, stderr).
-    fn finish(mut self) -> (bool, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("tonearm did not exit; stdout:\n{}", self.seen.join("\n"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        self.seen.extend(self.lines.try_iter());
-        (status.success(), self.seen.join("\n"), err)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[cfg(unix)]
@@ -308,6 +218,13 @@ fn mode(path: &std::path::Path) -> u32 {
 /// file store, and `tonearm status` connects with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_sign_in_with_real_chromium_through_the_binary() {
+    if !tonearm_testkit::require_tool(
+        CHROMIUM,
+        "the sign-in test needs a real browser (`make test` runs scripts/setup.sh, which \
+         installs the Debian package `chromium`)",
+    ) {
+        return;
+    }
     // Headless chromium sometimes dies at start-up on a loaded 2-core machine (the DevTools
     // pipe closes before the page loads). Each attempt is a whole fresh run — simulator, login
     // process, browser — and the test still fails if all three do, so a real sign-in bug
@@ -326,8 +243,8 @@ async fn browser_sign_in_with_real_chromium_through_the_binary() {
 async fn chromium_sign_in_attempt() {
     let sim = common::sim().await;
     let acct = common::account(&sim, "premium").clone();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tonearm(&sim, home.path());
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut cmd = tonearm(&sim, &home);
     cmd.env("TONEARM_CREDENTIAL_STORE", "file")
         .args(["login", "--no-open"]);
     let mut login = Running::spawn(cmd);
@@ -363,7 +280,7 @@ async fn chromium_sign_in_attempt() {
     assert!(stored.contains(&acct.username), "{stored}");
     assert!(!stored.contains(&acct.password));
 
-    let out = tonearm(&sim, home.path())
+    let out = tonearm(&sim, &home)
         .env("TONEARM_CREDENTIAL_STORE", "file")
         .arg("status")
         .output()
@@ -379,7 +296,7 @@ async fn chromium_sign_in_attempt() {
         "{stdout}"
     );
     // Nothing secret in the log.
-    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    let log = std::fs::read_to_string(home.log_path()).unwrap();
     assert!(!log.contains(&acct.password));
     assert!(!log.contains("code="), "{log}");
 }
@@ -540,12 +457,9 @@ async fn browser_flow_over_http_gives_a_working_session() {
     assert_eq!(token.username.as_deref(), Some(user.as_str()));
     assert!(token.scopes.iter().any(|s| s == "streaming"), "{token:?}");
 
-    let session = common::within(
-        20,
-        Session::connect(
-            common::config(&sim),
-            Credentials::with_access_token(token.access_token.clone()),
-        ),
+    let session = common::try_sign_in(
+        &sim,
+        Credentials::with_access_token(token.access_token.clone()),
     )
     .await
     .expect("AP login with the OAuth token");
@@ -560,7 +474,7 @@ async fn browser_flow_over_http_gives_a_working_session() {
     store.save(&session.reusable_credentials()).unwrap();
     session.shutdown().await;
     let stored = store.load().unwrap().expect("stored");
-    let again = common::within(20, Session::connect(common::config(&sim), stored))
+    let again = common::try_sign_in(&sim, stored)
         .await
         .expect("stored credentials log in");
     assert_eq!(again.username(), user);
@@ -618,15 +532,9 @@ async fn device_flow_approved_at_pair() {
     let (token, ()) = common::within(30, async { tokio::join!(flow, user) }).await;
     let token = token.expect("approved");
     assert_eq!(token.username.as_deref(), Some(acct.username.as_str()));
-    let session = common::within(
-        20,
-        Session::connect(
-            common::config(&sim),
-            Credentials::with_access_token(token.access_token),
-        ),
-    )
-    .await
-    .expect("AP login");
+    let session = common::try_sign_in(&sim, Credentials::with_access_token(token.access_token))
+        .await
+        .expect("AP login");
     assert_eq!(session.username(), acct.username);
     session.shutdown().await;
 }
@@ -685,8 +593,8 @@ async fn device_code_expiry_ends_the_wait() {
 async fn device_login_through_the_binary_falls_back_to_the_file() {
     let sim = common::sim_with(quick_device_sim()).await;
     let acct = common::account(&sim, "premium").clone();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tonearm(&sim, home.path());
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut cmd = tonearm(&sim, &home);
     cmd.args(["login", "--device"]);
     let mut login = Running::spawn(cmd);
     login.line(|l| l.contains("/pair") && l.contains("enter the code"));
@@ -709,7 +617,7 @@ async fn device_login_through_the_binary_falls_back_to_the_file() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode(&file), 0o600);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+        let out = tonearm(&sim, &home).arg("status").output().unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -718,13 +626,13 @@ async fn device_login_through_the_binary_falls_back_to_the_file() {
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let out = tonearm(&sim, home.path()).arg("status").output().unwrap();
+    let out = tonearm(&sim, &home).arg("status").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tonearm(&sim, home.path()).arg("logout").output().unwrap();
+    let out = tonearm(&sim, &home).arg("logout").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("Removed the file"), "{stdout}");

@@ -2,35 +2,13 @@
 //! a receiver registered in-process with the scripted phone library, and `tonearm sim phone`
 //! listing devices and sending commands (including a refused one → non-zero exit, clear error).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tonearm_sim::remote::{Phone, PhoneConfig};
+use tonearm_testkit::process::{Home, SimProcess};
 
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin(home: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tonearm"));
-    c.env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("TONEARM_CREDENTIAL_STORE", "file")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("TONEARM_SIM")
-        .env_remove("TONEARM_SIM_PASSWORD")
-        .env_remove("TONEARM_LOG");
-    c
-}
-
-async fn phone_cli(home: &std::path::Path, args: Vec<String>) -> std::process::Output {
-    let mut cmd = bin(home);
+async fn phone_cli(home: &Home, args: Vec<String>) -> std::process::Output {
+    let mut cmd = home.command();
     cmd.args(["sim", "phone"]).args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -39,23 +17,11 @@ async fn phone_cli(home: &std::path::Path, args: Vec<String>) -> std::process::O
 
 #[tokio::test]
 async fn sim_phone_cli_lists_devices_and_sends_commands() {
-    let home = tempfile::tempdir().unwrap();
-    let mut child = Kill(
-        bin(home.path())
-            .args(["sim", "--listen", "127.0.0.1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        BufReader::new(stdout).read_line(&mut l).unwrap();
-        l
-    })
-    .await
-    .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut sim = home.command();
+    sim.arg("sim");
+    let sim = SimProcess::spawn(sim);
+    let info = &sim.info;
     let base = info["spclient"].as_str().unwrap().to_owned();
 
     // A second "device" of the account, registered through the library (it refuses commands).
@@ -66,7 +32,7 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
         .unwrap();
 
     let out = phone_cli(
-        home.path(),
+        &home,
         ["--sim", &base, "--username", "alice", "devices"]
             .map(String::from)
             .to_vec(),
@@ -90,7 +56,7 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
 
     // The Kitchen "device" refuses commands: a clear error and a failing exit status.
     let out = phone_cli(
-        home.path(),
+        &home,
         [
             "--sim",
             &base,
@@ -110,7 +76,7 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
 
     // Status with nothing active.
     let out = phone_cli(
-        home.path(),
+        &home,
         ["--sim", &base, "--username", "alice", "status"]
             .map(String::from)
             .to_vec(),
@@ -127,7 +93,7 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
 
     // No active device, no target: says so.
     let out = phone_cli(
-        home.path(),
+        &home,
         ["--sim", &base, "--username", "alice", "next"]
             .map(String::from)
             .to_vec(),
@@ -141,7 +107,7 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
     );
 
     // Without --sim: a clear error.
-    let out = phone_cli(home.path(), vec!["devices".into()]).await;
+    let out = phone_cli(&home, vec!["devices".into()]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sim"));
 

@@ -12,6 +12,7 @@ use tonearm::api::webapi::SearchType;
 use tonearm::api::{TokenProvider, WebApi};
 use tonearm::session::Session;
 use tonearm_sim::{CatalogSpec, SimConfig, Simulator};
+use tonearm_testkit::process::{account_in, endpoint_args, output_with_stdin, Home, SimProcess};
 
 use crate::common::{sim_with, within};
 
@@ -296,16 +297,6 @@ async fn an_expired_token_is_refreshed() {
 
 // ---- the binary: `tonearm library` and `tonearm search` ----
 
-fn tonearm(home: &std::path::Path) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tonearm"));
-    c.env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env_remove("TONEARM_LOG");
-    c
-}
-
 fn stdout_json(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
@@ -317,8 +308,9 @@ fn stdout_json(out: &std::process::Output) -> Value {
 
 #[test]
 fn demo_library_and_search_through_the_binary() {
-    let home = tempfile::tempdir().unwrap();
-    let out = tonearm(home.path())
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let out = home
+        .command()
         .args(["--demo", "library", "--json"])
         .output()
         .unwrap();
@@ -331,20 +323,18 @@ fn demo_library_and_search_through_the_binary() {
         .iter()
         .all(|p| p["loaded"].as_u64() == p["tracks"].as_u64()));
     assert!(
-        !home.path().join("cache").exists(),
+        !home.path().join("cache/tonearm").exists(),
         "--demo writes no cache"
     );
 
-    let out = tonearm(home.path())
-        .args(["--demo", "library"])
-        .output()
-        .unwrap();
+    let out = home.command().args(["--demo", "library"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("Liked Songs: "), "{text}");
     assert!(text.contains("Playlists ("), "{text}");
 
-    let out = tonearm(home.path())
+    let out = home
+        .command()
         .args([
             "--demo",
             "search",
@@ -363,7 +353,8 @@ fn demo_library_and_search_through_the_binary() {
     assert!(v["albums"].is_object());
     assert!(v["artists"].is_null());
 
-    let out = tonearm(home.path())
+    let out = home
+        .command()
         .args(["--demo", "search", "x", "--type", "song"])
         .output()
         .unwrap();
@@ -373,78 +364,21 @@ fn demo_library_and_search_through_the_binary() {
 
 #[tokio::test]
 async fn library_cache_through_the_binary() {
-    use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
 
-    let home = tempfile::tempdir().unwrap();
-    /// Kills the simulator process even when an assertion fails.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut sim = Kill(
-        tonearm(home.path())
-            .args(["sim", "--listen", "127.0.0.1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = sim.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        BufReader::new(stdout).read_line(&mut l).unwrap();
-        l
-    })
-    .await
-    .unwrap();
-    let info: Value = serde_json::from_str(&line).unwrap();
-    let acct = info["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["username"] == "tonearm-demo")
-        .unwrap()
-        .clone();
-    let endpoint_args = [
-        "--apresolve-url".to_string(),
-        info["apresolve"].as_str().unwrap().to_string(),
-        "--ap-key-modulus".to_string(),
-        info["ap_key"]["modulus"].as_str().unwrap().to_string(),
-        "--login5-url".to_string(),
-        info["login5"].as_str().unwrap().to_string(),
-        "--client-token-url".to_string(),
-        info["client_token"].as_str().unwrap().to_string(),
-        "--web-api-url".to_string(),
-        info["web_api"].as_str().unwrap().to_string(),
-    ];
+    let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
+    let mut sim = home.command();
+    sim.arg("sim").stderr(Stdio::null());
+    let sim = SimProcess::spawn(sim);
+    // The first premium account is `tonearm-demo`.
+    let (user, password) = account_in(&sim.info, "premium");
+    let endpoint_args = endpoint_args(&sim.info);
     let run = |args: &[&str], stdin: Option<&str>| {
-        let mut child = tonearm(home.path())
-            .args(&endpoint_args)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
+        output_with_stdin(home.command().args(&endpoint_args).args(args), stdin)
     };
-    let user = acct["username"].as_str().unwrap();
-    let password = format!("{}\n", acct["password"].as_str().unwrap());
     let out = run(
-        &["login", "--username", user, "--password-stdin"],
-        Some(&password),
+        &["login", "--username", &user, "--password-stdin"],
+        Some(&format!("{password}\n")),
     );
     assert!(
         out.status.success(),
@@ -473,7 +407,7 @@ async fn library_cache_through_the_binary() {
     assert_eq!(fourth["cached"], false);
     assert_eq!(fourth["playlists"], first["playlists"]);
     assert!(library::load_cached(&cache).is_some(), "rewritten");
-    let log = std::fs::read_to_string(home.path().join("state/tonearm/tonearm.log")).unwrap();
+    let log = std::fs::read_to_string(home.log_path()).unwrap();
     assert!(
         log.contains("corrupt"),
         "the corrupt cache is noted in the log"

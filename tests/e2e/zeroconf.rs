@@ -2,27 +2,34 @@
 //! and logs in with it; malformed, oversized and flooding requests get the error answers and the
 //! endpoint keeps serving; our controller wakes our receiver; our controller's blobs match an
 //! independent pure-Python oracle (`assets/fixtures/gen_zeroconf.py` →
-//! `tests/fixtures/zeroconf_blob.json`, and the oracle decodes a fresh blob at test time); and,
-//! where multicast works, an independent mDNS browser (python3-zeroconf) and our own `browse()`
-//! see the advertisement. Network tests use 127.0.0.1, except the mDNS ones, which need a real
-//! interface and skip with a printed reason when multicast is unavailable.
+//! `tests/fixtures/zeroconf_blob.json`, and the oracle decodes a fresh blob at test time); and
+//! an independent mDNS browser (python3-zeroconf) and our own `browse()` see the advertisement.
+//! Network tests use 127.0.0.1, except the mDNS ones, which run in two network namespaces the
+//! test creates (a veth pair with multicast on; `tonearm_testkit::netns`), so they run for real
+//! and never touch the host's network; they need root and `ip` (and python3-zeroconf), return
+//! early with a printed reason without them, and fail without them under `CI=true`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tonearm::connect::blob;
-use tonearm::connect::discovery::{Discovery, DiscoveryConfig, ZeroconfLogin};
+use tonearm::connect::discovery::{Discovery, DiscoveryConfig, LanEvent, ZeroconfLogin};
 use tonearm::connect::wake;
 use tonearm::session::dh::DhKeys;
-use tonearm::session::{AuthType, Credentials, Session};
+use tonearm::session::{AuthType, Credentials};
 
-use crate::common::{account, config, sim, within};
+use tonearm_testkit::netns::NetnsPair;
+use tonearm_testkit::process::Running;
+use tonearm_testkit::require;
+use tonearm_testkit::tools::python_with;
+
+use crate::common::{premium_session, sim, try_sign_in, within};
 
 const RECEIVER_ID: &str = "5eceb1e5eceb1e5eceb1e5eceb1e5eceb1e5eceb";
 
@@ -45,16 +52,7 @@ fn http() -> reqwest::Client {
 
 /// Signs in to the simulator with a password and returns the stored (reusable) credentials.
 async fn stored_credentials(s: &tonearm_sim::Simulator) -> Credentials {
-    let a = account(s, "premium");
-    let session = within(
-        20,
-        Session::connect(
-            config(s),
-            Credentials::with_password(&a.username, &a.password),
-        ),
-    )
-    .await
-    .expect("password login");
+    let session = premium_session(s).await;
     let stored = session.reusable_credentials();
     session.shutdown().await;
     assert_eq!(stored.auth_type, AuthType::StoredSpotifyCredentials);
@@ -219,7 +217,7 @@ async fn add_user_from_the_phone_logs_in_as_that_user() {
     assert_eq!(login.device_name.as_deref(), Some("Sim phone"));
     assert_eq!(login.credentials, stored);
     // The handed-over credentials log in to the simulated AP as that user.
-    let session = within(20, Session::connect(config(&s), login.credentials))
+    let session = try_sign_in(&s, login.credentials)
         .await
         .expect("zeroconf login");
     assert_eq!(session.username(), user);
@@ -508,7 +506,7 @@ async fn our_controller_wakes_our_receiver_and_the_login_works() {
     let login = next_login(&mut rx).await;
     assert_eq!(login.device_name.as_deref(), Some("tonearm controller"));
     assert_eq!(login.credentials, stored);
-    let session = within(20, Session::connect(config(&s), login.credentials))
+    let session = try_sign_in(&s, login.credentials)
         .await
         .expect("login with the handed-over credentials");
     assert_eq!(session.username(), stored.username.clone().unwrap());
@@ -647,30 +645,17 @@ fn controller_blobs_are_byte_identical_to_the_python_oracle() {
     }
 }
 
-/// A Python 3 interpreter that can `import <module>` (the Debian package installs into
-/// /usr/bin/python3, which may differ from the first `python3` on PATH).
-fn python_with(module: &str) -> Option<String> {
-    for py in ["/usr/bin/python3", "python3"] {
-        let ok = std::process::Command::new(py)
-            .args(["-c", &format!("import {module}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(py.to_string());
-        }
-    }
-    None
-}
-
 #[test]
 fn the_python_oracle_decodes_a_fresh_blob_from_our_controller() {
-    let Some(py) = python_with("hashlib") else {
-        eprintln!("SKIP: no python3 to run the oracle");
+    let py = python_with("hashlib");
+    if !require(
+        py.is_some(),
+        "python3",
+        "the independent blob oracle is a Python script",
+    ) {
         return;
-    };
+    }
+    let py = py.unwrap();
     let receiver_private: Vec<u8> = (0..95u8).map(|i| i.wrapping_mul(31) ^ 0x5a).collect();
     let receiver = DhKeys::from_private(&receiver_private);
     let device_id = "f00dfacef00dfacef00dfacef00dfacef00dface";
@@ -716,204 +701,210 @@ fn the_python_oracle_decodes_a_fresh_blob_from_our_controller() {
     assert_eq!(got["auth_data"], hex::encode(&creds.auth_data));
 }
 
-// ---- mDNS ---------------------------------------------------------------------------------
+// ---- mDNS, in network namespaces of its own ----------------------------------------------------
+//
+// Each test makes two namespaces joined by a veth pair (tonearm_testkit::netns): our
+// advertiser runs in `a` (this test binary re-run for the `mdns_helper_advertise` helper), the
+// browser in `b` (python3-zeroconf, or our `browse()` through `mdns_helper_browse`). Multicast
+// works there by construction, so nothing is skipped for the network's sake, and no packet
+// leaves the pair.
 
-/// Browses with python3-zeroconf for `name`; also registers and looks for its own probe
-/// service through a second Zeroconf instance, to tell "multicast does not work here" from
-/// "tonearm's service is missing".
+/// Browses with python3-zeroconf for the instance `argv[1]` for up to `argv[2]` seconds and
+/// prints what it resolved (port, TXT, IPv4 addresses) as one JSON line.
 const PY_BROWSER: &str = r#"
-import json, socket, sys, time, os
-from zeroconf import Zeroconf, ServiceBrowser, ServiceInfo, IPVersion
+import json, socket, sys, time
+from zeroconf import Zeroconf, ServiceBrowser, IPVersion
 TYPE = "_spotify-connect._tcp.local."
-PROBE_TYPE = "_tonearm-probe._tcp.local."
-want, ip, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-try:
-    zc_pub = Zeroconf(ip_version=IPVersion.V4Only)
-    zc = Zeroconf(ip_version=IPVersion.V4Only)
-except Exception as e:
-    print(json.dumps({"multicast": False, "reason": "cannot open mDNS sockets: %s" % e}))
-    sys.exit(0)
-probe_name = "probe-%d" % os.getpid()
-seen = {"probe": False, "names": []}
-def on_probe(zeroconf, service_type, name, state_change):
-    if name.startswith(probe_name):
-        seen["probe"] = True
-def on_spotify(zeroconf, service_type, name, state_change):
-    seen["names"].append(name)
-ServiceBrowser(zc, PROBE_TYPE, handlers=[on_probe])
-ServiceBrowser(zc, TYPE, handlers=[on_spotify])
-try:
-    zc_pub.register_service(ServiceInfo(PROBE_TYPE, probe_name + "." + PROBE_TYPE,
-        addresses=[socket.inet_aton(ip)], port=9, server=probe_name + ".local."))
-except Exception as e:
-    print(json.dumps({"multicast": False, "reason": "probe registration failed: %s" % e}))
-    sys.exit(0)
+want, timeout = sys.argv[1] + "." + TYPE, float(sys.argv[2])
+zc = Zeroconf(ip_version=IPVersion.V4Only)
+names = []
+def on_change(zeroconf, service_type, name, state_change):
+    names.append(name)
+ServiceBrowser(zc, TYPE, handlers=[on_change])
 deadline = time.time() + timeout
 found = None
 while time.time() < deadline and found is None:
-    for n in list(seen["names"]):
-        if n == want + "." + TYPE:
-            info = zc.get_service_info(TYPE, n, timeout=3000)
-            if info is not None:
-                found = {"port": info.port,
-                         "txt": {k.decode(): (v.decode() if v is not None else None)
-                                 for k, v in info.properties.items()},
-                         "addresses": [socket.inet_ntoa(a) for a in info.addresses if len(a) == 4]}
+    if want in names:
+        info = zc.get_service_info(TYPE, want, timeout=3000)
+        if info is not None:
+            found = {"port": info.port,
+                     "txt": {k.decode(): (v.decode() if v is not None else None)
+                             for k, v in info.properties.items()},
+                     "addresses": [socket.inet_ntoa(a) for a in info.addresses if len(a) == 4]}
     time.sleep(0.2)
-print(json.dumps({"multicast": seen["probe"], "found": found, "names": seen["names"],
-                  "reason": "" if seen["probe"] else "python-zeroconf did not see its own probe"}))
-zc_pub.close()
+print(json.dumps({"found": found, "names": names}))
 zc.close()
 "#;
 
-fn mdns_cfg(name: &str, device_id: &str, ip: IpAddr) -> DiscoveryConfig {
-    let mut c = DiscoveryConfig::new(name, device_id);
-    // The advertised address is the interface's, so listen there (still this machine only).
-    c.bind = ip;
-    c.advertise = true;
-    c.device_type = "Speaker".into();
-    c
+/// What the helpers print before their JSON (the test harness may have written "test … ... "
+/// on the same line).
+const MARK: &str = "MDNS-HELPER ";
+
+/// The JSON a helper printed on `line`.
+fn helper_json(line: &str) -> Value {
+    let at = line.find(MARK).expect("a helper line") + MARK.len();
+    serde_json::from_str(&line[at..]).unwrap()
 }
 
+/// Our advertiser in namespace `a` (the helper below): name, device id, and "carol" signed in.
+fn advertiser(net: &NetnsPair, name: &str, id: &str) -> (Running, Value) {
+    let mut cmd = net.a.rerun("zeroconf::mdns_helper_advertise");
+    cmd.env("TONEARM_MDNS_NAME", name)
+        .env("TONEARM_MDNS_ID", id)
+        .env("TONEARM_MDNS_BIND", net.a.addr().to_string());
+    let mut adv = Running::spawn_with_stdin(cmd);
+    let line = adv.line_within(Duration::from_secs(60), |l| l.contains(MARK));
+    let started = helper_json(&line);
+    assert_eq!(started["advertised"], true, "{started}");
+    (adv, started)
+}
+
+/// Helper, run inside a namespace by the mDNS tests (does nothing elsewhere): advertises a
+/// receiver bound to `TONEARM_MDNS_BIND`, prints its port, and on end of stdin shuts it down
+/// (the mDNS goodbye) and prints that it did.
 #[tokio::test]
-async fn mdns_advertisement_is_seen_by_an_independent_browser() {
-    const ID: &str = "7e57ad7e57ad7e57ad7e57ad7e57ad7e57ad7e57";
-    let Some(ip) = tonearm::connect::mdns::multicast_source() else {
-        eprintln!("SKIP mDNS: no non-loopback interface with a multicast route");
+#[ignore = "a helper the mDNS tests run inside a network namespace"]
+// Its stdout is how it reports to the test that runs it.
+#[allow(clippy::print_stdout)]
+async fn mdns_helper_advertise() {
+    let (Ok(name), Ok(id), Ok(bind)) = (
+        std::env::var("TONEARM_MDNS_NAME"),
+        std::env::var("TONEARM_MDNS_ID"),
+        std::env::var("TONEARM_MDNS_BIND"),
+    ) else {
         return;
     };
-    let Some(py) = python_with("zeroconf") else {
-        eprintln!(
-            "SKIP mDNS: python3-zeroconf is not installed (scripts/setup.sh test installs it)"
-        );
+    let mut c = DiscoveryConfig::new(&name, &id);
+    c.bind = bind.parse().unwrap();
+    c.advertise = true;
+    c.device_type = "Speaker".into();
+    let (d, _rx) = Discovery::start(c).await.unwrap();
+    d.set_active_user("carol");
+    let port = d.local_addr().port();
+    println!(
+        "{MARK}{}",
+        json!({"port": port, "advertised": d.is_advertised()})
+    );
+    // Until the test closes our stdin (or a minute, should it never).
+    let eof = tokio::task::spawn_blocking(|| {
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(60), eof).await;
+    d.shutdown().await;
+    println!("{MARK}{}", json!({"stopped": true}));
+}
+
+/// Helper, run inside a namespace by the mDNS tests (does nothing elsewhere): our `browse()`
+/// until the instance `TONEARM_MDNS_NAME` is found (printed as JSON) and then lost (printed),
+/// or a minute passes.
+#[tokio::test]
+#[ignore = "a helper the mDNS tests run inside a network namespace"]
+// Its stdout is how it reports to the test that runs it.
+#[allow(clippy::print_stdout)]
+async fn mdns_helper_browse() {
+    let Ok(name) = std::env::var("TONEARM_MDNS_NAME") else {
+        return;
+    };
+    let mut rx = tonearm::connect::discovery::browse().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                LanEvent::Found(dev) if dev.name == name => println!(
+                    "{MARK}{}",
+                    json!({"found": {
+                        "addr": dev.addr.to_string(), "cpath": dev.cpath,
+                        "device_id": dev.device_id, "device_type": dev.device_type,
+                        "active_user": dev.active_user,
+                    }})
+                ),
+                LanEvent::Lost(n) if n == name => {
+                    println!("{MARK}{}", json!({"lost": n}));
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+}
+
+#[test]
+fn mdns_advertisement_is_seen_by_an_independent_browser() {
+    const ID: &str = "7e57ad7e57ad7e57ad7e57ad7e57ad7e57ad7e57";
+    let py = python_with("zeroconf");
+    if !require(
+        py.is_some(),
+        "python3-zeroconf",
+        "the independent mDNS browser (scripts/setup.sh test installs it)",
+    ) {
+        return;
+    }
+    let Some(net) = NetnsPair::create() else {
         return;
     };
     let name = format!("tonearm mdns test {}", std::process::id());
-    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
-        .await
+    let (adv, started) = advertiser(&net, &name, ID);
+    let out = net
+        .b
+        .command(py.unwrap())
+        .args(["-c", PY_BROWSER, &name, "20"])
+        .stdin(Stdio::null())
+        .output()
         .unwrap();
-    if !d.is_advertised() {
-        eprintln!("SKIP mDNS: the advertisement could not be started here");
-        return;
-    }
-    // The script ends on its own after its 15 s browse window.
-    let (n, ip_s) = (name.clone(), ip.to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(py)
-            .args(["-c", PY_BROWSER, &n, &ip_s, "15"])
-            .stdin(Stdio::null())
-            .output()
-    });
-    let out = within(90, out).await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let Some(line) = text.lines().rev().find(|l| l.starts_with('{')) else {
         panic!(
-            "browser printed nothing: {}",
+            "the browser printed nothing: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     };
     let v: Value = serde_json::from_str(line).unwrap();
-    if v["multicast"] != true {
-        eprintln!("SKIP mDNS: multicast does not work here ({})", v["reason"]);
-        d.shutdown().await;
-        return;
-    }
     let found = &v["found"];
     assert!(found.is_object(), "our service was not seen: {v}");
-    assert_eq!(found["port"], d.local_addr().port());
+    assert_eq!(found["port"], started["port"]);
+    assert_eq!(found["addresses"], json!([net.a.addr().to_string()]));
     assert_eq!(found["txt"]["VERSION"], "1.0");
     assert_eq!(found["txt"]["CPath"], "/");
     assert_eq!(found["txt"]["Stack"], "SP");
-    d.shutdown().await;
+    let (ok, stdout, stderr) = adv.finish();
+    assert!(ok, "advertiser:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"stopped\":true"), "{stdout}");
 }
 
-/// Whether mDNS works between two mdns-sd daemons on this host (a probe service registered by
-/// one, browsed by the other); used to decide between skip and failure.
-async fn mdns_sd_multicast_works(ip: std::net::Ipv4Addr) -> bool {
-    let pub_d = mdns_sd::ServiceDaemon::new().unwrap();
-    let ty = "_tonearm-probe._tcp.local.";
-    let name = format!("probe-{}", std::process::id());
-    let info = mdns_sd::ServiceInfo::new(
-        ty,
-        &name,
-        "tonearm-probe.local.",
-        ip.to_string().as_str(),
-        9,
-        None,
-    )
-    .unwrap();
-    pub_d.register(info).unwrap();
-    let browse_d = mdns_sd::ServiceDaemon::new().unwrap();
-    let rx = browse_d.browse(ty).unwrap();
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Ok(ev) = rx.recv_async().await {
-            if let mdns_sd::ServiceEvent::ServiceResolved(s) = ev {
-                if s.get_fullname().starts_with(&name) {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    let _ = pub_d.shutdown();
-    let _ = browse_d.shutdown();
-    found
-}
-
-#[tokio::test]
-async fn browse_finds_our_own_advertisement() {
+#[test]
+fn browse_finds_our_own_advertisement() {
     const ID: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
-    let Some(ip) = tonearm::connect::mdns::multicast_source() else {
-        eprintln!("SKIP mDNS browse: no non-loopback interface with a multicast route");
+    let Some(net) = NetnsPair::create() else {
         return;
     };
     let name = format!("tonearm browse test {}", std::process::id());
-    let (d, _rx) = Discovery::start(mdns_cfg(&name, ID, IpAddr::V4(ip)))
-        .await
-        .unwrap();
-    d.set_active_user("carol");
-    let mut rx = tonearm::connect::discovery::browse().unwrap();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(ev) = rx.recv().await {
-            if let tonearm::connect::discovery::LanEvent::Found(dev) = ev {
-                if dev.name == name {
-                    return Some(dev);
-                }
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some(dev) = found else {
-        if !mdns_sd_multicast_works(ip).await {
-            eprintln!("SKIP mDNS browse: multicast does not work between two daemons here");
-            d.shutdown().await;
-            return;
-        }
-        panic!("browse() did not report our own advertisement");
-    };
-    assert_eq!(dev.addr.port(), d.local_addr().port());
-    assert_eq!(dev.cpath, "/");
-    assert_eq!(dev.device_id, ID);
-    assert_eq!(dev.device_type, "Speaker");
-    assert_eq!(dev.active_user, "carol");
+    let mut browse = net.b.rerun("zeroconf::mdns_helper_browse");
+    browse.env("TONEARM_MDNS_NAME", &name);
+    let mut browser = Running::spawn(browse);
+    let (mut adv, started) = advertiser(&net, &name, ID);
+    let line = browser.line_within(Duration::from_secs(60), |l| {
+        l.contains(MARK) && l.contains("\"found\"")
+    });
+    let v = helper_json(&line);
+    let dev = &v["found"];
+    assert_eq!(
+        dev["addr"],
+        format!("{}:{}", net.a.addr(), started["port"]),
+        "{v}"
+    );
+    assert_eq!(dev["cpath"], "/");
+    assert_eq!(dev["device_id"], ID);
+    assert_eq!(dev["device_type"], "Speaker");
+    assert_eq!(dev["active_user"], "carol");
     // Shutting down sends a goodbye: browse reports the device lost.
-    d.shutdown().await;
-    let lost = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(ev) = rx.recv().await {
-            if ev == tonearm::connect::discovery::LanEvent::Lost(name.clone()) {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(lost, "no Lost event after the goodbye");
+    adv.close_stdin();
+    browser.line_within(Duration::from_secs(60), |l| {
+        l.contains(MARK) && l.contains("\"lost\"")
+    });
+    let (ok, stdout, stderr) = adv.finish();
+    assert!(ok, "advertiser:\n{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = browser.finish();
+    assert!(ok, "browser:\n{stdout}\n{stderr}");
 }
 
 /// A `MakeWriter` collecting log output in memory.

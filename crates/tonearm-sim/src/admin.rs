@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use super::faults::{self, Fault, FaultAck, FaultError};
-use super::http::{json_error, App};
 use super::SimStats;
+use crate::app::App;
+use crate::respond::json_error;
 
 /// Largest accepted parameter body.
 const MAX_BODY: usize = 16 * 1024;

@@ -28,8 +28,9 @@ use tokio::time::Instant;
 use super::codec::{CodecError, Decoder, Encoder, MAC_LEN};
 use super::handshake;
 use super::mercury::{self, Assembler};
-use super::state::{lock, Counters, Outbound, SessionEntry, Shared};
+use super::state::{Counters, Outbound, SessionEntry, Shared};
 use super::{ApFaults, SimAccount};
+use crate::util::lock;
 
 /// Packet types (spec §3).
 pub(crate) mod cmd {

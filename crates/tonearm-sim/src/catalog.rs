@@ -956,7 +956,7 @@ mod tests {
             assert_eq!(c.tracks[t].audio, Some(audio));
         }
         assert_eq!(c.albums[c.demo_album].name, "Pure Tones");
-        for account in super::super::state::builtin_accounts() {
+        for account in crate::builtin_accounts() {
             assert!(c.user(&account.username).is_some(), "{}", account.username);
         }
         assert!(!c.shows.is_empty() && c.episodes.len() >= 2);

@@ -21,9 +21,11 @@ use hmac::{Hmac, Mac};
 use http_body::{Frame, SizeHint};
 use sha1::Sha1;
 
-use super::http::{json_error, percent_decode, App};
 use super::ids::{self, FileId};
 use super::state::{Counters, Shared};
+use crate::app::App;
+use crate::respond::{json_error, percent_decode};
+use crate::util::lock;
 
 /// Bytes between two pauses of a slow body (and the chunk size of streamed bodies).
 const CHUNK: usize = 16 * 1024;
@@ -230,7 +232,7 @@ pub(crate) async fn serve(
         );
     }
     if shared.take_fault(|f| &mut f.cdn_429) {
-        let secs = super::state::lock(&shared.http_faults).retry_after_secs;
+        let secs = lock(&shared.http_faults).retry_after_secs;
         let mut response = json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate limited (injected fault)",
@@ -292,7 +294,7 @@ pub(crate) async fn serve(
     let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
     // Both fit in usize: they index `data`.
     let (start, end_exclusive) = (start as usize, (end as usize + 1).min(data.len()));
-    let faults = super::state::lock(&shared.http_faults).clone();
+    let faults = lock(&shared.http_faults).clone();
     let truncate = shared.take_fault(|f| &mut f.cdn_truncate);
     let body = if truncate || faults.cdn_slow.is_some() {
         let stop = if truncate {

@@ -8,29 +8,22 @@
 //! transfer's `current_uid` finds its track again. Called by `connect_state` and the router;
 //! depends on no client module.
 
+pub(crate) mod transfer;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use librespot_protocol::context::Context;
-use librespot_protocol::context_page::ContextPage;
-use librespot_protocol::context_player_options::ContextPlayerOptions;
-use librespot_protocol::context_track::ContextTrack;
-use librespot_protocol::play_origin::PlayOrigin;
-use librespot_protocol::playback::Playback;
-use librespot_protocol::player::{PlayerState, ProvidedTrack};
-use librespot_protocol::queue::Queue;
-use librespot_protocol::session::Session;
-use librespot_protocol::transfer_state::TransferState;
-use protobuf::MessageField;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::catalog::{Catalog, Entity};
-use super::http::{json_error, App};
+use super::catalog::Entity;
 use super::ids;
-use super::state::{lock, Shared};
+use super::state::Shared;
+use crate::app::App;
+use crate::respond::json_error;
+use crate::util::lock;
 
 /// A stable 16-hex-digit uid for the track at `index` of `context_uri`.
 pub(crate) fn uid_for(context_uri: &str, index: usize) -> String {
@@ -123,107 +116,13 @@ async fn context_resolve(
     Path(uri): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = super::connect_state::auth(&app.shared, &headers) {
+    if let Err(r) = crate::auth::auth(&app.shared, &headers) {
         return r.into_response();
     }
     match resolve(&app.shared, &uri) {
         Some(v) => Json(v).into_response(),
         None => json_error(StatusCode::NOT_FOUND, "unknown context"),
     }
-}
-
-fn context_track(t: &ProvidedTrack) -> ContextTrack {
-    let mut c = ContextTrack::new();
-    c.set_uri(t.uri.clone());
-    if !t.uid.is_empty() {
-        c.set_uid(t.uid.clone());
-    }
-    if let Some((_, gid)) = ids::parse_uri(&t.uri) {
-        c.set_gid(gid.to_vec());
-    }
-    for (k, v) in &t.metadata {
-        c.metadata.insert(k.clone(), v.clone());
-    }
-    c
-}
-
-/// The `TransferState` for handing `ps` to another device. With a catalog, the context gets
-/// explicit pages only when the catalog cannot resolve its URI (e.g. a list of tracks).
-pub(crate) fn transfer_state(ps: &PlayerState, catalog: Option<&Catalog>) -> TransferState {
-    let mut ts = TransferState::new();
-
-    let mut opts = ContextPlayerOptions::new();
-    let o = ps.options.clone().unwrap_or_default();
-    opts.set_shuffling_context(o.shuffling_context);
-    opts.set_repeating_context(o.repeating_context);
-    opts.set_repeating_track(o.repeating_track);
-    ts.options = MessageField::some(opts);
-
-    let mut pb = Playback::new();
-    let timestamp = if ps.timestamp > 0 {
-        ps.timestamp
-    } else {
-        super::connect_state::now_ms()
-    };
-    pb.set_timestamp(timestamp);
-    let position = i32::try_from(ps.position_as_of_timestamp.max(0)).unwrap_or(i32::MAX);
-    pb.set_position_as_of_timestamp(position);
-    pb.set_playback_speed(1.0);
-    pb.set_is_paused(ps.is_paused || !ps.is_playing);
-    let current = ps.track.clone().unwrap_or_default();
-    pb.current_track = MessageField::some(context_track(&current));
-    ts.playback = MessageField::some(pb);
-
-    let mut ctx = Context::new();
-    ctx.set_uri(ps.context_uri.clone());
-    ctx.set_url(if ps.context_url.is_empty() {
-        format!("context://{}", ps.context_uri)
-    } else {
-        ps.context_url.clone()
-    });
-    for (k, v) in &ps.context_metadata {
-        ctx.metadata.insert(k.clone(), v.clone());
-    }
-    let resolvable = !ps.context_uri.is_empty()
-        && catalog.is_none_or(|c| {
-            c.by_uri(&ps.context_uri).is_some()
-                || ps.context_uri.ends_with(":collection")
-                || ids::parse_uri(&ps.context_uri).is_some_and(|(k, _)| k == ids::Kind::Playlist)
-        });
-    if !resolvable {
-        let mut page = ContextPage::new();
-        let in_context = |t: &&ProvidedTrack| t.provider != "queue";
-        for t in ps.prev_tracks.iter().filter(in_context) {
-            page.tracks.push(context_track(t));
-        }
-        if current.provider != "queue" {
-            page.tracks.push(context_track(&current));
-        }
-        for t in ps.next_tracks.iter().filter(in_context) {
-            page.tracks.push(context_track(t));
-        }
-        ctx.pages.push(page);
-    }
-    let mut session = Session::new();
-    session.context = MessageField::some(ctx);
-    session.set_current_uid(current.uid.clone());
-    if let Some(origin) = ps.play_origin.as_ref() {
-        let mut po = PlayOrigin::new();
-        po.set_feature_identifier(origin.feature_identifier.clone());
-        po.set_feature_version(origin.feature_version.clone());
-        po.set_view_uri(origin.view_uri.clone());
-        po.set_device_identifier(origin.device_identifier.clone());
-        session.play_origin = MessageField::some(po);
-    }
-    ts.current_session = MessageField::some(session);
-
-    let mut queue = Queue::new();
-    for t in ps.next_tracks.iter().filter(|t| t.provider == "queue") {
-        queue.tracks.push(context_track(t));
-    }
-    queue.set_is_playing_queue(current.provider == "queue");
-    ts.queue = MessageField::some(queue);
-    ts
 }
 
 /// The fields a strict client accepts in a context-resolve answer (for tests).

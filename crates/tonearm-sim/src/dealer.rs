@@ -13,7 +13,8 @@
 //! builds the JSON frames (`message_frame`, `request_frame`). Called by `http` (the `/` route)
 //! and `connect_state`; depends on no client module.
 
-use std::io::Write;
+pub(crate) mod frames;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,64 +22,18 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpg
 use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::faults::{DealerEvent, DealerGuard};
-use super::http::{percent_decode, App};
-use super::state::Shared;
+use crate::app::App;
+use crate::faults::{DealerEvent, DealerGuard};
+use crate::respond::percent_decode;
+use crate::state::Shared;
+use frames::pusher_frame;
+#[cfg(test)]
+use frames::{message_frame, request_frame};
 
 /// Largest client frame accepted (replies and pings are tiny).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    // Writing to a Vec cannot fail.
-    if enc.write_all(bytes).is_err() {
-        return Vec::new();
-    }
-    enc.finish().unwrap_or_default()
-}
-
-/// A `type: "message"` frame with one gzip'd protobuf payload.
-pub(crate) fn message_frame(uri: &str, payload: &[u8]) -> String {
-    json!({
-        "type": "message",
-        "uri": uri,
-        "method": "PUT",
-        "headers": {
-            "Content-Type": "application/x-protobuf",
-            "Transfer-Encoding": "gzip",
-        },
-        "payloads": [B64.encode(gzip(payload))],
-    })
-    .to_string()
-}
-
-/// A `type: "request"` frame: `payload.compressed` = base64(gzip(JSON)).
-pub(crate) fn request_frame(key: &str, ident: &str, body: &Value) -> String {
-    let raw = body.to_string();
-    json!({
-        "type": "request",
-        "key": key,
-        "message_ident": ident,
-        "headers": { "Transfer-Encoding": "gzip" },
-        "payload": { "compressed": B64.encode(gzip(raw.as_bytes())) },
-    })
-    .to_string()
-}
-
-/// The first frame of every connection.
-pub(crate) fn pusher_frame(conn_id: &str) -> String {
-    json!({
-        "type": "message",
-        "uri": format!("hm://pusher/v1/connections/{conn_id}"),
-        "method": "PUT",
-        "headers": { "Spotify-Connection-Id": conn_id },
-    })
-    .to_string()
-}
 
 /// Whether a `/` request is a websocket handshake (rather than apresolve).
 pub(crate) fn is_dealer_request(headers: &HeaderMap, query: Option<&str>) -> bool {
@@ -100,16 +55,16 @@ fn access_token(query: &str) -> Option<String> {
 /// Validates the token and upgrades `GET /?access_token=…` to the dealer websocket.
 pub(crate) async fn accept(app: App, query: Option<String>, request: Request) -> Response {
     let token = query.as_deref().and_then(access_token).or_else(|| {
-        super::tokens::bearer_token(request.headers())
+        crate::auth::bearer_token(request.headers())
             .ok()
             .map(str::to_owned)
     });
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return super::tokens::unauthorized("missing access_token");
+        return crate::auth::unauthorized("missing access_token");
     };
     let Some((user, _scopes)) = app.shared.validate_web_token(&token) else {
         tracing::info!("dealer: token refused");
-        return super::tokens::unauthorized("invalid or expired access token");
+        return crate::auth::unauthorized("invalid or expired access token");
     };
     let (mut parts, _body) = request.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
@@ -246,8 +201,12 @@ fn handle_text(shared: &Shared, conn_id: &str, text: &str) -> Option<String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::*;
     use std::io::Read;
+
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+
+    use super::*;
 
     fn gunzip(b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -32,8 +32,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::put_limit::{PutLimit, PutLimiter};
-use super::state::{lock, Counters, Shared};
+use super::state::{Counters, Shared};
 use super::{ApFaults, HttpFaults};
+use crate::util::lock;
 
 /// A fault injected into a running simulator (see `FAULTS.md`). The wire form for `POST
 /// /_sim/fault/{name}` is [`Fault::name`] and [`Fault::params`]; [`Fault::parse`] reads it back.

@@ -12,8 +12,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::faults::Service;
-use super::http::{json_error, App};
 use super::state::Counters;
+use crate::app::App;
+use crate::respond::json_error;
 
 /// Which service `path` belongs to.
 pub(crate) fn classify(method: &Method, path: &str, upgrade: bool) -> Service {
@@ -97,7 +98,7 @@ fn commanded_devices(
         .split('&')
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| *k == "device_id")
-        .and_then(|(_, v)| super::http::percent_decode(v));
+        .and_then(|(_, v)| crate::respond::percent_decode(v));
     devices.extend(target);
     devices
 }
@@ -138,7 +139,7 @@ pub(crate) async fn gate(State(app): State<App>, request: Request, next: Next) -
     let limited = put_state_device(request.method(), path);
     let commanded = limited.is_none() && is_command(request.method(), path);
     if limited.is_some() || commanded {
-        let user = super::tokens::bearer_token(request.headers())
+        let user = crate::auth::bearer_token(request.headers())
             .ok()
             .and_then(|t| shared.validate_web_token(t))
             .map(|(user, _)| user);

@@ -7,40 +7,25 @@
 //! latency every response waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
 //! queries get a 400 with a JSON error. Depends on no client module.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::state::{lock, Shared};
-use super::{accounts, admin, cdn, connect_state, context, dealer, gate, spclient, tokens, webapi};
-
-/// What apresolve hands out.
-#[derive(Debug, Clone)]
-pub(crate) struct Endpoints {
-    pub accesspoint: Vec<String>,
-    pub dealer: Vec<String>,
-    pub spclient: Vec<String>,
-}
-
-/// The state every handler gets.
-#[derive(Clone)]
-pub(crate) struct App {
-    pub endpoints: Arc<Endpoints>,
-    pub shared: Arc<Shared>,
-}
+use crate::app::App;
+use crate::respond::percent_decode;
+use crate::util::lock;
+use crate::{accounts, admin, cdn, connect_state, context, dealer, gate, spclient, tokens, webapi};
 
 /// The HTTP routes.
 pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/", get(root))
-        .route("/v1/clienttoken", post(tokens::client_token))
-        .route("/v3/login", post(tokens::login5))
+        .route("/v1/clienttoken", post(tokens::endpoints::client_token))
+        .route("/v3/login", post(tokens::endpoints::login5))
         .route(
             "/extended-metadata/v0/extended-metadata",
             post(spclient::extended_metadata),
@@ -56,7 +41,7 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/audio/{file}", get(cdn::serve))
         .merge(accounts::routes())
-        .merge(connect_state::routes())
+        .merge(connect_state::endpoints::routes())
         .merge(context::routes())
         .merge(webapi::routes())
         .merge(admin::routes())
@@ -77,56 +62,6 @@ async fn latency(State(app): State<App>, request: Request, next: Next) -> Respon
 
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
-}
-
-/// `{"error": {"status": N, "message": "…"}}` (the Web API's error shape).
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    let body = json!({ "error": { "status": status.as_u16(), "message": message } });
-    (status, Json(body)).into_response()
-}
-
-/// A protobuf body with `Content-Type: application/x-protobuf`.
-pub(crate) fn protobuf_response(status: StatusCode, message: &impl protobuf::Message) -> Response {
-    match message.write_to_bytes() {
-        Ok(bytes) => protobuf_bytes(status, bytes),
-        Err(e) => {
-            tracing::warn!(error = %e, "simulator could not encode a protobuf response");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot encode the response",
-            )
-        }
-    }
-}
-
-/// Already-encoded protobuf bytes.
-pub(crate) fn protobuf_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/x-protobuf")],
-        bytes,
-    )
-        .into_response()
-}
-
-/// Decodes `%XX` and `+` in a query component; `None` for broken escapes or non-UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `GET /`: the dealer websocket (`?access_token=…` or an Upgrade header), else apresolve.
@@ -165,19 +100,4 @@ async fn apresolve(State(app): State<App>, RawQuery(query): RawQuery) -> Respons
         return bad_request("expected ?type=accesspoint|dealer|spclient".to_owned());
     }
     Json(Value::Object(body)).into_response()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
-        assert_eq!(percent_decode("%7"), None);
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
-        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
-    }
 }

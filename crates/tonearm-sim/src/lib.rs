@@ -9,23 +9,31 @@
 //! with the client cannot hide. [`Simulator::start`] binds everything and returns a handle;
 //! tests configure it through the handle and read [`SimStats`].
 //!
-//! Files: `state` shared state and persistence, `http` the router (apresolve, latency),
-//! `tokens` client-token and login5, `accounts` the OAuth accounts service (authorize page,
-//! token endpoint, device flow), `spclient` metadata and storage-resolve, `cdn` the audio
-//! CDN, `catalog` the music catalog, `metadata` catalog → protobufs, `media` the embedded audio,
-//! Spotify's header page and AES-CTR, `ids` gids and base62, `ap` listeners and sessions,
-//! `handshake` the plaintext handshake and the test RSA key, `codec` Shannon framing, `mercury`
-//! Mercury packets, `dh` the DH group, `phone` the Zeroconf blob encoder; `faults` the runtime
-//! faults ([`Fault`]: revoked tokens, dropped connections, dealer flapping, CDN stalls,
-//! injected 429s, black holes), `gate` the HTTP middleware that applies them and connect-state's
-//! PUT rate limit (`put_limit`), `admin` the loopback-only admin endpoint and its client;
-//! Spotify Connect: `dealer` the dealer websocket, `connect_state` devices, clusters, transfer,
-//! commands and volume, `context` context-resolve and TransferState, `webapi::player` the Web
-//! API player endpoints, `remote` the scripted phone that drives them.
+//! Files: `state` shared state and persistence, `app` what every HTTP handler gets, `http` the
+//! router (apresolve, latency), `respond` the response helpers, `auth` Bearer tokens and 401s,
+//! `util` the poison-free lock and the clock, `tokens` the token table and (`tokens::endpoints`)
+//! client-token and login5, `accounts` the OAuth accounts service (authorize page, token
+//! endpoint, device flow; `accounts::grants` what it remembers), `spclient` metadata and
+//! storage-resolve, `cdn` the audio CDN, `catalog` the music catalog, `metadata` catalog →
+//! protobufs, `media` the embedded audio, Spotify's header page and AES-CTR, `ids` gids and
+//! base62, `ap` listeners and sessions, `handshake` the plaintext handshake and the test RSA
+//! key, `codec` Shannon framing, `mercury` Mercury packets, `dh` the DH group, `phone` the
+//! Zeroconf blob encoder; Spotify Connect: `dealer` the dealer websocket (`dealer::frames` its
+//! JSON frames), `connect_state` the hub of devices, clusters, transfers, commands and volume
+//! (`connect_state::endpoints` its HTTP side), `context` context-resolve (`context::transfer`
+//! the TransferState), `webapi::player` the Web API player endpoints, `remote` the scripted
+//! phone that drives them.
+//!
+//! The files import each other without cycles (tonearm's `tests/e2e/layering.rs` checks it):
+//! leaves (`util`, `respond`, `ids`, codecs, the hub's frames and transfer state) under the
+//! service state (`state` and the state types it holds), under `auth` and `app`, under the
+//! endpoints, under the router.
 
 mod accounts;
 pub mod admin;
 mod ap;
+mod app;
+mod auth;
 pub mod catalog;
 mod cdn;
 mod codec;
@@ -44,19 +52,16 @@ mod metadata;
 pub mod phone;
 mod put_limit;
 pub mod remote;
+mod respond;
 mod spclient;
 mod state;
+mod tokens;
+mod util;
+mod webapi;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests_connect;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests_http;
-mod tokens;
-mod webapi;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -69,7 +74,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use rand::RngCore;
-use state::{lock, Behaviour, CredentialStore, MercuryResource, Shared};
+use state::{Behaviour, CredentialStore, MercuryResource, Shared};
+use util::lock;
 
 pub use catalog::{Catalog, CatalogSpec};
 pub use dh::DhError;
@@ -363,7 +369,19 @@ pub enum SimError {
 
 /// The built-in test accounts (usernames, passwords, products) every simulator serves.
 pub fn builtin_accounts() -> Vec<SimAccount> {
-    state::builtin_accounts()
+    let account = |username: &str, password: &str, product: &str, country: &str| SimAccount {
+        username: username.to_owned(),
+        password: password.to_owned(),
+        product: product.to_owned(),
+        country: country.to_owned(),
+    };
+    vec![
+        account("tonearm-demo", "tonearm-demo-pass", "premium", "SE"),
+        account("alice", "alice-pass", "premium", "GB"),
+        account("frank-free", "frank-pass", "free", "US"),
+        // Premium, but the AP refuses every audio key it asks for (FAULTS.md, "keyless").
+        account(state::KEYLESS_ACCOUNT, "keyless-pass", "premium", "SE"),
+    ]
 }
 
 /// A running simulator. Dropping it stops the listeners too; [`Simulator::shutdown`] also waits.
@@ -427,7 +445,7 @@ impl Simulator {
             .iter()
             .map(|(_, addr)| addr.to_string())
             .collect();
-        let accounts = state::builtin_accounts();
+        let accounts = builtin_accounts();
         let catalog = Arc::new(Catalog::build(cfg.catalog));
         let info = SimInfo {
             apresolve: format!("http://{http_addr}/"),
@@ -495,12 +513,12 @@ impl Simulator {
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        let endpoints = http::Endpoints {
+        let endpoints = app::Endpoints {
             accesspoint: access_points,
             dealer: vec![http_addr.to_string()],
             spclient: vec![http_addr.to_string()],
         };
-        let router = http::router(http::App {
+        let router = http::router(app::App {
             endpoints: Arc::new(endpoints),
             shared: Arc::clone(&shared),
         });

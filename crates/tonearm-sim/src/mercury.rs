@@ -228,6 +228,8 @@ pub(crate) fn parse_header(parts: &[Vec<u8>]) -> Result<Header, MercuryError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn reassemble(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -384,15 +386,8 @@ mod tests {
             MercuryError::BadHeader
         );
     }
-}
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod proptests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
+    proptest::proptest! {
         #[test]
         fn parser_and_assembler_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Ok(packet) = parse_packet(&bytes) {

@@ -25,10 +25,12 @@ use protobuf::{EnumOrUnknown, Message, MessageField};
 use sha1::{Digest, Sha1};
 
 use super::catalog::{Catalog, Entity};
-use super::http::{json_error, protobuf_bytes, protobuf_response, App};
 use super::ids::{self, FileId, Kind};
-use super::state::{lock, Counters, Shared};
-use super::{cdn, metadata, tokens};
+use super::state::{Counters, Shared};
+use super::{cdn, metadata};
+use crate::app::App;
+use crate::respond::{json_error, protobuf_bytes, protobuf_response};
+use crate::util::lock;
 
 /// Cache lifetime advertised for metadata.
 const CACHE_TTL: i64 = 3600;
@@ -86,8 +88,8 @@ pub(crate) async fn extended_metadata(
     if let Some(fault) = metadata_gate(shared) {
         return fault;
     }
-    if let Err(reason) = tokens::bearer_user(shared, &headers) {
-        return tokens::unauthorized(reason);
+    if let Err(reason) = crate::auth::bearer_user(shared, &headers) {
+        return crate::auth::unauthorized(reason);
     }
     let Ok(request) = BatchedEntityRequest::parse_from_bytes(&body) else {
         return json_error(
@@ -155,8 +157,8 @@ pub(crate) async fn metadata(
     if let Some(fault) = metadata_gate(shared) {
         return fault;
     }
-    if let Err(reason) = tokens::bearer_user(shared, &headers) {
-        return tokens::unauthorized(reason);
+    if let Err(reason) = crate::auth::bearer_user(shared, &headers) {
+        return crate::auth::unauthorized(reason);
     }
     let kind = match Kind::parse(&kind) {
         Some(k) if k != Kind::Playlist => k,
@@ -198,9 +200,9 @@ fn resolve(
     file: &str,
 ) -> Response {
     Counters::bump(&shared.counters.storage_resolves);
-    let user = match tokens::bearer_user(shared, headers) {
+    let user = match crate::auth::bearer_user(shared, headers) {
         Ok(user) => user,
-        Err(reason) => return tokens::unauthorized(reason),
+        Err(reason) => return crate::auth::unauthorized(reason),
     };
     if mode != "interactive" && mode != "interactive_prefetch" {
         return json_error(

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -20,33 +20,12 @@ use super::handshake::ApKey;
 use super::media::Media;
 use super::tokens::TokenTable;
 use super::{ApFaults, HttpFaults, SimAccount, SimError, SimStats};
+use crate::util::lock;
 
 /// Name of the state file inside `state_dir`.
 pub(crate) const STATE_FILE: &str = "sim-state.json";
 /// Length of issued stored credentials.
 const STORED_CREDENTIALS_LEN: usize = 32;
-
-/// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The fixed test accounts.
-pub(crate) fn builtin_accounts() -> Vec<SimAccount> {
-    let account = |username: &str, password: &str, product: &str, country: &str| SimAccount {
-        username: username.to_owned(),
-        password: password.to_owned(),
-        product: product.to_owned(),
-        country: country.to_owned(),
-    };
-    vec![
-        account("tonearm-demo", "tonearm-demo-pass", "premium", "SE"),
-        account("alice", "alice-pass", "premium", "GB"),
-        account("frank-free", "frank-pass", "free", "US"),
-        // Premium, but the AP refuses every audio key it asks for (FAULTS.md, "keyless").
-        account(KEYLESS_ACCOUNT, "keyless-pass", "premium", "SE"),
-    ]
-}
 
 /// The built-in account whose audio keys the AP always refuses, as Spotify does for accounts
 /// created since about Dec 2024 asking through clients like librespot (spec §10.4).

@@ -13,13 +13,13 @@
 mod objects;
 pub(crate) mod player;
 mod store;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,45 +29,15 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::catalog::{AlbumType, Entity};
-use super::http::{json_error, percent_decode, App};
 use super::ids::{self, Gid, Kind};
-use super::state::{lock, Shared};
-use super::{SimAccount, SimError};
+use super::state::Shared;
+use super::SimAccount;
+use crate::app::App;
+use crate::respond::{json_error, percent_decode};
+use crate::util::lock;
 use objects::{paging, rfc3339_ms, Ctx};
+pub(crate) use store::WebApi;
 use store::{now_secs, Entry, WebData, WebPlaylist};
-
-/// The Web API's state inside [`Shared`].
-pub(crate) struct WebApi {
-    pub data: Mutex<WebData>,
-    /// Requests per window per user.
-    pub rate: Option<(u32, Duration)>,
-}
-
-impl WebApi {
-    /// Seeds the libraries from the catalog and the scale settings.
-    pub(crate) fn new(
-        catalog: &super::Catalog,
-        accounts: &[SimAccount],
-        library_tracks: usize,
-        library_playlists: usize,
-        rate: Option<(u32, Duration)>,
-    ) -> Result<WebApi, SimError> {
-        if rate.is_some_and(|(n, w)| n == 0 || w.is_zero()) {
-            return Err(SimError::Config(
-                "web_api_rate needs at least one request per non-empty window".to_owned(),
-            ));
-        }
-        Ok(WebApi {
-            data: Mutex::new(WebData::seed(
-                catalog,
-                accounts,
-                library_tracks,
-                library_playlists,
-            )?),
-            rate,
-        })
-    }
-}
 
 /// A refusal: status, message, and for 429 the seconds to wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +87,7 @@ pub(crate) struct Caller {
 pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Caller, ApiErr> {
     // Both the accounts service's OAuth tokens and login5 tokens (what librespot-style clients
     // use for everything) are accepted, as Spotify's Web API does.
-    let token = super::tokens::bearer_token(headers)
+    let token = crate::auth::bearer_token(headers)
         .map_err(|reason| ApiErr::new(StatusCode::UNAUTHORIZED, reason))?;
     shared
         .validate_web_token(token)

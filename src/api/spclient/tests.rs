@@ -15,7 +15,7 @@ use protobuf::{Message, MessageField};
 
 use super::*;
 use crate::api::metadata::tests::{fid, proto_track};
-use crate::api::testutil::{
+use crate::api::tests::{
     account, closed_base, endpoints, fast_timing, serve, token_routes, TokenCounters,
 };
 use crate::api::TokenTiming;

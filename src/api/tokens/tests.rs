@@ -21,7 +21,7 @@ use sha1::{Digest, Sha1};
 
 use super::*;
 use crate::api::hashcash;
-use crate::api::testutil::{
+use crate::api::tests::{
     account, endpoints, fast_timing, granted, login_ok, serve, TokenCounters, STORED,
 };
 

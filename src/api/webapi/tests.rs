@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method as AxMethod, StatusCode, Uri};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::api::testutil::{account, endpoints, fast_timing, serve, token_routes, TokenCounters};
+use crate::api::tests::{account, endpoints, fast_timing, serve, token_routes, TokenCounters};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Req {

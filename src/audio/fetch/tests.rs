@@ -1,7 +1,7 @@
 //! Tests of the streaming fetch against the in-test fake CDN (127.0.0.1 only).
 
 use super::*;
-use crate::audio::testutil::{pseudo_random, FakeCdn, Fault};
+use crate::audio::tests::fake_cdn::{pseudo_random, FakeCdn, Fault};
 
 fn fast_params() -> FetchParams {
     FetchParams {

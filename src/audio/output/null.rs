@@ -1,7 +1,6 @@
 //! `null`: discards samples but behaves like a device playing them in real time, so the player's
 //! clock and pacing work without audio hardware (tests, servers). Written frames never run more
 //! than [`MAX_LEAD`] ahead of the clock; pausing stops the clock; `clear` drops the lead.
-//! [`NullSink::unpaced`] skips the pacing (benchmarks): every frame counts as played at once.
 //! Unlike a device, a write while paused never blocks (the samples simply queue behind the
 //! frozen clock), so a player that writes while paused cannot hang on it.
 
@@ -14,10 +13,9 @@ use crate::audio::sink::{Sink, SinkError};
 pub const MAX_LEAD: Duration = Duration::from_millis(100);
 
 pub struct NullSink {
-    paced: bool,
     /// Frames written since `start` (minus what `clear` dropped).
     written: u64,
-    /// When the last written frame will have "played" (only meaningful when paced).
+    /// When the last written frame will have "played".
     queued_until: Option<Instant>,
     paused_at: Option<Instant>,
 }
@@ -40,18 +38,9 @@ impl NullSink {
     /// Paced to real time.
     pub fn new() -> NullSink {
         NullSink {
-            paced: true,
             written: 0,
             queued_until: None,
             paused_at: None,
-        }
-    }
-
-    /// Accepts everything at once; `played_frames` = frames written.
-    pub fn unpaced() -> NullSink {
-        NullSink {
-            paced: false,
-            ..NullSink::new()
         }
     }
 
@@ -62,8 +51,8 @@ impl NullSink {
     /// Frames written but not yet "played".
     fn queued_frames(&self) -> u64 {
         match self.queued_until {
-            Some(t) if self.paced => duration_to_frames(t.saturating_duration_since(self.now())),
-            _ => 0,
+            Some(t) => duration_to_frames(t.saturating_duration_since(self.now())),
+            None => 0,
         }
     }
 }
@@ -79,9 +68,6 @@ impl Sink for NullSink {
     fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
         let frames = (samples.len() / CHANNELS) as u64;
         self.written += frames;
-        if !self.paced {
-            return Ok(());
-        }
         let now = self.now();
         let start = self.queued_until.map_or(now, |t| t.max(now));
         let until = start + frames_to_duration(frames);
@@ -117,7 +103,7 @@ impl Sink for NullSink {
 
     fn stop(&mut self) -> Result<(), SinkError> {
         // Play out what is queued, as a device would.
-        if self.paced && self.paused_at.is_none() {
+        if self.paused_at.is_none() {
             if let Some(t) = self.queued_until {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
             }
@@ -180,17 +166,5 @@ mod tests {
         assert!(p2 >= p1 && p2 < 4410);
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(s.played_frames(), p2, "nothing queued after clear");
-    }
-
-    #[test]
-    fn unpaced_is_instant() {
-        let mut s = NullSink::unpaced();
-        s.start().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..100 {
-            s.write(&vec![0.0f32; 2 * 44_100]).unwrap();
-        }
-        assert!(t0.elapsed() < Duration::from_millis(500));
-        assert_eq!(s.played_frames(), 4_410_000);
     }
 }

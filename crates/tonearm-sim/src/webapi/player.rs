@@ -21,14 +21,16 @@ use protobuf::Enum;
 use serde_json::{json, Map, Value};
 
 use super::super::catalog::Entity;
-use super::super::connect_state::{now_ms, Deliver, DeviceView};
+use super::super::connect_state::{Deliver, DeviceView};
 use super::super::context;
-use super::super::http::App;
 use super::super::ids;
-use super::super::state::{lock, Shared};
+use super::super::state::Shared;
 use super::super::SimAccount;
 use super::objects::Ctx;
 use super::{authorize, parse_query, ApiErr};
+use crate::app::App;
+use crate::util::lock;
+use crate::util::now_ms;
 
 /// `sent_by_device_id` of commands the Web API sends.
 pub(crate) const WEB_API_SENDER: &str = "sim-web-api";

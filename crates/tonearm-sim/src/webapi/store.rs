@@ -6,6 +6,7 @@
 //! `library_playlists`) replace the demo account's library. Depends on no client module.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::super::catalog::Catalog;
@@ -230,5 +231,38 @@ impl WebData {
         }
         slot.1 += 1;
         Ok(())
+    }
+}
+
+/// The Web API's state inside [`Shared`].
+pub(crate) struct WebApi {
+    pub data: Mutex<WebData>,
+    /// Requests per window per user.
+    pub rate: Option<(u32, Duration)>,
+}
+
+impl WebApi {
+    /// Seeds the libraries from the catalog and the scale settings.
+    pub(crate) fn new(
+        catalog: &Catalog,
+        accounts: &[SimAccount],
+        library_tracks: usize,
+        library_playlists: usize,
+        rate: Option<(u32, Duration)>,
+    ) -> Result<WebApi, SimError> {
+        if rate.is_some_and(|(n, w)| n == 0 || w.is_zero()) {
+            return Err(SimError::Config(
+                "web_api_rate needs at least one request per non-empty window".to_owned(),
+            ));
+        }
+        Ok(WebApi {
+            data: Mutex::new(WebData::seed(
+                catalog,
+                accounts,
+                library_tracks,
+                library_playlists,
+            )?),
+            rate,
+        })
     }
 }

@@ -140,8 +140,11 @@ fn alsa_child() {
 
 #[test]
 fn cpal_to_alsa_file_plugin() {
-    if !std::path::Path::new("/usr/share/alsa/alsa.conf").exists() {
-        eprintln!("skipped: ALSA's configuration (/usr/share/alsa/alsa.conf) is not installed");
+    if !tonearm_testkit::require(
+        std::path::Path::new("/usr/share/alsa/alsa.conf").exists(),
+        "ALSA's configuration (/usr/share/alsa/alsa.conf)",
+        "cpal opens ALSA's file plugin through it (the libasound2 packages install it)",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -11,10 +11,9 @@ use crate::audio::decode::tests::{decode_all, fixture};
 use crate::audio::decode::{Container, SymphoniaSource};
 use crate::audio::decrypt::{AudioDecrypt, AUDIO_IV};
 use crate::audio::fetch::{FetchParams, StreamingFile};
-use crate::audio::header::{read_header, synthetic_header};
+use crate::audio::header::{read_header, synthetic_header, NormalisationData};
 use crate::audio::pcm::{ms_to_frames, PcmErrorKind, PcmSource};
-use crate::audio::testutil::{FakeCdn, Fault};
-use crate::player::loader::NormalisationData;
+use crate::audio::tests::fake_cdn::{FakeCdn, Fault};
 
 const KEY: [u8; 16] = [
     0x3a, 0x91, 0x07, 0xc4, 0x5e, 0x22, 0xf0, 0x18, 0x6b, 0xd9, 0x40, 0x7e, 0x13, 0xaa, 0x85, 0x2c,

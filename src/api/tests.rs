@@ -1,6 +1,7 @@
-//! Test helpers for the API layer: an axum server on 127.0.0.1:0, a fake token service
-//! (client-token + login5) that counts its requests, and canned protobuf answers. Test-only;
-//! written from the protocol spec, independent of `src/sim`.
+//! What the API layer's tests share (the tests themselves sit beside each file): an axum
+//! server on 127.0.0.1:0, a fake token service (client-token + login5) that counts its
+//! requests, and canned protobuf answers. Test-only; written from the protocol spec,
+//! independent of the simulator crate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::*;
+use crate::*;
 
 pub(super) struct Dealer {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -167,7 +167,7 @@ fn put_request(
     req.put_state_reason = EnumOrUnknown::new(reason);
     req.is_active = active;
     if active {
-        req.started_playing_at = u64::try_from(connect_state::now_ms()).unwrap();
+        req.started_playing_at = u64::try_from(crate::util::now_ms()).unwrap();
     }
     req
 }
@@ -252,7 +252,7 @@ impl Env {
 fn playing_state(sim: &Simulator, position: i64, paused: bool) -> PlayerState {
     let info = sim.info();
     let mut ps = PlayerState::new();
-    ps.timestamp = connect_state::now_ms();
+    ps.timestamp = crate::util::now_ms();
     ps.context_uri = info.demo_album.clone();
     ps.context_url = format!("context://{}", info.demo_album);
     ps.is_playing = true;
@@ -779,7 +779,7 @@ async fn hostile_frames_and_inputs_do_not_break_the_dealer() {
 // ---------------------------------------------------------------------------------------------
 // The scripted phone
 
-use super::remote::{Phone, PhoneConfig, PhoneError};
+use crate::remote::{Phone, PhoneConfig, PhoneError};
 
 async fn phone(e: &Env, user: &str, pass: &str) -> Phone {
     Phone::connect(PhoneConfig::new(&e.base, user, pass))
@@ -1307,7 +1307,7 @@ async fn a_late_activity_claim_does_not_steal_a_transfer_back() {
     );
     assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-b");
     // A fresh local start on dev-a takes over.
-    claim.started_playing_at = u64::try_from(connect_state::now_ms() + 1).unwrap();
+    claim.started_playing_at = u64::try_from(crate::util::now_ms() + 1).unwrap();
     assert_eq!(
         e.put(&alice, Some(&a.conn_id), "dev-a", &claim)
             .await

@@ -17,10 +17,10 @@ use librespot_protocol::storage_resolve::{storage_resolve_response, StorageResol
 use protobuf::{Enum, EnumOrUnknown, Message};
 use reqwest::StatusCode;
 
-use super::ids;
-use super::media::{self, HEADER_LEN};
-use super::state::lock;
-use super::*;
+use crate::ids;
+use crate::media::{self, HEADER_LEN};
+use crate::util::lock;
+use crate::*;
 
 struct Env {
     sim: Simulator,

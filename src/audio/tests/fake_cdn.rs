@@ -1,4 +1,4 @@
-//! Test helpers for the audio module (compiled only for tests): an in-process fake CDN on
+//! A fake CDN for the audio tests (compiled only for tests): an in-process server on
 //! 127.0.0.1 (axum) that serves byte ranges and injects faults — wrong statuses, `429` with
 //! `Retry-After`, range-ignoring `200`s, short or broken bodies, stalls, slow delivery — and
 //! records the ranges asked for. Used by the fetch tests and the whole-pipeline test.

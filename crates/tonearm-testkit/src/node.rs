@@ -1,0 +1,127 @@
+//! A whole signed-in tonearm Connect device in one call, as the e2e Connect tests and the
+//! Connect bench need it: the premium account's session, [`Services`] over a real-time
+//! [`Tape`], the Connect service registered under a device name, and the command loop that
+//! carries every phone command to the player (what the daemon does) and reports it.
+//!
+//! The command loop is the one place here that turns a Connect command into player
+//! operations; keep it the only one. Depends on `tonearm` (services, connect, player) and the
+//! simulator's info.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+use tonearm::api::metadata::Bitrate;
+use tonearm::audio::sink::SinkSpec;
+use tonearm::config::Config;
+use tonearm::connect::{Connect, ConnectConfig, ConnectEvent, RemoteCommand};
+use tonearm::player::{Player, PlayerStatus};
+use tonearm::services::{PlaybackOptions, Services};
+use tonearm_sim::Simulator;
+
+use crate::sink::{Recording, Tape};
+
+/// How a [`Node`] differs from the default (the simulator's dealer, a real-time sink).
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Reach the dealer here (e.g. a proxy the test can cut) instead of the simulator's.
+    pub dealer: Option<String>,
+}
+
+/// A signed-in tonearm: services over a recording sink, Connect, and a command loop.
+pub struct Node {
+    /// The Connect device id (derived from the name).
+    pub id: String,
+    pub services: Services,
+    pub connect: Arc<Connect>,
+    /// What the player wrote, paced at real time.
+    pub recording: Arc<Mutex<Recording>>,
+    /// Every command the node applied, in order.
+    pub applied: mpsc::UnboundedReceiver<RemoteCommand>,
+}
+
+impl Node {
+    /// A node called `name` on `sim`'s premium account.
+    pub async fn start(sim: &Simulator, name: &str) -> Node {
+        Node::start_with(sim, name, NodeOptions::default()).await
+    }
+
+    /// [`Node::start`] with `opts`.
+    pub async fn start_with(sim: &Simulator, name: &str, opts: NodeOptions) -> Node {
+        let mut session_config = crate::session_config(sim, name);
+        if opts.dealer.is_some() {
+            session_config.endpoints.dealer = opts.dealer;
+        }
+        let endpoints = session_config.endpoints.clone();
+        let device_id = session_config.device_id.clone();
+        let session = crate::sign_in_with(session_config, crate::premium_credentials(sim)).await;
+        let (factory, recording) = Tape::real_time().factory();
+        let config = Config {
+            device_name: name.into(),
+            device_id: device_id.clone(),
+            endpoints,
+            ..Config::default()
+        };
+        let playback = PlaybackOptions {
+            sink: SinkSpec::Null,
+            bitrate: Bitrate::B160,
+            volume: u16::MAX,
+            normalisation: Default::default(),
+        };
+        let (services, mut player_events) =
+            Services::start_with_sink(config, session, &playback, factory);
+        tokio::spawn(async move { while player_events.recv().await.is_some() {} });
+        let mut cc = ConnectConfig::new(device_id.clone(), name);
+        cc.initial_volume = u16::MAX;
+        let (connect, events) = crate::within(20, Connect::start(&services, cc))
+            .await
+            .expect("connect starts");
+        let (tx, applied) = mpsc::unbounded_channel();
+        tokio::spawn(command_loop(services.player.clone(), events, tx));
+        Node {
+            id: device_id,
+            services,
+            connect,
+            recording,
+            applied,
+        }
+    }
+
+    /// The player.
+    pub fn player(&self) -> &Player {
+        &self.services.player
+    }
+
+    /// The player's status.
+    pub fn status(&self) -> watch::Receiver<PlayerStatus> {
+        self.services.player.status()
+    }
+
+    /// How many samples reached the sink so far.
+    pub fn samples(&self) -> usize {
+        self.recording.lock().unwrap().len()
+    }
+
+    /// Deregisters the device and stops the services.
+    pub async fn stop(self) {
+        self.connect.shutdown().await;
+        self.services.shutdown().await;
+    }
+}
+
+/// Carries each Connect command to the player, then reports it on `applied`; notices go to
+/// stderr (the test's output).
+async fn command_loop(
+    player: Player,
+    mut events: mpsc::UnboundedReceiver<ConnectEvent>,
+    applied: mpsc::UnboundedSender<RemoteCommand>,
+) {
+    while let Some(ev) = events.recv().await {
+        match ev {
+            ConnectEvent::Command(c) => {
+                tonearm::control::apply_remote(&player, &c);
+                let _ = applied.send(c);
+            }
+            ConnectEvent::Notice { error, text } => eprintln!("notice (error {error}): {text}"),
+        }
+    }
+}

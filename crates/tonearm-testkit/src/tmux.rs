@@ -1,0 +1,124 @@
+//! A private tmux server (its own socket) with one detached session, for the terminal UI test
+//! and the TUI session bench: start a command in a pane of a fixed size, type text and keys,
+//! read the screen, wait for something to appear. The server is killed when dropped.
+//!
+//! Needs the `tmux` binary; callers check with [`crate::tools::require_tool`] first.
+//! Depends on std only.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const SESSION: &str = "t";
+
+/// A tmux server of our own with one session.
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts a server whose socket lives in `dir`, with one `cols`×`rows` session running
+    /// `command` (a shell command line) in this process's environment plus `envs`, less the
+    /// variables named in `cleared`. The pane stays after the command ends, so its last screen
+    /// can still be read. (tmux sets `TERM` in the pane itself: set it in `command`.)
+    pub fn start<K, V>(
+        dir: &Path,
+        envs: impl IntoIterator<Item = (K, V)>,
+        cleared: &[&str],
+        (cols, rows): (u16, u16),
+        command: &str,
+    ) -> Tmux
+    where
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        let t = Tmux {
+            socket: dir.join("tmux.sock"),
+        };
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        let mut c = t.cmd();
+        c.envs(envs);
+        for k in cleared {
+            c.env_remove(k);
+        }
+        let out = c
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", SESSION])
+            .args(["-x", &cols, "-y", &rows, command])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        t.run(&["set-option", "-t", SESSION, "remain-on-exit", "on"]);
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.socket);
+        c
+    }
+
+    /// Runs a tmux command against this server; panics when it fails.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        out
+    }
+
+    /// The pid of the process in the pane (the command, when it `exec`s).
+    pub fn pane_pid(&self) -> u32 {
+        let out = self.run(&["display-message", "-p", "-t", SESSION, "#{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+
+    /// Types text literally.
+    pub fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", SESSION, "-l", text]);
+    }
+
+    /// Sends key names (`Enter`, `Space`, `C-c`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", SESSION];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// The visible screen (the alternate screen while a full-screen program is up).
+    pub fn capture(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", SESSION]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen every 250 ms until `f` holds and returns it; after `timeout` panics
+    /// with the last screen and `context()` (e.g. the program's log).
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        context: impl Fn() -> String,
+        f: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture();
+            if f(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; screen:\n{screen}\n---\n{}",
+                    context()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
