@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use super::lists::moved;
 use super::lists::{cursor_mut, cursor_of, list_of, page_height, row_texts};
-use super::navigation::moved;
 use super::{Out, DEFAULT_PAGE};
 use crate::action::{Action, Pane};
 use crate::app::filter::{filter as fuzzy, Matcher};

@@ -7,15 +7,13 @@
 use std::sync::Arc;
 
 use super::filter::{close_filter, refresh_filter};
-use super::lists::{clamp, join};
+use super::lists::{clamp, page_tracks, playlist_page};
 use super::queue::queue_tracks;
 use super::{new_id, notify, Out, Target};
 use crate::action::Pane;
-use crate::api::library::{Library, TrackInfo};
+use crate::api::library::Library;
 use crate::app::effect::Effect;
-use crate::app::state::{
-    Item, Level, LibrarySection, ListCursor, PageData, PageKind, PageView, State,
-};
+use crate::app::state::{Level, LibrarySection, ListCursor, PageData, PageKind, PageView, State};
 
 /// Push a page for `uri` on the pane's stack and ask for its content. A playlist whose items
 /// the cached library already holds is shown at once (and still refreshed).
@@ -48,52 +46,6 @@ pub(super) fn open_page(state: &mut State, pane: Pane, kind: PageKind, uri: Stri
     }
     out.effect(Effect::LoadPage { id, kind, uri });
     out.redraw = true;
-}
-
-/// A playlist page from the cached library, when its items are loaded there.
-pub(super) fn playlist_page(lib: &Library, uri: &str) -> Option<PageData> {
-    let p = lib.playlists.iter().find(|p| p.uri == uri)?;
-    p.items.as_ref()?;
-    let items: Vec<Item> = lib.playlist_tracks(p).cloned().map(Item::Track).collect();
-    let subtitle = join(&["Playlist", &p.owner, &format!("{} tracks", items.len())]);
-    Some(PageData {
-        kind: PageKind::Playlist,
-        uri: p.uri.clone(),
-        title: p.name.clone(),
-        subtitle,
-        items,
-    })
-}
-
-/// The tracks of a container when they are known without asking (cached playlist items, or an
-/// open page with the same URI).
-pub(super) fn known_tracks(state: &State, uri: &str) -> Option<Vec<TrackInfo>> {
-    let from_page = state
-        .library
-        .pages
-        .iter()
-        .chain(state.search.pages.iter())
-        .filter_map(|p| p.data.as_ref())
-        .find(|d| d.uri == uri);
-    let data = match from_page {
-        Some(d) => Some(d.clone()),
-        None => state
-            .library
-            .data
-            .as_ref()
-            .and_then(|lib| playlist_page(lib, uri)),
-    }?;
-    Some(page_tracks(&data))
-}
-
-pub(super) fn page_tracks(data: &PageData) -> Vec<TrackInfo> {
-    data.items
-        .iter()
-        .filter_map(|it| match it {
-            Item::Track(t) | Item::Episode(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String>, out: &mut Out) {

@@ -5,9 +5,9 @@
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
 use super::DEFAULT_PAGE;
-use crate::action::Pane;
-use crate::api::library::TrackInfo;
-use crate::app::state::{Item, LibrarySection, ListCursor, PageView, State};
+use crate::action::{Action, Pane};
+use crate::api::library::{Library, TrackInfo};
+use crate::app::state::{Item, LibrarySection, ListCursor, PageData, PageKind, PageView, State};
 
 /// The list a pane shows right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,4 +306,76 @@ pub(super) fn page_height(state: &State, pane: Pane) -> usize {
         .map(|l| l.area.height as usize)
         .filter(|h| *h > 0)
         .unwrap_or(DEFAULT_PAGE)
+}
+
+/// Where a navigation action moves a selection in a list of `len` rows.
+pub(super) fn moved(sel: usize, len: usize, action: &Action, page: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let last = len - 1;
+    let sel = sel.min(last);
+    match action {
+        Action::Up => sel.saturating_sub(1),
+        Action::Down => (sel + 1).min(last),
+        Action::PageUp => sel.saturating_sub(page),
+        Action::PageDown => (sel + page).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => sel,
+    }
+}
+
+pub(super) fn scrolled(sel: usize, len: usize, delta: i32) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let target = sel as i64 + delta as i64;
+    target.clamp(0, len as i64 - 1) as usize
+}
+
+/// The tracks of a container when they are known without asking (cached playlist items, or an
+/// open page with the same URI).
+pub(super) fn known_tracks(state: &State, uri: &str) -> Option<Vec<TrackInfo>> {
+    let from_page = state
+        .library
+        .pages
+        .iter()
+        .chain(state.search.pages.iter())
+        .filter_map(|p| p.data.as_ref())
+        .find(|d| d.uri == uri);
+    let data = match from_page {
+        Some(d) => Some(d.clone()),
+        None => state
+            .library
+            .data
+            .as_ref()
+            .and_then(|lib| playlist_page(lib, uri)),
+    }?;
+    Some(page_tracks(&data))
+}
+
+/// A playlist page from the cached library, when its items are loaded there.
+pub(super) fn playlist_page(lib: &Library, uri: &str) -> Option<PageData> {
+    let p = lib.playlists.iter().find(|p| p.uri == uri)?;
+    p.items.as_ref()?;
+    let items: Vec<Item> = lib.playlist_tracks(p).cloned().map(Item::Track).collect();
+    let subtitle = join(&["Playlist", &p.owner, &format!("{} tracks", items.len())]);
+    Some(PageData {
+        kind: PageKind::Playlist,
+        uri: p.uri.clone(),
+        title: p.name.clone(),
+        subtitle,
+        items,
+    })
+}
+
+pub(super) fn page_tracks(data: &PageData) -> Vec<TrackInfo> {
+    data.items
+        .iter()
+        .filter_map(|it| match it {
+            Item::Track(t) | Item::Episode(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
 }

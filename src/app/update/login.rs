@@ -2,7 +2,7 @@
 //!
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
-use super::navigation::moved;
+use super::lists::moved;
 use super::Out;
 use crate::action::Action;
 use crate::app::effect::{Effect, LoginRequest};

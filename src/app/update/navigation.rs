@@ -6,7 +6,8 @@
 use super::filter::{close_filter, sync_filter_selection};
 use super::library::open_page;
 use super::lists::{
-    cursor_mut, item_at, list_len, list_of, list_tracks, page_height, selected_row, List,
+    cursor_mut, item_at, list_len, list_of, list_tracks, moved, page_height, scrolled,
+    selected_row, List,
 };
 use super::playback::local;
 use super::{notify, playable_id, remember, Out, DEFAULT_PAGE};
@@ -14,32 +15,6 @@ use crate::action::{Action, Pane};
 use crate::app::effect::Effect;
 use crate::app::state::{Item, Level, PageKind, State};
 use crate::control::Intent;
-
-/// Where a navigation action moves a selection in a list of `len` rows.
-pub(super) fn moved(sel: usize, len: usize, action: &Action, page: usize) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    let last = len - 1;
-    let sel = sel.min(last);
-    match action {
-        Action::Up => sel.saturating_sub(1),
-        Action::Down => (sel + 1).min(last),
-        Action::PageUp => sel.saturating_sub(page),
-        Action::PageDown => (sel + page).min(last),
-        Action::Top => 0,
-        Action::Bottom => last,
-        _ => sel,
-    }
-}
-
-pub(super) fn scrolled(sel: usize, len: usize, delta: i32) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    let target = sel as i64 + delta as i64;
-    target.clamp(0, len as i64 - 1) as usize
-}
 
 pub(super) fn focus(state: &mut State, pane: Pane, out: &mut Out) {
     if state.focus != pane {

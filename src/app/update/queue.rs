@@ -5,7 +5,7 @@
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
 use super::filter::refresh_filter;
-use super::library::known_tracks;
+use super::lists::known_tracks;
 use super::lists::{clamp, item_at, list_of, selected_row};
 use super::playback::local;
 use super::{new_id, notify, playable_id, remember, Out, Target};

@@ -3,7 +3,7 @@
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
 use super::filter::close_filter;
-use super::navigation::moved;
+use super::lists::moved;
 use super::{apply, new_id, notify, Out, Target, SEARCH_DEBOUNCE_MS};
 use crate::action::{Action, Pane};
 use crate::app::effect::Effect;

@@ -1,7 +1,12 @@
 //! Tests of the runtime faults (issue 11 item 7) over real sockets on 127.0.0.1: a restart on
 //! the same ports keeping the state dir, revoked tokens and credentials (each service's answer),
 //! dropped AP connections, dealer flapping, CDN stalls, injected 429s, black holes, clearing,
-//! and the loopback-only admin endpoint with its client. The clients are `test_client`'s.
+//! and the loopback-only admin endpoint with its client. The test clients are in
+//! `tests/client.rs`; `tests/realism.rs` holds the places where the simulator is as strict as
+//! Spotify.
+
+mod client;
+mod realism;
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +16,9 @@ use protobuf::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::super::{admin, SimConfig, Simulator};
-use super::test_client::{
-    client_token, login5_stored, Ap, Dealer, Login5, STORED, USER_PASS, WAIT,
-};
 use super::{BlackHole, CdnStall, DealerFlap, Fault, FaultError, LimitedService, RateLimit};
+use crate::{admin, SimConfig, Simulator};
+use client::{client_token, login5_stored, Ap, Dealer, Login5, STORED, USER_PASS, WAIT};
 
 fn cfg() -> SimConfig {
     SimConfig {
@@ -128,7 +131,7 @@ async fn revoked_tokens_answer_401_everywhere_until_new_ones_are_minted() {
         Login5::Ok(t) => t,
         other => panic!("{other:?}"),
     };
-    let oauth = super::super::accounts::sign_in_for_tests(&base, "alice", "alice-pass").await;
+    let oauth = crate::accounts::sign_in_for_tests(&base, "alice", "alice-pass").await;
     let oauth_access = oauth["access_token"].as_str().unwrap().to_owned();
     let oauth_refresh = oauth["refresh_token"].as_str().unwrap().to_owned();
     let ap_token = sim.issue_access_token("alice").unwrap();
@@ -511,7 +514,7 @@ async fn black_holes_accept_and_never_answer_until_cleared() {
     req.extend_from_slice(&gid);
     req.extend_from_slice(&9u32.to_be_bytes());
     req.extend_from_slice(&[0, 0]);
-    session.send(super::super::ap::cmd::REQUEST_KEY, &req).await;
+    session.send(crate::ap::cmd::REQUEST_KEY, &req).await;
     assert!(session
         .recv_within(Duration::from_millis(500))
         .await
@@ -535,7 +538,7 @@ async fn black_holes_accept_and_never_answer_until_cleared() {
     admin::fault(&base, Fault::Clear).await.unwrap();
     // The session wakes up and answers the request it held.
     assert_eq!(
-        session.recv_kind(super::super::ap::cmd::AES_KEY).await[..4],
+        session.recv_kind(crate::ap::cmd::AES_KEY).await[..4],
         9u32.to_be_bytes()
     );
     assert_eq!(dealer.next_text(WAIT).await.unwrap()["type"], "pong");

@@ -28,11 +28,11 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::super::ap::cmd;
-use super::super::codec::{CodecError, Decoder, Encoder};
-use super::super::dh::DhKeys;
-use super::super::handshake::derive_keys;
-use super::super::mercury::{self, Assembler};
+use crate::ap::cmd;
+use crate::codec::{CodecError, Decoder, Encoder};
+use crate::dh::DhKeys;
+use crate::handshake::derive_keys;
+use crate::mercury::{self, Assembler};
 
 pub(super) const WAIT: Duration = Duration::from_secs(10);
 pub(super) const STORED: AuthenticationType =

@@ -16,11 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::super::remote::{position_now, Phone, PhoneConfig, PhoneError, PhoneEvent};
-use super::super::{PutLimit, SimConfig, Simulator};
-use super::test_client::{
-    client_token, login5_stored, put_state, Ap, Dealer, Login5, USER_PASS, WAIT,
-};
+use super::client::{client_token, login5_stored, put_state, Ap, Dealer, Login5, USER_PASS, WAIT};
+use crate::remote::{position_now, Phone, PhoneConfig, PhoneError, PhoneEvent};
+use crate::{PutLimit, SimConfig, Simulator};
 
 async fn start() -> Simulator {
     Simulator::start(SimConfig {
