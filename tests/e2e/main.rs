@@ -9,6 +9,7 @@ mod common;
 mod connect;
 mod kat;
 mod layering;
+mod oauth_listener;
 mod player;
 mod session;
 mod signin;
