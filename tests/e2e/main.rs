@@ -14,6 +14,7 @@ mod player;
 mod session;
 mod signin;
 mod sim_connect;
+mod state_files;
 mod tui;
 mod ui_config;
 mod webapi;
