@@ -6,11 +6,13 @@ set -euo pipefail
 
 # `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
 # real headless browser), python3-zeroconf (the mDNS test's independent browser; the test skips
-# with a printed reason without it) and tmux (the terminal UI test types into a tmux pane).
+# with a printed reason without it), tmux (the terminal UI test types into a tmux pane), and
+# dbus + gnome-keyring (the credential store test runs a real Secret Service on a private
+# `dbus-run-session` bus; it fails under CI=true without them).
 # `make demo` does not pull in any of them. `make bench` needs tmux (the TUI benchmark).
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium python3-zeroconf tmux)
+  packages+=(chromium python3-zeroconf tmux dbus gnome-keyring)
 elif [ "${1:-}" = "bench" ]; then
   packages+=(tmux)
 fi
@@ -39,7 +41,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf for the mDNS test, tmux for the terminal UI test)." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf for the mDNS test, tmux for the terminal UI test, dbus and gnome-keyring for the Secret Service test)." >&2
   echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux')." >&2
   exit 1
 fi

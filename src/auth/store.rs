@@ -718,9 +718,9 @@ impl CredentialStore {
         let (kind, why_file) = match preference {
             Preference::File => (StoreKind::File, format!("chosen by {STORE_ENV}=file")),
             Preference::Keyring => {
-                keyring.probe().map_err(|f| StoreError::NoKeyring {
-                    reason: format!("{} {}", keyring.describe(), f.reason()),
-                })?;
+                keyring
+                    .probe()
+                    .map_err(|f| StoreError::NoKeyring { reason: f.reason() })?;
                 (StoreKind::Keyring, String::new())
             }
             Preference::Auto => match keyring.probe() {
@@ -807,12 +807,18 @@ impl CredentialStore {
         }
     }
 
-    /// Removes the credentials from both stores. A keyring that cannot be reached is reported
-    /// in [`PurgeReport::unreachable`], not as an error; a file that cannot be removed is an
-    /// error.
+    /// Removes the credentials from both stores. A keyring that cannot be reached or is locked
+    /// is reported in [`PurgeReport::unreachable`], not as an error (and not unlocked); a file
+    /// that cannot be removed is an error.
     pub fn purge(&self) -> Result<PurgeReport, StoreError> {
         let mut report = PurgeReport::default();
-        match self.keyring.purge() {
+        // Probe first: deleting from a locked keyring would ask for an unlock prompt.
+        match self
+            .keyring
+            .probe()
+            .map_err(|f| f.reason())
+            .and_then(|()| self.keyring.purge())
+        {
             Ok(true) => report
                 .removed
                 .push(format!("the entry in {}", self.keyring.describe())),
@@ -1208,6 +1214,53 @@ mod tests {
             KeyringFailure::Unavailable("no bus".into()),
         );
         assert!(store.expect("store").warning().is_none());
+    }
+
+    /// Locked: answers the probe, counts the calls that would prompt.
+    #[derive(Default)]
+    struct LockedKeyring {
+        prompting_calls: Mutex<u32>,
+    }
+
+    impl SecretBackend for LockedKeyring {
+        fn get(&self) -> Result<String, KeyringFailure> {
+            *self.prompting_calls.lock().expect("lock") += 1;
+            Err(KeyringFailure::Other("prompt dismissed".into()))
+        }
+        fn set(&self, _: &str) -> Result<(), KeyringFailure> {
+            *self.prompting_calls.lock().expect("lock") += 1;
+            Err(KeyringFailure::Other("prompt dismissed".into()))
+        }
+        fn delete(&self) -> Result<(), KeyringFailure> {
+            *self.prompting_calls.lock().expect("lock") += 1;
+            Err(KeyringFailure::Other("prompt dismissed".into()))
+        }
+        fn describe(&self) -> String {
+            "the test keyring".into()
+        }
+        fn probe(&self) -> Result<(), KeyringFailure> {
+            Err(KeyringFailure::Locked("collection locked".into()))
+        }
+    }
+
+    #[test]
+    fn a_locked_keyring_is_never_asked_to_unlock() {
+        for pref in [Preference::Auto, Preference::File] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let locked = Arc::new(LockedKeyring::default());
+            let store = CredentialStore::select(
+                pref,
+                KeyringStore::with_backend(locked.clone()),
+                FileStore::new(dir.path().join("credentials.json")),
+            )
+            .expect("store");
+            store.save(&creds()).expect("save to the file");
+            assert!(store.load().expect("load").is_some());
+            let report = store.purge().expect("purge");
+            assert_eq!(report.removed.len(), 1, "{report:?}");
+            assert!(report.unreachable[0].contains("it is locked"), "{report:?}");
+            assert_eq!(*locked.prompting_calls.lock().expect("lock"), 0, "{pref:?}");
+        }
     }
 
     #[test]

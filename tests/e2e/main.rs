@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod connect;
 mod kat;
+mod keyring;
 mod layering;
 mod oauth_listener;
 mod player;
