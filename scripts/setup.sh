@@ -38,6 +38,15 @@ for comp in fmt clippy; do
   fi
 done
 
+# `setup.sh test` also needs cargo-deny (the dependency policy in deny.toml, checked by
+# `make test` and `make audit`): installed from crates.io when missing (a few minutes of
+# compiling, once per machine).
+CARGO_DENY_VERSION=0.20.2
+if [ "${1:-}" = "test" ] && ! cargo deny --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked; takes a few minutes)" >&2
+  cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION" </dev/null
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
