@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
         // The input is the query string of a GET.
         1 => {
             request.extend_from_slice(b"GET /?");
-            request.extend(rest.iter().map(|&b| if b.is_ascii_graphic() { b } else { b'%' }));
+            request.extend(
+                rest.iter()
+                    .map(|&b| if b.is_ascii_graphic() { b } else { b'%' }),
+            );
             request.extend_from_slice(
                 format!(" HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", s.addr).as_bytes(),
             );
