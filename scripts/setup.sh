@@ -6,13 +6,14 @@ set -euo pipefail
 
 # `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
 # real headless browser), python3-zeroconf (the mDNS test's independent browser), tmux (the
-# terminal UI test types into a tmux pane) and iproute2 (`ip netns`: the mDNS tests run in
-# network namespaces of their own, as root). Without them those tests return early with a
-# printed reason; under CI=true they fail instead. `make demo` does not pull in any of them.
-# `make bench` needs tmux (the TUI benchmark).
+# terminal UI test types into a tmux pane), iproute2 (`ip netns`: the mDNS tests run in
+# network namespaces of their own, as root) and dbus + gnome-keyring (the credential store test
+# runs a real Secret Service on a private `dbus-run-session` bus). Without them those tests
+# return early with a printed reason; under CI=true they fail instead. `make demo` does not pull
+# in any of them. `make bench` needs tmux (the TUI benchmark).
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium python3-zeroconf tmux iproute2)
+  packages+=(chromium python3-zeroconf tmux iproute2 dbus gnome-keyring)
 elif [ "${1:-}" = "bench" ]; then
   packages+=(tmux)
 fi
@@ -38,11 +39,20 @@ for comp in fmt clippy; do
   fi
 done
 
+# `setup.sh test` also needs cargo-deny (the dependency policy in deny.toml, checked by
+# `make test` and `make audit`): installed from crates.io when missing (a few minutes of
+# compiling, once per machine).
+CARGO_DENY_VERSION=0.20.2
+if [ "${1:-}" = "test" ] && ! cargo deny --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked; takes a few minutes)" >&2
+  cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION" </dev/null
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf and iproute2 for the mDNS tests, tmux for the terminal UI test)." >&2
-  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux iproute')." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf and iproute2 for the mDNS tests, tmux for the terminal UI test, dbus and gnome-keyring for the Secret Service test)." >&2
+  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux iproute dbus gnome-keyring')." >&2
   exit 1
 fi
 

@@ -68,9 +68,14 @@ pub(crate) fn session_config(cfg: &Config) -> SessionConfig {
 }
 
 /// The keyring, or the 0600 file when no keyring service answers (`TONEARM_CREDENTIAL_STORE`
-/// forces one).
+/// forces one). A keyring that is locked or does not answer is said on standard error, with
+/// the file used instead.
 pub(crate) fn credential_store() -> Result<CredentialStore> {
-    Ok(CredentialStore::open()?)
+    let store = CredentialStore::open()?;
+    if let Some(warning) = store.warning() {
+        output::note_line(format_args!("tonearm: warning: {warning}"));
+    }
+    Ok(store)
 }
 
 /// The stored credentials, or the advice to sign in first.

@@ -12,7 +12,9 @@
 //!   0600 file fallback).
 //! * [`demo`]    — `--demo`: the simulator in-process and a config pointing at it.
 //! * [`config`]  — the config file (raw serde structs → resolved values), every endpoint overridable.
-//! * [`paths`]   — XDG config/cache/state directories.
+//! * [`paths`]   — XDG config/cache/state directories; moving a corrupt state file aside.
+//! * [`server_time`] — durations from servers (`expires_in`, `Retry-After`) clamped; checked
+//!   deadline arithmetic.
 //! * [`logging`] — `tracing` to a log file; nothing is ever printed while the TUI is up.
 //! * [`error`]   — the crate-wide [`Error`] whose [`ErrorKind`] tells the UI what to do.
 //! * [`id`]      — Spotify ids: base62/base16 item ids, file ids, URIs.
@@ -56,6 +58,7 @@ pub mod keymap;
 pub mod logging;
 pub mod paths;
 pub mod player;
+pub mod server_time;
 pub mod services;
 pub mod session;
 pub mod theme;

@@ -23,6 +23,15 @@ pub const CLIENT_VERSION: &str = "1.2.52.442";
 pub const MAX_TRIES: usize = 3;
 /// Used when the server gives no (or a non-positive) `refresh_after_seconds`.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(7200);
+/// The longest refresh delay believed.
+pub const MAX_REFRESH: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The server's `refresh_after_seconds`, bounded: not positive → [`DEFAULT_REFRESH`], at most
+/// [`MAX_REFRESH`] (it is added to an `Instant`).
+pub(crate) fn refresh_delay(refresh_after_seconds: i32) -> Duration {
+    crate::server_time::SecsBounds::new(DEFAULT_REFRESH, Duration::from_secs(1), MAX_REFRESH)
+        .secs_i64(Some(i64::from(refresh_after_seconds)).filter(|s| *s > 0))
+}
 
 /// A granted client token.
 pub struct Granted {
@@ -91,10 +100,7 @@ fn interpret(bytes: &[u8]) -> Result<Step, ApiError> {
                     "client-token granted an empty token".into(),
                 ));
             }
-            let refresh_after = u64::try_from(g.refresh_after_seconds)
-                .ok()
-                .filter(|s| *s > 0)
-                .map_or(DEFAULT_REFRESH, Duration::from_secs);
+            let refresh_after = refresh_delay(g.refresh_after_seconds);
             Ok(Step::Granted(Granted {
                 token: g.token,
                 refresh_after,

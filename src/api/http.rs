@@ -54,10 +54,16 @@ impl RetryPolicy {
     }
 }
 
-/// `Retry-After` as seconds (the HTTP-date form is not used by Spotify and is ignored).
+/// The largest `Retry-After` believed: longer ones count as this (callers give up past
+/// [`MAX_RETRY_AFTER`] anyway; the bound keeps the number sane wherever it is shown or added).
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as seconds, at most [`RETRY_AFTER_CAP`] (the HTTP-date form is not used by
+/// Spotify and is ignored; more digits than fit a `u64` count as the cap).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    crate::server_time::SecsBounds::new(Duration::ZERO, Duration::ZERO, RETRY_AFTER_CAP)
+        .secs_text(v)
 }
 
 /// Maps a non-success status (other than 401 and 429, which callers handle) to an error.

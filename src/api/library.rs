@@ -239,7 +239,9 @@ pub fn default_cache_file(username: &str) -> Option<PathBuf> {
 }
 
 /// The cached library, if there is a usable one. A missing file is `None`; an unreadable,
-/// corrupt or outdated one is `None` with a warning.
+/// corrupt or outdated one is `None` with a warning. A corrupt one is first moved aside to
+/// `<name>.corrupt-<unix time>` ([`crate::paths::quarantine`]): the refresh that follows would
+/// overwrite it. (One from another cache version is simply replaced.)
 pub fn load_cached(path: &Path) -> Option<Library> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -253,6 +255,7 @@ pub fn load_cached(path: &Path) -> Option<Library> {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "the library cache is corrupt; ignoring it");
+            set_aside(path);
             return None;
         }
     };
@@ -262,9 +265,17 @@ pub fn load_cached(path: &Path) -> Option<Library> {
     }
     if !lib.is_consistent() {
         tracing::warn!(path = %path.display(), "the library cache refers to missing tracks; ignoring it");
+        set_aside(path);
         return None;
     }
     Some(lib)
+}
+
+/// Quarantines a corrupt cache file (the move itself logs where it went).
+fn set_aside(path: &Path) {
+    if let Err(e) = crate::paths::quarantine(path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot move the corrupt library cache aside");
+    }
 }
 
 /// Builds the track table, storing each URI once.
@@ -474,3 +485,48 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod quarantine_tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_cache_is_moved_aside_and_an_outdated_one_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = cache_file(dir.path(), "alice");
+        std::fs::write(&path, b"{\"version\": 1, \"tracks\": [").expect("write");
+        assert!(load_cached(&path).is_none());
+        assert!(
+            !path.exists(),
+            "the corrupt cache must not stay to be overwritten"
+        );
+        let kept = crate::paths::quarantined_copies(&path);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(
+            std::fs::read(&kept[0]).expect("kept"),
+            b"{\"version\": 1, \"tracks\": [".to_vec()
+        );
+        // Another cache version is not damage: it stays in place until the refresh replaces it.
+        let other = Library {
+            version: CACHE_VERSION + 1,
+            ..Library::default()
+        };
+        other.save(&path).expect("save");
+        assert!(load_cached(&path).is_none());
+        assert!(path.exists());
+        assert_eq!(crate::paths::quarantined_copies(&path).len(), 1);
+        // Indices past the track table are damage too.
+        let mut broken = Library {
+            version: CACHE_VERSION,
+            ..Library::default()
+        };
+        broken.saved_tracks.push(Entry {
+            track: 7,
+            added_at: String::new(),
+        });
+        broken.save(&path).expect("save");
+        assert!(load_cached(&path).is_none());
+        assert!(!path.exists());
+        assert_eq!(crate::paths::quarantined_copies(&path).len(), 2);
+    }
+}

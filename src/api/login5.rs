@@ -24,6 +24,15 @@ use super::{hashcash, http, ApiError};
 pub const MAX_TRIES: usize = 3;
 /// Used when the server's `access_token_expires_in` is missing or not positive.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
+/// The longest token lifetime believed (Spotify's are an hour).
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 3600);
+
+/// The token lifetime the server stated, bounded: not positive → [`DEFAULT_EXPIRES_IN`], at
+/// most [`MAX_EXPIRES_IN`] (the expiry is added to an `Instant`).
+pub(crate) fn lifetime(access_token_expires_in: i32) -> Duration {
+    crate::server_time::SecsBounds::new(DEFAULT_EXPIRES_IN, Duration::from_secs(1), MAX_EXPIRES_IN)
+        .secs_i64(Some(i64::from(access_token_expires_in)).filter(|s| *s > 0))
+}
 
 /// Who logs in. `Debug` hides the credential.
 pub struct Login<'a> {
@@ -101,10 +110,7 @@ pub async fn login(
                         "login5 sent an empty access token".into(),
                     ));
                 }
-                let expires_in = u64::try_from(ok.access_token_expires_in)
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .map_or(DEFAULT_EXPIRES_IN, Duration::from_secs);
+                let expires_in = lifetime(ok.access_token_expires_in);
                 tracing::debug!(attempt, ?expires_in, "login5 access token received");
                 return Ok(Token {
                     access_token: ok.access_token,

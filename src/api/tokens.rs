@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{client_token, login5, ApiError};
 use crate::config::Endpoints;
+use crate::server_time::Later as _;
 use crate::session::Session;
 
 /// An access token is handed out only while it has at least this long to live.
@@ -37,7 +38,7 @@ impl std::fmt::Debug for AccessToken {
 impl AccessToken {
     /// Still usable for at least [`EXPIRY_MARGIN`].
     pub fn is_fresh(&self) -> bool {
-        Instant::now() + EXPIRY_MARGIN < self.expires_at
+        Instant::now().later_by(EXPIRY_MARGIN) < self.expires_at
     }
 }
 
@@ -270,7 +271,7 @@ impl TokenProvider {
         .await?;
         *lock(&inner.client) = Some(ClientToken {
             token: granted.token.clone(),
-            refresh_at: Instant::now() + granted.refresh_after,
+            refresh_at: Instant::now().later_by(granted.refresh_after),
         });
         Ok(granted.token)
     }
@@ -307,7 +308,7 @@ impl TokenProvider {
         .await?;
         let access = AccessToken {
             token: token.access_token,
-            expires_at: token.received + token.expires_in,
+            expires_at: token.received.later_by(token.expires_in),
         };
         *lock(&inner.access) = Some(access.clone());
         Ok(access)

@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 use super::http;
 use super::tokens::TokenProvider;
 use super::ApiError;
+use crate::server_time::Later as _;
 pub use models::*;
 
 /// Items asked for per page of a paged list (the Web API's maximum for most lists).
@@ -289,7 +290,7 @@ impl WebApi {
     }
 
     fn pause_for(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let until = Instant::now().later_by(d);
         let mut p = self
             .inner
             .paused_until

@@ -73,8 +73,23 @@ pub fn queue_file(state_dir: &Path) -> PathBuf {
 }
 
 /// The saved queue: `Ok(None)` when there is none, an error when the file is unreadable or
-/// corrupt (the caller warns and goes on without it).
+/// corrupt (the caller warns and goes on without it). A corrupt one (or one of another layout
+/// version) is first moved aside to `queue.json.corrupt-<unix time>`
+/// ([`crate::paths::quarantine`]), since the next save would overwrite it.
 pub fn load_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
+    match read_queue(path) {
+        Err(PersistError::Corrupt { path, reason }) => {
+            let reason = match crate::paths::quarantine(&path) {
+                Ok(moved) => format!("{reason}; kept as {}", moved.display()),
+                Err(e) => format!("{reason}; could not move it aside: {e}"),
+            };
+            Err(PersistError::Corrupt { path, reason })
+        }
+        other => other,
+    }
+}
+
+fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -231,6 +246,14 @@ mod tests {
             load_queue(&path),
             Err(PersistError::Corrupt { .. })
         ));
+        // Moved aside before the next save could overwrite it.
+        assert!(!path.exists());
+        let kept = crate::paths::quarantined_copies(&path);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(
+            std::fs::read(&kept[0]).expect("kept"),
+            b"{\"version\":1,\"items\":[\"x"
+        );
         std::fs::write(
             &path,
             br#"{"version":1,"items":["not an id!"],"current":0,"position_ms":0,"volume":1}"#,

@@ -15,11 +15,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::server_time::{Later as _, SecsBounds};
+
 use reqwest::Url;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// The scopes librespot and go-librespot request (protocol spec §4.4 item 5).
 pub const DEFAULT_SCOPES: &[&str] = &[
@@ -62,6 +64,17 @@ const MAX_CONNECTIONS: usize = 16;
 /// Timeout of each HTTP request to the accounts service.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// An access token's lifetime as the server states it (`expires_in`): one hour when missing,
+/// at most a day (Spotify's are an hour; the value is only shown, never waited on).
+const TOKEN_LIFETIME: SecsBounds = SecsBounds::new(
+    Duration::from_secs(3600),
+    Duration::from_secs(1),
+    Duration::from_secs(24 * 3600),
+);
+/// The longest device-code lifetime believed (RFC 8628's examples use 30 min).
+pub const MAX_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+/// The longest polling interval believed, also after `slow_down`s.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why a sign-in failed. Messages never contain tokens, codes or verifiers; text that comes from
 /// the server is reduced to a short, printable error code.
@@ -69,11 +82,14 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 pub enum AuthError {
     #[error("the sign-in was refused (access denied)")]
     Denied,
+    /// Only redirects with another sign-in attempt's `state` arrived before the time ran out
+    /// (each was answered with an error page while the wait went on).
     #[error(
-        "the sign-in redirect carried the wrong `state`, so it did not come from this sign-in \
-         attempt and was refused; run `tonearm login` again"
+        "no sign-in redirect from this sign-in attempt arrived within {waited_secs} s; {refused} \
+         redirect(s) carried the wrong `state` and were refused (an old browser tab, or another \
+         program); run `tonearm login` again"
     )]
-    StateMismatch,
+    StateMismatch { refused: u32, waited_secs: u64 },
     #[error("the sign-in redirect carried no authorization code")]
     MissingCode,
     #[error("the accounts service reported an error: {0}")]
@@ -379,8 +395,10 @@ struct TokenResponse {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
+    /// Any JSON number (clamped by [`TOKEN_LIFETIME`]); not `u64`, so `-5` or `1e300` from a
+    /// broken server is not a parse error.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
     #[serde(default)]
     refresh_token: Option<String>,
     #[serde(default)]
@@ -512,7 +530,7 @@ fn parse_token(body: &[u8]) -> Result<OAuthToken, AuthError> {
     Ok(OAuthToken {
         access_token: t.access_token,
         refresh_token: t.refresh_token.filter(|r| !r.is_empty()),
-        expires_at: SystemTime::now() + Duration::from_secs(t.expires_in.unwrap_or(3600)),
+        expires_at: SystemTime::now().later_by(TOKEN_LIFETIME.secs_json(t.expires_in.as_ref())),
         scopes: t
             .scope
             .map(|s| s.split_whitespace().map(str::to_string).collect())
@@ -551,6 +569,16 @@ impl Page {
 
     pub fn failure(title: &str, message: &str) -> Page {
         Page::new("400 Bad Request", title, message)
+    }
+
+    /// The answer to a `/login` with the wrong (or no) `state`; the sign-in goes on.
+    fn wrong_state() -> Page {
+        Page::failure(
+            "Not this sign-in",
+            "This sign-in redirect carried the wrong `state`: it did not come from the sign-in \
+             tonearm is waiting for, so it was refused. tonearm is still waiting — finish \
+             signing in in the tab that `tonearm login` opened (or with the address it printed).",
+        )
     }
 
     fn html(&self) -> String {
@@ -664,24 +692,37 @@ impl Loopback {
         format!("http://127.0.0.1:{}{REDIRECT_PATH}", self.port)
     }
 
-    /// Serves browser requests until the redirect to `/login` arrives or `timeout` passes.
-    /// `/favicon.ico` and other paths get a 404, oversized or malformed requests a 4xx, and the
-    /// listener keeps waiting. The redirect itself ends the wait: a wrong or missing `state`
-    /// (→ [`AuthError::StateMismatch`]), `error=access_denied` (→ [`AuthError::Denied`]), any
-    /// other `error`, or a missing code is answered with an error page; a good one is returned
-    /// with the connection still open so the caller can say how the sign-in ended.
+    /// Serves browser requests until the redirect to `/login` with this attempt's `state`
+    /// arrives or `timeout` passes. `/favicon.ico` and other paths get a 404, oversized or
+    /// malformed requests a 4xx, and the listener keeps waiting. A `/login` whose `state` is
+    /// wrong or missing did not come from this attempt — any local process or web page can send
+    /// one — so it gets a 400 page and the wait goes on (its `error` or `code` are not looked
+    /// at); when the time runs out after such refusals the error is
+    /// [`AuthError::StateMismatch`], else [`AuthError::RedirectTimeout`]. The redirect with the
+    /// right `state` ends the wait: `error=access_denied` (→ [`AuthError::Denied`]), any other
+    /// `error`, or a missing code is answered with an error page; a good one is returned with
+    /// the connection still open so the caller can say how the sign-in ended.
     pub async fn wait_for_code(
         self,
         expected_state: &str,
         timeout: Duration,
     ) -> Result<Redirect, AuthError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now().later_by(timeout);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let (tx, mut rx) = mpsc::channel::<(TcpStream, Incoming)>(MAX_CONNECTIONS);
+        // Each request travels with its connection slot, which is held until it is answered:
+        // a flood of requests waits for slots instead of piling up unanswered connections.
+        let (tx, mut rx) =
+            mpsc::channel::<(TcpStream, Incoming, OwnedSemaphorePermit)>(MAX_CONNECTIONS);
+        let mut refused = 0u32;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {
-                    return Err(AuthError::RedirectTimeout(timeout.as_secs()));
+                    let waited_secs = timeout.as_secs();
+                    return Err(if refused > 0 {
+                        AuthError::StateMismatch { refused, waited_secs }
+                    } else {
+                        AuthError::RedirectTimeout(waited_secs)
+                    });
                 }
                 accepted = self.listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
@@ -696,16 +737,24 @@ impl Loopback {
                         )
                         .await;
                         if let Ok(Some(incoming)) = read {
-                            let _ = tx.send((stream, incoming)).await;
+                            let _ = tx.send((stream, incoming, permit)).await;
                         }
-                        drop(permit);
                     });
                 }
-                Some((mut stream, incoming)) = rx.recv() => {
-                    match incoming {
+                Some((mut stream, incoming, permit)) = rx.recv() => {
+                    let page = match incoming {
                         Incoming::Get { path, query } if path == REDIRECT_PATH => {
                             match check_redirect(&query, expected_state) {
-                                Ok(code) => return Ok(Redirect { code, stream }),
+                                Ok(Some(code)) => return Ok(Redirect { code, stream }),
+                                Ok(None) => {
+                                    refused = refused.saturating_add(1);
+                                    tracing::info!(
+                                        refused,
+                                        "a sign-in redirect with the wrong state was refused; \
+                                         still waiting for the right one"
+                                    );
+                                    Page::wrong_state()
+                                }
                                 Err(e) => {
                                     Page::failure("Sign-in failed", &e.to_string())
                                         .write_to(&mut stream)
@@ -714,36 +763,19 @@ impl Loopback {
                                 }
                             }
                         }
-                        Incoming::Get { .. } => {
-                            tokio::spawn(async move {
-                                Page::new("404 Not Found", "Not found",
-                                    "This address only receives the tonearm sign-in redirect.")
-                                    .write_to(&mut stream).await;
-                            });
-                        }
-                        Incoming::OtherMethod => {
-                            tokio::spawn(async move {
-                                Page::new("405 Method Not Allowed", "Method not allowed",
-                                    "Only GET is accepted here.")
-                                    .write_to(&mut stream).await;
-                            });
-                        }
-                        Incoming::TooLarge => {
-                            tokio::spawn(async move {
-                                Page::new("431 Request Header Fields Too Large",
-                                    "Request too large",
-                                    "The request was larger than tonearm accepts.")
-                                    .write_to(&mut stream).await;
-                            });
-                        }
-                        Incoming::Malformed => {
-                            tokio::spawn(async move {
-                                Page::new("400 Bad Request", "Bad request",
-                                    "The request could not be understood.")
-                                    .write_to(&mut stream).await;
-                            });
-                        }
-                    }
+                        Incoming::Get { .. } => Page::new("404 Not Found", "Not found",
+                            "This address only receives the tonearm sign-in redirect."),
+                        Incoming::OtherMethod => Page::new("405 Method Not Allowed",
+                            "Method not allowed", "Only GET is accepted here."),
+                        Incoming::TooLarge => Page::new("431 Request Header Fields Too Large",
+                            "Request too large", "The request was larger than tonearm accepts."),
+                        Incoming::Malformed => Page::new("400 Bad Request", "Bad request",
+                            "The request could not be understood."),
+                    };
+                    tokio::spawn(async move {
+                        page.write_to(&mut stream).await;
+                        drop(permit);
+                    });
                 }
             }
         }
@@ -751,14 +783,19 @@ impl Loopback {
 }
 
 /// Checks the redirect's query: `state` first (constant time), then `error`, then `code`.
-fn check_redirect(query: &[(String, String)], expected_state: &str) -> Result<String, AuthError> {
+/// `Ok(None)` when `state` is wrong or missing: the request is not this attempt's redirect and
+/// says nothing about how the sign-in went.
+fn check_redirect(
+    query: &[(String, String)],
+    expected_state: &str,
+) -> Result<Option<String>, AuthError> {
     use subtle::ConstantTimeEq as _;
     let get = |k: &str| query.iter().find(|(name, _)| name == k).map(|(_, v)| v);
     let state_ok = get("state").is_some_and(|s| {
         s.len() == expected_state.len() && bool::from(s.as_bytes().ct_eq(expected_state.as_bytes()))
     });
     if !state_ok {
-        return Err(AuthError::StateMismatch);
+        return Ok(None);
     }
     if let Some(error) = get("error") {
         if error == "access_denied" {
@@ -767,7 +804,7 @@ fn check_redirect(query: &[(String, String)], expected_state: &str) -> Result<St
         return Err(AuthError::Authorize(sanitize(error, 64)));
     }
     match get("code") {
-        Some(code) if !code.is_empty() => Ok(code.clone()),
+        Some(code) if !code.is_empty() => Ok(Some(code.clone())),
         _ => Err(AuthError::MissingCode),
     }
 }
@@ -859,10 +896,11 @@ struct DeviceResponse {
     verification_uri: String,
     #[serde(default)]
     verification_uri_complete: Option<String>,
+    /// Any JSON number (clamped, see [`device_timing`]).
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
     #[serde(default)]
-    interval: Option<u64>,
+    interval: Option<serde_json::Value>,
 }
 
 /// Polling settings of the device flow.
@@ -948,26 +986,55 @@ pub async fn request_device_code(
             },
         });
     }
+    parse_device_code(&body, options)
+}
+
+/// The device-authorization answer (a 200's body) as a [`DeviceCode`], with its durations
+/// bounded by [`device_timing`].
+fn parse_device_code(body: &[u8], options: &DeviceOptions) -> Result<DeviceCode, AuthError> {
     let d: DeviceResponse =
-        serde_json::from_slice(&body).map_err(|e| AuthError::BadResponse(describe_json(&e)))?;
+        serde_json::from_slice(body).map_err(|e| AuthError::BadResponse(describe_json(&e)))?;
     if d.device_code.is_empty() || d.user_code.is_empty() || d.verification_uri.is_empty() {
         return Err(AuthError::BadResponse(
             "the device code answer has empty fields".into(),
         ));
     }
+    let (expires_in, interval) = device_timing(options, d.expires_in.as_ref(), d.interval.as_ref());
     Ok(DeviceCode {
         device_code: d.device_code,
         user_code: d.user_code,
         verification_uri: d.verification_uri,
         verification_uri_complete: d.verification_uri_complete.filter(|u| !u.is_empty()),
-        expires_in: d
-            .expires_in
-            .filter(|&s| s > 0)
-            .map_or(options.default_expiry, Duration::from_secs),
-        interval: d
-            .interval
-            .map_or(options.default_interval, Duration::from_secs),
+        expires_in,
+        interval,
     })
+}
+
+/// The server's `expires_in` and `interval`, bounded: a missing or non-positive lifetime is
+/// `default_expiry`, any lifetime at most [`MAX_DEVICE_CODE_LIFETIME`]; a missing interval is
+/// `default_interval`, any interval between `min_interval` and [`MAX_POLL_INTERVAL`].
+fn device_timing(
+    options: &DeviceOptions,
+    expires_in: Option<&serde_json::Value>,
+    interval: Option<&serde_json::Value>,
+) -> (Duration, Duration) {
+    let positive = expires_in.filter(|v| v.as_f64().is_some_and(|f| f > 0.0));
+    let lifetime = SecsBounds::new(
+        options.default_expiry,
+        Duration::from_secs(1),
+        MAX_DEVICE_CODE_LIFETIME,
+    );
+    let polling = SecsBounds::new(
+        options.default_interval,
+        options.min_interval,
+        MAX_POLL_INTERVAL,
+    );
+    (lifetime.secs_json(positive), polling.secs_json(interval))
+}
+
+/// The polling interval after one more `slow_down`, never past [`MAX_POLL_INTERVAL`].
+fn slowed_down(interval: Duration, step: Duration) -> Duration {
+    interval.saturating_add(step).min(MAX_POLL_INTERVAL)
 }
 
 /// Step two of the device flow: polls until approved, refused or expired.
@@ -978,8 +1045,11 @@ pub async fn poll_device_token(
     client_id: &str,
     code: &DeviceCode,
 ) -> Result<OAuthToken, AuthError> {
-    let deadline = tokio::time::Instant::now() + code.expires_in;
-    let mut interval = code.interval.max(options.min_interval);
+    let deadline = tokio::time::Instant::now().later_by(code.expires_in);
+    let mut interval = code
+        .interval
+        .max(options.min_interval)
+        .min(MAX_POLL_INTERVAL);
     let mut failures = 0u32;
     let form = [
         ("grant_type", DEVICE_GRANT),
@@ -987,7 +1057,7 @@ pub async fn poll_device_token(
         ("client_id", client_id),
     ];
     loop {
-        if tokio::time::Instant::now() + interval > deadline {
+        if tokio::time::Instant::now().later_by(interval) > deadline {
             return Err(AuthError::Expired);
         }
         tokio::time::sleep(interval).await;
@@ -998,7 +1068,7 @@ pub async fn poll_device_token(
                 match error.error.as_str() {
                     "authorization_pending" => {}
                     "slow_down" => {
-                        interval += options.slow_down_step;
+                        interval = slowed_down(interval, options.slow_down_step);
                         tracing::debug!(interval_ms = interval.as_millis() as u64, "slow_down");
                     }
                     "expired_token" => return Err(AuthError::Expired),
@@ -1019,3 +1089,6 @@ pub async fn poll_device_token(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hardening_tests;

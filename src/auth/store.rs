@@ -5,16 +5,27 @@
 //! refused rather than used, because it would leak the login. `TONEARM_CREDENTIAL_STORE=file`
 //! or `=keyring` forces one store (headless users, tests); `logout` purges both.
 //!
-//! Called by `main.rs` (`tonearm login` / `logout` / sessions started from stored credentials).
-//! Keyring calls run on their own OS thread with a time limit (the keyring crate's tokio
-//! integration must not be driven from a runtime thread). Nothing here logs or formats the
-//! secret bytes; keyring errors are reduced to text before they leave this module.
+//! A keyring that exists but is locked or does not answer is not silently replaced: with
+//! `auto` the file is used and [`CredentialStore::warning`] says so (naming the file) for the
+//! caller to print; with `keyring` it is an error. tonearm never asks the Secret Service for an
+//! unlock prompt (headless it fails or never returns): the probe reads the lock state instead.
+//! The file is written atomically (temporary file, fsync, rename, fsync of the directory); a
+//! damaged one is moved aside to `credentials.json.corrupt-<unix time>` (mode kept) before a
+//! new sign-in could overwrite it, and `logout` removes such copies too.
+//!
+//! Called by the CLI (`tonearm login` / `logout` / `status` / sessions started from stored
+//! credentials), the TUI and the daemon. Keyring calls run on one long-lived worker thread per
+//! store ([`KeyringWorker`]) with a time limit (the keyring crate's tokio integration must not
+//! be driven from a runtime thread); a timed-out call never leaves a new thread behind. Nothing
+//! here logs or formats the secret bytes; keyring errors are reduced to text before they leave
+//! this module.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -27,8 +38,9 @@ pub const KEYRING_SERVICE: &str = "tonearm";
 pub const KEYRING_USER: &str = "stored-credentials";
 /// Environment variable that forces a store: `keyring`, `file` or `auto` (the default).
 pub const STORE_ENV: &str = "TONEARM_CREDENTIAL_STORE";
-/// How long one keyring call may take (a locked keyring may prompt for its password).
-const KEYRING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one keyring call may take. No call asks for an unlock prompt (a locked keyring is
+/// reported instead), so a working keyring answers in milliseconds; this bounds a hung one.
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,13 +59,22 @@ pub enum StoreError {
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error(
+        "the credential file {path} was damaged ({reason}) and was moved aside to {moved}; sign \
+         in again with `tonearm login` (`tonearm logout` removes the damaged copy)"
+    )]
+    Quarantined {
+        path: PathBuf,
+        moved: PathBuf,
+        reason: String,
+    },
+    #[error(
         "the credentials in the system keyring are damaged ({reason}); run `tonearm logout` and \
          sign in again"
     )]
     KeyringCorrupt { reason: String },
     #[error("the system keyring failed: {reason}")]
     Keyring { reason: String },
-    #[error("{STORE_ENV}=keyring, but no keyring service is available ({reason})")]
+    #[error("{STORE_ENV}=keyring, but the system keyring cannot be used: {reason}")]
     NoKeyring { reason: String },
     #[error("{STORE_ENV}=\"{value}\" is not one of: keyring, file, auto")]
     BadSetting { value: String },
@@ -132,12 +153,21 @@ impl FileStore {
             Err(e) => return Err(self.io(e)),
         };
         self.check_permissions()?;
-        decode(&text)
-            .map(Some)
-            .map_err(|reason| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason,
-            })
+        decode(&text).map(Some).map_err(|reason| {
+            // Moved aside before a new sign-in overwrites it (it may still hold a secret, so
+            // the rename keeps its 0600, and `purge` removes such copies).
+            match crate::paths::quarantine(&self.path) {
+                Ok(moved) => StoreError::Quarantined {
+                    path: self.path.clone(),
+                    moved,
+                    reason,
+                },
+                Err(e) => StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("{reason}; it could not be moved aside: {e}"),
+                },
+            }
+        })
     }
 
     /// Saves reusable credentials, replacing any previous ones atomically (write + rename), with
@@ -161,7 +191,14 @@ impl FileStore {
         let mut f = opts.open(&tmp).map_err(|e| self.io(e))?;
         f.write_all(body.as_bytes()).map_err(|e| self.io(e))?;
         f.sync_all().map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+        drop(f);
+        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
+        // The rename is durable only once the directory entry is on disk too. The new file is
+        // complete either way, so a directory that cannot be synced is logged, not an error.
+        if let Err(e) = crate::paths::sync_dir(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot fsync the credential directory");
+        }
+        Ok(())
     }
 
     /// Removes the stored credentials (no error when there are none). Returns whether a file
@@ -172,6 +209,20 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.io(e)),
         }
+    }
+
+    /// Removes the damaged copies [`FileStore::load`] moved aside (`credentials.json.corrupt-*`,
+    /// which may still hold the secret). Returns the paths removed.
+    pub fn purge_quarantined(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut removed = Vec::new();
+        for copy in crate::paths::quarantined_copies(&self.path) {
+            fs::remove_file(&copy).map_err(|source| StoreError::Io {
+                path: copy.clone(),
+                source,
+            })?;
+            removed.push(copy);
+        }
+        Ok(removed)
     }
 
     #[cfg(unix)]
@@ -205,10 +256,36 @@ impl FileStore {
 pub enum KeyringFailure {
     /// The keyring works but holds no entry.
     NoEntry,
-    /// No keyring service (no Secret Service on the bus, locked or refused access, timed out).
+    /// No keyring service (no Secret Service on the bus, refused access).
     Unavailable(String),
+    /// The keyring service answers but its collection is locked; tonearm never triggers an
+    /// unlock prompt (headless it fails or hangs), so the keyring cannot be used right now.
+    Locked(String),
+    /// The keyring service did not answer in time (or is still busy with a call that did not).
+    NoAnswer(String),
     /// Anything else (a damaged or ambiguous entry).
     Other(String),
+}
+
+impl KeyringFailure {
+    /// Why the keyring cannot be used, as text for the user.
+    pub fn reason(&self) -> String {
+        match self {
+            KeyringFailure::NoEntry => "no entry".into(),
+            KeyringFailure::Locked(r) => format!("it is locked ({r})"),
+            KeyringFailure::NoAnswer(r) => format!("it did not answer ({r})"),
+            KeyringFailure::Unavailable(r) | KeyringFailure::Other(r) => r.clone(),
+        }
+    }
+
+    /// Locked or not answering: a keyring exists but cannot be used now (the user should
+    /// hear about it), as opposed to no keyring service at all.
+    pub fn is_blocked(&self) -> bool {
+        matches!(
+            self,
+            KeyringFailure::Locked(_) | KeyringFailure::NoAnswer(_)
+        )
+    }
 }
 
 /// Where a [`KeyringStore`] keeps its one secret string. [`SystemKeyring`] in production; tests
@@ -219,14 +296,146 @@ pub trait SecretBackend: Send + Sync {
     fn delete(&self) -> Result<(), KeyringFailure>;
     /// E.g. "the system keyring (Secret Service)".
     fn describe(&self) -> String;
+    /// Whether the keyring can be used now, without prompting anyone: `Err` with
+    /// [`KeyringFailure::Unavailable`], [`KeyringFailure::Locked`] or
+    /// [`KeyringFailure::NoAnswer`] when it cannot. By default a harmless read.
+    fn probe(&self) -> Result<(), KeyringFailure> {
+        match self.get() {
+            Err(
+                f @ (KeyringFailure::Unavailable(_)
+                | KeyringFailure::Locked(_)
+                | KeyringFailure::NoAnswer(_)),
+            ) => Err(f),
+            _ => Ok(()),
+        }
+    }
 }
 
-/// The platform keyring through the `keyring` crate, one entry `(service, user)`.
+/// Why [`KeyringWorker::run`] gave no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerError {
+    /// The call did not finish within the time limit (it goes on; the worker is busy).
+    NoAnswer(Duration),
+    /// An earlier call has been running for longer than the time limit: not queued behind it.
+    Busy(Duration),
+    /// The worker thread is gone (a call panicked, or it could not be started).
+    Stopped(String),
+}
+
+/// The one OS thread that makes a [`SystemKeyring`]'s calls, one at a time, reused by every
+/// call (the keyring crate's D-Bus client must not be driven from a tokio runtime thread).
+/// A caller waits at most its time limit; a call that does not answer keeps running on the
+/// worker, later calls fail fast ([`WorkerError::Busy`]) instead of piling up, and no thread is
+/// ever started per call. The thread ends when the last handle is dropped and its current call
+/// (if any) returns — so nothing is left behind after a timed-out probe as long as the keyring
+/// call itself returns, which the probe guarantees by never asking for an unlock prompt.
+pub struct KeyringWorker {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// When the call now running started (`None` when idle).
+    busy_since: Arc<Mutex<Option<Instant>>>,
+    /// Set by the thread as it exits.
+    ended: Arc<AtomicBool>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for KeyringWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyringWorker")
+            .field("ended", &self.ended.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl KeyringWorker {
+    /// Starts the worker thread.
+    pub fn start() -> KeyringWorker {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let busy_since: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let ended = Arc::new(AtomicBool::new(false));
+        let (busy, done) = (busy_since.clone(), ended.clone());
+        let spawned = std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    *lock(&busy) = Some(Instant::now());
+                    job();
+                    *lock(&busy) = None;
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+        let jobs = match spawned {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the keyring thread");
+                ended.store(true, Ordering::SeqCst);
+                None
+            }
+        };
+        KeyringWorker {
+            jobs: Mutex::new(jobs),
+            busy_since,
+            ended,
+        }
+    }
+
+    /// Runs `f` on the worker and waits at most `timeout` for its result.
+    pub fn run<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, WorkerError> {
+        if let Some(since) = *lock(&self.busy_since) {
+            let running = since.elapsed();
+            if running >= timeout {
+                return Err(WorkerError::Busy(running));
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        let sent = match lock(&self.jobs).as_ref() {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(WorkerError::Stopped(
+                "the keyring thread is not running".into(),
+            ));
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(v) => Ok(v),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(WorkerError::NoAnswer(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(WorkerError::Stopped("the keyring call failed".into()))
+            }
+        }
+    }
+
+    /// Whether the worker thread has exited (tests).
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// The flag the thread sets as it exits, to watch it after the worker is dropped (tests).
+    pub fn ended_flag(&self) -> Arc<AtomicBool> {
+        self.ended.clone()
+    }
+}
+
+/// The platform keyring through the `keyring` crate, one entry `(service, user)`; every call
+/// goes through one [`KeyringWorker`] with a time limit.
 #[derive(Debug, Clone)]
 pub struct SystemKeyring {
     service: String,
     user: String,
     timeout: Duration,
+    worker: Arc<KeyringWorker>,
 }
 
 impl SystemKeyring {
@@ -235,35 +444,66 @@ impl SystemKeyring {
             service: service.to_string(),
             user: user.to_string(),
             timeout: KEYRING_TIMEOUT,
+            worker: Arc::new(KeyringWorker::start()),
         }
     }
 
-    /// Runs one keyring call on its own thread, with the time limit.
+    fn on_worker<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, KeyringFailure> + Send + 'static,
+    ) -> Result<T, KeyringFailure> {
+        match self.worker.run(self.timeout, f) {
+            Ok(result) => result,
+            Err(WorkerError::NoAnswer(t)) => Err(KeyringFailure::NoAnswer(format!(
+                "no answer within {} s",
+                t.as_secs()
+            ))),
+            Err(WorkerError::Busy(t)) => Err(KeyringFailure::NoAnswer(format!(
+                "an earlier request has had no answer for {} s",
+                t.as_secs()
+            ))),
+            Err(WorkerError::Stopped(r)) => Err(KeyringFailure::Unavailable(r)),
+        }
+    }
+
+    /// Runs one keyring call on the worker, with the time limit.
     fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
     ) -> Result<T, KeyringFailure> {
         let (service, user) = (self.service.clone(), self.user.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("keyring".into())
-            .spawn(move || {
-                let result = keyring::Entry::new(&service, &user).and_then(|e| f(&e));
-                let _ = tx.send(result.map_err(map_keyring_error));
-            });
-        if let Err(e) = spawned {
-            return Err(KeyringFailure::Unavailable(format!(
-                "cannot start a thread: {e}"
-            )));
-        }
-        match rx.recv_timeout(self.timeout) {
-            Ok(result) => result,
-            Err(_) => Err(KeyringFailure::Unavailable(format!(
-                "no answer within {} s",
-                self.timeout.as_secs()
-            ))),
-        }
+        self.on_worker(move || {
+            keyring::Entry::new(&service, &user)
+                .and_then(|e| f(&e))
+                .map_err(map_keyring_error)
+        })
     }
+}
+
+/// Whether the Secret Service's default collection (where the keyring crate stores) is
+/// locked, asked without unlocking it: an unlock pops up a prompt, which headless fails or
+/// never returns.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+fn secret_service_state() -> Result<(), KeyringFailure> {
+    use secret_service::blocking::SecretService;
+    use secret_service::EncryptionType;
+    let ss = SecretService::connect(EncryptionType::Plain)
+        .map_err(|e| KeyringFailure::Unavailable(e.to_string()))?;
+    let collection = ss
+        .get_default_collection()
+        .map_err(|e| KeyringFailure::Unavailable(format!("no default collection: {e}")))?;
+    match collection.is_locked() {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(KeyringFailure::Locked(
+            "its default collection must be unlocked first".into(),
+        )),
+        Err(e) => Err(KeyringFailure::Unavailable(e.to_string())),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+fn secret_service_state() -> Result<(), KeyringFailure> {
+    Ok(())
 }
 
 fn map_keyring_error(e: keyring::Error) -> KeyringFailure {
@@ -298,6 +538,21 @@ impl SecretBackend for SystemKeyring {
 
     fn delete(&self) -> Result<(), KeyringFailure> {
         self.call(|e| e.delete_credential())
+    }
+
+    /// The lock state first (without a prompt), then a harmless read of the entry.
+    fn probe(&self) -> Result<(), KeyringFailure> {
+        let (service, user) = (self.service.clone(), self.user.clone());
+        self.on_worker(move || {
+            secret_service_state()?;
+            match keyring::Entry::new(&service, &user).and_then(|e| e.get_password()) {
+                Err(e) => match map_keyring_error(e) {
+                    f @ (KeyringFailure::Unavailable(_) | KeyringFailure::Locked(_)) => Err(f),
+                    _ => Ok(()),
+                },
+                Ok(_) => Ok(()),
+            }
+        })
     }
 
     fn describe(&self) -> String {
@@ -345,12 +600,9 @@ impl KeyringStore {
         self.backend.describe()
     }
 
-    /// A harmless read: `Err(reason)` when no keyring service can be used.
-    pub fn probe(&self) -> Result<(), String> {
-        match self.backend.get() {
-            Err(KeyringFailure::Unavailable(reason)) => Err(reason),
-            _ => Ok(()),
-        }
+    /// Whether the keyring can be used now (see [`SecretBackend::probe`]).
+    pub fn probe(&self) -> Result<(), KeyringFailure> {
+        self.backend.probe()
     }
 
     pub fn load(&self) -> Result<Option<Credentials>, StoreError> {
@@ -359,20 +611,15 @@ impl KeyringStore {
                 .map(Some)
                 .map_err(|reason| StoreError::KeyringCorrupt { reason }),
             Err(KeyringFailure::NoEntry) => Ok(None),
-            Err(KeyringFailure::Unavailable(reason) | KeyringFailure::Other(reason)) => {
-                Err(StoreError::Keyring { reason })
-            }
+            Err(f) => Err(StoreError::Keyring { reason: f.reason() }),
         }
     }
 
     pub fn save(&self, creds: &Credentials) -> Result<(), StoreError> {
         let text = encode(creds).map_err(|reason| StoreError::KeyringCorrupt { reason })?;
-        self.backend.set(&text).map_err(|f| StoreError::Keyring {
-            reason: match f {
-                KeyringFailure::NoEntry => "no entry".into(),
-                KeyringFailure::Unavailable(r) | KeyringFailure::Other(r) => r,
-            },
-        })
+        self.backend
+            .set(&text)
+            .map_err(|f| StoreError::Keyring { reason: f.reason() })
     }
 
     /// Deletes the entry. `Ok(true)` when one was removed, `Ok(false)` when there was none,
@@ -381,7 +628,7 @@ impl KeyringStore {
         match self.backend.delete() {
             Ok(()) => Ok(true),
             Err(KeyringFailure::NoEntry) => Ok(false),
-            Err(KeyringFailure::Unavailable(r) | KeyringFailure::Other(r)) => Err(r),
+            Err(f) => Err(f.reason()),
         }
     }
 }
@@ -443,6 +690,9 @@ pub struct CredentialStore {
     file: FileStore,
     /// Why the file is used (shown by [`CredentialStore::describe`]).
     why_file: String,
+    /// Set when a keyring exists but could not be used (locked, not answering) and the file
+    /// was chosen instead: the caller tells the user ([`CredentialStore::warning`]).
+    warning: Option<String>,
 }
 
 impl CredentialStore {
@@ -454,25 +704,41 @@ impl CredentialStore {
     }
 
     /// Chooses between `keyring` and `file`: a forced file never touches the keyring here; a
-    /// forced keyring that does not answer is an error; auto probes the keyring with a harmless
-    /// read and falls back to the file when no keyring service is reachable.
+    /// forced keyring that cannot be used (none, locked, not answering) is an error; auto
+    /// probes the keyring ([`KeyringStore::probe`]: the lock state, then a harmless read) and
+    /// uses the file when there is no keyring service — quietly, the usual headless case — or,
+    /// with a [`warning`](CredentialStore::warning) naming the file, when the keyring is locked
+    /// or does not answer.
     pub fn select(
         preference: Preference,
         keyring: KeyringStore,
         file: FileStore,
     ) -> Result<CredentialStore, StoreError> {
+        let mut warning = None;
         let (kind, why_file) = match preference {
             Preference::File => (StoreKind::File, format!("chosen by {STORE_ENV}=file")),
             Preference::Keyring => {
                 keyring
                     .probe()
-                    .map_err(|reason| StoreError::NoKeyring { reason })?;
+                    .map_err(|f| StoreError::NoKeyring { reason: f.reason() })?;
                 (StoreKind::Keyring, String::new())
             }
             Preference::Auto => match keyring.probe() {
                 Ok(()) => (StoreKind::Keyring, String::new()),
-                Err(reason) => {
-                    tracing::info!(%reason, "no keyring service; using the credential file");
+                Err(f) if f.is_blocked() => {
+                    let why = format!("{} cannot be used: {}", keyring.describe(), f.reason());
+                    let text = format!(
+                        "{why}; using the file {} (mode 0600) instead. Unlock the keyring and \
+                         run the command again to keep the credentials there, or set \
+                         {STORE_ENV}=file to choose the file",
+                        file.path().display()
+                    );
+                    tracing::warn!(reason = %f.reason(), file = %file.path().display(), "the keyring cannot be used; falling back to the credential file");
+                    warning = Some(text);
+                    (StoreKind::File, why)
+                }
+                Err(f) => {
+                    tracing::info!(reason = %f.reason(), "no keyring service; using the credential file");
                     (StoreKind::File, "no keyring service found".to_string())
                 }
             },
@@ -482,7 +748,14 @@ impl CredentialStore {
             keyring,
             file,
             why_file,
+            warning,
         })
+    }
+
+    /// What the user should hear about the choice of store: set when a keyring exists but is
+    /// locked or does not answer, so the file is used instead (the text names the file).
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     pub fn kind(&self) -> StoreKind {
@@ -534,12 +807,18 @@ impl CredentialStore {
         }
     }
 
-    /// Removes the credentials from both stores. A keyring that cannot be reached is reported
-    /// in [`PurgeReport::unreachable`], not as an error; a file that cannot be removed is an
-    /// error.
+    /// Removes the credentials from both stores. A keyring that cannot be reached or is locked
+    /// is reported in [`PurgeReport::unreachable`], not as an error (and not unlocked); a file
+    /// that cannot be removed is an error.
     pub fn purge(&self) -> Result<PurgeReport, StoreError> {
         let mut report = PurgeReport::default();
-        match self.keyring.purge() {
+        // Probe first: deleting from a locked keyring would ask for an unlock prompt.
+        match self
+            .keyring
+            .probe()
+            .map_err(|f| f.reason())
+            .and_then(|()| self.keyring.purge())
+        {
             Ok(true) => report
                 .removed
                 .push(format!("the entry in {}", self.keyring.describe())),
@@ -552,6 +831,11 @@ impl CredentialStore {
             report
                 .removed
                 .push(format!("the file {}", self.file.path().display()));
+        }
+        for copy in self.file.purge_quarantined()? {
+            report
+                .removed
+                .push(format!("the damaged copy {}", copy.display()));
         }
         Ok(report)
     }

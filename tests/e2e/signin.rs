@@ -409,9 +409,14 @@ async fn the_client_refuses_a_redirect_with_another_state() {
             let _ = tx.send((resp.status().as_u16(), resp.text().await.unwrap()));
         });
     };
+    // The forged redirect is refused and the wait goes on (issue 12) until the time runs out.
+    let options = oauth::BrowserOptions {
+        redirect_timeout: Duration::from_secs(5),
+    };
     let result = common::within(
         30,
-        oauth::browser_pkce(
+        oauth::browser_pkce_with(
+            &options,
             &sim.info().accounts_url,
             SPOTIFY_CLIENT_ID,
             oauth::DEFAULT_SCOPES,
@@ -420,7 +425,7 @@ async fn the_client_refuses_a_redirect_with_another_state() {
     )
     .await;
     assert!(
-        matches!(result, Err(AuthError::StateMismatch)),
+        matches!(result, Err(AuthError::StateMismatch { refused: 1, .. })),
         "{result:?}"
     );
     let (status, text) = page.await.unwrap();

@@ -219,20 +219,23 @@ async fn state_mismatch_is_refused_with_a_page() {
     assert!(page.starts_with("HTTP/1.1 400"), "{page}");
     assert!(page.contains("wrong"), "{page}");
     assert!(!page.contains("the-code"), "{page}");
-    assert!(matches!(
-        task.await.expect("join"),
-        Err(AuthError::StateMismatch)
-    ));
+    // Refused, but the sign-in goes on (issue 12): the right redirect still completes it.
+    assert!(!task.is_finished());
+    let browser = tokio::spawn(async move { get(port, "/login?code=c3&state=good-state").await });
+    let redirect = task.await.expect("join").expect("redirect");
+    assert_eq!(redirect.code(), "c3");
+    redirect.finish(Page::success()).await;
+    browser.await.expect("join");
 }
 
 #[tokio::test]
 async fn missing_state_is_a_mismatch() {
-    let (port, task) = listen(Duration::from_secs(10)).await;
+    let (port, task) = listen(Duration::from_millis(1500)).await;
     let page = get(port, "/login?code=c").await;
     assert!(page.starts_with("HTTP/1.1 400"), "{page}");
     assert!(matches!(
         task.await.expect("join"),
-        Err(AuthError::StateMismatch)
+        Err(AuthError::StateMismatch { refused: 1, .. })
     ));
 }
 
@@ -456,10 +459,16 @@ async fn browser_flow_with_wrong_state_never_exchanges_the_code() {
     let fake = Shared::default();
     let base = fake_accounts(fake.clone()).await;
     let (opener, page) = browser(fake.clone(), Some("forged"));
-    let err = browser_pkce(&base, CLIENT, DEFAULT_SCOPES, opener)
+    let options = BrowserOptions {
+        redirect_timeout: Duration::from_secs(2),
+    };
+    let err = browser_pkce_with(&options, &base, CLIENT, DEFAULT_SCOPES, opener)
         .await
         .expect_err("refused");
-    assert!(matches!(err, AuthError::StateMismatch), "{err}");
+    assert!(
+        matches!(err, AuthError::StateMismatch { refused: 1, .. }),
+        "{err}"
+    );
     assert!(page.await.expect("page").starts_with("HTTP/1.1 400"));
     // The code was not spent.
     assert!(fake.lock().expect("lock").codes.contains_key("code-1"));

@@ -1,6 +1,5 @@
 //! Tests of the credential stores: the 0600 file (atomic writes, refused modes, corrupt
 //! files), the keyring adapter over an in-memory fake, and the fallback between them.
-
 use std::sync::Mutex;
 
 use super::*;
@@ -55,7 +54,13 @@ fn corrupt_file_is_a_clear_error() {
     store.save(&creds()).expect("save");
     fs::write(store.path(), "{not json").expect("write");
     let err = store.load().expect_err("corrupt");
-    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    // Moved aside (issue 12) so the next sign-in does not overwrite it unseen.
+    let StoreError::Quarantined { moved, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(err.to_string().contains("moved aside"), "{err}");
+    assert_eq!(fs::read_to_string(moved).expect("kept"), "{not json");
+    assert!(store.load().expect("nothing stored now").is_none());
 }
 
 /// An in-memory keyring that can play "no Secret Service on the bus".
@@ -301,4 +306,228 @@ fn child_no_secret_service() {
     std::env::set_var(STORE_ENV, "file");
     let store = CredentialStore::open().expect("forced file");
     assert!(store.describe().contains("TONEARM_CREDENTIAL_STORE=file"));
+}
+
+// --- issue 12: locked keyrings, the worker thread, fsync, quarantine ----------------------
+
+/// A keyring that answers every call with one failure.
+struct Failing(KeyringFailure);
+
+impl SecretBackend for Failing {
+    fn get(&self) -> Result<String, KeyringFailure> {
+        Err(self.0.clone())
+    }
+    fn set(&self, _: &str) -> Result<(), KeyringFailure> {
+        Err(self.0.clone())
+    }
+    fn delete(&self) -> Result<(), KeyringFailure> {
+        Err(self.0.clone())
+    }
+    fn describe(&self) -> String {
+        "the test keyring".into()
+    }
+}
+
+fn select_with(
+    pref: Preference,
+    failure: KeyringFailure,
+) -> (Result<CredentialStore, StoreError>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = CredentialStore::select(
+        pref,
+        KeyringStore::with_backend(Arc::new(Failing(failure))),
+        FileStore::new(dir.path().join("credentials.json")),
+    );
+    (store, dir)
+}
+
+#[test]
+fn a_locked_keyring_is_reported_with_the_fallback_named() {
+    for failure in [
+        KeyringFailure::Locked("collection locked".into()),
+        KeyringFailure::NoAnswer("no answer within 10 s".into()),
+    ] {
+        let (store, dir) = select_with(Preference::Auto, failure.clone());
+        let store = store.expect("store");
+        assert_eq!(store.kind(), StoreKind::File);
+        let warning = store.warning().expect("a warning, not a silent fallback");
+        let file = dir.path().join("credentials.json");
+        assert!(warning.contains(&file.display().to_string()), "{warning}");
+        assert!(
+            warning.contains("the test keyring cannot be used"),
+            "{warning}"
+        );
+        assert!(warning.contains(&failure.reason()), "{warning}");
+        let d = store.describe();
+        assert!(d.contains("the test keyring cannot be used"), "{d}");
+    }
+    let w = select_with(Preference::Auto, KeyringFailure::Locked("x".into()))
+        .0
+        .expect("store");
+    assert!(w.warning().expect("warning").contains("it is locked"));
+    // No keyring service at all is the ordinary headless case: no warning.
+    let (store, _dir) = select_with(
+        Preference::Auto,
+        KeyringFailure::Unavailable("no bus".into()),
+    );
+    assert!(store.expect("store").warning().is_none());
+}
+
+/// Locked: answers the probe, counts the calls that would prompt.
+#[derive(Default)]
+struct LockedKeyring {
+    prompting_calls: Mutex<u32>,
+}
+
+impl SecretBackend for LockedKeyring {
+    fn get(&self) -> Result<String, KeyringFailure> {
+        *self.prompting_calls.lock().expect("lock") += 1;
+        Err(KeyringFailure::Other("prompt dismissed".into()))
+    }
+    fn set(&self, _: &str) -> Result<(), KeyringFailure> {
+        *self.prompting_calls.lock().expect("lock") += 1;
+        Err(KeyringFailure::Other("prompt dismissed".into()))
+    }
+    fn delete(&self) -> Result<(), KeyringFailure> {
+        *self.prompting_calls.lock().expect("lock") += 1;
+        Err(KeyringFailure::Other("prompt dismissed".into()))
+    }
+    fn describe(&self) -> String {
+        "the test keyring".into()
+    }
+    fn probe(&self) -> Result<(), KeyringFailure> {
+        Err(KeyringFailure::Locked("collection locked".into()))
+    }
+}
+
+#[test]
+fn a_locked_keyring_is_never_asked_to_unlock() {
+    for pref in [Preference::Auto, Preference::File] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let locked = Arc::new(LockedKeyring::default());
+        let store = CredentialStore::select(
+            pref,
+            KeyringStore::with_backend(locked.clone()),
+            FileStore::new(dir.path().join("credentials.json")),
+        )
+        .expect("store");
+        store.save(&creds()).expect("save to the file");
+        assert!(store.load().expect("load").is_some());
+        let report = store.purge().expect("purge");
+        assert_eq!(report.removed.len(), 1, "{report:?}");
+        assert!(report.unreachable[0].contains("it is locked"), "{report:?}");
+        assert_eq!(*locked.prompting_calls.lock().expect("lock"), 0, "{pref:?}");
+    }
+}
+
+#[test]
+fn a_forced_keyring_that_is_locked_is_an_error() {
+    let (store, _dir) = select_with(
+        Preference::Keyring,
+        KeyringFailure::Locked("collection locked".into()),
+    );
+    let err = store.expect_err("locked");
+    assert!(matches!(err, StoreError::NoKeyring { .. }), "{err}");
+    assert!(err.to_string().contains("is locked"), "{err}");
+}
+
+#[test]
+fn the_worker_bounds_a_call_and_ends_with_its_last_handle() {
+    let worker = KeyringWorker::start();
+    let ended = worker.ended_flag();
+    assert_eq!(worker.run(Duration::from_secs(5), || 7), Ok(7));
+    // A call that hangs past the limit: the caller gets its answer in time.
+    let (release, hold) = mpsc::channel::<()>();
+    let started = Instant::now();
+    let r = worker.run(Duration::from_millis(100), move || {
+        let _ = hold.recv_timeout(Duration::from_secs(30));
+        1
+    });
+    assert_eq!(r, Err(WorkerError::NoAnswer(Duration::from_millis(100))));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // While it still runs, later calls fail fast instead of queuing behind it.
+    std::thread::sleep(Duration::from_millis(150));
+    let started = Instant::now();
+    assert!(matches!(
+        worker.run(Duration::from_millis(100), || 2),
+        Err(WorkerError::Busy(_))
+    ));
+    assert!(started.elapsed() < Duration::from_millis(100));
+    // Once the hung call returns, the same thread serves again.
+    release.send(()).expect("release");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match worker.run(Duration::from_secs(1), || 3) {
+            Ok(3) => break,
+            other => assert!(Instant::now() < deadline, "{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!worker.has_ended());
+    // The thread ends with its last handle: nothing is left behind.
+    drop(worker);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ended.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the keyring thread did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_timed_out_call_leaves_no_thread_once_it_returns() {
+    let worker = KeyringWorker::start();
+    let ended = worker.ended_flag();
+    let r = worker.run(Duration::from_millis(50), || {
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    assert_eq!(r, Err(WorkerError::NoAnswer(Duration::from_millis(50))));
+    drop(worker);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ended.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the keyring thread did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn saving_fsyncs_the_directory_after_the_rename() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FileStore::new(dir.path().join("credentials.json"));
+    let before = crate::paths::dir_syncs();
+    store.save(&creds()).expect("save");
+    assert_eq!(crate::paths::dir_syncs(), before + 1);
+    assert!(!dir.path().join("credentials.json.tmp").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_damaged_file_is_moved_aside_privately_and_logout_removes_the_copy() {
+    use std::os::unix::fs::PermissionsExt;
+    let (store, _mem, dir) = setup(Preference::File, false);
+    let store = store.expect("store");
+    store.file().save(&creds()).expect("save");
+    fs::write(
+        store.file().path(),
+        "{\"username\": \"alice\", \"auth_data\": 5",
+    )
+    .expect("write");
+    let err = store.load().expect_err("damaged");
+    let StoreError::Quarantined { moved, .. } = err else {
+        panic!("{err}");
+    };
+    assert!(moved.starts_with(dir.path()));
+    let mode = fs::metadata(&moved).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A new sign-in writes a fresh file; the damaged copy is still there to look at.
+    store.save(&creds()).expect("save");
+    assert!(moved.exists());
+    let report = store.purge().expect("purge");
+    assert!(!moved.exists());
+    assert!(
+        report
+            .removed
+            .iter()
+            .any(|r| r.starts_with("the damaged copy ")),
+        "{report:?}"
+    );
 }
