@@ -361,7 +361,10 @@ impl TokenProvider {
         let mut refusals = lock(&self.inner.refusals);
         let now = Instant::now();
         let window = self.inner.remint_window;
-        while refusals.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while refusals
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             refusals.pop_front();
         }
         if refusals.len() < MAX_REMINTS {

@@ -82,8 +82,8 @@ mod admin {
             let (k, v) = pair
                 .split_once('=')
                 .with_context(|| format!("--param {pair:?}: expected KEY=VALUE"))?;
-            let value = serde_json::from_str(v)
-                .unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
+            let value =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
             map.insert(k.to_owned(), value);
         }
         Ok(serde_json::Value::Object(map))
@@ -108,7 +108,10 @@ mod admin {
         fn params_read_json_values_and_fall_back_to_strings() {
             let p = params(&["times=20".into(), "service=both".into(), "http=true".into()])
                 .expect("params");
-            assert_eq!(p, serde_json::json!({"times": 20, "service": "both", "http": true}));
+            assert_eq!(
+                p,
+                serde_json::json!({"times": 20, "service": "both", "http": true})
+            );
             assert!(params(&["novalue".into()]).is_err());
         }
     }
