@@ -58,6 +58,7 @@ pub mod paths;
 pub mod player;
 pub mod services;
 pub mod session;
+pub mod supervisor;
 pub mod theme;
 pub mod ui;
 pub mod uiconf;

@@ -474,6 +474,20 @@ impl Session {
         self.check_product(gen).await
     }
 
+    /// Marks a connected session dead because a service found its credentials refused (login5
+    /// and then the access point, see `api::tokens`): the supervisor then tries the access
+    /// point and, refused there too, signs the user out. A no-op unless connected.
+    pub(crate) fn mark_dead(&self, reason: &str) {
+        self.inner.shared.state_tx.send_if_modified(|s| {
+            if *s == SessionState::Connected {
+                *s = SessionState::Dead(reason.to_owned());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
     /// Closes the connection; the state becomes [`SessionState::Closed`] and Mercury / audio
     /// key requests fail with `Disconnected` until [`Session::reconnect`].
     pub async fn shutdown(&self) {

@@ -316,6 +316,8 @@ impl TokenProvider {
                     Ok(()) => self.mint().await,
                     Err(e) if e.kind() == crate::ErrorKind::Relogin => {
                         tracing::warn!("the access point refused the credentials too: signed out");
+                        // The supervisor takes it from here (and signs the user out).
+                        session.mark_dead("the credentials were refused");
                         Err(ApiError::BadCredentials(why))
                     }
                     Err(e) => Err(ApiError::Network(e.to_string())),

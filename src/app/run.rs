@@ -39,7 +39,8 @@ use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayba
 use crate::logging::ForwardedLine;
 use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::services::{PlaybackOptions, Services};
-use crate::session::{Credentials, Session, SessionState};
+use crate::session::{Credentials, Session};
+use crate::supervisor::Link;
 use crate::theme::Theme;
 use crate::uiconf::UiConfig;
 
@@ -278,7 +279,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
 /// back-off (the bar shows "reconnecting"); refused credentials send the user to sign in again;
 /// anything else is a notification (the cached library stays on screen).
 async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSender<Answer>) {
-    let mut attempt = 0u32;
+    let mut backoff = crate::supervisor::Backoff::default();
     loop {
         match Session::connect(session_config(&cfg), creds.clone()).await {
             Ok(s) => {
@@ -286,15 +287,16 @@ async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSe
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, attempt, "cannot connect with the stored credentials");
+                tracing::warn!(error = %e, attempt = backoff.attempt(), "cannot connect with the stored credentials");
                 match e.kind() {
                     crate::ErrorKind::Retry => {
-                        attempt += 1;
-                        let link = SessionLink::Reconnecting { attempt };
+                        let wait = backoff.next_wait();
+                        let link = SessionLink::Reconnecting {
+                            attempt: backoff.attempt(),
+                        };
                         if tx.send(Answer::Msg(Msg::Session(link))).is_err() {
                             return;
                         }
-                        let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
                         tokio::time::sleep(wait).await;
                     }
                     crate::ErrorKind::Relogin => {
@@ -897,52 +899,28 @@ enum Flow {
     Quit,
 }
 
-/// Watches the session: reports its link state and reconnects a dead connection with back-off.
+/// Watches the session through the shared supervisor ([`crate::supervisor`]): its link goes to
+/// the status bar; refused credentials put the sign-in screen up (as at start).
 async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
-    let send = |l: SessionLink| tx.send(Answer::Msg(Msg::Session(l))).is_ok();
-    let mut rx = session.state();
-    loop {
-        let current = rx.borrow_and_update().clone();
-        match current {
-            SessionState::Connected => {
-                if !send(SessionLink::Online {
-                    username: session.username(),
-                }) {
-                    return;
+    crate::supervisor::supervise(
+        session,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+        |link| {
+            let answer = match link {
+                Link::Online { username } => {
+                    Answer::Msg(Msg::Session(SessionLink::Online { username }))
                 }
-            }
-            SessionState::Dead(reason) => {
-                tracing::warn!(%reason, "the session was lost; reconnecting");
-                let mut attempt = 1u32;
-                loop {
-                    if !send(SessionLink::Reconnecting { attempt }) {
-                        return;
-                    }
-                    match session.reconnect().await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(attempt, error = %e, "reconnect failed");
-                            let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
-                            tokio::time::sleep(wait).await;
-                            attempt += 1;
-                        }
-                    }
+                Link::Reconnecting { attempt } => {
+                    Answer::Msg(Msg::Session(SessionLink::Reconnecting { attempt }))
                 }
-                if !send(SessionLink::Online {
-                    username: session.username(),
-                }) {
-                    return;
-                }
-            }
-            SessionState::Closed => {
-                let _ = send(SessionLink::Offline);
-                return;
-            }
-        }
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
+                Link::SignedOut { reason } => Answer::StartFailed(reason),
+                Link::Closed => Answer::Msg(Msg::Session(SessionLink::Offline)),
+            };
+            tx.send(answer).is_ok()
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

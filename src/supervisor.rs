@@ -1,0 +1,171 @@
+//! The session supervisor every front end shares (the TUI's run loop and the daemon): watches
+//! the access-point session, reports its link, and reconnects a dead connection with jittered
+//! exponential back-off (1 s doubling to 30 s, each wait uniformly between half and all of
+//! it). What happens on a failed reconnect follows the error's [`ErrorKind`]: transient
+//! trouble (network, timeouts, refused connections, 5xx) retries forever; refused credentials
+//! (or anything else a retry will not fix) end supervision with [`Link::SignedOut`], which the
+//! TUI turns into the sign-in screen and the daemon into waiting for a zeroconf login.
+//! [`Backoff`] is also what the daemon uses to retry its start-up (booting before the network
+//! is up).
+//!
+//! Called by `app/run.rs` and `daemon.rs`. Depends on the session layer only; never on UI
+//! code, the player or the simulator.
+
+use std::time::Duration;
+
+use crate::session::{Session, SessionState};
+use crate::ErrorKind;
+
+/// Jittered exponential back-off: `min` doubling per attempt up to `max`, each wait drawn
+/// uniformly from half to all of that.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(Duration::from_secs(1), Duration::from_secs(30))
+    }
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff {
+            min,
+            max: max.max(min),
+            attempt: 0,
+        }
+    }
+
+    /// Attempts made since the last [`Backoff::reset`].
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The un-jittered wait before the next attempt.
+    pub fn ceiling(&self) -> Duration {
+        let shift = self.attempt.min(16);
+        self.min.saturating_mul(1u32 << shift).min(self.max)
+    }
+
+    /// The wait before the next attempt (counts it).
+    pub fn next_wait(&mut self) -> Duration {
+        use rand::Rng;
+        let wait = self
+            .ceiling()
+            .mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        self.attempt = self.attempt.saturating_add(1);
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// What the supervisor reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Online {
+        username: String,
+    },
+    /// Reconnect attempt `attempt` (1-based) is under way.
+    Reconnecting {
+        attempt: u32,
+    },
+    /// The access point refused the credentials (or failed in a way a retry will not fix):
+    /// supervision has ended; the front end signs in again. `reason` has no secret.
+    SignedOut {
+        reason: String,
+    },
+    /// The session was shut down.
+    Closed,
+}
+
+/// Supervises `session` until it is closed, refused, or `report` answers `false` (its front
+/// end is gone). Reconnects use a fresh [`Backoff`] per outage (`min`, `max`: 1 s, 30 s in
+/// production).
+pub async fn supervise(
+    session: Session,
+    min: Duration,
+    max: Duration,
+    mut report: impl FnMut(Link) -> bool,
+) {
+    let mut rx = session.state();
+    loop {
+        let current = rx.borrow_and_update().clone();
+        match current {
+            SessionState::Connected => {
+                if !report(Link::Online {
+                    username: session.username(),
+                }) {
+                    return;
+                }
+            }
+            SessionState::Dead(reason) => {
+                tracing::warn!(%reason, "the session was lost; reconnecting");
+                let mut backoff = Backoff::new(min, max);
+                loop {
+                    if !report(Link::Reconnecting {
+                        attempt: backoff.attempt() + 1,
+                    }) {
+                        return;
+                    }
+                    match session.reconnect().await {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == ErrorKind::Retry => {
+                            let wait = backoff.next_wait();
+                            tracing::warn!(attempt = backoff.attempt(), ?wait, error = %e, "reconnect failed; retrying");
+                            tokio::time::sleep(wait).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, kind = ?e.kind(), "reconnect refused; signed out");
+                            let _ = report(Link::SignedOut {
+                                reason: e.to_string(),
+                            });
+                            return;
+                        }
+                    }
+                }
+                // The loop's next turn reads the new state (Connected) and reports Online.
+                continue;
+            }
+            SessionState::Closed => {
+                let _ = report(Link::Closed);
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::default();
+        let ceilings: Vec<u64> = (0..7)
+            .map(|_| {
+                let c = b.ceiling();
+                let w = b.next_wait();
+                assert!(w >= c / 2 && w <= c, "{w:?} vs {c:?}");
+                c.as_secs()
+            })
+            .collect();
+        assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(b.attempt(), 7);
+        for _ in 0..100 {
+            b.next_wait();
+        }
+        assert_eq!(b.ceiling(), Duration::from_secs(30));
+        b.reset();
+        assert_eq!(b.ceiling(), Duration::from_secs(1));
+    }
+}
