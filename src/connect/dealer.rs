@@ -390,7 +390,8 @@ impl Dealer {
         });
     }
 
-    /// Drops the connection and reconnects (after the shortest back-off).
+    /// Drops the connection and reconnects (after the shortest back-off); while waiting out a
+    /// back-off, tries again now.
     pub fn reconnect(&self) {
         let _ = self.out.send(Outgoing::Reconnect);
     }
@@ -496,12 +497,38 @@ impl Task {
                 attempt,
                 reason: reason.clone(),
             });
-            let wait = self.config.jittered_backoff(attempt);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped(&mut self.stop) => {
-                    self.clear_listeners();
-                    return;
+            // A refused token is not an outage: the next attempt, with a fresh token, follows
+            // after the shortest wait (the token provider bounds the re-mints). Anything else
+            // waits out the back-off.
+            let wait = if fresh {
+                self.config.jittered_backoff(1)
+            } else {
+                self.config.jittered_backoff(attempt)
+            };
+            // `Dealer::reconnect` during the wait (the owner saw the network come back, e.g.
+            // the access point reconnected) cuts it short.
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    out = self.out.recv() => match out {
+                        Some(Outgoing::Reconnect) => {
+                            tracing::debug!("dealer reconnect asked during the back-off");
+                            break;
+                        }
+                        Some(Outgoing::Reply { .. }) => {
+                            tracing::debug!("dealer reply dropped: not connected");
+                        }
+                        None => {
+                            self.clear_listeners();
+                            return;
+                        }
+                    },
+                    _ = stopped(&mut self.stop) => {
+                        self.clear_listeners();
+                        return;
+                    }
                 }
             }
         }
@@ -593,6 +620,9 @@ impl Task {
                 }
             }
         };
+        // What was queued while no connection was open is stale: replies belong to requests
+        // of the lost connection, and a reconnect asked meanwhile is what just happened.
+        while self.out.try_recv().is_ok() {}
         tracing::debug!("dealer websocket open; waiting for the connection id");
         let mut established = false;
         let mut established_at: Option<Instant> = None;

@@ -673,8 +673,22 @@ impl Task {
     ) {
         let mut lan = self.cfg.lan_devices.clone();
         let mut player_alive = true;
+        // The access point coming back means the network and the server are back: a dealer
+        // waiting out its back-off tries again at once instead (the recovery goal is seconds).
+        let mut session_state = Some(self.services.session.state());
+        let mut session_was_up = true;
         loop {
             tokio::select! {
+                _ = changed_or_pending(&mut session_state) => {
+                    let up = session_state
+                        .as_ref()
+                        .is_some_and(|rx| *rx.borrow() == crate::session::SessionState::Connected);
+                    if up && !session_was_up && self.conn_id.is_none() {
+                        tracing::info!("the access point is back; reconnecting the dealer now");
+                        self.dealer.reconnect();
+                    }
+                    session_was_up = up;
+                }
                 ev = dealer_events.recv() => match ev {
                     Some(DealerEvent::Connected { connection_id }) => {
                         // Every new connection id re-registers the device and, when it is the
