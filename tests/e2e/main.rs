@@ -10,6 +10,7 @@ mod connect;
 mod kat;
 mod layering;
 mod player;
+mod recovery;
 mod session;
 mod signin;
 mod sim_connect;
