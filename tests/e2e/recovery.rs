@@ -364,6 +364,24 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
         index(&later).is_some_and(|i| i <= i0 + 1),
         "no track skipped: {before} → {later}"
     );
+    // The access point is back too: after a skip, a track that was not buffered loads (its
+    // audio key comes over the AP) and plays. Without the AP reconnect nothing plays here.
+    // (That it is exactly the next track, rather than one after a track whose load failed
+    // during the outage, is the player's part of issue 11: transient is not unavailable.)
+    let i1 = index(&later).expect("on the album");
+    within(10, p.next(Some(DAEMON))).await.expect("skip_next");
+    wait_for_status(&p, Duration::from_secs(15), |st| {
+        playing_on_daemon(st)
+            && index(st).is_some_and(|i| i > i1)
+            && st["position_ms"].as_u64().unwrap_or(0) >= 1000
+    })
+    .await
+    .unwrap_or_else(|st| {
+        panic!(
+            "a track after {i1} loads and plays after the outage: {st}\n{}",
+            log_text(home.path())
+        )
+    });
     p.close().await;
     daemon.stop();
 }
