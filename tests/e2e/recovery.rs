@@ -555,3 +555,79 @@ async fn dealer_flapping_20_times_costs_no_login5_requests() {
     connect.shutdown().await;
     services.shutdown().await;
 }
+
+/// Every token revoked while a track plays (client-token, login5, OAuth): the next track
+/// still loads — its metadata and storage-resolve calls get 401, which re-mints the whole
+/// chain (a new client-token, then login5 with the stored credential) — and Connect stays
+/// registered, its state reports going through with the new token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_tokens_while_playing_the_next_track_loads_and_connect_stays() {
+    let sim = tonearm_testkit::sim().await;
+    let (services, connect) = node(&sim, "Revoked Node", DealerConfig::default()).await;
+    let tracks: Vec<_> = sim
+        .info()
+        .demo_tracks
+        .iter()
+        .map(|t| crate::audio::id_of(&t.uri))
+        .collect();
+    let player = services.player.clone();
+    let mut status = player.status();
+    player.load(tracks[..3].to_vec(), 0, 0, true);
+    let playing_id = |st: &tonearm::player::PlayerStatus| {
+        (st.state == tonearm::player::PlayState::Playing)
+            .then(|| st.track.as_ref().map(|t| t.id))
+            .flatten()
+    };
+    within(20, status.wait_for(|st| playing_id(st) == Some(tracks[0])))
+        .await
+        .map(|_| ())
+        .expect("the first track plays");
+
+    let before = sim.stats();
+    sim.fault(Fault::RevokeTokens);
+    // A track nothing has fetched yet (the preloader may have the queue's next one already):
+    // its metadata and storage-resolve calls need a token.
+    player.load(tracks[4..6].to_vec(), 0, 0, true);
+    within(20, status.wait_for(|st| playing_id(st) == Some(tracks[4])))
+        .await
+        .map(|_| ())
+        .expect("the next track loads and plays after the revocation");
+    let after = sim.stats();
+    assert!(
+        after.client_token_requests > before.client_token_requests,
+        "the client-token was re-minted: {before:?} → {after:?}"
+    );
+    assert!(
+        after.login5_requests > before.login5_requests,
+        "login5 was asked again: {before:?} → {after:?}"
+    );
+    assert!(
+        after.login5_requests - before.login5_requests <= 3,
+        "a bounded number of re-mints: {before:?} → {after:?}"
+    );
+
+    // Connect is still registered: a phone sees the node (the sim keeps a device while its
+    // dealer connection lives, and the node's state PUTs after the change got through).
+    let p = phone(&sim.info().spclient).await;
+    let t0 = Instant::now();
+    let mut seen = false;
+    while !seen && t0.elapsed() < Duration::from_secs(10) {
+        seen = p
+            .devices()
+            .await
+            .is_ok_and(|l| l.iter().any(|d| d.name == "Revoked Node"));
+        if !seen {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    assert!(seen, "the node is still in the device list");
+    let active = wait_for_status(&p, Duration::from_secs(10), |st| {
+        st["active_device_name"] == "Revoked Node"
+            && st["track_uri"] == sim.info().demo_tracks[4].uri
+    })
+    .await;
+    assert!(active.is_ok(), "its state reports get through: {active:?}");
+    p.close().await;
+    connect.shutdown().await;
+    services.shutdown().await;
+}
