@@ -631,3 +631,48 @@ async fn revoked_tokens_while_playing_the_next_track_loads_and_connect_stays() {
     connect.shutdown().await;
     services.shutdown().await;
 }
+
+/// The shared supervisor (what the TUI's run loop and the daemon use) against the simulator:
+/// dropped AP connections → `Reconnecting`, then `Online` again; credentials revoked and the
+/// connections dropped again → `SignedOut` (the TUI shows the sign-in screen for it), and
+/// supervision ends instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_reconnects_and_signs_out_on_revoked_credentials() {
+    use tonearm::supervisor::Link;
+
+    let sim = tonearm_testkit::sim().await;
+    let session = tonearm_testkit::sign_in(&sim, "supervised").await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(tonearm::supervisor::supervise(
+        session.clone(),
+        Duration::from_millis(50),
+        Duration::from_millis(400),
+        move |l| tx.send(l).is_ok(),
+    ));
+    assert!(matches!(next(&mut rx).await, Link::Online { .. }));
+
+    sim.fault(Fault::DropApConnections);
+    assert_eq!(next(&mut rx).await, Link::Reconnecting { attempt: 1 });
+    assert!(matches!(next(&mut rx).await, Link::Online { .. }));
+
+    sim.fault(Fault::RevokeCredentials);
+    sim.fault(Fault::DropApConnections);
+    let mut last = next(&mut rx).await;
+    while matches!(last, Link::Reconnecting { .. }) {
+        last = next(&mut rx).await;
+    }
+    match last {
+        Link::SignedOut { reason } => {
+            assert!(reason.contains("refused"), "{reason}")
+        }
+        other => panic!("expected SignedOut, got {other:?}"),
+    }
+    within(5, task).await.expect("supervision ends");
+    session.shutdown().await;
+}
+
+async fn next(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<tonearm::supervisor::Link>,
+) -> tonearm::supervisor::Link {
+    within(20, rx.recv()).await.expect("a link report")
+}
