@@ -6,7 +6,8 @@
 //! trouble (network, timeouts, refused connections, 5xx) retries forever; refused credentials
 //! (or anything else a retry will not fix) end supervision with [`Link::SignedOut`], which the
 //! TUI turns into the sign-in screen and the daemon into waiting for a zeroconf login.
-//! [`Backoff`] is also what the daemon uses to retry its start-up (booting before the network
+//! [`Session::nudge_reconnect`] (the Connect service calls it when its dealer gets through)
+//! cuts a back-off short. [`Backoff`] is also what the daemon uses to retry its start-up (booting before the network
 //! is up).
 //!
 //! Called by `app/run.rs` and `daemon.rs`. Depends on the session layer only; never on UI
@@ -120,7 +121,14 @@ pub async fn supervise(
                         Err(e) if e.kind() == ErrorKind::Retry => {
                             let wait = backoff.next_wait();
                             tracing::warn!(attempt = backoff.attempt(), ?wait, error = %e, "reconnect failed; retrying");
-                            tokio::time::sleep(wait).await;
+                            // Another service reaching the server (the dealer is back) cuts
+                            // the wait short.
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = session.nudged() => {
+                                    tracing::info!("the server answers again; reconnecting now");
+                                }
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, kind = ?e.kind(), "reconnect refused; signed out");

@@ -696,6 +696,11 @@ impl Task {
                         // a phone sees it again after any outage.
                         self.conn_id = Some(connection_id);
                         self.register_due = None;
+                        // The server answers again: an access-point reconnect waiting out its
+                        // back-off can try now.
+                        if *self.services.session.state().borrow() != crate::session::SessionState::Connected {
+                            self.services.session.nudge_reconnect();
+                        }
                         self.register_failures = 0;
                         self.put_state(PutStateReason::NEW_DEVICE).await;
                     }

@@ -259,10 +259,14 @@ async fn phone(base: &str) -> Phone {
 /// Polls (≤ 4 a second: the simulator limits state PUTs) until the daemon is in the phone's
 /// device list; `None` when `limit` passes first.
 async fn wait_for_device(phone: &Phone, limit: Duration) -> Option<Duration> {
+    wait_for_named(phone, DAEMON, limit).await
+}
+
+async fn wait_for_named(phone: &Phone, name: &str, limit: Duration) -> Option<Duration> {
     let t0 = Instant::now();
     while t0.elapsed() < limit {
         if let Ok(list) = phone.devices().await {
-            if list.iter().any(|d| d.name == DAEMON) {
+            if list.iter().any(|d| d.name == name) {
                 return Some(t0.elapsed());
             }
         }
@@ -291,14 +295,11 @@ async fn wait_for_status(
     Err(last)
 }
 
-fn playing_on_daemon(st: &Value) -> bool {
-    st["active_device_name"] == DAEMON && st["is_playing"] == true
+fn playing_on(name: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |st| st["active_device_name"] == name && st["is_playing"] == true
 }
 
-/// The daemon plays an album the phone started on it (idle until then); the simulator is
-/// killed for 10 s and started again on the same ports: within 5 s of its return the daemon
-/// is in the phone's device list again and the phone's status shows it playing the same track
-/// (or the next), the position advancing.
+/// The daemon binary through [`play_through_an_outage`].
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_comes_back_after_the_simulator_restarts() {
@@ -306,35 +307,49 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     let home = tempfile::tempdir().expect("home");
     login(&sim, home.path());
     let mut daemon = spawn_daemon(&sim, home.path(), &["--no-zeroconf"]);
+    play_through_an_outage(&mut sim, home.path(), DAEMON, || daemon.alive()).await;
+    daemon.stop();
+}
 
+/// The phone starts `name` (registered, idle) on the demo album; the simulator goes away for
+/// 10 s and comes back on the same ports; within [`RECOVERY_LIMIT`] of its return `name` is
+/// in the device list again, playing the same track or the next with the position
+/// advancing; and after a skip a track that was not buffered loads over the reconnected AP.
+async fn play_through_an_outage(
+    sim: &mut SimProc,
+    home: &Path,
+    name: &str,
+    mut alive: impl FnMut() -> bool,
+) {
     let p = phone(&sim.base()).await;
-    wait_for_device(&p, Duration::from_secs(30))
+    wait_for_named(&p, name, Duration::from_secs(60))
         .await
-        .unwrap_or_else(|| panic!("the daemon registers\n{}", log_text(home.path())));
-    within(20, p.play(Some(DAEMON), &sim.album(), Some(0), None))
+        .unwrap_or_else(|| panic!("{name} registers\n{}", log_text(home)));
+    within(20, p.play(Some(name), &sim.album(), Some(0), None))
         .await
-        .expect("the phone starts the idle daemon");
+        .expect("the phone starts the idle device");
+    let playing = playing_on(name);
     let (before, _) = wait_for_status(&p, Duration::from_secs(20), |st| {
-        playing_on_daemon(st) && st["position_ms"].as_u64().unwrap_or(0) >= 1500
+        playing(st) && st["position_ms"].as_u64().unwrap_or(0) >= 1500
     })
     .await
-    .unwrap_or_else(|st| panic!("the daemon plays: {st}\n{}", log_text(home.path())));
+    .unwrap_or_else(|st| panic!("{name} plays: {st}\n{}", log_text(home)));
     p.close().await;
 
     sim.stop();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(daemon.alive(), "the daemon outlives the outage");
+    assert!(alive(), "{name} outlives the outage");
     sim.restart().await;
     let back = Instant::now();
 
     let p = phone(&sim.base()).await;
-    let seen = wait_for_device(&p, RECOVERY_LIMIT.saturating_sub(back.elapsed()))
+    let seen = wait_for_named(&p, name, RECOVERY_LIMIT.saturating_sub(back.elapsed()))
         .await
         .map(|_| back.elapsed());
     assert!(
         seen.is_some(),
-        "the daemon is in the device list within {RECOVERY_LIMIT:?} of the return\n{}",
-        log_text(home.path())
+        "{name} is in the device list within {RECOVERY_LIMIT:?} of the return\n{}",
+        log_text(home)
     );
     let tracks = sim.album_tracks();
     let index = |st: &Value| {
@@ -345,13 +360,13 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     let i0 = index(&before).expect("the track before is on the album");
     let limit = RECOVERY_LIMIT.saturating_sub(back.elapsed());
     let (after, _) = wait_for_status(&p, limit, |st| {
-        playing_on_daemon(st) && index(st).is_some_and(|i| i == i0 || i == i0 + 1)
+        playing(st) && index(st).is_some_and(|i| i == i0 || i == i0 + 1)
     })
     .await
     .unwrap_or_else(|st| {
         panic!(
-            "within {RECOVERY_LIMIT:?} of the return the phone shows the daemon playing track {i0} or the next: {st}\n{}",
-            log_text(home.path())
+            "within {RECOVERY_LIMIT:?} of the return the phone shows {name} playing track {i0} or the next: {st}\n{}",
+            log_text(home)
         )
     });
     // The position advances (or the track moved on to the next one).
@@ -369,9 +384,18 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     // (That it is exactly the next track, rather than one after a track whose load failed
     // during the outage, is the player's part of issue 11: transient is not unavailable.)
     let i1 = index(&later).expect("on the album");
-    within(10, p.next(Some(DAEMON))).await.expect("skip_next");
+    let t0 = Instant::now();
+    while !log_text(home).contains("tonearm::session: reconnected") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the access point reconnects\n{}",
+            log_text(home)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    within(10, p.next(Some(name))).await.expect("skip_next");
     wait_for_status(&p, Duration::from_secs(15), |st| {
-        playing_on_daemon(st)
+        playing(st)
             && index(st).is_some_and(|i| i > i1)
             && st["position_ms"].as_u64().unwrap_or(0) >= 1000
     })
@@ -379,11 +403,10 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     .unwrap_or_else(|st| {
         panic!(
             "a track after {i1} loads and plays after the outage: {st}\n{}",
-            log_text(home.path())
+            log_text(home)
         )
     });
     p.close().await;
-    daemon.stop();
 }
 
 /// A daemon started while the simulator is down (booting before the network is up) keeps
@@ -675,4 +698,171 @@ async fn next(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<tonearm::supervisor::Link>,
 ) -> tonearm::supervisor::Link {
     within(20, rx.recv()).await.expect("a link report")
+}
+
+/// A private tmux server running one 120×40 pane (the TUI tests' harness, cut down).
+struct Pane {
+    socket: PathBuf,
+}
+
+impl Pane {
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        out
+    }
+
+    /// Starts `line` (a shell command) in a new pane whose environment is `home`'s.
+    fn start(home: &Path, line: &str) -> Pane {
+        let pane = Pane {
+            socket: home.join("tmux.sock"),
+        };
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&pane.socket)
+            .env("HOME", home)
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("TONEARM_CREDENTIAL_STORE", "file")
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            .env_remove("TONEARM_LOG")
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "tui"])
+            .args(["-x", "120", "-y", "40", "sh"])
+            .output()
+            .expect("tmux starts");
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        pane.tmux(&["set-option", "-t", "tui", "remain-on-exit", "on"]);
+        pane.tmux(&["send-keys", "-t", "tui", "-l", line]);
+        pane.tmux(&["send-keys", "-t", "tui", "Enter"]);
+        pane
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "tui"]).stdout)
+            .into_owned()
+    }
+
+    async fn wait_for(&self, what: &str, home: &Path, limit: Duration, f: impl Fn(&str) -> bool) {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "timed out waiting for {what}; screen:\n{s}\n--- log:\n{}",
+                log_text(home)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The TUI signed in with stored credentials; the credentials are revoked at the server and
+/// the AP connection dropped: the TUI goes back to the sign-in screen (it does not retry
+/// every 30 s forever).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_put_the_tui_back_on_the_sign_in_screen() {
+    if !tmux_available() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "tmux is required on CI (scripts/setup.sh test installs it)"
+        );
+        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
+        return;
+    }
+    let sim = SimProc::start().await;
+    let home = tempfile::tempdir().expect("home");
+    for sub in ["config", "cache", "state"] {
+        std::fs::create_dir_all(home.path().join(sub)).expect("dirs");
+    }
+    login(&sim, home.path());
+    let line = format!(
+        "TERM=xterm-256color {} {} --sink null",
+        env!("CARGO_BIN_EXE_tonearm"),
+        sim.endpoint_args().join(" ")
+    );
+    let pane = Pane::start(home.path(), &line);
+    pane.wait_for("the library", home.path(), Duration::from_secs(60), |s| {
+        s.contains("Demo Mix")
+    })
+    .await;
+
+    let base = sim.base();
+    tonearm_sim::admin::fault(&base, Fault::RevokeCredentials)
+        .await
+        .expect("revoke_credentials");
+    tonearm_sim::admin::fault(&base, Fault::DropApConnections)
+        .await
+        .expect("drop_ap_connections");
+    pane.wait_for(
+        "the sign-in screen",
+        home.path(),
+        Duration::from_secs(30),
+        |s| s.contains("Sign in to Spotify") && s.contains("refused"),
+    )
+    .await;
+}
+
+/// The TUI core through the same outage as the daemon ([`play_through_an_outage`]): the TUI
+/// in tmux, signed in with stored credentials, started by the phone.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_comes_back_after_the_simulator_restarts() {
+    if !tmux_available() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "tmux is required on CI (scripts/setup.sh test installs it)"
+        );
+        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
+        return;
+    }
+    const TUI: &str = "Recovery TUI";
+    let mut sim = SimProc::start().await;
+    let home = tempfile::tempdir().expect("home");
+    for sub in ["config", "cache", "state"] {
+        std::fs::create_dir_all(home.path().join(sub)).expect("dirs");
+    }
+    login(&sim, home.path());
+    let line = format!(
+        "TERM=xterm-256color {} {} --device-name '{TUI}' --sink null; echo TUI-EXIT=$?",
+        env!("CARGO_BIN_EXE_tonearm"),
+        sim.endpoint_args().join(" ")
+    );
+    let pane = Pane::start(home.path(), &line);
+    pane.wait_for("the library", home.path(), Duration::from_secs(60), |s| {
+        s.contains("Demo Mix")
+    })
+    .await;
+    play_through_an_outage(&mut sim, home.path(), TUI, || {
+        !pane.screen().contains("TUI-EXIT=")
+    })
+    .await;
+    let screen = pane.screen();
+    assert!(!screen.contains("Sign in to Spotify"), "{screen}");
 }
