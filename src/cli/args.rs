@@ -279,8 +279,9 @@ pub struct FaultArgs {
 
 #[derive(Args)]
 pub struct PhoneArgs {
-    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
-    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT
+    /// (before or after the command).
+    #[arg(long = "sim", global = true, env = "TONEARM_SIM", value_name = "URL")]
     pub sim_url: Option<String>,
     /// Account to sign in as.
     #[arg(long, default_value = "tonearm-demo")]

@@ -311,6 +311,80 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     daemon.stop();
 }
 
+/// `tonearm sim …` run against `sim` (its URL given with `--sim`); stdout on success.
+fn sim_cli(sim: &SimProc, home: &Path, args: &[&str]) -> Result<String, String> {
+    let out = command(home)
+        .arg("sim")
+        .args(args)
+        .args(["--sim", &sim.base()])
+        .output()
+        .expect("tonearm sim runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The fault and stats commands reach the simulator's admin endpoint, and the phone starts an
+/// idle daemon with `sim phone play --device NAME URI` (`--device` after the subcommand).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_fault_stats_and_phone_play_on_an_idle_device_from_the_cli() {
+    let sim = SimProc::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let ack = sim_cli(
+        &sim,
+        home.path(),
+        &[
+            "fault",
+            "dealer_flap",
+            "--param",
+            "close_after_ms=100",
+            "--param",
+            "times=2",
+        ],
+    )
+    .expect("dealer_flap");
+    let ack: Value = serde_json::from_str(ack.trim()).expect("the ack is JSON");
+    assert_eq!(ack["fault"], "dealer_flap", "{ack}");
+    let e = sim_cli(&sim, home.path(), &["fault", "no_such_fault"]).expect_err("unknown");
+    assert!(
+        e.contains("revoke_tokens") && e.contains("black_hole"),
+        "{e}"
+    );
+    let e = sim_cli(&sim, home.path(), &["fault", "clear", "--param", "oops"]).expect_err("bad");
+    assert!(e.contains("KEY=VALUE"), "{e}");
+    sim_cli(&sim, home.path(), &["fault", "clear"]).expect("clear");
+
+    login(&sim, home.path());
+    let mut daemon = spawn_daemon(&sim, home.path(), &["--no-zeroconf"]);
+    let p = phone(&sim.base()).await;
+    wait_for_device(&p, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("the daemon registers\n{}", log_text(home.path())));
+    let played = sim_cli(
+        &sim,
+        home.path(),
+        &["phone", "play", "--device", DAEMON, &sim.album()],
+    )
+    .expect("phone play --device NAME URI");
+    assert!(played.contains("started"), "{played}");
+    wait_for_status(&p, Duration::from_secs(20), playing_on(DAEMON))
+        .await
+        .unwrap_or_else(|st| panic!("the idle daemon plays: {st}"));
+    p.close().await;
+    let stats: Value = serde_json::from_str(
+        sim_cli(&sim, home.path(), &["stats"])
+            .expect("stats")
+            .trim(),
+    )
+    .expect("stats are JSON");
+    assert!(stats["login5_requests"].as_u64() >= Some(1), "{stats}");
+    assert!(stats["dealer_connections"].as_u64() >= Some(1), "{stats}");
+    daemon.stop();
+}
+
 /// The phone starts `name` (registered, idle) on the demo album; the simulator goes away for
 /// 10 s and comes back on the same ports; within [`RECOVERY_LIMIT`] of its return `name` is
 /// in the device list again, playing the same track or the next with the position
