@@ -225,6 +225,10 @@ async fn serve(
         }
     };
     tracing::info!(user = %session.username(), "daemon signed in");
+    // Credentials from the store (or handed over and stored) are replaced there when a
+    // reconnect hands out new ones; the demo's are never stored.
+    let renew_in = store.filter(|_| !handed_over || opts.store_credentials);
+    let mut known = session.reusable_credentials();
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     tokio::spawn(crate::supervisor::supervise(
         session.clone(),
@@ -277,7 +281,17 @@ async fn serve(
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
             Some(link) = link_rx.recv() => match link {
-                Link::Online { .. } => tracing::info!("connected to the access point"),
+                Link::Online { .. } => {
+                    tracing::info!("connected to the access point");
+                    let now = services.session.reusable_credentials();
+                    if let (Some(store), true) = (renew_in, now != known) {
+                        match store.save(&now) {
+                            Ok(()) => tracing::info!("stored the renewed credentials"),
+                            Err(e) => tracing::warn!("cannot store the renewed credentials: {e}"),
+                        }
+                    }
+                    known = now;
+                }
                 Link::Reconnecting { attempt } => {
                     tracing::info!(attempt, "reconnecting to the access point");
                 }

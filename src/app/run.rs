@@ -806,7 +806,7 @@ impl Runtime {
                 }
             });
         }
-        tokio::spawn(supervise(session, self.exec_sender()));
+        tokio::spawn(supervise(session, self.exec_sender(), !self.exec.demo));
         self.exec.services = Some(services);
         let was_login = matches!(self.state.screen, Screen::Login(_));
         let mut redraw = self.msg(Msg::Session(SessionLink::Online {
@@ -900,8 +900,12 @@ enum Flow {
 }
 
 /// Watches the session through the shared supervisor ([`crate::supervisor`]): its link goes to
-/// the status bar; refused credentials put the sign-in screen up (as at start).
-async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
+/// the status bar; refused credentials put the sign-in screen up (as at start). After a
+/// reconnect that handed out new reusable credentials they replace the stored ones (`store`:
+/// not with `--demo`, which touches no credential store).
+async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>, store: bool) {
+    let mut known = session.reusable_credentials();
+    let watched = session.clone();
     crate::supervisor::supervise(
         session,
         Duration::from_secs(1),
@@ -909,6 +913,18 @@ async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
         |link| {
             let answer = match link {
                 Link::Online { username } => {
+                    let now = watched.reusable_credentials();
+                    if store && now != known {
+                        known = now.clone();
+                        tokio::task::spawn_blocking(move || {
+                            match CredentialStore::open().and_then(|s| s.save(&now)) {
+                                Ok(()) => tracing::info!("stored the renewed credentials"),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot store the renewed credentials")
+                                }
+                            }
+                        });
+                    }
                     Answer::Msg(Msg::Session(SessionLink::Online { username }))
                 }
                 Link::Reconnecting { attempt } => {

@@ -306,8 +306,17 @@ async fn the_daemon_comes_back_after_the_simulator_restarts() {
     let mut sim = SimProc::start().await;
     let home = tempfile::tempdir().expect("home");
     login(&sim, home.path());
+    let creds = home.path().join("state/tonearm/credentials.json");
+    let stored = std::fs::read(&creds).expect("stored credentials");
     let mut daemon = spawn_daemon(&sim, home.path(), &["--no-zeroconf"]);
     play_through_an_outage(&mut sim, home.path(), DAEMON, || daemon.alive()).await;
+    // The reconnect handed out new reusable credentials: they replaced the stored ones.
+    assert!(
+        log_text(home.path()).contains("stored the renewed credentials"),
+        "{}",
+        log_text(home.path())
+    );
+    assert_ne!(std::fs::read(&creds).expect("still stored"), stored);
     daemon.stop();
 }
 
