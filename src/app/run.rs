@@ -618,6 +618,16 @@ impl Runtime {
                 false
             }
             Wake::Answer(Answer::StartFailed(message)) => {
+                // Signed out while running (the supervisor's `SignedOut`): the old account's
+                // Connect device leaves the list and its services stop; signing in again
+                // starts new ones.
+                if let Some(c) = self.connect_service.take() {
+                    tokio::spawn(async move { c.shutdown().await });
+                }
+                self.exec.controller = None;
+                if let Some(s) = self.exec.services.take() {
+                    tokio::spawn(async move { s.shutdown().await });
+                }
                 // `update` takes sign-in stages only on the login screen, so the runtime moves
                 // there itself: the stored credentials did not work, sign in again.
                 self.state.screen = Screen::Login(LoginStage::Failed {
