@@ -529,6 +529,20 @@ async fn a_daemon_started_while_the_simulator_is_down_comes_up_with_it() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_credentials_send_the_daemon_back_to_waiting_for_zeroconf() {
+    daemon_signed_out_by(Fault::DropApConnections).await;
+}
+
+/// The same with the AP connection left open: the dealer, closed, comes back with its token
+/// refused; the re-minted chain finds the stored credential refused by login5 and then by the
+/// AP, and that is what signs the daemon out.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_found_by_the_token_chain_sign_the_daemon_out() {
+    daemon_signed_out_by(Fault::DealerFlap(DealerFlap::default())).await;
+}
+
+/// Revokes the credentials, then applies `then`; the daemon must end up waiting for zeroconf.
+async fn daemon_signed_out_by(then: Fault) {
     let sim = SimProc::start().await;
     let home = tempfile::tempdir().expect("home");
     login(&sim, home.path());
@@ -543,9 +557,9 @@ async fn revoked_credentials_send_the_daemon_back_to_waiting_for_zeroconf() {
     tonearm_sim::admin::fault(&base, Fault::RevokeCredentials)
         .await
         .expect("revoke_credentials");
-    tonearm_sim::admin::fault(&base, Fault::DropApConnections)
+    tonearm_sim::admin::fault(&base, then)
         .await
-        .expect("drop_ap_connections");
+        .expect("the second fault");
     let wanted = "waiting for a phone to hand over a login";
     let t0 = Instant::now();
     while !log_text(home.path()).contains(wanted) && t0.elapsed() < Duration::from_secs(20) {
