@@ -1,8 +1,9 @@
 //! The session supervisor every front end shares (the TUI's run loop and the daemon): watches
 //! the access-point session, reports its link, and reconnects a dead connection with jittered
 //! exponential back-off (1 s growing ×1.5 per attempt to 30 s, each wait uniformly between
-//! half and all of it: ×1.5 rather than ×2 so that after a typical 10 s outage the next
-//! attempt comes within about 5 s of the server's return). What happens on a failed reconnect follows the error's [`ErrorKind`]: transient
+//! half and all of it), held to at most 4 s during the first minute of an outage: the common
+//! outage is short (a suspend, a network change, a server restart) and the goal is to be back
+//! within 5 s of the server's return; a long outage still backs off to 30 s. What happens on a failed reconnect follows the error's [`ErrorKind`]: transient
 //! trouble (network, timeouts, refused connections, 5xx) retries forever; refused credentials
 //! (or anything else a retry will not fix) end supervision with [`Link::SignedOut`], which the
 //! TUI turns into the sign-in screen and the daemon into waiting for a zeroconf login.
@@ -13,19 +14,27 @@
 //! Called by `app/run.rs` and `daemon.rs`. Depends on the session layer only; never on UI
 //! code, the player or the simulator.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::session::{Session, SessionState};
 use crate::ErrorKind;
 
 /// Jittered exponential back-off: `min` growing ×1.5 per attempt up to `max`, each wait drawn
-/// uniformly from half to all of that.
+/// uniformly from half to all of that; during the first [`EARLY_PHASE`] after the first wait
+/// the ceiling is also held to [`EARLY_CAP`].
 #[derive(Debug, Clone)]
 pub struct Backoff {
     min: Duration,
     max: Duration,
     attempt: u32,
+    /// When the first wait was handed out (the outage's start, as far as we know).
+    started: Option<Instant>,
 }
+
+/// How long an outage counts as "probably short" (retries stay dense).
+pub const EARLY_PHASE: Duration = Duration::from_secs(60);
+/// The longest wait during [`EARLY_PHASE`].
+pub const EARLY_CAP: Duration = Duration::from_secs(4);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -39,6 +48,7 @@ impl Backoff {
             min,
             max: max.max(min),
             attempt: 0,
+            started: None,
         }
     }
 
@@ -50,12 +60,19 @@ impl Backoff {
     /// The un-jittered wait before the next attempt.
     pub fn ceiling(&self) -> Duration {
         let exp = i32::try_from(self.attempt.min(64)).unwrap_or(64);
-        self.min.mul_f64(1.5f64.powi(exp)).min(self.max)
+        let ceiling = self.min.mul_f64(1.5f64.powi(exp)).min(self.max);
+        let early = self.started.is_none_or(|t| t.elapsed() < EARLY_PHASE);
+        if early {
+            ceiling.min(EARLY_CAP.max(self.min))
+        } else {
+            ceiling
+        }
     }
 
     /// The wait before the next attempt (counts it).
     pub fn next_wait(&mut self) -> Duration {
         use rand::Rng;
+        self.started.get_or_insert_with(Instant::now);
         let wait = self
             .ceiling()
             .mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
@@ -65,6 +82,7 @@ impl Backoff {
 
     pub fn reset(&mut self) {
         self.attempt = 0;
+        self.started = None;
     }
 }
 
@@ -158,9 +176,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+    fn backoff_grows_to_the_early_cap_then_to_the_cap_with_jitter_and_resets() {
         let mut b = Backoff::default();
-        let ceilings: Vec<u64> = (0..11)
+        let ceilings: Vec<u64> = (0..8)
             .map(|_| {
                 let c = b.ceiling();
                 let w = b.next_wait();
@@ -168,16 +186,31 @@ mod tests {
                 c.as_millis() as u64
             })
             .collect();
+        // ×1.5 from 1 s, held to 4 s during the first minute.
         assert_eq!(
             ceilings,
-            vec![1000, 1500, 2250, 3375, 5062, 7593, 11390, 17085, 25628, 30000, 30000]
+            vec![1000, 1500, 2250, 3375, 4000, 4000, 4000, 4000]
         );
-        assert_eq!(b.attempt(), 11);
+        assert_eq!(b.attempt(), 8);
+        // After the first minute of the outage: ×1.5 to 30 s.
+        b.started = Some(
+            Instant::now()
+                .checked_sub(EARLY_PHASE)
+                .expect("the monotonic clock is over a minute old"),
+        );
+        assert_eq!(b.ceiling().as_millis(), 25628);
+        b.next_wait();
+        assert_eq!(b.ceiling(), Duration::from_secs(30));
         for _ in 0..100 {
             b.next_wait();
         }
         assert_eq!(b.ceiling(), Duration::from_secs(30));
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_secs(1));
+        // A short schedule (tests) is not stretched by the early cap.
+        let mut short = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
+        for _ in 0..20 {
+            assert!(short.next_wait() <= Duration::from_millis(400));
+        }
     }
 }
