@@ -3,7 +3,10 @@
 //! `addUser` (optionally storing it); starts the services and the Connect service; carries out
 //! every remote command through the one core ([`crate::control::apply_remote`], the same
 //! mapping the TUI uses); on the shutdown signal deregisters the device (`DELETE
-//! devices/{id}`), stops the player and the session.
+//! devices/{id}`), stops the player and the session. The shared supervisor
+//! ([`crate::supervisor`]) keeps the session up: transient failures — at start-up too, e.g.
+//! booting before the network — are retried forever with jittered back-off; refused
+//! credentials are logged once and the daemon goes back to waiting for a zeroconf login.
 //!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
 //! (session, services, connect, auth's credential store) and the core (`control`); never on UI
@@ -23,6 +26,7 @@ use crate::control;
 use crate::player::PlayerEvent;
 use crate::services::{PlaybackOptions, Services};
 use crate::session::{Credentials, Session, SessionConfig, SessionError};
+use crate::supervisor::Link;
 
 /// How the daemon presents itself and plays.
 #[derive(Debug, Clone)]
@@ -63,12 +67,16 @@ pub enum DaemonError {
     Discovery(#[from] DiscoveryError),
     #[error("no credentials: sign in with `tonearm login`, or enable zeroconf so a phone can hand over a login")]
     NoCredentials,
+    #[error("signed out: {0}")]
+    SignedOut(String),
 }
 
 impl DaemonError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             DaemonError::Session(e) => e.kind(),
+            DaemonError::Connect(ConnectError::ClientToken(e)) => e.kind(),
+            DaemonError::SignedOut(_) => crate::ErrorKind::Relogin,
             _ => crate::ErrorKind::Fatal,
         }
     }
@@ -76,6 +84,8 @@ impl DaemonError {
 
 enum Outcome {
     Shutdown,
+    /// The access point refused the credentials while serving.
+    SignedOut(String),
     /// A new login arrived by zeroconf: start over as that user.
     Relogin(Credentials),
 }
@@ -146,6 +156,17 @@ pub async fn run(
         {
             Ok(Outcome::Shutdown) => break Ok(()),
             Ok(Outcome::Relogin(c)) => next = Some((c, true)),
+            Ok(Outcome::SignedOut(reason)) if logins.is_some() => {
+                tracing::warn!(
+                    "Spotify refused the credentials ({reason}); waiting for a phone to hand over a login (zeroconf)"
+                );
+            }
+            Ok(Outcome::SignedOut(reason)) => break Err(DaemonError::SignedOut(reason)),
+            Err(e) if discovery.is_some() && e.kind() == crate::ErrorKind::Relogin => {
+                tracing::warn!(
+                    "Spotify refused the credentials ({e}); waiting for a phone to hand over a login (zeroconf)"
+                );
+            }
             Err(e) if discovery.is_some() && handed_over => {
                 // A bad handed-over login should not end a speaker: wait for the next one.
                 tracing::warn!("zeroconf login failed: {e}");
@@ -174,12 +195,47 @@ async fn serve(
     let mut config = config.clone();
     config.device_id = opts.device_id.clone();
     config.device_name = opts.name.clone();
-    let session = Session::connect(
-        SessionConfig::new(config.endpoints.clone(), opts.device_id.clone()),
-        creds,
-    )
-    .await?;
+    // Transient failures (no network yet, the server down) are retried until it works or the
+    // shutdown signal comes; anything else ends this period.
+    let mut backoff = crate::supervisor::Backoff::default();
+    let session = loop {
+        let connect = Session::connect(
+            SessionConfig::new(config.endpoints.clone(), opts.device_id.clone()),
+            creds.clone(),
+        );
+        let result = tokio::select! {
+            _ = &mut *shutdown => return Ok(Outcome::Shutdown),
+            r = connect => r,
+        };
+        match result {
+            Ok(s) => break s,
+            Err(e) if e.kind() == crate::ErrorKind::Retry => {
+                let wait = backoff.next_wait();
+                tracing::warn!(
+                    attempt = backoff.attempt(),
+                    ?wait,
+                    "cannot sign in yet ({e}); retrying"
+                );
+                tokio::select! {
+                    _ = &mut *shutdown => return Ok(Outcome::Shutdown),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(user = %session.username(), "daemon signed in");
+    // Credentials from the store (or handed over and stored) are replaced there when a
+    // reconnect hands out new ones; the demo's are never stored.
+    let renew_in = store.filter(|_| !handed_over || opts.store_credentials);
+    let mut known = session.reusable_credentials();
+    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+    tokio::spawn(crate::supervisor::supervise(
+        session.clone(),
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+        move |link| link_tx.send(link).is_ok(),
+    ));
     if handed_over && opts.store_credentials {
         if let Some(store) = store {
             match store.save(&session.reusable_credentials()) {
@@ -195,16 +251,53 @@ async fn serve(
     let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
     cc.device_type = opts.device_type;
     cc.initial_volume = opts.playback.volume;
-    let (connect, mut events) = match Connect::start(&services, cc).await {
-        Ok(c) => c,
-        Err(e) => {
+    let mut backoff = crate::supervisor::Backoff::default();
+    let (connect, mut events) = loop {
+        let err = tokio::select! {
+            _ = &mut *shutdown => {
+                services.shutdown().await;
+                return Ok(Outcome::Shutdown);
+            }
+            r = Connect::start(&services, cc.clone()) => match r {
+                Ok(c) => break c,
+                Err(e) => DaemonError::from(e),
+            },
+        };
+        if err.kind() != crate::ErrorKind::Retry {
             services.shutdown().await;
-            return Err(e.into());
+            return Err(err);
+        }
+        let wait = backoff.next_wait();
+        tracing::warn!(?wait, "Spotify Connect cannot start yet ({err}); retrying");
+        tokio::select! {
+            _ = &mut *shutdown => {
+                services.shutdown().await;
+                return Ok(Outcome::Shutdown);
+            }
+            _ = tokio::time::sleep(wait) => {}
         }
     };
     let outcome = loop {
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
+            Some(link) = link_rx.recv() => match link {
+                Link::Online { .. } => {
+                    tracing::info!("connected to the access point");
+                    let now = services.session.reusable_credentials();
+                    if let (Some(store), true) = (renew_in, now != known) {
+                        match store.save(&now) {
+                            Ok(()) => tracing::info!("stored the renewed credentials"),
+                            Err(e) => tracing::warn!("cannot store the renewed credentials: {e}"),
+                        }
+                    }
+                    known = now;
+                }
+                Link::Reconnecting { attempt } => {
+                    tracing::info!(attempt, "reconnecting to the access point");
+                }
+                Link::SignedOut { reason } => break Outcome::SignedOut(reason),
+                Link::Closed => break Outcome::Shutdown,
+            },
             ev = events.recv() => match ev {
                 Some(ConnectEvent::Command(cmd)) => {
                     tracing::debug!(?cmd, "applying remote command");

@@ -20,6 +20,8 @@
 //! * [`id`]      — Spotify ids: base62/base16 item ids, file ids, URIs.
 //! * [`session`] — the access-point session: apresolve, handshake, Shannon framing, login,
 //!   keep-alive, Mercury, audio keys; a cheap-to-clone [`session::Session`] handle.
+//! * [`supervisor`] — keeps the session up for every front end (TUI and daemon): jittered
+//!   reconnect back-off by error kind, "signed out" when the credentials are refused.
 //! * [`app`]     — the TUI's state, pure `update`, effects and the event loop.
 //! * [`ui`]      — rendering the state with ratatui.
 //! * [`action`]  — the vocabulary of user actions (keys, mouse) and the panes; below both the
@@ -36,7 +38,7 @@
 //! Data flow: the CLI (`main.rs` + [`cli`]) resolves the config, builds a
 //! [`session::SessionConfig`] from its endpoints, and connects a [`session::Session`]; services
 //! talk to the session through its handle, which forwards packets to one connection task that
-//! owns the socket. Every front end (keys and clicks in the TUI, a phone's Connect commands in
+//! owns the socket; [`supervisor`] reconnects it for the TUI and the daemon alike. Every front end (keys and clicks in the TUI, a phone's Connect commands in
 //! the TUI or the daemon) turns its input into [`control::Intent`]s; [`control`] maps them to
 //! [`player::PlayerOp`]s with one set of semantics, which the TUI's `update` returns as effects
 //! and the daemon applies directly.
@@ -61,6 +63,7 @@ pub mod player;
 pub mod server_time;
 pub mod services;
 pub mod session;
+pub mod supervisor;
 pub mod theme;
 pub mod ui;
 pub mod uiconf;

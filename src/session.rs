@@ -228,6 +228,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// The current connection task; also serialises `reconnect` and `shutdown`.
     conn: tokio::sync::Mutex<Option<ConnHandle>>,
+    /// Cuts a reconnect back-off short (see [`Session::nudge_reconnect`]).
+    nudge: tokio::sync::Notify,
 }
 
 /// A logged-in access-point session. Clones share the connection; dropping the last clone
@@ -323,6 +325,7 @@ impl Session {
                 server_key,
                 shared,
                 conn: tokio::sync::Mutex::new(Some(handle)),
+                nudge: tokio::sync::Notify::new(),
             }),
         };
         session.check_product(gen).await?;
@@ -472,6 +475,32 @@ impl Session {
         drop(conn_slot);
         tracing::info!(ap = %ap, "reconnected");
         self.check_product(gen).await
+    }
+
+    /// Tells whoever waits out a reconnect back-off (the supervisor) to try now: another
+    /// service just reached the server (e.g. the dealer reconnected), so it is back. A nudge
+    /// with nobody waiting is kept for the next wait.
+    pub fn nudge_reconnect(&self) {
+        self.inner.nudge.notify_one();
+    }
+
+    /// Resolves at the next [`Session::nudge_reconnect`] (or at once for one made earlier).
+    pub async fn nudged(&self) {
+        self.inner.nudge.notified().await;
+    }
+
+    /// Marks a connected session dead because a service found its credentials refused (login5
+    /// and then the access point, see `api::tokens`): the supervisor then tries the access
+    /// point and, refused there too, signs the user out. A no-op unless connected.
+    pub(crate) fn mark_dead(&self, reason: &str) {
+        self.inner.shared.state_tx.send_if_modified(|s| {
+            if *s == SessionState::Connected {
+                *s = SessionState::Dead(reason.to_owned());
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// Closes the connection; the state becomes [`SessionState::Closed`] and Mercury / audio

@@ -38,6 +38,10 @@ pub enum ApiError {
     /// The client-token service failed (unknown answer, unsolvable challenge, retries used up).
     #[error("client-token failed: {0}")]
     ClientToken(String),
+    /// Tokens were refused too often lately; no new one is minted for `retry_in` (so no
+    /// caller loops on a chain the server keeps refusing).
+    #[error("Spotify keeps refusing our tokens; trying again in {} s", .retry_in.as_secs().max(1))]
+    TokenRefused { retry_in: Duration },
     /// The item exists but cannot be played (restricted file, no CDN answer, no usable URL).
     #[error("not playable: {0}")]
     NotPlayable(String),
@@ -59,7 +63,8 @@ impl ApiError {
             ApiError::RateLimited { .. }
             | ApiError::Unavailable(_)
             | ApiError::Network(_)
-            | ApiError::ClientToken(_) => ErrorKind::Retry,
+            | ApiError::ClientToken(_)
+            | ApiError::TokenRefused { .. } => ErrorKind::Retry,
             ApiError::Http { .. }
             | ApiError::NotFound(_)
             | ApiError::Malformed(_)

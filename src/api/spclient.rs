@@ -178,6 +178,7 @@ fn final_for_fallback(e: &ApiError) -> bool {
             | ApiError::RateLimited { .. }
             | ApiError::BadCredentials(_)
             | ApiError::Login5(_)
+            | ApiError::TokenRefused { .. }
     )
 }
 

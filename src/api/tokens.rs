@@ -1,13 +1,22 @@
 //! [`TokenProvider`]: the client token (cached until the server's `refresh_after`) and the
 //! login5 access token (cached until 10 s before it expires), each fetched single-flight —
 //! concurrent callers wait for one request and share its answer. [`TokenProvider::invalidate`]
-//! drops the access token after a 401.
+//! (after a 401 anywhere: login5, spclient, Web API, dealer) drops the access token *and* the
+//! client-token, so the next call re-mints the whole chain (client-token → login5 with the
+//! stored credential); a revoked client-token alone would otherwise make every "refreshed"
+//! access token fail again. When login5 refuses the stored credential, a session-backed
+//! provider logs in at the access point again (which hands out fresh reusable credentials) and
+//! retries once; only when the AP refuses too is the answer "signed out". Re-mints after
+//! refusals are bounded ([`MAX_REMINTS`] per [`REMINT_WINDOW`]): past that the provider answers
+//! [`ApiError::TokenRefused`] without asking the server, so no caller loops on a refused chain.
 //!
 //! Called by `spclient` (and later the dealer / connect services). Who logs in comes from the
 //! [`Session`] (user name, reusable credentials, device id) or, in this module's and the API
-//! layer's tests, from a fixed account (no AP session). Depends on `login5` and `client_token` for the exchanges; must not depend
+//! layer's tests, from a fixed account (no AP session). Depends on `login5` and `client_token`
+//! for the exchanges; must not depend
 //! on the UI or other services. Tokens and credentials never appear in logs, errors or `Debug`.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,6 +27,12 @@ use crate::session::Session;
 
 /// An access token is handed out only while it has at least this long to live.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
+/// At most this many tokens are dropped as refused within [`REMINT_WINDOW`] before the
+/// provider stops minting new ones until the window has room again.
+pub const MAX_REMINTS: usize = 4;
+/// The window of [`MAX_REMINTS`].
+pub const REMINT_WINDOW: Duration = Duration::from_secs(60);
 
 /// A login5 access token for `Authorization: Bearer`. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -144,6 +159,10 @@ struct Inner {
     client_gate: tokio::sync::Mutex<()>,
     /// Held while an access token is being fetched (single flight).
     access_gate: tokio::sync::Mutex<()>,
+    /// When cached tokens were dropped as refused (pruned to [`REMINT_WINDOW`]).
+    refusals: Mutex<VecDeque<Instant>>,
+    /// The length of the re-mint window (a field so tests need not wait a minute).
+    remint_window: Duration,
 }
 
 /// Tokens for Spotify's HTTP services. Cheap to clone; clones share the caches.
@@ -227,6 +246,8 @@ impl TokenProvider {
                 access: Mutex::new(None),
                 client_gate: tokio::sync::Mutex::new(()),
                 access_gate: tokio::sync::Mutex::new(()),
+                refusals: Mutex::new(VecDeque::new()),
+                remint_window: REMINT_WINDOW,
             }),
         }
     }
@@ -277,6 +298,10 @@ impl TokenProvider {
     }
 
     /// The login5 access token, fetched when missing or within 10 s of expiry.
+    ///
+    /// A login5 401 (the client-token was refused) re-mints the client-token and tries once
+    /// more; a refused stored credential makes a session-backed provider log in at the access
+    /// point again and try once more with the credentials it hands out.
     pub async fn access_token(&self) -> Result<AccessToken, ApiError> {
         if let Some(t) = self.cached_access_token() {
             return Ok(t);
@@ -285,6 +310,39 @@ impl TokenProvider {
         if let Some(t) = self.cached_access_token() {
             return Ok(t);
         }
+        if let Some(retry_in) = self.remint_wait() {
+            return Err(ApiError::TokenRefused { retry_in });
+        }
+        let access = match self.mint().await {
+            Err(ApiError::Unauthorized) => {
+                tracing::info!("login5 refused the client-token; minting a new one");
+                *lock(&self.inner.client) = None;
+                self.mint().await
+            }
+            other => other,
+        };
+        let access = match (access, &self.inner.account) {
+            (Err(ApiError::BadCredentials(why)), Account::Session(session)) => {
+                tracing::info!("login5 refused the stored credential; logging in at the AP again");
+                match session.reconnect().await {
+                    Ok(()) => self.mint().await,
+                    Err(e) if e.kind() == crate::ErrorKind::Relogin => {
+                        tracing::warn!("the access point refused the credentials too: signed out");
+                        // The supervisor takes it from here (and signs the user out).
+                        session.mark_dead("the credentials were refused");
+                        Err(ApiError::BadCredentials(why))
+                    }
+                    Err(e) => Err(ApiError::Network(e.to_string())),
+                }
+            }
+            (other, _) => other,
+        }?;
+        *lock(&self.inner.access) = Some(access.clone());
+        Ok(access)
+    }
+
+    /// One client-token (cached or new) → login5 exchange.
+    async fn mint(&self) -> Result<AccessToken, ApiError> {
         let client_token = self.client_token().await?;
         let inner = &self.inner;
         let (username, credential, device_id) = (
@@ -306,17 +364,53 @@ impl TokenProvider {
             inner.timing.login5_retry_delay,
         )
         .await?;
-        let access = AccessToken {
+        Ok(AccessToken {
             token: token.access_token,
             expires_at: token.received.later_by(token.expires_in),
-        };
-        *lock(&inner.access) = Some(access.clone());
-        Ok(access)
+        })
     }
 
-    /// Forgets the access token (call after a 401); the next call fetches a new one.
+    /// How long until another re-mint is allowed, when the budget is spent.
+    fn remint_wait(&self) -> Option<Duration> {
+        let mut refusals = lock(&self.inner.refusals);
+        let now = Instant::now();
+        let window = self.inner.remint_window;
+        while refusals
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            refusals.pop_front();
+        }
+        if refusals.len() < MAX_REMINTS {
+            return None;
+        }
+        let oldest = refusals.front().copied()?;
+        Some(window.saturating_sub(now.duration_since(oldest)))
+    }
+
+    /// Forgets the access token and the client-token (call after a 401 anywhere); the next
+    /// call mints the chain again. Only a drop of a cached token counts against the re-mint
+    /// budget, so several callers refused with the same token count once.
     pub fn invalidate(&self) {
-        *lock(&self.inner.access) = None;
+        let dropped = lock(&self.inner.access).take().is_some();
+        *lock(&self.inner.client) = None;
+        if dropped {
+            lock(&self.inner.refusals).push_back(Instant::now());
+        }
+    }
+
+    /// A shorter re-mint window (tests).
+    #[cfg(test)]
+    pub(crate) fn with_remint_window(self, window: Duration) -> TokenProvider {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.remint_window = window;
+                TokenProvider {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => TokenProvider { inner },
+        }
     }
 
     /// Puts an access token in the cache (tests of callers that must not reach login5).

@@ -39,7 +39,8 @@ use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayba
 use crate::logging::ForwardedLine;
 use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::services::{PlaybackOptions, Services};
-use crate::session::{Credentials, Session, SessionState};
+use crate::session::{Credentials, Session};
+use crate::supervisor::Link;
 use crate::theme::Theme;
 use crate::uiconf::UiConfig;
 
@@ -276,7 +277,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
 /// back-off (the bar shows "reconnecting"); refused credentials send the user to sign in again;
 /// anything else is a notification (the cached library stays on screen).
 async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSender<Answer>) {
-    let mut attempt = 0u32;
+    let mut backoff = crate::supervisor::Backoff::default();
     loop {
         match Session::connect(session_config(&cfg), creds.clone()).await {
             Ok(s) => {
@@ -284,15 +285,16 @@ async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSe
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, attempt, "cannot connect with the stored credentials");
+                tracing::warn!(error = %e, attempt = backoff.attempt(), "cannot connect with the stored credentials");
                 match e.kind() {
                     crate::ErrorKind::Retry => {
-                        attempt += 1;
-                        let link = SessionLink::Reconnecting { attempt };
+                        let wait = backoff.next_wait();
+                        let link = SessionLink::Reconnecting {
+                            attempt: backoff.attempt(),
+                        };
                         if tx.send(Answer::Msg(Msg::Session(link))).is_err() {
                             return;
                         }
-                        let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
                         tokio::time::sleep(wait).await;
                     }
                     crate::ErrorKind::Relogin => {
@@ -615,6 +617,16 @@ impl Runtime {
                 false
             }
             Wake::Answer(Answer::StartFailed(message)) => {
+                // Signed out while running (the supervisor's `SignedOut`): the old account's
+                // Connect device leaves the list and its services stop; signing in again
+                // starts new ones.
+                if let Some(c) = self.connect_service.take() {
+                    tokio::spawn(async move { c.shutdown().await });
+                }
+                self.exec.controller = None;
+                if let Some(s) = self.exec.services.take() {
+                    tokio::spawn(async move { s.shutdown().await });
+                }
                 // `update` takes sign-in stages only on the login screen, so the runtime moves
                 // there itself: the stored credentials did not work, sign in again.
                 self.state.screen = Screen::Login(LoginStage::Failed {
@@ -803,7 +815,7 @@ impl Runtime {
                 }
             });
         }
-        tokio::spawn(supervise(session, self.exec_sender()));
+        tokio::spawn(supervise(session, self.exec_sender(), !self.exec.demo));
         self.exec.services = Some(services);
         let was_login = matches!(self.state.screen, Screen::Login(_));
         let mut redraw = self.msg(Msg::Session(SessionLink::Online {
@@ -896,52 +908,44 @@ enum Flow {
     Quit,
 }
 
-/// Watches the session: reports its link state and reconnects a dead connection with back-off.
-async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>) {
-    let send = |l: SessionLink| tx.send(Answer::Msg(Msg::Session(l))).is_ok();
-    let mut rx = session.state();
-    loop {
-        let current = rx.borrow_and_update().clone();
-        match current {
-            SessionState::Connected => {
-                if !send(SessionLink::Online {
-                    username: session.username(),
-                }) {
-                    return;
-                }
-            }
-            SessionState::Dead(reason) => {
-                tracing::warn!(%reason, "the session was lost; reconnecting");
-                let mut attempt = 1u32;
-                loop {
-                    if !send(SessionLink::Reconnecting { attempt }) {
-                        return;
+/// Watches the session through the shared supervisor ([`crate::supervisor`]): its link goes to
+/// the status bar; refused credentials put the sign-in screen up (as at start). After a
+/// reconnect that handed out new reusable credentials they replace the stored ones (`store`:
+/// not with `--demo`, which touches no credential store).
+async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>, store: bool) {
+    let mut known = session.reusable_credentials();
+    let watched = session.clone();
+    crate::supervisor::supervise(
+        session,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+        |link| {
+            let answer = match link {
+                Link::Online { username } => {
+                    let now = watched.reusable_credentials();
+                    if store && now != known {
+                        known = now.clone();
+                        tokio::task::spawn_blocking(move || {
+                            match CredentialStore::open().and_then(|s| s.save(&now)) {
+                                Ok(()) => tracing::info!("stored the renewed credentials"),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot store the renewed credentials")
+                                }
+                            }
+                        });
                     }
-                    match session.reconnect().await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(attempt, error = %e, "reconnect failed");
-                            let wait = Duration::from_secs((1u64 << attempt.min(5)).min(30));
-                            tokio::time::sleep(wait).await;
-                            attempt += 1;
-                        }
-                    }
+                    Answer::Msg(Msg::Session(SessionLink::Online { username }))
                 }
-                if !send(SessionLink::Online {
-                    username: session.username(),
-                }) {
-                    return;
+                Link::Reconnecting { attempt } => {
+                    Answer::Msg(Msg::Session(SessionLink::Reconnecting { attempt }))
                 }
-            }
-            SessionState::Closed => {
-                let _ = send(SessionLink::Offline);
-                return;
-            }
-        }
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
+                Link::SignedOut { reason } => Answer::StartFailed(reason),
+                Link::Closed => Answer::Msg(Msg::Session(SessionLink::Offline)),
+            };
+            tx.send(answer).is_ok()
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -250,12 +250,38 @@ pub enum SimAction {
     /// A scripted phone: signs in to a running simulator, shows up as a smartphone in the
     /// account's Connect devices and sends one command; prints the answer as JSON.
     Phone(PhoneArgs),
+    /// Inject a fault into a running simulator (revoke_tokens, revoke_credentials,
+    /// drop_ap_connections, dealer_flap, stall_cdn, rate_limit, black_hole, clear); prints the
+    /// simulator's acknowledgement as JSON.
+    Fault(FaultArgs),
+    /// Print a running simulator's counters (login5 requests, dealer connections, …) as JSON.
+    Stats(SimAdminArgs),
+}
+
+#[derive(Args)]
+pub struct SimAdminArgs {
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
+    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    pub sim_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FaultArgs {
+    /// The fault's name (see crates/tonearm-sim/FAULTS.md).
+    pub name: String,
+    /// A parameter as KEY=VALUE (repeatable); VALUE is read as JSON when it parses
+    /// (`times=20`, `http=true`), else as a string (`service=both`).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub admin: SimAdminArgs,
 }
 
 #[derive(Args)]
 pub struct PhoneArgs {
-    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT.
-    #[arg(long = "sim", env = "TONEARM_SIM", value_name = "URL")]
+    /// The running simulator's HTTP base URL (its `spclient`), e.g. http://127.0.0.1:PORT
+    /// (before or after the command).
+    #[arg(long = "sim", global = true, env = "TONEARM_SIM", value_name = "URL")]
     pub sim_url: Option<String>,
     /// Account to sign in as.
     #[arg(long, default_value = "tonearm-demo")]
@@ -266,8 +292,9 @@ pub struct PhoneArgs {
     /// The phone's name in device lists.
     #[arg(long, default_value = "Sim Phone")]
     pub name: String,
-    /// Device (name or id) commands go to; default: the active device.
-    #[arg(long, value_name = "NAME|ID")]
+    /// Device (name or id) commands go to; default: the active device. Accepted before or
+    /// after the command (`phone play --device NAME URI`).
+    #[arg(long, global = true, value_name = "NAME|ID")]
     pub device: Option<String>,
     #[command(subcommand)]
     pub command: PhoneCommand,

@@ -18,8 +18,11 @@ pub async fn run(args: SimArgs) -> Result<()> {
     use super::args::SimAction;
     use super::output::say;
 
-    if let Some(SimAction::Phone(phone)) = args.action {
-        return phone::run(phone).await;
+    match args.action {
+        Some(SimAction::Phone(phone)) => return phone::run(phone).await,
+        Some(SimAction::Fault(fault)) => return admin::fault(fault).await,
+        Some(SimAction::Stats(a)) => return admin::stats(a).await,
+        None => {}
     }
     let mut sc = SimConfig {
         listen: args.listen,
@@ -53,6 +56,65 @@ pub async fn run(args: SimArgs) -> Result<()> {
 #[cfg(not(feature = "demo"))]
 pub async fn run(_args: SimArgs) -> Result<()> {
     Err(crate::demo::DemoError::NotBuilt.into())
+}
+
+#[cfg(feature = "demo")]
+mod admin {
+    //! `tonearm sim fault …` / `tonearm sim stats`: the simulator's admin endpoint, for people
+    //! and scripts driving recovery by hand.
+
+    use anyhow::{Context, Result};
+    use tonearm_sim::Fault;
+
+    use super::super::args::{FaultArgs, SimAdminArgs};
+    use super::super::output::say;
+
+    fn base(a: SimAdminArgs) -> Result<String> {
+        a.sim_url.context(
+            "pass --sim http://127.0.0.1:PORT (the `spclient` URL `tonearm sim` prints) or set TONEARM_SIM",
+        )
+    }
+
+    /// `KEY=VALUE` pairs as one JSON object; a value that is not JSON is a string.
+    pub(super) fn params(pairs: &[String]) -> Result<serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        for pair in pairs {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("--param {pair:?}: expected KEY=VALUE"))?;
+            let value =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
+            map.insert(k.to_owned(), value);
+        }
+        Ok(serde_json::Value::Object(map))
+    }
+
+    pub async fn fault(args: FaultArgs) -> Result<()> {
+        let fault = Fault::parse(&args.name, params(&args.params)?)?;
+        let ack = tonearm_sim::admin::fault(&base(args.admin)?, fault).await?;
+        say!("{}", serde_json::to_string(&ack)?)
+    }
+
+    pub async fn stats(args: SimAdminArgs) -> Result<()> {
+        let stats = tonearm_sim::admin::stats(&base(args)?).await?;
+        say!("{}", serde_json::to_string(&stats)?)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::params;
+
+        #[test]
+        fn params_read_json_values_and_fall_back_to_strings() {
+            let p = params(&["times=20".into(), "service=both".into(), "http=true".into()])
+                .expect("params");
+            assert_eq!(
+                p,
+                serde_json::json!({"times": 20, "service": "both", "http": true})
+            );
+            assert!(params(&["novalue".into()]).is_err());
+        }
+    }
 }
 
 #[cfg(feature = "demo")]

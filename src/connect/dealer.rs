@@ -4,9 +4,12 @@
 //! `Transfer-Encoding: gzip`) and requests (`payload.compressed`, or inline JSON), hands them to
 //! listeners registered by URI prefix, and sends replies. Keep-alive in both styles: a websocket
 //! Ping frame and the JSON `{"type":"ping"}` every `ping_interval`; no pong within
-//! `pong_timeout` → reconnect. Reconnects with back-off (1 s doubling to 30 s) and a fresh token
-//! each time; the owner learns about each (re)connection through [`DealerEvent::Connected`] and
-//! re-registers the device then.
+//! `pong_timeout` → reconnect. Reconnects with jittered back-off (1 s doubling to 30 s, each
+//! wait uniformly between half and all of it) that starts over only after a connection stayed
+//! up for `stable_after` (60 s); a fresh token is asked for only after the dealer refused the
+//! last one (HTTP 401), so a flapping dealer costs no login5 requests. Messages and frames are
+//! capped at [`MAX_PAYLOAD`] (8 MiB, what the parser accepts). The owner learns about each
+//! (re)connection through [`DealerEvent::Connected`] and re-registers the device then.
 //!
 //! Called by the Connect service (`service.rs`). Depends on no other tonearm module except
 //! through the token callback; never imports UI code or the simulator. Tokens never appear in
@@ -23,6 +26,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Largest decompressed payload accepted (a cluster with many devices is a few KiB).
@@ -105,6 +109,9 @@ pub struct DealerConfig {
     pub connection_id_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// The back-off starts over only after a connection stayed up this long (60 s): a dealer
+    /// that accepts and then closes must not earn a reconnect (and a token) every second.
+    pub stable_after: Duration,
 }
 
 impl Default for DealerConfig {
@@ -116,6 +123,7 @@ impl Default for DealerConfig {
             connection_id_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(60),
         }
     }
 }
@@ -127,6 +135,14 @@ impl DealerConfig {
         self.backoff_min
             .saturating_mul(1u32 << shift)
             .min(self.backoff_max)
+    }
+
+    /// [`DealerConfig::backoff`] with jitter: a uniformly random wait between half of it and
+    /// all of it, so that many clients dropped at once do not come back in lock-step.
+    pub fn jittered_backoff(&self, attempt: u32) -> Duration {
+        use rand::Rng;
+        self.backoff(attempt)
+            .mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
     }
 }
 
@@ -374,7 +390,8 @@ impl Dealer {
         });
     }
 
-    /// Drops the connection and reconnects (after the shortest back-off).
+    /// Drops the connection and reconnects (after the shortest back-off); while waiting out a
+    /// back-off, tries again now.
     pub fn reconnect(&self) {
         let _ = self.out.send(Outgoing::Reconnect);
     }
@@ -398,7 +415,13 @@ struct Task {
 /// How a connection ended.
 enum End {
     Stop,
-    Lost { established: bool, reason: String },
+    Lost {
+        /// How long the connection had its connection id (`None`: never got one).
+        up_for: Option<Duration>,
+        /// The server refused the access token (HTTP 401 on the upgrade).
+        unauthorized: bool,
+        reason: String,
+    },
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).
@@ -441,39 +464,71 @@ impl Task {
 
     async fn run(mut self) {
         let mut attempt = 0u32;
+        // A fresh token is asked for only after the dealer refused the last one: every other
+        // loss (closed, pong timeout, network) reuses the cached token, so a flapping dealer
+        // costs no login5 requests.
+        let mut fresh = false;
         loop {
             if *self.stop.borrow() {
                 self.clear_listeners();
                 return;
             }
-            let end = self.connect_once(attempt > 0).await;
+            let end = self.connect_once(fresh).await;
             let reason = match end {
                 End::Stop => {
                     self.clear_listeners();
                     return;
                 }
                 End::Lost {
-                    established,
+                    up_for,
+                    unauthorized,
                     reason,
                 } => {
-                    if established {
+                    if up_for.is_some_and(|d| d >= self.config.stable_after) {
                         attempt = 0;
                     }
+                    fresh = unauthorized;
                     reason
                 }
             };
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             tracing::info!(attempt, %reason, "dealer connection lost; reconnecting");
             let _ = self.events.send(DealerEvent::Disconnected {
                 attempt,
                 reason: reason.clone(),
             });
-            let wait = self.config.backoff(attempt);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped(&mut self.stop) => {
-                    self.clear_listeners();
-                    return;
+            // A refused token is not an outage: the next attempt, with a fresh token, follows
+            // after the shortest wait (the token provider bounds the re-mints). Anything else
+            // waits out the back-off.
+            let wait = if fresh {
+                self.config.jittered_backoff(1)
+            } else {
+                self.config.jittered_backoff(attempt)
+            };
+            // `Dealer::reconnect` during the wait (the owner saw the network come back, e.g.
+            // the access point reconnected) cuts it short.
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    out = self.out.recv() => match out {
+                        Some(Outgoing::Reconnect) => {
+                            tracing::debug!("dealer reconnect asked during the back-off");
+                            break;
+                        }
+                        Some(Outgoing::Reply { .. }) => {
+                            tracing::debug!("dealer reply dropped: not connected");
+                        }
+                        None => {
+                            self.clear_listeners();
+                            return;
+                        }
+                    },
+                    _ = stopped(&mut self.stop) => {
+                        self.clear_listeners();
+                        return;
+                    }
                 }
             }
         }
@@ -521,7 +576,8 @@ impl Task {
             Ok(t) => t,
             Err(e) => {
                 return End::Lost {
-                    established: false,
+                    up_for: None,
+                    unauthorized: false,
                     reason: DealerError::Token(e).to_string(),
                 }
             }
@@ -530,9 +586,14 @@ impl Task {
         // tungstenite traces the request line through the `log` crate, which tonearm does not
         // bridge into its log file (no `tracing-log`) — keep it that way.
         let url = dealer_url(&self.base, &token);
+        // Frames and messages above what the parser accepts are refused by tungstenite
+        // before they are buffered.
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_PAYLOAD))
+            .max_frame_size(Some(MAX_PAYLOAD));
         let connect = tokio::time::timeout(
             self.config.connect_timeout,
-            tokio_tungstenite::connect_async(url),
+            tokio_tungstenite::connect_async_with_config(url, Some(ws_config), false),
         );
         let ws = tokio::select! {
             r = connect => r,
@@ -541,25 +602,36 @@ impl Task {
         let mut ws = match ws {
             Ok(Ok((ws, _resp))) => ws,
             Ok(Err(e)) => {
+                let unauthorized = matches!(
+                    &e,
+                    tokio_tungstenite::tungstenite::Error::Http(resp) if resp.status() == 401
+                );
                 return End::Lost {
-                    established: false,
+                    up_for: None,
+                    unauthorized,
                     reason: DealerError::Connect(describe(&e)).to_string(),
-                }
+                };
             }
             Err(_) => {
                 return End::Lost {
-                    established: false,
+                    up_for: None,
+                    unauthorized: false,
                     reason: DealerError::Connect("timed out".into()).to_string(),
                 }
             }
         };
+        // What was queued while no connection was open is stale: replies belong to requests
+        // of the lost connection, and a reconnect asked meanwhile is what just happened.
+        while self.out.try_recv().is_ok() {}
         tracing::debug!("dealer websocket open; waiting for the connection id");
         let mut established = false;
+        let mut established_at: Option<Instant> = None;
         let id_deadline = Instant::now() + self.config.connection_id_timeout;
         let mut next_ping = Instant::now() + self.config.ping_interval;
         let mut pong_deadline: Option<Instant> = None;
-        let lost = |established: bool, reason: String| End::Lost {
-            established,
+        let lost = |at: Option<Instant>, reason: String| End::Lost {
+            up_for: at.map(|t| t.elapsed()),
+            unauthorized: false,
             reason,
         };
         loop {
@@ -576,22 +648,22 @@ impl Task {
                 out = self.out.recv() => match out {
                     Some(Outgoing::Reply { key, success }) => {
                         if let Err(e) = ws.send(Message::text(reply_frame(&key, success))).await {
-                            return lost(established, describe(&e));
+                            return lost(established_at, describe(&e));
                         }
                     }
                     Some(Outgoing::Reconnect) => {
                         let _ = ws.close(None).await;
-                        return lost(established, "reconnect asked".into());
+                        return lost(established_at, "reconnect asked".into());
                     }
                     None => return End::Stop,
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     let now = Instant::now();
                     if !established && now >= id_deadline {
-                        return lost(false, DealerError::NoConnectionId.to_string());
+                        return lost(None, DealerError::NoConnectionId.to_string());
                     }
                     if pong_deadline.is_some_and(|p| now >= p) {
-                        return lost(established, DealerError::PongTimeout.to_string());
+                        return lost(established_at, DealerError::PongTimeout.to_string());
                     }
                     if now >= next_ping {
                         next_ping = now + self.config.ping_interval;
@@ -604,14 +676,14 @@ impl Task {
                             Err(e) => Err(e),
                         };
                         if let Err(e) = sent {
-                            return lost(established, describe(&e));
+                            return lost(established_at, describe(&e));
                         }
                     }
                 }
                 frame = ws.next() => {
                     let msg = match frame {
-                        None => return lost(established, DealerError::Closed.to_string()),
-                        Some(Err(e)) => return lost(established, describe(&e)),
+                        None => return lost(established_at, DealerError::Closed.to_string()),
+                        Some(Err(e)) => return lost(established_at, describe(&e)),
                         Some(Ok(m)) => m,
                     };
                     let text = match msg {
@@ -622,7 +694,7 @@ impl Task {
                         }
                         Message::Ping(_) => continue, // tungstenite answers pings itself
                         Message::Close(_) => {
-                            return lost(established, DealerError::Closed.to_string())
+                            return lost(established_at, DealerError::Closed.to_string())
                         }
                         Message::Binary(_) | Message::Frame(_) => {
                             tracing::debug!("binary dealer frame ignored");
@@ -634,7 +706,7 @@ impl Task {
                         Ok(Frame::Pong) => pong_deadline = None,
                         Ok(Frame::Ping) => {
                             if let Err(e) = ws.send(Message::text(r#"{"type":"pong"}"#)).await {
-                                return lost(established, describe(&e));
+                                return lost(established_at, describe(&e));
                             }
                         }
                         Ok(Frame::Other(kind)) => {
@@ -643,6 +715,7 @@ impl Task {
                         Ok(Frame::Message(m)) => {
                             if let Some(id) = connection_id(&m) {
                                 established = true;
+                                established_at.get_or_insert_with(Instant::now);
                                 tracing::info!("dealer connected");
                                 let _ = self.events.send(DealerEvent::Connected {
                                     connection_id: id,
@@ -657,7 +730,7 @@ impl Task {
                             if !dispatch_request(&self.listeners, r) {
                                 tracing::info!(%ident, "dealer request nobody handles; replying failure");
                                 if let Err(e) = ws.send(Message::text(reply_frame(&key, false))).await {
-                                    return lost(established, describe(&e));
+                                    return lost(established_at, describe(&e));
                                 }
                             }
                         }

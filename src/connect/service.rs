@@ -1,6 +1,8 @@
 //! The Connect service: a [`Connect`] handle and a private task that owns the dealer
 //! connection and the connect-state registration (protocol spec §11.1, §12). The task
-//! registers the device after every (re)connection (`PUT devices/{id}` NEW_DEVICE), reports
+//! registers the device after every (re)connection (`PUT devices/{id}` NEW_DEVICE, with its
+//! player state when active; a failed registration is retried with jittered back-off that
+//! honours a 429's `Retry-After`), reports
 //! player changes (PLAYER_STATE_CHANGED, throttled ~200 ms; VOLUME_CHANGED ~500 ms), follows
 //! cluster pushes (device list, playback on another active device, "another device took
 //! over" → [`RemoteCommand::BecameInactive`] and `PUT …/inactive`), turns dealer commands into
@@ -303,6 +305,8 @@ impl Connect {
             message_id: 0,
             cluster: None,
             state_due: None,
+            register_due: None,
+            register_failures: 0,
             volume_due: None,
             reported: None,
             reported_volume: volume,
@@ -641,6 +645,12 @@ struct Task {
     cluster: Option<Cluster>,
     state_due: Option<Instant>,
     volume_due: Option<Instant>,
+    /// When to try the registration (NEW_DEVICE PUT) again after it failed on this dealer
+    /// connection; without it a device whose first PUT after a server outage failed would
+    /// stay invisible until the dealer reconnected.
+    register_due: Option<Instant>,
+    /// Failed registrations in a row (the retry's back-off).
+    register_failures: u32,
     reported: Option<Reported>,
     reported_volume: u16,
     prev_state: PlayState,
@@ -654,6 +664,22 @@ struct Task {
 type TrackText = (String, Vec<String>, String);
 /// A finished lookup: the track URI and what was found.
 type Lookup = (String, Option<TrackText>);
+
+/// The wait before registration attempt `failures + 1`: 1 s doubling to 30 s with jitter
+/// (half to all of it), and never shorter than a 429's `Retry-After` — the server penalises a
+/// device that re-PUTs in a loop.
+fn register_retry_wait(failures: u32, e: &crate::api::ApiError) -> Duration {
+    use rand::Rng;
+    let shift = failures.saturating_sub(1).min(5);
+    let base = Duration::from_secs(1u64 << shift).min(Duration::from_secs(30));
+    let wait = base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+    match e {
+        crate::api::ApiError::RateLimited {
+            retry_after: Some(d),
+        } => wait.max(*d),
+        _ => wait,
+    }
+}
 
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
@@ -691,15 +717,40 @@ impl Task {
     ) {
         let mut lan = self.cfg.lan_devices.clone();
         let mut player_alive = true;
+        // The access point coming back means the network and the server are back: a dealer
+        // waiting out its back-off tries again at once instead (the recovery goal is seconds).
+        let mut session_state = Some(self.deps.session.state());
+        let mut session_was_up = true;
         loop {
             tokio::select! {
+                _ = changed_or_pending(&mut session_state) => {
+                    let up = session_state
+                        .as_ref()
+                        .is_some_and(|rx| *rx.borrow() == crate::session::SessionState::Connected);
+                    if up && !session_was_up && self.conn_id.is_none() {
+                        tracing::info!("the access point is back; reconnecting the dealer now");
+                        self.dealer.reconnect();
+                    }
+                    session_was_up = up;
+                }
                 ev = dealer_events.recv() => match ev {
                     Some(DealerEvent::Connected { connection_id }) => {
+                        // Every new connection id re-registers the device and, when it is the
+                        // active one, republishes its player state (put_state carries both), so
+                        // a phone sees it again after any outage.
                         self.conn_id = Some(connection_id);
+                        self.register_due = None;
+                        // The server answers again: an access-point reconnect waiting out its
+                        // back-off can try now.
+                        if *self.deps.session.state().borrow() != crate::session::SessionState::Connected {
+                            self.deps.session.nudge_reconnect();
+                        }
+                        self.register_failures = 0;
                         self.put_state(PutStateReason::NEW_DEVICE).await;
                     }
                     Some(DealerEvent::Disconnected { attempt, reason }) => {
                         self.conn_id = None;
+                        self.register_due = None;
                         let _ = self.link_tx.send(ConnectLink::Reconnecting(attempt));
                         if attempt == 1 {
                             let _ = self.events.send(ConnectEvent::Notice {
@@ -772,6 +823,10 @@ impl Task {
                 _ = sleep_until_opt(self.volume_due) => {
                     self.volume_due = None;
                     self.put_state(PutStateReason::VOLUME_CHANGED).await;
+                }
+                _ = sleep_until_opt(self.register_due) => {
+                    self.register_due = None;
+                    self.put_state(PutStateReason::NEW_DEVICE).await;
                 }
             }
         }
@@ -902,6 +957,7 @@ impl Task {
         {
             Ok(bytes) => {
                 if reason == PutStateReason::NEW_DEVICE {
+                    self.register_failures = 0;
                     tracing::info!(device = %self.me.device_id, "registered with connect-state");
                     let _ = self.link_tx.send(ConnectLink::Online);
                 }
@@ -913,10 +969,16 @@ impl Task {
             Err(e) => {
                 tracing::warn!(?reason, "connect-state PUT failed: {e}");
                 if reason == PutStateReason::NEW_DEVICE {
-                    let _ = self.events.send(ConnectEvent::Notice {
-                        error: true,
-                        text: format!("Spotify Connect: cannot register this device: {e}"),
-                    });
+                    self.register_failures = self.register_failures.saturating_add(1);
+                    let wait = register_retry_wait(self.register_failures, &e);
+                    tracing::info!(?wait, "registering again later");
+                    self.register_due = Some(Instant::now() + wait);
+                    if self.register_failures == 1 {
+                        let _ = self.events.send(ConnectEvent::Notice {
+                            error: true,
+                            text: format!("Spotify Connect: cannot register this device: {e}"),
+                        });
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ mod keyring;
 mod layering;
 mod oauth_listener;
 mod player;
+mod recovery;
 mod session;
 mod signin;
 mod sim_connect;

@@ -479,3 +479,73 @@ async fn expiry_margin_and_invalidate() {
     assert_eq!(p.access_token().await.expect("new").token, "at-2");
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn invalidate_re_mints_the_client_token_too() {
+    let counters = Arc::new(TokenCounters::default());
+    let base = serve(crate::api::tests::token_routes(counters.clone())).await;
+    let p = provider(&base);
+    assert_eq!(p.access_token().await.expect("1").token, "at-1");
+    p.invalidate();
+    assert_eq!(p.access_token().await.expect("2").token, "at-2");
+    assert_eq!(counters.client_tokens(), 2, "the client-token is re-minted");
+    assert_eq!(counters.logins(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_client_token_is_re_minted_once_by_login5() {
+    // login5 answers 401 to the first request (a revoked client-token), then grants.
+    let cts = Arc::new(AtomicUsize::new(0));
+    let c = cts.clone();
+    let logins = Arc::new(AtomicUsize::new(0));
+    let l = logins.clone();
+    let router = Router::new()
+        .route(
+            "/v1/clienttoken",
+            post(move || {
+                let c = c.clone();
+                async move {
+                    let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                    (StatusCode::OK, granted(&format!("ct-{n}"), 7200))
+                }
+            }),
+        )
+        .route(
+            "/v3/login",
+            post(move |headers: HeaderMap| {
+                let l = l.clone();
+                async move {
+                    l.fetch_add(1, Ordering::SeqCst);
+                    match headers.get("client-token").and_then(|v| v.to_str().ok()) {
+                        Some("ct-1") => (StatusCode::UNAUTHORIZED, Vec::new()),
+                        _ => (StatusCode::OK, login_ok("at-ok", 3600)),
+                    }
+                }
+            }),
+        );
+    let p = provider(&serve(router).await);
+    assert_eq!(p.access_token().await.expect("healed").token, "at-ok");
+    assert_eq!(cts.load(Ordering::SeqCst), 2);
+    assert_eq!(logins.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn re_mints_after_refusals_are_bounded_per_window() {
+    let counters = Arc::new(TokenCounters::default());
+    let base = serve(crate::api::tests::token_routes(counters.clone())).await;
+    let p = provider(&base).with_remint_window(Duration::from_millis(400));
+    for _ in 0..MAX_REMINTS {
+        p.access_token().await.expect("token");
+        p.invalidate();
+    }
+    let before = counters.logins();
+    let e = p.access_token().await.expect_err("budget spent");
+    assert!(matches!(e, ApiError::TokenRefused { .. }), "{e:?}");
+    assert_eq!(e.kind(), crate::ErrorKind::Retry);
+    // Invalidating with nothing cached does not count again, and nothing reached the server.
+    p.invalidate();
+    assert_eq!(counters.logins(), before);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    p.access_token().await.expect("the window has room again");
+    assert_eq!(counters.logins(), before + 1);
+}

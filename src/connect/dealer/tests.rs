@@ -1,6 +1,5 @@
 //! Tests of the dealer client against a local websocket server on 127.0.0.1: connection
 //! id, pings, request replies, reconnects with back-off, malformed frames.
-
 use super::*;
 use std::io::Write;
 
@@ -133,6 +132,7 @@ fn fast() -> DealerConfig {
         connection_id_timeout: Duration::from_secs(5),
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
+        stable_after: Duration::from_secs(60),
     }
 }
 
@@ -151,7 +151,8 @@ async fn next_event(rx: &mut mpsc::UnboundedReceiver<DealerEvent>) -> DealerEven
 }
 
 /// A dealer that sends the connection id and then never reads (so it answers neither
-/// ping style): the client must give up on it and reconnect with a fresh token.
+/// ping style): the client must give up on it and reconnect — with the token it has (the
+/// dealer did not refuse it, so asking login5 for another would be a wasted request).
 #[tokio::test]
 async fn a_silent_dealer_is_dropped_and_reconnected() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,7 +189,7 @@ async fn a_silent_dealer_is_dropped_and_reconnected() {
             connection_id: "c2".into()
         }
     );
-    assert_eq!(*seen.lock().unwrap(), vec![false, true]);
+    assert_eq!(*seen.lock().unwrap(), vec![false, false]);
     dealer.shutdown();
 }
 
@@ -279,6 +280,96 @@ async fn requests_replies_messages_and_pings_over_a_socket() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A dealer that gives the connection id and closes right away, `n` times, answering the
+/// first upgrade with 401 when `refuse_first`.
+async fn flapping_dealer(refuse_first: bool) -> std::net::SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            n += 1;
+            if refuse_first && n == 1 {
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                continue;
+            }
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            let frame = serde_json::json!({"type": "message",
+                "uri": format!("hm://pusher/v1/connections/c{n}"), "headers": {}});
+            let _ = ws.send(Ws::text(frame.to_string())).await;
+            let _ = ws.close(None).await;
+        }
+    });
+    addr
+}
+
+/// Connections that close right after their connection id do not reset the back-off, and
+/// reuse the token; with a zero `stable_after` every connection counts as stable.
+#[tokio::test]
+async fn backoff_resets_only_after_a_stable_connection() {
+    for (stable_after, want) in [
+        (Duration::from_secs(60), vec![1, 2, 3]),
+        (Duration::ZERO, vec![1, 1, 1]),
+    ] {
+        let addr = flapping_dealer(false).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let cfg = DealerConfig {
+            stable_after,
+            ..fast()
+        };
+        let (dealer, mut events) = Dealer::start(format!("ws://{addr}"), tokens(seen.clone()), cfg);
+        let mut attempts = Vec::new();
+        while attempts.len() < 3 {
+            if let DealerEvent::Disconnected { attempt, .. } = next_event(&mut events).await {
+                attempts.push(attempt);
+            }
+        }
+        dealer.shutdown();
+        assert_eq!(attempts, want, "stable_after {stable_after:?}");
+        assert!(
+            seen.lock().unwrap().iter().all(|fresh| !fresh),
+            "no fresh token asked"
+        );
+    }
+}
+
+/// A 401 on the upgrade (the token was refused) makes the next attempt ask for a fresh one.
+#[tokio::test]
+async fn a_refused_token_is_replaced_on_the_next_attempt() {
+    let addr = flapping_dealer(true).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (dealer, mut events) = Dealer::start(format!("ws://{addr}"), tokens(seen.clone()), fast());
+    match next_event(&mut events).await {
+        DealerEvent::Disconnected { attempt: 1, reason } => {
+            assert!(reason.contains("401"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        next_event(&mut events).await,
+        DealerEvent::Connected { .. }
+    ));
+    dealer.shutdown();
+    assert_eq!(seen.lock().unwrap()[..2], [false, true]);
+}
+
+#[test]
+fn jittered_backoff_stays_between_half_and_all() {
+    let c = DealerConfig::default();
+    for attempt in 1..=8 {
+        let full = c.backoff(attempt);
+        for _ in 0..50 {
+            let w = c.jittered_backoff(attempt);
+            assert!(w >= full / 2 && w <= full, "{w:?} vs {full:?}");
+        }
+    }
 }
 
 #[test]
