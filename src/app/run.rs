@@ -826,7 +826,9 @@ impl Runtime {
 
     fn current_position(status: &PlayerStatus) -> u64 {
         match status.state {
-            PlayState::Playing => status.position_ms + status.at.elapsed().as_millis() as u64,
+            PlayState::Playing => status
+                .position_ms
+                .saturating_add(status.at.elapsed().as_millis() as u64),
             _ => status.position_ms,
         }
     }

@@ -21,7 +21,7 @@ pub(super) fn position_and_duration(state: &State, target: Target) -> (u64, u64)
         (Target::Remote, Some(r)) => {
             let mut pos = r.position_ms;
             if r.is_playing {
-                pos += now.saturating_duration_since(r.at).as_millis() as u64;
+                pos = pos.saturating_add(now.saturating_duration_since(r.at).as_millis() as u64);
             }
             (pos, r.duration_ms)
         }
@@ -29,7 +29,7 @@ pub(super) fn position_and_duration(state: &State, target: Target) -> (u64, u64)
             Some(p) => {
                 let mut pos = p.position_ms;
                 if p.state == PlayState::Playing {
-                    pos += now.saturating_duration_since(p.at).as_millis() as u64;
+                    pos = pos.saturating_add(now.saturating_duration_since(p.at).as_millis() as u64);
                 }
                 (pos, p.track.as_ref().map(|t| t.duration_ms).unwrap_or(0))
             }
@@ -78,7 +78,7 @@ pub(super) fn playback(state: &mut State, action: Action, target: Target, out: &
             let now = Instant::now();
             let mut pos = r.position_ms;
             if r.is_playing {
-                pos += now.saturating_duration_since(r.at).as_millis() as u64;
+                pos = pos.saturating_add(now.saturating_duration_since(r.at).as_millis() as u64);
             }
             let new = match action {
                 Action::SeekForward => pos + SEEK_STEP_MS,
