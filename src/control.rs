@@ -109,7 +109,8 @@ impl Now {
         };
         let mut position_ms = p.position_ms;
         if p.state == PlayState::Playing {
-            position_ms = position_ms.saturating_add(at.saturating_duration_since(p.at).as_millis() as u64);
+            position_ms =
+                position_ms.saturating_add(at.saturating_duration_since(p.at).as_millis() as u64);
         }
         Now {
             position_ms,

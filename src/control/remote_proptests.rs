@@ -73,7 +73,10 @@ fn every_remote_numeric_field_is_clamped_without_overflow() {
     // Plain arithmetic first: the conversions themselves saturate.
     use crate::audio::pcm::{frames_to_ms, ms_to_frames};
     assert_eq!(ms_to_frames(u64::MAX), u64::MAX);
-    assert_eq!(frames_to_ms(u64::MAX), (u128::from(u64::MAX) * 1000 / 44_100) as u64);
+    assert_eq!(
+        frames_to_ms(u64::MAX),
+        (u128::from(u64::MAX) * 1000 / 44_100) as u64
+    );
     assert_eq!(seek_target(i64::MAX, true, u64::MAX), i64::MAX as u64);
     assert_eq!(seek_target(i64::MIN, false, 0), 0);
     assert_eq!(seek_target(-5, true, 3), 0);
@@ -108,7 +111,10 @@ fn every_remote_numeric_field_is_clamped_without_overflow() {
             let now = Now::of(Some(&h.player.status().borrow()), Instant::now());
             for op in ops_for_remote(&cmd, &now) {
                 match op {
-                    PlayerOp::Seek(ms) | PlayerOp::Load { position_ms: ms, .. } => {
+                    PlayerOp::Seek(ms)
+                    | PlayerOp::Load {
+                        position_ms: ms, ..
+                    } => {
                         prop_assert!(ms <= MAX_POSITION_MS, "{cmd:?} → {ms}");
                     }
                     _ => {}

@@ -29,7 +29,8 @@ pub(super) fn position_and_duration(state: &State, target: Target) -> (u64, u64)
             Some(p) => {
                 let mut pos = p.position_ms;
                 if p.state == PlayState::Playing {
-                    pos = pos.saturating_add(now.saturating_duration_since(p.at).as_millis() as u64);
+                    pos =
+                        pos.saturating_add(now.saturating_duration_since(p.at).as_millis() as u64);
                 }
                 (pos, p.track.as_ref().map(|t| t.duration_ms).unwrap_or(0))
             }
