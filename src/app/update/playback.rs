@@ -206,7 +206,36 @@ pub(super) fn player_event(state: &mut State, ev: PlayerEvent, out: &mut Out) {
             out.redraw = true;
         }
         PlayerEvent::TrackChanged(info) => {
+            state.player_held = None;
             out.redraw = remember_played(state, &info);
+        }
+        // A transient failure: the track is held, not skipped. Said once per outage (the
+        // retries that follow only update the bar), with the wait before the next try.
+        PlayerEvent::Reconnecting {
+            id,
+            reason,
+            retry_in,
+        } => {
+            if state.player_held.is_none() {
+                let name = state
+                    .tracks
+                    .get(&id)
+                    .map(|t| format!("“{}”", t.name))
+                    .unwrap_or_else(|| "the track".to_string());
+                notify(
+                    state,
+                    Level::Warn,
+                    format!(
+                        "Holding {name} until it can play again ({reason}); retrying in {:.1} s",
+                        retry_in.as_secs_f64()
+                    ),
+                );
+            }
+            state.player_held = Some(reason);
+            out.redraw = true;
+        }
+        PlayerEvent::Playing { .. } | PlayerEvent::Seeked { .. } | PlayerEvent::Stopped => {
+            out.redraw |= state.player_held.take().is_some();
         }
         // Position, play state and volume arrive through the status watch.
         _ => {}
