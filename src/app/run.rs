@@ -347,6 +347,8 @@ enum Wake {
     Remote,
     Link,
     Log(ForwardedLine),
+    /// A long rate-limit pause started (shown as a notification with the wait).
+    RateLimit(crate::api::RateLimitNotice),
     Tick,
     /// Nothing else is ready (only when not blocking).
     Idle,
@@ -359,6 +361,7 @@ struct Sources {
     sigint: Option<Signal>,
     answers: mpsc::UnboundedReceiver<Answer>,
     log: mpsc::Receiver<ForwardedLine>,
+    rate: tokio::sync::broadcast::Receiver<crate::api::RateLimitNotice>,
     player: Option<mpsc::UnboundedReceiver<PlayerEvent>>,
     status: Option<watch::Receiver<PlayerStatus>>,
     queue: Option<watch::Receiver<QueueSnapshot>>,
@@ -401,6 +404,7 @@ impl Sources {
             sigint: signal(SignalKind::interrupt()).ok(),
             answers,
             log,
+            rate: crate::api::rate_limit_notices(),
             player: None,
             status: None,
             queue: None,
@@ -465,6 +469,11 @@ impl Sources {
                 if ok { Wake::Link } else { self.link = None; Wake::Idle }
             },
             Some(line) = self.log.recv() => Wake::Log(line),
+            n = self.rate.recv() => match n {
+                Ok(n) => Wake::RateLimit(n),
+                // Missed some in a burst, or no sender (never: it is static): nothing to show.
+                Err(_) => Wake::Idle,
+            },
             _ = async {
                 match tick {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -693,6 +702,15 @@ impl Runtime {
                 };
                 self.msg(Msg::ConnectLink(l))
             }
+            Wake::RateLimit(n) => self.msg(Msg::Notify {
+                level: Level::Warn,
+                text: format!(
+                    "Spotify is rate limiting us: waiting {} s before asking {} again",
+                    n.wait.as_secs(),
+                    n.host
+                ),
+                at: Instant::now(),
+            }),
             Wake::Log(line) => self.msg(Msg::Log(LogLine {
                 level: match line.level {
                     tracing::Level::ERROR => Level::Error,
