@@ -13,6 +13,7 @@ mod player;
 mod session;
 mod signin;
 mod sim_connect;
+mod transient;
 mod tui;
 mod ui_config;
 mod webapi;
