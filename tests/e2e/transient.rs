@@ -1,13 +1,14 @@
 //! Transient is not unavailable, against the simulator over real sockets: a 429 with
 //! `Retry-After: 15` on spclient makes playback wait (announced with the wait) and then play
-//! the same track, never skipping it; the `keyless` account, whose audio keys the access point
+//! the same track, never skipping it; on the Web API the call waits and then succeeds; the
+//! `keyless` account, whose audio keys the access point
 //! always refuses, gets one plain message and the queue is not skipped through.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonearm::api::metadata::Bitrate;
-use tonearm::api::{SpClient, TokenProvider};
+use tonearm::api::{RateLimitNotice, SpClient, TokenProvider, WebApi};
 use tonearm::audio::fetch::FetchParams;
 use tonearm::audio::output::factory;
 use tonearm::audio::sink::SinkSpec;
@@ -40,6 +41,31 @@ async fn loader_as(s: &tonearm_sim::Simulator, username: &str, password: &str) -
         retry_max_delay: Duration::from_millis(200),
         ..FetchParams::default()
     })
+}
+
+/// `scheme://host:port` of `url`, as the rate-limit notices name hosts.
+fn host_of(url: &str) -> String {
+    let u = reqwest::Url::parse(url).expect("url");
+    format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str().unwrap_or_default(),
+        u.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// The notices received so far for `host` (other tests' simulators announce theirs too).
+fn notices_for(
+    rx: &mut tokio::sync::broadcast::Receiver<RateLimitNotice>,
+    host: &str,
+) -> Vec<RateLimitNotice> {
+    let mut out = Vec::new();
+    while let Ok(n) = rx.try_recv() {
+        if n.host == host {
+            out.push(n);
+        }
+    }
+    out
 }
 
 fn null_player(l: SpotifyLoader) -> (Player, tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>) {
@@ -103,9 +129,44 @@ async fn a_15_s_retry_after_on_spclient_is_waited_out_and_the_track_plays() {
         !seen.iter().any(|e| matches!(e, PlayerEvent::Error { .. })),
         "no skip, no error: {seen:?}"
     );
-    let notice = notices.try_recv().expect("the long pause was announced");
-    assert_eq!(notice.wait, Duration::from_secs(15));
+    let announced = notices_for(&mut notices, &host_of(&s.info().spclient));
+    assert!(
+        announced.iter().any(|n| n.wait == Duration::from_secs(15)),
+        "the long pause was announced: {announced:?}"
+    );
     player.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_15_s_retry_after_on_the_web_api_is_waited_out_and_the_call_succeeds() {
+    let s = sim_with(SimConfig::default()).await;
+    let (_session, sp) = crate::api::services(&s).await;
+    let api = WebApi::new(
+        sp.tokens().clone(),
+        s.info().web_api.clone(),
+        reqwest::Client::new(),
+    );
+    let mut notices = tonearm::api::rate_limit_notices();
+    s.fault(Fault::RateLimit(RateLimit {
+        service: LimitedService::WebApi,
+        retry_after_secs: Some(15),
+        requests: Some(1),
+        for_ms: None,
+        path_prefix: None,
+    }));
+    let started = Instant::now();
+    let me = within(60, api.me()).await.expect("after the pause");
+    assert!(!me.id.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_secs(14),
+        "the 15 s pause was obeyed ({:?})",
+        started.elapsed()
+    );
+    let announced = notices_for(&mut notices, &host_of(&s.info().web_api));
+    assert!(
+        announced.iter().any(|n| n.wait == Duration::from_secs(15)),
+        "the long pause was announced: {announced:?}"
+    );
 }
 
 #[tokio::test]
