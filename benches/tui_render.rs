@@ -90,6 +90,7 @@ fn state(n: usize) -> State {
         devices: DevicesView::default(),
         log: LogView::default(),
         filter: None,
+        player_held: None,
         player: Some(PlayerStatus {
             state: PlayState::Playing,
             track: Some(PlayerTrack {

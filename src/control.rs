@@ -14,7 +14,8 @@
 //!   adds the new ids with `AddToQueue` — so a later `add_to_queue` goes after them;
 //! * Connect's two repeat flags are refined against the current mode (turning the context flag
 //!   on or off doesn't end "repeat one"; turning the track flag off falls back to the context);
-//! * relative seeks and volume steps are clamped here (to the track, to `0..=65535`).
+//! * seeks, load positions and volume steps are clamped here (to the track — or a day when its
+//!   length is unknown — and to `0..=65535`), whatever a remote peer sends.
 //!
 //! A new front end adds a mapping from its input to `Intent`s (as [`intents_for_remote`] does
 //! for Connect) and nothing else. Playing on *another* device (the TUI as a Connect
@@ -108,7 +109,8 @@ impl Now {
         };
         let mut position_ms = p.position_ms;
         if p.state == PlayState::Playing {
-            position_ms += at.saturating_duration_since(p.at).as_millis() as u64;
+            position_ms =
+                position_ms.saturating_add(at.saturating_duration_since(p.at).as_millis() as u64);
         }
         Now {
             position_ms,
@@ -132,7 +134,7 @@ pub fn ops(intent: Intent, now: &Now) -> Vec<PlayerOp> {
         } => PlayerOp::Load {
             ids,
             index,
-            position_ms,
+            position_ms: position_ms.min(MAX_POSITION_MS),
             play,
         },
         Intent::Play => PlayerOp::Play,
@@ -295,13 +297,20 @@ pub fn next_repeat(mode: RepeatMode) -> RepeatMode {
     }
 }
 
+/// The furthest position any front end may ask for when the track's length is not known yet
+/// (a day): positions come from remote peers, which may send anything up to `i64::MAX`.
+pub const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
+
 fn clamp_to_track(ms: u64, duration_ms: u64) -> u64 {
     if duration_ms > 0 {
         ms.min(duration_ms)
     } else {
-        ms
+        ms.min(MAX_POSITION_MS)
     }
 }
+
+#[cfg(test)]
+mod remote_proptests;
 
 #[cfg(test)]
 mod tests {
@@ -462,10 +471,14 @@ mod tests {
             ops(Intent::SeekTo(250_000), &n),
             vec![PlayerOp::Seek(200_000)]
         );
-        // An unknown length clamps nothing.
+        // An unknown length clamps only to a day.
         assert_eq!(
             ops(Intent::SeekTo(250_000), &Now::default()),
             vec![PlayerOp::Seek(250_000)]
+        );
+        assert_eq!(
+            ops(Intent::SeekTo(u64::MAX), &Now::default()),
+            vec![PlayerOp::Seek(MAX_POSITION_MS)]
         );
         assert_eq!(
             ops(Intent::VolumeBy(40_000), &n),

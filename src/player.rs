@@ -63,6 +63,9 @@ pub struct PlayerConfig {
     /// Play the next track in the same output stream, sample-exactly (default true). When off,
     /// the next track is loaded only once the current one has been played out.
     pub gapless: bool,
+    /// A track that keeps failing for transient reasons (network, session down, CDN stall, rate
+    /// limit) is held and retried this long before it is skipped (default 2 minutes).
+    pub transient_give_up: Duration,
 }
 
 impl Default for PlayerConfig {
@@ -72,6 +75,7 @@ impl Default for PlayerConfig {
             normalisation: crate::audio::normalise::NormalisationConfig::default(),
             preload_ahead: Duration::from_secs(15),
             gapless: true,
+            transient_give_up: Duration::from_secs(120),
         }
     }
 }
@@ -189,6 +193,14 @@ pub enum PlayerEvent {
     EndOfQueue,
     Stopped,
     VolumeChanged(u16),
+    /// A transient failure (network, session down, token refused, CDN stall, rate limit): the
+    /// player holds the track and its position (the status shows buffering) and tries again in
+    /// `retry_in`. It skips only when the failures outlast `PlayerConfig::transient_give_up`.
+    Reconnecting {
+        id: SpotifyId,
+        reason: String,
+        retry_in: Duration,
+    },
     /// A track failed. `skipped`: the player went on with the next item; otherwise it stopped.
     /// Sink errors carry the id of the track being played (`SpotifyId(0)` when none).
     Error {

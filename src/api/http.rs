@@ -1,11 +1,20 @@
 //! Small HTTP helpers shared by the token services and spclient (protocol spec §13): the
 //! `User-Agent`, the mapping of status codes to [`ApiError`], `Retry-After` parsing, the retry
-//! policy with its back-off, the `product=0&country=..&salt=..` query, and the platform facts
+//! policy with its back-off, the shared per-host rate-limit pause ([`RateGate`]: a 429 from a
+//! host makes every request to that host wait, for a `Retry-After` of any length or, without
+//! one, an exponential back-off; waits over [`MAX_RETRY_AFTER`] are announced on
+//! [`rate_limit_notices`]), the `product=0&country=..&salt=..` query, and the platform facts
 //! the client-token request describes.
 //!
 //! Internal to `api`. Must not depend on the session or any other service.
 
+use crate::server_time::Later as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+// Tokio's clock, so that tests with paused time see pauses end.
+use tokio::time::Instant;
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -20,8 +29,136 @@ pub fn user_agent() -> String {
     )
 }
 
-/// The longest `Retry-After` we wait out before giving up with [`ApiError::RateLimited`].
+/// Pauses longer than this are announced ([`rate_limit_notices`]): people should know why
+/// nothing happens. (Every `Retry-After` is obeyed, whatever its length.)
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// A 429 without `Retry-After`: the first pause, doubled for each one in a row, up to
+/// [`RATE_BACKOFF_MAX`].
+pub const RATE_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+pub const RATE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// A long rate-limit pause, for the front ends to show ("Spotify asked us to wait 15 s").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitNotice {
+    /// `scheme://host:port` of the service that asked.
+    pub host: String,
+    pub wait: Duration,
+}
+
+fn notices() -> &'static tokio::sync::broadcast::Sender<RateLimitNotice> {
+    static TX: OnceLock<tokio::sync::broadcast::Sender<RateLimitNotice>> = OnceLock::new();
+    TX.get_or_init(|| tokio::sync::broadcast::channel(16).0)
+}
+
+/// Long (over [`MAX_RETRY_AFTER`]) rate-limit pauses, from every host, as they start.
+pub fn rate_limit_notices() -> tokio::sync::broadcast::Receiver<RateLimitNotice> {
+    notices().subscribe()
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    until: Option<Instant>,
+    /// 429s without `Retry-After` in a row (for the back-off).
+    unhinted: u32,
+}
+
+/// One shared rate-limit pause per host: every client of the host (the Web API's, spclient's,
+/// clones of either) waits on the same gate, so a 429 pauses them all instead of each
+/// multiplying the load. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RateGate {
+    host: String,
+    state: Arc<Mutex<GateState>>,
+}
+
+impl RateGate {
+    /// The gate of the host `url` is on (`scheme://host:port`); the same gate for every caller.
+    pub fn for_url(url: &str) -> RateGate {
+        static GATES: OnceLock<Mutex<HashMap<String, RateGate>>> = OnceLock::new();
+        let host = host_of(url);
+        let gates = GATES.get_or_init(Default::default);
+        let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .entry(host.clone())
+            .or_insert_with(|| RateGate {
+                host,
+                state: Arc::default(),
+            })
+            .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long the host's pause still lasts (`None`: not paused).
+    pub fn remaining(&self) -> Option<Duration> {
+        let until = self.lock().until?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Waits until the host's pause (if any) is over; a pause extended meanwhile is waited too.
+    pub async fn wait(&self) {
+        while let Some(left) = self.remaining() {
+            tokio::time::sleep(left).await;
+        }
+    }
+
+    /// Records a 429: the host pauses for `retry_after` (any length) or, without one, for an
+    /// exponential back-off; returns the pause. A pause already longer is kept.
+    pub fn limited(&self, retry_after: Option<Duration>) -> Duration {
+        let wait = {
+            let mut s = self.lock();
+            let wait = match retry_after {
+                Some(d) => {
+                    s.unhinted = 0;
+                    d
+                }
+                None => {
+                    s.unhinted = s.unhinted.saturating_add(1);
+                    let doublings = s.unhinted.saturating_sub(1).min(16);
+                    RATE_BACKOFF_FIRST
+                        .saturating_mul(1 << doublings)
+                        .min(RATE_BACKOFF_MAX)
+                }
+            };
+            // `Retry-After` was bounded when parsed (server_time); still never overflow.
+            let until = Instant::now().later_by(wait);
+            s.until = Some(s.until.map_or(until, |u| u.max(until)));
+            wait
+        };
+        if wait > MAX_RETRY_AFTER {
+            tracing::warn!(host = %self.host, wait_s = wait.as_secs(), "rate limited by Spotify; waiting as asked");
+            let _ = notices().send(RateLimitNotice {
+                host: self.host.clone(),
+                wait,
+            });
+        } else {
+            tracing::debug!(host = %self.host, wait_ms = wait.as_millis() as u64, "rate limited; pausing the host");
+        }
+        wait
+    }
+
+    /// A request went through: the back-off for header-less 429s starts over.
+    pub fn passed(&self) {
+        self.lock().unhinted = 0;
+    }
+}
+
+/// `scheme://host:port` of `url` (the whole string when it does not parse).
+pub fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => url.to_string(),
+    }
+}
 
 /// How often and how patiently spclient requests are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +310,44 @@ mod tests {
         assert_eq!(p.backoff(4), Duration::from_secs(2));
         assert_eq!(p.backoff(9), Duration::from_secs(4));
         assert_eq!(p.backoff(1000), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_every_caller_of_the_host_for_any_retry_after() {
+        let a = RateGate::for_url("http://gate-test.invalid:1/a?x=1");
+        let b = RateGate::for_url("http://gate-test.invalid:1/b");
+        let other = RateGate::for_url("http://gate-test.invalid:2/a");
+        let mut notices = rate_limit_notices();
+        assert_eq!(a.remaining(), None);
+        assert_eq!(
+            a.limited(Some(Duration::from_secs(15))),
+            Duration::from_secs(15)
+        );
+        // The same host's other client waits too; another host does not.
+        assert!(b.remaining().is_some_and(|d| d > Duration::from_secs(14)));
+        assert_eq!(other.remaining(), None);
+        // Over 10 s: announced with the wait.
+        let n = notices.try_recv().expect("a notice");
+        assert_eq!(n.wait, Duration::from_secs(15));
+        assert_eq!(n.host, "http://gate-test.invalid:1");
+        let t0 = tokio::time::Instant::now();
+        b.wait().await;
+        assert!(t0.elapsed() >= Duration::from_secs(15));
+        assert_eq!(a.remaining(), None);
+    }
+
+    #[test]
+    fn a_429_without_retry_after_backs_off_exponentially() {
+        let g = RateGate::for_url("http://gate-backoff.invalid:1/");
+        assert_eq!(g.limited(None), Duration::from_secs(1));
+        assert_eq!(g.limited(None), Duration::from_secs(2));
+        assert_eq!(g.limited(None), Duration::from_secs(4));
+        g.passed();
+        assert_eq!(g.limited(None), Duration::from_secs(1));
+        for _ in 0..20 {
+            g.limited(None);
+        }
+        assert_eq!(g.limited(None), RATE_BACKOFF_MAX);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! carries `Authorization: Bearer`, `client-token` (when one can be had), `User-Agent` and the
 //! `product=0&country=..&salt=..` query; 5xx, timeouts and connection errors are retried with
 //! back-off (10 attempts, switching host every third failure when several are known), a 429
-//! whose `Retry-After` is at most 10 s is waited out, and a 401 refreshes the token once.
+//! pauses every request to that host ([`http::RateGate`], shared with every other client of the
+//! host) for its `Retry-After` of any length, or an exponential back-off without one, and a 401
+//! refreshes the token once.
 //! Metadata is cached in memory (bounded, oldest out first).
 //!
 //! Called by the player's track loader and the UI's effects. Depends on `tokens`, `metadata`,
@@ -182,6 +184,9 @@ fn final_for_fallback(e: &ApiError) -> bool {
     )
 }
 
+/// 429s one request sits through (each waits out its pause) before giving up.
+const MAX_RATE_LIMIT_WAITS: u32 = 30;
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -316,6 +321,8 @@ impl SpClient {
             self.base(),
             http::with_metrics(path, country.as_deref())
         );
+        let gate = http::RateGate::for_url(&url);
+        gate.wait().await;
         let token = inner.tokens.access_token().await?;
         let mut req = inner
             .http
@@ -337,6 +344,7 @@ impl SpClient {
             .map_err(|e| super::error::network_error(&e))?;
         let status = resp.status();
         if status.is_success() {
+            gate.passed();
             return resp
                 .bytes()
                 .await
@@ -344,9 +352,14 @@ impl SpClient {
                 .map_err(|e| super::error::network_error(&e));
         }
         Err(match status.as_u16() {
-            429 => ApiError::RateLimited {
-                retry_after: http::retry_after(resp.headers()),
-            },
+            429 => {
+                // The whole host pauses (the next attempt, and everyone else's, waits).
+                let hint = http::retry_after(resp.headers());
+                let wait = gate.limited(hint);
+                ApiError::RateLimited {
+                    retry_after: Some(hint.unwrap_or(wait)),
+                }
+            }
             _ => http::status_error(status, path.split('?').next().unwrap_or(path)),
         })
     }
@@ -364,6 +377,7 @@ impl SpClient {
         let mut tries = 0;
         let mut refreshed = false;
         let mut transient_failures = 0u32;
+        let mut rate_waits = 0u32;
         loop {
             tries += 1;
             let err = match self.attempt(&method, path, &headers, body.as_ref()).await {
@@ -377,11 +391,12 @@ impl SpClient {
                     self.inner.tokens.invalidate();
                     refreshed = true;
                 }
-                ApiError::RateLimited {
-                    retry_after: Some(wait),
-                } if wait <= http::MAX_RETRY_AFTER && more => {
-                    tracing::debug!(path, ?wait, "429: waiting as asked");
-                    tokio::time::sleep(wait).await;
+                // The host's gate holds the pause; the next attempt waits on it. Rate limits
+                // don't use up the attempts: obeying them is the point.
+                ApiError::RateLimited { .. } if rate_waits < MAX_RATE_LIMIT_WAITS => {
+                    rate_waits += 1;
+                    tries -= 1;
+                    tracing::debug!(path, "429: waiting as asked");
                 }
                 e if e.is_transient() && more => {
                     transient_failures += 1;

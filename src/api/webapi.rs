@@ -1,9 +1,11 @@
 //! [`WebApi`]: the typed Spotify Web API client (`api.spotify.com/v1`, or the simulator's base),
 //! authorised with the login5 access token from [`TokenProvider`] (protocol spec §8.3).
 //!
-//! Every call goes through one request loop: a `429` waits out `Retry-After` (shared by all
-//! requests of the client, so a storm pauses everyone rather than multiplying the load; a wait
-//! longer than [`WebApiPolicy::max_retry_after`] or too many of them → [`ApiError::RateLimited`]);
+//! Every call goes through one request loop: a `429` pauses every request to the host
+//! ([`http::RateGate`], shared by all clients of that host, so a storm pauses everyone rather
+//! than multiplying the load) for its `Retry-After` of any length — announced when over 10 s —
+//! or an exponential back-off without one; too many 429s for one request →
+//! [`ApiError::RateLimited`];
 //! a `401` drops the token ([`TokenProvider::invalidate`]) and retries once; 5xx and network
 //! errors retry with doubling back-off. At most [`WebApiPolicy::max_in_flight`] requests are on
 //! the wire at once.
@@ -22,8 +24,8 @@ pub mod player;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::{Method, StatusCode};
@@ -34,7 +36,6 @@ use tokio::task::JoinSet;
 use super::http;
 use super::tokens::TokenProvider;
 use super::ApiError;
-use crate::server_time::Later as _;
 pub use models::*;
 
 /// Items asked for per page of a paged list (the Web API's maximum for most lists).
@@ -50,12 +51,8 @@ pub struct WebApiPolicy {
     pub max_delay: Duration,
     /// One request's time limit.
     pub request_timeout: Duration,
-    /// The longest `Retry-After` waited out; a longer one fails with `RateLimited`.
-    pub max_retry_after: Duration,
     /// How many 429s one request sits through before giving up.
     pub max_rate_limit_waits: u32,
-    /// The wait after a 429 without `Retry-After`.
-    pub default_retry_after: Duration,
     /// Requests on the wire at once (whole client), and pages fetched at once per list.
     pub max_in_flight: usize,
     /// Items per page for paged lists.
@@ -69,9 +66,7 @@ impl Default for WebApiPolicy {
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(4),
             request_timeout: Duration::from_secs(15),
-            max_retry_after: http::MAX_RETRY_AFTER,
             max_rate_limit_waits: 30,
-            default_retry_after: Duration::from_secs(1),
             max_in_flight: 8,
             page_limit: PAGE_LIMIT,
         }
@@ -97,8 +92,8 @@ struct Inner {
     http: reqwest::Client,
     policy: WebApiPolicy,
     in_flight: Arc<Semaphore>,
-    /// No request starts before this instant (set by a 429's `Retry-After`).
-    paused_until: Mutex<Option<Instant>>,
+    /// The host's shared rate-limit pause.
+    gate: http::RateGate,
     items_path: AtomicU8,
 }
 
@@ -265,7 +260,7 @@ impl WebApi {
                 http,
                 in_flight: Arc::new(Semaphore::new(policy.max_in_flight)),
                 policy,
-                paused_until: Mutex::new(None),
+                gate: http::RateGate::for_url(&base),
                 items_path: AtomicU8::new(ITEMS_UNKNOWN),
             }),
         }
@@ -279,26 +274,6 @@ impl WebApi {
     /// The policy in use.
     pub fn policy(&self) -> &WebApiPolicy {
         &self.inner.policy
-    }
-
-    fn pause_until(&self) -> Option<Instant> {
-        *self
-            .inner
-            .paused_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn pause_for(&self, d: Duration) {
-        let until = Instant::now().later_by(d);
-        let mut p = self
-            .inner
-            .paused_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if p.is_none_or(|cur| cur < until) {
-            *p = Some(until);
-        }
     }
 
     /// One attempt: token, headers, send; `(status, headers, body)`.
@@ -358,15 +333,13 @@ impl WebApi {
         let mut rate_waits = 0u32;
         let mut refreshed = false;
         loop {
-            if let Some(until) = self.pause_until() {
-                let now = Instant::now();
-                if until > now {
-                    tokio::time::sleep(until - now).await;
-                }
-            }
+            self.inner.gate.wait().await;
             let outcome = self.attempt(&method, &url, &body).await;
             let err = match outcome {
-                Ok((status, _, bytes)) if status.is_success() => return Ok(bytes),
+                Ok((status, _, bytes)) if status.is_success() => {
+                    self.inner.gate.passed();
+                    return Ok(bytes);
+                }
                 Ok((status, headers, bytes)) => match status.as_u16() {
                     401 => {
                         if refreshed {
@@ -379,14 +352,14 @@ impl WebApi {
                     }
                     429 => {
                         let hint = http::retry_after(&headers);
-                        let wait = hint.unwrap_or(policy.default_retry_after);
                         rate_waits += 1;
-                        if wait > policy.max_retry_after || rate_waits > policy.max_rate_limit_waits
-                        {
+                        if rate_waits > policy.max_rate_limit_waits {
                             return Err(ApiError::RateLimited { retry_after: hint });
                         }
+                        // Any length is obeyed (the gate announces long ones); the next
+                        // attempt, and every other request to the host, waits on the gate.
+                        let wait = self.inner.gate.limited(hint);
                         tracing::debug!(path = %url_path, wait_ms = wait.as_millis() as u64, "Web API rate limit; waiting");
-                        self.pause_for(wait);
                         continue;
                     }
                     _ => {

@@ -2,7 +2,10 @@
 //!
 //! `queue.json` holds the queue (track ids in play order), the current index, the position and
 //! the volume. It is written atomically (temporary file in the same directory, fsync, rename) so
-//! a kill at any moment leaves the old or the new file, never half of one. The event loop hands
+//! a kill at any moment leaves the old or the new file, never half of one. [`save_due`] decides
+//! when: on every change of play state (pause, play, stop), a seek (a position that is not where
+//! the last save's clock says), a volume change, and every [`SAVE_WHILE_PLAYING`] while playing
+//! — so a `kill -9` at any moment restores within a second of the position. The event loop hands
 //! snapshots to a [`Persister`] task, which writes on a blocking thread: file I/O never runs on
 //! the loop. At start the runtime restores the queue paused.
 //!
@@ -10,11 +13,70 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::id::SpotifyId;
+use crate::player::{PlayState, PlayerStatus};
+
+/// While playing, the position is saved at least this often.
+pub const SAVE_WHILE_PLAYING: Duration = Duration::from_secs(1);
+/// A position further than this from where the last save's clock puts it is a seek: saved.
+const SEEK_TOLERANCE_MS: u64 = 500;
+
+/// What was last saved of the player's status, for [`save_due`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedStatus {
+    pub state: PlayState,
+    pub position_ms: u64,
+    pub volume: u16,
+    /// When it was saved.
+    pub at: Instant,
+}
+
+impl SavedStatus {
+    /// `status` as saved at `now` (its position extrapolated to `now` while playing).
+    pub fn of(status: &PlayerStatus, now: Instant) -> SavedStatus {
+        SavedStatus {
+            state: status.state,
+            position_ms: position_at(status, now),
+            volume: status.volume,
+            at: now,
+        }
+    }
+}
+
+/// The position of `status` at `now`.
+pub fn position_at(status: &PlayerStatus, now: Instant) -> u64 {
+    match status.state {
+        PlayState::Playing => status
+            .position_ms
+            .saturating_add(now.saturating_duration_since(status.at).as_millis() as u64),
+        _ => status.position_ms,
+    }
+}
+
+/// Whether `status` must be saved at `now`, given what was saved `last` (`None`: nothing yet —
+/// the first status only sets the baseline, so an empty start never overwrites the saved queue).
+pub fn save_due(last: Option<&SavedStatus>, status: &PlayerStatus, now: Instant) -> bool {
+    let Some(last) = last else {
+        return false;
+    };
+    if last.state != status.state || last.volume != status.volume {
+        return true;
+    }
+    let elapsed = now.saturating_duration_since(last.at);
+    let expected = match last.state {
+        PlayState::Playing => last.position_ms.saturating_add(elapsed.as_millis() as u64),
+        _ => last.position_ms,
+    };
+    if position_at(status, now).abs_diff(expected) > SEEK_TOLERANCE_MS {
+        return true;
+    }
+    status.state == PlayState::Playing && elapsed >= SAVE_WHILE_PLAYING
+}
 
 /// Bumped when the layout changes; files of other versions are ignored with a warning.
 pub const QUEUE_VERSION: u32 = 1;
@@ -263,6 +325,48 @@ mod tests {
         let q = SavedQueue::new(&ids, Some(5), 0, 0);
         save_queue(&path, &q).expect("save");
         assert!(load_queue(&path).is_err(), "current past the end");
+    }
+
+    fn status(state: PlayState, position_ms: u64, volume: u16, at: Instant) -> PlayerStatus {
+        PlayerStatus {
+            state,
+            track: None,
+            position_ms,
+            at,
+            volume,
+            buffering: false,
+            repeat: crate::player::RepeatMode::Off,
+            shuffle: false,
+        }
+    }
+
+    #[test]
+    fn saves_on_pause_seek_volume_and_every_second_while_playing() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let playing = status(PlayState::Playing, 10_000, 100, t0);
+        // The first status is only the baseline.
+        assert!(!save_due(None, &playing, t0));
+        let last = SavedStatus::of(&playing, t0);
+        // Playing on: nothing new until a second has passed, then the position.
+        let later = status(PlayState::Playing, 10_250, 100, t0 + ms(250));
+        assert!(!save_due(Some(&last), &later, t0 + ms(250)));
+        let later = status(PlayState::Playing, 11_000, 100, t0 + ms(1000));
+        assert!(save_due(Some(&last), &later, t0 + ms(1000)));
+        // Paused: saved at once; then nothing while it stays paused …
+        let paused = status(PlayState::Paused, 10_300, 100, t0 + ms(300));
+        assert!(save_due(Some(&last), &paused, t0 + ms(300)));
+        let last = SavedStatus::of(&paused, t0 + ms(300));
+        assert!(!save_due(Some(&last), &paused, t0 + ms(60_000)));
+        // … except a seek while paused (the position lost before) and a volume change.
+        let seeked = status(PlayState::Paused, 95_000, 100, t0 + ms(400));
+        assert!(save_due(Some(&last), &seeked, t0 + ms(400)));
+        let louder = status(PlayState::Paused, 10_300, 200, t0 + ms(400));
+        assert!(save_due(Some(&last), &louder, t0 + ms(400)));
+        // A seek while playing is saved at once too.
+        let last = SavedStatus::of(&playing, t0);
+        let jumped = status(PlayState::Playing, 60_000, 100, t0 + ms(200));
+        assert!(save_due(Some(&last), &jumped, t0 + ms(200)));
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::auth::store::CredentialStore;
 use crate::config::Config;
 use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayback};
 use crate::logging::ForwardedLine;
-use crate::player::{PlayState, PlayerEvent, PlayerStatus, QueueSnapshot};
+use crate::player::{PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::services::{PlaybackOptions, Services};
 use crate::session::{Credentials, Session};
 use crate::supervisor::Link;
@@ -46,8 +46,6 @@ use crate::uiconf::UiConfig;
 
 /// Two clicks on one cell within this are a double click.
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
-/// While playing, the position is saved this often.
-const SAVE_POSITION_EVERY: Duration = Duration::from_secs(5);
 /// Messages handled before a draw even if more are ready (keeps the screen live under a flood).
 const DRAIN_MAX: usize = 512;
 /// Log lines buffered for the log pane; more are dropped.
@@ -238,8 +236,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         connect: opts.connect,
         connect_service: None,
         clicks: Clicks::default(),
-        last_position_save: Instant::now(),
-        last_volume: None,
+        last_saved: None,
         started: opts.started,
         frames: 0,
         library_frame_logged: false,
@@ -350,6 +347,8 @@ enum Wake {
     Remote,
     Link,
     Log(ForwardedLine),
+    /// A long rate-limit pause started (shown as a notification with the wait).
+    RateLimit(crate::api::RateLimitNotice),
     Tick,
     /// Nothing else is ready (only when not blocking).
     Idle,
@@ -362,6 +361,7 @@ struct Sources {
     sigint: Option<Signal>,
     answers: mpsc::UnboundedReceiver<Answer>,
     log: mpsc::Receiver<ForwardedLine>,
+    rate: tokio::sync::broadcast::Receiver<crate::api::RateLimitNotice>,
     player: Option<mpsc::UnboundedReceiver<PlayerEvent>>,
     status: Option<watch::Receiver<PlayerStatus>>,
     queue: Option<watch::Receiver<QueueSnapshot>>,
@@ -404,6 +404,7 @@ impl Sources {
             sigint: signal(SignalKind::interrupt()).ok(),
             answers,
             log,
+            rate: crate::api::rate_limit_notices(),
             player: None,
             status: None,
             queue: None,
@@ -468,6 +469,11 @@ impl Sources {
                 if ok { Wake::Link } else { self.link = None; Wake::Idle }
             },
             Some(line) = self.log.recv() => Wake::Log(line),
+            n = self.rate.recv() => match n {
+                Ok(n) => Wake::RateLimit(n),
+                // Missed some in a burst, or no sender (never: it is static): nothing to show.
+                Err(_) => Wake::Idle,
+            },
             _ = async {
                 match tick {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -494,8 +500,8 @@ struct Runtime {
     connect: bool,
     connect_service: Option<Arc<crate::connect::service::Connect>>,
     clicks: Clicks,
-    last_position_save: Instant,
-    last_volume: Option<u16>,
+    /// What the persister last saved of the status ([`persist::save_due`] decides the next).
+    last_saved: Option<persist::SavedStatus>,
     /// When the process started: the first frames' timings are logged against it.
     started: Instant,
     frames: u64,
@@ -707,6 +713,15 @@ impl Runtime {
                 };
                 self.msg(Msg::ConnectLink(l))
             }
+            Wake::RateLimit(n) => self.msg(Msg::Notify {
+                level: Level::Warn,
+                text: format!(
+                    "Spotify is rate limiting us: waiting {} s before asking {} again",
+                    n.wait.as_secs(),
+                    n.host
+                ),
+                at: Instant::now(),
+            }),
             Wake::Log(line) => self.msg(Msg::Log(LogLine {
                 level: match line.level {
                     tracing::Level::ERROR => Level::Error,
@@ -835,41 +850,41 @@ impl Runtime {
         self.exec.sender()
     }
 
-    fn current_position(status: &PlayerStatus) -> u64 {
-        match status.state {
-            PlayState::Playing => status.position_ms + status.at.elapsed().as_millis() as u64,
-            _ => status.position_ms,
-        }
-    }
-
-    fn snapshot(&self, queue: &QueueSnapshot) -> SavedQueue {
+    fn snapshot(&self, queue: &QueueSnapshot, now: Instant) -> SavedQueue {
         let (position, volume) = match self.sources.status.as_ref() {
             Some(s) => {
                 let s = s.borrow();
-                (Self::current_position(&s), s.volume)
+                (persist::position_at(&s, now), s.volume)
             }
             None => (0, self.playback.volume),
         };
         SavedQueue::new(&queue.items, queue.current, position, volume)
     }
 
+    /// Saves the queue (on every queue or track change, and from `persist_status`).
     fn save_queue(&mut self, queue: &QueueSnapshot) {
-        let q = self.snapshot(queue);
+        let now = Instant::now();
+        let q = self.snapshot(queue, now);
         if let Some(p) = self.persister.as_mut() {
             p.save(q);
-            self.last_position_save = Instant::now();
+            if let Some(s) = self.sources.status.as_ref() {
+                self.last_saved = Some(persist::SavedStatus::of(&s.borrow(), now));
+            }
         }
     }
 
-    /// Saves on a volume change, and the position every few seconds while playing.
+    /// Saves on pause/play/stop, a seek, a volume change, and every second while playing
+    /// ([`persist::save_due`]): a `kill -9` at any moment loses at most a second.
     fn persist_status(&mut self, status: &PlayerStatus) {
-        let volume_changed = self.last_volume.is_some_and(|v| v != status.volume);
-        self.last_volume = Some(status.volume);
-        let position_due = status.state == PlayState::Playing
-            && self.last_position_save.elapsed() >= SAVE_POSITION_EVERY;
-        if volume_changed || position_due {
-            if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
-                self.save_queue(&q);
+        let now = Instant::now();
+        if self.last_saved.is_none() {
+            self.last_saved = Some(persist::SavedStatus::of(status, now));
+            return;
+        }
+        if persist::save_due(self.last_saved.as_ref(), status, now) {
+            match self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
+                Some(q) => self.save_queue(&q),
+                None => self.last_saved = Some(persist::SavedStatus::of(status, now)),
             }
         }
     }

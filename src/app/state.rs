@@ -404,6 +404,8 @@ pub struct State {
     pub filter: Option<FilterState>,
     /// The local player's latest status.
     pub player: Option<PlayerStatus>,
+    /// The local player holds a track through a transient failure (why), until it plays again.
+    pub player_held: Option<String>,
     /// Playback on another device, when that device is the active one.
     pub remote: Option<RemotePlayback>,
     /// Names for the ids in the queue (filled from pages, search results, the library, lookups).
@@ -481,6 +483,7 @@ impl State {
             log: LogView::default(),
             filter: None,
             player: None,
+            player_held: None,
             remote: None,
             tracks: HashMap::new(),
             notifications: VecDeque::new(),

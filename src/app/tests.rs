@@ -26,6 +26,7 @@ use crate::player::loader::TrackInfo as PlayedTrack;
 use crate::player::{PlayState, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapshot, RepeatMode};
 
 mod flows;
+mod held;
 mod keys;
 mod one_core;
 

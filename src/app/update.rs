@@ -109,6 +109,10 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
                 .player
                 .as_ref()
                 .is_some_and(|old| same_status(old, &status));
+            if !status.buffering {
+                // Audio again: a track held through an outage is playing.
+                state.player_held = None;
+            }
             state.player = Some(status);
         }
         Msg::Queue(snapshot) => queue_msg(state, snapshot, &mut out),

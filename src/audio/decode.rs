@@ -210,8 +210,9 @@ impl SymphoniaSource {
         match self.time_base {
             Some(tb) if !(tb.numer == 1 && tb.denom == SAMPLE_RATE) => {
                 let t = tb.calc_time(ts);
-                t.seconds * u64::from(SAMPLE_RATE)
-                    + (t.frac * f64::from(SAMPLE_RATE)).round() as u64
+                t.seconds
+                    .saturating_mul(u64::from(SAMPLE_RATE))
+                    .saturating_add((t.frac * f64::from(SAMPLE_RATE)).round() as u64)
             }
             _ => ts,
         }

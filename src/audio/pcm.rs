@@ -8,13 +8,19 @@ use std::fmt;
 pub const SAMPLE_RATE: u32 = 44_100;
 pub const CHANNELS: usize = 2;
 
-/// Frames ↔ milliseconds at [`SAMPLE_RATE`].
+/// Frames ↔ milliseconds at [`SAMPLE_RATE`]. Computed in `u128` and saturated, because
+/// positions come from remote peers (a Connect `seek_to` of `i64::MAX`): `ms * 44100` must
+/// never overflow, whatever the input.
 pub fn frames_to_ms(frames: u64) -> u64 {
-    frames * 1000 / SAMPLE_RATE as u64
+    saturate(u128::from(frames) * 1000 / u128::from(SAMPLE_RATE))
 }
 
 pub fn ms_to_frames(ms: u64) -> u64 {
-    ms * SAMPLE_RATE as u64 / 1000
+    saturate(u128::from(ms) * u128::from(SAMPLE_RATE) / 1000)
+}
+
+fn saturate(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
 }
 
 /// Why a source could not produce audio. `message` is for people; no secrets in it.

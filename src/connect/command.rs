@@ -472,6 +472,19 @@ fn find_index(
         })
 }
 
+/// Where a `seek_to` of `value` ms lands, from `now_ms` when `relative`: never negative, never
+/// an overflow whatever a peer sends (the core then clamps it to the track).
+pub fn seek_target(value: i64, relative: bool, now_ms: u64) -> u64 {
+    let target = if relative {
+        i64::try_from(now_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_add(value)
+    } else {
+        value
+    };
+    u64::try_from(target.max(0)).unwrap_or(0)
+}
+
 /// `play` → [`RemoteCommand::Load`].
 pub async fn play_to_load(
     sp: &SpClient,
@@ -610,7 +623,7 @@ pub async fn transfer_to_load(
     );
     if !paused_then {
         if let Some(ts) = playback.and_then(|p| p.timestamp).filter(|&t| t > 0) {
-            position += (now_ms - ts).max(0);
+            position = position.saturating_add(now_ms.saturating_sub(ts).max(0));
         }
     }
     let paused = match restore_paused {

@@ -472,16 +472,11 @@ impl Worker {
             PlayerCommand::Pause => vec![RemoteCommand::Pause],
             PlayerCommand::Resume => vec![RemoteCommand::Resume],
             PlayerCommand::SeekTo { value, relative } => {
-                let target = if relative {
-                    let st = self.deps.player.status().borrow().clone();
-                    let now = state::position_now(&st, std::time::Instant::now());
-                    i64::try_from(now).unwrap_or(i64::MAX).saturating_add(value)
-                } else {
-                    value
-                };
-                vec![RemoteCommand::SeekTo(
-                    u64::try_from(target.max(0)).unwrap_or(0),
-                )]
+                let st = self.deps.player.status().borrow().clone();
+                let now = state::position_now(&st, std::time::Instant::now());
+                vec![RemoteCommand::SeekTo(command::seek_target(
+                    value, relative, now,
+                ))]
             }
             PlayerCommand::SkipNext => vec![RemoteCommand::SkipNext],
             PlayerCommand::SkipPrev => vec![RemoteCommand::SkipPrev],

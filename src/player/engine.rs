@@ -32,12 +32,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::gain::{volume_gain, GainStage};
-use super::loader::{LoadError, LoadedTrack, TrackInfo};
+use super::loader::{LoadError, LoadErrorKind, LoadedTrack, TrackInfo};
 use super::msg::{Command, EngineMsg, LoaderRequest};
 use super::output::{Output, Started};
 use super::queue::Queue;
 use super::{PlayState, PlayerConfig, PlayerEvent, PlayerStatus, QueueSnapshot, RepeatMode};
-use crate::audio::pcm::{frames_to_ms, PcmSource, CHANNELS};
+use crate::audio::pcm::{frames_to_ms, PcmError, PcmErrorKind, PcmSource, CHANNELS};
 use crate::audio::sink::{Sink, SinkError};
 use crate::id::SpotifyId;
 
@@ -54,6 +54,17 @@ const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 /// A sink that stops advancing while it should be playing out is treated as drained after this
 /// long (so a wedged device can't hang the end of the queue forever).
 const DRAIN_STALL: Duration = Duration::from_secs(10);
+/// Transient-failure retries: the first after this long, doubling up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// At least this many retries before a transient failure may skip a track (with the time
+/// bound, `PlayerConfig::transient_give_up`).
+const RETRY_MIN_ATTEMPTS: u32 = 3;
+/// Audio keys refused for this many tracks in a row, none granted: the account gets no keys
+/// (Spotify does this to some accounts); say so once and stop instead of skipping through.
+const KEY_REFUSALS_FOR_ACCOUNT: usize = 3;
+/// A continuation seeks this far before the frame it resumes at (seeks land up to 20 ms late).
+const RESUME_SEEK_LEAD_MS: u64 = 50;
 
 /// The engine's ends of its channels.
 pub(super) struct Channels {
@@ -78,6 +89,11 @@ struct Segment {
     src_start: u64,
     /// Set when the source has ended: the sink frame after its last sample.
     sink_end: Option<u64>,
+    /// The continuation of the segment before it, reloaded after a transient failure: the
+    /// same track heard on, so no end-of-track / track-changed between them.
+    resumed: bool,
+    /// Source frames before this one are decoded and dropped (a continuation's exact start).
+    skip_to: Option<u64>,
 }
 
 /// How a new track joins the output.
@@ -96,6 +112,25 @@ struct Pending {
     id: SpotifyId,
     position_ms: u64,
     join: Join,
+    /// Held after transient failures (`req` is 0 while waiting for `retry_at`).
+    transient: Option<Transient>,
+}
+
+/// The retry state of a held track.
+#[derive(Debug, Clone, Copy)]
+struct Transient {
+    since: Instant,
+    attempts: u32,
+    /// When to ask the loader again; `None` while a load is in flight.
+    retry_at: Option<Instant>,
+    /// The source frame a track that failed mid-way resumes at (sample-exact continuation).
+    resume_frame: Option<u64>,
+}
+
+/// The wait before retry number `attempt` (1-based): doubling from [`RETRY_FIRST`], capped.
+fn retry_delay(attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    RETRY_FIRST.saturating_mul(1 << doublings).min(RETRY_MAX)
 }
 
 enum PreloadState {
@@ -161,6 +196,10 @@ pub(super) struct Engine {
     next_req: u64,
     /// Items skipped for errors in a row (stops an all-failing queue from cycling forever).
     skip_failures: usize,
+    /// Tracks whose audio key was refused since a key was last granted (item, id, reason):
+    /// reported as skipped once a later track loads, or as the account's problem after
+    /// [`KEY_REFUSALS_FOR_ACCOUNT`].
+    key_refused: Vec<(usize, SpotifyId, String)>,
     /// The state last announced, and whether to announce it again (after a cut load).
     state: PlayState,
     announce: bool,
@@ -198,6 +237,7 @@ impl Engine {
             paused: false,
             next_req: 1,
             skip_failures: 0,
+            key_refused: Vec::new(),
             state: PlayState::Stopped,
             announce: false,
             buffering: false,
@@ -232,9 +272,17 @@ impl Engine {
                     Err(std_mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
                 },
-                Activity::Idle => match self.ch.messages.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
+                Activity::Idle => match self.retry_wait() {
+                    // A held track's retry is due then: wake up for it.
+                    Some(wait) => match self.ch.messages.recv_timeout(wait) {
+                        Ok(m) => Some(m),
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                    },
+                    None => match self.ch.messages.recv() {
+                        Ok(m) => Some(m),
+                        Err(_) => break,
+                    },
                 },
             };
             if let Some(m) = first {
@@ -249,6 +297,7 @@ impl Engine {
             if self.shutting_down {
                 break;
             }
+            self.retry_due();
             self.check_boundaries();
             self.sync_preload();
             self.refresh();
@@ -473,6 +522,7 @@ impl Engine {
         self.segments.clear();
         self.cancel_pending();
         self.after_drain = None;
+        self.key_refused.clear();
     }
 
     /// Reads one chunk from the track being decoded and writes it.
@@ -482,15 +532,49 @@ impl Engine {
             return;
         };
         self.buf.clear();
-        match seg.source.read(&mut self.buf, CHUNK_FRAMES) {
+        // A panic in the decoder is contained to this track: it is skipped with a message and
+        // playback goes on (the source is dropped with its segment, never read again).
+        let buf = &mut self.buf;
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            seg.source.read(buf, CHUNK_FRAMES)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(id = ?seg.info.id, panic = %what, "the decoder panicked");
+            Err(PcmError {
+                kind: PcmErrorKind::Decode,
+                message: "the decoder crashed on this track".into(),
+            })
+        });
+        match read {
             Ok(0) => self.source_ended(false),
             Ok(_) => {
                 // Trust the samples, not the count, and never write half a frame.
-                let frames = self.buf.len() / CHANNELS;
+                let mut frames = self.buf.len() / CHANNELS;
                 self.buf.truncate(frames * CHANNELS);
                 if frames == 0 {
                     self.source_ended(false);
                     return;
+                }
+                if let Some(target) = seg.skip_to {
+                    // A continuation: drop what comes before its exact first frame.
+                    let end = seg.source.position_frames();
+                    let start = end.saturating_sub(frames as u64);
+                    let drop = usize::try_from(target.saturating_sub(start))
+                        .unwrap_or(usize::MAX)
+                        .min(frames);
+                    self.buf.drain(..drop * CHANNELS);
+                    frames -= drop;
+                    if end >= target {
+                        seg.skip_to = None;
+                    }
+                    if frames == 0 {
+                        return;
+                    }
                 }
                 let normalisation = seg.normalisation;
                 self.gain.process(&mut self.buf, normalisation, volume);
@@ -504,6 +588,37 @@ impl Engine {
                     }
                     Err(reason) => self.output_failed(None, reason),
                 }
+            }
+            Err(e) if e.kind == PcmErrorKind::Fetch && seg.index.is_some() => {
+                // Transient (the CDN stalled past its retries): what is in the sink plays out,
+                // and the same track is reloaded from where decoding stopped, to follow on
+                // gaplessly if it comes back in time — never the next track.
+                let index = seg.index.unwrap_or_default();
+                let id = seg.info.id;
+                let frame = seg.source.position_frames();
+                let position_ms = frames_to_ms(frame);
+                seg.sink_end = Some(self.written);
+                tracing::info!(?id, position_ms, error = %e, "track stalled while decoding; holding it");
+                let p = Pending {
+                    req: 0,
+                    index,
+                    id,
+                    position_ms,
+                    join: Join::Append,
+                    transient: Some(Transient {
+                        since: Instant::now(),
+                        attempts: 0,
+                        retry_at: None,
+                        resume_frame: Some(frame),
+                    }),
+                };
+                self.hold(
+                    p,
+                    LoadError {
+                        kind: LoadErrorKind::Network,
+                        message: e.message,
+                    },
+                );
             }
             Err(e) => {
                 let id = seg.info.id;
@@ -586,12 +701,25 @@ impl Engine {
             let Some(done) = self.segments.pop_front() else {
                 break;
             };
-            self.emit(PlayerEvent::EndOfTrack(done.info.id));
+            // A track held after a transient failure goes on in its continuation: it did not
+            // end, and the continuation is not a new track.
+            let continued = match self.segments.front() {
+                Some(next) => next.resumed && next.info.id == done.info.id,
+                None => self.pending.as_ref().is_some_and(|p| {
+                    p.transient.is_some() && p.join == Join::Append && p.id == done.info.id
+                }),
+            };
+            if !continued {
+                self.emit(PlayerEvent::EndOfTrack(done.info.id));
+            }
             if self.segments.is_empty() {
                 if let Some(p) = &self.pending {
                     self.queue.current = Some(p.index);
                     self.queue_dirty = true;
                 }
+            } else if continued {
+                self.queue.current = self.segments.front().and_then(|s| s.index);
+                self.queue_dirty = true;
             } else {
                 self.became_front();
             }

@@ -41,14 +41,23 @@ pub struct LoadError {
 pub enum LoadErrorKind {
     /// Not playable for this account/country, no playable file and no alternative, not found.
     Unavailable,
-    /// The audio key was refused.
+    /// The audio key was refused (for this track; refusals for every track mean the account
+    /// gets no keys, which the engine reports once).
     Key,
-    /// Network, CDN or token trouble (after retries).
+    /// Transient: network, CDN, rate-limit, session or token trouble. The player holds the
+    /// track and retries instead of skipping it.
     Network,
     /// The file could not be decoded.
     Decode,
     /// The account cannot stream (not Premium) or the session is gone: stop, don't skip.
     Fatal,
+}
+
+impl LoadErrorKind {
+    /// Worth retrying the same track later (the others are about the track or the account).
+    pub fn is_transient(self) -> bool {
+        self == LoadErrorKind::Network
+    }
 }
 
 pub type LoadFuture = Pin<Box<dyn Future<Output = Result<LoadedTrack, LoadError>> + Send>>;

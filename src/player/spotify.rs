@@ -43,13 +43,25 @@ fn err(kind: LoadErrorKind, message: impl Into<String>) -> LoadError {
     }
 }
 
+/// Permanent (about this track: unavailable, restricted, malformed) or about the account
+/// (credentials refused: stop) versus transient (network, 5xx, 429, a refused token the chain
+/// re-mints, the client-token service): the player holds the track on a transient error.
 fn api_err(e: ApiError) -> LoadError {
     let kind = match &e {
-        ApiError::NotFound(_) | ApiError::NotPlayable(_) => LoadErrorKind::Unavailable,
-        ApiError::BadCredentials(_) | ApiError::Login5(_) | ApiError::Unauthorized => {
-            LoadErrorKind::Fatal
+        ApiError::NotFound(_) | ApiError::NotPlayable(_) | ApiError::Malformed(_) => {
+            LoadErrorKind::Unavailable
         }
-        _ => LoadErrorKind::Network,
+        ApiError::Http {
+            status: 400 | 403, ..
+        } => LoadErrorKind::Unavailable,
+        ApiError::BadCredentials(_) | ApiError::Login5(_) => LoadErrorKind::Fatal,
+        ApiError::Unauthorized
+        | ApiError::RateLimited { .. }
+        | ApiError::Unavailable(_)
+        | ApiError::Network(_)
+        | ApiError::ClientToken(_)
+        | ApiError::TokenRefused { .. }
+        | ApiError::Http { .. } => LoadErrorKind::Network,
     };
     err(kind, e.to_string())
 }
@@ -151,8 +163,11 @@ impl Inner {
                         played.name
                     ),
                 ),
-                AudioKeyError::Disconnected => err(LoadErrorKind::Network, e.to_string()),
-                _ => err(LoadErrorKind::Network, e.to_string()),
+                // The session is down or slow: transient, the track is held until it is back.
+                AudioKeyError::Disconnected | AudioKeyError::Timeout => {
+                    err(LoadErrorKind::Network, e.to_string())
+                }
+                AudioKeyError::Malformed(_) => err(LoadErrorKind::Key, e.to_string()),
             })?;
         let size = stream.size();
         let hint = container(file.format);

@@ -5,6 +5,7 @@
 //! The synthetic pieces live in `tests/testkit.rs` (also used by the app's one-core flow test).
 
 pub(crate) mod testkit;
+mod transient;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -701,8 +702,8 @@ fn failing(frames: u64, kind: LoadErrorKind) -> TrackSpec {
 fn unavailable_tracks_are_skipped() {
     for kind in [
         LoadErrorKind::Unavailable,
+        // `Network` is transient: the track is held, not skipped (tests/transient.rs).
         LoadErrorKind::Key,
-        LoadErrorKind::Network,
         LoadErrorKind::Decode,
     ] {
         let mut h = Harness::new(
@@ -734,7 +735,7 @@ fn a_failing_first_track_is_skipped() {
         Pace::Unpaced,
         config(),
         &[
-            (1, failing(10_000, LoadErrorKind::Network)),
+            (1, failing(10_000, LoadErrorKind::Unavailable)),
             (2, TrackSpec::frames(10_000)),
         ],
     );

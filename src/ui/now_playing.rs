@@ -33,6 +33,9 @@ pub(crate) struct Playing<'a> {
     pub repeat: RepeatMode,
     /// The remote device's name when playback is elsewhere.
     pub device: Option<&'a str>,
+    /// Waiting for audio: a load, or a track held through an outage (the player retries and
+    /// resumes at the same position).
+    pub buffering: bool,
 }
 
 /// Elapsed time at `now` for a position sampled at `at`.
@@ -80,6 +83,7 @@ pub(crate) fn playing(state: &State, now: Instant) -> Option<Playing<'_>> {
             shuffle: r.shuffle,
             repeat,
             device: Some(&r.device_name),
+            buffering: false,
         });
     }
     let p = state.player.as_ref()?;
@@ -99,6 +103,7 @@ pub(crate) fn playing(state: &State, now: Instant) -> Option<Playing<'_>> {
         shuffle: p.shuffle,
         repeat: p.repeat,
         device: None,
+        buffering: p.buffering,
     })
 }
 
@@ -180,6 +185,15 @@ pub(crate) fn draw(
         return None;
     };
     let mut indicators: Vec<(String, Role)> = Vec::new();
+    if p.buffering {
+        // Held through an outage or still loading: say so rather than look frozen.
+        let text = if state.player_held.is_some() {
+            "◌ reconnecting/buffering"
+        } else {
+            "◌ buffering"
+        };
+        indicators.push((text.to_string(), Role::Warning));
+    }
     if let Some(v) = p.volume {
         indicators.push((format!("vol {}%", percent(v)), Role::Dim));
     }

@@ -127,6 +127,7 @@ pub(crate) fn state() -> State {
         log: LogView::default(),
         filter: None,
         player: None,
+        player_held: None,
         remote: None,
         tracks: HashMap::new(),
         notifications: VecDeque::new(),
@@ -1161,4 +1162,25 @@ fn status_hints_follow_what_has_the_keys() {
     ));
     let (buf, _) = render(&s, 80, 24);
     assert!(lines(&buf)[23].contains("esc close filter"));
+}
+
+#[test]
+fn a_held_track_shows_reconnecting_in_the_bar() {
+    let at = Instant::now();
+    let mut s = state();
+    let mut p = player_status(PlayState::Loading, at);
+    p.buffering = true;
+    s.player = Some(p);
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "◌ buffering");
+    s.player_held = Some("network error".into());
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "◌ reconnecting/buffering");
+    // Audio again: no flag.
+    let mut p = player_status(PlayState::Playing, at);
+    p.buffering = false;
+    s.player = Some(p);
+    s.player_held = None;
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert!(find(&buf, "buffering").is_none());
 }

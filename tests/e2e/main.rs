@@ -17,6 +17,7 @@ mod session;
 mod signin;
 mod sim_connect;
 mod state_files;
+mod transient;
 mod tui;
 mod ui_config;
 mod webapi;

@@ -363,19 +363,52 @@ async fn rate_limits() {
     assert!(started.elapsed() >= Duration::from_millis(950));
     assert_eq!(f.count(), 2);
 
-    // Longer than 10 s, or no hint: RateLimited at once, and no fallback request.
-    for (hdrs, want) in [
+    // No hint: an exponential back-off (1 s first), then the retry.
+    let f = fake(|_, n| {
+        if n == 1 {
+            (StatusCode::TOO_MANY_REQUESTS, vec![], Vec::new())
+        } else {
+            ok(ext_response(vec![vec![entry(
+                &uri(1),
+                200,
+                track_bytes(1),
+            )]]))
+        }
+    })
+    .await;
+    let started = Instant::now();
+    client(&f)
+        .track(SpotifyId(1))
+        .await
+        .expect("after the back-off");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(f.count(), 2);
+
+    // Longer than 10 s: obeyed (no error, no request meanwhile), by every client of the host.
+    let f = fake(|_, _| {
         (
+            StatusCode::TOO_MANY_REQUESTS,
             vec![("retry-after", "60".to_string())],
-            Some(Duration::from_secs(60)),
-        ),
-        (vec![], None),
-    ] {
-        let f = fake(move |_, _| (StatusCode::TOO_MANY_REQUESTS, hdrs.clone(), Vec::new())).await;
-        let e = client(&f).track(SpotifyId(1)).await.expect_err("limited");
-        assert_eq!(e, ApiError::RateLimited { retry_after: want });
-        assert_eq!(f.count(), 1);
+            Vec::new(),
+        )
+    })
+    .await;
+    let (a, b) = (client(&f), client(&f));
+    let first = tokio::spawn(async move { a.track(SpotifyId(1)).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.count() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let second = tokio::spawn(async move { b.track(SpotifyId(2)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!first.is_finished() && !second.is_finished());
+    assert_eq!(
+        f.count(),
+        1,
+        "no fallback and no other request during the pause"
+    );
+    first.abort();
+    second.abort();
 }
 
 #[tokio::test]

@@ -514,21 +514,62 @@ async fn a_429_storm_is_waited_out() {
 }
 
 #[tokio::test]
-async fn a_long_retry_after_is_rate_limited() {
+async fn a_long_retry_after_pauses_the_whole_host_and_is_announced() {
     let f = fake(|_, _| {
         let mut r = status(429);
         r.headers.push(("retry-after", "60".into()));
         r
     })
     .await;
-    let err = f.api().me().await.expect_err("rate limited");
-    assert_eq!(
-        err,
-        ApiError::RateLimited {
-            retry_after: Some(Duration::from_secs(60))
+    let host = crate::api::http::host_of(&f.base);
+    let mut notices = crate::api::rate_limit_notices();
+    let api = f.api();
+    let call = tokio::spawn(async move { api.me().await });
+    let notice = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match notices.recv().await {
+                Ok(n) if n.host == host => break n,
+                Ok(_) => continue,
+                Err(e) => panic!("{e}"),
+            }
         }
+    })
+    .await
+    .expect("the long pause is announced");
+    assert_eq!(notice.wait, Duration::from_secs(60));
+    // Obeyed, not an error: the call waits, and so does another client of the same host.
+    let other = f.api();
+    let second = tokio::spawn(async move { other.me().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "still waiting out the minute");
+    assert!(!second.is_finished(), "the pause is the host's");
+    assert_eq!(f.count(), 1, "nothing sent during the pause");
+    call.abort();
+    second.abort();
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_backs_off_and_retries() {
+    let f = fake(|req, n| {
+        if n == 1 {
+            return status(429);
+        }
+        ok(page_json(req, 3, track_json))
+    })
+    .await;
+    let t = Instant::now();
+    let tracks = f
+        .api()
+        .album_tracks("a")
+        .all()
+        .await
+        .expect("after the back-off");
+    assert_eq!(tracks.len(), 3);
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
     );
-    assert_eq!(f.count(), 1, "no waiting a minute");
 }
 
 #[tokio::test]

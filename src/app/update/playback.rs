@@ -21,7 +21,7 @@ pub(super) fn position_and_duration(state: &State, target: Target) -> (u64, u64)
         (Target::Remote, Some(r)) => {
             let mut pos = r.position_ms;
             if r.is_playing {
-                pos += now.saturating_duration_since(r.at).as_millis() as u64;
+                pos = pos.saturating_add(now.saturating_duration_since(r.at).as_millis() as u64);
             }
             (pos, r.duration_ms)
         }
@@ -29,7 +29,8 @@ pub(super) fn position_and_duration(state: &State, target: Target) -> (u64, u64)
             Some(p) => {
                 let mut pos = p.position_ms;
                 if p.state == PlayState::Playing {
-                    pos += now.saturating_duration_since(p.at).as_millis() as u64;
+                    pos =
+                        pos.saturating_add(now.saturating_duration_since(p.at).as_millis() as u64);
                 }
                 (pos, p.track.as_ref().map(|t| t.duration_ms).unwrap_or(0))
             }
@@ -78,7 +79,7 @@ pub(super) fn playback(state: &mut State, action: Action, target: Target, out: &
             let now = Instant::now();
             let mut pos = r.position_ms;
             if r.is_playing {
-                pos += now.saturating_duration_since(r.at).as_millis() as u64;
+                pos = pos.saturating_add(now.saturating_duration_since(r.at).as_millis() as u64);
             }
             let new = match action {
                 Action::SeekForward => pos + SEEK_STEP_MS,
@@ -205,7 +206,36 @@ pub(super) fn player_event(state: &mut State, ev: PlayerEvent, out: &mut Out) {
             out.redraw = true;
         }
         PlayerEvent::TrackChanged(info) => {
+            state.player_held = None;
             out.redraw = remember_played(state, &info);
+        }
+        // A transient failure: the track is held, not skipped. Said once per outage (the
+        // retries that follow only update the bar), with the wait before the next try.
+        PlayerEvent::Reconnecting {
+            id,
+            reason,
+            retry_in,
+        } => {
+            if state.player_held.is_none() {
+                let name = state
+                    .tracks
+                    .get(&id)
+                    .map(|t| format!("“{}”", t.name))
+                    .unwrap_or_else(|| "the track".to_string());
+                notify(
+                    state,
+                    Level::Warn,
+                    format!(
+                        "Holding {name} until it can play again ({reason}); retrying in {:.1} s",
+                        retry_in.as_secs_f64()
+                    ),
+                );
+            }
+            state.player_held = Some(reason);
+            out.redraw = true;
+        }
+        PlayerEvent::Playing { .. } | PlayerEvent::Seeked { .. } | PlayerEvent::Stopped => {
+            out.redraw |= state.player_held.take().is_some();
         }
         // Position, play state and volume arrive through the status watch.
         _ => {}

@@ -202,10 +202,30 @@ impl Engine {
     }
 
     pub(super) fn seek(&mut self, ms: u64) {
+        let held_continuation = self.pending.as_ref().is_some_and(|p| {
+            p.transient.is_some()
+                && self.segments.len() == 1
+                && self
+                    .segments
+                    .front()
+                    .is_some_and(|s| s.index == Some(p.index))
+        });
+        if held_continuation {
+            // The heard track stalled and is held: its source is broken, so the seek goes to
+            // the reload, which starts there (and is heard at once).
+            self.clear_sink();
+            self.segments.clear();
+            self.after_drain = None;
+        }
         if self.segments.is_empty() {
             // Loading: the track will start there.
             if let Some(p) = &mut self.pending {
                 p.position_ms = ms;
+                // A held continuation now starts where the user asked instead.
+                if let Some(t) = &mut p.transient {
+                    t.resume_frame = None;
+                    p.join = Join::Cut;
+                }
             }
             return;
         }

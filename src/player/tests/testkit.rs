@@ -52,6 +52,8 @@ pub struct CounterSource {
     len: u64,
     pos: u64,
     fail_at: Option<u64>,
+    fail_kind: PcmErrorKind,
+    panic_at: Option<u64>,
 }
 
 impl CounterSource {
@@ -61,20 +63,28 @@ impl CounterSource {
             len,
             pos: 0,
             fail_at: None,
+            fail_kind: PcmErrorKind::Decode,
+            panic_at: None,
         }
     }
 }
 
 impl PcmSource for CounterSource {
     fn read(&mut self, out: &mut Vec<f32>, max_frames: usize) -> Result<usize, PcmError> {
+        if self.panic_at.is_some_and(|f| self.pos >= f) {
+            panic!("synthetic decoder bug in track {}", self.track);
+        }
         if self.fail_at.is_some_and(|f| self.pos >= f) {
             return Err(PcmError {
-                kind: PcmErrorKind::Decode,
-                message: format!("track {} is corrupt", self.track),
+                kind: self.fail_kind,
+                message: match self.fail_kind {
+                    PcmErrorKind::Fetch => format!("the CDN stalled on track {}", self.track),
+                    _ => format!("track {} is corrupt", self.track),
+                },
             });
         }
         let mut end = (self.pos + max_frames as u64).min(self.len);
-        if let Some(f) = self.fail_at {
+        if let Some(f) = self.fail_at.or(self.panic_at) {
             end = end.min(f.max(self.pos));
         }
         for f in self.pos..end {
@@ -109,8 +119,11 @@ pub struct TrackSpec {
     /// The load waits until this is notified.
     pub gate: Option<Arc<Notify>>,
     pub fail: Option<LoadErrorKind>,
-    /// The source returns a decode error once it reaches this frame.
+    /// The source returns an error (of `fail_read_kind`) once it reaches this frame.
     pub fail_read_at: Option<u64>,
+    pub fail_read_kind: PcmErrorKind,
+    /// The source panics once it reaches this frame (a decoder bug).
+    pub panic_at: Option<u64>,
     pub normalisation: NormalisationData,
 }
 
@@ -122,6 +135,8 @@ impl TrackSpec {
             gate: None,
             fail: None,
             fail_read_at: None,
+            fail_read_kind: PcmErrorKind::Decode,
+            panic_at: None,
             normalisation: NormalisationData::default(),
         }
     }
@@ -177,6 +192,8 @@ impl TrackLoader for TestLoader {
             }
             let mut source = CounterSource::new(id.0, spec.frames);
             source.fail_at = spec.fail_read_at;
+            source.fail_kind = spec.fail_read_kind;
+            source.panic_at = spec.panic_at;
             Ok(LoadedTrack {
                 info: info(id.0, spec.frames),
                 normalisation: spec.normalisation,
