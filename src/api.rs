@@ -26,9 +26,6 @@ pub mod webapi;
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-mod bounds_tests;
-
 pub use error::ApiError;
 pub use http::RetryPolicy;
 pub use library::Library;

@@ -3,6 +3,8 @@
 //! requests, and canned protobuf answers. Test-only; written from the protocol spec,
 //! independent of the simulator crate.
 
+mod bounds;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1089,6 +1089,3 @@ pub async fn poll_device_token(
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod hardening_tests;

@@ -2,6 +2,8 @@
 //! raw TCP, and both flows end to end against a fake accounts service (axum, in the test,
 //! written from RFC 6749/7636/8628 rather than from the simulator).
 
+mod hardening;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

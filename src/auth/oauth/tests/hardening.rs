@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::*;
+use super::super::*;
 
 async fn get(port: u16, target: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
-use super::{client_token, http, login5};
+use crate::api::{client_token, http, login5};
 use crate::server_time::Later as _;
 
 #[test]
