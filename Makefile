@@ -34,9 +34,9 @@ demo: setup
 
 test: setup-test
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) deny --locked check licenses bans sources
-	$(CARGO) test
+	$(CARGO) test --workspace
 
 audit: setup-test
 	$(CARGO) deny --locked check
