@@ -6,6 +6,6 @@
 //! modules (the real client is tested against the simulator in tonearm's `tests/e2e`).
 //! Tests of a single file stay beside it (inline, or in `foo/tests.rs` when long).
 
-mod ap;
+pub(crate) mod ap;
 mod connect;
 mod http;

@@ -64,7 +64,8 @@ fn verifying_key(info: &ApKeyInfo) -> VerifyingKey<Sha1> {
     VerifyingKey::new(rsa::RsaPublicKey::new(n, e).unwrap())
 }
 
-fn hello_packet(gc: &[u8]) -> Vec<u8> {
+/// A ClientHello packet offering `gc` (shared with the fault tests' AP client).
+pub(crate) fn hello_packet(gc: &[u8]) -> Vec<u8> {
     let mut hello = ClientHello::new();
     let mut build = BuildInfo::new();
     build.set_product(Product::PRODUCT_CLIENT);

@@ -15,8 +15,7 @@ use librespot_protocol::connect::{
 };
 use librespot_protocol::devices::DeviceType;
 use librespot_protocol::keyexchange::{
-    APLoginFailed, APResponseMessage, BuildInfo, ClientHello, ClientResponsePlaintext, Cryptosuite,
-    ErrorCode, Platform, Product, ProductFlags,
+    APLoginFailed, APResponseMessage, ClientResponsePlaintext, ErrorCode,
 };
 use librespot_protocol::login5 as l5;
 use librespot_protocol::mercury::Header;
@@ -47,42 +46,13 @@ pub(super) struct Ap {
     dec: Decoder,
 }
 
-fn hello_packet(gc: &[u8]) -> Vec<u8> {
-    let mut hello = ClientHello::new();
-    let mut build = BuildInfo::new();
-    build.set_product(Product::PRODUCT_CLIENT);
-    build
-        .product_flags
-        .push(ProductFlags::PRODUCT_FLAG_NONE.into());
-    build.set_platform(Platform::PLATFORM_LINUX_X86_64);
-    build.set_version(124200290);
-    hello.build_info = Some(build).into();
-    hello
-        .cryptosuites_supported
-        .push(Cryptosuite::CRYPTO_SUITE_SHANNON.into());
-    let dh = hello
-        .login_crypto_hello
-        .mut_or_insert_default()
-        .diffie_hellman
-        .mut_or_insert_default();
-    dh.set_gc(gc.to_vec());
-    dh.set_server_keys_known(1);
-    hello.set_client_nonce(vec![7; 16]);
-    hello.set_padding(vec![0x1e]);
-    let body = hello.write_to_bytes().unwrap();
-    let mut packet = vec![0, 4];
-    packet.extend_from_slice(&((6 + body.len()) as u32).to_be_bytes());
-    packet.extend_from_slice(&body);
-    packet
-}
-
 impl Ap {
     /// Connects and runs the plaintext handshake (the signature is not checked here: the
     /// simulator's own tests do that); `None` when the AP does not answer within `wait`.
     pub(super) async fn try_connect(addr: &str, wait: Duration) -> Option<Ap> {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let dh = DhKeys::random();
-        let hello = hello_packet(dh.public_key());
+        let hello = crate::tests::ap::hello_packet(dh.public_key());
         stream.write_all(&hello).await.unwrap();
         let mut len = [0u8; 4];
         tokio::time::timeout(wait, stream.read_exact(&mut len))
