@@ -14,7 +14,7 @@ mod client_token;
 pub mod error;
 pub mod hashcash;
 mod http;
-pub use http::{rate_limit_notices, RateLimitNotice};
+pub use http::{rate_limit_notices, RateGate, RateLimitNotice, RETRY_AFTER_CAP};
 pub mod library;
 mod login5;
 pub mod metadata;

@@ -7,12 +7,19 @@
 //! timeout; a seek into a missing region makes the task fetch there next.
 //!
 //! Resilience: 5xx, timeouts, connection errors and truncated bodies are retried with back-off
-//! (a short body keeps what arrived and the rest is asked for again); `429` with `Retry-After`
-//! ≤ 10 s is waited out; a URL that keeps failing, or answers 4xx / 200-instead-of-206 / a bad
-//! `Content-Range`, is dropped for the next one. Dropping the `StreamingFile` cancels the task.
+//! (a short body keeps what arrived and the rest is asked for again); a URL that keeps failing,
+//! or answers 4xx / 200-instead-of-206 / a bad `Content-Range`, is dropped for the next one.
+//! A `429` is obeyed whatever its `Retry-After` (bounded by [`crate::api::RETRY_AFTER_CAP`]):
+//! the CDN host's [`RateGate`] — the one shared pause per host the Web API and spclient use —
+//! is closed for that long, which announces waits over 10 s on
+//! [`crate::api::rate_limit_notices`] like theirs, and every request to the host (this file's
+//! and any other's) waits at the gate. The wait is never counted as a failure of the URL, and
+//! it is cancellable: dropping the `open` future or the `StreamingFile` ends it. (A reader
+//! blocked on missing bytes still gives up after the stall timeout, so the player holds the
+//! track and asks again instead of freezing its decode thread for the whole pause.)
 //!
-//! Uses `reqwest` and `tokio` only; no other module. CDN URLs carry tokens in their query, so
-//! logs and errors show them without it.
+//! Uses `reqwest`, `tokio` and the API layer's per-host [`RateGate`] only. CDN URLs carry
+//! tokens in their query, so logs and errors show them without it.
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -22,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
+
+use crate::api::RateGate;
 
 /// Timeouts, sizes and retry policy of a download.
 #[derive(Debug, Clone)]
@@ -39,8 +48,6 @@ pub struct FetchParams {
     /// First back-off delay; doubled per consecutive failure up to `retry_max_delay`.
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
-    /// `429` answers whose `Retry-After` is at most this are waited out (spec: 10 s).
-    pub max_retry_after: Duration,
     /// How long a `read` waits for missing bytes before failing.
     pub stall_timeout: Duration,
     /// Files announced larger than this are refused (memory safety against a bad header).
@@ -57,7 +64,6 @@ impl Default for FetchParams {
             max_retries: 5,
             retry_base_delay: Duration::from_millis(250),
             retry_max_delay: Duration::from_secs(4),
-            max_retry_after: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(30),
             max_file_size: 1 << 30,
         }
@@ -250,7 +256,7 @@ impl Shared {
 enum Failure {
     /// Transient: back off and retry the same URL (counts towards `max_retries`).
     Retry(FetchError),
-    /// `429` with a usable `Retry-After`: wait that long, then retry.
+    /// `429` with a `Retry-After` (of any length): the host pauses that long, then retry.
     RetryAfter(Duration, FetchError),
     /// This URL will not work: go to the next.
     NextUrl(FetchError),
@@ -286,7 +292,9 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
 /// The wait a `429` asks for: `Retry-After` (seconds), else `X-RateLimit-Next` or
 /// `Fastly-RateLimit-Reset` (spec §10.3). A number above 10⁹ is read as a Unix time (Fastly's
 /// reset header), a smaller one as seconds; the HTTP-date form is not used by CDNs and ignored.
+/// At most [`crate::api::RETRY_AFTER_CAP`] (the bound every server-given wait gets).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let cap = crate::api::RETRY_AFTER_CAP.as_secs_f64();
     ["retry-after", "x-ratelimit-next", "fastly-ratelimit-reset"]
         .iter()
         .find_map(|name| {
@@ -300,9 +308,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .ok()?
                     .as_secs_f64();
-                Some(Duration::from_secs_f64((n - now).clamp(0.0, 1e6)))
+                Some(Duration::from_secs_f64((n - now).clamp(0.0, cap)))
             } else {
-                Some(Duration::from_secs_f64(n.min(1e6)))
+                Some(Duration::from_secs_f64(n.min(cap)))
             }
         })
 }
@@ -316,6 +324,8 @@ async fn request(
     params: &FetchParams,
 ) -> Result<Partial, Failure> {
     let shown = redact(url);
+    // The host may be paused by a 429 (to this file or another): wait it out first.
+    RateGate::for_url(url).wait().await;
     let send = client
         .get(url)
         .header(RANGE, format!("bytes={}-{}", start, end - 1))
@@ -389,8 +399,8 @@ async fn request(
     if status == StatusCode::TOO_MANY_REQUESTS {
         let limited = FetchError::RateLimited { url: shown };
         return Err(match retry_after(response.headers()) {
-            Some(d) if d <= params.max_retry_after => Failure::RetryAfter(d, limited),
-            _ => Failure::Retry(limited),
+            Some(d) => Failure::RetryAfter(d, limited),
+            None => Failure::Retry(limited),
         });
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
@@ -507,6 +517,15 @@ async fn receive(
     Err((at - start, Failure::Retry(e)))
 }
 
+/// Obeys a `429`'s `Retry-After` of `asked`: closes the host's gate for that long (announced
+/// when long, as for the Web API) and waits at it. `in_a_row` (1-based) counts the 429s since
+/// the last success: a CDN answering `Retry-After: 0` in a loop still gets the back-off.
+async fn rate_limited(url: &str, asked: Duration, params: &FetchParams, in_a_row: u32) {
+    let gate = RateGate::for_url(url);
+    gate.limited(Some(asked.max(backoff(params, in_a_row))));
+    gate.wait().await;
+}
+
 fn backoff(params: &FetchParams, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     params
@@ -552,6 +571,7 @@ impl StreamingFile {
         let mut last: Option<FetchError> = None;
         for (idx, url) in urls.iter().enumerate() {
             let mut failures = 0u32;
+            let mut limited = 0u32;
             loop {
                 match request(&http, url, 0, first_len, &params).await {
                     Ok(partial) => {
@@ -578,12 +598,10 @@ impl StreamingFile {
                                 tokio::time::sleep(backoff(&params, failures)).await;
                             }
                             Failure::RetryAfter(d, e) => {
-                                failures += 1;
-                                last = Some(e);
-                                if failures >= params.max_retries {
-                                    break;
-                                }
-                                tokio::time::sleep(d).await;
+                                // Not the URL's fault: waited out, whatever its length.
+                                limited = limited.saturating_add(1);
+                                tracing::debug!(error = %e, wait_s = d.as_secs(), "the CDN asked us to wait");
+                                rate_limited(url, d, &params, limited).await;
                             }
                         }
                     }
@@ -788,6 +806,7 @@ async fn download(
     params: FetchParams,
 ) {
     let mut failures = 0u32;
+    let mut limited = 0u32;
     let mut pending_first = first;
     loop {
         if shared.cancelled.load(Ordering::Relaxed) {
@@ -825,12 +844,22 @@ async fn download(
             }
         };
         match result {
-            Ok(_) => failures = 0,
+            Ok(_) => {
+                failures = 0;
+                limited = 0;
+            }
             Err((got, failure)) => {
                 tracing::debug!(error = %failure.error(), got, "audio range request failed");
                 if got > 0 && matches!(failure, Failure::Retry(_)) {
                     // Progress was made (a truncated or broken body): keep it and ask for the rest.
                     failures = 0;
+                    continue;
+                }
+                if let Failure::RetryAfter(d, e) = failure {
+                    // Not the URL's fault: waited out, whatever its length.
+                    tracing::debug!(error = %e, wait_s = d.as_secs(), "the CDN asked us to wait");
+                    limited = limited.saturating_add(1);
+                    rate_limited(url, d, &params, limited).await;
                     continue;
                 }
                 let (next_url, delay, err) = match failure {
@@ -843,10 +872,7 @@ async fn download(
                             e,
                         )
                     }
-                    Failure::RetryAfter(d, e) => {
-                        failures += 1;
-                        (failures >= params.max_retries, d, e)
-                    }
+                    Failure::RetryAfter(d, e) => (false, d, e),
                 };
                 if next_url {
                     url_idx += 1;

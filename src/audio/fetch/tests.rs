@@ -233,13 +233,62 @@ async fn rate_limit_is_waited_out() {
     let (_f, got) = read_all(f).await;
     assert_eq!(got.unwrap(), data);
     assert!(t0.elapsed() >= Duration::from_millis(1900));
-    // A Retry-After beyond 10 s is not waited out: it counts as a failure with back-off.
-    cdn.push_faults("l", [Fault::RateLimit(3600)]);
-    let t0 = Instant::now();
-    let f = StreamingFile::open(reqwest::Client::new(), vec![cdn.url("l")], fast_params())
+    assert_eq!(cdn.requests("l").len(), 4, "each 429 asked again once, after its wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_is_obeyed_announced_shared_by_the_host_and_cancellable() {
+    let cdn = FakeCdn::start().await;
+    cdn.add("long", pseudo_random(100_000, 9));
+    cdn.add("other", pseudo_random(100_000, 10));
+    cdn.push_faults("long", [Fault::RateLimit(3600)]);
+    // `localhost`, not 127.0.0.1: the host's pause outlives the test, and no other test's fake
+    // CDN (on a port this one's may be reused for) must inherit it.
+    let host_url = |name: &str| cdn.url(name).replacen("127.0.0.1", "localhost", 1);
+    let mut notices = crate::api::rate_limit_notices();
+    let opening = tokio::spawn(StreamingFile::open(
+        reqwest::Client::new(),
+        vec![host_url("long")],
+        fast_params(),
+    ));
+    // An hour is an hour: no failure, no other URL, no retry while the pause lasts.
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match notices.recv().await {
+                Ok(n) if n.host.contains("localhost") => break n,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("notices: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the long wait is announced");
+    assert_eq!(notice.wait, Duration::from_secs(3600), "{notice:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!opening.is_finished(), "a 3600 s Retry-After is waited out, not failed");
+    assert_eq!(cdn.requests("long").len(), 1);
+    let left = RateGate::for_url(&host_url("long"))
+        .remaining()
+        .expect("the host is paused");
+    assert!(left > Duration::from_secs(3590), "{left:?}");
+    // Another file on the same host waits at the same gate: no request reaches the CDN.
+    let other = tokio::spawn(StreamingFile::open(
+        reqwest::Client::new(),
+        vec![host_url("other")],
+        fast_params(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!other.is_finished());
+    assert!(cdn.requests("other").is_empty());
+    // Stopping (the player's cancel drops the load) ends both waits at once.
+    opening.abort();
+    other.abort();
+    assert!(opening.await.unwrap_err().is_cancelled());
+    assert!(other.await.unwrap_err().is_cancelled());
+    // A different host is not paused.
+    let f = StreamingFile::open(reqwest::Client::new(), vec![cdn.url("other")], fast_params())
         .await
         .unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(2));
     drop(f);
 }
 
