@@ -1,8 +1,15 @@
 //! Queue persistence and this install's device id, under `$XDG_STATE_HOME/tonearm`.
 //!
-//! `queue.json` holds the queue (track ids in play order), the current index, the position and
-//! the volume. It is written atomically (temporary file in the same directory, fsync, rename) so
-//! a kill at any moment leaves the old or the new file, never half of one. [`save_due`] decides
+//! Two files, so the every-second save while playing stays small whatever the queue's length:
+//! `queue.json` holds the queue (track ids in play order) and is written only when the queue
+//! changes; `playback.json` holds the current index and its track id, the position and the
+//! volume, and is the file rewritten every second. Both are written atomically (temporary file
+//! in the same directory, fsync, rename, fsync of the directory) so a kill at any moment leaves
+//! the old or the new file, never half of one; the queue is written before the playback file
+//! that points into it, and at load the playback file's track id is checked against the queue
+//! (a kill between the two writes finds the track by id, or starts the queue's item from 0).
+//! The old single-file layout (`queue.json` version 1, with the index, position and volume in
+//! it) is still read. [`save_due`] decides
 //! when: on every change of play state (pause, play, stop), a seek (a position that is not where
 //! the last save's clock says), a volume change, and every [`SAVE_WHILE_PLAYING`] while playing
 //! — so a `kill -9` at any moment restores within a second of the position. The event loop hands
@@ -78,10 +85,14 @@ pub fn save_due(last: Option<&SavedStatus>, status: &PlayerStatus, now: Instant)
     status.state == PlayState::Playing && elapsed >= SAVE_WHILE_PLAYING
 }
 
-/// Bumped when the layout changes; files of other versions are ignored with a warning.
-pub const QUEUE_VERSION: u32 = 1;
+/// `queue.json`'s layout: 1 was the single file (queue, index, position, volume); 2 holds the
+/// queue only, beside `playback.json`. Files of other versions are refused (and moved aside).
+pub const QUEUE_VERSION: u32 = 2;
+const QUEUE_VERSION_SINGLE_FILE: u32 = 1;
+/// `playback.json`'s layout.
+pub const PLAYBACK_VERSION: u32 = 1;
 
-/// What survives a restart.
+/// What survives a restart (both files together; what the runtime saves and restores).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedQueue {
     pub version: u32,
@@ -116,6 +127,48 @@ impl SavedQueue {
             })
             .collect()
     }
+
+    /// The small half: where in the queue, how far in, how loud.
+    fn playback(&self) -> SavedPlayback {
+        SavedPlayback {
+            version: PLAYBACK_VERSION,
+            current: self.current,
+            track: self.current.and_then(|c| self.items.get(c)).cloned(),
+            position_ms: self.position_ms,
+            volume: self.volume,
+        }
+    }
+}
+
+/// `queue.json` as read: version 2 has `items` only; version 1 (the single file) has the rest.
+#[derive(Debug, Deserialize)]
+struct QueueFile {
+    version: u32,
+    items: Vec<String>,
+    #[serde(default)]
+    current: Option<usize>,
+    #[serde(default)]
+    position_ms: u64,
+    #[serde(default)]
+    volume: Option<u16>,
+}
+
+/// `queue.json` as written (version 2).
+#[derive(Serialize)]
+struct QueueFileOut<'a> {
+    version: u32,
+    items: &'a [String],
+}
+
+/// `playback.json`: the file saved every second while playing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlayback {
+    pub version: u32,
+    pub current: Option<usize>,
+    /// The current item's id (base62): checks `current` against the queue it points into.
+    pub track: Option<String>,
+    pub position_ms: u64,
+    pub volume: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +187,34 @@ pub fn queue_file(state_dir: &Path) -> PathBuf {
     state_dir.join("queue.json")
 }
 
-/// The saved queue: `Ok(None)` when there is none, an error when the file is unreadable or
-/// corrupt (the caller warns and goes on without it). A corrupt one (or one of another layout
-/// version) is first moved aside to `queue.json.corrupt-<unix time>`
-/// ([`crate::paths::quarantine`]), since the next save would overwrite it.
-pub fn load_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
-    match read_queue(path) {
+/// `playback.json` beside the queue file `queue_path`.
+pub fn playback_file(queue_path: &Path) -> PathBuf {
+    queue_path.with_file_name("playback.json")
+}
+
+/// The saved queue (from `queue_path` and the `playback.json` beside it): `Ok(None)` when there
+/// is none, an error when the queue file is unreadable or corrupt (the caller warns and goes on
+/// without it). A corrupt file (or one of another layout version) is first moved aside to
+/// `<name>.corrupt-<unix time>` ([`crate::paths::quarantine`]), since the next save would
+/// overwrite it; a corrupt playback file only loses the position (the queue starts at its
+/// first item), with a warning in the log.
+pub fn load_queue(queue_path: &Path) -> Result<Option<SavedQueue>, PersistError> {
+    let Some(mut q) = quarantine_if_corrupt(read_queue(queue_path))? else {
+        return Ok(None);
+    };
+    let playback_path = playback_file(queue_path);
+    match quarantine_if_corrupt(read_playback(&playback_path)) {
+        Ok(Some(p)) => apply_playback(&mut q, p),
+        // Only the single-file layout carries its own position; a version-2 queue without a
+        // playback file starts at its first item.
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "ignoring the saved position"),
+    }
+    Ok(Some(q))
+}
+
+fn quarantine_if_corrupt<T>(r: Result<T, PersistError>) -> Result<T, PersistError> {
+    match r {
         Err(PersistError::Corrupt { path, reason }) => {
             let reason = match crate::paths::quarantine(&path) {
                 Ok(moved) => format!("{reason}; kept as {}", moved.display()),
@@ -151,25 +226,71 @@ pub fn load_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
     }
 }
 
+/// Puts the playback file's index, position and volume on `q`, checking its track id against
+/// the queue: a mismatch (killed between the two writes) finds the track by id, or keeps the
+/// index with the position from 0.
+fn apply_playback(q: &mut SavedQueue, p: SavedPlayback) {
+    q.volume = p.volume;
+    let at = |i: usize| q.items.get(i).map(String::as_str);
+    let Some(track) = p.track.as_deref() else {
+        q.current = p.current.filter(|&c| c < q.items.len());
+        q.position_ms = 0;
+        return;
+    };
+    if p.current.is_some_and(|c| at(c) == Some(track)) {
+        q.current = p.current;
+        q.position_ms = p.position_ms;
+    } else if let Some(i) = q.items.iter().position(|s| s == track) {
+        q.current = Some(i);
+        q.position_ms = p.position_ms;
+    } else {
+        q.current = p.current.filter(|&c| c < q.items.len()).or(q.current);
+        q.position_ms = 0;
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, PersistError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PersistError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(PersistError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let Some(bytes) = read_bytes(path)? else {
+        return Ok(None);
     };
     let corrupt = |reason: String| PersistError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
-    let q: SavedQueue = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    if q.version != QUEUE_VERSION {
-        return Err(corrupt(format!("version {}", q.version)));
-    }
+    let f: QueueFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let q = match f.version {
+        QUEUE_VERSION => SavedQueue {
+            version: QUEUE_VERSION,
+            current: (!f.items.is_empty()).then_some(0),
+            items: f.items,
+            position_ms: 0,
+            volume: f.volume.unwrap_or((65535u32 * 6 / 10) as u16),
+        },
+        QUEUE_VERSION_SINGLE_FILE => {
+            let Some(volume) = f.volume else {
+                return Err(corrupt("version 1 without a volume".into()));
+            };
+            SavedQueue {
+                version: QUEUE_VERSION,
+                items: f.items,
+                current: f.current,
+                position_ms: f.position_ms,
+                volume,
+            }
+        }
+        v => return Err(corrupt(format!("version {v}"))),
+    };
     q.ids().map_err(|e| match e {
         PersistError::Corrupt { reason, .. } => corrupt(reason),
         other => other,
@@ -178,6 +299,21 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
         return Err(corrupt("the current index is past the end".into()));
     }
     Ok(Some(q))
+}
+
+fn read_playback(path: &Path) -> Result<Option<SavedPlayback>, PersistError> {
+    let Some(bytes) = read_bytes(path)? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| PersistError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let p: SavedPlayback = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if p.version != PLAYBACK_VERSION {
+        return Err(corrupt(format!("version {}", p.version)));
+    }
+    Ok(Some(p))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, then fsync
@@ -207,13 +343,46 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-pub fn save_queue(path: &Path, q: &SavedQueue) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec(q).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes)
+/// Saves both files (the queue first, then the playback file that points into it).
+pub fn save_queue(queue_path: &Path, q: &SavedQueue) -> std::io::Result<()> {
+    let mut written = None;
+    write_snapshot(queue_path, &mut written, q).map(|_| ())
+}
+
+/// What [`write_snapshot`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// `queue.json` too (the queue had changed), not only `playback.json`.
+    pub queue: bool,
+}
+
+/// Writes `q`: `queue.json` only when its items differ from `written_items` (what this writer
+/// last put there, updated here), then `playback.json` always.
+pub fn write_snapshot(
+    queue_path: &Path,
+    written_items: &mut Option<Vec<String>>,
+    q: &SavedQueue,
+) -> std::io::Result<Written> {
+    let queue = written_items.as_ref() != Some(&q.items);
+    if queue {
+        let bytes = serde_json::to_vec(&QueueFileOut {
+            version: QUEUE_VERSION,
+            items: &q.items,
+        })
+        .map_err(std::io::Error::other)?;
+        // Forgotten first: a failed write is retried with the next snapshot.
+        *written_items = None;
+        write_atomic(queue_path, &bytes)?;
+        *written_items = Some(q.items.clone());
+    }
+    let bytes = serde_json::to_vec(&q.playback()).map_err(std::io::Error::other)?;
+    write_atomic(&playback_file(queue_path), &bytes)?;
+    Ok(Written { queue })
 }
 
 /// Writes queue snapshots on a background task; the loop only hands over the latest one
-/// (a watch: a burst of changes becomes one write).
+/// (a watch: a burst of changes becomes one write). The task remembers the queue it last
+/// wrote, so a snapshot that only moved the position rewrites the small file alone.
 pub struct Persister {
     tx: watch::Sender<Option<SavedQueue>>,
     task: tokio::task::JoinHandle<()>,
@@ -221,19 +390,26 @@ pub struct Persister {
 }
 
 impl Persister {
-    /// Spawns the writer task for `path`.
+    /// Spawns the writer task for the queue file `path` (and `playback.json` beside it).
     pub fn spawn(path: PathBuf) -> Persister {
         let (tx, mut rx) = watch::channel::<Option<SavedQueue>>(None);
         let task = tokio::spawn(async move {
+            let mut written: Option<Vec<String>> = None;
             while rx.changed().await.is_ok() {
                 let Some(q) = rx.borrow_and_update().clone() else {
                     continue;
                 };
                 let p = path.clone();
-                let res = tokio::task::spawn_blocking(move || save_queue(&p, &q)).await;
+                let mut w = written.take();
+                let res = tokio::task::spawn_blocking(move || {
+                    let r = write_snapshot(&p, &mut w, &q);
+                    (w, r)
+                })
+                .await;
                 match res {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
+                    Ok((w, Ok(_))) => written = w,
+                    Ok((w, Err(e))) => {
+                        written = w;
                         tracing::warn!(path = %path.display(), error = %e, "cannot save the queue")
                     }
                     Err(e) => tracing::warn!(error = %e, "the queue writer failed"),
@@ -288,96 +464,4 @@ pub fn random_device_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_round_trips_and_corruption_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = queue_file(dir.path());
-        assert!(load_queue(&path).expect("missing is fine").is_none());
-        let ids = [SpotifyId(1), SpotifyId(0x1234_5678_9abc)];
-        let q = SavedQueue::new(&ids, Some(1), 42_000, 30_000);
-        save_queue(&path, &q).expect("save");
-        let back = load_queue(&path).expect("load").expect("present");
-        assert_eq!(back, q);
-        assert_eq!(back.ids().expect("ids"), ids.to_vec());
-
-        std::fs::write(&path, b"{\"version\":1,\"items\":[\"x").expect("write");
-        assert!(matches!(
-            load_queue(&path),
-            Err(PersistError::Corrupt { .. })
-        ));
-        // Moved aside before the next save could overwrite it.
-        assert!(!path.exists());
-        let kept = crate::paths::quarantined_copies(&path);
-        assert_eq!(kept.len(), 1, "{kept:?}");
-        assert_eq!(
-            std::fs::read(&kept[0]).expect("kept"),
-            b"{\"version\":1,\"items\":[\"x"
-        );
-        std::fs::write(
-            &path,
-            br#"{"version":1,"items":["not an id!"],"current":0,"position_ms":0,"volume":1}"#,
-        )
-        .expect("write");
-        assert!(load_queue(&path).is_err());
-        let q = SavedQueue::new(&ids, Some(5), 0, 0);
-        save_queue(&path, &q).expect("save");
-        assert!(load_queue(&path).is_err(), "current past the end");
-    }
-
-    fn status(state: PlayState, position_ms: u64, volume: u16, at: Instant) -> PlayerStatus {
-        PlayerStatus {
-            state,
-            track: None,
-            position_ms,
-            at,
-            volume,
-            buffering: false,
-            repeat: crate::player::RepeatMode::Off,
-            shuffle: false,
-        }
-    }
-
-    #[test]
-    fn saves_on_pause_seek_volume_and_every_second_while_playing() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let playing = status(PlayState::Playing, 10_000, 100, t0);
-        // The first status is only the baseline.
-        assert!(!save_due(None, &playing, t0));
-        let last = SavedStatus::of(&playing, t0);
-        // Playing on: nothing new until a second has passed, then the position.
-        let later = status(PlayState::Playing, 10_250, 100, t0 + ms(250));
-        assert!(!save_due(Some(&last), &later, t0 + ms(250)));
-        let later = status(PlayState::Playing, 11_000, 100, t0 + ms(1000));
-        assert!(save_due(Some(&last), &later, t0 + ms(1000)));
-        // Paused: saved at once; then nothing while it stays paused …
-        let paused = status(PlayState::Paused, 10_300, 100, t0 + ms(300));
-        assert!(save_due(Some(&last), &paused, t0 + ms(300)));
-        let last = SavedStatus::of(&paused, t0 + ms(300));
-        assert!(!save_due(Some(&last), &paused, t0 + ms(60_000)));
-        // … except a seek while paused (the position lost before) and a volume change.
-        let seeked = status(PlayState::Paused, 95_000, 100, t0 + ms(400));
-        assert!(save_due(Some(&last), &seeked, t0 + ms(400)));
-        let louder = status(PlayState::Paused, 10_300, 200, t0 + ms(400));
-        assert!(save_due(Some(&last), &louder, t0 + ms(400)));
-        // A seek while playing is saved at once too.
-        let last = SavedStatus::of(&playing, t0);
-        let jumped = status(PlayState::Playing, 60_000, 100, t0 + ms(200));
-        assert!(save_due(Some(&last), &jumped, t0 + ms(200)));
-    }
-
-    #[test]
-    fn device_id_is_stable_and_replaced_when_malformed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let a = device_id(dir.path());
-        assert_eq!(a.len(), 40);
-        assert_eq!(device_id(dir.path()), a);
-        std::fs::write(dir.path().join("device_id"), "nope").expect("write");
-        let b = device_id(dir.path());
-        assert_eq!(b.len(), 40);
-        assert_ne!(a, b);
-    }
-}
+mod tests;
