@@ -451,6 +451,7 @@ impl Engine {
     fn handle(&mut self, msg: EngineMsg) {
         match msg {
             EngineMsg::Loaded { req, result } => self.loaded(req, result),
+            EngineMsg::SessionUp => self.session_up(),
             EngineMsg::Command(c) => {
                 tracing::debug!(command = ?c, "player command");
                 self.command(c);

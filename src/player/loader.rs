@@ -1,6 +1,7 @@
 //! The loading seam: the player asks a [`TrackLoader`] for a decodable track by id. The real
 //! loader (metadata → file choice → storage-resolve → CDN fetch → audio key → decrypt → header →
-//! decode) lives beside the services; tests use loaders that synthesise audio.
+//! decode) lives beside the services; tests use loaders that synthesise audio. A loader may
+//! also hand over its session's state, so a held track resumes as soon as the session is back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use std::pin::Pin;
 pub use crate::audio::header::NormalisationData;
 use crate::audio::pcm::PcmSource;
 use crate::id::SpotifyId;
+use crate::session::SessionState;
 
 /// What a person sees about a track.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,4 +68,11 @@ pub type LoadFuture = Pin<Box<dyn Future<Output = Result<LoadedTrack, LoadError>
 /// then used on the decode thread.
 pub trait TrackLoader: Send + Sync + 'static {
     fn load(&self, id: SpotifyId) -> LoadFuture;
+
+    /// The state of the session loads depend on, when there is one: a track held after a
+    /// transient failure is retried the moment it turns [`SessionState::Connected`] again,
+    /// instead of at the next tick of its back-off timer (which stays as the upper bound).
+    fn session_state(&self) -> Option<tokio::sync::watch::Receiver<SessionState>> {
+        None
+    }
 }

@@ -28,6 +28,9 @@ pub(super) enum EngineMsg {
         req: u64,
         result: Result<LoadedTrack, LoadError>,
     },
+    /// The loader's session is connected again (after being down): a held track's retry is
+    /// due now.
+    SessionUp,
 }
 
 /// From the engine to the loader task.

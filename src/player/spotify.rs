@@ -205,4 +205,10 @@ impl TrackLoader for SpotifyLoader {
         let inner = self.inner.clone();
         Box::pin(async move { inner.load(id).await })
     }
+
+    /// The supervisor's reconnects show here: a track held during the outage (its key request
+    /// failed with `Disconnected`) is asked for again as soon as the access point is back.
+    fn session_state(&self) -> Option<tokio::sync::watch::Receiver<crate::session::SessionState>> {
+        Some(self.inner.session.state())
+    }
 }

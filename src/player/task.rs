@@ -2,6 +2,10 @@
 //! blocks on the network. The engine sends load and cancel requests; each finished load is
 //! handed back over the engine's message channel with the request number it was asked under.
 //!
+//! It also follows the loader's session (when it has one, [`TrackLoader::session_state`]) and
+//! tells the engine the moment it is connected again, so a track held during an outage
+//! resumes then rather than at its next timed retry.
+//!
 //! Ends when the engine drops its request sender (at shutdown); in-flight loads are aborted then.
 
 use std::collections::HashMap;
@@ -13,6 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::loader::{LoadError, LoadErrorKind, TrackLoader};
 use super::msg::{EngineMsg, LoaderRequest};
+use crate::session::SessionState;
 
 pub(super) async fn run(
     loader: Arc<dyn TrackLoader>,
@@ -22,8 +27,25 @@ pub(super) async fn run(
     let mut loads: JoinSet<()> = JoinSet::new();
     let mut by_req: HashMap<u64, AbortHandle> = HashMap::new();
     let mut by_task: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let mut session = loader.session_state();
     loop {
         tokio::select! {
+            changed = async {
+                match session.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !changed {
+                    // The session is gone for good: nothing more to follow.
+                    session = None;
+                } else if session
+                    .as_mut()
+                    .is_some_and(|rx| matches!(*rx.borrow_and_update(), SessionState::Connected))
+                {
+                    let _ = engine.send(EngineMsg::SessionUp);
+                }
+            }
             request = requests.recv() => match request {
                 None => break,
                 Some(LoaderRequest::Load { req, id }) => {

@@ -367,6 +367,20 @@ impl Engine {
         Some(at.saturating_duration_since(Instant::now()))
     }
 
+    /// The session is back: a held track waiting for its timed retry is asked for now (one in
+    /// flight already gets its answer).
+    pub(super) fn session_up(&mut self) {
+        if let Some(t) = self
+            .pending
+            .as_mut()
+            .and_then(|p| p.transient.as_mut())
+            .filter(|t| t.retry_at.is_some())
+        {
+            tracing::info!(attempt = t.attempts, "the session is back; retrying the held track now");
+            t.retry_at = Some(Instant::now());
+        }
+    }
+
     /// Asks the loader again for a held track whose retry is due.
     pub(super) fn retry_due(&mut self) {
         if self.retry_wait() != Some(Duration::ZERO) {

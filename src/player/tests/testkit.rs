@@ -149,11 +149,23 @@ pub struct LoadCall {
     pub sink_written: u64,
 }
 
-#[derive(Default)]
 pub struct TestLoader {
     specs: Mutex<HashMap<SpotifyId, TrackSpec>>,
     calls: Mutex<Vec<LoadCall>>,
     sink: Mutex<Option<Arc<SinkShared>>>,
+    /// The session the loads "depend on" (connected unless a test says otherwise).
+    pub session: tokio::sync::watch::Sender<crate::session::SessionState>,
+}
+
+impl Default for TestLoader {
+    fn default() -> Self {
+        TestLoader {
+            specs: Mutex::default(),
+            calls: Mutex::default(),
+            sink: Mutex::default(),
+            session: tokio::sync::watch::channel(crate::session::SessionState::Connected).0,
+        }
+    }
 }
 
 impl TestLoader {
@@ -200,6 +212,12 @@ impl TrackLoader for TestLoader {
                 source: Box::new(source),
             })
         })
+    }
+
+    fn session_state(
+        &self,
+    ) -> Option<tokio::sync::watch::Receiver<crate::session::SessionState>> {
+        Some(self.session.subscribe())
     }
 }
 

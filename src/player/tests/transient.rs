@@ -214,3 +214,50 @@ fn a_decoder_panic_skips_only_its_track() {
     assert_stream(&h.sink.frames(), &[(1, 0..5_000), (2, 0..10_000)]);
     h.shutdown();
 }
+
+#[test]
+fn a_held_track_resumes_when_the_session_is_back_not_at_its_next_timed_retry() {
+    use crate::session::SessionState;
+    let mut h = Harness::new(
+        Pace::Clocked(Some(8192)),
+        config(),
+        &[
+            (1, failing(10 * SEC, LoadErrorKind::Network)),
+            (2, TrackSpec::frames(10 * SEC)),
+        ],
+    );
+    h.loader
+        .session
+        .send_replace(SessionState::Dead("the access point went away".into()));
+    h.player.load(vec![id(1), id(2)], 0, 4000, true);
+    // Backed off until the next retry is at least 2 s away.
+    h.wait_for("a long retry wait", |e| {
+        matches!(e, PlayerEvent::Reconnecting { id: x, retry_in, .. }
+            if *x == id(1) && *retry_in >= Duration::from_secs(2))
+    });
+    let calls_of_1 = |h: &Harness| h.loader.calls().iter().filter(|c| c.id == id(1)).count();
+    let calls_before = calls_of_1(&h);
+    // The fault clears with the session: the held track is asked for at once.
+    h.loader.set(1, TrackSpec::frames(10 * SEC));
+    let back = Instant::now();
+    h.loader.session.send_replace(SessionState::Connected);
+    h.wait_for("track 1", track_changed(1));
+    let took = back.elapsed();
+    assert!(
+        took < Duration::from_millis(1000),
+        "resumed {took:?} after the session came back (the timer said ≥ 2 s)"
+    );
+    assert_eq!(calls_of_1(&h), calls_before + 1);
+    h.play_until(SEC / 4);
+    let (track, first) = h.sink.frames()[0];
+    assert_eq!(track, 1);
+    assert!(
+        first >= ms_to_frames(4000) && first <= ms_to_frames(4020),
+        "{first}"
+    );
+    // Without a held track, a session coming back changes nothing.
+    h.loader.session.send_replace(SessionState::Connected);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(calls_of_1(&h), calls_before + 1);
+    h.shutdown();
+}
