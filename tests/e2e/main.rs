@@ -13,6 +13,7 @@ mod layering;
 mod oauth_listener;
 mod player;
 mod recovery;
+mod resume;
 mod session;
 mod signin;
 mod sim_connect;

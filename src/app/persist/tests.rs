@@ -64,7 +64,10 @@ fn the_old_single_file_layout_is_still_read() {
     .expect("write");
     let q = load_queue(&path).expect("load").expect("present");
     assert_eq!(q.ids().expect("ids"), ids.to_vec());
-    assert_eq!((q.current, q.position_ms, q.volume), (Some(2), 61_500, 1234));
+    assert_eq!(
+        (q.current, q.position_ms, q.volume),
+        (Some(2), 61_500, 1234)
+    );
     // The next save writes the new layout: both files, read back the same.
     save_queue(&path, &q).expect("save");
     assert!(playback_file(&path).exists());
@@ -83,8 +86,12 @@ fn a_playback_file_that_points_at_another_queue_finds_its_track_by_id() {
     // the playback file still names index 3.
     let moved = [ids[3], ids[0], ids[1], ids[2], ids[4]];
     let mut written = None;
-    write_snapshot(&path, &mut written, &SavedQueue::new(&moved, Some(0), 42_000, 500))
-        .expect("write");
+    write_snapshot(
+        &path,
+        &mut written,
+        &SavedQueue::new(&moved, Some(0), 42_000, 500),
+    )
+    .expect("write");
     std::fs::write(
         playback_file(&path),
         serde_json::to_vec(&SavedQueue::new(&ids, Some(3), 42_000, 500).playback()).expect("json"),
@@ -94,7 +101,12 @@ fn a_playback_file_that_points_at_another_queue_finds_its_track_by_id() {
     assert_eq!((q.current, q.position_ms), (Some(0), 42_000));
     // A track no longer queued: the index stays, the position starts over.
     let other: Vec<SpotifyId> = (10..=14).map(SpotifyId).collect();
-    write_snapshot(&path, &mut written, &SavedQueue::new(&other, Some(0), 0, 500)).expect("write");
+    write_snapshot(
+        &path,
+        &mut written,
+        &SavedQueue::new(&other, Some(0), 0, 500),
+    )
+    .expect("write");
     std::fs::write(
         playback_file(&path),
         serde_json::to_vec(&SavedQueue::new(&ids, Some(3), 42_000, 500).playback()).expect("json"),
@@ -134,7 +146,10 @@ async fn a_tick_while_playing_rewrites_only_the_small_file() {
                 if on_disk.is_some_and(|s| s.position_ms == position_ms) {
                     return;
                 }
-                assert!(Instant::now() < deadline, "playback.json never showed {position_ms}");
+                assert!(
+                    Instant::now() < deadline,
+                    "playback.json never showed {position_ms}"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -233,7 +233,11 @@ async fn rate_limit_is_waited_out() {
     let (_f, got) = read_all(f).await;
     assert_eq!(got.unwrap(), data);
     assert!(t0.elapsed() >= Duration::from_millis(1900));
-    assert_eq!(cdn.requests("l").len(), 4, "each 429 asked again once, after its wait");
+    assert_eq!(
+        cdn.requests("l").len(),
+        4,
+        "each 429 asked again once, after its wait"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +269,10 @@ async fn a_long_retry_after_is_obeyed_announced_shared_by_the_host_and_cancellab
     .expect("the long wait is announced");
     assert_eq!(notice.wait, Duration::from_secs(3600), "{notice:?}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!opening.is_finished(), "a 3600 s Retry-After is waited out, not failed");
+    assert!(
+        !opening.is_finished(),
+        "a 3600 s Retry-After is waited out, not failed"
+    );
     assert_eq!(cdn.requests("long").len(), 1);
     let left = RateGate::for_url(&host_url("long"))
         .remaining()
@@ -286,9 +293,13 @@ async fn a_long_retry_after_is_obeyed_announced_shared_by_the_host_and_cancellab
     assert!(opening.await.unwrap_err().is_cancelled());
     assert!(other.await.unwrap_err().is_cancelled());
     // A different host is not paused.
-    let f = StreamingFile::open(reqwest::Client::new(), vec![cdn.url("other")], fast_params())
-        .await
-        .unwrap();
+    let f = StreamingFile::open(
+        reqwest::Client::new(),
+        vec![cdn.url("other")],
+        fast_params(),
+    )
+    .await
+    .unwrap();
     drop(f);
 }
 

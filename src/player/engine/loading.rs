@@ -376,7 +376,10 @@ impl Engine {
             .and_then(|p| p.transient.as_mut())
             .filter(|t| t.retry_at.is_some())
         {
-            tracing::info!(attempt = t.attempts, "the session is back; retrying the held track now");
+            tracing::info!(
+                attempt = t.attempts,
+                "the session is back; retrying the held track now"
+            );
             t.retry_at = Some(Instant::now());
         }
     }

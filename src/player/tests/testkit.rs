@@ -214,9 +214,7 @@ impl TrackLoader for TestLoader {
         })
     }
 
-    fn session_state(
-        &self,
-    ) -> Option<tokio::sync::watch::Receiver<crate::session::SessionState>> {
+    fn session_state(&self) -> Option<tokio::sync::watch::Receiver<crate::session::SessionState>> {
         Some(self.session.subscribe())
     }
 }
