@@ -963,3 +963,114 @@ async fn the_tui_comes_back_after_the_simulator_restarts() {
     let screen = pane.screen();
     assert!(!screen.contains("Sign in to Spotify"), "{screen}");
 }
+
+/// AP-only drop while a buffered track plays (the TUI core: services over the supervised
+/// session, the recording sink paced at twice real time): every AP connection is dropped in
+/// the middle of the first track; the supervisor reconnects; what was heard is exactly the
+/// two tracks' PCM back to back — no silence run, no repeat, no skip — and the sink was fed
+/// on time across the drop (no write came later than the audio before it lasted, plus slack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ap_only_drop_while_a_buffered_track_plays_leaves_no_gap() {
+    use tonearm::supervisor::Link;
+
+    let sim = tonearm_testkit::sim().await;
+    let session = tonearm_testkit::sign_in(&sim, "ap-drop").await;
+    let config = Config {
+        device_name: "AP Drop Node".into(),
+        device_id: tonearm::config::device_id_for("AP Drop Node"),
+        endpoints: tonearm_testkit::endpoints(&sim),
+        ..Config::default()
+    };
+    let playback = PlaybackOptions {
+        sink: SinkSpec::Null,
+        bitrate: Bitrate::B160,
+        volume: u16::MAX,
+        normalisation: Default::default(),
+    };
+    const SPEED: f64 = 2.0;
+    let (factory, rec) = tonearm_testkit::Tape::at_speed(SPEED).factory();
+    let (services, mut events) =
+        Services::start_with_sink(config, session.clone(), &playback, factory);
+    let (tx, mut links) = tokio::sync::mpsc::unbounded_channel();
+    let supervisor = tokio::spawn(tonearm::supervisor::supervise(
+        session.clone(),
+        Duration::from_millis(50),
+        Duration::from_millis(400),
+        move |l| tx.send(l).is_ok(),
+    ));
+    assert!(matches!(next(&mut links).await, Link::Online { .. }));
+
+    let uris: Vec<String> = sim.info().demo_tracks[..2]
+        .iter()
+        .map(|t| t.uri.clone())
+        .collect();
+    let ids = uris.iter().map(|u| crate::audio::id_of(u)).collect();
+    services.player.load(ids, 0, 0, true);
+    // Two seconds heard (44.1 kHz stereo): the first track is downloaded and playing.
+    let heard = |secs: f64| {
+        let rec = rec.clone();
+        move || rec.lock().expect("recording").len() as f64 >= secs * 88_200.0
+    };
+    tonearm_testkit::wait_until("2 s of the first track heard", 20, heard(2.0)).await;
+    let dropped_at = Instant::now();
+    let at_sample = rec.lock().expect("recording").len();
+    sim.fault(Fault::DropApConnections);
+    assert_eq!(next(&mut links).await, Link::Reconnecting { attempt: 1 });
+    assert!(matches!(next(&mut links).await, Link::Online { .. }));
+    let reconnected = dropped_at.elapsed();
+
+    let mut seen = Vec::new();
+    within(40, async {
+        while let Some(e) = events.recv().await {
+            let end = matches!(e, tonearm::player::PlayerEvent::EndOfQueue);
+            seen.push(e);
+            if end {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            tonearm::player::PlayerEvent::Error { .. }
+                | tonearm::player::PlayerEvent::Reconnecting { .. }
+        )),
+        "{seen:?}"
+    );
+
+    let rec = rec.lock().expect("recording");
+    let mut want = tonearm_testkit::reference_pcm(&sim, &uris[0], 1);
+    let first_len = want.len();
+    assert!(
+        at_sample < first_len,
+        "dropped in the middle of the first track"
+    );
+    want.extend(tonearm_testkit::reference_pcm(&sim, &uris[1], 1));
+    assert_eq!(
+        rec.samples.len(),
+        want.len(),
+        "no silence inserted, nothing repeated or skipped"
+    );
+    assert!(
+        rec.samples[..first_len] == want[..first_len],
+        "the first track exact"
+    );
+    assert!(rec.samples == want, "the joint and the second track exact");
+    // Fed on time: each write starts at most 150 ms after the previous one's audio ran out
+    // (the tape sleeps for each write's duration, so a late write is a heard gap).
+    let mut worst = Duration::ZERO;
+    for w in rec.writes.windows(2) {
+        let (t0, _, n0) = w[0];
+        let (t1, _, _) = w[1];
+        let lasted = Duration::from_secs_f64(n0 as f64 / 2.0 / 44_100.0 / SPEED);
+        worst = worst.max(t1.saturating_duration_since(t0).saturating_sub(lasted));
+    }
+    assert!(
+        worst < Duration::from_millis(150),
+        "a write came {worst:?} late (AP back after {reconnected:?})"
+    );
+    drop(rec);
+    supervisor.abort();
+    services.shutdown().await;
+}
