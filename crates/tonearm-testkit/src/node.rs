@@ -16,6 +16,7 @@ use tonearm::config::Config;
 use tonearm::connect::{Connect, ConnectConfig, ConnectEvent, RemoteCommand};
 use tonearm::player::{Player, PlayerStatus};
 use tonearm::services::{PlaybackOptions, Services};
+use tonearm::session::{Credentials, SessionConfig};
 use tonearm_sim::Simulator;
 
 use crate::sink::{Recording, Tape};
@@ -51,9 +52,31 @@ impl Node {
         if opts.dealer.is_some() {
             session_config.endpoints.dealer = opts.dealer;
         }
+        Node::start_signed_in(session_config, crate::premium_credentials(sim), name).await
+    }
+
+    /// A node called `name` on the premium account of the simulator that `info` describes (a
+    /// `tonearm sim` child process, [`crate::process::SimProcess`]: one a test or bench can
+    /// stop and start again on the same ports).
+    pub async fn start_from_info(info: &serde_json::Value, name: &str) -> Node {
+        let mut session_config = SessionConfig::new(
+            crate::process::endpoints_from_info(info),
+            tonearm::config::device_id_for(name),
+        );
+        session_config.timeouts.connect = std::time::Duration::from_secs(3);
+        let (username, password) = crate::process::account_in(info, "premium");
+        let credentials = Credentials::with_password(&username, &password);
+        Node::start_signed_in(session_config, credentials, name).await
+    }
+
+    async fn start_signed_in(
+        session_config: SessionConfig,
+        credentials: Credentials,
+        name: &str,
+    ) -> Node {
         let endpoints = session_config.endpoints.clone();
         let device_id = session_config.device_id.clone();
-        let session = crate::sign_in_with(session_config, crate::premium_credentials(sim)).await;
+        let session = crate::sign_in_with(session_config, credentials).await;
         let (factory, recording) = Tape::real_time().factory();
         let config = Config {
             device_name: name.into(),
