@@ -191,8 +191,9 @@ impl RetryPolicy {
     }
 }
 
-/// The largest `Retry-After` believed: longer ones count as this (callers give up past
-/// [`MAX_RETRY_AFTER`] anyway; the bound keeps the number sane wherever it is shown or added).
+/// The largest `Retry-After` believed: longer ones count as this (every caller — the Web API,
+/// spclient, the CDN fetcher — waits at most this long; the bound keeps the number sane
+/// wherever it is shown or added).
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
 
 /// `Retry-After` as seconds, at most [`RETRY_AFTER_CAP`] (the HTTP-date form is not used by
