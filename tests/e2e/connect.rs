@@ -788,6 +788,8 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         advertise: false,
         zeroconf_port: 0,
         store_credentials: false,
+        accept: None,
+        zeroconf_store: None,
     };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
