@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use crate::auth::store::{CredentialStore, StoreError};
 use crate::config::{Config, ZeroconfAccept};
 use crate::connect::discovery::{
-    policy, Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin,
+    try_handover, Discovery, DiscoveryConfig, DiscoveryError, HandoverError, ZeroconfLogin,
 };
 use crate::connect::service::DeviceType;
 use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent};
@@ -50,6 +50,9 @@ pub struct DaemonOptions {
     pub advertise: bool,
     /// Zeroconf HTTP port (0: any free one).
     pub zeroconf_port: u16,
+    /// Where the zeroconf endpoint listens (`0.0.0.0`: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    pub zeroconf_bind: std::net::IpAddr,
     /// Store credentials handed over by `addUser` (in `zeroconf_store`).
     pub store_credentials: bool,
     /// Whose zeroconf logins are accepted (`None`: same-account once signed in, any before).
@@ -59,8 +62,6 @@ pub struct DaemonOptions {
     pub zeroconf_store: Option<CredentialStore>,
 }
 
-/// How long a handed-over login may take before it counts as failed.
-const TRIAL_LOGIN: Duration = Duration::from_secs(30);
 
 /// What [`run`] reports once it is up (before any login when waiting for `addUser`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +136,7 @@ pub async fn run(
             device_id: opts.device_id.clone(),
             device_type: crate::connect::state::device_type_name(opts.device_type).into(),
             port: opts.zeroconf_port,
-            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            bind: opts.zeroconf_bind,
             advertise: opts.advertise,
             client_id: crate::config::SPOTIFY_CLIENT_ID.into(),
             accept: opts.accept,
@@ -328,7 +329,7 @@ async fn serve(
         }
     };
     // A handed-over login being tried while this session keeps playing.
-    let mut trial: Option<tokio::task::JoinHandle<Result<Session, SessionError>>> = None;
+    let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
@@ -336,29 +337,11 @@ async fn serve(
                 trial = None;
                 match joined {
                     Ok(Ok(new)) => {
-                        let account = discovery.and_then(|d| d.account());
-                        match policy::admits(opts.accept, account.as_deref(), &new.username()) {
-                            Ok(()) => {
-                                tracing::info!(user = %new.username(), "a zeroconf login is up; switching to it");
-                                break Outcome::Switch(new);
-                            }
-                            Err(_) => {
-                                // The form's userName matched, the account behind the
-                                // credentials does not: not ours.
-                                tracing::warn!(
-                                    user = %new.username(),
-                                    "zeroconf login refused: it signed in as another account; keeping the current session"
-                                );
-                                tokio::spawn(async move { new.shutdown().await });
-                            }
-                        }
+                        tracing::info!(user = %new.username(), "a zeroconf login is up; switching to it");
+                        break Outcome::Switch(new);
                     }
-                    Ok(Err(e)) => tracing::warn!(
-                        "zeroconf login failed ({e}); keeping the current session"
-                    ),
-                    Err(e) => tracing::warn!(
-                        "zeroconf login failed ({e}); keeping the current session"
-                    ),
+                    Ok(Err(e)) => tracing::warn!("zeroconf: {e}; keeping the current session"),
+                    Err(e) => tracing::warn!("zeroconf: the handed-over login failed ({e}); keeping the current session"),
                 }
             }
             Some(link) = link_rx.recv() => match link {
@@ -410,15 +393,8 @@ async fn serve(
                     }
                     tracing::info!("a zeroconf login arrived; trying it while the current session plays on");
                     let sc = SessionConfig::new(endpoints.clone(), opts.device_id.clone());
-                    trial = Some(tokio::spawn(async move {
-                        match tokio::time::timeout(TRIAL_LOGIN, Session::connect(sc, credentials)).await {
-                            Ok(r) => r,
-                            Err(_) => Err(SessionError::Timeout {
-                                ap: "the access point".into(),
-                                what: "logging in with the handed-over credentials",
-                            }),
-                        }
-                    }));
+                    let account = discovery.and_then(|d| d.account());
+                    trial = Some(tokio::spawn(try_handover(sc, credentials, opts.accept, account)));
                 }
             }
         }
@@ -436,8 +412,8 @@ async fn serve(
 
 /// The trial login's result (pending while there is none).
 async fn join_trial(
-    trial: &mut Option<tokio::task::JoinHandle<Result<Session, SessionError>>>,
-) -> Result<Result<Session, SessionError>, tokio::task::JoinError> {
+    trial: &mut Option<tokio::task::JoinHandle<Result<Session, HandoverError>>>,
+) -> Result<Result<Session, HandoverError>, tokio::task::JoinError> {
     match trial {
         Some(t) => t.await,
         None => std::future::pending().await,

@@ -62,6 +62,10 @@ pub struct TuiArgs {
     /// Zeroconf HTTP port with --zeroconf (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub zeroconf_port: u16,
+    /// Address the zeroconf endpoint listens on (default: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub zeroconf_bind: IpAddr,
     /// Whose zeroconf logins are taken: any, same-account (the default once signed in) or none.
     #[arg(long, value_name = "POLICY", value_parser = parse_accept)]
     pub zeroconf_accept: Option<ZeroconfAccept>,
@@ -168,6 +172,10 @@ pub struct DaemonArgs {
     /// Zeroconf HTTP port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub zeroconf_port: u16,
+    /// Address the zeroconf endpoint listens on (default: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub zeroconf_bind: IpAddr,
     /// Store credentials handed over by a phone (zeroconf addUser) for the next start, in an
     /// entry of their own (never over the credentials of `tonearm login`).
     #[arg(long)]

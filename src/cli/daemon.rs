@@ -76,6 +76,7 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         zeroconf,
         advertise: zeroconf,
         zeroconf_port: args.zeroconf_port,
+        zeroconf_bind: args.zeroconf_bind,
         store_credentials: args.store_credentials,
         accept,
         zeroconf_store,

@@ -41,7 +41,7 @@ use super::mdns::Advertisement;
 use crate::config::ZeroconfAccept;
 use crate::logging::escaped;
 use crate::session::dh::DhKeys;
-use crate::session::Credentials;
+use crate::session::{Credentials, Session, SessionConfig, SessionError};
 
 pub use super::mdns::{browse, LanDevice, LanEvent, MdnsError};
 pub use limits::{CONNECTION_DEADLINE, HEAD_DEADLINE, MAX_CONNECTIONS, MAX_PER_IP};
@@ -98,6 +98,42 @@ pub struct ZeroconfLogin {
     pub credentials: Credentials,
     /// The controller's `deviceName` form field, when sent.
     pub device_name: Option<String>,
+}
+
+/// Why a handed-over login was not switched to ([`try_handover`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    #[error("the handed-over login failed: {0}")]
+    Login(#[from] SessionError),
+    #[error("the handed-over login did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("the handed-over credentials signed in as another account ({user})")]
+    OtherAccount { user: String },
+}
+
+/// How long a handed-over login may take before it counts as failed.
+pub const HANDOVER_LOGIN: Duration = Duration::from_secs(30);
+
+/// Logs in with a handed-over login on a session of its own, while the owner's current session
+/// (if any) keeps playing, and checks the session's canonical user name against the policy
+/// once more (`accept`, and `account`: the receiver's account when the login arrived). The
+/// owner switches to the returned session; on an error it keeps what it has.
+pub async fn try_handover(
+    config: SessionConfig,
+    login: Credentials,
+    accept: Option<ZeroconfAccept>,
+    account: Option<String>,
+) -> Result<Session, HandoverError> {
+    let session = tokio::time::timeout(HANDOVER_LOGIN, Session::connect(config, login))
+        .await
+        .map_err(|_| HandoverError::Timeout(HANDOVER_LOGIN))??;
+    let user = session.username();
+    if policy::admits(accept, account.as_deref(), &user).is_err() {
+        // The form's userName passed, the account behind the credentials is another one.
+        tokio::spawn(async move { session.shutdown().await });
+        return Err(HandoverError::OtherAccount { user });
+    }
+    Ok(session)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,6 +298,11 @@ impl Discovery {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The configured policy (`None`: the default).
+    pub fn configured_policy(&self) -> Option<ZeroconfAccept> {
+        self.shared.accept
     }
 
     /// The policy in force now (the configured one, or the default for the current account).
