@@ -385,12 +385,10 @@ async fn serve(
                 }
                 _ => {}
             },
-            login = next_login(&mut logins) => {
+            // One handover at a time: the next waits in the receiver's small queue (beyond it
+            // phones are answered "busy").
+            login = next_login(&mut logins), if trial.is_none() => {
                 if let Some(ZeroconfLogin { credentials, .. }) = login {
-                    if trial.is_some() {
-                        tracing::warn!("a zeroconf login arrived while another is being tried; ignored");
-                        continue;
-                    }
                     tracing::info!("a zeroconf login arrived; trying it while the current session plays on");
                     let sc = SessionConfig::new(endpoints.clone(), opts.device_id.clone());
                     let account = discovery.and_then(|d| d.account());

@@ -23,3 +23,4 @@ mod ui_config;
 mod webapi;
 mod webapi_schema;
 mod zeroconf;
+mod zeroconf_policy;
