@@ -124,9 +124,12 @@ async fn run() {
     let sim = tonearm_testkit::sim().await;
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
     let out = output_with_stdin(
-        home.command()
-            .args(endpoint_args(&info_json(&sim)))
-            .args(["login", "--username", "tonearm-demo", "--password-stdin"]),
+        home.command().args(endpoint_args(&info_json(&sim))).args([
+            "login",
+            "--username",
+            "tonearm-demo",
+            "--password-stdin",
+        ]),
         Some("tonearm-demo-pass\n"),
     );
     assert!(out.status.success(), "login failed");
@@ -156,7 +159,10 @@ async fn run() {
     // Signed in and answering before the flood starts.
     let t0 = Instant::now();
     while !home.log().contains("daemon signed in") {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the daemon signs in");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the daemon signs in"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(poll_http.get(&url).send().await.is_ok());

@@ -459,17 +459,23 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(c.connect.zeroconf, Some(true));
+        assert_eq!(c.connect.zeroconf_accept, Some(ZeroconfAccept::SameAccount));
         assert_eq!(
-            c.connect.zeroconf_accept,
-            Some(ZeroconfAccept::SameAccount)
+            parse("", Path::new("c.toml")).unwrap().connect,
+            Default::default()
         );
-        assert_eq!(parse("", Path::new("c.toml")).unwrap().connect, Default::default());
-        for (v, want) in [("any", ZeroconfAccept::Any), ("NONE", ZeroconfAccept::Nobody)] {
+        for (v, want) in [
+            ("any", ZeroconfAccept::Any),
+            ("NONE", ZeroconfAccept::Nobody),
+        ] {
             assert_eq!(v.parse::<ZeroconfAccept>(), Ok(want));
             assert_eq!(want.as_str().parse::<ZeroconfAccept>(), Ok(want));
         }
-        let e = parse("[connect]\nzeroconf_accept = \"all\"\n", Path::new("c.toml"))
-            .expect_err("bad policy");
+        let e = parse(
+            "[connect]\nzeroconf_accept = \"all\"\n",
+            Path::new("c.toml"),
+        )
+        .expect_err("bad policy");
         assert!(e.to_string().contains("connect.zeroconf_accept"), "{e}");
         assert!(e.to_string().contains("\"all\""), "{e}");
     }

@@ -62,7 +62,6 @@ pub struct DaemonOptions {
     pub zeroconf_store: Option<CredentialStore>,
 }
 
-
 /// What [`run`] reports once it is up (before any login when waiting for `addUser`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
@@ -145,10 +144,7 @@ pub async fn run(
         // The account is known before its session is up: no window in which the default
         // policy would accept anyone.
         d.set_account(credentials.as_ref().and_then(|c| c.username.as_deref()));
-        tracing::info!(
-            policy = d.policy().as_str(),
-            "zeroconf: accept policy"
-        );
+        tracing::info!(policy = d.policy().as_str(), "zeroconf: accept policy");
         (Some(d), Some(rx))
     } else {
         (None, None)
@@ -270,7 +266,9 @@ async fn serve(
     // Credentials are renewed where they came from: the starting ones in `store`, handed-over
     // ones (when stored at all) in their own entry. The demo's are never stored.
     let renew_in = if handed_over {
-        opts.zeroconf_store.as_ref().filter(|_| opts.store_credentials)
+        opts.zeroconf_store
+            .as_ref()
+            .filter(|_| opts.store_credentials)
     } else {
         store
     };
@@ -285,10 +283,9 @@ async fn serve(
     if handed_over && opts.store_credentials {
         if let Some(store) = opts.zeroconf_store.as_ref() {
             match store.save(&session.reusable_credentials()) {
-                Ok(()) => tracing::info!(
-                    "stored the handed-over credentials in {}",
-                    store.describe()
-                ),
+                Ok(()) => {
+                    tracing::info!("stored the handed-over credentials in {}", store.describe())
+                }
                 Err(e) => tracing::warn!("cannot store the handed-over credentials: {e}"),
             }
         }

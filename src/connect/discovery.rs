@@ -410,7 +410,12 @@ async fn serve(shared: &Shared, req: Request) -> Response {
                 host = %escaped(&String::from_utf8_lossy(host.as_bytes())),
                 "zeroconf: request refused: Host is not an address or a local name"
             );
-            return answer(StatusCode::FORBIDDEN, STATUS_ERROR, 0, "ERROR-FORBIDDEN-HOST");
+            return answer(
+                StatusCode::FORBIDDEN,
+                STATUS_ERROR,
+                0,
+                "ERROR-FORBIDDEN-HOST",
+            );
         }
     }
     let post = parts.method == Method::POST;

@@ -413,7 +413,12 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
     // connection from one address at once (the policy tests cover that).
     let mut tasks = Vec::new();
     let clients: Vec<reqwest::Client> = (1..=125)
-        .map(|n| tonearm_testkit::lan::http_from(tonearm_testkit::lan::loopback_host(9, n), Duration::from_secs(100)))
+        .map(|n| {
+            tonearm_testkit::lan::http_from(
+                tonearm_testkit::lan::loopback_host(9, n),
+                Duration::from_secs(100),
+            )
+        })
         .collect();
     for i in 0..500usize {
         let http = clients[i / 4].clone();

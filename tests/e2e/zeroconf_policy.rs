@@ -138,7 +138,12 @@ async fn the_endpoint_applies_the_policy_before_any_work() {
     let (st, json) = hand_over(&http, addr, "bob", 1, b"bob-secret").await;
     assert_eq!((st, json["status"].clone()), (200, 101.into()), "{json}");
     assert_eq!(
-        within(10, rx.recv()).await.unwrap().credentials.username.as_deref(),
+        within(10, rx.recv())
+            .await
+            .unwrap()
+            .credentials
+            .username
+            .as_deref(),
         Some("bob")
     );
     // Once it belongs to an account: that account only (names compared ignoring case).
@@ -146,7 +151,10 @@ async fn the_endpoint_applies_the_policy_before_any_work() {
     assert_eq!(d.policy(), ZeroconfAccept::SameAccount);
     let (st, json) = hand_over(&http, addr, "bob", 1, b"bob-secret").await;
     assert!(refused_by_policy(st, &json), "{st} {json}");
-    assert!(rx.try_recv().is_err(), "a refused login never reaches the owner");
+    assert!(
+        rx.try_recv().is_err(),
+        "a refused login never reaches the owner"
+    );
     let (st, json) = hand_over(&http, addr, "ALICE", 1, b"alice-secret").await;
     assert_eq!(json["status"], 101, "{st} {json}");
     assert!(within(10, rx.recv()).await.is_some());
@@ -199,7 +207,9 @@ async fn add_user_needs_post_and_a_local_host_name() {
     let (blob, client_key) = tonearm_sim::phone::encode_outer_blob(&inner, &key).unwrap();
     let query = format!(
         "action=addUser&userName=bob&blob={}&clientKey={}",
-        blob.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"),
+        blob.replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D"),
         client_key
             .replace('+', "%2B")
             .replace('/', "%2F")
@@ -230,7 +240,11 @@ async fn add_user_needs_post_and_a_local_host_name() {
 
     // DNS rebinding: a name that is not ours, not local, not an address.
     let body = query.clone();
-    for host in ["attacker.example", "attacker.example:80", "127.0.0.1.nip.io"] {
+    for host in [
+        "attacker.example",
+        "attacker.example:80",
+        "127.0.0.1.nip.io",
+    ] {
         let resp = raw(
             addr,
             &format!(
@@ -305,7 +319,12 @@ async fn idle_connections_from_one_host_do_not_lock_out_another() {
         "the phone waited {took:?}: the idle connections held the slots"
     );
     assert_eq!(
-        within(10, rx.recv()).await.unwrap().credentials.username.as_deref(),
+        within(10, rx.recv())
+            .await
+            .unwrap()
+            .credentials
+            .username
+            .as_deref(),
         Some("phone-user")
     );
     // Of the idle ones, all but MAX_PER_IP were closed at once (end of file or reset, no
@@ -341,9 +360,12 @@ const DAEMON: &str = "Policy Daemon";
 fn logged_in_home(sim: &tonearm_sim::Simulator, user: &str, password: &str) -> Home {
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
     let out = output_with_stdin(
-        home.command()
-            .args(endpoint_args(&info_json(sim)))
-            .args(["login", "--username", user, "--password-stdin"]),
+        home.command().args(endpoint_args(&info_json(sim))).args([
+            "login",
+            "--username",
+            user,
+            "--password-stdin",
+        ]),
         Some(&format!("{password}\n")),
     );
     assert!(
@@ -356,7 +378,11 @@ fn logged_in_home(sim: &tonearm_sim::Simulator, user: &str, password: &str) -> H
 
 /// `tonearm daemon` in `home` against `sim`, zeroconf on 127.0.0.1; returns the process and
 /// the zeroconf address once it is up.
-fn spawn_daemon(sim: &tonearm_sim::Simulator, home: &Home, extra: &[&str]) -> (Running, SocketAddr) {
+fn spawn_daemon(
+    sim: &tonearm_sim::Simulator,
+    home: &Home,
+    extra: &[&str],
+) -> (Running, SocketAddr) {
     let mut cmd = home.command();
     cmd.args(endpoint_args(&info_json(sim)))
         .args([
@@ -493,7 +519,10 @@ async fn another_accounts_phone_is_refused_by_default_and_the_daemon_plays_on() 
         .join("state/tonearm/zeroconf-credentials.json")
         .exists());
     let log = home.log();
-    assert!(log.contains("refused by the accept policy (same-account)"), "{log}");
+    assert!(
+        log.contains("refused by the accept policy (same-account)"),
+        "{log}"
+    );
     assert!(log.contains("user=alice"), "{log}");
     alice_phone.close().await;
     owner.close().await;
@@ -526,7 +555,14 @@ async fn with_accept_any_the_same_handover_switches_accounts() {
     assert_eq!((st, json["status"].clone()), (200, 101.into()), "{json}");
     let alice_phone = phone_of(&s, "alice").await;
     wait_listed(&alice_phone, 60, true, "the daemon in Alice's list", &home).await;
-    wait_listed(&owner, 30, false, "the daemon gone from the owner's list", &home).await;
+    wait_listed(
+        &owner,
+        30,
+        false,
+        "the daemon gone from the owner's list",
+        &home,
+    )
+    .await;
     assert_eq!(get_info(&http(), addr).await["activeUser"], "alice");
     // Alice's credentials went to their own entry; `tonearm login`'s are untouched.
     let zc = std::fs::read_to_string(home.path().join("state/tonearm/zeroconf-credentials.json"))
@@ -573,7 +609,9 @@ async fn forged_logins_leave_the_session_playing_and_forge_no_log_lines() {
     assert_eq!(st, 400, "{json}");
     // GET addUser and a rebinding Host: refused.
     let r = http
-        .get(format!("http://{addr}/?action=addUser&userName=tonearm-demo&blob=AA&clientKey=AA"))
+        .get(format!(
+            "http://{addr}/?action=addUser&userName=tonearm-demo&blob=AA&clientKey=AA"
+        ))
         .send()
         .await
         .unwrap();
@@ -609,14 +647,21 @@ async fn forged_logins_leave_the_session_playing_and_forge_no_log_lines() {
 
     let log = home.log();
     assert!(
-        !log.lines().any(|l| l.contains("FORGED-LINE") && !l.contains("mallory")),
+        !log.lines()
+            .any(|l| l.contains("FORGED-LINE") && !l.contains("mallory")),
         "a forged log line:\n{log}"
     );
-    assert!(log.contains("mallory\\r\\n2026-01-01"), "escaped in place:\n{log}");
+    assert!(
+        log.contains("mallory\\r\\n2026-01-01"),
+        "escaped in place:\n{log}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(home.log_path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(home.log_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "log file mode {mode:o}");
     }
     owner.close().await;
@@ -676,7 +721,10 @@ fn the_tui_serves_zeroconf_under_the_same_policy() {
         } else {
             assert!(refused_by_policy(st, &json), "{st} {json}");
             std::thread::sleep(Duration::from_secs(2));
-            assert_eq!(rt.block_on(get_info(&http(), addr))["activeUser"], "tonearm-demo");
+            assert_eq!(
+                rt.block_on(get_info(&http(), addr))["activeUser"],
+                "tonearm-demo"
+            );
             assert!(log().contains("refused by the accept policy"), "{}", log());
             // A log line only: nothing about it on the screen.
             assert!(!tmux.capture().contains("alice"), "{}", tmux.capture());

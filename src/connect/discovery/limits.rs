@@ -96,9 +96,7 @@ impl LimitedListener {
 /// the listener uses.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -118,8 +116,7 @@ impl axum::serve::Listener for LimitedListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
-                    let Some(slot) = self.per_ip.try_take(canonical(addr.ip()), MAX_PER_IP)
-                    else {
+                    let Some(slot) = self.per_ip.try_take(canonical(addr.ip()), MAX_PER_IP) else {
                         // Closed at once: the global slot stays free for other hosts.
                         tracing::debug!(peer = %addr.ip(), "zeroconf: per-address connection cap reached; closing");
                         drop(stream);

@@ -91,7 +91,10 @@ pub fn host_allowed(host: &str, name: &str) -> bool {
     if hostname.parse::<std::net::Ipv4Addr>().is_ok() {
         return true;
     }
-    let lower = hostname.strip_suffix('.').unwrap_or(hostname).to_lowercase();
+    let lower = hostname
+        .strip_suffix('.')
+        .unwrap_or(hostname)
+        .to_lowercase();
     if lower == "localhost" || lower == name.trim().to_lowercase() {
         return true;
     }
@@ -141,10 +144,7 @@ mod tests {
             admits(Some(Nobody), Some("alice"), "alice"),
             Err(Refusal::NotAccepting)
         );
-        assert_eq!(
-            admits(Some(Nobody), None, "x"),
-            Err(Refusal::NotAccepting)
-        );
+        assert_eq!(admits(Some(Nobody), None, "x"), Err(Refusal::NotAccepting));
         assert!(!same_user("", ""), "an empty name matches nothing");
     }
 

@@ -1,7 +1,6 @@
 //! Unit tests of the zeroconf receiver's pure parts: the form parser and base64 leniency, and
 //! property tests that the parsers and the outer decoder never panic.
 
-
 use super::*;
 
 #[test]
