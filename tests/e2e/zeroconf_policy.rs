@@ -572,6 +572,16 @@ async fn with_accept_any_the_same_handover_switches_accounts() {
     alice_phone.close().await;
     owner.close().await;
     drop(daemon);
+    // `tonearm logout` removes both entries.
+    let out = home.command().arg("logout").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("zeroconf-credentials.json"), "{said}");
+    assert!(!main_creds.exists());
+    assert!(!home
+        .path()
+        .join("state/tonearm/zeroconf-credentials.json")
+        .exists());
     s.shutdown().await;
 }
 
