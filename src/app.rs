@@ -15,6 +15,7 @@
 //! * `terminal` — raw mode / alternate screen / mouse, restored on exit, error and panic.
 //! * `exec`    — effect execution on the service handles (spawned tasks, answers as `Msg`s).
 //! * `persist` — queue persistence and the device id in the state directory.
+//! * `zeroconf` — the TUI as a LAN Connect target (`--zeroconf`): receiver + handover task.
 //!
 //! Depends on services (player, api, auth, connect, session) only through their handles and
 //! data types; the services never depend on this module.
@@ -34,3 +35,4 @@ pub mod terminal;
 #[cfg(test)]
 mod tests;
 pub mod update;
+pub mod zeroconf;

@@ -51,6 +51,18 @@ pub struct RawConfig {
     pub endpoints: RawEndpoints,
     #[serde(default)]
     pub ui: RawUi,
+    #[serde(default)]
+    pub connect: RawConnect,
+}
+
+/// `[connect]`: the zeroconf receiver (LAN Connect target).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnect {
+    /// Serve zeroconf `getInfo`/`addUser` from the TUI too (the daemon serves it by default).
+    pub zeroconf: Option<bool>,
+    /// `any`, `same-account` or `none`.
+    pub zeroconf_accept: Option<String>,
 }
 
 /// `[ui]`: TUI look and feel. Names are checked later by `uiconf` (themes may come from the
@@ -130,6 +142,51 @@ pub struct Config {
     pub device_id: String,
     pub endpoints: Endpoints,
     pub ui: UiSettings,
+    pub connect: ConnectSettings,
+}
+
+/// Which zeroconf logins (`addUser`) a receiver accepts: the accept policy of SECURITY.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroconfAccept {
+    /// Any account: a phone of another account takes the device over.
+    Any,
+    /// Only the account the device is signed in to (the user name compared
+    /// case-insensitively); before the first login, the first one.
+    SameAccount,
+    /// No zeroconf login at all.
+    Nobody,
+}
+
+impl ZeroconfAccept {
+    /// The value as written in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZeroconfAccept::Any => "any",
+            ZeroconfAccept::SameAccount => "same-account",
+            ZeroconfAccept::Nobody => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for ZeroconfAccept {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ZeroconfAccept, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "any" => Ok(ZeroconfAccept::Any),
+            "same-account" | "same_account" => Ok(ZeroconfAccept::SameAccount),
+            "none" => Ok(ZeroconfAccept::Nobody),
+            _ => Err("must be one of any, same-account, none".into()),
+        }
+    }
+}
+
+/// The `[connect]` section; `None` = not set (the defaults: the TUI serves no zeroconf; the
+/// policy is same-account once signed in and any while waiting for the first login).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectSettings {
+    pub zeroconf: Option<bool>,
+    pub zeroconf_accept: Option<ZeroconfAccept>,
 }
 
 /// A config value with where it was written (`path:line:col`), for errors found after parsing.
@@ -156,6 +213,7 @@ impl Default for Config {
             device_name,
             endpoints: Endpoints::default(),
             ui: UiSettings::default(),
+            connect: ConnectSettings::default(),
         }
     }
 }
@@ -255,6 +313,17 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         theme: raw.ui.theme.map(setting),
         keymap: raw.ui.keymap.map(setting),
         mouse: raw.ui.mouse,
+    };
+    let zeroconf_accept = match raw.connect.zeroconf_accept {
+        Some(v) => Some(
+            v.parse::<ZeroconfAccept>()
+                .map_err(|reason| invalid("connect.zeroconf_accept", &v, &reason))?,
+        ),
+        None => None,
+    };
+    cfg.connect = ConnectSettings {
+        zeroconf: raw.connect.zeroconf,
+        zeroconf_accept,
     };
     Ok(cfg)
 }
@@ -380,6 +449,35 @@ mod tests {
         let e = parse("[ui]\nthem = \"nord\"\n", Path::new("c.toml")).expect_err("typo");
         assert!(e.to_string().starts_with("c.toml:2:1:"), "{e}");
         assert!(e.to_string().contains("them"), "{e}");
+    }
+
+    #[test]
+    fn connect_section_parses_the_accept_policy() {
+        let c = parse(
+            "[connect]\nzeroconf = true\nzeroconf_accept = \"same-account\"\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.connect.zeroconf, Some(true));
+        assert_eq!(c.connect.zeroconf_accept, Some(ZeroconfAccept::SameAccount));
+        assert_eq!(
+            parse("", Path::new("c.toml")).unwrap().connect,
+            Default::default()
+        );
+        for (v, want) in [
+            ("any", ZeroconfAccept::Any),
+            ("NONE", ZeroconfAccept::Nobody),
+        ] {
+            assert_eq!(v.parse::<ZeroconfAccept>(), Ok(want));
+            assert_eq!(want.as_str().parse::<ZeroconfAccept>(), Ok(want));
+        }
+        let e = parse(
+            "[connect]\nzeroconf_accept = \"all\"\n",
+            Path::new("c.toml"),
+        )
+        .expect_err("bad policy");
+        assert!(e.to_string().contains("connect.zeroconf_accept"), "{e}");
+        assert!(e.to_string().contains("\"all\""), "{e}");
     }
 
     #[test]

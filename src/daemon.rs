@@ -8,6 +8,14 @@
 //! booting before the network — are retried forever with jittered back-off; refused
 //! credentials are logged once and the daemon goes back to waiting for a zeroconf login.
 //!
+//! Zeroconf handovers while signed in (issue 12): the endpoint's accept policy
+//! ([`crate::connect::discovery::policy`]) refuses other accounts by default, so those never get
+//! here. A login that passes is first tried on a session of its own while the current one keeps
+//! playing; only when it is up (and, under `same-account`, its canonical user name is the same
+//! account's) does the daemon switch to it. A login that fails leaves the current session as
+//! it was. Handed-over credentials are stored (with `--store-credentials`) in their own store
+//! entry ([`DaemonOptions::zeroconf_store`]), never over the credentials the daemon started with.
+//!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
 //! (session, services, connect, auth's credential store) and the core (`control`); never on UI
 //! code or the simulator.
@@ -18,8 +26,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::auth::store::{CredentialStore, StoreError};
-use crate::config::Config;
-use crate::connect::discovery::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
+use crate::config::{Config, ZeroconfAccept};
+use crate::connect::discovery::{
+    try_handover, Discovery, DiscoveryConfig, DiscoveryError, HandoverError, ZeroconfLogin,
+};
 use crate::connect::service::DeviceType;
 use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent};
 use crate::control;
@@ -40,8 +50,16 @@ pub struct DaemonOptions {
     pub advertise: bool,
     /// Zeroconf HTTP port (0: any free one).
     pub zeroconf_port: u16,
-    /// Store credentials handed over by `addUser` in the credential store.
+    /// Where the zeroconf endpoint listens (`0.0.0.0`: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    pub zeroconf_bind: std::net::IpAddr,
+    /// Store credentials handed over by `addUser` (in `zeroconf_store`).
     pub store_credentials: bool,
+    /// Whose zeroconf logins are accepted (`None`: same-account once signed in, any before).
+    pub accept: Option<ZeroconfAccept>,
+    /// Where handed-over credentials are stored with `store_credentials`: an entry of its own,
+    /// so a stranger's login never overwrites the credentials the daemon was started with.
+    pub zeroconf_store: Option<CredentialStore>,
 }
 
 /// What [`run`] reports once it is up (before any login when waiting for `addUser`).
@@ -86,13 +104,22 @@ enum Outcome {
     Shutdown,
     /// The access point refused the credentials while serving.
     SignedOut(String),
-    /// A new login arrived by zeroconf: start over as that user.
-    Relogin(Credentials),
+    /// A zeroconf login arrived and its session is up: go on with it.
+    Switch(Session),
+}
+
+/// What a signed-in period starts from.
+enum Start {
+    /// Credentials still to log in with; `true`: handed over by zeroconf.
+    Credentials(Credentials, bool),
+    /// A handed-over login whose session is already up.
+    Session(Session),
 }
 
 /// Runs the daemon until `shutdown` resolves. `credentials`: log in at once (stored
-/// credentials, or the demo account); `None` waits for zeroconf. `store`: where `addUser`
-/// logins are saved when `opts.store_credentials`.
+/// credentials, or the demo account); `None` waits for zeroconf. `store`: where the starting
+/// credentials came from (renewed credentials of that account are saved there); handed-over
+/// logins go to `opts.zeroconf_store` instead.
 pub async fn run(
     config: Config,
     credentials: Option<Credentials>,
@@ -108,11 +135,16 @@ pub async fn run(
             device_id: opts.device_id.clone(),
             device_type: crate::connect::state::device_type_name(opts.device_type).into(),
             port: opts.zeroconf_port,
-            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            bind: opts.zeroconf_bind,
             advertise: opts.advertise,
             client_id: crate::config::SPOTIFY_CLIENT_ID.into(),
+            accept: opts.accept,
         })
         .await?;
+        // The account is known before its session is up: no window in which the default
+        // policy would accept anyone.
+        d.set_account(credentials.as_ref().and_then(|c| c.username.as_deref()));
+        tracing::info!(policy = d.policy().as_str(), "zeroconf: accept policy");
         (Some(d), Some(rx))
     } else {
         (None, None)
@@ -124,10 +156,10 @@ pub async fn run(
         signed_in: credentials.is_some(),
     });
 
-    let mut next = credentials.map(|c| (c, false));
+    let mut next = credentials.map(|c| Start::Credentials(c, false));
     let result = loop {
-        let (creds, handed_over) = match next.take() {
-            Some(c) => c,
+        let start = match next.take() {
+            Some(s) => s,
             None => {
                 let Some(rx) = logins.as_mut() else {
                     break Err(DaemonError::NoCredentials);
@@ -136,16 +168,16 @@ pub async fn run(
                 tokio::select! {
                     _ = &mut shutdown => break Ok(()),
                     login = rx.recv() => match login {
-                        Some(ZeroconfLogin { credentials, .. }) => (credentials, true),
+                        Some(ZeroconfLogin { credentials, .. }) => Start::Credentials(credentials, true),
                         None => break Err(DaemonError::NoCredentials),
                     },
                 }
             }
         };
+        let handed_over = !matches!(start, Start::Credentials(_, false));
         match serve(
             &config,
-            creds,
-            handed_over,
+            start,
             store.as_ref(),
             &opts,
             discovery.as_ref(),
@@ -155,7 +187,7 @@ pub async fn run(
         .await
         {
             Ok(Outcome::Shutdown) => break Ok(()),
-            Ok(Outcome::Relogin(c)) => next = Some((c, true)),
+            Ok(Outcome::Switch(session)) => next = Some(Start::Session(session)),
             Ok(Outcome::SignedOut(reason)) if logins.is_some() => {
                 tracing::warn!(
                     "Spotify refused the credentials ({reason}); waiting for a phone to hand over a login (zeroconf)"
@@ -184,8 +216,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     config: &Config,
-    creds: Credentials,
-    handed_over: bool,
+    start: Start,
     store: Option<&CredentialStore>,
     opts: &DaemonOptions,
     discovery: Option<&Discovery>,
@@ -198,7 +229,14 @@ async fn serve(
     // Transient failures (no network yet, the server down) are retried until it works or the
     // shutdown signal comes; anything else ends this period.
     let mut backoff = crate::supervisor::Backoff::default();
+    let (creds, handed_over, mut ready) = match start {
+        Start::Credentials(c, h) => (c, h, None),
+        Start::Session(s) => (s.reusable_credentials(), true, Some(s)),
+    };
     let session = loop {
+        if let Some(s) = ready.take() {
+            break s;
+        }
         let connect = Session::connect(
             SessionConfig::new(config.endpoints.clone(), opts.device_id.clone()),
             creds.clone(),
@@ -225,9 +263,15 @@ async fn serve(
         }
     };
     tracing::info!(user = %session.username(), "daemon signed in");
-    // Credentials from the store (or handed over and stored) are replaced there when a
-    // reconnect hands out new ones; the demo's are never stored.
-    let renew_in = store.filter(|_| !handed_over || opts.store_credentials);
+    // Credentials are renewed where they came from: the starting ones in `store`, handed-over
+    // ones (when stored at all) in their own entry. The demo's are never stored.
+    let renew_in = if handed_over {
+        opts.zeroconf_store
+            .as_ref()
+            .filter(|_| opts.store_credentials)
+    } else {
+        store
+    };
     let mut known = session.reusable_credentials();
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     tokio::spawn(crate::supervisor::supervise(
@@ -237,16 +281,20 @@ async fn serve(
         move |link| link_tx.send(link).is_ok(),
     ));
     if handed_over && opts.store_credentials {
-        if let Some(store) = store {
+        if let Some(store) = opts.zeroconf_store.as_ref() {
             match store.save(&session.reusable_credentials()) {
-                Ok(()) => tracing::info!("stored the handed-over credentials"),
+                Ok(()) => {
+                    tracing::info!("stored the handed-over credentials in {}", store.describe())
+                }
                 Err(e) => tracing::warn!("cannot store the handed-over credentials: {e}"),
             }
         }
     }
     if let Some(d) = discovery {
         d.set_active_user(&session.username());
+        d.set_account(Some(&session.username()));
     }
+    let endpoints = config.endpoints.clone();
     let (services, mut player_events) = Services::start(config, session, opts.playback.clone());
     let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
     cc.device_type = opts.device_type;
@@ -277,9 +325,22 @@ async fn serve(
             _ = tokio::time::sleep(wait) => {}
         }
     };
+    // A handed-over login being tried while this session keeps playing.
+    let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
+            joined = join_trial(&mut trial), if trial.is_some() => {
+                trial = None;
+                match joined {
+                    Ok(Ok(new)) => {
+                        tracing::info!(user = %new.username(), "a zeroconf login is up; switching to it");
+                        break Outcome::Switch(new);
+                    }
+                    Ok(Err(e)) => tracing::warn!("zeroconf: {e}; keeping the current session"),
+                    Err(e) => tracing::warn!("zeroconf: the handed-over login failed ({e}); keeping the current session"),
+                }
+            }
             Some(link) = link_rx.recv() => match link {
                 Link::Online { .. } => {
                     tracing::info!("connected to the access point");
@@ -321,20 +382,37 @@ async fn serve(
                 }
                 _ => {}
             },
-            login = next_login(&mut logins) => {
+            // One handover at a time: the next waits in the receiver's small queue (beyond it
+            // phones are answered "busy").
+            login = next_login(&mut logins), if trial.is_none() => {
                 if let Some(ZeroconfLogin { credentials, .. }) = login {
-                    tracing::info!("a new zeroconf login arrived; switching account");
-                    break Outcome::Relogin(credentials);
+                    tracing::info!("a zeroconf login arrived; trying it while the current session plays on");
+                    let sc = SessionConfig::new(endpoints.clone(), opts.device_id.clone());
+                    let account = discovery.and_then(|d| d.account());
+                    trial = Some(tokio::spawn(try_handover(sc, credentials, opts.accept, account)));
                 }
             }
         }
     };
+    if let Some(t) = trial.take() {
+        t.abort();
+    }
     connect.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;
     if let Some(d) = discovery {
         d.set_active_user("");
     }
     Ok(outcome)
+}
+
+/// The trial login's result (pending while there is none).
+async fn join_trial(
+    trial: &mut Option<tokio::task::JoinHandle<Result<Session, HandoverError>>>,
+) -> Result<Result<Session, HandoverError>, tokio::task::JoinError> {
+    match trial {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_login(

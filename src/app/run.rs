@@ -12,6 +12,11 @@
 //! `update` asked for it. Idle means no wake-ups. Work that waits on the network runs on spawned
 //! tasks (`exec`); file writes go to the `persist` writer task.
 //!
+//! With `--zeroconf` the TUI is a LAN Connect target too (`app::zeroconf`): a handed-over login
+//! that passes the accept policy and comes up replaces the current session — the old services
+//! and Connect device are wound down first, then the new session goes through the same
+//! `session_ready` as a sign-in (its credentials are never written to the credential store).
+//!
 //! Called from `main.rs`. Owns the terminal (`terminal`), the [`State`], and the service handles.
 
 use std::future::pending;
@@ -31,6 +36,7 @@ use crate::app::msg::{MouseKind, Msg};
 use crate::app::persist::{self, Persister, SavedQueue};
 use crate::app::state::{Level, LogLine, LoginStage, Screen, SessionLink, State};
 use crate::app::terminal::Tui;
+use crate::app::zeroconf::{TuiZeroconf, ZeroconfOptions};
 use crate::audio::normalise::NormalisationConfig;
 use crate::audio::sink::SinkSpec;
 use crate::auth::store::CredentialStore;
@@ -81,6 +87,8 @@ pub struct RunOptions {
     /// Run Spotify Connect (this device in the account's device list, remote control of the
     /// others) once signed in.
     pub connect: bool,
+    /// Serve zeroconf (be a LAN Connect target); `None`: off.
+    pub zeroconf: Option<ZeroconfOptions>,
 }
 
 /// Runs the TUI until the user quits or a signal arrives.
@@ -180,6 +188,22 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     let help = keymap.help_entries();
     state.memo.help_len = help.len();
 
+    // The LAN receiver belongs to the stored (or demo) account from the start.
+    let (zeroconf, handovers) = match opts.zeroconf {
+        Some(zo) => {
+            let account = creds.as_ref().and_then(|c| c.username.clone());
+            match TuiZeroconf::start(&config, zo, account.as_deref()).await {
+                Ok((z, rx)) => (Some(z), Some(rx)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "zeroconf is off");
+                    notices.push((Level::Warn, format!("Zeroconf is off: {e}")));
+                    (None, None)
+                }
+            }
+        }
+        None => (None, None),
+    };
+
     // Kick off the slow parts before the first frame: the cached library and the session.
     if let Some(c) = creds.take() {
         state.session = SessionLink::Connecting;
@@ -217,12 +241,16 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         );
     }
 
+    let (switch_tx, switched) = mpsc::unbounded_channel();
+    let mut sources = Sources::new(answers, log_lines);
+    sources.handovers = handovers;
+    sources.switched = Some(switched);
     let mut rt = Runtime {
         state,
         exec,
         keymap_help: help,
         themes,
-        sources: Sources::new(answers, log_lines),
+        sources,
         persister: None,
         saved_queue,
         queue_path,
@@ -240,6 +268,9 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         started: opts.started,
         frames: 0,
         library_frame_logged: false,
+        zeroconf,
+        supervisor: None,
+        switch_tx,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -251,8 +282,12 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         exec,
         persister,
         connect_service,
+        zeroconf,
         ..
     } = rt;
+    if let Some(z) = zeroconf {
+        let _ = tokio::time::timeout(Duration::from_secs(3), z.shutdown()).await;
+    }
     if let Some(c) = connect_service {
         // Leaves the account's device list.
         let _ = tokio::time::timeout(Duration::from_secs(3), c.shutdown()).await;
@@ -349,6 +384,10 @@ enum Wake {
     Log(ForwardedLine),
     /// A long rate-limit pause started (shown as a notification with the wait).
     RateLimit(crate::api::RateLimitNotice),
+    /// A zeroconf login came up: wind the current session down, then switch.
+    Handover(Session),
+    /// The old session is wound down: this handed-over one takes its place.
+    Switched(Session),
     Tick,
     /// Nothing else is ready (only when not blocking).
     Idle,
@@ -369,6 +408,10 @@ struct Sources {
     devices: Option<watch::Receiver<Vec<Device>>>,
     remote: Option<watch::Receiver<Option<RemotePlayback>>>,
     link: Option<watch::Receiver<ConnectLink>>,
+    /// Sessions of accepted zeroconf logins (with `--zeroconf`).
+    handovers: Option<mpsc::UnboundedReceiver<Session>>,
+    /// Handed-over sessions whose predecessor is gone.
+    switched: Option<mpsc::UnboundedReceiver<Session>>,
 }
 
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
@@ -412,6 +455,8 @@ impl Sources {
             devices: None,
             remote: None,
             link: None,
+            handovers: None,
+            switched: None,
         }
     }
 
@@ -468,6 +513,14 @@ impl Sources {
             ok = changed(&mut self.link) => {
                 if ok { Wake::Link } else { self.link = None; Wake::Idle }
             },
+            s = recv_unbounded(&mut self.handovers) => match s {
+                Some(s) => Wake::Handover(s),
+                None => { self.handovers = None; Wake::Idle }
+            },
+            s = recv_unbounded(&mut self.switched) => match s {
+                Some(s) => Wake::Switched(s),
+                None => { self.switched = None; Wake::Idle }
+            },
             Some(line) = self.log.recv() => Wake::Log(line),
             n = self.rate.recv() => match n {
                 Ok(n) => Wake::RateLimit(n),
@@ -506,6 +559,12 @@ struct Runtime {
     started: Instant,
     frames: u64,
     library_frame_logged: bool,
+    /// The LAN receiver (with `--zeroconf`).
+    zeroconf: Option<TuiZeroconf>,
+    /// The supervisor task watching the current session (aborted when it is replaced).
+    supervisor: Option<tokio::task::JoinHandle<()>>,
+    /// Where a wound-down handover goes on (to [`Wake::Switched`]).
+    switch_tx: mpsc::UnboundedSender<Session>,
 }
 
 impl Runtime {
@@ -609,7 +668,9 @@ impl Runtime {
                 }
                 self.msg(m)
             }
-            Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session),
+            Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session, false),
+            Wake::Handover(session) => self.hand_over(session),
+            Wake::Switched(session) => self.session_ready(session, true),
             Wake::Answer(Answer::ConnectReady(connect, events)) => {
                 self.sources.devices = Some(connect.devices());
                 self.sources.remote = Some(connect.remote());
@@ -632,6 +693,9 @@ impl Runtime {
                 self.exec.controller = None;
                 if let Some(s) = self.exec.services.take() {
                     tokio::spawn(async move { s.shutdown().await });
+                }
+                if let Some(z) = &self.zeroconf {
+                    z.signed_out();
                 }
                 // `update` takes sign-in stages only on the login screen, so the runtime moves
                 // there itself: the stored credentials did not work, sign in again.
@@ -769,11 +833,51 @@ impl Runtime {
         Some(Msg::Mouse { kind, x, y })
     }
 
+    /// A handed-over zeroconf login is up: the current session's Connect device leaves the
+    /// list and its services stop (awaited, so the old device's deregistration cannot land
+    /// after the new registration), then [`Wake::Switched`] brings the new session in.
+    fn hand_over(&mut self, session: Session) -> bool {
+        if let Some(t) = self.supervisor.take() {
+            // Its session is going away on purpose: no "signed out" from it.
+            t.abort();
+        }
+        let connect = self.connect_service.take();
+        let services = self.exec.services.take();
+        self.exec.controller = None;
+        let src = &mut self.sources;
+        src.status = None;
+        src.queue = None;
+        src.player = None;
+        src.connect = None;
+        src.devices = None;
+        src.remote = None;
+        src.link = None;
+        let tx = self.switch_tx.clone();
+        tokio::spawn(async move {
+            if let Some(c) = connect {
+                let _ = tokio::time::timeout(Duration::from_secs(5), c.shutdown()).await;
+            }
+            if let Some(s) = services {
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
+            }
+            let _ = tx.send(session);
+        });
+        false
+    }
+
     /// The session is up: start the services, restore the queue, Connect, the library, and
-    /// watch the connection.
-    fn session_ready(&mut self, session: Session) -> bool {
+    /// watch the connection. `handed_over`: it came from a zeroconf login (its credentials
+    /// are not stored, and the library cache is that account's).
+    fn session_ready(&mut self, session: Session, handed_over: bool) -> bool {
         let username = session.username();
-        tracing::info!(%username, "signed in");
+        tracing::info!(%username, handed_over, "signed in");
+        if let Some(z) = &self.zeroconf {
+            z.signed_in(&username);
+        }
+        if handed_over && !self.exec.demo {
+            self.exec.library = None;
+            self.exec.cache_path = crate::api::library::default_cache_file(&username);
+        }
         let mut playback = self.playback.clone();
         if let (None, Some(q)) = (self.volume_override, &self.saved_queue) {
             playback.volume = q.volume;
@@ -830,7 +934,13 @@ impl Runtime {
                 }
             });
         }
-        tokio::spawn(supervise(session, self.exec_sender(), !self.exec.demo));
+        if let Some(old) = self.supervisor.replace(tokio::spawn(supervise(
+            session,
+            self.exec_sender(),
+            !self.exec.demo && !handed_over,
+        ))) {
+            old.abort();
+        }
         self.exec.services = Some(services);
         let was_login = matches!(self.state.screen, Screen::Login(_));
         let mut redraw = self.msg(Msg::Session(SessionLink::Online {

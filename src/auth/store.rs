@@ -36,6 +36,11 @@ use crate::session::{AuthType, Credentials};
 pub const KEYRING_SERVICE: &str = "tonearm";
 /// The keyring entry: user name (one sign-in per user account of the OS).
 pub const KEYRING_USER: &str = "stored-credentials";
+/// The keyring entry (user) of credentials a phone handed over by zeroconf: kept apart from
+/// [`KEYRING_USER`] so a handover never overwrites the account `tonearm login` stored.
+pub const ZEROCONF_KEYRING_USER: &str = "zeroconf-credentials";
+/// The file of zeroconf-received credentials (beside `credentials.json`).
+pub const ZEROCONF_FILE: &str = "zeroconf-credentials.json";
 /// Environment variable that forces a store: `keyring`, `file` or `auto` (the default).
 pub const STORE_ENV: &str = "TONEARM_CREDENTIAL_STORE";
 /// How long one keyring call may take. No call asks for an unlock prompt (a locked keyring is
@@ -701,6 +706,22 @@ impl CredentialStore {
     pub fn open() -> Result<CredentialStore, StoreError> {
         let file = FileStore::default_location().ok_or(StoreError::NoLocation)?;
         CredentialStore::select(Preference::from_env()?, KeyringStore::system(), file)
+    }
+
+    /// The store of credentials received by zeroconf (`tonearm daemon --store-credentials`):
+    /// the same choice of keyring or file as [`CredentialStore::open`], but its own entry
+    /// ([`ZEROCONF_KEYRING_USER`], [`ZEROCONF_FILE`]).
+    pub fn open_zeroconf() -> Result<CredentialStore, StoreError> {
+        let dir = crate::paths::state_dir().ok_or(StoreError::NoLocation)?;
+        let keyring = KeyringStore::with_backend(Arc::new(SystemKeyring::new(
+            KEYRING_SERVICE,
+            ZEROCONF_KEYRING_USER,
+        )));
+        CredentialStore::select(
+            Preference::from_env()?,
+            keyring,
+            FileStore::new(dir.join(ZEROCONF_FILE)),
+        )
     }
 
     /// Chooses between `keyring` and `file`: a forced file never touches the keyring here; a

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::RawEndpoints;
+use crate::config::{RawEndpoints, ZeroconfAccept};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,25 @@ pub struct TuiArgs {
     /// Volume in percent at start (default: the volume saved with the queue).
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub volume: Option<u8>,
+    /// Be a LAN Connect target too: serve zeroconf getInfo/addUser and advertise over mDNS
+    /// (off by default; `[connect] zeroconf = true` in the config turns it on).
+    #[arg(long)]
+    pub zeroconf: bool,
+    /// Zeroconf HTTP port with --zeroconf (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub zeroconf_port: u16,
+    /// Address the zeroconf endpoint listens on (default: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub zeroconf_bind: IpAddr,
+    /// Whose zeroconf logins are taken: any, same-account (the default once signed in) or none.
+    #[arg(long, value_name = "POLICY", value_parser = parse_accept)]
+    pub zeroconf_accept: Option<ZeroconfAccept>,
+}
+
+/// `--zeroconf-accept` values.
+fn parse_accept(s: &str) -> Result<ZeroconfAccept, String> {
+    s.parse()
 }
 
 /// Endpoint overrides (defaults: Spotify's real endpoints, or the config file).
@@ -153,9 +172,18 @@ pub struct DaemonArgs {
     /// Zeroconf HTTP port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub zeroconf_port: u16,
-    /// Store credentials handed over by a phone (zeroconf addUser) for the next start.
+    /// Address the zeroconf endpoint listens on (default: all IPv4 interfaces; a loopback
+    /// address is never advertised).
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub zeroconf_bind: IpAddr,
+    /// Store credentials handed over by a phone (zeroconf addUser) for the next start, in an
+    /// entry of their own (never over the credentials of `tonearm login`).
     #[arg(long)]
     pub store_credentials: bool,
+    /// Whose zeroconf logins are taken: any, same-account (the default once signed in; any
+    /// while waiting for the first login) or none.
+    #[arg(long, value_name = "POLICY", value_parser = parse_accept)]
+    pub zeroconf_accept: Option<ZeroconfAccept>,
 }
 
 #[derive(Args)]

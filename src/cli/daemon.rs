@@ -29,19 +29,39 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         cfg.device_id = config::device_id_for(name);
         cfg.device_name = name.clone();
     }
-    // --demo touches nothing on the LAN unless --zeroconf asks for it.
-    let zeroconf = !args.no_zeroconf && (!demo || args.zeroconf);
-    let (cfg, creds, store, demo_sim) = if demo {
+    // --demo touches nothing on the LAN unless --zeroconf asks for it; otherwise the config's
+    // `[connect] zeroconf` (default on) decides.
+    let zeroconf = if args.no_zeroconf {
+        false
+    } else if args.zeroconf {
+        true
+    } else {
+        !demo && cfg.connect.zeroconf.unwrap_or(true)
+    };
+    let accept = args.zeroconf_accept.or(cfg.connect.zeroconf_accept);
+    let (cfg, creds, store, zeroconf_store, demo_sim) = if demo {
         let d = crate::demo::start(cfg).await?;
         let creds = Credentials::with_password(&d.account.username, &d.account.password);
-        (d.config.clone(), Some(creds), None, Some(d))
+        (d.config.clone(), Some(creds), None, None, Some(d))
     } else {
         let store = credential_store()?;
-        let creds = store.load()?;
+        let mut creds = store.load()?;
+        // Handed-over credentials live in their own entry; they are used at start only when
+        // `tonearm login` stored none and the user asked to keep them.
+        let zeroconf_store = if zeroconf && args.store_credentials {
+            let z = crate::auth::store::CredentialStore::open_zeroconf()
+                .context("the store for zeroconf credentials")?;
+            if creds.is_none() {
+                creds = z.load()?;
+            }
+            Some(z)
+        } else {
+            None
+        };
         if creds.is_none() && !zeroconf {
             bail!("not signed in: run `tonearm login` first, or drop --no-zeroconf to accept a login from a phone");
         }
-        (cfg, creds, Some(store), None)
+        (cfg, creds, Some(store), zeroconf_store, None)
     };
     let opts = DaemonOptions {
         name: cfg.device_name.clone(),
@@ -56,7 +76,10 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         zeroconf,
         advertise: zeroconf,
         zeroconf_port: args.zeroconf_port,
+        zeroconf_bind: args.zeroconf_bind,
         store_credentials: args.store_credentials,
+        accept,
+        zeroconf_store,
     };
     // The daemon serves whether or not anyone reads these lines: write errors are ignored.
     let on_start = |s: &Started| {

@@ -74,7 +74,22 @@ pub fn logout(demo: bool) -> Result<()> {
     if demo {
         return say!("Demo mode: nothing is stored, nothing to remove.");
     }
-    let report = credential_store()?.purge()?;
+    let mut report = credential_store()?.purge()?;
+    // Credentials a phone handed to `tonearm daemon --store-credentials` (their own entry).
+    match crate::auth::store::CredentialStore::open_zeroconf().and_then(|z| z.purge()) {
+        Ok(z) => {
+            report.removed.extend(z.removed);
+            // The same keyring, unreachable for the same reason: said once.
+            for u in z.unreachable {
+                if !report.unreachable.contains(&u) {
+                    report.unreachable.push(u);
+                }
+            }
+        }
+        Err(e) => report
+            .unreachable
+            .push(format!("the store of zeroconf credentials ({e})")),
+    }
     if report.removed.is_empty() {
         say!("No stored credentials.")?;
     }

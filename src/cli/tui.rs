@@ -48,6 +48,14 @@ pub fn run(
         .parse()
         .map_err(|e| anyhow::anyhow!("--bitrate: {e}"))?;
     let sink = SinkSpec::parse(&cli.tui.sink)?;
+    // Off unless asked for (flag or `[connect] zeroconf = true`): a plain TUI never advertises.
+    let zeroconf = (cli.tui.zeroconf || cfg.connect.zeroconf == Some(true)).then(|| {
+        crate::app::zeroconf::ZeroconfOptions {
+            port: cli.tui.zeroconf_port,
+            bind: cli.tui.zeroconf_bind,
+            accept: cli.tui.zeroconf_accept.or(cfg.connect.zeroconf_accept),
+        }
+    });
     let opts = crate::app::run::RunOptions {
         config: cfg,
         ui,
@@ -58,6 +66,7 @@ pub fn run(
         normalisation: Default::default(),
         started,
         connect: true,
+        zeroconf,
     };
     runtime.block_on(crate::app::run::run(opts))?;
     Ok(())

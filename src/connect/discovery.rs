@@ -4,48 +4,50 @@
 //! accepted login comes out of the channel [`Discovery::start`] returns as a [`ZeroconfLogin`],
 //! and the owner (the Connect service / the daemon) logs in with it.
 //!
-//! The endpoint is built to face a hostile LAN: bounded bodies (413), a deadline per connection
-//! and per request, a cap on open connections (further ones wait in the kernel backlog), typed
-//! error answers for every malformed request, and it keeps serving after each of them. Secrets
-//! (blobs, keys, credentials) are never logged.
+//! The endpoint is built to face a hostile LAN (SECURITY.md, issue 12): an accept policy decides
+//! whose `addUser` is taken at all ([`policy`]: `any`, `same-account`, `none`; refused ones get
+//! an error answer and never reach the owner); `addUser` is taken by POST only; a `Host` header
+//! that is not an IP literal, `localhost`, a `.local` name or the advertised name is refused
+//! before any work (DNS rebinding); connections are capped globally and per address, the
+//! request head has a short deadline and the whole exchange a longer one ([`limits`]); bodies
+//! are bounded (413); every malformed request gets a typed error answer, and the endpoint keeps
+//! serving after each. Secrets (blobs, keys, credentials) are never logged, and network text
+//! that is logged (`userName`, `deviceName`) goes through the log escaper.
 //!
-//! Called by the Connect service and the daemon; the LAN browser lives in `mdns` and is
-//! re-exported here. Depends on `session` (credentials, DH) and `blob`; never on the UI, the app
-//! state or the simulator.
+//! Called by the daemon and the TUI runtime; the LAN browser lives in `mdns` and is re-exported
+//! here. Depends on `session` (credentials, DH), `blob`, `config` (the policy type) and
+//! `logging` (the escaper); never on the UI, the app state or the simulator.
+
+mod limits;
+pub mod policy;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::blob::{decrypt_outer, OuterError};
 use super::mdns::Advertisement;
+use crate::config::ZeroconfAccept;
+use crate::logging::escaped;
 use crate::session::dh::DhKeys;
-use crate::session::Credentials;
+use crate::session::{Credentials, Session, SessionConfig, SessionError};
 
 pub use super::mdns::{browse, LanDevice, LanEvent, MdnsError};
+pub use limits::{CONNECTION_DEADLINE, HEAD_DEADLINE, MAX_CONNECTIONS, MAX_PER_IP};
 
 /// Largest request body accepted (a real `addUser` is well under 2 KiB).
 pub const MAX_BODY: usize = 64 * 1024;
-/// Connections served at once; more wait in the kernel's accept backlog.
-pub const MAX_CONNECTIONS: usize = 64;
-/// A connection (headers, body, answer) must be done within this; slow clients are cut off.
-pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// Reading and answering one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Logins not yet taken by the owner; more `addUser`s meanwhile are answered "busy".
@@ -68,6 +70,9 @@ pub struct DiscoveryConfig {
     pub advertise: bool,
     /// `getInfo`'s `clientID`.
     pub client_id: String,
+    /// Whose `addUser` is accepted; `None`: the default (same-account once the receiver
+    /// belongs to an account, see [`Discovery::set_account`]; any before).
+    pub accept: Option<ZeroconfAccept>,
 }
 
 impl DiscoveryConfig {
@@ -81,6 +86,7 @@ impl DiscoveryConfig {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             advertise: true,
             client_id: String::new(),
+            accept: None,
         }
     }
 }
@@ -94,13 +100,49 @@ pub struct ZeroconfLogin {
     pub device_name: Option<String>,
 }
 
+/// Why a handed-over login was not switched to ([`try_handover`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    #[error("the handed-over login failed: {0}")]
+    Login(#[from] SessionError),
+    #[error("the handed-over login did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("the handed-over credentials signed in as another account ({user})")]
+    OtherAccount { user: String },
+}
+
+/// How long a handed-over login may take before it counts as failed.
+pub const HANDOVER_LOGIN: Duration = Duration::from_secs(30);
+
+/// Logs in with a handed-over login on a session of its own, while the owner's current session
+/// (if any) keeps playing, and checks the session's canonical user name against the policy
+/// once more (`accept`, and `account`: the receiver's account when the login arrived). The
+/// owner switches to the returned session; on an error it keeps what it has.
+pub async fn try_handover(
+    config: SessionConfig,
+    login: Credentials,
+    accept: Option<ZeroconfAccept>,
+    account: Option<String>,
+) -> Result<Session, HandoverError> {
+    let session = tokio::time::timeout(HANDOVER_LOGIN, Session::connect(config, login))
+        .await
+        .map_err(|_| HandoverError::Timeout(HANDOVER_LOGIN))??;
+    let user = session.username();
+    if policy::admits(accept, account.as_deref(), &user).is_err() {
+        // The form's userName passed, the account behind the credentials is another one.
+        tokio::spawn(async move { session.shutdown().await });
+        return Err(HandoverError::OtherAccount { user });
+    }
+    Ok(session)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     #[error("cannot listen for zeroconf requests on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         #[source]
-        source: io::Error,
+        source: std::io::Error,
     },
     #[error(transparent)]
     Mdns(#[from] MdnsError),
@@ -126,6 +168,9 @@ struct Shared {
     keys: DhKeys,
     public_key_b64: String,
     active_user: Mutex<String>,
+    accept: Option<ZeroconfAccept>,
+    /// The canonical user name of the account this receiver belongs to (see [`policy`]).
+    account: Mutex<Option<String>>,
     logins: mpsc::Sender<ZeroconfLogin>,
 }
 
@@ -174,15 +219,14 @@ impl Discovery {
             keys,
             public_key_b64,
             active_user: Mutex::new(String::new()),
+            accept: cfg.accept,
+            account: Mutex::new(None),
             logins: tx,
         });
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let listener = LimitedListener {
-            inner: listener,
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-        };
+        let listener = limits::LimitedListener::new(listener);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -234,6 +278,38 @@ impl Discovery {
         *u = username.to_string();
     }
 
+    /// The account this receiver belongs to (its canonical user name): from then on the
+    /// default policy accepts only that account's logins. Set it from the stored credentials
+    /// before their session is up, so there is no window in which any account is accepted;
+    /// `None` only when the owner has no account at all.
+    pub fn set_account(&self, username: Option<&str>) {
+        let mut a = self
+            .shared
+            .account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *a = username.map(str::to_string).filter(|u| !u.is_empty());
+    }
+
+    /// The account this receiver belongs to.
+    pub fn account(&self) -> Option<String> {
+        self.shared
+            .account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The configured policy (`None`: the default).
+    pub fn configured_policy(&self) -> Option<ZeroconfAccept> {
+        self.shared.accept
+    }
+
+    /// The policy in force now (the configured one, or the default for the current account).
+    pub fn policy(&self) -> ZeroconfAccept {
+        policy::effective(self.shared.accept, self.account().as_deref())
+    }
+
     /// Unregisters the mDNS service (a goodbye packet) and stops the HTTP server, waiting a
     /// little for answers in flight.
     pub async fn shutdown(mut self) {
@@ -263,106 +339,6 @@ impl Drop for Discovery {
     }
 }
 
-// ---- connection limits -------------------------------------------------------------------
-
-/// A listener that hands out at most [`MAX_CONNECTIONS`] connections at a time, each with a
-/// hard deadline, so a flood or slow clients cannot exhaust memory or starve others forever.
-struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedIo;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (LimitedIo, SocketAddr) {
-        // The semaphore is never closed, so acquiring only waits.
-        let permit = loop {
-            match Arc::clone(&self.permits).acquire_owned().await {
-                Ok(p) => break p,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let io = LimitedIo {
-                        stream,
-                        deadline: Box::pin(tokio::time::sleep(CONNECTION_DEADLINE)),
-                        _permit: permit,
-                    };
-                    return (io, addr);
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::debug!("zeroconf: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A TCP stream that fails every read and write once its deadline has passed (the server then
-/// drops it, which releases the connection permit).
-struct LimitedIo {
-    stream: TcpStream,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl LimitedIo {
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
-    }
-}
-
-fn deadline_error() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "zeroconf connection deadline")
-}
-
-impl AsyncRead for LimitedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.expired(cx) {
-            return Poll::Ready(Err(deadline_error()));
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.expired(cx) {
-            return Poll::Ready(Err(deadline_error()));
-        }
-        Pin::new(&mut this.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
 // ---- requests ----------------------------------------------------------------------------
 
 /// Status numbers of the zeroconf JSON answers.
@@ -381,6 +357,19 @@ fn answer(http: StatusCode, status: u16, spotify_error: u16, text: &str) -> Resp
 
 fn bad_request(text: &str) -> Response {
     answer(StatusCode::BAD_REQUEST, STATUS_ERROR, 0, text)
+}
+
+/// A method other than GET/POST, or `addUser` by GET.
+fn method_not_allowed() -> Response {
+    let mut r = answer(
+        StatusCode::METHOD_NOT_ALLOWED,
+        STATUS_ERROR,
+        0,
+        "ERROR-METHOD-NOT-ALLOWED: addUser needs POST",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    r
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -410,6 +399,29 @@ async fn serve(shared: &Shared, req: Request) -> Response {
         )
     };
     let (parts, body) = req.into_parts();
+    // DNS rebinding: a page on a name that resolves to us sends that name. Refused before the
+    // body is read or anything else is done.
+    if let Some(host) = parts.headers.get(header::HOST) {
+        let ok = host
+            .to_str()
+            .is_ok_and(|h| policy::host_allowed(h, &shared.name));
+        if !ok {
+            tracing::warn!(
+                host = %escaped(&String::from_utf8_lossy(host.as_bytes())),
+                "zeroconf: request refused: Host is not an address or a local name"
+            );
+            return answer(
+                StatusCode::FORBIDDEN,
+                STATUS_ERROR,
+                0,
+                "ERROR-FORBIDDEN-HOST",
+            );
+        }
+    }
+    let post = parts.method == Method::POST;
+    if !post && parts.method != Method::GET {
+        return method_not_allowed();
+    }
     // Refuse a declared oversized body at once instead of waiting for it.
     let declared = parts
         .headers
@@ -419,18 +431,25 @@ async fn serve(shared: &Shared, req: Request) -> Response {
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return too_large();
     }
+    // Spec §5.2: parameters come from the query string and, for a POST, the form body (which
+    // wins); a GET's body is not read.
     let mut params = parts.uri.query().map(parse_form).unwrap_or_default();
-    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
-    };
-    if !body.is_empty() {
-        let text = String::from_utf8_lossy(&body);
-        params.extend(parse_form(&text));
+    if post {
+        let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => return too_large(),
+        };
+        if !body.is_empty() {
+            let text = String::from_utf8_lossy(&body);
+            params.extend(parse_form(&text));
+        }
     }
     match params.get("action").map(String::as_str) {
         None | Some("") => bad_request("ERROR-MISSING-ACTION"),
         Some("getInfo") => get_info(shared),
+        // A login changes what the device plays: never by a GET (a link or an <img> in a web
+        // page could send one).
+        Some("addUser") if !post => method_not_allowed(),
         Some("addUser") => add_user(shared, &params),
         Some(_) => answer(
             StatusCode::NOT_FOUND,
@@ -534,6 +553,24 @@ fn add_user(shared: &Shared, params: &HashMap<String, String>) -> Response {
     let Some(client_key) = field("clientKey") else {
         return bad_request("ERROR-MISSING-ARGUMENT: clientKey");
     };
+    let from = field("deviceName").unwrap_or("an unnamed controller");
+    // The policy first: a refused login costs no DH and no decryption.
+    let account = shared
+        .account
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Err(refusal) = policy::admits(shared.accept, account.as_deref(), username) {
+        tracing::warn!(
+            user = %escaped(username),
+            from = %escaped(from),
+            "zeroconf: addUser refused by the accept policy ({})",
+            policy::effective(shared.accept, account.as_deref()).as_str()
+        );
+        // HTTP 200 with the error in the JSON status, like librespot's ERROR-MAC: controllers
+        // read the status (an HTTP 403 reads as "busy, retry" to some of them).
+        return answer(StatusCode::OK, STATUS_ERROR, 0, refusal.status_string());
+    }
     let Some(blob) = decode_b64(blob) else {
         return bad_request("ERROR-INVALID-ARGUMENT: blob is not base64");
     };
@@ -543,7 +580,7 @@ fn add_user(shared: &Shared, params: &HashMap<String, String>) -> Response {
     let inner = match decrypt_outer(&shared.keys, &blob, &client_key) {
         Ok(inner) => inner,
         Err(OuterError::Mac) => {
-            tracing::warn!("zeroconf: addUser refused: checksum mismatch");
+            tracing::warn!(from = %escaped(from), "zeroconf: addUser refused: checksum mismatch");
             // librespot's answer, with HTTP 200.
             return answer(StatusCode::OK, STATUS_ERROR, 1, "ERROR-MAC");
         }
@@ -566,8 +603,9 @@ fn add_user(shared: &Shared, params: &HashMap<String, String>) -> Response {
     match shared.logins.try_send(login) {
         Ok(()) => {
             tracing::info!(
-                "zeroconf: login for {username} handed over by {}",
-                field("deviceName").unwrap_or("an unnamed controller")
+                user = %escaped(username),
+                from = %escaped(from),
+                "zeroconf: login handed over"
             );
             answer(StatusCode::OK, STATUS_OK, 0, "OK")
         }
@@ -587,42 +625,4 @@ fn add_user(shared: &Shared, params: &HashMap<String, String>) -> Response {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_parsing() {
-        let p = parse_form("action=addUser&blob=ab%2Bc%3D&userName=a+b&x&bad=%zz%4&e=%");
-        assert_eq!(p["action"], "addUser");
-        assert_eq!(p["blob"], "ab+c=");
-        assert_eq!(p["userName"], "a b");
-        assert_eq!(p["x"], "");
-        assert_eq!(p["bad"], "%zz%4");
-        assert_eq!(p["e"], "%");
-        assert!(parse_form("").is_empty());
-        assert_eq!(parse_form("a=%C3%A9")["a"], "é");
-        assert_eq!(parse_form("a=%FF")["a"], "\u{fffd}");
-    }
-
-    #[test]
-    fn base64_leniency() {
-        assert_eq!(decode_b64(" YWI+Yw== "), Some(b"ab>c".to_vec()));
-        assert_eq!(decode_b64("YWI Yw"), Some(b"ab>c".to_vec()));
-        assert_eq!(decode_b64("!!"), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn form_parser_never_panics(s in ".{0,200}") {
-            let _ = parse_form(&s);
-        }
-
-        #[test]
-        fn outer_decoder_never_panics(blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
-                                      key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100)) {
-            let keys = DhKeys::from_private(&[7; 20]);
-            let _ = decrypt_outer(&keys, &blob, &key);
-        }
-    }
-}
+mod tests;

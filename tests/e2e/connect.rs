@@ -787,7 +787,10 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         zeroconf: true,
         advertise: false,
         zeroconf_port: 0,
+        zeroconf_bind: std::net::Ipv4Addr::UNSPECIFIED.into(),
         store_credentials: false,
+        accept: None,
+        zeroconf_store: None,
     };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

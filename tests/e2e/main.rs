@@ -24,3 +24,4 @@ mod ui_config;
 mod webapi;
 mod webapi_schema;
 mod zeroconf;
+mod zeroconf_policy;

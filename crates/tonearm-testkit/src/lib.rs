@@ -2,14 +2,16 @@
 //! once: a simulator on 127.0.0.1 and the client configuration that reaches it, a signed-in
 //! session, a recording sink ([`sink`]), a whole signed-in Connect device ([`node`]), the
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
-//! ([`tmux`]), network namespaces for LAN tests ([`netns`]), the check for external tools
-//! ([`tools`]) and the small measuring helpers ([`measure`]).
+//! ([`tmux`]), network namespaces for LAN tests ([`netns`]), clients with a chosen loopback
+//! source address ([`lan`]), the check for external tools ([`tools`]) and the small measuring
+//! helpers ([`measure`]).
 //!
 //! A dev-dependency of `tonearm` only; it is never part of the shipped library or binary, and
 //! the library never depends on it. Helpers panic with a message on failure: they run inside
 //! tests and benches.
 #![allow(clippy::unwrap_used)]
 
+pub mod lan;
 pub mod measure;
 pub mod netns;
 pub mod node;
@@ -48,6 +50,15 @@ pub fn account<'a>(sim: &'a Simulator, product: &str) -> &'a SimAccount {
         .iter()
         .find(|a| a.product == product)
         .expect("the simulator has an account of that product")
+}
+
+/// The simulator's account called `username` (`tonearm-demo`, `alice`, `frank-free`, …).
+pub fn account_named<'a>(sim: &'a Simulator, username: &str) -> &'a SimAccount {
+    sim.info()
+        .accounts
+        .iter()
+        .find(|a| a.username == username)
+        .expect("the simulator has an account of that name")
 }
 
 /// The simulator's premium account (what most tests sign in with; the demo account, the one

@@ -301,6 +301,11 @@ impl Running {
         }
     }
 
+    /// The child's pid (for `/proc/<pid>` measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes the child's stdin (it reads end of file).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
