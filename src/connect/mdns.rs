@@ -243,7 +243,11 @@ async fn probe(
     match wake::get_info(&http, c.addr, &c.cpath).await {
         Ok(info) => validate::device(&c, &info).map(Ok),
         Err(e) => {
-            tracing::debug!("mDNS: \"{}\" at {} did not answer getInfo: {e}", c.name, c.addr);
+            tracing::debug!(
+                "mDNS: \"{}\" at {} did not answer getInfo: {e}",
+                c.name,
+                c.addr
+            );
             Ok(Err(e.to_string()))
         }
     }

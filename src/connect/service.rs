@@ -1116,10 +1116,13 @@ impl Task {
             };
             // The ids go into a path that carries our bearer token: one encoded segment each,
             // or no request at all.
-            let (Some(from_seg), Some(to_seg)) =
-                (crate::api::path_segment(&own), crate::api::path_segment(&to))
-            else {
-                notice(format!("Cannot move playback to {name}: its device id is not usable"));
+            let (Some(from_seg), Some(to_seg)) = (
+                crate::api::path_segment(&own),
+                crate::api::path_segment(&to),
+            ) else {
+                notice(format!(
+                    "Cannot move playback to {name}: its device id is not usable"
+                ));
                 return;
             };
             if let Some((addr, cpath)) = wake {
@@ -1244,7 +1247,8 @@ async fn set_remote_volume(
     to: &str,
     volume: u16,
 ) -> Result<(), ApiError> {
-    let (Some(from_seg), Some(to_seg)) = (crate::api::path_segment(own), crate::api::path_segment(to))
+    let (Some(from_seg), Some(to_seg)) =
+        (crate::api::path_segment(own), crate::api::path_segment(to))
     else {
         return Err(ApiError::NotFound(format!(
             "device {}",

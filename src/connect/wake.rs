@@ -338,7 +338,10 @@ mod tests {
         }
         for bad in ["0.0.0.0:80", "192.168.1.5:0", "224.0.0.251:5353"] {
             let addr: SocketAddr = bad.parse().expect("addr");
-            assert!(matches!(url(addr, "/"), Err(WakeError::BadPath(_))), "{bad}");
+            assert!(
+                matches!(url(addr, "/"), Err(WakeError::BadPath(_))),
+                "{bad}"
+            );
         }
     }
 

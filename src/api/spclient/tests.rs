@@ -685,7 +685,15 @@ fn hostile_device_ids_stay_one_path_segment() {
         assert_eq!(segs.len(), 8, "{id:?} → {url}");
         assert_eq!(
             segs[..7],
-            ["connect-state", "v1", "connect", "transfer", "from", "me", "to"]
+            [
+                "connect-state",
+                "v1",
+                "connect",
+                "transfer",
+                "from",
+                "me",
+                "to"
+            ]
         );
         assert_eq!(url.query(), None, "{id:?}");
         assert_eq!(url.fragment(), None, "{id:?}");

@@ -32,7 +32,12 @@ fn lan() -> LocalNets {
     }
 }
 
-fn ann<'a>(fullname: &'a str, addrs: &'a [IpAddr], port: u16, cpath: Option<&'a [u8]>) -> Announcement<'a> {
+fn ann<'a>(
+    fullname: &'a str,
+    addrs: &'a [IpAddr],
+    port: u16,
+    cpath: Option<&'a [u8]>,
+) -> Announcement<'a> {
     Announcement {
         fullname,
         addresses: addrs,
@@ -48,7 +53,10 @@ fn a_good_record_is_a_candidate() {
     let addrs = [ip("192.168.1.20")];
     let c = candidate(&ann(KITCHEN, &addrs, 4070, Some(b"/zc")), &lan()).expect("ok");
     assert_eq!(c.name, "Kitchen");
-    assert_eq!(c.addr, "192.168.1.20:4070".parse::<SocketAddr>().expect("addr"));
+    assert_eq!(
+        c.addr,
+        "192.168.1.20:4070".parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(c.cpath, "/zc");
     // Missing or empty CPath is `/`.
     for cp in [None, Some(&b""[..])] {
@@ -65,7 +73,10 @@ fn loopback_is_refused_unless_allowed() {
         assert!(matches!(r, Err(Rejection::Loopback(_))), "{a}: {r:?}");
         let mut allowed = lan();
         allowed.allow_loopback = true;
-        assert!(candidate(&ann(KITCHEN, &addrs, 80, None), &allowed).is_ok(), "{a}");
+        assert!(
+            candidate(&ann(KITCHEN, &addrs, 80, None), &allowed).is_ok(),
+            "{a}"
+        );
     }
     // A loopback interface in the list does not make loopback addresses local.
     let mut with_lo = lan();
@@ -83,8 +94,18 @@ fn only_local_subnets_are_admitted() {
     for ok in ["192.168.1.1", "192.168.1.254", "fd00::99"] {
         assert_eq!(nets.admits(ip(ok)), Ok(()), "{ok}");
     }
-    for off in ["192.168.2.1", "10.0.0.1", "8.8.8.8", "169.254.0.1", "fd01::1"] {
-        assert_eq!(nets.admits(ip(off)), Err(Rejection::OffSubnet(ip(off))), "{off}");
+    for off in [
+        "192.168.2.1",
+        "10.0.0.1",
+        "8.8.8.8",
+        "169.254.0.1",
+        "fd01::1",
+    ] {
+        assert_eq!(
+            nets.admits(ip(off)),
+            Err(Rejection::OffSubnet(ip(off))),
+            "{off}"
+        );
     }
     for bad in [
         "0.0.0.0",
@@ -96,7 +117,13 @@ fn only_local_subnets_are_admitted() {
         "fe80::1",
         "ff02::fb",
     ] {
-        assert!(matches!(nets.admits(ip(bad)), Err(Rejection::BadAddress(_) | Rejection::OffSubnet(_))), "{bad}");
+        assert!(
+            matches!(
+                nets.admits(ip(bad)),
+                Err(Rejection::BadAddress(_) | Rejection::OffSubnet(_))
+            ),
+            "{bad}"
+        );
     }
     // No interfaces: nothing is local.
     assert!(LocalNets::default().admits(ip("192.168.1.20")).is_err());
@@ -113,7 +140,12 @@ fn only_local_subnets_are_admitted() {
 
 #[test]
 fn the_first_admitted_address_is_used_ipv4_first() {
-    let addrs = [ip("fd00::5"), ip("127.0.0.1"), ip("10.9.9.9"), ip("192.168.1.7")];
+    let addrs = [
+        ip("fd00::5"),
+        ip("127.0.0.1"),
+        ip("10.9.9.9"),
+        ip("192.168.1.7"),
+    ];
     let c = candidate(&ann(KITCHEN, &addrs, 80, None), &lan()).expect("ok");
     assert_eq!(c.addr.ip(), ip("192.168.1.7"));
     let only_bad = [ip("127.0.0.1"), ip("10.9.9.9")];
@@ -168,7 +200,16 @@ fn cpath_rules() {
     let r = candidate(&ann(KITCHEN, &addrs, 80, Some(b"/../x?y")), &lan());
     assert!(matches!(r, Err(Rejection::CPath { .. })), "{r:?}");
     let r = candidate(&ann(KITCHEN, &addrs, 80, Some(&[b'/', 0xff][..])), &lan());
-    assert!(matches!(r, Err(Rejection::CPath { why: "not UTF-8", .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(Rejection::CPath {
+                why: "not UTF-8",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
     // The rejection's text is safe for a log line.
     let Err(Rejection::CPath { path, .. }) = check_cpath("/a\r\nforged") else {
         panic!("refused");
@@ -186,8 +227,17 @@ fn names_are_bounded_and_stripped_of_control_characters() {
     let c = candidate(&ann(&long, &addrs, 80, None), &lan()).expect("ok");
     assert_eq!(c.name.chars().count(), MAX_NAME_CHARS);
     let bidi = "a\u{202e}b._spotify-connect._tcp.local.";
-    assert_eq!(candidate(&ann(bidi, &addrs, 80, None), &lan()).expect("ok").name, "ab");
-    for empty in ["._spotify-connect._tcp.local.", "\\001\\002._spotify-connect._tcp.local.", "  "] {
+    assert_eq!(
+        candidate(&ann(bidi, &addrs, 80, None), &lan())
+            .expect("ok")
+            .name,
+        "ab"
+    );
+    for empty in [
+        "._spotify-connect._tcp.local.",
+        "\\001\\002._spotify-connect._tcp.local.",
+        "  ",
+    ] {
         assert_eq!(
             candidate(&ann(empty, &addrs, 80, None), &lan()),
             Err(Rejection::Name("empty")),
@@ -195,12 +245,18 @@ fn names_are_bounded_and_stripped_of_control_characters() {
         );
     }
     let huge = "y".repeat(MAX_FULLNAME + 1);
-    assert!(matches!(candidate(&ann(&huge, &addrs, 80, None), &lan()), Err(Rejection::Name(_))));
+    assert!(matches!(
+        candidate(&ann(&huge, &addrs, 80, None), &lan()),
+        Err(Rejection::Name(_))
+    ));
 }
 
 #[test]
 fn instance_names_undo_dns_escapes() {
-    assert_eq!(instance_name("Kitchen._spotify-connect._tcp.local."), "Kitchen");
+    assert_eq!(
+        instance_name("Kitchen._spotify-connect._tcp.local."),
+        "Kitchen"
+    );
     assert_eq!(
         instance_name("My\\.Speaker\\\\x._spotify-connect._tcp.local."),
         "My.Speaker\\x"
@@ -227,7 +283,10 @@ fn device_ids_must_be_hex_of_sane_length() {
         "0123456789abcdef%2F",
         long.as_str(),
     ] {
-        assert!(matches!(check_device_id(bad), Err(Rejection::DeviceId { .. })), "{bad}");
+        assert!(
+            matches!(check_device_id(bad), Err(Rejection::DeviceId { .. })),
+            "{bad}"
+        );
     }
     let c = Candidate {
         name: "Kitchen".into(),

@@ -233,8 +233,7 @@ impl Tracker {
                     Phase::Pending => {}
                     Phase::Found(_) | Phase::Failed
                         if same
-                            && e
-                                .last_probe
+                            && e.last_probe
                                 .is_some_and(|t| now.saturating_duration_since(t) < cool) => {}
                     _ => e.phase = Phase::Pending,
                 }
@@ -250,7 +249,10 @@ impl Tracker {
         if self.probing >= self.limits.max_probes {
             return None;
         }
-        let e = self.entries.iter_mut().find(|e| e.phase == Phase::Pending)?;
+        let e = self
+            .entries
+            .iter_mut()
+            .find(|e| e.phase == Phase::Pending)?;
         let c = e.candidate.clone()?;
         e.phase = Phase::Probing;
         e.last_probe = Some(now);

@@ -66,9 +66,7 @@ pub struct LocalNets {
 
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -175,7 +173,9 @@ pub fn instance_name(fullname: &str) -> String {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'\\' {
-            let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(u8::is_ascii_digit));
+            let digits = bytes
+                .get(i + 1..i + 4)
+                .filter(|d| d.iter().all(u8::is_ascii_digit));
             if let Some(d) = digits {
                 let v = d.iter().fold(0u32, |acc, x| acc * 10 + u32::from(x - b'0'));
                 if let Ok(v) = u8::try_from(v) {
