@@ -15,10 +15,9 @@ use std::time::Instant;
 use libfuzzer_sys::fuzz_target;
 use tonearm::connect::mdns::tracker::{Limits, Tracker};
 use tonearm::connect::mdns::validate::{
-    candidate, check_cpath, check_device_id, device, Announcement, LocalNet, LocalNets,
+    candidate, check_cpath, check_device_id, device, Announcement, Info, LocalNet, LocalNets,
     MAX_NAME_CHARS,
 };
-use tonearm::connect::wake::DeviceInfo;
 
 /// Splits off a length-prefixed field (one length byte).
 fn field<'a>(data: &mut &'a [u8]) -> &'a [u8] {
@@ -104,13 +103,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(!c.cpath.contains(['?', '#', '%']));
         assert!(!c.name.is_empty() && c.name.chars().count() <= MAX_NAME_CHARS);
         assert!(!c.name.chars().any(char::is_control));
-        let info = DeviceInfo {
-            device_id: device_id.clone(),
-            device_type,
-            active_user,
-            ..DeviceInfo::default()
+        let info = Info {
+            device_id: &device_id,
+            device_type: &device_type,
+            active_user: &active_user,
         };
-        if let Ok(dev) = device(c, &info) {
+        if let Ok(dev) = device(c, info) {
             assert!(check_device_id(&dev.device_id).is_ok());
             assert!(dev.device_id.bytes().all(|b| b.is_ascii_hexdigit()));
             assert!(!dev.active_user.chars().any(char::is_control));

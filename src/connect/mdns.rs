@@ -16,7 +16,7 @@
 //! are handled with a log line, not an error.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
@@ -39,33 +39,7 @@ pub enum MdnsError {
     NoRuntime,
 }
 
-/// The Spotify Connect service type.
-pub const SERVICE_TYPE: &str = "_spotify-connect._tcp.local.";
-
-/// A Spotify Connect receiver found on the LAN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LanDevice {
-    /// The mDNS instance name (the device's display name).
-    pub name: String,
-    /// Its zeroconf HTTP endpoint.
-    pub addr: SocketAddr,
-    /// TXT `CPath` (`/` when missing).
-    pub cpath: String,
-    /// From `getInfo`.
-    pub device_id: String,
-    pub device_type: String,
-    /// From `getInfo`; empty when nobody is logged in.
-    pub active_user: String,
-}
-
-/// What [`browse`] reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LanEvent {
-    /// A receiver appeared (or changed address or state).
-    Found(LanDevice),
-    /// The receiver with this instance name said goodbye or expired.
-    Lost(String),
-}
+pub use validate::{LanDevice, LanEvent, SERVICE_TYPE};
 
 /// Whether the host has a non-loopback IPv4 route for multicast, and which address it would
 /// send from. Used to skip mDNS gracefully on loopback-only hosts (containers, sandboxes).
@@ -241,7 +215,15 @@ async fn probe(
     c: Candidate,
 ) -> Result<Result<LanDevice, String>, Rejection> {
     match wake::get_info(&http, c.addr, &c.cpath).await {
-        Ok(info) => validate::device(&c, &info).map(Ok),
+        Ok(info) => validate::device(
+            &c,
+            validate::Info {
+                device_id: &info.device_id,
+                device_type: &info.device_type,
+                active_user: &info.active_user,
+            },
+        )
+        .map(Ok),
         Err(e) => {
             tracing::debug!(
                 "mDNS: \"{}\" at {} did not answer getInfo: {e}",

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use super::tracker::{Limits, Tracker};
 use super::validate::*;
 use super::*;
-use crate::connect::wake::DeviceInfo;
 
 const ID: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -293,18 +292,18 @@ fn device_ids_must_be_hex_of_sane_length() {
         addr: "192.168.1.20:80".parse().expect("addr"),
         cpath: "/".into(),
     };
-    let info = DeviceInfo {
-        device_id: "x/../y".into(),
-        ..DeviceInfo::default()
+    let info = Info {
+        device_id: "x/../y",
+        device_type: "",
+        active_user: "",
     };
-    assert!(matches!(device(&c, &info), Err(Rejection::DeviceId { .. })));
-    let info = DeviceInfo {
-        device_id: ID.into(),
-        device_type: "Speaker\u{1b}[2J".into(),
-        active_user: "eve\nINFO forged".into(),
-        ..DeviceInfo::default()
+    assert!(matches!(device(&c, info), Err(Rejection::DeviceId { .. })));
+    let info = Info {
+        device_id: ID,
+        device_type: "Speaker\u{1b}[2J",
+        active_user: "eve\nINFO forged",
     };
-    let d = device(&c, &info).expect("ok");
+    let d = device(&c, info).expect("ok");
     assert_eq!(d.device_id, ID);
     assert_eq!(d.device_type, "Speaker[2J");
     assert_eq!(d.active_user, "eveINFO forged");

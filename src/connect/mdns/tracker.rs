@@ -8,12 +8,11 @@
 //! counted).
 //!
 //! Pure (the caller passes the time; nothing here spawns, sleeps or logs): driven by
-//! [`super::browse_with`] and the unit tests. Depends on `validate` for its types only.
+//! [`super::browse_with`] and the unit tests. Depends on `validate` only.
 
 use std::time::{Duration, Instant};
 
-use super::validate::{Candidate, Rejection};
-use super::{LanDevice, LanEvent};
+use super::validate::{display_text, Candidate, LanDevice, LanEvent, Rejection, MAX_FULLNAME};
 
 /// Rejection log lines a minute before the rest are only counted.
 pub const LOGS_PER_MINUTE: u32 = 20;
@@ -220,7 +219,7 @@ impl Tracker {
                 self.rejected += 1;
                 let line = format!(
                     "mDNS: ignoring \"{}\": {r}",
-                    super::validate::display_text(key, super::validate::MAX_FULLNAME)
+                    display_text(key, MAX_FULLNAME)
                 );
                 step.log = self.log(now, line);
             }
@@ -296,7 +295,7 @@ impl Tracker {
                 self.rejected += 1;
                 let line = format!(
                     "mDNS: ignoring \"{}\": {r}",
-                    super::validate::display_text(key, super::validate::MAX_FULLNAME)
+                    display_text(key, MAX_FULLNAME)
                 );
                 step.log = self.log(now, line);
             }

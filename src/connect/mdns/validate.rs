@@ -7,14 +7,42 @@
 //! display name without control characters. [`device`] then checks the `getInfo` answer (a hex
 //! device id of sane length, bounded display fields) and yields the [`LanDevice`].
 //!
+//! It also holds what the browser reports ([`LanDevice`], [`LanEvent`], re-exported by `mdns`),
+//! so that `mdns`, `tracker` and `wake` can all use it without an import cycle.
+//!
 //! Pure: no I/O, no clock, no logging (the browser in `mdns.rs` logs rejections once per
 //! instance; the fuzz target `mdns_record` drives these functions with arbitrary bytes). Depends
-//! only on the `LanDevice` type and `wake::DeviceInfo`; never on the UI or the simulator.
+//! on std and thiserror only; never on the rest of the crate.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::LanDevice;
-use crate::connect::wake::DeviceInfo;
+/// The Spotify Connect service type.
+pub const SERVICE_TYPE: &str = "_spotify-connect._tcp.local.";
+
+/// A Spotify Connect receiver found on the LAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanDevice {
+    /// The mDNS instance name (the device's display name).
+    pub name: String,
+    /// Its zeroconf HTTP endpoint.
+    pub addr: SocketAddr,
+    /// TXT `CPath` (`/` when missing).
+    pub cpath: String,
+    /// From `getInfo`.
+    pub device_id: String,
+    pub device_type: String,
+    /// From `getInfo`; empty when nobody is logged in.
+    pub active_user: String,
+}
+
+/// What [`browse`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LanEvent {
+    /// A receiver appeared (or changed address or state).
+    Found(LanDevice),
+    /// The receiver with this instance name said goodbye or expired.
+    Lost(String),
+}
 
 /// Longest display name kept (characters, after control characters are stripped).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -164,7 +192,7 @@ pub fn display_text(s: &str, max: usize) -> String {
 /// with DNS escapes undone (`\.`, `\\`, `\ddd`).
 pub fn instance_name(fullname: &str) -> String {
     let raw = fullname
-        .strip_suffix(super::SERVICE_TYPE)
+        .strip_suffix(SERVICE_TYPE)
         .map(|s| s.strip_suffix('.').unwrap_or(s))
         .unwrap_or(fullname);
     let mut out = Vec::with_capacity(raw.len());
@@ -298,15 +326,23 @@ pub fn candidate(ann: &Announcement<'_>, nets: &LocalNets) -> Result<Candidate, 
     Err(first_reason.unwrap_or(Rejection::NoAddress))
 }
 
+/// What a `getInfo` answer says about the device (the fields the browser keeps).
+#[derive(Debug, Clone, Copy)]
+pub struct Info<'a> {
+    pub device_id: &'a str,
+    pub device_type: &'a str,
+    pub active_user: &'a str,
+}
+
 /// The device a candidate's `getInfo` answer describes, or why it is not usable.
-pub fn device(c: &Candidate, info: &DeviceInfo) -> Result<LanDevice, Rejection> {
-    check_device_id(&info.device_id)?;
+pub fn device(c: &Candidate, info: Info<'_>) -> Result<LanDevice, Rejection> {
+    check_device_id(info.device_id)?;
     Ok(LanDevice {
         name: c.name.clone(),
         addr: c.addr,
         cpath: c.cpath.clone(),
-        device_id: info.device_id.clone(),
-        device_type: display_text(&info.device_type, MAX_NAME_CHARS),
-        active_user: display_text(&info.active_user, MAX_NAME_CHARS),
+        device_id: info.device_id.to_string(),
+        device_type: display_text(info.device_type, MAX_NAME_CHARS),
+        active_user: display_text(info.active_user, MAX_NAME_CHARS),
     })
 }
