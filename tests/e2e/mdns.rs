@@ -291,7 +291,7 @@ fn forged_announcements_are_ignored_and_a_flood_stays_bounded() {
     }));
     let (ok, stdout, stderr) = browser.finish();
     assert!(ok, "browser:\n{stdout}\n{stderr}");
-    println!("hostile mDNS summary: {summary}");
+    eprintln!("hostile mDNS summary: {summary}");
     // (a) and (b): nothing reached the loopback listener; the LAN listener saw only the
     // control's and the flood's paths, never `/../x` or a query other than getInfo's.
     assert_eq!(summary["lo_hits"], json!([]), "{summary}");
