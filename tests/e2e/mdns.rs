@@ -324,3 +324,74 @@ fn forged_announcements_are_ignored_and_a_flood_stays_bounded() {
     // Both forged records were rejected (once each, whatever the repeats).
     assert!(summary["rejected"].as_u64().unwrap() >= 2, "{summary}");
 }
+
+/// The source files of the client (`src/`), as (path relative to `src/`, text).
+fn client_sources() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    walk(&base, &base, &mut out);
+    out
+}
+
+/// Where `needle` is used in code (not in comments or tests), by file.
+fn users_of(sources: &[(String, String)], needle: &str) -> BTreeSet<String> {
+    sources
+        .iter()
+        .filter(|(path, _)| !path.ends_with("tests.rs") && !path.contains("/tests/"))
+        .filter(|(_, text)| {
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            code.lines()
+                .map(str::trim_start)
+                .filter(|l| !l.starts_with("//"))
+                .any(|l| l.contains(needle))
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// Only the TUI hands our login to a LAN device, and only after its trust prompt: the mDNS
+/// browse (the only source of LAN devices, the ones `transfer` wakes) is started by the TUI
+/// runtime alone, `wake::add_user*` is called by the Connect service's transfer alone, and
+/// transfers come from the TUI's effects alone — so `tonearm daemon` never browses and never
+/// wakes a device.
+#[test]
+fn only_the_tui_wakes_lan_devices() {
+    let src = client_sources();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(users_of(&src, "mdns::browse"), set(&["app/run.rs"]));
+    assert_eq!(users_of(&src, "lan_devices = Some"), set(&["app/run.rs"]));
+    assert_eq!(
+        users_of(&src, "wake::add_user"),
+        set(&["connect/service.rs"])
+    );
+    // The Controller handle's `transfer` is called by the TUI's effect executor; the service's
+    // own use is its task handing the request on.
+    assert_eq!(
+        users_of(&src, ".transfer(device)"),
+        set(&["app/exec.rs", "connect/service.rs"])
+    );
+    assert_eq!(
+        users_of(&src, "Ctl::Transfer("),
+        set(&["connect/service.rs"])
+    );
+    // The TUI's transfer of a device that would get our login goes through the prompt.
+    let nav = &src
+        .iter()
+        .find(|(p, _)| p == "app/update/navigation.rs")
+        .unwrap()
+        .1;
+    assert!(nav.contains("trust::transfer_with_login"));
+    let daemon = &src.iter().find(|(p, _)| p == "daemon.rs").unwrap().1;
+    assert!(!daemon.contains("lan_devices") && !daemon.contains("browse"));
+}
