@@ -90,6 +90,8 @@ fn state(n: usize) -> State {
         devices: DevicesView::default(),
         log: LogView::default(),
         filter: None,
+        trust_prompt: None,
+        trusted: Default::default(),
         player_held: None,
         player: Some(PlayerStatus {
             state: PlayState::Playing,

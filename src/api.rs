@@ -33,7 +33,7 @@ pub use metadata::{
     choose_file, Album, AlbumRef, Artist, ArtistRef, AudioFile, AudioFormat, Bitrate, Episode,
     Restriction, Show, Track,
 };
-pub use spclient::SpClient;
+pub use spclient::{path_segment, SpClient};
 #[cfg(test)]
 pub(crate) use tokens::FixedAccount;
 pub use tokens::{AccessToken, TokenProvider, TokenTiming};

@@ -15,6 +15,7 @@
 //! * `terminal` — raw mode / alternate screen / mouse, restored on exit, error and panic.
 //! * `exec`    — effect execution on the service handles (spawned tasks, answers as `Msg`s).
 //! * `persist` — queue persistence and the device id in the state directory.
+//! * `trust_store` — the trust prompt's remembered answers (`trusted-devices.json`, 0600).
 //! * `zeroconf` — the TUI as a LAN Connect target (`--zeroconf`): receiver + handover task.
 //!
 //! Depends on services (player, api, auth, connect, session) only through their handles and
@@ -34,5 +35,6 @@ pub mod state;
 pub mod terminal;
 #[cfg(test)]
 mod tests;
+pub mod trust_store;
 pub mod update;
 pub mod zeroconf;

@@ -8,12 +8,14 @@
 //! Lists are virtualised: only the visible window of rows is ever built.
 //!
 //! Submodules: `widgets` (text, blocks, the column list), `panes` (library, search, queue,
-//! devices, log), `now_playing` (the bar), `overlay` (help popup and the login screen).
+//! devices, log), `now_playing` (the bar), `overlay` (help popup and the login screen), `trust`
+//! (the trust prompt's dialog).
 //! Must not depend on service handles (only on their data types inside `State`).
 
 mod now_playing;
 mod overlay;
 mod panes;
+mod trust;
 mod widgets;
 
 #[cfg(test)]
@@ -112,6 +114,10 @@ fn draw_buffer(
     if let Some(cursor) = state.help {
         overlay::help(buf, full, help, cursor, theme);
         // The lists are under the popup: clicks and wheel must not reach them.
+        hit.lists.clear();
+    }
+    if let Some(prompt) = &state.trust_prompt {
+        trust::dialog(buf, full, prompt, theme);
         hit.lists.clear();
     }
     hit

@@ -90,6 +90,29 @@ impl std::fmt::Debug for SpClient {
 }
 
 /// `https://host` (port 443) or `https://host:port`.
+/// Longest value [`path_segment`] takes (device ids are 32–40 characters).
+pub const MAX_SEGMENT: usize = 256;
+
+/// A value from elsewhere (a device id from the cluster or a LAN device) as one URL path
+/// segment of a request that carries our bearer token: every byte outside RFC 3986's
+/// unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`, so it cannot add segments, a query or
+/// a fragment. `None` for what no encoding makes safe: empty, `.` or `..` (URL parsers treat
+/// `%2e%2e` as `..` too), or longer than [`MAX_SEGMENT`].
+pub fn path_segment(value: &str) -> Option<String> {
+    if value.is_empty() || value == "." || value == ".." || value.len() > MAX_SEGMENT {
+        return None;
+    }
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Some(out)
+}
+
 fn https_base(host: &str, port: u16) -> String {
     let host = if host.contains(':') {
         format!("[{host}]")

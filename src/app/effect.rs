@@ -3,7 +3,9 @@
 //! [`Msg`](crate::app::msg::Msg)s carrying the request id they answer. Tests assert on effects
 //! directly, without mocks.
 
-use crate::app::state::{LoginMethod, PageKind};
+use std::collections::BTreeMap;
+
+use crate::app::state::{LoginMethod, PageKind, Trust};
 use crate::connect::{Device, RemoteControl};
 use crate::id::SpotifyId;
 use crate::player::PlayerOp;
@@ -19,6 +21,8 @@ pub enum Effect {
     },
     /// Move playback to `device` (a LAN device nobody is logged in to is woken first).
     Transfer { device: Device },
+    /// Write the remembered trust decisions (the whole map) to `trusted-devices.json`.
+    SaveTrust(BTreeMap<String, Trust>),
     /// Ask connect-state / the Web API for the device list again.
     RefreshDevices,
     /// Answer with `Msg::SearchDue(id)` after `delay_ms` (typing debounce).

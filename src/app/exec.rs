@@ -77,6 +77,8 @@ pub struct Exec {
     pub library: Option<Arc<Library>>,
     pub device_id: String,
     pub device_name: String,
+    /// Where the trust prompt's answers are kept (none with `--demo`: nothing is stored).
+    pub trust_path: Option<PathBuf>,
     login: Option<JoinHandle<()>>,
     library_refresh: Option<JoinHandle<()>>,
 }
@@ -99,6 +101,7 @@ impl Exec {
             library: None,
             device_id,
             device_name,
+            trust_path: None,
             login: None,
             library_refresh: None,
         }
@@ -140,6 +143,22 @@ impl Exec {
                 Some(c) => c.transfer(device),
                 None => self.notify(Level::Warn, "Connect is not running"),
             },
+            Effect::SaveTrust(map) => {
+                let Some(path) = self.trust_path.clone() else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = crate::app::trust_store::save(&path, &map) {
+                        tracing::warn!(error = %e, "cannot save the trusted devices");
+                        let _ = tx.send(Answer::Msg(Msg::Notify {
+                            level: Level::Warn,
+                            text: format!("Cannot remember the answer: {e}"),
+                            at: Instant::now(),
+                        }));
+                    }
+                });
+            }
             Effect::RefreshDevices => match &self.controller {
                 Some(c) => c.refresh(),
                 None => self.send(Msg::Devices(Ok(vec![self.this_device()]))),

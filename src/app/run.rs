@@ -212,6 +212,19 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         tokio::spawn(connect_at_start(config.clone(), c, tx.clone()));
     }
     state.devices.devices = vec![exec.this_device()];
+    // The trust prompt's remembered answers (not with --demo: its LAN browse is off and
+    // nothing of it is kept).
+    if !opts.demo {
+        let path = crate::app::trust_store::trust_file(&state_dir);
+        match crate::app::trust_store::load(&path) {
+            Ok(map) => state.trusted = map,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring the trusted devices file");
+                notices.push((Level::Warn, e.to_string()));
+            }
+        }
+        exec.trust_path = Some(path);
+    }
 
     let queue_path = persist::queue_file(&state_dir);
     let saved_queue = match persist::load_queue(&queue_path) {

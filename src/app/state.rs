@@ -4,7 +4,7 @@
 //! Pure data plus small queries; no I/O, no UI crates (mouse hit areas are plain [`Area`]s that
 //! the renderer reports back after each draw through [`HitMap`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -370,6 +370,37 @@ impl std::fmt::Debug for LoginStage {
     }
 }
 
+/// The user's remembered answer to "hand your Spotify login to this LAN device?", per device
+/// id (kept in `trusted-devices.json`, see `app::trust_store`). A one-off "yes" or "no" is not
+/// remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    Always,
+    Never,
+}
+
+/// The open trust prompt: the user chose a LAN device nobody is signed in to, and waking it
+/// hands it our reusable login. Nothing is sent until they answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustPrompt {
+    pub device: Device,
+}
+
+impl TrustPrompt {
+    /// The question the prompt asks: the device's name, address and id (what the user is
+    /// trusting).
+    pub fn question(&self) -> String {
+        let at = match &self.device.origin {
+            crate::connect::DeviceOrigin::Lan { addr, .. } => addr.ip().to_string(),
+            _ => "?".to_string(),
+        };
+        format!(
+            "Hand your Spotify login to {} at {at} (device {})?",
+            self.device.name, self.device.id
+        )
+    }
+}
+
 /// The session's link state, shown in the now-playing bar.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SessionLink {
@@ -402,6 +433,10 @@ pub struct State {
     pub devices: DevicesView,
     pub log: LogView,
     pub filter: Option<FilterState>,
+    /// The trust prompt, while it is open (it takes every key).
+    pub trust_prompt: Option<TrustPrompt>,
+    /// Remembered trust decisions by device id.
+    pub trusted: BTreeMap<String, Trust>,
     /// The local player's latest status.
     pub player: Option<PlayerStatus>,
     /// The local player holds a track through a transient failure (why), until it plays again.
@@ -482,6 +517,8 @@ impl State {
             devices: DevicesView::default(),
             log: LogView::default(),
             filter: None,
+            trust_prompt: None,
+            trusted: BTreeMap::new(),
             player: None,
             player_held: None,
             remote: None,
@@ -511,6 +548,9 @@ impl State {
         match &self.screen {
             Screen::Login(stage) => matches!(stage, LoginStage::Password { .. }),
             Screen::Main => {
+                if self.trust_prompt.is_some() {
+                    return true;
+                }
                 if self.help.is_some() {
                     return false;
                 }

@@ -14,7 +14,8 @@
 //! * `search`     — the search box, searches and results;
 //! * `filter`     — the fuzzy `/` filter over the focused list;
 //! * `mouse`      — clicks, double clicks and the wheel, through the renderer's hit map;
-//! * `login`      — the sign-in screen.
+//! * `login`      — the sign-in screen;
+//! * `trust`      — the prompt before our login is handed to a LAN device.
 //!
 //! Called by the event loop (`run`) and by the app's tests. Depends on the app's data types,
 //! the core (`control`: intents → player operations) and `app::filter`; never on
@@ -45,6 +46,7 @@ mod playback;
 mod queue;
 mod remote;
 mod search;
+mod trust;
 
 use filter::{close_filter, filter_text, open_filter, refresh_filter};
 use library::{library_msg, page_msg};
@@ -56,6 +58,7 @@ use playback::{local, playback, player_event};
 use queue::{move_in_queue, queue_msg, queue_selection, remove_from_queue};
 use remote::remote_command;
 use search::{search_due, search_results, search_text};
+use trust::{trust_action, trust_key};
 
 /// How far a playing position report may be from the extrapolated one and still need no
 /// redraw (a tenth of a second: well below what the clock and the progress bar show).
@@ -95,6 +98,8 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             notify(state, Level::Info, format!("{key} is not bound here"));
             out.redraw = true;
         }
+        // The trust prompt is answered with keys only.
+        Msg::Mouse { .. } if state.trust_prompt.is_some() => {}
         Msg::Mouse { kind, x, y } => mouse(state, kind, x, y, &mut out),
         Msg::Resize(w, h) => {
             out.redraw = state.size != (w, h);
@@ -219,6 +224,10 @@ fn action_msg(state: &mut State, action: Action, out: &mut Out) {
     if let Screen::Login(stage) = &state.screen {
         let stage = stage.clone();
         login_action(state, stage, action, out);
+        return;
+    }
+    if state.trust_prompt.is_some() {
+        trust_action(state, &action, out);
         return;
     }
     let target = if state.remote.is_some() {
@@ -449,6 +458,10 @@ fn text(state: &mut State, t: TextInput, out: &mut Out) {
     if let Screen::Login(stage) = &state.screen {
         let stage = stage.clone();
         login_text(state, stage, t, out);
+        return;
+    }
+    if state.trust_prompt.is_some() {
+        trust_key(state, t, out);
         return;
     }
     if state.help.is_some() {

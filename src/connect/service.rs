@@ -1108,19 +1108,47 @@ impl Task {
         let ctl = self.ctl_self.clone();
         let mut devices = self.devices_tx.subscribe();
         let creds = self.deps.session.reusable_credentials();
-        let http = self.deps.http.clone();
         let our_name = self.me.name.clone();
         let wake_timeout = self.cfg.wake_timeout;
         tokio::spawn(async move {
             let notice = |text: String| {
                 let _ = events.send(ConnectEvent::Notice { error: true, text });
             };
+            // The ids go into a path that carries our bearer token: one encoded segment each,
+            // or no request at all.
+            let (Some(from_seg), Some(to_seg)) = (
+                crate::api::path_segment(&own),
+                crate::api::path_segment(&to),
+            ) else {
+                notice(format!(
+                    "Cannot move playback to {name}: its device id is not usable"
+                ));
+                return;
+            };
             if let Some((addr, cpath)) = wake {
                 // Nobody is logged in to it: hand it our login (as a phone does), then wait
-                // for it to register with the cluster.
-                if let Err(e) =
-                    super::wake::add_user(&http, addr, &cpath, &creds, &our_name, &own).await
-                {
+                // for it to register with the cluster. The TUI asked the user first (the trust
+                // prompt); the device must still be the one they said yes to, and it gets no
+                // redirects to follow.
+                let woken = match super::wake::client() {
+                    Ok(http) => {
+                        super::wake::add_user_to(
+                            &http,
+                            addr,
+                            &cpath,
+                            Some(&to),
+                            &creds,
+                            &our_name,
+                            &own,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(super::wake::WakeError::Unreachable {
+                        addr,
+                        reason: e.to_string(),
+                    }),
+                };
+                if let Err(e) = woken {
                     notice(format!("Cannot wake {name}: {e}"));
                     return;
                 }
@@ -1137,7 +1165,7 @@ impl Task {
                     return;
                 }
             }
-            let path = format!("/connect-state/v1/connect/transfer/from/{own}/to/{to}");
+            let path = format!("/connect-state/v1/connect/transfer/from/{from_seg}/to/{to_seg}");
             let mut h = HeaderMap::new();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let body = command::transfer_body().to_string().into_bytes();
@@ -1159,8 +1187,17 @@ impl Task {
         tokio::spawn(async move {
             let result = match command::control_body(&control) {
                 Some(body) => {
-                    let path =
-                        format!("/connect-state/v1/player/command/from/{own}/to/{device_id}");
+                    let (Some(from), Some(to)) = (
+                        crate::api::path_segment(&own),
+                        crate::api::path_segment(&device_id),
+                    ) else {
+                        let _ = events.send(ConnectEvent::Notice {
+                            error: true,
+                            text: "The remote device's id is not usable".to_string(),
+                        });
+                        return;
+                    };
+                    let path = format!("/connect-state/v1/player/command/from/{from}/to/{to}");
                     let mut h = HeaderMap::new();
                     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                     sp.request(Method::POST, &path, h, Some(body.to_string().into_bytes()))
@@ -1210,7 +1247,15 @@ async fn set_remote_volume(
     to: &str,
     volume: u16,
 ) -> Result<(), ApiError> {
-    let path = format!("/connect-state/v1/connect/volume/from/{own}/to/{to}");
+    let (Some(from_seg), Some(to_seg)) =
+        (crate::api::path_segment(own), crate::api::path_segment(to))
+    else {
+        return Err(ApiError::NotFound(format!(
+            "device {}",
+            crate::logging::escaped(to)
+        )));
+    };
+    let path = format!("/connect-state/v1/connect/volume/from/{from_seg}/to/{to_seg}");
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = serde_json::json!({"volume": volume})

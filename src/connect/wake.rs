@@ -4,6 +4,12 @@
 //! credentials, wraps it with a fresh DH key pair and IV, and POSTs `addUser`, mapping every
 //! refusal to a typed [`WakeError`].
 //!
+//! Every request goes to `http://{addr}{cpath}` with a `cpath` that passed
+//! [`mdns::validate::check_cpath`](super::mdns::validate::check_cpath) (else
+//! [`WakeError::BadPath`]), through a client that follows no redirects ([`client`]): a device
+//! cannot steer the request anywhere else. [`add_user_to`] also checks that the device still has
+//! the id the user agreed to hand the login to.
+//!
 //! Called by the Connect service (transfer to a LAN device) and by `mdns::browse` (getInfo).
 //! Never imports the UI, the app state or the simulator; never logs the blob or credentials.
 
@@ -86,6 +92,10 @@ pub enum WakeError {
     BadPublicKey,
     #[error("the device reports no device id")]
     NoDeviceId,
+    #[error("the device's address or path is not usable: {0}")]
+    BadPath(String),
+    #[error("the device answered as {found}, not as the device {expected} that was chosen")]
+    OtherDevice { expected: String, found: String },
     #[error("cannot build the credentials blob: {0}")]
     Encode(#[from] EncodeError),
     #[error("the device could not verify the credentials blob (ERROR-MAC)")]
@@ -108,12 +118,23 @@ impl WakeError {
     }
 }
 
-fn url(addr: SocketAddr, cpath: &str) -> String {
-    if cpath.starts_with('/') {
-        format!("http://{addr}{cpath}")
-    } else {
-        format!("http://{addr}/{cpath}")
+/// The HTTP client for zeroconf requests to LAN devices: no proxy, no redirects (a device
+/// must not send our request, or our blob, anywhere else), bounded in time.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .build()
+}
+
+/// `http://{addr}{cpath}`, for a `cpath` from the safe set only.
+fn url(addr: SocketAddr, cpath: &str) -> Result<String, WakeError> {
+    super::mdns::validate::check_cpath(cpath).map_err(|e| WakeError::BadPath(e.to_string()))?;
+    if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+        return Err(WakeError::BadPath(format!("address {addr}")));
     }
+    Ok(format!("http://{addr}{cpath}"))
 }
 
 /// Reads the body, at most [`MAX_ANSWER`] bytes.
@@ -145,7 +166,7 @@ pub async fn get_info(
     cpath: &str,
 ) -> Result<DeviceInfo, WakeError> {
     let resp = http
-        .get(url(addr, cpath))
+        .get(url(addr, cpath)?)
         .query(&[("action", "getInfo"), ("version", "2.7.1")])
         .timeout(TIMEOUT)
         .send()
@@ -187,6 +208,7 @@ struct StatusAnswer {
 
 /// Hands `creds` (our stored credentials: username + reusable auth data) to the device at
 /// `addr`: `getInfo`, then the blob for its device id and public key, then `POST addUser`.
+/// See [`add_user_to`] for handing them only to a device the user chose.
 pub async fn add_user(
     http: &reqwest::Client,
     addr: SocketAddr,
@@ -195,9 +217,35 @@ pub async fn add_user(
     our_name: &str,
     our_device_id: &str,
 ) -> Result<(), WakeError> {
+    add_user_to(http, addr, cpath, None, creds, our_name, our_device_id).await
+}
+
+/// [`add_user`], refused ([`WakeError::OtherDevice`]) when `expected_id` is given and the
+/// device at `addr` now answers `getInfo` with another device id: the user's trust decision was
+/// for that id, not for whatever answers at the address now.
+pub async fn add_user_to(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    cpath: &str,
+    expected_id: Option<&str>,
+    creds: &Credentials,
+    our_name: &str,
+    our_device_id: &str,
+) -> Result<(), WakeError> {
     let info = get_info(http, addr, cpath).await?;
     if info.device_id.is_empty() {
         return Err(WakeError::NoDeviceId);
+    }
+    if let Some(expected) = expected_id {
+        if !info.device_id.eq_ignore_ascii_case(expected) {
+            return Err(WakeError::OtherDevice {
+                expected: crate::logging::escaped(expected),
+                found: crate::logging::escaped(&super::mdns::validate::display_text(
+                    &info.device_id,
+                    super::mdns::validate::MAX_DEVICE_ID,
+                )),
+            });
+        }
     }
     let username = creds.username.clone().ok_or(EncodeError::NoUsername)?;
     let receiver_key = info.public_key_bytes()?;
@@ -217,7 +265,7 @@ pub async fn add_user(
         ("version", "2.7.1"),
     ];
     let resp = http
-        .post(url(addr, cpath))
+        .post(url(addr, cpath)?)
         .form(&form)
         .timeout(TIMEOUT)
         .send()
@@ -266,10 +314,35 @@ mod tests {
     #[test]
     fn urls() {
         let a: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
-        assert_eq!(url(a, "/"), "http://127.0.0.1:8080/");
-        assert_eq!(url(a, "zc"), "http://127.0.0.1:8080/zc");
+        assert_eq!(url(a, "/").expect("url"), "http://127.0.0.1:8080/");
+        assert_eq!(url(a, "/zc/").expect("url"), "http://127.0.0.1:8080/zc/");
         let v6: SocketAddr = "[::1]:80".parse().expect("addr");
-        assert_eq!(url(v6, "/x"), "http://[::1]:80/x");
+        assert_eq!(url(v6, "/x").expect("url"), "http://[::1]:80/x");
+    }
+
+    #[test]
+    fn hostile_paths_and_addresses_never_become_urls() {
+        let a: SocketAddr = "192.168.1.5:8080".parse().expect("addr");
+        for p in [
+            "zc",
+            "/../x?y",
+            "/x?action=addUser",
+            "/x#f",
+            "/%2e%2e/",
+            "/a b",
+            "@evil.example/",
+            "//evil.example/x",
+            "/x\r\nHost: evil",
+        ] {
+            assert!(matches!(url(a, p), Err(WakeError::BadPath(_))), "{p}");
+        }
+        for bad in ["0.0.0.0:80", "192.168.1.5:0", "224.0.0.251:5353"] {
+            let addr: SocketAddr = bad.parse().expect("addr");
+            assert!(
+                matches!(url(addr, "/"), Err(WakeError::BadPath(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub(crate) fn state() -> State {
         devices: DevicesView::default(),
         log: LogView::default(),
         filter: None,
+        trust_prompt: None,
+        trusted: Default::default(),
         player: None,
         player_held: None,
         remote: None,
@@ -1183,4 +1185,51 @@ fn a_held_track_shows_reconnecting_in_the_bar() {
     s.player_held = None;
     let (buf, _) = render_at(&s, 120, 40, at);
     assert!(find(&buf, "buffering").is_none());
+}
+
+#[test]
+fn the_trust_prompt_names_the_device_its_address_and_id() {
+    let mut s = state();
+    s.focus = Pane::Devices;
+    let id = "0123456789abcdef0123456789abcdef01234567";
+    s.trust_prompt = Some(TrustPrompt {
+        device: Device {
+            id: id.into(),
+            name: "Kitchen Speaker".into(),
+            kind: "Speaker".into(),
+            is_active: false,
+            volume: None,
+            origin: DeviceOrigin::Lan {
+                addr: "192.168.1.9:4070".parse().expect("addr"),
+                cpath: "/zc".into(),
+                active_user: String::new(),
+            },
+        },
+    });
+    for (w, h) in SIZES {
+        let (buf, hit) = render(&s, w, h);
+        if w < 60 || h < 16 {
+            continue;
+        }
+        let all = text(&buf);
+        let flat: String = all.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("Hand over your login?"), "{all}");
+        assert!(flat.contains("Kitchen Speaker"), "{all}");
+        assert!(flat.contains("192.168.1.9"), "{all}");
+        // The id may be wrapped on narrow screens: all of its characters are there in order.
+        let squeezed: String = all
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect();
+        assert!(squeezed.contains(id), "{all}");
+        for answer in ["[y]", "[a]", "[n]", "[N]"] {
+            assert_has(&buf, answer);
+        }
+        // The lists under the dialog take no clicks.
+        assert!(hit.lists.is_empty());
+    }
+    // Tiny terminals: drawn without panicking.
+    for (w, h) in [(1, 1), (10, 3), (20, 5)] {
+        render(&s, w, h);
+    }
 }

@@ -10,6 +10,7 @@ mod connect;
 mod kat;
 mod keyring;
 mod layering;
+mod mdns;
 mod oauth_listener;
 mod player;
 mod recovery;

@@ -661,3 +661,64 @@ fn bases() {
     );
     assert_eq!(https_base("::1", 8443), "https://[::1]:8443");
 }
+
+#[test]
+fn hostile_device_ids_stay_one_path_segment() {
+    for id in [
+        "0123456789abcdef0123456789abcdef01234567",
+        "../../../v1/devices/x",
+        "x/to/y",
+        "a?b=c",
+        "a#frag",
+        "a%2F..%2Fb",
+        "a b\r\nHost: evil",
+        "é☃",
+        "...",
+        "%2e%2e",
+    ] {
+        let seg = path_segment(id).expect("encodable");
+        let url = reqwest::Url::parse(&format!(
+            "https://spclient.example/connect-state/v1/connect/transfer/from/me/to/{seg}"
+        ))
+        .expect("url");
+        let segs: Vec<&str> = url.path_segments().expect("segments").collect();
+        assert_eq!(segs.len(), 8, "{id:?} → {url}");
+        assert_eq!(
+            segs[..7],
+            [
+                "connect-state",
+                "v1",
+                "connect",
+                "transfer",
+                "from",
+                "me",
+                "to"
+            ]
+        );
+        assert_eq!(url.query(), None, "{id:?}");
+        assert_eq!(url.fragment(), None, "{id:?}");
+        let back = percent_decode(segs[7]);
+        assert_eq!(back, id.as_bytes(), "{id:?}");
+    }
+    for bad in ["", ".", ".."] {
+        assert_eq!(path_segment(bad), None, "{bad:?}");
+    }
+    assert_eq!(path_segment(&"a".repeat(MAX_SEGMENT + 1)), None);
+    assert_eq!(path_segment("abc-DEF_1.2~"), Some("abc-DEF_1.2~".into()));
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}

@@ -244,6 +244,9 @@ pub(super) fn transfer(state: &mut State, out: &mut Out) {
             Level::Info,
             format!("{} is already the active device", device.name),
         );
+    } else if super::trust::hands_over_login(&device) {
+        // Waking it hands it our login: asked first (or answered before).
+        super::trust::transfer_with_login(state, device, out);
     } else {
         notify(
             state,
