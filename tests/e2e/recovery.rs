@@ -1039,38 +1039,39 @@ async fn an_ap_only_drop_while_a_buffered_track_plays_leaves_no_gap() {
         "{seen:?}"
     );
 
-    let rec = rec.lock().expect("recording");
-    let mut want = tonearm_testkit::reference_pcm(&sim, &uris[0], 1);
-    let first_len = want.len();
-    assert!(
-        at_sample < first_len,
-        "dropped in the middle of the first track"
-    );
-    want.extend(tonearm_testkit::reference_pcm(&sim, &uris[1], 1));
-    assert_eq!(
-        rec.samples.len(),
-        want.len(),
-        "no silence inserted, nothing repeated or skipped"
-    );
-    assert!(
-        rec.samples[..first_len] == want[..first_len],
-        "the first track exact"
-    );
-    assert!(rec.samples == want, "the joint and the second track exact");
-    // Fed on time: each write starts at most 150 ms after the previous one's audio ran out
-    // (the tape sleeps for each write's duration, so a late write is a heard gap).
-    let mut worst = Duration::ZERO;
-    for w in rec.writes.windows(2) {
-        let (t0, _, n0) = w[0];
-        let (t1, _, _) = w[1];
-        let lasted = Duration::from_secs_f64(n0 as f64 / 2.0 / 44_100.0 / SPEED);
-        worst = worst.max(t1.saturating_duration_since(t0).saturating_sub(lasted));
+    {
+        let rec = rec.lock().expect("recording");
+        let mut want = tonearm_testkit::reference_pcm(&sim, &uris[0], 1);
+        let first_len = want.len();
+        assert!(
+            at_sample < first_len,
+            "dropped in the middle of the first track"
+        );
+        want.extend(tonearm_testkit::reference_pcm(&sim, &uris[1], 1));
+        assert_eq!(
+            rec.samples.len(),
+            want.len(),
+            "no silence inserted, nothing repeated or skipped"
+        );
+        assert!(
+            rec.samples[..first_len] == want[..first_len],
+            "the first track exact"
+        );
+        assert!(rec.samples == want, "the joint and the second track exact");
+        // Fed on time: each write starts at most 150 ms after the previous one's audio ran out
+        // (the tape sleeps for each write's duration, so a late write is a heard gap).
+        let mut worst = Duration::ZERO;
+        for w in rec.writes.windows(2) {
+            let (t0, _, n0) = w[0];
+            let (t1, _, _) = w[1];
+            let lasted = Duration::from_secs_f64(n0 as f64 / 2.0 / 44_100.0 / SPEED);
+            worst = worst.max(t1.saturating_duration_since(t0).saturating_sub(lasted));
+        }
+        assert!(
+            worst < Duration::from_millis(150),
+            "a write came {worst:?} late (AP back after {reconnected:?})"
+        );
     }
-    assert!(
-        worst < Duration::from_millis(150),
-        "a write came {worst:?} late (AP back after {reconnected:?})"
-    );
-    drop(rec);
     supervisor.abort();
     services.shutdown().await;
 }
