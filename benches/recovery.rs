@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tonearm::connect::dealer::DealerConfig;
 use tonearm::id::SpotifyUri;
-use tonearm::player::PlayState;
+use tonearm::player::{PlayState, RepeatMode};
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_sim::{DealerFlap, Fault};
 use tonearm_testkit::process::{account_in, Home, SimProcess};
@@ -150,6 +150,8 @@ async fn recovery() {
         .expect("the device registers");
     phone.play(Some(NAME), &album, Some(0), None).await.unwrap();
     phone.close().await;
+    // Plays on between outages (the album is under a minute long).
+    node.player().set_repeat(RepeatMode::All);
 
     let (mut listed, mut heard) = (Vec::new(), Vec::new());
     let mut missed = 0;
@@ -170,6 +172,7 @@ async fn recovery() {
         // A track nothing has loaded (not the one playing, not its preloaded successor).
         let held = (current + 2) % album_ids.len();
         node.player().load(album_ids.clone(), held, 0, true);
+        node.player().set_repeat(RepeatMode::All);
         tokio::time::sleep(outage).await;
         sim = spawn_sim(&home, &state, ports);
         let back = Instant::now();
