@@ -1039,16 +1039,15 @@ async fn an_ap_only_drop_while_a_buffered_track_plays_leaves_no_gap() {
         "{seen:?}"
     );
 
-    let mut want = tonearm_testkit::reference_pcm(&sim, &uris[0], 1);
-    let first_len = want.len();
-    assert!(
-        at_sample < first_len,
-        "dropped in the middle of the first track"
-    );
-    want.extend(tonearm_testkit::reference_pcm(&sim, &uris[1], 1));
     {
-        // The guard ends with this block, before the awaits below (clippy's await_holding_lock).
         let rec = rec.lock().expect("recording");
+        let mut want = tonearm_testkit::reference_pcm(&sim, &uris[0], 1);
+        let first_len = want.len();
+        assert!(
+            at_sample < first_len,
+            "dropped in the middle of the first track"
+        );
+        want.extend(tonearm_testkit::reference_pcm(&sim, &uris[1], 1));
         assert_eq!(
             rec.samples.len(),
             want.len(),

@@ -304,6 +304,40 @@ async fn a_long_retry_after_is_obeyed_announced_shared_by_the_host_and_cancellab
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_mid_download_pauses_the_task_not_the_url_and_dropping_ends_it() {
+    let cdn = FakeCdn::start().await;
+    cdn.add("mid", pseudo_random(300_000, 11));
+    cdn.push_faults("mid", [Fault::None, Fault::RateLimit(3600)]);
+    // `localhost`: the host's hour-long pause must not reach another test's fake CDN.
+    let url = cdn.url("mid").replacen("127.0.0.1", "localhost", 1);
+    let mut notices = crate::api::rate_limit_notices();
+    let f = StreamingFile::open(reqwest::Client::new(), vec![url.clone()], fast_params())
+        .await
+        .unwrap();
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match notices.recv().await {
+                Ok(n) if n.host.contains("localhost") => break n,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("notices: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the long wait is announced");
+    assert_eq!(notice.wait, Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Waiting, not failing: no other request, no failure, the first range kept.
+    assert_eq!(cdn.requests("mid").len(), 2);
+    assert!(f.failure().is_none());
+    assert_eq!(f.downloaded(), 65_536);
+    let task = f.task.clone();
+    drop(f);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(task.is_finished(), "dropping the file ends the wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_url_when_one_fails() {
     let cdn = FakeCdn::start().await;
     let data = pseudo_random(200_000, 7);
