@@ -175,17 +175,30 @@ async fn run() {
     let end = start + Duration::from_secs(seconds);
     let (mut asked, mut within_1s) = (0u64, 0u64);
     let mut latencies = Vec::new();
+    let mut misses: Vec<String> = Vec::new();
     let mut rss = Vec::new();
     let mut next_rss = start;
     while Instant::now() < end {
         let t = Instant::now();
         asked += 1;
-        if let Ok(r) = poll_http.get(&url).send().await {
-            if r.status() == 200 && r.bytes().await.is_ok() && t.elapsed() <= Duration::from_secs(1)
-            {
+        let outcome = match poll_http.get(&url).send().await {
+            Ok(r) if r.status() == 200 => match r.bytes().await {
+                Ok(_) if t.elapsed() <= Duration::from_secs(1) => Ok(()),
+                Ok(_) => Err(format!("answered after {:?}", t.elapsed())),
+                Err(e) => Err(format!("body: {e}")),
+            },
+            Ok(r) => Err(format!("HTTP {}", r.status())),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        match outcome {
+            Ok(()) => {
                 within_1s += 1;
                 latencies.push(t.elapsed());
             }
+            Err(why) => misses.push(format!(
+                "at {:.1} s: {why}",
+                t.duration_since(start).as_secs_f64()
+            )),
         }
         if Instant::now() >= next_rss {
             rss.push(vm_mib(pid, "VmRSS"));
@@ -209,6 +222,9 @@ async fn run() {
         ms(s.p90),
         ms(s.max)
     );
+    for m in &misses {
+        println!("zeroconf flood: not answered within 1 s {m}");
+    }
     println!(
         "zeroconf flood: daemon RSS before {rss_before:.1} MiB, during median {:.1} MiB max \
          {:.1} MiB, after {rss_after:.1} MiB (peak VmHWM {hwm:.1} MiB)",

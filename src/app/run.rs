@@ -887,9 +887,12 @@ impl Runtime {
         if let Some(z) = &self.zeroconf {
             z.signed_in(&username);
         }
-        if handed_over && !self.exec.demo {
+        if handed_over {
+            // Another account's library: no incremental refresh from the old one's.
             self.exec.library = None;
-            self.exec.cache_path = crate::api::library::default_cache_file(&username);
+            if !self.exec.demo {
+                self.exec.cache_path = crate::api::library::default_cache_file(&username);
+            }
         }
         let mut playback = self.playback.clone();
         if let (None, Some(q)) = (self.volume_override, &self.saved_queue) {

@@ -202,9 +202,8 @@ impl Discovery {
         cfg: DiscoveryConfig,
     ) -> Result<(Discovery, mpsc::Receiver<ZeroconfLogin>), DiscoveryError> {
         let want = SocketAddr::new(cfg.bind, cfg.port);
-        let listener = TcpListener::bind(want)
-            .await
-            .map_err(|source| DiscoveryError::Bind { addr: want, source })?;
+        let listener =
+            listen(want).map_err(|source| DiscoveryError::Bind { addr: want, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| DiscoveryError::Bind { addr: want, source })?;
@@ -329,6 +328,23 @@ impl Discovery {
         }
         tracing::info!("zeroconf: stopped");
     }
+}
+
+/// Connections the kernel queues for `accept`. Larger than tokio's default (1024): under a
+/// connection flood a full queue drops new SYNs, and a phone's dropped SYN is retried only
+/// after a second. (The kernel caps it at `net.core.somaxconn`.)
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted receiver gets its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 impl Drop for Discovery {
