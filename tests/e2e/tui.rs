@@ -62,6 +62,9 @@ fn demo_tui_search_play_pause_quit() {
     }
     let home = home();
     let tmux = tmux(&home);
+    // Type only once the shell shows its prompt: keys typed earlier are echoed by the terminal
+    // before the shell runs, and the marker's line then starts with the late prompt.
+    wait_for(&tmux, "the prompt", &home, |s| s.trim_end() == "$");
     tmux.type_text("echo PRE-TUI-MARKER");
     tmux.keys(&["Enter"]);
     wait_for(&tmux, "the shell", &home, |s| {

@@ -164,8 +164,10 @@ async fn a_tick_while_playing_rewrites_only_the_small_file() {
     for s in 2..=4u64 {
         persister.save(SavedQueue::new(&ids, Some(5000), s * 1_000, 100));
         playback_is(s * 1_000).await;
+        // (playback_is saw the small file's new position; its inode number proves nothing —
+        // a file system may hand the number freed by the rename to the next temporary file.
+        // The queue file's may not change: it is never freed while the queue is unchanged.)
         assert_eq!(file_id(&path), queue, "tick {s} rewrote queue.json");
-        assert_ne!(file_id(&playback_file(&path)).0, small.0);
     }
     // A track change is the small file too; a queue change rewrites the queue.
     persister.save(SavedQueue::new(&ids, Some(5001), 0, 100));
