@@ -259,6 +259,19 @@ pub fn apply_remote(player: &Player, cmd: &RemoteCommand) {
     }
 }
 
+/// Carries out intents from a front end without a UI of its own (the local control API in the
+/// daemon) on the local player, in order, each read against the state as the player last
+/// published it — the same reading [`apply_remote`] makes.
+pub fn apply_intents(player: &Player, intents: impl IntoIterator<Item = Intent>) {
+    let mut now = Now::of(Some(&player.status().borrow()), Instant::now());
+    now.repeat = player.repeat();
+    for intent in intents {
+        for op in ops(intent, &now) {
+            player.apply(op);
+        }
+    }
+}
+
 /// What a status will show once the player has taken `op`, for a front end that shows the
 /// state before the player reports it (the TUI, so that quick repeats act on what is shown).
 /// Only what is certain is anticipated: position after a seek, volume, shuffle, repeat.

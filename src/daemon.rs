@@ -8,6 +8,9 @@
 //! booting before the network — are retried forever with jittered back-off; refused
 //! credentials are logged once and the daemon goes back to waiting for a zeroconf login.
 //!
+//! It serves the local control API ([`crate::local_api`]) when the config says so; its
+//! commands take the same path as Connect's (`control::apply_intents`).
+//!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
 //! (session, services, connect, auth's credential store) and the core (`control`); never on UI
 //! code or the simulator.
@@ -69,6 +72,8 @@ pub enum DaemonError {
     NoCredentials,
     #[error("signed out: {0}")]
     SignedOut(String),
+    #[error(transparent)]
+    Control(#[from] crate::local_api::LocalApiError),
 }
 
 impl DaemonError {
@@ -102,6 +107,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     tokio::pin!(shutdown);
+    // The local control API (`tonearm ctl`), when the config asks for it: refused at start if
+    // another instance serves the socket.
+    let api = crate::local_api::LocalApi::start(
+        &config.control,
+        crate::local_api::Identity {
+            device_id: opts.device_id.clone(),
+            device_name: opts.name.clone(),
+        },
+    )
+    .await?;
     let (discovery, mut logins) = if opts.zeroconf {
         let (d, rx) = Discovery::start(DiscoveryConfig {
             name: opts.name.clone(),
@@ -112,7 +127,12 @@ pub async fn run(
             advertise: opts.advertise,
             client_id: crate::config::SPOTIFY_CLIENT_ID.into(),
         })
-        .await?;
+        .await
+        .inspect_err(|_| {
+            if let Some(a) = &api {
+                a.shutdown();
+            }
+        })?;
         (Some(d), Some(rx))
     } else {
         (None, None)
@@ -151,6 +171,7 @@ pub async fn run(
             discovery.as_ref(),
             logins.as_mut(),
             &mut shutdown,
+            api.as_ref(),
         )
         .await
         {
@@ -177,6 +198,9 @@ pub async fn run(
     if let Some(d) = discovery {
         d.shutdown().await;
     }
+    if let Some(a) = api {
+        a.shutdown();
+    }
     result
 }
 
@@ -191,6 +215,7 @@ async fn serve(
     discovery: Option<&Discovery>,
     mut logins: Option<&mut mpsc::Receiver<ZeroconfLogin>>,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
+    api: Option<&crate::local_api::LocalApi>,
 ) -> Result<Outcome, DaemonError> {
     let mut config = config.clone();
     config.device_id = opts.device_id.clone();
@@ -277,12 +302,24 @@ async fn serve(
             _ = tokio::time::sleep(wait) => {}
         }
     };
+    if let Some(a) = api {
+        a.attach(&services);
+        a.attach_connect(connect.clone());
+        a.set_session(crate::local_api::Link::Online);
+    }
     let outcome = loop {
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
+            // The control API's commands: the same core as Connect's.
+            intents = crate::local_api::next_intents(api) => {
+                control::apply_intents(&services.player, intents);
+            }
             Some(link) = link_rx.recv() => match link {
                 Link::Online { .. } => {
                     tracing::info!("connected to the access point");
+                    if let Some(a) = api {
+                        a.set_session(crate::local_api::Link::Online);
+                    }
                     let now = services.session.reusable_credentials();
                     if let (Some(store), true) = (renew_in, now != known) {
                         match store.save(&now) {
@@ -294,6 +331,9 @@ async fn serve(
                 }
                 Link::Reconnecting { attempt } => {
                     tracing::info!(attempt, "reconnecting to the access point");
+                    if let Some(a) = api {
+                        a.set_session(crate::local_api::Link::Reconnecting);
+                    }
                 }
                 Link::SignedOut { reason } => break Outcome::SignedOut(reason),
                 Link::Closed => break Outcome::Shutdown,
@@ -315,6 +355,9 @@ async fn serve(
             Some(ev) = player_events.recv() => match ev {
                 PlayerEvent::Error { reason, skipped, .. } => {
                     tracing::warn!(skipped, "playback error: {reason}");
+                    if let Some(a) = api {
+                        a.error(format!("playback error: {reason}"));
+                    }
                 }
                 PlayerEvent::TrackChanged(t) => {
                     tracing::info!(track = %t.name, "now playing");
@@ -329,6 +372,10 @@ async fn serve(
             }
         }
     };
+    if let Some(a) = api {
+        a.detach();
+        a.set_session(crate::local_api::Link::Offline);
+    }
     connect.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;
     if let Some(d) = discovery {

@@ -12,6 +12,9 @@
 //! `update` asked for it. Idle means no wake-ups. Work that waits on the network runs on spawned
 //! tasks (`exec`); file writes go to the `persist` writer task.
 //!
+//! The local control API ([`crate::local_api`]) is one more source: its commands arrive as the
+//! core's intents and go through `update` like keys (`Msg::Control`).
+//!
 //! Called from `main.rs`. Owns the terminal (`terminal`), the [`State`], and the service handles.
 
 use std::future::pending;
@@ -119,6 +122,22 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         config.device_name = format!("tonearm on {}", hostname());
     }
     let device_name = config.device_name.clone();
+    // The local control API (`tonearm ctl`): its commands come back in as intents for `update`.
+    let control = match crate::local_api::LocalApi::start(
+        &config.control,
+        crate::local_api::Identity {
+            device_id: device_id.clone(),
+            device_name: device_name.clone(),
+        },
+    )
+    .await
+    {
+        Ok(api) => api,
+        Err(e) => {
+            notices.push((Level::Error, format!("Control API off: {e}")));
+            None
+        }
+    };
 
     // The demo: the simulator in-process, signed in with the demo account's password.
     let mut demo = None;
@@ -222,7 +241,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         exec,
         keymap_help: help,
         themes,
-        sources: Sources::new(answers, log_lines),
+        sources: Sources::new(answers, log_lines, control),
         persister: None,
         saved_queue,
         queue_path,
@@ -251,8 +270,12 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         exec,
         persister,
         connect_service,
+        sources,
         ..
     } = rt;
+    if let Some(api) = &sources.control {
+        api.shutdown();
+    }
     if let Some(c) = connect_service {
         // Leaves the account's device list.
         let _ = tokio::time::timeout(Duration::from_secs(3), c.shutdown()).await;
@@ -346,6 +369,8 @@ enum Wake {
     Devices,
     Remote,
     Link,
+    /// Commands from the local control API, as the core's intents.
+    Control(Vec<crate::control::Intent>),
     Log(ForwardedLine),
     /// A long rate-limit pause started (shown as a notification with the wait).
     RateLimit(crate::api::RateLimitNotice),
@@ -369,6 +394,7 @@ struct Sources {
     devices: Option<watch::Receiver<Vec<Device>>>,
     remote: Option<watch::Receiver<Option<RemotePlayback>>>,
     link: Option<watch::Receiver<ConnectLink>>,
+    control: Option<crate::local_api::LocalApi>,
 }
 
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
@@ -397,7 +423,11 @@ async fn signal_opt(s: &mut Option<Signal>) {
 }
 
 impl Sources {
-    fn new(answers: mpsc::UnboundedReceiver<Answer>, log: mpsc::Receiver<ForwardedLine>) -> Self {
+    fn new(
+        answers: mpsc::UnboundedReceiver<Answer>,
+        log: mpsc::Receiver<ForwardedLine>,
+        control: Option<crate::local_api::LocalApi>,
+    ) -> Self {
         Sources {
             term: Some(EventStream::new()),
             sigterm: signal(SignalKind::terminate()).ok(),
@@ -412,6 +442,7 @@ impl Sources {
             devices: None,
             remote: None,
             link: None,
+            control,
         }
     }
 
@@ -455,6 +486,7 @@ impl Sources {
                 // The runtime holds a sender for the whole run; never closes.
                 None => Wake::Idle,
             },
+            intents = crate::local_api::next_intents(self.control.as_ref()) => Wake::Control(intents),
             ev = recv_unbounded(&mut self.connect) => match ev {
                 Some(ev) => Wake::Connect(ev),
                 None => { self.connect = None; Wake::Idle }
@@ -607,6 +639,9 @@ impl Runtime {
                 if let Msg::Library(Ok(lib)) = &m {
                     self.exec.library = Some(lib.clone());
                 }
+                if let (Msg::Session(link), Some(api)) = (&m, &self.sources.control) {
+                    api.set_session(control_link(link));
+                }
                 self.msg(m)
             }
             Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session),
@@ -615,6 +650,9 @@ impl Runtime {
                 self.sources.remote = Some(connect.remote());
                 self.sources.link = Some(connect.link());
                 self.sources.connect = Some(events);
+                if let Some(api) = &self.sources.control {
+                    api.attach_connect(connect.clone());
+                }
                 let controller: Arc<dyn Controller> = connect.clone();
                 self.exec.controller = Some(controller);
                 self.connect_service = Some(connect);
@@ -630,6 +668,9 @@ impl Runtime {
                     tokio::spawn(async move { c.shutdown().await });
                 }
                 self.exec.controller = None;
+                if let Some(api) = &self.sources.control {
+                    api.detach();
+                }
                 if let Some(s) = self.exec.services.take() {
                     tokio::spawn(async move { s.shutdown().await });
                 }
@@ -643,7 +684,14 @@ impl Runtime {
                 self.msg(Msg::Session(SessionLink::Offline));
                 true
             }
-            Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
+            Wake::Player(ev) => {
+                if let (PlayerEvent::Error { reason, .. }, Some(api)) = (&ev, &self.sources.control)
+                {
+                    api.error(format!("playback error: {reason}"));
+                }
+                self.msg(Msg::PlayerEvent(ev))
+            }
+            Wake::Control(intents) => self.msg(Msg::Control(intents)),
             Wake::Status => {
                 let Some(mut status) = self
                     .sources
@@ -790,6 +838,9 @@ impl Runtime {
         self.sources.player = Some(events);
         self.sources.status = Some(services.player.status());
         self.sources.queue = Some(services.player.queue());
+        if let Some(api) = &self.sources.control {
+            api.attach(&services);
+        }
         self.persister = Some(Persister::spawn(self.queue_path.clone()));
         if !self.exec.demo && self.exec.cache_path.is_none() {
             self.exec.cache_path = crate::api::library::default_cache_file(&username);
@@ -894,6 +945,17 @@ impl Runtime {
         if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
             self.save_queue(&q);
         }
+    }
+}
+
+/// The session link as the control API reports it.
+fn control_link(link: &SessionLink) -> crate::local_api::Link {
+    use crate::local_api::Link;
+    match link {
+        SessionLink::Offline => Link::Offline,
+        SessionLink::Connecting => Link::Connecting,
+        SessionLink::Online { .. } => Link::Online,
+        SessionLink::Reconnecting { .. } => Link::Reconnecting,
     }
 }
 

@@ -54,7 +54,7 @@ use mouse::mouse;
 use navigation::{back, focus, navigate, scroll, select, select_row, transfer};
 use playback::{local, playback, player_event};
 use queue::{move_in_queue, queue_msg, queue_selection, remove_from_queue};
-use remote::remote_command;
+use remote::{control_intents, remote_command};
 use search::{search_due, search_results, search_text};
 
 /// How far a playing position report may be from the extrapolated one and still need no
@@ -153,6 +153,7 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             state.remote = remote;
         }
         Msg::RemoteCommand(cmd) => remote_command(state, cmd, &mut out),
+        Msg::Control(intents) => control_intents(state, intents, &mut out),
         Msg::ConnectLink(link) => {
             out.redraw = state.connect != link;
             state.connect = link;
