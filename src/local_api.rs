@@ -274,3 +274,6 @@ pub async fn next_intents(api: Option<&LocalApi>) -> Vec<Intent> {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

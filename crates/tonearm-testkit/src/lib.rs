@@ -2,7 +2,8 @@
 //! once: a simulator on 127.0.0.1 and the client configuration that reaches it, a signed-in
 //! session, a recording sink ([`sink`]), a whole signed-in Connect device ([`node`]), the
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
-//! ([`tmux`]), network namespaces for LAN tests ([`netns`]), the check for external tools
+//! ([`tmux`]), network namespaces for LAN tests ([`netns`]), a JSON Schema subset checker
+//! ([`json_schema`]), the check for external tools
 //! ([`tools`]) and the small measuring helpers ([`measure`]).
 //!
 //! A dev-dependency of `tonearm` only; it is never part of the shipped library or binary, and
@@ -10,6 +11,7 @@
 //! tests and benches.
 #![allow(clippy::unwrap_used)]
 
+pub mod json_schema;
 pub mod measure;
 pub mod netns;
 pub mod node;
