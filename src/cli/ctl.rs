@@ -36,7 +36,9 @@ pub fn run(cfg: &Config, args: &CtlArgs) -> Result<()> {
             let s = answer.status.context("the answer has no status")?;
             say!("{}", status_text(&s))
         }
-        CtlCommand::Queue { command } if matches!(command, None | Some(QueueCommand::List)) => {
+        CtlCommand::Queue {
+            command: None | Some(QueueCommand::List),
+        } => {
             let q = answer.queue.context("the answer has no queue")?;
             if q.items.is_empty() {
                 return say!("the queue is empty");

@@ -361,7 +361,7 @@ struct TcpGate {
 }
 
 impl TcpGate {
-    fn check(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn check(&self, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let host_ok = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -377,10 +377,10 @@ impl TcpGate {
                 .any(|ok| ok.eq_ignore_ascii_case(h))
             });
         if !host_ok {
-            return Err(answer(
+            return Err(Box::new(answer(
                 StatusCode::FORBIDDEN,
                 Answer::error("forbidden", "the Host header must name this listener"),
-            ));
+            )));
         }
         let given = headers
             .get(header::AUTHORIZATION)
@@ -398,7 +398,7 @@ impl TcpGate {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
-            return Err(r);
+            return Err(Box::new(r));
         }
         Ok(())
     }
@@ -444,7 +444,7 @@ async fn common_checks(gate: Option<&TcpGate>, req: HttpRequest, next: Next) -> 
     }
     if let Some(g) = gate {
         if let Err(r) = g.check(req.headers()) {
-            return r;
+            return *r;
         }
     }
     if req.method() == Method::POST {
