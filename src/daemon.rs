@@ -56,6 +56,10 @@ pub struct Started {
     pub zeroconf_port: Option<u16>,
     /// Signed in already (`false`: waiting for a phone's `addUser`).
     pub signed_in: bool,
+    /// The control API's socket, when it serves one.
+    pub control_socket: Option<std::path::PathBuf>,
+    /// Why the control API is off although the config asked for it.
+    pub control_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +76,6 @@ pub enum DaemonError {
     NoCredentials,
     #[error("signed out: {0}")]
     SignedOut(String),
-    #[error(transparent)]
-    Control(#[from] crate::local_api::LocalApiError),
 }
 
 impl DaemonError {
@@ -107,16 +109,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     tokio::pin!(shutdown);
-    // The local control API (`tonearm ctl`), when the config asks for it: refused at start if
-    // another instance serves the socket.
-    let api = crate::local_api::LocalApi::start(
+    // The local control API (`tonearm ctl`), when the config asks for it. A socket another
+    // instance serves (the user's TUI, say) is left to it: the speaker runs without the API
+    // and says so (`Started::control_error`).
+    let (api, control_error) = match crate::local_api::LocalApi::start(
         &config.control,
         crate::local_api::Identity {
             device_id: opts.device_id.clone(),
             device_name: opts.name.clone(),
         },
     )
-    .await?;
+    .await
+    {
+        Ok(api) => (api, None),
+        Err(e) => {
+            tracing::error!("control API off: {e}");
+            (None, Some(e.to_string()))
+        }
+    };
     let (discovery, mut logins) = if opts.zeroconf {
         let (d, rx) = Discovery::start(DiscoveryConfig {
             name: opts.name.clone(),
@@ -142,6 +152,8 @@ pub async fn run(
         device_id: opts.device_id.clone(),
         zeroconf_port: discovery.as_ref().map(|d| d.local_addr().port()),
         signed_in: credentials.is_some(),
+        control_socket: api.as_ref().map(|a| a.listening().socket.clone()),
+        control_error,
     });
 
     let mut next = credentials.map(|c| (c, false));

@@ -335,9 +335,22 @@ impl axum::serve::Listener for PeerChecked {
     }
 }
 
-/// A 403 for a peer of another uid, then the connection closes.
+/// A 403 for a peer of another uid, then the connection closes. The request is read (up to the
+/// end of its headers, 8 KiB at most) before answering: closing a socket with unread data
+/// resets it, and the peer would lose the answer.
 async fn refuse(mut stream: UnixStream) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while seen.len() < 8192 && !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let body = serde_json::to_string(&Answer::error(
         "forbidden",
         "the control socket serves its own user only",

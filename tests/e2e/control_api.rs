@@ -224,15 +224,36 @@ async fn the_socket_is_private_and_other_users_are_refused() {
     let dir = socket.parent().unwrap().to_path_buf();
     assert_eq!(mode(&socket), 0o600);
     assert_eq!(mode(&dir), 0o700);
-    // A second instance on the same socket is refused with a clear error.
-    let out = home
-        .command()
-        .args(["--demo", "daemon", "--sink", "null", "--name", "Second"])
-        .output()
+    // A second instance leaves the live socket alone and says so (the speaker runs on
+    // without the API).
+    {
+        use std::io::{BufRead, BufReader};
+        let mut second = KillOnDrop(
+            home.command()
+                .args(["--demo", "daemon", "--sink", "null", "--name", "Second"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = second.0.stderr.take().unwrap();
+        let line = within(
+            60,
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stderr).read_line(&mut line).unwrap();
+                line
+            }),
+        )
+        .await
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already serving the control socket"), "{err}");
+        assert!(
+            line.contains("control API off") && line.contains("already serving the control socket"),
+            "{line}"
+        );
+        let v = tokio::task::block_in_place(|| ctl_json(&home, &["status"]));
+        assert_eq!(v["status"]["device"]["name"], "Private Daemon", "{v}");
+    }
 
     if !require(
         tonearm_testkit::tools::is_root(),
