@@ -2,8 +2,9 @@
 //! (a real-time-paced recording sink) of a signed-in tonearm that serves the API the way the
 //! daemon does (its intents applied through `control::apply_intents`):
 //!
-//! * `pause` over the API (the HTTP request `tonearm ctl` makes, on the Unix socket) → the sink
-//!   stops receiving samples; median over 100;
+//! * `pause` over the API (the HTTP request `tonearm ctl` makes, on the Unix socket) → the
+//!   answer, the player's status saying paused, and the sink's last samples (0 when the pause
+//!   landed before the sink's next real-time chunk was due); median over 100;
 //! * `tonearm ctl pause` as a process (start-up included) → the sink stops; median over 30;
 //! * a phone's `pause` (phone → simulator → dealer → tonearm) → the `paused` event on the
 //!   WebSocket stream; median over 100.
@@ -128,6 +129,8 @@ async fn run() {
 
     // The API's pause, as `ctl` sends it.
     let mut api_pauses = Vec::new();
+    let mut answered = Vec::new();
+    let mut status_paused = Vec::new();
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(60)).await;
         let t = target.clone();
@@ -135,6 +138,12 @@ async fn run() {
         tokio::task::spawn_blocking(move || t.command(&Request::Pause).unwrap())
             .await
             .unwrap();
+        answered.push(t0.elapsed());
+        wait("the player paused", || {
+            node.status().borrow().state == PlayState::Paused
+        })
+        .await;
+        status_paused.push(t0.elapsed());
         api_pauses.push(silent_since(&node, t0).await);
         resume(&node, &target).await;
     }
@@ -190,6 +199,8 @@ async fn run() {
     }
 
     println!("Local control API on loopback (Unix socket, HTTP/JSON + WebSocket events)");
+    stats("API pause → answer", answered);
+    stats("API pause → player status paused", status_paused);
     stats("API pause → sink stops receiving samples", api_pauses);
     stats("`tonearm ctl pause` (process) → sink stops", ctl_pauses);
     stats("phone pause → `paused` event on the stream", event_latency);
