@@ -24,7 +24,7 @@ use crate::auth::store::{CredentialStore, StoreError};
 use crate::config::Config;
 use crate::connect::discovery::{Discovery, DiscoveryConfig, DiscoveryError, ZeroconfLogin};
 use crate::connect::service::DeviceType;
-use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent};
+use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent, RemoteCommand};
 use crate::control;
 use crate::player::PlayerEvent;
 use crate::services::{PlaybackOptions, Services};
@@ -353,6 +353,9 @@ async fn serve(
             ev = events.recv() => match ev {
                 Some(ConnectEvent::Command(cmd)) => {
                     tracing::debug!(?cmd, "applying remote command");
+                    if let (Some(a), RemoteCommand::Load { context_uri, ids, .. }) = (api, &cmd) {
+                        a.loaded(context_uri, ids);
+                    }
                     control::apply_remote(&services.player, &cmd);
                 }
                 Some(ConnectEvent::Notice { error, text }) => {

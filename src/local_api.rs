@@ -230,9 +230,14 @@ impl LocalApi {
         self.inner.hub.on_session(link);
     }
 
-    /// The album/artist/playlist a remote loaded (for `status.context`).
-    pub fn set_context(&self, context: Option<String>) {
-        self.inner.hub.set_context(context);
+    /// A remote loaded these tracks from `context` (an album, artist or playlist URI; empty:
+    /// none) — `status.context` until the queue no longer holds them.
+    pub fn loaded(&self, context: &str, ids: &[crate::id::SpotifyId]) {
+        let c = ids
+            .first()
+            .filter(|_| !context.is_empty())
+            .map(|id| (context.to_string(), *id));
+        self.inner.hub.set_context(c);
     }
 
     /// An error the user should hear of (a track that failed, …): an `error` event.

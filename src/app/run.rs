@@ -38,7 +38,9 @@ use crate::audio::normalise::NormalisationConfig;
 use crate::audio::sink::SinkSpec;
 use crate::auth::store::CredentialStore;
 use crate::config::Config;
-use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayback};
+use crate::connect::{
+    ConnectEvent, ConnectLink, Controller, Device, RemoteCommand, RemotePlayback,
+};
 use crate::logging::ForwardedLine;
 use crate::player::{PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::services::{PlaybackOptions, Services};
@@ -722,7 +724,18 @@ impl Runtime {
                 self.save_queue(&snap);
                 self.msg(Msg::Queue(snap))
             }
-            Wake::Connect(ConnectEvent::Command(c)) => self.msg(Msg::RemoteCommand(c)),
+            Wake::Connect(ConnectEvent::Command(c)) => {
+                if let (
+                    RemoteCommand::Load {
+                        context_uri, ids, ..
+                    },
+                    Some(api),
+                ) = (&c, &self.sources.control)
+                {
+                    api.loaded(context_uri, ids);
+                }
+                self.msg(Msg::RemoteCommand(c))
+            }
             Wake::Connect(ConnectEvent::Notice { error, text }) => self.msg(Msg::Notify {
                 level: if error { Level::Error } else { Level::Info },
                 text,

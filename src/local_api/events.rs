@@ -31,7 +31,9 @@ struct Snapshot {
     devices: Vec<Device>,
     session: Link,
     connect: Link,
-    context: Option<String>,
+    /// The context and the first track it loaded: the context holds while that track is in the
+    /// queue (additions keep it; a load of something else drops it).
+    context: Option<(String, crate::id::SpotifyId)>,
     this: DeviceRef,
 }
 
@@ -107,7 +109,7 @@ impl Hub {
             api: schema::API_VERSION,
             state,
             track,
-            context: s.context.clone(),
+            context: s.context.as_ref().map(|c| c.0.clone()),
             position_ms,
             volume: schema::volume_percent(volume),
             volume_raw: volume,
@@ -176,7 +178,8 @@ impl Hub {
         s.player.as_ref()?.track.as_ref().map(|t| t.id)
     }
 
-    pub fn set_context(&self, context: Option<String>) {
+    /// `context` was loaded starting with the track `first`.
+    pub fn set_context(&self, context: Option<(String, crate::id::SpotifyId)>) {
         self.lock().context = context;
     }
 
@@ -196,6 +199,9 @@ impl Hub {
         let changed = {
             let mut s = self.lock();
             let changed = s.queue != q;
+            if s.context.as_ref().is_some_and(|c| !q.items.contains(&c.1)) {
+                s.context = None;
+            }
             s.queue = q.clone();
             changed
         };

@@ -326,7 +326,8 @@ pub struct Status {
     pub api: u32,
     pub state: State,
     pub track: Option<Track>,
-    /// The album, artist or playlist URI last started through this API (`null`: unknown).
+    /// The album, artist or playlist the queue was loaded from, by `play_uri` or a Connect
+    /// remote (`null`: unknown, or the queue was replaced since).
     pub context: Option<String>,
     pub position_ms: u64,
     /// Percent.

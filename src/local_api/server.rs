@@ -602,9 +602,10 @@ pub(super) async fn handle(inner: &Inner, req: Request) -> (StatusCode, Answer) 
                 );
             }
             let context = match uris.as_slice() {
-                [one] if SpotifyUri::parse(one).is_ok_and(|u| u.kind != ItemKind::Track) => {
-                    SpotifyUri::parse(one).ok().map(|u| u.to_uri())
-                }
+                [one] => SpotifyUri::parse(one)
+                    .ok()
+                    .filter(|u| u.kind != ItemKind::Track)
+                    .map(|u| (u.to_uri(), ids[0])),
                 _ => None,
             };
             hub.set_context(context);

@@ -115,3 +115,23 @@ fn hub_answers_from_what_it_was_fed() {
     }));
     assert!(got.iter().any(|e| matches!(e, Event::Connection { .. })));
 }
+
+#[test]
+fn the_context_holds_while_its_tracks_are_queued() {
+    let hub = Hub::new(DeviceRef {
+        id: "me".into(),
+        name: "Me".into(),
+    });
+    let q = |ids: &[u128]| QueueSnapshot {
+        items: ids.iter().map(|&i| SpotifyId(i)).collect(),
+        current: Some(0),
+    };
+    hub.set_context(Some(("spotify:album:a".into(), SpotifyId(1))));
+    hub.on_queue(q(&[1, 2]));
+    // An addition keeps it.
+    hub.on_queue(q(&[1, 9, 2]));
+    assert_eq!(hub.status().context.as_deref(), Some("spotify:album:a"));
+    // Something else loaded: gone.
+    hub.on_queue(q(&[7, 8]));
+    assert_eq!(hub.status().context, None);
+}
