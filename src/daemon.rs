@@ -361,6 +361,9 @@ async fn serve(
                 Some(ConnectEvent::Notice { error, text }) => {
                     if error {
                         tracing::warn!("{text}");
+                        if let Some(a) = api {
+                            a.error(text.clone());
+                        }
                     } else {
                         tracing::info!("{text}");
                     }

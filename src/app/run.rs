@@ -641,8 +641,16 @@ impl Runtime {
                 if let Msg::Library(Ok(lib)) = &m {
                     self.exec.library = Some(lib.clone());
                 }
-                if let (Msg::Session(link), Some(api)) = (&m, &self.sources.control) {
-                    api.set_session(control_link(link));
+                if let Some(api) = &self.sources.control {
+                    match &m {
+                        Msg::Session(link) => api.set_session(control_link(link)),
+                        Msg::Notify {
+                            level: Level::Error,
+                            text,
+                            ..
+                        } => api.error(text.clone()),
+                        _ => {}
+                    }
                 }
                 self.msg(m)
             }
@@ -736,11 +744,16 @@ impl Runtime {
                 }
                 self.msg(Msg::RemoteCommand(c))
             }
-            Wake::Connect(ConnectEvent::Notice { error, text }) => self.msg(Msg::Notify {
-                level: if error { Level::Error } else { Level::Info },
-                text,
-                at: Instant::now(),
-            }),
+            Wake::Connect(ConnectEvent::Notice { error, text }) => {
+                if let (true, Some(api)) = (error, &self.sources.control) {
+                    api.error(text.clone());
+                }
+                self.msg(Msg::Notify {
+                    level: if error { Level::Error } else { Level::Info },
+                    text,
+                    at: Instant::now(),
+                })
+            }
             Wake::Devices => {
                 let Some(d) = self
                     .sources

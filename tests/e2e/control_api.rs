@@ -80,9 +80,15 @@ fn wait_status(home: &Home, what: &str, f: impl Fn(&Value) -> bool) -> Value {
 /// `tonearm --demo daemon --sink null --name NAME` in `home`; its simulator's base URL once it
 /// is up and its control socket exists.
 async fn start_daemon(home: &Home, name: &str) -> (KillOnDrop, String) {
+    start_daemon_with(home, name, &[]).await
+}
+
+/// [`start_daemon`] with global options before the subcommand.
+async fn start_daemon_with(home: &Home, name: &str, global: &[&str]) -> (KillOnDrop, String) {
     use std::io::{BufRead, BufReader};
     let mut child = KillOnDrop(
         home.command()
+            .args(global)
             .args(["--demo", "daemon", "--sink", "null", "--name", name])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -348,4 +354,59 @@ async fn ctl_pauses_the_tui() {
     tmux.keys(&["C-c"]);
     let socket = home.control_socket();
     tonearm_testkit::wait_until("the socket removed on exit", 30, || !socket.exists()).await;
+}
+
+/// The optional loopback TCP listener: `tonearm ctl --tcp` with the generated token file; no
+/// token → 401; a page's request (Origin) → 403 even with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tcp_listener_needs_the_token() {
+    if !require_tool("curl", "the client without a token") {
+        return;
+    }
+    let home = Home::new(BIN);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = home.path().join("config/control.toml");
+    std::fs::write(&config, format!("[control]\ntcp = \"127.0.0.1:{port}\"\n")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let (_daemon, _) = start_daemon_with(&home, "Tcp Daemon", &["--config", &config]).await;
+    let token_file = home.control_socket().with_file_name("control.token");
+    assert_eq!(mode(&token_file), 0o600);
+    let addr = format!("127.0.0.1:{port}");
+    tokio::task::block_in_place(|| {
+        let out = home
+            .command()
+            .args([
+                "--config", &config, "ctl", "--tcp", &addr, "status", "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_conforms(&schema(), "Answer", &v);
+        assert_eq!(v["status"]["device"]["name"], "Tcp Daemon");
+        let curl = |extra: &[&str]| {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "-", "-w", "\nHTTP %{http_code}"])
+                .args(extra)
+                .arg(format!("http://{addr}/v1/status"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        let none = curl(&[]);
+        assert!(
+            none.ends_with("HTTP 401") && none.contains("unauthorized"),
+            "{none}"
+        );
+        let token = std::fs::read_to_string(&token_file).unwrap();
+        let auth = format!("Authorization: Bearer {}", token.trim());
+        let page = curl(&["-H", &auth, "-H", "Origin: http://evil.example"]);
+        assert!(page.ends_with("HTTP 403"), "{page}");
+        let ok = curl(&["-H", &auth]);
+        assert!(ok.ends_with("HTTP 200"), "{ok}");
+    });
 }
