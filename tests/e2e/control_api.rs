@@ -410,3 +410,28 @@ async fn the_tcp_listener_needs_the_token() {
         assert!(ok.ends_with("HTTP 200"), "{ok}");
     });
 }
+
+/// `tonearm completions <shell>`: a script that knows the commands, `ctl`'s included.
+#[test]
+fn completions_know_ctl() {
+    let home = Home::new(BIN);
+    for shell in ["bash", "zsh", "fish"] {
+        let out = home
+            .command()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("ctl") && text.contains("queue"), "{shell}");
+        assert!(text.contains("control-socket"), "{shell}");
+    }
+    let out = home
+        .command()
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // Neither writes a log (they start no services).
+    assert!(!home.log_path().exists());
+}
