@@ -202,6 +202,11 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 0)]
         index: usize,
     },
+    /// Search the catalog and play the first track found.
+    PlaySearch {
+        #[arg(required = true)]
+        query: Vec<String>,
+    },
     /// The account's devices.
     Devices,
     /// Move playback to a device (id or exact name).

@@ -153,6 +153,9 @@ pub fn request(cmd: &CtlCommand) -> Result<Request> {
             uris: uris.clone(),
             index: *index,
         },
+        CtlCommand::PlaySearch { query } => Request::PlaySearch {
+            query: query.join(" "),
+        },
         CtlCommand::Devices => Request::Devices,
         CtlCommand::Transfer { device } => Request::Transfer {
             device: device.clone(),

@@ -83,6 +83,10 @@ pub enum Request {
         #[serde(default)]
         index: usize,
     },
+    /// Search the catalog and play the first track found (replacing the queue).
+    PlaySearch {
+        query: String,
+    },
     /// The account's devices: answered with `devices`.
     Devices,
     /// Move playback to a device, by id (or, as a convenience, by its exact name).
@@ -180,6 +184,9 @@ impl Request {
             }
             Request::Transfer { device } if device.is_empty() || device.len() > 256 => {
                 invalid("device", "must be a device id or name (1..=256 bytes)")
+            }
+            Request::PlaySearch { query } if query.trim().is_empty() || query.len() > 512 => {
+                invalid("query", "must be 1..=512 bytes of text")
             }
             _ => Ok(()),
         }

@@ -621,6 +621,45 @@ pub(super) async fn handle(inner: &Inner, req: Request) -> (StatusCode, Answer) 
                 Some(n),
             )
         }
+        Request::PlaySearch { query } => {
+            let found = services
+                .web_api
+                .search(&query, &[crate::api::webapi::SearchType::Track], 1, 0)
+                .await;
+            let uri = match found {
+                Ok(r) => r
+                    .tracks
+                    .and_then(|p| p.items.into_iter().next())
+                    .map(|t| t.uri),
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_GATEWAY,
+                        Answer::error("failed", format!("search: {e}")),
+                    )
+                }
+            };
+            let Some(uri) = uri else {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Answer::error("not_found", "the search found no track"),
+                );
+            };
+            let ids = match resolve(&services, &[uri]).await {
+                Ok(ids) => ids,
+                Err(e) => return e,
+            };
+            hub.set_context(None);
+            send(
+                inner,
+                vec![Intent::Load {
+                    ids,
+                    index: 0,
+                    position_ms: 0,
+                    play: true,
+                }],
+                Some(1),
+            )
+        }
         Request::Transfer { device } => {
             let Some(controller) = lock(&inner.controller).clone() else {
                 return (

@@ -79,6 +79,9 @@ fn every_request_is_in_the_schema_and_parses_back() {
         Request::QueueMove { from: 0, to: 1 },
         Request::QueueClear,
         Request::PlayUri { uris, index: 0 },
+        Request::PlaySearch {
+            query: "middle c".into(),
+        },
         Request::Devices,
         Request::Transfer { device: "x".into() },
         Request::Like { uri: None },

@@ -183,6 +183,13 @@ async fn ctl_drives_the_daemon_and_events_follow_a_phones_pause() {
         let out = ctl(&home, &["status"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("▶ playing"), "{text}");
+        // A search result.
+        let found = ctl_json(&home, &["play-search", "Middle", "C", "Sunrise"]);
+        assert_eq!(found["tracks"], 1, "{found}");
+        let s = wait_status(&home, "the search result playing", |s| {
+            s["track"]["name"] == "Middle C Sunrise" && s["state"] == "playing"
+        });
+        assert_eq!(s["context"], Value::Null, "{s}");
         // A refused command: the error in one line, a failing exit status.
         let out = ctl(&home, &["queue", "add", "spotify:playlist:nope"]);
         assert!(!out.status.success());
