@@ -230,6 +230,10 @@ pub(crate) fn spawn_tcp(
     let app = router(inner.clone(), Some(Arc::new(TcpGate { token, local })));
     let mut stop = inner.stop.subscribe();
     tokio::spawn(async move {
+        let listener = CappedTcp {
+            inner: listener,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        };
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -246,13 +250,51 @@ struct PeerChecked {
     slots: Arc<Semaphore>,
 }
 
+/// The TCP listener with the same cap on open connections.
+struct CappedTcp {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+}
+
+impl axum::serve::Listener for CappedTcp {
+    type Io = Slotted<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                return std::future::pending().await;
+            };
+            match self.inner.accept().await {
+                Ok((io, addr)) => {
+                    return (
+                        Slotted {
+                            io,
+                            _permit: permit,
+                        },
+                        addr,
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
 /// A connection holding one of the listener's slots until it closes.
-struct Slotted {
-    io: UnixStream,
+struct Slotted<T = UnixStream> {
+    io: T,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl tokio::io::AsyncRead for Slotted {
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Slotted<T> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -262,7 +304,7 @@ impl tokio::io::AsyncRead for Slotted {
     }
 }
 
-impl tokio::io::AsyncWrite for Slotted {
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Slotted<T> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

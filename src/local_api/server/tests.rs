@@ -180,3 +180,31 @@ async fn tcp_needs_the_token_and_its_own_host() {
     assert!(rebinding.starts_with("HTTP/1.1 403"), "{rebinding}");
     api.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_for_a_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(dir.path(), ControlSettings::default()).await;
+    let path = api.listening().socket.clone();
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        idle.push(UnixStream::connect(&path).await.expect("connect"));
+    }
+    // Let the server take them all.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Target::Unix(path.clone());
+    let waiting = tokio::task::spawn_blocking(move || t.call("GET", "/v1/status", None));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a request beyond the cap was served"
+    );
+    idle.pop();
+    let reply = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot is free")
+        .expect("join")
+        .expect("answer");
+    assert_eq!(reply.code, 200);
+    api.shutdown();
+}
