@@ -197,6 +197,12 @@ async fn ctl_drives_the_daemon_and_events_follow_a_phones_pause() {
             String::from_utf8_lossy(&out.stderr).contains("uris"),
             "{out:?}"
         );
+        // With --json: the refusal as the API sent it (schema-checked), still exit status 1.
+        let out = ctl(&home, &["queue", "add", "spotify:playlist:nope", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_conforms(&schema(), "Answer", &v);
+        assert_eq!(v["error"]["code"], "invalid", "{v}");
     });
 
     // The event stream: `paused` after a phone's pause, timed from the phone's request.
