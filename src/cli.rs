@@ -11,6 +11,7 @@
 //! `demo` feature; without it those say clearly that this build has none.
 
 pub mod args;
+pub mod ctl;
 pub mod daemon;
 pub mod library;
 pub mod login;
@@ -59,6 +60,11 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
     }
     config::apply_endpoints(&mut cfg.endpoints, &cli.endpoints.to_raw())
         .map_err(|(k, v, r)| anyhow::anyhow!("command line: `{k}` = \"{v}\": {r}"))?;
+    // The binary serves the control API unless told not to (the library's default is off).
+    if let Some(p) = &cli.control_socket {
+        cfg.control.socket = Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    }
+    cfg.control.serve = !cfg.control.disabled && !cli.no_control_socket;
     Ok(cfg)
 }
 
@@ -123,6 +129,15 @@ impl SignedIn {
             d.shutdown().await;
         }
     }
+}
+
+/// `tonearm completions <shell>`: the completion script for every command and flag.
+pub fn completions(args: &args::CompletionsArgs) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "tonearm", &mut out);
+    output::say!("{}", String::from_utf8_lossy(&out).trim_end())
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix (how services and `tonearm sim` are stopped).

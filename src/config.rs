@@ -53,6 +53,8 @@ pub struct RawConfig {
     pub ui: RawUi,
     #[serde(default)]
     pub connect: RawConnect,
+    #[serde(default)]
+    pub control: RawControl,
 }
 
 /// `[connect]`: the zeroconf receiver (LAN Connect target).
@@ -63,6 +65,20 @@ pub struct RawConnect {
     pub zeroconf: Option<bool>,
     /// `any`, `same-account` or `none`.
     pub zeroconf_accept: Option<String>,
+}
+
+/// `[control]`: the local control API (`tonearm ctl`, scripts).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    /// `false`: serve no control socket.
+    pub enabled: Option<bool>,
+    /// The Unix socket (default `$XDG_RUNTIME_DIR/tonearm/control.sock`).
+    pub socket: Option<PathBuf>,
+    /// An optional TCP listener, `127.0.0.1:PORT` (off by default; needs the bearer token).
+    pub tcp: Option<String>,
+    /// The TCP listener's bearer token (default: generated into a 0600 file in the state dir).
+    pub token: Option<String>,
 }
 
 /// `[ui]`: TUI look and feel. Names are checked later by `uiconf` (themes may come from the
@@ -143,6 +159,7 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub ui: UiSettings,
     pub connect: ConnectSettings,
+    pub control: ControlSettings,
 }
 
 /// Which zeroconf logins (`addUser`) a receiver accepts: the accept policy of SECURITY.md.
@@ -189,6 +206,23 @@ pub struct ConnectSettings {
     pub zeroconf_accept: Option<ZeroconfAccept>,
 }
 
+/// `[control]` resolved. The library default serves nothing (`serve: false`: tests and embedders
+/// that build a [`Config`] open no socket); the binary's edge (`cli::load_config`) turns it on
+/// unless the file or `--no-control-socket` says otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// Serve the control API (TUI and daemon).
+    pub serve: bool,
+    /// `[control] enabled = false` in the file.
+    pub disabled: bool,
+    /// The socket path; `None`: the default place.
+    pub socket: Option<PathBuf>,
+    /// The optional TCP listener.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// The TCP listener's bearer token; `None`: generated into a file.
+    pub token: Option<String>,
+}
+
 /// A config value with where it was written (`path:line:col`), for errors found after parsing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -214,6 +248,7 @@ impl Default for Config {
             endpoints: Endpoints::default(),
             ui: UiSettings::default(),
             connect: ConnectSettings::default(),
+            control: ControlSettings::default(),
         }
     }
 }
@@ -325,7 +360,47 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         zeroconf: raw.connect.zeroconf,
         zeroconf_accept,
     };
+    cfg.control = resolve_control(raw.control).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
     Ok(cfg)
+}
+
+/// `[control]` checked: the TCP listener must be a loopback `address:port` (the API is for
+/// this machine; guests on the LAN get their own listener), a token at least 16 characters.
+fn resolve_control(raw: RawControl) -> Result<ControlSettings, (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("control.{k}"), v.to_string(), r.to_string());
+    let tcp = match &raw.tcp {
+        None => None,
+        Some(t) => match t.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(_) => return Err(err("tcp", t, "must be a loopback address (127.0.0.1:PORT)")),
+            Err(_) => return Err(err("tcp", t, "must be address:port, e.g. 127.0.0.1:7799")),
+        },
+    };
+    if let Some(t) = &raw.token {
+        if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(err(
+                "token",
+                "(hidden)",
+                "must be at least 16 printable characters without spaces",
+            ));
+        }
+    }
+    if let Some(p) = &raw.socket {
+        if !p.is_absolute() {
+            return Err(err(
+                "socket",
+                &p.display().to_string(),
+                "must be an absolute path",
+            ));
+        }
+    }
+    Ok(ControlSettings {
+        serve: false,
+        disabled: raw.enabled == Some(false),
+        socket: raw.socket,
+        tcp,
+        token: raw.token,
+    })
 }
 
 /// Lays `raw` over `ep`, validating each value. Used for the file and for CLI overrides alike.
@@ -478,6 +553,33 @@ mod tests {
         .expect_err("bad policy");
         assert!(e.to_string().contains("connect.zeroconf_accept"), "{e}");
         assert!(e.to_string().contains("\"all\""), "{e}");
+    }
+
+    #[test]
+    fn control_section_is_checked() {
+        let c = parse(
+            "[control]\nsocket = \"/run/x.sock\"\ntcp = \"127.0.0.1:7799\"\ntoken = \"0123456789abcdef\"\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.control.socket, Some(PathBuf::from("/run/x.sock")));
+        assert_eq!(c.control.tcp.map(|a| a.port()), Some(7799));
+        assert!(!c.control.disabled && !c.control.serve);
+        let off = parse("[control]\nenabled = false\n", Path::new("c.toml")).expect("valid");
+        assert!(off.control.disabled);
+        for bad in [
+            "[control]\ntcp = \"0.0.0.0:1\"\n",
+            "[control]\ntcp = \"nope\"\n",
+            "[control]\ntoken = \"short\"\n",
+            "[control]\nsocket = \"rel.sock\"\n",
+        ] {
+            let e = parse(bad, Path::new("c.toml")).expect_err(bad);
+            assert!(e.to_string().contains("control."), "{e}");
+            assert!(
+                !e.to_string().contains("short"),
+                "a token is never echoed: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The one core: every front end's intent becomes player operations here, with one set of
 //! semantics.
 //!
-//! **The one-core rule.** Keys, mouse clicks, Spotify Connect commands from a phone — and later
-//! MPRIS, the local control API and guest remotes — are front ends. Each turns its input into
+//! **The one-core rule.** Keys, mouse clicks, Spotify Connect commands from a phone, the local
+//! control API (`tonearm ctl`, [`crate::local_api`]) — and later MPRIS and guest remotes — are
+//! front ends. Each turns its input into
 //! an [`Intent`]; [`ops`] turns an intent into the [`PlayerOp`]s that carry it out, reading what
 //! it needs of the player's current state from a [`Now`]. No front end keeps its own mapping to
 //! the player: the TUI (`app::update`) and the headless daemon (`daemon.rs`, through
@@ -21,7 +22,8 @@
 //! for Connect) and nothing else. Playing on *another* device (the TUI as a Connect
 //! controller) is not this module's business: those commands go to that device.
 //!
-//! Pure functions over data, plus [`apply_remote`] (the daemon's one call on a [`Player`]).
+//! Pure functions over data, plus [`apply_remote`] and [`apply_intents`] (the daemon's calls on
+//! a [`Player`] for Connect commands and the control API's intents).
 //! Depends on the player's and Connect's data types only; never on `app`, ratatui or crossterm.
 
 use std::time::Instant;
@@ -256,6 +258,19 @@ pub fn apply_remote(player: &Player, cmd: &RemoteCommand) {
     now.repeat = player.repeat();
     for op in ops_for_remote(cmd, &now) {
         player.apply(op);
+    }
+}
+
+/// Carries out intents from a front end without a UI of its own (the local control API in the
+/// daemon) on the local player, in order, each read against the state as the player last
+/// published it — the same reading [`apply_remote`] makes.
+pub fn apply_intents(player: &Player, intents: impl IntoIterator<Item = Intent>) {
+    let mut now = Now::of(Some(&player.status().borrow()), Instant::now());
+    now.repeat = player.repeat();
+    for intent in intents {
+        for op in ops(intent, &now) {
+            player.apply(op);
+        }
     }
 }
 

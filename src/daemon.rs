@@ -16,6 +16,9 @@
 //! it was. Handed-over credentials are stored (with `--store-credentials`) in their own store
 //! entry ([`DaemonOptions::zeroconf_store`]), never over the credentials the daemon started with.
 //!
+//! It serves the local control API ([`crate::local_api`]) when the config says so; its
+//! commands take the same path as Connect's (`control::apply_intents`).
+//!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
 //! (session, services, connect, auth's credential store) and the core (`control`); never on UI
 //! code or the simulator.
@@ -31,7 +34,7 @@ use crate::connect::discovery::{
     try_handover, Discovery, DiscoveryConfig, DiscoveryError, HandoverError, ZeroconfLogin,
 };
 use crate::connect::service::DeviceType;
-use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent};
+use crate::connect::{Connect, ConnectConfig, ConnectError, ConnectEvent, RemoteCommand};
 use crate::control;
 use crate::player::PlayerEvent;
 use crate::services::{PlaybackOptions, Services};
@@ -71,6 +74,10 @@ pub struct Started {
     pub zeroconf_port: Option<u16>,
     /// Signed in already (`false`: waiting for a phone's `addUser`).
     pub signed_in: bool,
+    /// The control API's socket, when it serves one.
+    pub control_socket: Option<std::path::PathBuf>,
+    /// Why the control API is off although the config asked for it.
+    pub control_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +136,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     tokio::pin!(shutdown);
+    // The local control API (`tonearm ctl`), when the config asks for it. A socket another
+    // instance serves (the user's TUI, say) is left to it: the speaker runs without the API
+    // and says so (`Started::control_error`).
+    let (api, control_error) = match crate::local_api::LocalApi::start(
+        &config.control,
+        crate::local_api::Identity {
+            device_id: opts.device_id.clone(),
+            device_name: opts.name.clone(),
+        },
+    )
+    .await
+    {
+        Ok(api) => (api, None),
+        Err(e) => {
+            tracing::error!("control API off: {e}");
+            (None, Some(e.to_string()))
+        }
+    };
     let (discovery, mut logins) = if opts.zeroconf {
         let (d, rx) = Discovery::start(DiscoveryConfig {
             name: opts.name.clone(),
@@ -140,7 +165,12 @@ pub async fn run(
             client_id: crate::config::SPOTIFY_CLIENT_ID.into(),
             accept: opts.accept,
         })
-        .await?;
+        .await
+        .inspect_err(|_| {
+            if let Some(a) = &api {
+                a.shutdown();
+            }
+        })?;
         // The account is known before its session is up: no window in which the default
         // policy would accept anyone.
         d.set_account(credentials.as_ref().and_then(|c| c.username.as_deref()));
@@ -154,6 +184,8 @@ pub async fn run(
         device_id: opts.device_id.clone(),
         zeroconf_port: discovery.as_ref().map(|d| d.local_addr().port()),
         signed_in: credentials.is_some(),
+        control_socket: api.as_ref().map(|a| a.listening().socket.clone()),
+        control_error,
     });
 
     let mut next = credentials.map(|c| Start::Credentials(c, false));
@@ -183,6 +215,7 @@ pub async fn run(
             discovery.as_ref(),
             logins.as_mut(),
             &mut shutdown,
+            api.as_ref(),
         )
         .await
         {
@@ -209,6 +242,9 @@ pub async fn run(
     if let Some(d) = discovery {
         d.shutdown().await;
     }
+    if let Some(a) = api {
+        a.shutdown();
+    }
     result
 }
 
@@ -222,6 +258,7 @@ async fn serve(
     discovery: Option<&Discovery>,
     mut logins: Option<&mut mpsc::Receiver<ZeroconfLogin>>,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
+    api: Option<&crate::local_api::LocalApi>,
 ) -> Result<Outcome, DaemonError> {
     let mut config = config.clone();
     config.device_id = opts.device_id.clone();
@@ -325,11 +362,20 @@ async fn serve(
             _ = tokio::time::sleep(wait) => {}
         }
     };
+    if let Some(a) = api {
+        a.attach(&services);
+        a.attach_connect(connect.clone());
+        a.set_session(crate::local_api::Link::Online);
+    }
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
         tokio::select! {
             _ = &mut *shutdown => break Outcome::Shutdown,
+            // The control API's commands: the same core as Connect's.
+            intents = crate::local_api::next_intents(api) => {
+                control::apply_intents(&services.player, intents);
+            }
             joined = join_trial(&mut trial), if trial.is_some() => {
                 trial = None;
                 match joined {
@@ -344,6 +390,9 @@ async fn serve(
             Some(link) = link_rx.recv() => match link {
                 Link::Online { .. } => {
                     tracing::info!("connected to the access point");
+                    if let Some(a) = api {
+                        a.set_session(crate::local_api::Link::Online);
+                    }
                     let now = services.session.reusable_credentials();
                     if let (Some(store), true) = (renew_in, now != known) {
                         match store.save(&now) {
@@ -355,6 +404,9 @@ async fn serve(
                 }
                 Link::Reconnecting { attempt } => {
                     tracing::info!(attempt, "reconnecting to the access point");
+                    if let Some(a) = api {
+                        a.set_session(crate::local_api::Link::Reconnecting);
+                    }
                 }
                 Link::SignedOut { reason } => break Outcome::SignedOut(reason),
                 Link::Closed => break Outcome::Shutdown,
@@ -362,11 +414,17 @@ async fn serve(
             ev = events.recv() => match ev {
                 Some(ConnectEvent::Command(cmd)) => {
                     tracing::debug!(?cmd, "applying remote command");
+                    if let (Some(a), RemoteCommand::Load { context_uri, ids, .. }) = (api, &cmd) {
+                        a.loaded(context_uri, ids);
+                    }
                     control::apply_remote(&services.player, &cmd);
                 }
                 Some(ConnectEvent::Notice { error, text }) => {
                     if error {
                         tracing::warn!("{text}");
+                        if let Some(a) = api {
+                            a.error(text.clone());
+                        }
                     } else {
                         tracing::info!("{text}");
                     }
@@ -376,6 +434,9 @@ async fn serve(
             Some(ev) = player_events.recv() => match ev {
                 PlayerEvent::Error { reason, skipped, .. } => {
                     tracing::warn!(skipped, "playback error: {reason}");
+                    if let Some(a) = api {
+                        a.error(format!("playback error: {reason}"));
+                    }
                 }
                 PlayerEvent::TrackChanged(t) => {
                     tracing::info!(track = %t.name, "now playing");
@@ -396,6 +457,10 @@ async fn serve(
     };
     if let Some(t) = trial.take() {
         t.abort();
+    }
+    if let Some(a) = api {
+        a.detach();
+        a.set_session(crate::local_api::Link::Offline);
     }
     connect.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;

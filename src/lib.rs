@@ -31,6 +31,9 @@
 //! * [`uiconf`]  — the TUI's config: keymap + themes + `[ui]`, loaded and checked together.
 //! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
 //! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
+//! * [`local_api`] — the local control API (Unix socket HTTP/JSON + WebSocket events) that
+//!   `tonearm ctl` and scripts use; one more front end of the core, served by the TUI and the
+//!   daemon.
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
 //! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
 //!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
@@ -57,6 +60,7 @@ pub mod demo;
 pub mod error;
 pub mod id;
 pub mod keymap;
+pub mod local_api;
 pub mod logging;
 pub mod paths;
 pub mod player;

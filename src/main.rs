@@ -27,6 +27,12 @@ fn main() {
 }
 
 fn run(cli: Cli, started: Instant) -> Result<()> {
+    // The small clients write no log and start no services.
+    match &cli.command {
+        Some(Command::Completions(args)) => return cli::completions(args),
+        Some(Command::Ctl(args)) => return cli::ctl::run(&cli::load_config(&cli)?, args),
+        _ => {}
+    }
     let log_file = cli
         .log_file
         .clone()
@@ -63,6 +69,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Some(Command::Library(args)) => runtime.block_on(cli::library::run(demo, cfg, args)),
         Some(Command::Search(args)) => runtime.block_on(cli::search::run(demo, cfg, args)),
         Some(Command::Daemon(args)) => runtime.block_on(cli::daemon::run(demo, cfg, args)),
+        Some(Command::Ctl(_) | Command::Completions(_)) => Ok(()),
         None => cli::tui::run(&cli, cfg, &runtime, started),
     }
 }

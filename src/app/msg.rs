@@ -81,6 +81,9 @@ pub enum Msg {
     Remote(Option<RemotePlayback>),
     /// A command from a remote controller for this device; `update` maps it to an [`Action`].
     RemoteCommand(RemoteCommand),
+    /// Commands from the local control API (`tonearm ctl`), already the core's intents; for
+    /// the local player, like Connect commands.
+    Control(Vec<crate::control::Intent>),
     ConnectLink(ConnectLink),
     Session(SessionLink),
 

@@ -17,6 +17,9 @@
 //! and Connect device are wound down first, then the new session goes through the same
 //! `session_ready` as a sign-in (its credentials are never written to the credential store).
 //!
+//! The local control API ([`crate::local_api`]) is one more source: its commands arrive as the
+//! core's intents and go through `update` like keys (`Msg::Control`).
+//!
 //! Called from `main.rs`. Owns the terminal (`terminal`), the [`State`], and the service handles.
 
 use std::future::pending;
@@ -41,7 +44,9 @@ use crate::audio::normalise::NormalisationConfig;
 use crate::audio::sink::SinkSpec;
 use crate::auth::store::CredentialStore;
 use crate::config::Config;
-use crate::connect::{ConnectEvent, ConnectLink, Controller, Device, RemotePlayback};
+use crate::connect::{
+    ConnectEvent, ConnectLink, Controller, Device, RemoteCommand, RemotePlayback,
+};
 use crate::logging::ForwardedLine;
 use crate::player::{PlayerEvent, PlayerStatus, QueueSnapshot};
 use crate::services::{PlaybackOptions, Services};
@@ -127,6 +132,22 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         config.device_name = format!("tonearm on {}", hostname());
     }
     let device_name = config.device_name.clone();
+    // The local control API (`tonearm ctl`): its commands come back in as intents for `update`.
+    let control = match crate::local_api::LocalApi::start(
+        &config.control,
+        crate::local_api::Identity {
+            device_id: device_id.clone(),
+            device_name: device_name.clone(),
+        },
+    )
+    .await
+    {
+        Ok(api) => api,
+        Err(e) => {
+            notices.push((Level::Error, format!("Control API off: {e}")));
+            None
+        }
+    };
 
     // The demo: the simulator in-process, signed in with the demo account's password.
     let mut demo = None;
@@ -255,7 +276,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
 
     let (switch_tx, switched) = mpsc::unbounded_channel();
-    let mut sources = Sources::new(answers, log_lines);
+    let mut sources = Sources::new(answers, log_lines, control);
     sources.handovers = handovers;
     sources.switched = Some(switched);
     let mut rt = Runtime {
@@ -296,10 +317,14 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         persister,
         connect_service,
         zeroconf,
+        sources,
         ..
     } = rt;
     if let Some(z) = zeroconf {
         let _ = tokio::time::timeout(Duration::from_secs(3), z.shutdown()).await;
+    }
+    if let Some(api) = &sources.control {
+        api.shutdown();
     }
     if let Some(c) = connect_service {
         // Leaves the account's device list.
@@ -394,6 +419,8 @@ enum Wake {
     Devices,
     Remote,
     Link,
+    /// Commands from the local control API, as the core's intents.
+    Control(Vec<crate::control::Intent>),
     Log(ForwardedLine),
     /// A long rate-limit pause started (shown as a notification with the wait).
     RateLimit(crate::api::RateLimitNotice),
@@ -425,6 +452,7 @@ struct Sources {
     handovers: Option<mpsc::UnboundedReceiver<Session>>,
     /// Handed-over sessions whose predecessor is gone.
     switched: Option<mpsc::UnboundedReceiver<Session>>,
+    control: Option<crate::local_api::LocalApi>,
 }
 
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
@@ -453,7 +481,11 @@ async fn signal_opt(s: &mut Option<Signal>) {
 }
 
 impl Sources {
-    fn new(answers: mpsc::UnboundedReceiver<Answer>, log: mpsc::Receiver<ForwardedLine>) -> Self {
+    fn new(
+        answers: mpsc::UnboundedReceiver<Answer>,
+        log: mpsc::Receiver<ForwardedLine>,
+        control: Option<crate::local_api::LocalApi>,
+    ) -> Self {
         Sources {
             term: Some(EventStream::new()),
             sigterm: signal(SignalKind::terminate()).ok(),
@@ -470,6 +502,7 @@ impl Sources {
             link: None,
             handovers: None,
             switched: None,
+            control,
         }
     }
 
@@ -513,6 +546,7 @@ impl Sources {
                 // The runtime holds a sender for the whole run; never closes.
                 None => Wake::Idle,
             },
+            intents = crate::local_api::next_intents(self.control.as_ref()) => Wake::Control(intents),
             ev = recv_unbounded(&mut self.connect) => match ev {
                 Some(ev) => Wake::Connect(ev),
                 None => { self.connect = None; Wake::Idle }
@@ -679,6 +713,17 @@ impl Runtime {
                 if let Msg::Library(Ok(lib)) = &m {
                     self.exec.library = Some(lib.clone());
                 }
+                if let Some(api) = &self.sources.control {
+                    match &m {
+                        Msg::Session(link) => api.set_session(control_link(link)),
+                        Msg::Notify {
+                            level: Level::Error,
+                            text,
+                            ..
+                        } => api.error(text.clone()),
+                        _ => {}
+                    }
+                }
                 self.msg(m)
             }
             Wake::Answer(Answer::SessionReady(session)) => self.session_ready(session, false),
@@ -689,6 +734,9 @@ impl Runtime {
                 self.sources.remote = Some(connect.remote());
                 self.sources.link = Some(connect.link());
                 self.sources.connect = Some(events);
+                if let Some(api) = &self.sources.control {
+                    api.attach_connect(connect.clone());
+                }
                 let controller: Arc<dyn Controller> = connect.clone();
                 self.exec.controller = Some(controller);
                 self.connect_service = Some(connect);
@@ -704,6 +752,9 @@ impl Runtime {
                     tokio::spawn(async move { c.shutdown().await });
                 }
                 self.exec.controller = None;
+                if let Some(api) = &self.sources.control {
+                    api.detach();
+                }
                 if let Some(s) = self.exec.services.take() {
                     tokio::spawn(async move { s.shutdown().await });
                 }
@@ -720,7 +771,14 @@ impl Runtime {
                 self.msg(Msg::Session(SessionLink::Offline));
                 true
             }
-            Wake::Player(ev) => self.msg(Msg::PlayerEvent(ev)),
+            Wake::Player(ev) => {
+                if let (PlayerEvent::Error { reason, .. }, Some(api)) = (&ev, &self.sources.control)
+                {
+                    api.error(format!("playback error: {reason}"));
+                }
+                self.msg(Msg::PlayerEvent(ev))
+            }
+            Wake::Control(intents) => self.msg(Msg::Control(intents)),
             Wake::Status => {
                 let Some(mut status) = self
                     .sources
@@ -751,12 +809,28 @@ impl Runtime {
                 self.save_queue(&snap);
                 self.msg(Msg::Queue(snap))
             }
-            Wake::Connect(ConnectEvent::Command(c)) => self.msg(Msg::RemoteCommand(c)),
-            Wake::Connect(ConnectEvent::Notice { error, text }) => self.msg(Msg::Notify {
-                level: if error { Level::Error } else { Level::Info },
-                text,
-                at: Instant::now(),
-            }),
+            Wake::Connect(ConnectEvent::Command(c)) => {
+                if let (
+                    RemoteCommand::Load {
+                        context_uri, ids, ..
+                    },
+                    Some(api),
+                ) = (&c, &self.sources.control)
+                {
+                    api.loaded(context_uri, ids);
+                }
+                self.msg(Msg::RemoteCommand(c))
+            }
+            Wake::Connect(ConnectEvent::Notice { error, text }) => {
+                if let (true, Some(api)) = (error, &self.sources.control) {
+                    api.error(text.clone());
+                }
+                self.msg(Msg::Notify {
+                    level: if error { Level::Error } else { Level::Info },
+                    text,
+                    at: Instant::now(),
+                })
+            }
             Wake::Devices => {
                 let Some(d) = self
                     .sources
@@ -910,6 +984,9 @@ impl Runtime {
         self.sources.player = Some(events);
         self.sources.status = Some(services.player.status());
         self.sources.queue = Some(services.player.queue());
+        if let Some(api) = &self.sources.control {
+            api.attach(&services);
+        }
         self.persister = Some(Persister::spawn(self.queue_path.clone()));
         if !self.exec.demo && self.exec.cache_path.is_none() {
             self.exec.cache_path = crate::api::library::default_cache_file(&username);
@@ -1020,6 +1097,17 @@ impl Runtime {
         if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
             self.save_queue(&q);
         }
+    }
+}
+
+/// The session link as the control API reports it.
+fn control_link(link: &SessionLink) -> crate::local_api::Link {
+    use crate::local_api::Link;
+    match link {
+        SessionLink::Offline => Link::Offline,
+        SessionLink::Connecting => Link::Connecting,
+        SessionLink::Online { .. } => Link::Online,
+        SessionLink::Reconnecting { .. } => Link::Reconnecting,
     }
 }
 

@@ -56,7 +56,7 @@ use mouse::mouse;
 use navigation::{back, focus, navigate, scroll, select, select_row, transfer};
 use playback::{local, playback, player_event};
 use queue::{move_in_queue, queue_msg, queue_selection, remove_from_queue};
-use remote::remote_command;
+use remote::{control_intents, remote_command};
 use search::{search_due, search_results, search_text};
 use trust::{trust_action, trust_key};
 
@@ -158,6 +158,7 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             state.remote = remote;
         }
         Msg::RemoteCommand(cmd) => remote_command(state, cmd, &mut out),
+        Msg::Control(intents) => control_intents(state, intents, &mut out),
         Msg::ConnectLink(link) => {
             out.redraw = state.connect != link;
             state.connect = link;

@@ -32,6 +32,13 @@ pub struct Cli {
     /// Device name shown to other Spotify clients.
     #[arg(long, global = true)]
     pub device_name: Option<String>,
+    /// The local control API's Unix socket (default: $XDG_RUNTIME_DIR/tonearm/control.sock);
+    /// the TUI and the daemon serve it, `tonearm ctl` connects to it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+    /// Serve no local control API.
+    #[arg(long, global = true)]
+    pub no_control_socket: bool,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     #[command(flatten)]
@@ -144,6 +151,136 @@ pub enum Command {
     Search(SearchArgs),
     /// Run as a Spotify Connect speaker without the UI (until SIGTERM/Ctrl-C).
     Daemon(DaemonArgs),
+    /// Control the running tonearm (TUI or daemon) through its local control API.
+    Ctl(CtlArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+pub struct CtlArgs {
+    /// Print the API's JSON answer (see docs/control-api.md) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use the TCP listener at this address instead of the socket (needs the bearer token).
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    pub tcp: Option<std::net::SocketAddr>,
+    /// The TCP listener's token file (default: control.token beside the socket; or set
+    /// TONEARM_CONTROL_TOKEN).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Subcommand, Clone)]
+pub enum CtlCommand {
+    /// What plays, where and how.
+    Status,
+    /// Resume playback.
+    Play,
+    Pause,
+    /// Play/pause.
+    Toggle,
+    Next,
+    /// Previous track (or the start of this one when more than 3 s in).
+    Prev,
+    /// Seek: `83` or `1:23` (absolute), `+10` / `-10` (seconds, relative).
+    Seek {
+        #[arg(allow_hyphen_values = true)]
+        position: String,
+    },
+    /// Volume in percent: `60`, or a step `+5` / `-5`.
+    Volume {
+        #[arg(allow_hyphen_values = true)]
+        level: String,
+    },
+    /// Shuffle on or off.
+    Shuffle {
+        state: OnOff,
+    },
+    /// Repeat mode.
+    Repeat {
+        mode: RepeatArg,
+    },
+    /// The queue (list, add, next, remove, move, clear).
+    Queue {
+        #[command(subcommand)]
+        command: Option<QueueCommand>,
+    },
+    /// Play tracks, albums or artists (URIs or open.spotify.com links), replacing the queue.
+    PlayUri {
+        #[arg(required = true)]
+        uris: Vec<String>,
+        /// Start at this track of the resulting queue.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+    },
+    /// Search the catalog and play the first track found.
+    PlaySearch {
+        #[arg(required = true)]
+        query: Vec<String>,
+    },
+    /// The account's devices.
+    Devices,
+    /// Move playback to a device (id or exact name).
+    Transfer {
+        device: String,
+    },
+    /// Save a track to Liked Songs (default: the current one).
+    Like {
+        uri: Option<String>,
+    },
+    /// Remove a track from Liked Songs (default: the current one).
+    Unlike {
+        uri: Option<String>,
+    },
+    /// Print events as they happen, one JSON object per line.
+    Events {
+        /// Stop after this many events (the `hello` included).
+        #[arg(long)]
+        count: Option<usize>,
+    },
+}
+
+#[derive(Subcommand, Clone)]
+pub enum QueueCommand {
+    /// List the queue (the default).
+    List,
+    /// Add after the current track and earlier additions (Spotify's order).
+    Add {
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
+    /// Play right after the current track.
+    Next {
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
+    /// Remove the entry at this index (as `queue list` shows it).
+    Remove { index: usize },
+    /// Move the entry at FROM to TO.
+    Move { from: usize, to: usize },
+    /// Remove everything but the current track.
+    Clear,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RepeatArg {
+    Off,
+    All,
+    One,
 }
 
 #[derive(Args)]

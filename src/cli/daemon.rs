@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 
 use super::args::DaemonArgs;
-use super::output::say;
+use super::output::{note, say};
 use super::{credential_store, wait_for_shutdown_signal};
 use crate::api::metadata::Bitrate;
 use crate::audio::sink::SinkSpec;
@@ -96,6 +96,9 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
                 ": waiting for a phone to log in"
             }
         );
+        if let Some(e) = &s.control_error {
+            note!("tonearm: control API off: {e}");
+        }
     };
     #[cfg(feature = "demo")]
     if let Some(d) = &demo_sim {

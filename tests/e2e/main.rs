@@ -7,6 +7,7 @@ mod audio;
 mod cli;
 mod common;
 mod connect;
+mod control_api;
 mod kat;
 mod keyring;
 mod layering;

@@ -58,6 +58,8 @@ fn command(home: &Path) -> Command {
     c.env("HOME", home)
         .env("XDG_STATE_HOME", home.join("state"))
         .env("XDG_CONFIG_HOME", home.join("config"))
+        // The control socket stays in this home too.
+        .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("TONEARM_CREDENTIAL_STORE", "file")
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
         .env_remove("TONEARM_LOG")

@@ -3,14 +3,15 @@
 //! session, a recording sink ([`sink`]), a whole signed-in Connect device ([`node`]), the
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
 //! ([`tmux`]), network namespaces for LAN tests ([`netns`]), clients with a chosen loopback
-//! source address ([`lan`]), the check for external tools ([`tools`]) and the small measuring
-//! helpers ([`measure`]).
+//! source address ([`lan`]), a JSON Schema subset checker ([`json_schema`]), the check for
+//! external tools ([`tools`]) and the small measuring helpers ([`measure`]).
 //!
 //! A dev-dependency of `tonearm` only; it is never part of the shipped library or binary, and
 //! the library never depends on it. Helpers panic with a message on failure: they run inside
 //! tests and benches.
 #![allow(clippy::unwrap_used)]
 
+pub mod json_schema;
 pub mod lan;
 pub mod measure;
 pub mod netns;

@@ -22,10 +22,10 @@ pub struct Home {
 }
 
 impl Home {
-    /// A fresh home (its `config`, `cache`, `state`, `data` and `tmp` exist) for `bin`.
+    /// A fresh home (its `config`, `cache`, `state`, `data`, `tmp` and `run` exist) for `bin`.
     pub fn new(bin: impl Into<PathBuf>) -> Home {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["config", "cache", "state", "data", "tmp"] {
+        for sub in ["config", "cache", "state", "data", "tmp", "run"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         Home {
@@ -48,6 +48,8 @@ impl Home {
             ("XDG_STATE_HOME", p.join("state")),
             ("XDG_DATA_HOME", p.join("data")),
             ("TMPDIR", p.join("tmp")),
+            // The control socket goes here: never the real user's, never another test's.
+            ("XDG_RUNTIME_DIR", p.join("run")),
             ("TONEARM_CREDENTIAL_STORE", "file".into()),
             // No Secret Service: the keyring must not be reached from a test.
             ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent".into()),
@@ -65,6 +67,11 @@ impl Home {
             c.env_remove(k);
         }
         c
+    }
+
+    /// The control API's socket (its default place under this home).
+    pub fn control_socket(&self) -> PathBuf {
+        self.path().join("run/tonearm/control.sock")
     }
 
     /// The binary's log file (its default place under this home).

@@ -1,4 +1,5 @@
-//! Remote Connect commands for this device: what they do is decided by the core
+//! Remote Connect commands and the local control API's intents for this device: what they do
+//! is decided by the core
 //! ([`crate::control::ops_for_remote`], the same mapping the daemon uses); this module runs the
 //! operations on the local player and writes the status-line note for the user.
 //!
@@ -19,6 +20,18 @@ pub(super) fn remote_command(state: &mut State, cmd: RemoteCommand, out: &mut Ou
     let now = Now::of(state.player.as_ref(), at);
     player_ops(state, control::ops_for_remote(&cmd, &now), at, out);
     notify(state, Level::Info, describe(&cmd));
+    out.redraw = true;
+}
+
+/// Intents from the local control API: the core's operations on the local player, as for a
+/// remote controller's commands (each read against the state as shown, so a burst acts on
+/// what the previous one anticipated).
+pub(super) fn control_intents(state: &mut State, intents: Vec<control::Intent>, out: &mut Out) {
+    for intent in intents {
+        let at = Instant::now();
+        let now = Now::of(state.player.as_ref(), at);
+        player_ops(state, control::ops(intent, &now), at, out);
+    }
     out.redraw = true;
 }
 
