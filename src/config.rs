@@ -53,6 +53,18 @@ pub struct RawConfig {
     pub ui: RawUi,
     #[serde(default)]
     pub connect: RawConnect,
+    #[serde(default)]
+    pub desktop: RawDesktop,
+}
+
+/// `[desktop]`: MPRIS and desktop notifications on the session bus.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDesktop {
+    /// Offer the MPRIS 2 player on the session bus (default on).
+    pub mpris: Option<bool>,
+    /// A notification on track change (default: on in the TUI, off in the daemon).
+    pub notifications: Option<bool>,
 }
 
 /// `[connect]`: the zeroconf receiver (LAN Connect target).
@@ -143,6 +155,24 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub ui: UiSettings,
     pub connect: ConnectSettings,
+    pub desktop: DesktopSettings,
+}
+
+/// The `[desktop]` section: `mpris` on unless turned off; `notifications` `None` = not set (on
+/// in the TUI, off in the daemon, which usually runs where nobody reads them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesktopSettings {
+    pub mpris: bool,
+    pub notifications: Option<bool>,
+}
+
+impl Default for DesktopSettings {
+    fn default() -> Self {
+        DesktopSettings {
+            mpris: true,
+            notifications: None,
+        }
+    }
 }
 
 /// Which zeroconf logins (`addUser`) a receiver accepts: the accept policy of SECURITY.md.
@@ -214,6 +244,7 @@ impl Default for Config {
             endpoints: Endpoints::default(),
             ui: UiSettings::default(),
             connect: ConnectSettings::default(),
+            desktop: DesktopSettings::default(),
         }
     }
 }
@@ -325,6 +356,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         zeroconf: raw.connect.zeroconf,
         zeroconf_accept,
     };
+    cfg.desktop = DesktopSettings {
+        mpris: raw.desktop.mpris.unwrap_or(true),
+        notifications: raw.desktop.notifications,
+    };
     Ok(cfg)
 }
 
@@ -408,6 +443,26 @@ mod tests {
         let c = parse("", Path::new("c.toml")).expect("empty config is valid");
         assert_eq!(c.endpoints, Endpoints::default());
         assert_eq!(c.device_id.len(), 40);
+        assert_eq!(c.desktop, DesktopSettings::default());
+        assert!(c.desktop.mpris);
+    }
+
+    #[test]
+    fn desktop_section_turns_mpris_and_notifications_off() {
+        let c = parse(
+            "[desktop]\nmpris = false\nnotifications = false\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.desktop,
+            DesktopSettings {
+                mpris: false,
+                notifications: Some(false)
+            }
+        );
+        let e = parse("[desktop]\nmpirs = true\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("mpirs"), "{e}");
     }
 
     #[test]

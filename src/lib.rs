@@ -31,6 +31,8 @@
 //! * [`uiconf`]  — the TUI's config: keymap + themes + `[ui]`, loaded and checked together.
 //! * [`connect`] — Spotify Connect: receiver (dealer, connect-state, zeroconf) and controller.
 //! * [`daemon`]  — `tonearm daemon`: the Connect receiver without the TUI.
+//! * [`desktop`] — MPRIS 2 and track-change notifications on the session bus (one more front
+//!   end: its method calls become [`control::Intent`]s).
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
 //! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
 //!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
@@ -54,6 +56,7 @@ pub mod connect;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod desktop;
 pub mod error;
 pub mod id;
 pub mod keymap;
