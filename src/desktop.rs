@@ -189,6 +189,35 @@ pub fn apply(player: &Player, intent: Intent) {
     }
 }
 
+/// Starts the integration on a task of its own that hands every intent to `forward` (the
+/// TUI's path: into its event loop) until `forward` returns `false` or the task is aborted;
+/// aborting it leaves the bus.
+pub fn spawn(
+    opts: DesktopOptions,
+    player: Player,
+    resolver: Resolver,
+    mut forward: impl FnMut(Intent) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some((_desktop, mut intents)) = Desktop::start(opts, player, resolver).await else {
+            return;
+        };
+        while let Some(intent) = intents.recv().await {
+            if !forward(intent) {
+                return;
+            }
+        }
+    })
+}
+
+/// The next MPRIS intent; pending forever without the integration (for a host's `select!`).
+pub async fn next_intent(rx: &mut Option<mpsc::UnboundedReceiver<Intent>>) -> Option<Intent> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Follows the player's status: MPRIS `PropertiesChanged` and `Seeked`, and a notification
 /// when a new track starts.
 async fn watch_status(

@@ -81,6 +81,9 @@ pub enum Msg {
     Remote(Option<RemotePlayback>),
     /// A command from a remote controller for this device; `update` maps it to an [`Action`].
     RemoteCommand(RemoteCommand),
+    /// An intent from the desktop (an MPRIS method call or property write) for the local
+    /// player; `update` carries it out through the core like a key.
+    Intent(crate::control::Intent),
     ConnectLink(ConnectLink),
     Session(SessionLink),
 

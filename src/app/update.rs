@@ -158,6 +158,7 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             state.remote = remote;
         }
         Msg::RemoteCommand(cmd) => remote_command(state, cmd, &mut out),
+        Msg::Intent(intent) => local(state, intent, &mut out),
         Msg::ConnectLink(link) => {
             out.redraw = state.connect != link;
             state.connect = link;

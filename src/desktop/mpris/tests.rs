@@ -53,10 +53,10 @@ fn metadata_maps_the_track() {
     let m = metadata(Some(&track(7, 215_000)));
     let s = |k: &str| m.get(k).map(|v| format!("{:?}", **v)).unwrap_or_default();
     assert!(s("mpris:trackid").contains("/org/tonearm/track/"));
-    assert_eq!(i64::try_from(m["mpris:length"].clone()).ok(), Some(215_000_000));
-    assert_eq!(String::try_from(m["xesam:title"].clone()).ok().as_deref(), Some("Title"));
-    assert_eq!(String::try_from(m["xesam:album"].clone()).ok().as_deref(), Some("Album"));
-    let artists: Vec<String> = m["xesam:artist"].clone().try_into().unwrap_or_default();
+    assert_eq!(i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(), Some(215_000_000));
+    assert_eq!(String::try_from(m["xesam:title"].try_clone().unwrap()).ok().as_deref(), Some("Title"));
+    assert_eq!(String::try_from(m["xesam:album"].try_clone().unwrap()).ok().as_deref(), Some("Album"));
+    let artists: Vec<String> = m["xesam:artist"].try_clone().unwrap().try_into().unwrap_or_default();
     assert_eq!(artists, vec!["One".to_string(), "Two".to_string()]);
     // No length when unknown; the no-track id alone without a track.
     assert!(!metadata(Some(&track(7, 0))).contains_key("mpris:length"));
@@ -71,7 +71,7 @@ fn odd_values_do_not_panic() {
     t.name = "\u{0}\u{202e}".into();
     t.artists = vec![String::new()];
     let m = metadata(Some(&t));
-    assert_eq!(i64::try_from(m["mpris:length"].clone()).ok(), Some(i64::MAX));
+    assert_eq!(i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(), Some(i64::MAX));
     let at = Instant::now();
     let s = status(PlayState::Playing, Some(t), u64::MAX, at);
     assert_eq!(position_us(&s, at + Duration::from_secs(5)), i64::MAX);
