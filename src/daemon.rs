@@ -331,7 +331,9 @@ async fn serve(
     // MPRIS (and notifications when asked for): one more front end, through the core.
     let resolver = crate::desktop::resolver_for(&services);
     let desktop = crate::desktop::Desktop::start(desktop_opts, services.player.clone(), resolver);
-    let (_desktop, mut mpris) = desktop.await.map_or((None, None), |(d, rx)| (Some(d), Some(rx)));
+    let (_desktop, mut mpris) = desktop
+        .await
+        .map_or((None, None), |(d, rx)| (Some(d), Some(rx)));
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {

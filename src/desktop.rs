@@ -126,9 +126,10 @@ impl Desktop {
         let build = async {
             let mut builder = zbus::connection::Builder::session()?;
             if opts.mpris {
-                builder = builder
-                    .serve_at(mpris::PATH, mpris::Root)?
-                    .serve_at(mpris::PATH, mpris::PlayerIface::new(player.clone(), tx, resolver))?;
+                builder = builder.serve_at(mpris::PATH, mpris::Root)?.serve_at(
+                    mpris::PATH,
+                    mpris::PlayerIface::new(player.clone(), tx, resolver),
+                )?;
             }
             builder.build().await
         };

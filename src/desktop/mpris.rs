@@ -76,12 +76,21 @@ pub fn us_to_ms(us: i64) -> u64 {
 pub fn metadata(track: Option<&TrackInfo>) -> HashMap<String, OwnedValue> {
     let mut m = HashMap::new();
     let Some(t) = track else {
-        m.insert("mpris:trackid".to_string(), OwnedValue::from(ObjectPath::from(no_track())));
+        m.insert(
+            "mpris:trackid".to_string(),
+            OwnedValue::from(ObjectPath::from(no_track())),
+        );
         return m;
     };
-    m.insert("mpris:trackid".into(), OwnedValue::from(ObjectPath::from(track_path(t.id))));
+    m.insert(
+        "mpris:trackid".into(),
+        OwnedValue::from(ObjectPath::from(track_path(t.id))),
+    );
     if t.duration_ms > 0 {
-        m.insert("mpris:length".into(), OwnedValue::from(ms_to_us(t.duration_ms)));
+        m.insert(
+            "mpris:length".into(),
+            OwnedValue::from(ms_to_us(t.duration_ms)),
+        );
     }
     m.insert("xesam:title".into(), str_value(&t.name));
     if let Ok(artists) = OwnedValue::try_from(Value::from(t.artists.clone())) {
@@ -436,7 +445,10 @@ impl PlayerIface {
 
     #[zbus(property)]
     fn can_seek(&self) -> bool {
-        self.status().track.as_ref().is_some_and(|t| t.duration_ms > 0)
+        self.status()
+            .track
+            .as_ref()
+            .is_some_and(|t| t.duration_ms > 0)
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
@@ -447,14 +459,18 @@ impl PlayerIface {
 
 /// The `Player` properties that differ between two statuses, as `PropertiesChanged` carries
 /// them (`Position` never: it is read on demand).
-pub fn changed_properties(old: &PlayerStatus, new: &PlayerStatus) -> Vec<(&'static str, Value<'static>)> {
+pub fn changed_properties(
+    old: &PlayerStatus,
+    new: &PlayerStatus,
+) -> Vec<(&'static str, Value<'static>)> {
     let mut out: Vec<(&'static str, Value<'static>)> = Vec::new();
     if playback_status(old) != playback_status(new) {
         out.push(("PlaybackStatus", Value::from(playback_status(new))));
     }
     let old_id = old.track.as_ref().map(|t| (t.id, t.duration_ms));
     let new_id = new.track.as_ref().map(|t| (t.id, t.duration_ms));
-    if old_id != new_id || old.track.as_ref().map(|t| &t.name) != new.track.as_ref().map(|t| &t.name)
+    if old_id != new_id
+        || old.track.as_ref().map(|t| &t.name) != new.track.as_ref().map(|t| &t.name)
     {
         let map: HashMap<String, OwnedValue> = metadata(new.track.as_ref());
         out.push(("Metadata", Value::from(map)));

@@ -27,8 +27,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 const NAME: &str = "MPRIS Daemon";
 
 fn tools() -> bool {
-    require_tool("dbus-run-session", "the MPRIS test runs a private session bus (Debian dbus)")
-        && require_tool("playerctl", "the MPRIS test drives the player with playerctl")
+    require_tool(
+        "dbus-run-session",
+        "the MPRIS test runs a private session bus (Debian dbus)",
+    ) && require_tool(
+        "playerctl",
+        "the MPRIS test drives the player with playerctl",
+    )
 }
 
 /// A private session bus; gone when dropped (its stdin closes, `cat` ends, the bus with it).
@@ -41,7 +46,12 @@ impl Bus {
     fn start(home: &Home) -> Bus {
         let mut child = home
             .command_for("dbus-run-session")
-            .args(["--", "sh", "-c", "echo \"$DBUS_SESSION_BUS_ADDRESS\"; exec cat"])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "echo \"$DBUS_SESSION_BUS_ADDRESS\"; exec cat",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -152,9 +162,12 @@ impl Rig {
         let sim = SimProcess::spawn(cmd);
         let (user, password) = account_in(&sim.info, "premium");
         let out = output_with_stdin(
-            home.command()
-                .args(endpoint_args(&sim.info))
-                .args(["login", "--username", &user, "--password-stdin"]),
+            home.command().args(endpoint_args(&sim.info)).args([
+                "login",
+                "--username",
+                &user,
+                "--password-stdin",
+            ]),
             Some(&format!("{password}\n")),
         );
         assert!(
@@ -194,9 +207,12 @@ impl Rig {
 
     async fn phone(&self) -> Phone {
         let base = self.sim.info["spclient"].as_str().unwrap();
-        within(20, Phone::connect(PhoneConfig::new(base, &self.user, &self.password)))
-            .await
-            .expect("the phone signs in")
+        within(
+            20,
+            Phone::connect(PhoneConfig::new(base, &self.user, &self.password)),
+        )
+        .await
+        .expect("the phone signs in")
     }
 
     /// The phone starts the demo album on the daemon; returns when it plays.
@@ -279,7 +295,12 @@ impl FakeNotifications {
     }
 
     fn get_server_information(&self) -> (String, String, String, String) {
-        ("fake".into(), "tonearm-tests".into(), "0".into(), "1.2".into())
+        (
+            "fake".into(),
+            "tonearm-tests".into(),
+            "0".into(),
+            "1.2".into(),
+        )
     }
 }
 
@@ -331,7 +352,11 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
 
     // Listed before anything plays.
     let listed = until_playerctl(&rig.home, &bus, &["-l"], 30, |o| o.contains("tonearm")).await;
-    assert!(listed.is_ok(), "playerctl -l: {listed:?}\n{}", rig.home.log());
+    assert!(
+        listed.is_ok(),
+        "playerctl -l: {listed:?}\n{}",
+        rig.home.log()
+    );
     rig.play_album(&phone).await;
 
     // Metadata of the playing track.
@@ -449,7 +474,10 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
     assert_eq!(got[0].summary, title);
     assert!(got[0].body.contains(artist), "{got:?}");
     assert_eq!(got[1].summary, second_title);
-    assert_eq!(got[1].replaces, 101, "the second replaces the first: {got:?}");
+    assert_eq!(
+        got[1].replaces, 101,
+        "the second replaces the first: {got:?}"
+    );
     phone.close().await;
 }
 

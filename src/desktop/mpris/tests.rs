@@ -53,10 +53,27 @@ fn metadata_maps_the_track() {
     let m = metadata(Some(&track(7, 215_000)));
     let s = |k: &str| m.get(k).map(|v| format!("{:?}", **v)).unwrap_or_default();
     assert!(s("mpris:trackid").contains("/org/tonearm/track/"));
-    assert_eq!(i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(), Some(215_000_000));
-    assert_eq!(String::try_from(m["xesam:title"].try_clone().unwrap()).ok().as_deref(), Some("Title"));
-    assert_eq!(String::try_from(m["xesam:album"].try_clone().unwrap()).ok().as_deref(), Some("Album"));
-    let artists: Vec<String> = m["xesam:artist"].try_clone().unwrap().try_into().unwrap_or_default();
+    assert_eq!(
+        i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(),
+        Some(215_000_000)
+    );
+    assert_eq!(
+        String::try_from(m["xesam:title"].try_clone().unwrap())
+            .ok()
+            .as_deref(),
+        Some("Title")
+    );
+    assert_eq!(
+        String::try_from(m["xesam:album"].try_clone().unwrap())
+            .ok()
+            .as_deref(),
+        Some("Album")
+    );
+    let artists: Vec<String> = m["xesam:artist"]
+        .try_clone()
+        .unwrap()
+        .try_into()
+        .unwrap_or_default();
     assert_eq!(artists, vec!["One".to_string(), "Two".to_string()]);
     // No length when unknown; the no-track id alone without a track.
     assert!(!metadata(Some(&track(7, 0))).contains_key("mpris:length"));
@@ -71,7 +88,10 @@ fn odd_values_do_not_panic() {
     t.name = "\u{0}\u{202e}".into();
     t.artists = vec![String::new()];
     let m = metadata(Some(&t));
-    assert_eq!(i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(), Some(i64::MAX));
+    assert_eq!(
+        i64::try_from(m["mpris:length"].try_clone().unwrap()).ok(),
+        Some(i64::MAX)
+    );
     let at = Instant::now();
     let s = status(PlayState::Playing, Some(t), u64::MAX, at);
     assert_eq!(position_us(&s, at + Duration::from_secs(5)), i64::MAX);
@@ -90,7 +110,10 @@ fn seek_past_the_end_is_next_and_set_position_checks_the_track() {
     let at = Instant::now();
     let s = status(PlayState::Paused, Some(track(3, 100_000)), 10_000, at);
     assert_eq!(seek_intent(&s, 5_000_000, at), Some(Intent::SeekBy(5000)));
-    assert_eq!(seek_intent(&s, -20_000_000, at), Some(Intent::SeekBy(-20_000)));
+    assert_eq!(
+        seek_intent(&s, -20_000_000, at),
+        Some(Intent::SeekBy(-20_000))
+    );
     assert_eq!(seek_intent(&s, 95_000_000, at), Some(Intent::Next));
     let id = track_path(SpotifyId(3));
     assert_eq!(
@@ -111,11 +134,26 @@ fn seek_past_the_end_is_next_and_set_position_checks_the_track() {
 fn status_strings() {
     let at = Instant::now();
     let t = Some(track(1, 1000));
-    assert_eq!(playback_status(&status(PlayState::Playing, t.clone(), 0, at)), "Playing");
-    assert_eq!(playback_status(&status(PlayState::Paused, t.clone(), 0, at)), "Paused");
-    assert_eq!(playback_status(&status(PlayState::Loading, t, 0, at)), "Playing");
-    assert_eq!(playback_status(&status(PlayState::Loading, None, 0, at)), "Stopped");
-    assert_eq!(playback_status(&status(PlayState::Stopped, None, 0, at)), "Stopped");
+    assert_eq!(
+        playback_status(&status(PlayState::Playing, t.clone(), 0, at)),
+        "Playing"
+    );
+    assert_eq!(
+        playback_status(&status(PlayState::Paused, t.clone(), 0, at)),
+        "Paused"
+    );
+    assert_eq!(
+        playback_status(&status(PlayState::Loading, t, 0, at)),
+        "Playing"
+    );
+    assert_eq!(
+        playback_status(&status(PlayState::Loading, None, 0, at)),
+        "Stopped"
+    );
+    assert_eq!(
+        playback_status(&status(PlayState::Stopped, None, 0, at)),
+        "Stopped"
+    );
     for mode in [RepeatMode::Off, RepeatMode::All, RepeatMode::One] {
         assert_eq!(repeat_for(loop_status(mode)), Some(mode));
     }
@@ -141,7 +179,10 @@ fn changes_and_seeks_are_detected() {
     c.position_ms = 0;
     assert!(!seeked(&a, &c));
     let names: Vec<&str> = changed_properties(&a, &c).iter().map(|(n, _)| *n).collect();
-    assert!(names.contains(&"Metadata") && names.contains(&"CanSeek"), "{names:?}");
+    assert!(
+        names.contains(&"Metadata") && names.contains(&"CanSeek"),
+        "{names:?}"
+    );
     // Pause, volume, shuffle, repeat.
     let mut d = a.clone();
     d.state = PlayState::Paused;
@@ -149,5 +190,8 @@ fn changes_and_seeks_are_detected() {
     d.shuffle = true;
     d.repeat = RepeatMode::One;
     let names: Vec<&str> = changed_properties(&a, &d).iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, vec!["PlaybackStatus", "Volume", "Shuffle", "LoopStatus"]);
+    assert_eq!(
+        names,
+        vec!["PlaybackStatus", "Volume", "Shuffle", "LoopStatus"]
+    );
 }
