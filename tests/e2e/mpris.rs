@@ -217,29 +217,34 @@ impl Rig {
 
     /// The phone starts the demo album on the daemon; returns when it plays.
     async fn play_album(&self, phone: &Phone) {
+        self.play_album_on(phone, NAME).await;
+    }
+
+    /// The phone starts the demo album on the device `name`; returns when it plays.
+    async fn play_album_on(&self, phone: &Phone, name: &str) {
         let t0 = Instant::now();
         loop {
             if let Ok(list) = phone.devices().await {
-                if list.iter().any(|d| d.name == NAME) {
+                if list.iter().any(|d| d.name == name) {
                     break;
                 }
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(60),
-                "the daemon registers\n{}",
+                "{name} registers\n{}",
                 self.home.log()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let album = self.sim.info["demo_album"].as_str().unwrap().to_string();
-        within(20, phone.play(Some(NAME), &album, Some(0), None))
+        within(20, phone.play(Some(name), &album, Some(0), None))
             .await
             .expect("the phone starts the daemon");
         until_status(phone, 30, |st| {
-            st["active_device_name"] == NAME && st["is_playing"] == true
+            st["active_device_name"] == name && st["is_playing"] == true
         })
         .await
-        .unwrap_or_else(|st| panic!("the daemon plays: {st}\n{}", self.home.log()));
+        .unwrap_or_else(|st| panic!("{name} plays: {st}\n{}", self.home.log()));
     }
 
     fn track(&self, i: usize) -> &Value {
@@ -495,5 +500,60 @@ async fn without_a_session_bus_the_daemon_plays_and_says_so_once() {
         .filter(|l| l.contains("desktop integration (MPRIS, notifications) off"))
         .count();
     assert_eq!(lines, 1, "one log line about the missing bus:\n{log}");
+    phone.close().await;
+}
+
+/// The TUI is a front end of MPRIS too: in tmux on the private bus, started by the phone,
+/// `playerctl` reads its track and its `pause`/`next` go through `update` (`Msg::Intent`) to
+/// the player — the now-playing bar and the phone both follow.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playerctl_drives_the_tui() {
+    if !tools() || !require_tool("tmux", "the TUI runs in a tmux pane") {
+        return;
+    }
+    const TUI: &str = "MPRIS TUI";
+    let rig = Rig::start(None);
+    let bus = Bus::start(&rig.home);
+    let tmux = rig.home.tmux(
+        (120, 40),
+        &format!(
+            "exec env TERM=xterm-256color DBUS_SESSION_BUS_ADDRESS='{}' {BIN} {} --sink null --device-name '{TUI}'",
+            bus.address,
+            endpoint_args(&rig.sim.info).join(" ")
+        ),
+    );
+    let log = || format!("log:\n{}", rig.home.log());
+    tmux.wait_for("the library", Duration::from_secs(90), log, |s| {
+        s.contains("Demo Mix")
+    });
+    let phone = rig.phone().await;
+    rig.play_album_on(&phone, TUI).await;
+    let first = rig.track(0)["name"].as_str().unwrap().to_string();
+    until_playerctl(&rig.home, &bus, &["metadata", "title"], 20, |o| o == first)
+        .await
+        .unwrap_or_else(|o| panic!("the TUI's metadata shows {first:?}: {o}\n{}", log()));
+
+    let (ok, _, err) = playerctl(&rig.home, &bus, &["pause"]);
+    assert!(ok, "pause: {err}");
+    until_status(&phone, 15, |st| st["is_paused"] == true)
+        .await
+        .unwrap_or_else(|st| panic!("the phone sees the TUI paused: {st}"));
+    until_playerctl(&rig.home, &bus, &["status"], 10, |o| o == "Paused")
+        .await
+        .unwrap_or_else(|o| panic!("playerctl status: {o}"));
+
+    let second = rig.track(1)["name"].as_str().unwrap().to_string();
+    let (ok, _, err) = playerctl(&rig.home, &bus, &["next"]);
+    assert!(ok, "next: {err}");
+    tmux.wait_for(
+        "the next track on the bar",
+        Duration::from_secs(30),
+        log,
+        |s| s.lines().rev().take(6).any(|l| l.contains(&second)),
+    );
+    until_playerctl(&rig.home, &bus, &["metadata", "title"], 10, |o| o == second)
+        .await
+        .unwrap_or_else(|o| panic!("metadata follows next: {o}"));
     phone.close().await;
 }
