@@ -351,7 +351,7 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
     }
     let mut rig = Rig::start(Some("[desktop]\nnotifications = true\n"));
     let bus = Bus::start(&rig.home);
-    let (_server, calls) = fake_notifications(&bus).await;
+    let (server, calls) = fake_notifications(&bus).await;
     rig.spawn_daemon(Some(&bus));
     let phone = rig.phone().await;
 
@@ -421,8 +421,28 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
     // or the middle of a shorter track.
     let len2 = second["duration_ms"].as_u64().unwrap();
     let target_s = if len2 > 40_000 { 30 } else { len2 / 2000 };
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.mpris.MediaPlayer2.Player")
+        .unwrap()
+        .member("Seeked")
+        .unwrap()
+        .build();
+    let mut seeked = zbus::MessageStream::for_match_rule(rule, &server, None)
+        .await
+        .expect("watch Seeked");
     let (ok, _, err) = playerctl(&rig.home, &bus, &["position", &target_s.to_string()]);
     assert!(ok, "position: {err}");
+    // The jump is signalled (`Seeked`, in µs), as playing on is not.
+    let signal = within(10, futures_util::StreamExt::next(&mut seeked))
+        .await
+        .expect("a Seeked signal")
+        .expect("a message");
+    let at_us: i64 = signal.body().deserialize().expect("Seeked(x)");
+    assert!(
+        (at_us as f64 / 1e6 - target_s as f64).abs() < 3.0,
+        "Seeked({at_us}) for {target_s} s"
+    );
     let want = target_s as f64;
     until_playerctl(&rig.home, &bus, &["position"], 10, |o| {
         (secs(o) - want).abs() < 3.0
