@@ -92,7 +92,8 @@ pub enum DesktopError {
 /// The running integration; dropping it leaves the bus (the name is released with the
 /// connection).
 pub struct Desktop {
-    conn: zbus::Connection,
+    /// Held for the bus name and the served objects; dropped with the integration.
+    _conn: zbus::Connection,
     bus_name: Option<String>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -153,7 +154,7 @@ impl Desktop {
         ));
         Ok((
             Desktop {
-                conn,
+                _conn: conn,
                 bus_name,
                 task,
             },
@@ -165,11 +166,6 @@ impl Desktop {
     /// when another tonearm has it); `None` with MPRIS off.
     pub fn bus_name(&self) -> Option<&str> {
         self.bus_name.as_deref()
-    }
-
-    /// The connection (the unique name, for tests and logs).
-    pub fn connection(&self) -> &zbus::Connection {
-        &self.conn
     }
 }
 

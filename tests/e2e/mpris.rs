@@ -503,6 +503,21 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
         got[1].replaces, 101,
         "the second replaces the first: {got:?}"
     );
+
+    // OpenUri with an open.spotify.com link: that track plays (through the core's Load).
+    let third = rig.track(2).clone();
+    let third_uri = third["uri"].as_str().unwrap().to_string();
+    let link = format!(
+        "https://open.spotify.com/track/{}?si=x",
+        third_uri.rsplit(':').next().unwrap()
+    );
+    let (ok, _, err) = playerctl(&rig.home, &bus, &["open", &link]);
+    assert!(ok, "open: {err}");
+    until_status(&phone, 20, |st| {
+        st["track_uri"] == third_uri.as_str() && st["is_playing"] == true
+    })
+    .await
+    .unwrap_or_else(|st| panic!("the phone sees the opened track play: {st}"));
     phone.close().await;
 }
 
