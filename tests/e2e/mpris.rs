@@ -482,8 +482,44 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    // A pause from the phone: playerctl status follows.
+    // A pause from the phone: `PropertiesChanged` says so (what widgets and media-key
+    // daemons listen to), and playerctl status follows.
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.freedesktop.DBus.Properties")
+        .unwrap()
+        .member("PropertiesChanged")
+        .unwrap()
+        .path("/org/mpris/MediaPlayer2")
+        .unwrap()
+        .build();
+    let mut changes = zbus::MessageStream::for_match_rule(rule, &server, None)
+        .await
+        .expect("watch PropertiesChanged");
     within(20, phone.pause(Some(NAME))).await.expect("pause");
+    within(15, async {
+        loop {
+            let msg = futures_util::StreamExt::next(&mut changes)
+                .await
+                .expect("the bus is up")
+                .expect("a message");
+            let (iface, changed, _): (
+                String,
+                HashMap<String, zbus::zvariant::OwnedValue>,
+                Vec<String>,
+            ) = msg
+                .body()
+                .deserialize()
+                .expect("PropertiesChanged(sa{sv}as)");
+            let status = changed
+                .get("PlaybackStatus")
+                .and_then(|v| String::try_from(v.try_clone().unwrap()).ok());
+            if iface == "org.mpris.MediaPlayer2.Player" && status.as_deref() == Some("Paused") {
+                break;
+            }
+        }
+    })
+    .await;
     until_playerctl(&rig.home, &bus, &["status"], 15, |o| o == "Paused")
         .await
         .unwrap_or_else(|o| panic!("playerctl follows the phone's pause: {o}"));
