@@ -7,13 +7,14 @@ set -euo pipefail
 # `setup.sh test` adds what only the tests need: chromium (the end-to-end sign-in test drives a
 # real headless browser), python3-zeroconf (the mDNS test's independent browser), tmux (the
 # terminal UI test types into a tmux pane), iproute2 (`ip netns`: the mDNS tests run in
-# network namespaces of their own, as root) and dbus + gnome-keyring (the credential store test
-# runs a real Secret Service on a private `dbus-run-session` bus). Without them those tests
+# network namespaces of their own, as root), dbus + gnome-keyring (the credential store test
+# runs a real Secret Service on a private `dbus-run-session` bus) and playerctl (the MPRIS test's
+# independent client on such a bus). Without them those tests
 # return early with a printed reason; under CI=true they fail instead. `make demo` does not pull
 # in any of them. `make bench` needs tmux (the TUI benchmark).
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium python3-zeroconf tmux iproute2 dbus gnome-keyring)
+  packages+=(chromium python3-zeroconf tmux iproute2 dbus gnome-keyring playerctl)
 elif [ "${1:-}" = "bench" ]; then
   packages+=(tmux)
 fi
@@ -51,8 +52,8 @@ fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf and iproute2 for the mDNS tests, tmux for the terminal UI test, dbus and gnome-keyring for the Secret Service test)." >&2
-  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux iproute dbus gnome-keyring')." >&2
+  echo "setup: missing system packages: ${missing[*]} (ALSA headers, pkg-config; chromium for the sign-in tests, python3-zeroconf and iproute2 for the mDNS tests, tmux for the terminal UI test, dbus and gnome-keyring for the Secret Service test, playerctl for the MPRIS test)." >&2
+  echo "setup: install them with your package manager (e.g. 'dnf install alsa-lib-devel pkgconf chromium tmux iproute dbus gnome-keyring playerctl')." >&2
   exit 1
 fi
 

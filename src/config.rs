@@ -55,6 +55,18 @@ pub struct RawConfig {
     pub connect: RawConnect,
     #[serde(default)]
     pub control: RawControl,
+    #[serde(default)]
+    pub desktop: RawDesktop,
+}
+
+/// `[desktop]`: MPRIS and desktop notifications on the session bus.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDesktop {
+    /// Offer the MPRIS 2 player on the session bus (default on).
+    pub mpris: Option<bool>,
+    /// A notification on track change (default: on in the TUI, off in the daemon).
+    pub notifications: Option<bool>,
 }
 
 /// `[connect]`: the zeroconf receiver (LAN Connect target).
@@ -160,6 +172,24 @@ pub struct Config {
     pub ui: UiSettings,
     pub connect: ConnectSettings,
     pub control: ControlSettings,
+    pub desktop: DesktopSettings,
+}
+
+/// The `[desktop]` section: `mpris` on unless turned off; `notifications` `None` = not set (on
+/// in the TUI, off in the daemon, which usually runs where nobody reads them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesktopSettings {
+    pub mpris: bool,
+    pub notifications: Option<bool>,
+}
+
+impl Default for DesktopSettings {
+    fn default() -> Self {
+        DesktopSettings {
+            mpris: true,
+            notifications: None,
+        }
+    }
 }
 
 /// Which zeroconf logins (`addUser`) a receiver accepts: the accept policy of SECURITY.md.
@@ -249,6 +279,7 @@ impl Default for Config {
             ui: UiSettings::default(),
             connect: ConnectSettings::default(),
             control: ControlSettings::default(),
+            desktop: DesktopSettings::default(),
         }
     }
 }
@@ -361,6 +392,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         zeroconf_accept,
     };
     cfg.control = resolve_control(raw.control).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
+    cfg.desktop = DesktopSettings {
+        mpris: raw.desktop.mpris.unwrap_or(true),
+        notifications: raw.desktop.notifications,
+    };
     Ok(cfg)
 }
 
@@ -483,6 +518,26 @@ mod tests {
         let c = parse("", Path::new("c.toml")).expect("empty config is valid");
         assert_eq!(c.endpoints, Endpoints::default());
         assert_eq!(c.device_id.len(), 40);
+        assert_eq!(c.desktop, DesktopSettings::default());
+        assert!(c.desktop.mpris);
+    }
+
+    #[test]
+    fn desktop_section_turns_mpris_and_notifications_off() {
+        let c = parse(
+            "[desktop]\nmpris = false\nnotifications = false\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.desktop,
+            DesktopSettings {
+                mpris: false,
+                notifications: Some(false)
+            }
+        );
+        let e = parse("[desktop]\nmpirs = true\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("mpirs"), "{e}");
     }
 
     #[test]

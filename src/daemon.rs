@@ -18,10 +18,11 @@
 //!
 //! It serves the local control API ([`crate::local_api`]) when the config says so; its
 //! commands take the same path as Connect's (`control::apply_intents`).
+//! MPRIS (`desktop`) is one more front end here: its intents go through the same core.
 //!
 //! Called by `main.rs` (the `daemon` subcommand) and tests. Depends on the service modules
-//! (session, services, connect, auth's credential store) and the core (`control`); never on UI
-//! code or the simulator.
+//! (session, services, connect, auth's credential store, desktop) and the core (`control`);
+//! never on UI code or the simulator.
 
 use std::future::Future;
 use std::time::Duration;
@@ -332,6 +333,7 @@ async fn serve(
         d.set_account(Some(&session.username()));
     }
     let endpoints = config.endpoints.clone();
+    let desktop_opts = crate::desktop::DesktopOptions::for_daemon(&config.desktop);
     let (services, mut player_events) = Services::start(config, session, opts.playback.clone());
     let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
     cc.device_type = opts.device_type;
@@ -367,6 +369,12 @@ async fn serve(
         a.attach_connect(connect.clone());
         a.set_session(crate::local_api::Link::Online);
     }
+    // MPRIS (and notifications when asked for): one more front end, through the core.
+    let resolver = crate::desktop::resolver_for(&services);
+    let desktop = crate::desktop::Desktop::start(desktop_opts, services.player.clone(), resolver);
+    let (_desktop, mut mpris) = desktop
+        .await
+        .map_or((None, None), |(d, rx)| (Some(d), Some(rx)));
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
@@ -431,6 +439,9 @@ async fn serve(
                 }
                 None => break Outcome::Shutdown,
             },
+            Some(intent) = crate::desktop::next_intent(&mut mpris) => {
+                crate::desktop::apply(&services.player, intent);
+            }
             Some(ev) = player_events.recv() => match ev {
                 PlayerEvent::Error { reason, skipped, .. } => {
                     tracing::warn!(skipped, "playback error: {reason}");

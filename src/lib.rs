@@ -34,6 +34,8 @@
 //! * [`local_api`] — the local control API (Unix socket HTTP/JSON + WebSocket events) that
 //!   `tonearm ctl` and scripts use; one more front end of the core, served by the TUI and the
 //!   daemon.
+//! * [`desktop`] — MPRIS 2 and track-change notifications on the session bus (one more front
+//!   end: its method calls become [`control::Intent`]s).
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
 //! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
 //!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
@@ -57,6 +59,7 @@ pub mod connect;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod desktop;
 pub mod error;
 pub mod id;
 pub mod keymap;

@@ -81,8 +81,9 @@ pub enum Msg {
     Remote(Option<RemotePlayback>),
     /// A command from a remote controller for this device; `update` maps it to an [`Action`].
     RemoteCommand(RemoteCommand),
-    /// Commands from the local control API (`tonearm ctl`), already the core's intents; for
-    /// the local player, like Connect commands.
+    /// Intents for the local player from a front end that is not a key: the local control API
+    /// (`tonearm ctl`) or the desktop (MPRIS method calls and property writes); `update` carries
+    /// them out through the core like keys.
     Control(Vec<crate::control::Intent>),
     ConnectLink(ConnectLink),
     Session(SessionLink),

@@ -305,6 +305,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         zeroconf,
         supervisor: None,
         switch_tx,
+        desktop: None,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -318,8 +319,12 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         connect_service,
         zeroconf,
         sources,
+        desktop,
         ..
     } = rt;
+    if let Some(d) = desktop {
+        d.abort();
+    }
     if let Some(z) = zeroconf {
         let _ = tokio::time::timeout(Duration::from_secs(3), z.shutdown()).await;
     }
@@ -612,6 +617,9 @@ struct Runtime {
     supervisor: Option<tokio::task::JoinHandle<()>>,
     /// Where a wound-down handover goes on (to [`Wake::Switched`]).
     switch_tx: mpsc::UnboundedSender<Session>,
+    /// MPRIS and notifications for the current services (`desktop::spawn`; its intents come
+    /// in as `Msg::Control` answers). Aborted when the services go.
+    desktop: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -754,6 +762,9 @@ impl Runtime {
                 self.exec.controller = None;
                 if let Some(api) = &self.sources.control {
                     api.detach();
+                }
+                if let Some(d) = self.desktop.take() {
+                    d.abort();
                 }
                 if let Some(s) = self.exec.services.take() {
                     tokio::spawn(async move { s.shutdown().await });
@@ -931,6 +942,9 @@ impl Runtime {
         let connect = self.connect_service.take();
         let services = self.exec.services.take();
         self.exec.controller = None;
+        if let Some(d) = self.desktop.take() {
+            d.abort();
+        }
         let src = &mut self.sources;
         src.status = None;
         src.queue = None;
@@ -1032,6 +1046,16 @@ impl Runtime {
             self.exec_sender(),
             !self.exec.demo && !handed_over,
         ))) {
+            old.abort();
+        }
+        let tx = self.exec_sender();
+        let desktop = crate::desktop::spawn(
+            crate::desktop::DesktopOptions::for_tui(&self.exec.config.desktop),
+            services.player.clone(),
+            crate::desktop::resolver_for(&services),
+            move |intent| tx.send(Answer::Msg(Msg::Control(vec![intent]))).is_ok(),
+        );
+        if let Some(old) = self.desktop.replace(desktop) {
             old.abort();
         }
         self.exec.services = Some(services);

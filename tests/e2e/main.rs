@@ -12,6 +12,7 @@ mod kat;
 mod keyring;
 mod layering;
 mod mdns;
+mod mpris;
 mod oauth_listener;
 mod player;
 mod recovery;

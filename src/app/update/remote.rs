@@ -28,9 +28,7 @@ pub(super) fn remote_command(state: &mut State, cmd: RemoteCommand, out: &mut Ou
 /// what the previous one anticipated).
 pub(super) fn control_intents(state: &mut State, intents: Vec<control::Intent>, out: &mut Out) {
     for intent in intents {
-        let at = Instant::now();
-        let now = Now::of(state.player.as_ref(), at);
-        player_ops(state, control::ops(intent, &now), at, out);
+        super::playback::local(state, intent, out);
     }
     out.redraw = true;
 }

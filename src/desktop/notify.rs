@@ -1,0 +1,130 @@
+//! Desktop notifications on track change through `org.freedesktop.Notifications.Notify` on
+//! the desktop's zbus connection: the title as summary, "artists — album" as body, app name
+//! `tonearm`, each replacing the previous one (`replaces_id`) instead of stacking.
+//!
+//! A task of its own takes the newest track from a watch, so a slow or absent notification
+//! server never holds up MPRIS. Failures are logged once (then at debug), never shown.
+//! Called by `desktop.rs` only; depends on the player's track type and zbus.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use zbus::zvariant::Value;
+
+use crate::player::loader::TrackInfo;
+
+const DESTINATION: &str = "org.freedesktop.Notifications";
+const PATH: &str = "/org/freedesktop/Notifications";
+/// A notification server that does not answer within this is given up on for that track.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the notification shows (ms), a track change being a passing event.
+const EXPIRE_MS: i32 = 5000;
+
+/// Starts the notifier; send it the track being heard.
+pub fn spawn(conn: zbus::Connection) -> watch::Sender<Option<TrackInfo>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(run(conn, rx));
+    tx
+}
+
+async fn run(conn: zbus::Connection, mut tracks: watch::Receiver<Option<TrackInfo>>) {
+    let mut replaces: u32 = 0;
+    let mut failed_before = false;
+    while tracks.changed().await.is_ok() {
+        let Some(track) = tracks.borrow_and_update().clone() else {
+            continue;
+        };
+        let call = notify(&conn, replaces, &track);
+        let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the notification server did not answer".to_string()),
+        };
+        match result {
+            Ok(id) => replaces = id,
+            Err(e) if !failed_before => {
+                failed_before = true;
+                tracing::info!("desktop notifications unavailable: {e}");
+            }
+            Err(e) => tracing::debug!("desktop notification failed: {e}"),
+        }
+    }
+}
+
+async fn notify(conn: &zbus::Connection, replaces: u32, track: &TrackInfo) -> zbus::Result<u32> {
+    let (summary, body) = text(track);
+    let hints: HashMap<&str, Value<'_>> = HashMap::new();
+    let reply = conn
+        .call_method(
+            Some(DESTINATION),
+            PATH,
+            Some(DESTINATION),
+            "Notify",
+            &(
+                "tonearm",
+                replaces,
+                "",
+                summary.as_str(),
+                body.as_str(),
+                Vec::<&str>::new(),
+                hints,
+                EXPIRE_MS,
+            ),
+        )
+        .await?;
+    reply.body().deserialize::<u32>()
+}
+
+/// The summary (the title) and body ("artists — album", markup escaped: servers may read
+/// the body as a small subset of HTML) of a track's notification.
+pub fn text(track: &TrackInfo) -> (String, String) {
+    let artists = track.artists.join(", ");
+    let body = match (artists.is_empty(), track.album.is_empty()) {
+        (false, false) => format!("{artists} — {}", track.album),
+        (false, true) => artists,
+        (true, false) => track.album.clone(),
+        (true, true) => String::new(),
+    };
+    (track.name.clone(), escape_markup(&body))
+}
+
+fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::SpotifyId;
+
+    fn track(artists: &[&str], album: &str) -> TrackInfo {
+        TrackInfo {
+            id: SpotifyId(1),
+            played_id: SpotifyId(1),
+            name: "Song <1>".into(),
+            artists: artists.iter().map(|a| a.to_string()).collect(),
+            album: album.into(),
+            duration_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn body_is_artists_then_album_escaped() {
+        let (summary, body) = text(&track(&["A & B", "C"], "Album"));
+        // The summary is plain text by the spec; only the body is markup.
+        assert_eq!(summary, "Song <1>");
+        assert_eq!(body, "A &amp; B, C — Album");
+        assert_eq!(text(&track(&[], "X")).1, "X");
+        assert_eq!(text(&track(&["Y"], "")).1, "Y");
+        assert_eq!(text(&track(&[], "")).1, "");
+    }
+}
