@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Regenerates scripts/hot-text.ld, the list of functions `tonearm play` executes, which build.rs
 # hands to the linker so they share pages (fewer resident text pages: the RSS budget).
-#   usage: scripts/hot-text.sh [BINARY]   (default: target/release/tonearm, built first)
-# Profiles a release binary playing the demo album to a pipe against a simulator run from a
-# copy of the binary: scripts/textprof.c (LD_PRELOAD) serves the binary's text page by page
-# through userfaultfd and logs each page executed; scripts/hot_text.py maps the pages to
-# functions. Linux only; needs cc, python3, readelf and nm (binutils), and the right to use
+#   usage: scripts/hot-text.sh [BINARY [PREVIOUS]]
+#          (default BINARY: target/release/tonearm, built first)
+# Profiles a release binary playing the demo album to a pipe, and the TUI playing, against a
+# simulator run from a copy of the binary: scripts/textprof.c (LD_PRELOAD) serves the binary's
+# text page by page through userfaultfd and logs each page executed; scripts/hot_text.py maps
+# the pages to functions. PREVIOUS, an earlier build of the same code (e.g. the one before
+# hot-text.ld changed), is profiled too: only functions executed in both layouts are kept,
+# which drops the bystanders that merely shared a page with hot code. Linux only; needs cc, python3, readelf and nm (binutils), and the right to use
 # userfaultfd (root, or vm.unprivileged_userfaultfd=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 bin=${1:-}
+previous=${2:-}
 if [ -z "$bin" ]; then
   cargo build --release --quiet --bin tonearm
   bin=$target/release/tonearm
@@ -40,23 +44,36 @@ PY
 )
 read -r -a endpoints <<<"${conf[0]}"
 printf '%s\n' "${conf[2]}" | "$bin" "${endpoints[@]}" login --username "${conf[1]}" --password-stdin >/dev/null
-# `tonearm play` of the demo album (three runs: the union of what they execute)
-for run in 1 2 3; do
-  TEXTPROF_OUT=$work/play.$run LD_PRELOAD=$work/textprof.so \
-    "$bin" "${endpoints[@]}" play --sink pipe "${conf[3]}" 2>/dev/null >/dev/null
-done
-# then the TUI in a tmux pane: start, open Liked Songs, play it for a while, quit
-if command -v tmux >/dev/null; then
-  line="exec env TERM=xterm-256color TEXTPROF_OUT=$work/tui.1 LD_PRELOAD=$work/textprof.so $bin"
-  line+=" ${endpoints[*]} --sink null"
+# profile BINARY DIR: three runs of `tonearm play` of the demo album (the union of what they
+# execute, DIR/play.N), then the TUI in a tmux pane (DIR/tui.1): start, open Liked Songs, play
+# it for a while, quit.
+profile() {
+  local bin=$1 dir=$2
+  mkdir -p "$dir"
+  for run in 1 2 3; do
+    TEXTPROF_OUT=$dir/play.$run LD_PRELOAD=$work/textprof.so \
+      "$bin" "${endpoints[@]}" play --sink pipe "${conf[3]}" 2>/dev/null >/dev/null
+  done
+  if ! command -v tmux >/dev/null; then
+    echo "hot-text: no tmux, profiling \`tonearm play\` only" >&2
+    return
+  fi
+  local line="exec env TERM=xterm-256color TEXTPROF_OUT=$dir/tui.1 LD_PRELOAD=$work/textprof.so"
+  line+=" $bin ${endpoints[*]} --sink null"
   tmux -S "$work/tmux" -f /dev/null new-session -d -x 120 -y 40 "$line"
   sleep 5
   for k in 1 l Enter Enter; do tmux -S "$work/tmux" send-keys "$k"; sleep 0.5; done
   sleep 20
+  tmux -S "$work/tmux" capture-pane -p | grep -q "▶" || echo "hot-text: the TUI did not play" >&2
   tmux -S "$work/tmux" send-keys C-c
   sleep 2
   tmux -S "$work/tmux" kill-server 2>/dev/null || true
-else
-  echo "hot-text: no tmux, profiling \`tonearm play\` only" >&2
+}
+profile "$bin" "$work/this"
+confirm=()
+if [ -n "$previous" ]; then
+  profile "$previous" "$work/previous"
+  mapfile -t confirm < <(printf "%s\n" --confirm "$previous"; ls "$work"/previous/play.* "$work"/previous/tui.* 2>/dev/null)
 fi
-python3 scripts/hot_text.py "$bin" "$work"/play.* $(ls "$work"/tui.* 2>/dev/null) >scripts/hot-text.ld
+python3 scripts/hot_text.py "$bin" $(ls "$work"/this/play.* "$work"/this/tui.* 2>/dev/null) \
+  "${confirm[@]}" >scripts/hot-text.ld
