@@ -70,6 +70,8 @@ profile() {
   tmux -S "$work/tmux" kill-server 2>/dev/null || true
 }
 profile "$bin" "$work/this"
+# HOT_TEXT_KEEP=DIR keeps the profiles (to try other rules in hot_text.py without a new run)
+if [ -n "${HOT_TEXT_KEEP:-}" ]; then mkdir -p "$HOT_TEXT_KEEP" && cp "$work"/this/* "$HOT_TEXT_KEEP"/; fi
 confirm=()
 if [ -n "$previous" ]; then
   profile "$previous" "$work/previous"

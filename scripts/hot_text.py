@@ -11,12 +11,12 @@ pages ran, not which functions, so every function sharing such a page looks hot;
 OTHER_BINARY (the same code laid out differently, e.g. the build before this one), which
 drops most of the bystanders.
 
-Each function goes into the script as a section pattern. Where BINARY has one function of that
-name but for its hashes, the hashes are left out (`17h*E` for legacy names, `Cs*_` for v0 crate
-disambiguators), so the entry survives rebuilds with other dependencies or toolchains; where it
-has several (one generic function for many types: `tokio::runtime::task::raw::poll` exists once
-per future), the exact name is kept, else every copy would be gathered. A function whose name
-changed simply falls back to its default place.
+Each function goes into the script as a section pattern, its hashes left out where that is
+safe (`17h*E` for legacy names, `Cs*_` for v0 crate disambiguators), so the entry survives rebuilds with other dependencies, features (the bench
+build's dev-dependencies change every hash) or toolchains. Where it has many copies (one generic
+function for many types: `tokio::runtime::task::raw::poll` exists once per future) of which the
+cold ones weigh more than 1 KiB and more than a quarter of the hot ones, the exact name is kept, else
+every copy would be gathered. A function whose name changed falls back to its default place.
 """
 import re
 import subprocess
@@ -94,13 +94,20 @@ def main():
         _, other_groups = profiled(other[0], other[1:])
         confirm = {g: {loose(n) for _, _, n in hot} for g, _, hot in other_groups}
     fns, groups = profiled(args[0], args[1:])
-    copies = {}
-    for _, _, name in fns:
-        copies[loose(name)] = copies.get(loose(name), 0) + 1
+    # Per hash-free name: the bytes of all its copies, and of the hot ones.
+    all_bytes, hot_bytes, hot_names = {}, {}, set()
+    for _, size, name in fns:
+        all_bytes[loose(name)] = all_bytes.get(loose(name), 0) + size
+    for _, _, hot in groups:
+        for _, size, name in hot:
+            if name not in hot_names:
+                hot_names.add(name)
+                hot_bytes[loose(name)] = hot_bytes.get(loose(name), 0) + size
 
     def pattern(name):
         wide = loose(name)
-        return wide if copies[wide] == 1 else name
+        cold = all_bytes[wide] - hot_bytes.get(wide, 0)
+        return wide if cold <= max(1024, hot_bytes.get(wide, 0) // 4) else name
 
     seen = set()
     out = []
