@@ -38,9 +38,12 @@ fn main() {
     let album = sim.info["demo_album"].as_str().unwrap().to_string();
 
     let login = output_with_stdin(
-        home.command()
-            .args(&endpoints)
-            .args(["login", "--username", &username, "--password-stdin"]),
+        home.command().args(&endpoints).args([
+            "login",
+            "--username",
+            &username,
+            "--password-stdin",
+        ]),
         Some(&format!("{password}\n")),
     );
     assert!(login.status.success(), "login failed: {login:?}");
@@ -82,7 +85,10 @@ fn main() {
             .unwrap();
         peaks.push(kib / 1024.0);
     }
-    assert!(audio_bytes > 1_000_000, "the demo album played only {audio_bytes} bytes");
+    assert!(
+        audio_bytes > 1_000_000,
+        "the demo album played only {audio_bytes} bytes"
+    );
     peaks.sort_by(f64::total_cmp);
     println!(
         "play_rss: `tonearm play` of the demo album to a pipe, peak RSS (maxrss, n={RUNS}): \

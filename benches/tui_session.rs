@@ -67,7 +67,11 @@ fn thread_switches(pid: u32) -> Vec<(String, u64)> {
 }
 
 /// "name n/s" for each thread name (summed over threads of that name) between two readings.
-fn switches_per_second(before: &[(String, u64)], after: &[(String, u64)], window: Duration) -> String {
+fn switches_per_second(
+    before: &[(String, u64)],
+    after: &[(String, u64)],
+    window: Duration,
+) -> String {
     let total = |list: &[(String, u64)], name: &str| -> u64 {
         list.iter().filter(|(n, _)| n == name).map(|(_, c)| c).sum()
     };
