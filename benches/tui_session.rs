@@ -2,8 +2,8 @@
 //! runs in this bench process (so the client's CPU and memory are measured alone):
 //!
 //! * start → first full frame with a cached library: the runtime logs the time from process
-//!   start to the first frame that shows the library when `TONEARM_BENCH_FIRST_FRAME` is set
-//!   (the library comes from the cache on disk; the network is still connecting then);
+//!   start to the first frame that shows the library at info, "startup: first frame with the
+//!   library" (the library comes from the cache on disk; the network is still connecting then);
 //! * CPU (utime + stime from `/proc/<pid>/stat`) over 30 s while idle, while playing, and while
 //!   paused, with the TUI open;
 //! * RSS (`VmRSS`) while playing with a 10k-track library;
@@ -36,12 +36,12 @@ fn tui_line(endpoint_args: &[String], extra_env: &str) -> String {
     line
 }
 
-/// The last "bench: first frame with the library" figure in the log.
+/// The last "startup: first frame with the library" figure in the log.
 fn library_frame_ms(log: &str) -> Option<f64> {
     let line = log
         .lines()
         .rev()
-        .find(|l| l.contains("bench: first frame with the library"))?;
+        .find(|l| l.contains("startup: first frame with the library"))?;
     let at = line.find("ms=")? + 3;
     line[at..].split_whitespace().next()?.parse().ok()
 }
@@ -132,7 +132,7 @@ fn main() {
         let before = home.log().len();
         let tmux = home.tmux(
             (120, 40),
-            &tui_line(&endpoint_args, "TONEARM_BENCH_FIRST_FRAME=1"),
+            &tui_line(&endpoint_args, ""),
         );
         wait_until_blocking("the first frame with the library", 60, || {
             library_frame_ms(&home.log()[before..]).is_some()
