@@ -35,10 +35,12 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && release && wanted {
         let script = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
             .join("scripts/hot-text.ld");
-        if script.is_file() && linker_takes_script(&script) {
+        if !script.is_file() {
+            println!("cargo:warning=scripts/hot-text.ld is missing: code not gathered");
+        } else if linker_takes_script(&script) {
             println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
         } else {
-            println!("cargo:warning=linking without scripts/hot-text.ld (the linker refused it)");
+            println!("cargo:warning=the linker refused scripts/hot-text.ld: code not gathered");
         }
     }
 }

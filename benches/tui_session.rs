@@ -130,10 +130,7 @@ fn main() {
     let mut firsts = Vec::new();
     for _ in 0..STARTS {
         let before = home.log().len();
-        let tmux = home.tmux(
-            (120, 40),
-            &tui_line(&endpoint_args, ""),
-        );
+        let tmux = home.tmux((120, 40), &tui_line(&endpoint_args, ""));
         wait_until_blocking("the first frame with the library", 60, || {
             library_frame_ms(&home.log()[before..]).is_some()
         });
