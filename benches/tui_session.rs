@@ -2,11 +2,12 @@
 //! runs in this bench process (so the client's CPU and memory are measured alone):
 //!
 //! * start → first full frame with a cached library: the runtime logs the time from process
-//!   start to the first frame that shows the library when `TONEARM_BENCH_FIRST_FRAME` is set
-//!   (the library comes from the cache on disk; the network is still connecting then);
+//!   start to the first frame that shows the library at info, "startup: first frame with the
+//!   library" (the library comes from the cache on disk; the network is still connecting then);
 //! * CPU (utime + stime from `/proc/<pid>/stat`) over 30 s while idle, while playing, and while
 //!   paused, with the TUI open;
-//! * RSS (`VmRSS`) while playing with a 10k-track library.
+//! * RSS (`VmRSS`) while playing with a 10k-track library;
+//! * wake-ups while playing: context switches per second of each thread (what costs CPU).
 //!
 //! Needs tmux (`make bench` installs it); prints why and exits otherwise, and fails under
 //! `CI=true`.
@@ -35,14 +36,57 @@ fn tui_line(endpoint_args: &[String], extra_env: &str) -> String {
     line
 }
 
-/// The last "bench: first frame with the library" figure in the log.
+/// The last "startup: first frame with the library" figure in the log.
 fn library_frame_ms(log: &str) -> Option<f64> {
     let line = log
         .lines()
         .rev()
-        .find(|l| l.contains("bench: first frame with the library"))?;
+        .find(|l| l.contains("startup: first frame with the library"))?;
     let at = line.find("ms=")? + 3;
     line[at..].split_whitespace().next()?.parse().ok()
+}
+
+/// Context switches (voluntary + involuntary) of each thread of `pid`, by thread name.
+fn thread_switches(pid: u32) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let n = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        out.push((name.trim().to_string(), n));
+    }
+    out
+}
+
+/// "name n/s" for each thread name (summed over threads of that name) between two readings.
+fn switches_per_second(
+    before: &[(String, u64)],
+    after: &[(String, u64)],
+    window: Duration,
+) -> String {
+    let total = |list: &[(String, u64)], name: &str| -> u64 {
+        list.iter().filter(|(n, _)| n == name).map(|(_, c)| c).sum()
+    };
+    let mut by_name: Vec<(String, u64)> = Vec::new();
+    for (name, _) in after {
+        if !by_name.iter().any(|(b, _)| b == name) {
+            let n = total(after, name).saturating_sub(total(before, name));
+            by_name.push((name.clone(), n));
+        }
+    }
+    by_name
+        .iter()
+        .map(|(name, n)| format!("{name} {:.1}/s", *n as f64 / window.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn main() {
@@ -86,10 +130,7 @@ fn main() {
     let mut firsts = Vec::new();
     for _ in 0..STARTS {
         let before = home.log().len();
-        let tmux = home.tmux(
-            (120, 40),
-            &tui_line(&endpoint_args, "TONEARM_BENCH_FIRST_FRAME=1"),
-        );
+        let tmux = home.tmux((120, 40), &tui_line(&endpoint_args, ""));
         wait_until_blocking("the first frame with the library", 60, || {
             library_frame_ms(&home.log()[before..]).is_some()
         });
@@ -136,12 +177,20 @@ fn main() {
     wait_until_blocking("playback", 60, || bar("▶"));
     std::thread::sleep(Duration::from_secs(2));
     let rss0 = vm_mib(pid, "VmRSS");
+    let switches0 = thread_switches(pid);
     let playing = cpu_percent(pid, WINDOW);
+    let switches1 = thread_switches(pid);
     let rss = vm_mib(pid, "VmRSS").max(rss0);
+    // Code and other file pages (the binary's text: scripts/hot-text.ld) against the heap.
+    let (anon, file) = (vm_mib(pid, "RssAnon"), vm_mib(pid, "RssFile"));
     println!("tui_session: CPU while playing over 30 s: {playing:.2} % (target ≤ 1 %)");
     println!(
+        "tui_session: wake-ups while playing (context switches per second, by thread): {}",
+        switches_per_second(&switches0, &switches1, WINDOW)
+    );
+    println!(
         "tui_session: RSS while playing with a {LIBRARY_TRACKS}-track library: {rss:.1} MB \
-         (target ≤ 30 MB)"
+         (target ≤ 30 MB; at the end {anon:.1} MB anonymous, {file:.1} MB file-backed)"
     );
 
     tmux.keys(&["Space"]);

@@ -33,11 +33,12 @@ use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::Layer;
 
 /// The size at which the log file is rotated.
 pub const MAX_LOG_BYTES: u64 = 10 * 1024 * 1024;
@@ -403,16 +404,19 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
 }
 
 /// Installs the global subscriber writing to `path` (appending; mode 0600; rotated at
-/// [`MAX_LOG_BYTES`], [`KEEP_LOG_FILES`] kept). `filter` is an `EnvFilter` directive such as
-/// `info` or `tonearm=debug`; `TONEARM_LOG` overrides it.
+/// [`MAX_LOG_BYTES`], [`KEEP_LOG_FILES`] kept). `filter` is a level, target directives or both,
+/// comma-separated, such as `info`, `tonearm=debug` or `warn,tonearm::connect=trace`;
+/// `TONEARM_LOG` overrides it. A filter that does not parse falls back to `info`.
 pub fn init(path: &Path, filter: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
     let file = RotatingFile::open(path, MAX_LOG_BYTES, KEEP_LOG_FILES)?;
-    let filter = EnvFilter::try_from_env("TONEARM_LOG")
-        .or_else(|_| EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = std::env::var("TONEARM_LOG")
+        .ok()
+        .and_then(|v| parse_filter(&v))
+        .or_else(|| parse_filter(filter))
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
     // A second init (tests, embedded use) is not an error worth failing over.
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -422,9 +426,39 @@ pub fn init(path: &Path, filter: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A log filter: a default level and per-target levels (`info`, `tonearm=debug`,
+/// `warn,tonearm::connect=trace`). tracing-subscriber's `Targets` rather than its `EnvFilter`:
+/// the span and field matching of `EnvFilter` is never used here, and its regex engine was
+/// the largest piece of code paged in at start-up (the RSS budget, issue 10). `None` when the
+/// text is not such a filter.
+pub fn parse_filter(text: &str) -> Option<Targets> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    text.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_parse_levels_and_targets() {
+        let info = parse_filter("info").expect("a level");
+        assert!(info.would_enable("tonearm::player", &Level::INFO));
+        assert!(!info.would_enable("tonearm::player", &Level::DEBUG));
+        let one = parse_filter(" warn,tonearm::connect=trace ").expect("directives");
+        assert!(one.would_enable("tonearm::connect::dealer", &Level::TRACE));
+        assert!(one.would_enable("tonearm::player", &Level::WARN));
+        assert!(!one.would_enable("tonearm::player", &Level::INFO));
+        let only = parse_filter("tonearm=debug").expect("a target");
+        assert!(only.would_enable("tonearm::audio", &Level::DEBUG));
+        assert!(!only.would_enable("hyper", &Level::ERROR));
+        for bad in ["", "  ", "a=b=c", "tonearm=loud"] {
+            assert!(parse_filter(bad).is_none(), "{bad:?} parsed");
+        }
+    }
 
     fn log_to(file: RotatingFile, f: impl FnOnce()) {
         let subscriber = tracing_subscriber::registry().with(file_layer(file));

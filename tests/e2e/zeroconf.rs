@@ -944,11 +944,14 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
 #[tokio::test(flavor = "current_thread")]
 async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
     let logs = LogBuf::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("tonearm=trace"))
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish(),
+        tracing_subscriber::filter::Targets::new().with_target("tonearm", tracing::Level::TRACE),
+    );
     // Thread-local, and this runtime runs every task (the server too) on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
     let (d, mut rx) = Discovery::start(local_cfg("Quiet")).await.unwrap();

@@ -11,6 +11,10 @@ use crate::audio::sink::{Sink, SinkError};
 
 /// How far ahead of the clock writes may run.
 pub const MAX_LEAD: Duration = Duration::from_millis(100);
+/// How far ahead a write that ran over [`MAX_LEAD`] sleeps down to: a device's period, not a
+/// chunk's. Sleeping only the excess woke the player once per decoded chunk (~43 times a
+/// second); sleeping down to this wakes it ~13 times (CPU while playing, issue 10).
+const MIN_LEAD: Duration = Duration::from_millis(25);
 
 pub struct NullSink {
     /// Frames written since `start` (minus what `clear` dropped).
@@ -77,7 +81,7 @@ impl Sink for NullSink {
         if self.paused_at.is_none() {
             let lead = until.saturating_duration_since(Instant::now());
             if lead > MAX_LEAD {
-                std::thread::sleep(lead - MAX_LEAD);
+                std::thread::sleep(lead - MIN_LEAD);
             }
         }
         Ok(())
