@@ -400,7 +400,7 @@ impl TokenProvider {
     pub fn invalidate(&self, refused: &str) -> bool {
         {
             let mut access = lock(&self.inner.access);
-            if !access.as_ref().is_some_and(|t| t.token == refused) {
+            if access.as_ref().is_none_or(|t| t.token != refused) {
                 tracing::debug!("a refused access token was already replaced; keeping the new one");
                 return false;
             }
