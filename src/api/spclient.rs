@@ -329,13 +329,15 @@ impl SpClient {
         }
     }
 
-    /// One attempt: tokens, headers, query, send; the body of a 2xx answer.
+    /// One attempt: tokens, headers, query, send; the body of a 2xx answer. `sent_with` is
+    /// set to the access token the request carried (what a 401 refused).
     async fn attempt(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
         body: Option<&Vec<u8>>,
+        sent_with: &mut Option<String>,
     ) -> Result<Vec<u8>, ApiError> {
         let inner = &self.inner;
         let country = inner.account.country();
@@ -347,6 +349,7 @@ impl SpClient {
         let gate = http::RateGate::for_url(&url);
         gate.wait().await;
         let token = inner.tokens.access_token().await?;
+        *sent_with = Some(token.token.clone());
         let mut req = inner
             .http
             .request(method.clone(), &url)
@@ -401,9 +404,11 @@ impl SpClient {
         let mut refreshed = false;
         let mut transient_failures = 0u32;
         let mut rate_waits = 0u32;
+        let mut sent_with = None;
         loop {
             tries += 1;
-            let err = match self.attempt(&method, path, &headers, body.as_ref()).await {
+            let attempt = self.attempt(&method, path, &headers, body.as_ref(), &mut sent_with);
+            let err = match attempt.await {
                 Ok(bytes) => return Ok(bytes),
                 Err(e) => e,
             };
@@ -411,7 +416,10 @@ impl SpClient {
             match err {
                 ApiError::Unauthorized if !refreshed && more => {
                     tracing::debug!(path, "401: refreshing the access token");
-                    self.inner.tokens.invalidate();
+                    // Only the refused token goes: one minted since by another caller stays.
+                    if let Some(refused) = sent_with.take() {
+                        self.inner.tokens.invalidate(&refused);
+                    }
                     refreshed = true;
                 }
                 // The host's gate holds the pause; the next attempt waits on it. Rate limits

@@ -1,20 +1,23 @@
 //! [`TokenProvider`]: the client token (cached until the server's `refresh_after`) and the
 //! login5 access token (cached until 10 s before it expires), each fetched single-flight —
 //! concurrent callers wait for one request and share its answer. [`TokenProvider::invalidate`]
-//! (after a 401 anywhere: login5, spclient, Web API, dealer) drops the access token *and* the
-//! client-token, so the next call re-mints the whole chain (client-token → login5 with the
-//! stored credential); a revoked client-token alone would otherwise make every "refreshed"
-//! access token fail again. When login5 refuses the stored credential, a session-backed
-//! provider logs in at the access point again (which hands out fresh reusable credentials) and
-//! retries once; only when the AP refuses too is the answer "signed out". Re-mints after
-//! refusals are bounded ([`MAX_REMINTS`] per [`REMINT_WINDOW`]): past that the provider answers
-//! [`ApiError::TokenRefused`] without asking the server, so no caller loops on a refused chain.
+//! (after a 401 anywhere: login5, spclient, Web API, dealer) takes the token that was refused
+//! and, when that is still the cached one, drops the access token *and* the client-token, so
+//! the next call re-mints the whole chain (client-token → login5 with the stored credential);
+//! a revoked client-token alone would otherwise make every "refreshed" access token fail
+//! again. A token minted after the refused one is kept (compare-and-drop), so an outage that
+//! several callers see as 401s costs one re-mint, not one per caller. When login5 refuses the
+//! stored credential, a session-backed provider logs in at the access point again (which hands
+//! out fresh reusable credentials) and retries once; only when the AP refuses too is the answer
+//! "signed out". Re-mints after refusals are bounded ([`MAX_REMINTS`] per [`REMINT_WINDOW`]):
+//! past that the provider answers [`ApiError::TokenRefused`] without asking the server, so no
+//! caller loops on a refused chain.
 //!
-//! Called by `spclient` (and later the dealer / connect services). Who logs in comes from the
-//! [`Session`] (user name, reusable credentials, device id) or, in this module's and the API
-//! layer's tests, from a fixed account (no AP session). Depends on `login5` and `client_token`
-//! for the exchanges; must not depend
-//! on the UI or other services. Tokens and credentials never appear in logs, errors or `Debug`.
+//! Called by `spclient`, `webapi` and the Connect service (for its dealer). Who logs in comes
+//! from the [`Session`] (user name, reusable credentials, device id) or, in this module's and
+//! the API layer's tests, from a fixed account (no AP session). Depends on `login5` and
+//! `client_token` for the exchanges; must not depend on the UI or other services. Tokens and
+//! credentials never appear in logs, errors or `Debug`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -388,15 +391,24 @@ impl TokenProvider {
         Some(window.saturating_sub(now.duration_since(oldest)))
     }
 
-    /// Forgets the access token and the client-token (call after a 401 anywhere); the next
-    /// call mints the chain again. Only a drop of a cached token counts against the re-mint
-    /// budget, so several callers refused with the same token count once.
-    pub fn invalidate(&self) {
-        let dropped = lock(&self.inner.access).take().is_some();
-        *lock(&self.inner.client) = None;
-        if dropped {
-            lock(&self.inner.refusals).push_back(Instant::now());
+    /// The server refused `refused` (a 401 anywhere): when it is still the cached access
+    /// token, forgets it and the client-token, so the next call mints the chain again, and
+    /// counts one re-mint against the budget. A token minted after the refused one (another
+    /// caller refused with the same token got there first) stays: dropping it would make one
+    /// outage cost a re-mint per caller, spend the budget and stall every service for the rest
+    /// of the window. Returns whether anything was dropped.
+    pub fn invalidate(&self, refused: &str) -> bool {
+        {
+            let mut access = lock(&self.inner.access);
+            if access.as_ref().is_none_or(|t| t.token != refused) {
+                tracing::debug!("a refused access token was already replaced; keeping the new one");
+                return false;
+            }
+            *access = None;
         }
+        *lock(&self.inner.client) = None;
+        lock(&self.inner.refusals).push_back(Instant::now());
+        true
     }
 
     /// A shorter re-mint window (tests).

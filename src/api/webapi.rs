@@ -6,7 +6,7 @@
 //! than multiplying the load) for its `Retry-After` of any length — announced when over 10 s —
 //! or an exponential back-off without one; too many 429s for one request →
 //! [`ApiError::RateLimited`];
-//! a `401` drops the token ([`TokenProvider::invalidate`]) and retries once; 5xx and network
+//! a `401` drops the refused token ([`TokenProvider::invalidate`]) and retries once; 5xx and network
 //! errors retry with doubling back-off. At most [`WebApiPolicy::max_in_flight`] requests are on
 //! the wire at once.
 //!
@@ -276,14 +276,17 @@ impl WebApi {
         &self.inner.policy
     }
 
-    /// One attempt: token, headers, send; `(status, headers, body)`.
+    /// One attempt: token, headers, send; `(status, headers, body)`. `sent_with` is set to
+    /// the access token the request carried (what a 401 refused).
     async fn attempt(
         &self,
         method: &Method,
         url: &str,
         body: &Body,
+        sent_with: &mut Option<String>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>), ApiError> {
         let token = self.inner.tokens.access_token().await?;
+        *sent_with = Some(token.token.clone());
         let _permit = self
             .inner
             .in_flight
@@ -332,9 +335,10 @@ impl WebApi {
         let mut failures = 0u32;
         let mut rate_waits = 0u32;
         let mut refreshed = false;
+        let mut sent_with = None;
         loop {
             self.inner.gate.wait().await;
-            let outcome = self.attempt(&method, &url, &body).await;
+            let outcome = self.attempt(&method, &url, &body, &mut sent_with).await;
             let err = match outcome {
                 Ok((status, _, bytes)) if status.is_success() => {
                     self.inner.gate.passed();
@@ -347,7 +351,11 @@ impl WebApi {
                         }
                         refreshed = true;
                         tracing::info!(path = %url_path, "Web API said 401; refreshing the token");
-                        self.inner.tokens.invalidate();
+                        // Only the refused token goes: one minted since by another caller
+                        // stays (and costs no second re-mint).
+                        if let Some(refused) = sent_with.take() {
+                            self.inner.tokens.invalidate(&refused);
+                        }
                         continue;
                     }
                     429 => {

@@ -6,8 +6,11 @@
 //! Ping frame and the JSON `{"type":"ping"}` every `ping_interval`; no pong within
 //! `pong_timeout` → reconnect. Reconnects with jittered back-off (1 s doubling to 30 s, each
 //! wait uniformly between half and all of it) that starts over only after a connection stayed
-//! up for `stable_after` (60 s); a fresh token is asked for only after the dealer refused the
-//! last one (HTTP 401), so a flapping dealer costs no login5 requests. Messages and frames are
+//! up for `stable_after` (60 s), or when the owner says the server is back after an outage
+//! ([`Dealer::server_back`]: the access point reconnected), which also ends a pending wait; a
+//! fresh token is asked for only after the dealer refused the last one (HTTP 401), naming the
+//! refused token so that a token minted since by another service is kept — a flapping dealer
+//! costs no login5 requests. Messages and frames are
 //! capped at [`MAX_PAYLOAD`] (8 MiB, what the parser accepts). The owner learns about each
 //! (re)connection through [`DealerEvent::Connected`] and re-registers the device then.
 //!
@@ -146,10 +149,12 @@ impl DealerConfig {
     }
 }
 
-/// A future giving an access token; `true` asks for a freshly fetched one (after a failure).
+/// A future giving an access token.
 pub type TokenFuture = Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
-/// Gives access tokens to the dealer task.
-pub type TokenSource = Arc<dyn Fn(bool) -> TokenFuture + Send + Sync>;
+/// Gives access tokens to the dealer task. `Some(refused)`: the dealer refused that token
+/// (HTTP 401 on the upgrade); the source drops it, if it is still the current one, and gives
+/// another. `None`: any usable token (the cached one).
+pub type TokenSource = Arc<dyn Fn(Option<String>) -> TokenFuture + Send + Sync>;
 
 fn header<'a>(headers: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     headers
@@ -321,6 +326,7 @@ struct Listeners {
 enum Outgoing {
     Reply { key: String, success: bool },
     Reconnect,
+    ServerBack,
 }
 
 /// The dealer handle; cheap to clone. Dropping every clone does not stop the task: call
@@ -351,6 +357,7 @@ impl Dealer {
             events: ev_tx,
             listeners: listeners.clone(),
             stop: stop_rx,
+            server_back: false,
         };
         tokio::spawn(task.run());
         (
@@ -396,6 +403,14 @@ impl Dealer {
         let _ = self.out.send(Outgoing::Reconnect);
     }
 
+    /// The server is reachable again after an outage (the access point reconnected): the
+    /// back-off grown while it was away starts over and a pending wait ends now, so the
+    /// dealer is back within a second of the server. A dealer that flaps while the access
+    /// point stays up never gets this, and keeps backing off.
+    pub fn server_back(&self) {
+        let _ = self.out.send(Outgoing::ServerBack);
+    }
+
     /// Closes the connection and ends the task.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -410,6 +425,9 @@ struct Task {
     events: mpsc::UnboundedSender<DealerEvent>,
     listeners: Arc<Mutex<Listeners>>,
     stop: watch::Receiver<bool>,
+    /// [`Outgoing::ServerBack`] arrived while a connection was being made or was up: the
+    /// back-off starts over at the next loss.
+    server_back: bool,
 }
 
 /// How a connection ended.
@@ -418,8 +436,8 @@ enum End {
     Lost {
         /// How long the connection had its connection id (`None`: never got one).
         up_for: Option<Duration>,
-        /// The server refused the access token (HTTP 401 on the upgrade).
-        unauthorized: bool,
+        /// The access token the server refused (HTTP 401 on the upgrade). Never logged.
+        refused: Option<String>,
         reason: String,
     },
 }
@@ -467,13 +485,13 @@ impl Task {
         // A fresh token is asked for only after the dealer refused the last one: every other
         // loss (closed, pong timeout, network) reuses the cached token, so a flapping dealer
         // costs no login5 requests.
-        let mut fresh = false;
+        let mut refused: Option<String> = None;
         loop {
             if *self.stop.borrow() {
                 self.clear_listeners();
                 return;
             }
-            let end = self.connect_once(fresh).await;
+            let end = self.connect_once(refused.take()).await;
             let reason = match end {
                 End::Stop => {
                     self.clear_listeners();
@@ -481,13 +499,16 @@ impl Task {
                 }
                 End::Lost {
                     up_for,
-                    unauthorized,
+                    refused: r,
                     reason,
                 } => {
-                    if up_for.is_some_and(|d| d >= self.config.stable_after) {
+                    // Stable for long enough, or the server came back from an outage: the
+                    // back-off grown before starts over.
+                    let back = std::mem::take(&mut self.server_back);
+                    if back || up_for.is_some_and(|d| d >= self.config.stable_after) {
                         attempt = 0;
                     }
-                    fresh = unauthorized;
+                    refused = r;
                     reason
                 }
             };
@@ -500,7 +521,7 @@ impl Task {
             // A refused token is not an outage: the next attempt, with a fresh token, follows
             // after the shortest wait (the token provider bounds the re-mints). Anything else
             // waits out the back-off.
-            let wait = if fresh {
+            let wait = if refused.is_some() {
                 self.config.jittered_backoff(1)
             } else {
                 self.config.jittered_backoff(attempt)
@@ -515,6 +536,11 @@ impl Task {
                     out = self.out.recv() => match out {
                         Some(Outgoing::Reconnect) => {
                             tracing::debug!("dealer reconnect asked during the back-off");
+                            break;
+                        }
+                        Some(Outgoing::ServerBack) => {
+                            tracing::info!("the server is back; reconnecting the dealer now");
+                            attempt = 0;
                             break;
                         }
                         Some(Outgoing::Reply { .. }) => {
@@ -567,9 +593,9 @@ fn dispatch_request(listeners: &Mutex<Listeners>, req: DealerRequest) -> bool {
 }
 
 impl Task {
-    async fn connect_once(&mut self, fresh: bool) -> End {
+    async fn connect_once(&mut self, refused: Option<String>) -> End {
         let token = tokio::select! {
-            t = (self.tokens)(fresh) => t,
+            t = (self.tokens)(refused) => t,
             _ = stopped(&mut self.stop) => return End::Stop,
         };
         let token = match token {
@@ -577,7 +603,7 @@ impl Task {
             Err(e) => {
                 return End::Lost {
                     up_for: None,
-                    unauthorized: false,
+                    refused: None,
                     reason: DealerError::Token(e).to_string(),
                 }
             }
@@ -602,27 +628,32 @@ impl Task {
         let mut ws = match ws {
             Ok(Ok((ws, _resp))) => ws,
             Ok(Err(e)) => {
-                let unauthorized = matches!(
+                let was_refused = matches!(
                     &e,
                     tokio_tungstenite::tungstenite::Error::Http(resp) if resp.status() == 401
                 );
                 return End::Lost {
                     up_for: None,
-                    unauthorized,
+                    refused: was_refused.then_some(token),
                     reason: DealerError::Connect(describe(&e)).to_string(),
                 };
             }
             Err(_) => {
                 return End::Lost {
                     up_for: None,
-                    unauthorized: false,
+                    refused: None,
                     reason: DealerError::Connect("timed out".into()).to_string(),
                 }
             }
         };
         // What was queued while no connection was open is stale: replies belong to requests
         // of the lost connection, and a reconnect asked meanwhile is what just happened.
-        while self.out.try_recv().is_ok() {}
+        // A server-back notice still counts (the back-off starts over at the next loss).
+        while let Ok(stale) = self.out.try_recv() {
+            if matches!(stale, Outgoing::ServerBack) {
+                self.server_back = true;
+            }
+        }
         tracing::debug!("dealer websocket open; waiting for the connection id");
         let mut established = false;
         let mut established_at: Option<Instant> = None;
@@ -631,7 +662,7 @@ impl Task {
         let mut pong_deadline: Option<Instant> = None;
         let lost = |at: Option<Instant>, reason: String| End::Lost {
             up_for: at.map(|t| t.elapsed()),
-            unauthorized: false,
+            refused: None,
             reason,
         };
         loop {
@@ -655,6 +686,7 @@ impl Task {
                         let _ = ws.close(None).await;
                         return lost(established_at, "reconnect asked".into());
                     }
+                    Some(Outgoing::ServerBack) => self.server_back = true,
                     None => return End::Stop,
                 },
                 _ = tokio::time::sleep_until(deadline) => {

@@ -242,11 +242,13 @@ impl Connect {
             .await
             .map_err(ConnectError::ClientToken)?;
         let tokens = deps.tokens.clone();
-        let source: TokenSource = Arc::new(move |fresh| {
+        let source: TokenSource = Arc::new(move |refused: Option<String>| {
             let tokens = tokens.clone();
             Box::pin(async move {
-                if fresh {
-                    tokens.invalidate();
+                // Only the token the dealer refused goes; one another service minted since
+                // is kept (and the outage counts one re-mint, not one per service).
+                if let Some(refused) = refused {
+                    tokens.invalidate(&refused);
                 }
                 tokens
                     .access_token()
@@ -722,9 +724,11 @@ impl Task {
                     let up = session_state
                         .as_ref()
                         .is_some_and(|rx| *rx.borrow() == crate::session::SessionState::Connected);
-                    if up && !session_was_up && self.conn_id.is_none() {
-                        tracing::info!("the access point is back; reconnecting the dealer now");
-                        self.dealer.reconnect();
+                    if up && !session_was_up {
+                        // Also when the dealer is connected (it may have come back first): the
+                        // back-off it grew during the outage starts over either way.
+                        tracing::info!("the access point is back; the dealer retries now");
+                        self.dealer.server_back();
                     }
                     session_was_up = up;
                 }

@@ -722,3 +722,41 @@ fn percent_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Several requests in flight when the server forgets the token (a restart): each is refused
+/// with the same token, and the chain is re-minted once, not once per request (the rest keep
+/// the token the first one minted).
+#[tokio::test]
+async fn concurrent_401s_with_the_same_token_re_mint_once() {
+    let f = fake(|req, _| {
+        if req.headers["authorization"] == "Bearer at-1" {
+            return status(401);
+        }
+        let body = BatchedEntityRequest::parse_from_bytes(&req.body).expect("request");
+        let asked = body.entity_request[0].entity_uri.clone();
+        let id = (1..=4).find(|i| uri(*i) == asked).expect("a known track");
+        ok(ext_response(vec![vec![entry(
+            &asked,
+            200,
+            track_bytes(id),
+        )]]))
+    })
+    .await;
+    let sp = client(&f);
+    let (a, b, c, d) = tokio::join!(
+        sp.track(SpotifyId(1)),
+        sp.track(SpotifyId(2)),
+        sp.track(SpotifyId(3)),
+        sp.track(SpotifyId(4)),
+    );
+    for (i, t) in [a, b, c, d].into_iter().enumerate() {
+        assert_eq!(t.expect("after one re-mint").id, SpotifyId(i as u128 + 1));
+    }
+    assert_eq!(
+        f.tokens.logins(),
+        2,
+        "one re-mint for the one refused token"
+    );
+    assert_eq!(f.tokens.client_tokens(), 2);
+    assert!(f.count() <= 8, "each request refused at most once");
+}

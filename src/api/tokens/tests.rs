@@ -475,7 +475,7 @@ async fn expiry_margin_and_invalidate() {
     let t = p.access_token().await.expect("1");
     assert!(t.expires_at > Instant::now() + Duration::from_secs(3500));
     assert_eq!(p.access_token().await.expect("cached").token, "at-1");
-    p.invalidate();
+    assert!(p.invalidate(&t.token));
     assert_eq!(p.access_token().await.expect("new").token, "at-2");
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
@@ -486,7 +486,7 @@ async fn invalidate_re_mints_the_client_token_too() {
     let base = serve(crate::api::tests::token_routes(counters.clone())).await;
     let p = provider(&base);
     assert_eq!(p.access_token().await.expect("1").token, "at-1");
-    p.invalidate();
+    assert!(p.invalidate("at-1"));
     assert_eq!(p.access_token().await.expect("2").token, "at-2");
     assert_eq!(counters.client_tokens(), 2, "the client-token is re-minted");
     assert_eq!(counters.logins(), 2);
@@ -535,17 +535,112 @@ async fn re_mints_after_refusals_are_bounded_per_window() {
     let base = serve(crate::api::tests::token_routes(counters.clone())).await;
     let p = provider(&base).with_remint_window(Duration::from_millis(400));
     for _ in 0..MAX_REMINTS {
-        p.access_token().await.expect("token");
-        p.invalidate();
+        let t = p.access_token().await.expect("token");
+        assert!(p.invalidate(&t.token));
     }
     let before = counters.logins();
     let e = p.access_token().await.expect_err("budget spent");
     assert!(matches!(e, ApiError::TokenRefused { .. }), "{e:?}");
     assert_eq!(e.kind(), crate::ErrorKind::Retry);
     // Invalidating with nothing cached does not count again, and nothing reached the server.
-    p.invalidate();
+    assert!(!p.invalidate("at-1"));
     assert_eq!(counters.logins(), before);
     tokio::time::sleep(Duration::from_millis(450)).await;
     p.access_token().await.expect("the window has room again");
     assert_eq!(counters.logins(), before + 1);
+}
+
+fn refusals(p: &TokenProvider) -> usize {
+    lock(&p.inner.refusals).len()
+}
+
+/// Two callers refused with the same token (an outage ended: the server forgot it) cost one
+/// re-mint, whether the second one reports it before or after the first one's new token.
+#[tokio::test]
+async fn two_callers_refused_with_the_same_token_re_mint_once() {
+    let counters = Arc::new(TokenCounters::default());
+    let base = serve(crate::api::tests::token_routes(counters.clone())).await;
+    let p = provider(&base);
+    let t1 = p.access_token().await.expect("1");
+
+    // Both report the refusal before either asks again; then both ask at once.
+    assert!(p.invalidate(&t1.token), "the first report drops it");
+    assert!(!p.invalidate(&t1.token), "the second finds nothing to drop");
+    let (a, b) = tokio::join!(p.access_token(), p.access_token());
+    assert_eq!(a.expect("a").token, "at-2");
+    assert_eq!(b.expect("b").token, "at-2");
+    assert_eq!(counters.logins(), 2);
+    assert_eq!(counters.client_tokens(), 2);
+    assert_eq!(refusals(&p), 1, "one re-mint counted");
+}
+
+/// A caller whose request carried an old token reports the refusal after another caller has
+/// already minted a new one: the new token stays, nothing is minted, nothing is counted.
+#[tokio::test]
+async fn a_refusal_of_an_old_token_keeps_the_new_one() {
+    let counters = Arc::new(TokenCounters::default());
+    let base = serve(crate::api::tests::token_routes(counters.clone())).await;
+    let p = provider(&base);
+    let t1 = p.access_token().await.expect("1");
+    assert!(p.invalidate(&t1.token));
+    let t2 = p.access_token().await.expect("2");
+    assert_eq!(t2.token, "at-2");
+
+    assert!(!p.invalidate(&t1.token), "a stale refusal drops nothing");
+    assert_eq!(p.access_token().await.expect("cached").token, "at-2");
+    assert_eq!(counters.logins(), 2, "no re-mint");
+    assert_eq!(counters.client_tokens(), 2, "the client-token stays too");
+    assert_eq!(refusals(&p), 1);
+    // Many more stale reports (every service saw the outage) spend no budget.
+    for _ in 0..(MAX_REMINTS * 3) {
+        assert!(!p.invalidate(&t1.token));
+    }
+    assert_eq!(refusals(&p), 1);
+    assert_eq!(p.access_token().await.expect("still cached").token, "at-2");
+}
+
+/// A server that refuses every token it hands out (each new one is refused as soon as it is
+/// used): a caller that keeps asking is stopped by the re-mint budget, without another
+/// request to the server, and the answer says when to try again.
+#[tokio::test]
+async fn a_real_refusal_loop_is_stopped_by_the_budget() {
+    let counters = Arc::new(TokenCounters::default());
+    let base = serve(crate::api::tests::token_routes(counters.clone())).await;
+    let p = provider(&base);
+    let mut refused = 0;
+    let mut stopped = None;
+    for _ in 0..20 {
+        match p.access_token().await {
+            Ok(t) => {
+                // The server said 401 to it.
+                assert!(p.invalidate(&t.token));
+                refused += 1;
+            }
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, MAX_REMINTS, "each refused token counts once");
+    assert_eq!(
+        counters.logins(),
+        MAX_REMINTS,
+        "no login5 request past the budget"
+    );
+    match stopped {
+        Some(ApiError::TokenRefused { retry_in }) => {
+            assert!(
+                retry_in > Duration::ZERO && retry_in <= REMINT_WINDOW,
+                "{retry_in:?}"
+            );
+        }
+        other => panic!("the loop was not stopped: {other:?}"),
+    }
+    // Still stopped on the next ask, and still without reaching the server.
+    assert!(matches!(
+        p.access_token().await,
+        Err(ApiError::TokenRefused { .. })
+    ));
+    assert_eq!(counters.logins(), MAX_REMINTS);
 }

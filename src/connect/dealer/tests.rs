@@ -136,9 +136,10 @@ fn fast() -> DealerConfig {
     }
 }
 
-fn tokens(seen: Arc<Mutex<Vec<bool>>>) -> TokenSource {
-    Arc::new(move |fresh| {
-        seen.lock().unwrap().push(fresh);
+/// Records what each call said was refused (`None`: nothing).
+fn tokens(seen: Arc<Mutex<Vec<Option<String>>>>) -> TokenSource {
+    Arc::new(move |refused| {
+        seen.lock().unwrap().push(refused);
         Box::pin(async { Ok::<_, String>("tok".to_string()) })
     })
 }
@@ -189,7 +190,7 @@ async fn a_silent_dealer_is_dropped_and_reconnected() {
             connection_id: "c2".into()
         }
     );
-    assert_eq!(*seen.lock().unwrap(), vec![false, false]);
+    assert_eq!(*seen.lock().unwrap(), vec![None, None]);
     dealer.shutdown();
 }
 
@@ -334,13 +335,14 @@ async fn backoff_resets_only_after_a_stable_connection() {
         dealer.shutdown();
         assert_eq!(attempts, want, "stable_after {stable_after:?}");
         assert!(
-            seen.lock().unwrap().iter().all(|fresh| !fresh),
+            seen.lock().unwrap().iter().all(Option::is_none),
             "no fresh token asked"
         );
     }
 }
 
-/// A 401 on the upgrade (the token was refused) makes the next attempt ask for a fresh one.
+/// A 401 on the upgrade (the token was refused) makes the next attempt ask for a fresh one,
+/// naming the refused token (so the provider keeps one minted since by another service).
 #[tokio::test]
 async fn a_refused_token_is_replaced_on_the_next_attempt() {
     let addr = flapping_dealer(true).await;
@@ -357,7 +359,7 @@ async fn a_refused_token_is_replaced_on_the_next_attempt() {
         DealerEvent::Connected { .. }
     ));
     dealer.shutdown();
-    assert_eq!(seen.lock().unwrap()[..2], [false, true]);
+    assert_eq!(seen.lock().unwrap()[..2], [None, Some("tok".to_string())]);
 }
 
 #[test]
@@ -395,4 +397,50 @@ fn url_carries_the_token_and_defaults_to_wss() {
         v,
         serde_json::json!({"type": "reply", "key": "k", "payload": {"success": true}})
     );
+}
+
+/// The back-off grown while the server was away (here: a dealer that flaps, so every
+/// connection is short) starts over when the owner says the server is back: the dealer
+/// retries at once instead of waiting out the long wait it is in, and the next loss counts
+/// as attempt 1. Without that notice the count keeps growing (the flapping protection).
+#[tokio::test]
+async fn server_back_retries_now_and_starts_the_back_off_over() {
+    let addr = flapping_dealer(false).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let cfg = DealerConfig {
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_secs(60),
+        ..fast()
+    };
+    let (dealer, mut events) = Dealer::start(format!("ws://{addr}"), tokens(seen.clone()), cfg);
+    let mut attempts = Vec::new();
+    while attempts.last() != Some(&8) {
+        if let DealerEvent::Disconnected { attempt, .. } = next_event(&mut events).await {
+            attempts.push(attempt);
+        }
+    }
+    assert_eq!(
+        attempts,
+        (1..=8).collect::<Vec<_>>(),
+        "no reset while flapping"
+    );
+    // Attempt 8 waits at least half of 20 ms × 2^7 = 1.28 s.
+    assert!(cfg.backoff(8) >= Duration::from_millis(2560));
+    let asked = std::time::Instant::now();
+    dealer.server_back();
+    match next_event(&mut events).await {
+        DealerEvent::Connected { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        asked.elapsed() < Duration::from_millis(1000),
+        "reconnected {:?} after the notice",
+        asked.elapsed()
+    );
+    match next_event(&mut events).await {
+        DealerEvent::Disconnected { attempt, .. } => assert_eq!(attempt, 1),
+        other => panic!("{other:?}"),
+    }
+    dealer.shutdown();
+    assert!(seen.lock().unwrap().iter().all(Option::is_none));
 }
