@@ -55,6 +55,21 @@ pub struct RawConfig {
     pub connect: RawConnect,
     #[serde(default)]
     pub control: RawControl,
+    /// Absent: no device guard.
+    pub guard: Option<RawGuard>,
+}
+
+/// `[guard]`: the device guard (pauses or reports devices not on the allow-list).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    /// Device ids or names (names case-insensitively) that may play on the account.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// `notify` (default) or `pause`.
+    pub action: Option<String>,
+    /// Seconds between pauses of a device that keeps playing (default 10).
+    pub interval_s: Option<u64>,
 }
 
 /// `[connect]`: the zeroconf receiver (LAN Connect target).
@@ -160,6 +175,61 @@ pub struct Config {
     pub ui: UiSettings,
     pub connect: ConnectSettings,
     pub control: ControlSettings,
+    /// `[guard]`; `None`: no device guard.
+    pub guard: Option<GuardSettings>,
+}
+
+/// What the device guard does about a device not on its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardAction {
+    /// Report it (log, control-API event, TUI notification).
+    Notify,
+    /// Report it and pause it, again every interval while it keeps playing.
+    Pause,
+}
+
+/// `[guard]` resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardSettings {
+    /// Device ids (matched first) or names (case-insensitive, exact).
+    pub allowed: Vec<String>,
+    pub action: GuardAction,
+    pub interval: std::time::Duration,
+}
+
+/// The guard's default interval between pauses.
+pub const GUARD_INTERVAL_DEFAULT_S: u64 = 10;
+
+/// `[guard]` checked: the action is one of the two, the interval 1 s to a day.
+fn resolve_guard(raw: RawGuard) -> Result<GuardSettings, (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("guard.{k}"), v.to_string(), r.to_string());
+    let action = match raw.action.as_deref().map(|a| a.trim().to_ascii_lowercase()) {
+        None => GuardAction::Notify,
+        Some(a) if a == "notify" => GuardAction::Notify,
+        Some(a) if a == "pause" => GuardAction::Pause,
+        Some(a) => return Err(err("action", &a, "must be notify or pause")),
+    };
+    let secs = raw.interval_s.unwrap_or(GUARD_INTERVAL_DEFAULT_S);
+    if !(1..=86_400).contains(&secs) {
+        return Err(err(
+            "interval_s",
+            &secs.to_string(),
+            "must be 1 to 86400 seconds",
+        ));
+    }
+    let mut allowed = Vec::new();
+    for a in raw.allowed {
+        let a = a.trim().to_string();
+        if a.is_empty() {
+            return Err(err("allowed", "", "entries must not be empty"));
+        }
+        allowed.push(a);
+    }
+    Ok(GuardSettings {
+        allowed,
+        action,
+        interval: std::time::Duration::from_secs(secs),
+    })
 }
 
 /// Which zeroconf logins (`addUser`) a receiver accepts: the accept policy of SECURITY.md.
@@ -249,6 +319,7 @@ impl Default for Config {
             ui: UiSettings::default(),
             connect: ConnectSettings::default(),
             control: ControlSettings::default(),
+            guard: None,
         }
     }
 }
@@ -361,6 +432,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         zeroconf_accept,
     };
     cfg.control = resolve_control(raw.control).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
+    cfg.guard = match raw.guard {
+        Some(g) => Some(resolve_guard(g).map_err(|(k, v, r)| invalid(&k, &v, &r))?),
+        None => None,
+    };
     Ok(cfg)
 }
 

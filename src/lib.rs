@@ -58,6 +58,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod error;
+pub mod guard;
 pub mod id;
 pub mod keymap;
 pub mod local_api;
