@@ -332,6 +332,7 @@ async fn serve(
         d.set_account(Some(&session.username()));
     }
     let endpoints = config.endpoints.clone();
+    let guard_settings = config.guard.clone();
     let (services, mut player_events) = Services::start(config, session, opts.playback.clone());
     let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
     cc.device_type = opts.device_type;
@@ -367,6 +368,15 @@ async fn serve(
         a.attach_connect(connect.clone());
         a.set_session(crate::local_api::Link::Online);
     }
+    // The device guard (`[guard]`) on this session's Connect; ends with it.
+    let guard = guard_settings.map(|g| {
+        let api = api.cloned();
+        crate::guard::spawn(g, opts.device_id.clone(), connect.clone(), move |i| {
+            if let Some(a) = &api {
+                a.intruder(i);
+            }
+        })
+    });
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
@@ -461,6 +471,9 @@ async fn serve(
     if let Some(a) = api {
         a.detach();
         a.set_session(crate::local_api::Link::Offline);
+    }
+    if let Some(g) = guard {
+        g.abort();
     }
     connect.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;

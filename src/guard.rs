@@ -151,9 +151,7 @@ impl Guard {
                 }
             }
             GuardAction::Pause => {
-                let due = ep
-                    .last_pause
-                    .map_or(now, |t| t + self.settings.interval);
+                let due = ep.last_pause.map_or(now, |t| t + self.settings.interval);
                 if now >= due {
                     ep.last_pause = Some(now);
                     ep.reported = true;
@@ -210,9 +208,8 @@ pub fn spawn(
                 }
             }
             let wake = d.wake_at.map(|t| {
-                tokio::time::Instant::from_std(t).max(
-                    tokio::time::Instant::now() + Duration::from_millis(1),
-                )
+                tokio::time::Instant::from_std(t)
+                    .max(tokio::time::Instant::now() + Duration::from_millis(1))
             });
             tokio::select! {
                 r = remote.changed() => if r.is_err() { return },

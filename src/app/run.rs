@@ -305,6 +305,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         zeroconf,
         supervisor: None,
         switch_tx,
+        guard: None,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -612,6 +613,8 @@ struct Runtime {
     supervisor: Option<tokio::task::JoinHandle<()>>,
     /// Where a wound-down handover goes on (to [`Wake::Switched`]).
     switch_tx: mpsc::UnboundedSender<Session>,
+    /// The device guard on the current Connect service (with `[guard]`).
+    guard: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -738,6 +741,31 @@ impl Runtime {
                     api.attach_connect(connect.clone());
                 }
                 let controller: Arc<dyn Controller> = connect.clone();
+                if let Some(g) = self.exec.config.guard.clone() {
+                    let (tx, api) = (self.exec.sender(), self.sources.control.clone());
+                    let own = connect.device_id().to_string();
+                    let task = crate::guard::spawn(g, own, controller.clone(), move |i| {
+                        if let Some(a) = &api {
+                            a.intruder(i);
+                        }
+                        let what = match i.response {
+                            crate::guard::Response::Paused => "paused it",
+                            crate::guard::Response::Notified => "not on the guard's list",
+                        };
+                        let _ = tx.send(Answer::Msg(Msg::Notify {
+                            level: Level::Warn,
+                            text: format!(
+                                "{} ({}) is playing on your account: {what}",
+                                crate::logging::escaped(&i.device_name),
+                                crate::logging::escaped(&i.device_id)
+                            ),
+                            at: Instant::now(),
+                        }));
+                    });
+                    if let Some(old) = self.guard.replace(task) {
+                        old.abort();
+                    }
+                }
                 self.exec.controller = Some(controller);
                 self.connect_service = Some(connect);
                 // The device list now comes from Connect.
@@ -748,6 +776,9 @@ impl Runtime {
                 // Signed out while running (the supervisor's `SignedOut`): the old account's
                 // Connect device leaves the list and its services stop; signing in again
                 // starts new ones.
+                if let Some(g) = self.guard.take() {
+                    g.abort();
+                }
                 if let Some(c) = self.connect_service.take() {
                     tokio::spawn(async move { c.shutdown().await });
                 }
@@ -927,6 +958,9 @@ impl Runtime {
         if let Some(t) = self.supervisor.take() {
             // Its session is going away on purpose: no "signed out" from it.
             t.abort();
+        }
+        if let Some(g) = self.guard.take() {
+            g.abort();
         }
         let connect = self.connect_service.take();
         let services = self.exec.services.take();

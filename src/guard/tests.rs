@@ -41,7 +41,10 @@ fn own_and_allowed_devices_are_left_alone() {
     let mut g = Guard::new(settings(GuardAction::Pause, &[PHONE, "living ROOM"]), OWN);
     let t = Instant::now();
     assert_eq!(g.step(Some(&seen(OWN, "x", true)), t), Decision::default());
-    assert_eq!(g.step(Some(&seen(PHONE, "Phone", true)), t), Decision::default());
+    assert_eq!(
+        g.step(Some(&seen(PHONE, "Phone", true)), t),
+        Decision::default()
+    );
     assert_eq!(
         g.step(Some(&seen("other", "Living Room", true)), t),
         Decision::default(),
