@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod connect;
 mod control_api;
+mod guard;
 mod kat;
 mod keyring;
 mod layering;
