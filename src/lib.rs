@@ -59,6 +59,7 @@ pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod guard;
+pub mod hooks;
 pub mod id;
 pub mod keymap;
 pub mod local_api;
