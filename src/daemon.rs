@@ -179,6 +179,15 @@ pub async fn run(
     } else {
         (None, None)
     };
+    // `[hooks]`: the user's command on the control API's events (needs the API's bus).
+    let hooks = match (config.hooks.clone(), api.as_ref()) {
+        (Some(h), Some(a)) => Some(crate::hooks::spawn(h, a.subscribe())),
+        (Some(_), None) => {
+            tracing::warn!("[hooks] needs the control API, which is off: no hooks");
+            None
+        }
+        _ => None,
+    };
     on_start(&Started {
         name: opts.name.clone(),
         device_id: opts.device_id.clone(),
@@ -241,6 +250,9 @@ pub async fn run(
     };
     if let Some(d) = discovery {
         d.shutdown().await;
+    }
+    if let Some(h) = hooks {
+        h.abort();
     }
     if let Some(a) = api {
         a.shutdown();

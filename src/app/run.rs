@@ -275,6 +275,15 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         );
     }
 
+    // `[hooks]`: the user's command on the control API's events (needs the API's bus).
+    let hooks = match (config.hooks.clone(), control.as_ref()) {
+        (Some(h), Some(api)) => Some(crate::hooks::spawn(h, api.subscribe())),
+        (Some(_), None) => {
+            tracing::warn!("[hooks] needs the control API, which is off: no hooks");
+            None
+        }
+        _ => None,
+    };
     let (switch_tx, switched) = mpsc::unbounded_channel();
     let mut sources = Sources::new(answers, log_lines, control);
     sources.handovers = handovers;
@@ -326,6 +335,9 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
     if let Some(api) = &sources.control {
         api.shutdown();
+    }
+    if let Some(h) = hooks {
+        h.abort();
     }
     if let Some(c) = connect_service {
         // Leaves the account's device list.
