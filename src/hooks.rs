@@ -54,12 +54,14 @@ pub fn hook_event(mem: &mut Memory, event: &Event) -> Option<HookEvent> {
             }
             ev("track_changed", env)
         }
-        Event::Playing { position_ms } => {
-            ev("playing", vec![("TONEARM_POSITION_MS", position_ms.to_string())])
-        }
-        Event::Paused { position_ms } => {
-            ev("paused", vec![("TONEARM_POSITION_MS", position_ms.to_string())])
-        }
+        Event::Playing { position_ms } => ev(
+            "playing",
+            vec![("TONEARM_POSITION_MS", position_ms.to_string())],
+        ),
+        Event::Paused { position_ms } => ev(
+            "paused",
+            vec![("TONEARM_POSITION_MS", position_ms.to_string())],
+        ),
         Event::Stopped => ev("stopped", Vec::new()),
         Event::Intruder {
             device_id,
@@ -159,7 +161,7 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
         // A NUL cannot be in the environment; the rest is passed as is (never to a shell line).
         cmd.env(k, v.replace('\0', ""));
     }
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(
@@ -169,6 +171,7 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
             return;
         }
     };
+    let mut child = Running(Some(child));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -187,10 +190,36 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
         }
     }
     tracing::warn!(kind = h.kind, ?timeout, "event hook timed out; killed");
-    // The group too: what the hook started (a shell's children) goes with it. `kill(1)`
-    // rather than FFI (the crate denies unsafe code); the child itself is killed either way.
-    let group = format!("-{}", child.id());
-    let _ = tokio::task::spawn_blocking(move || {
+    let _ = tokio::task::spawn_blocking(move || drop(child)).await;
+}
+
+/// A hook process that is killed, with its process group, unless it was seen to exit: at the
+/// timeout, and when its task is dropped (the runtime shutting down) — no hook outlives tonearm's
+/// watch over it.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    /// `Ok(Some)` once exited (then nothing is left to kill).
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        let Some(c) = self.0.as_mut() else {
+            return Ok(None);
+        };
+        let r = c.try_wait();
+        if matches!(r, Ok(Some(_))) {
+            self.0 = None;
+        }
+        r
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        // The group too: what the hook started (a shell's children) goes with it. `kill(1)`
+        // rather than FFI (the crate denies unsafe code); the child itself is killed either way.
+        let group = format!("-{}", child.id());
         let _ = Command::new("kill")
             .args(["-KILL", "--", &group])
             .stdout(Stdio::null())
@@ -199,8 +228,7 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
         let _ = child.kill();
         // Reaped (no zombie); SIGKILL makes this immediate.
         let _ = child.wait();
-    })
-    .await;
+    }
 }
 
 #[cfg(test)]

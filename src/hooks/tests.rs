@@ -62,7 +62,11 @@ fn events_map_to_hook_kinds_with_their_details() {
 fn connection_lost_and_restored_are_transitions() {
     let mut m = Memory::default();
     assert_eq!(hook_event(&mut m, &conn(Link::Connecting)), None);
-    assert_eq!(hook_event(&mut m, &conn(Link::Online)), None, "first online");
+    assert_eq!(
+        hook_event(&mut m, &conn(Link::Online)),
+        None,
+        "first online"
+    );
     assert_eq!(hook_event(&mut m, &conn(Link::Online)), None);
     let kind = |m: &mut Memory, l| hook_event(m, &conn(l)).map(|h| h.kind);
     assert_eq!(kind(&mut m, Link::Reconnecting), Some("connection_lost"));
@@ -140,7 +144,10 @@ async fn a_run_gets_the_environment_and_a_stuck_one_is_killed() {
     let t = Instant::now();
     run(&argv, &h, Duration::from_secs(1)).await;
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(3), "killed at the timeout: {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "killed at the timeout: {took:?}"
+    );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(
         !Path::new(&format!("/proc/{}", pid.trim())).exists(),

@@ -23,10 +23,11 @@ use crate::common::{sim, within};
 
 const INTERVAL_S: u64 = 2;
 
-/// A running in-process daemon; stopped (and awaited) by [`Daemon::stop`].
-struct Daemon {
-    id: String,
-    started: Started,
+/// A running in-process daemon; stopped (and awaited) by [`Daemon::stop`]. Also used by the
+/// hooks test.
+pub(crate) struct Daemon {
+    pub(crate) id: String,
+    pub(crate) started: Started,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -38,8 +39,19 @@ impl Daemon {
         guard: Option<GuardSettings>,
         socket: Option<PathBuf>,
     ) -> Daemon {
+        Daemon::start_with(s, name, socket, |c| c.guard = guard).await
+    }
+
+    /// A daemon named `name` signed in to the premium account, serving the control API on
+    /// `socket` when given; `tweak` sets the rest of its config.
+    pub(crate) async fn start_with(
+        s: &Simulator,
+        name: &str,
+        socket: Option<PathBuf>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Daemon {
         let id = tonearm::config::device_id_for(name);
-        let config = Config {
+        let mut config = Config {
             device_name: name.into(),
             device_id: id.clone(),
             endpoints: tonearm_testkit::endpoints(s),
@@ -48,9 +60,9 @@ impl Daemon {
                 socket,
                 ..Default::default()
             },
-            guard,
             ..Default::default()
         };
+        tweak(&mut config);
         let opts = DaemonOptions {
             name: name.into(),
             device_id: id.clone(),
@@ -99,7 +111,7 @@ impl Daemon {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -115,18 +127,18 @@ fn guard(action: GuardAction, allowed: &[&str]) -> GuardSettings {
     }
 }
 
-fn active_is(c: &Cluster, id: &str) -> bool {
+pub(crate) fn active_is(c: &Cluster, id: &str) -> bool {
     c.active_device_id == id
 }
 
-fn playing(c: &Cluster) -> bool {
+pub(crate) fn playing(c: &Cluster) -> bool {
     c.player_state
         .as_ref()
         .is_some_and(|p| p.is_playing && !p.is_paused)
 }
 
 /// The phone, once both devices are on the account's cluster.
-async fn phone_seeing(s: &Simulator, ids: &[&str]) -> Phone {
+pub(crate) async fn phone_seeing(s: &Simulator, ids: &[&str]) -> Phone {
     let p = within(20, Phone::connect(phone_config(s)))
         .await
         .expect("the phone signs in");
@@ -145,7 +157,7 @@ async fn phone_seeing(s: &Simulator, ids: &[&str]) -> Phone {
 }
 
 /// Plays the demo album on `id` and waits (pushes) until the cluster shows it active and playing.
-async fn play_on(p: &mut Phone, s: &Simulator, id: &str) -> Instant {
+pub(crate) async fn play_on(p: &mut Phone, s: &Simulator, id: &str) -> Instant {
     let album = s.info().demo_album.clone();
     within(20, p.play(Some(id), &album, Some(0), None))
         .await
