@@ -215,12 +215,24 @@ async fn notify_reports_on_the_event_stream_and_pauses_nothing() {
     let s = sim().await;
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("control.sock");
-    let warden = Daemon::start(
-        &s,
-        "e2e-guard-notifier",
-        Some(guard(GuardAction::Notify, &["some other device"])),
-        Some(socket.clone()),
+    // The intruder event reaches the event hooks too.
+    let hook_out = dir.path().join("hook-lines");
+    let hook = dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$TONEARM_EVENT|$TONEARM_DEVICE_ID|$TONEARM_DEVICE_NAME|$TONEARM_GUARD_ACTION\" >> {}\n",
+            hook_out.display()
+        ),
     )
+    .unwrap();
+    let warden = Daemon::start_with(&s, "e2e-guard-notifier", Some(socket.clone()), |c| {
+        c.guard = Some(guard(GuardAction::Notify, &["some other device"]));
+        c.hooks = Some(tonearm::config::HookSettings {
+            argv: vec!["/bin/sh".into(), hook.display().to_string()],
+            timeout: Duration::from_secs(10),
+        });
+    })
     .await;
     assert_eq!(
         warden.started.control_socket.as_deref(),
@@ -261,6 +273,14 @@ async fn notify_reports_on_the_event_stream_and_pauses_nothing() {
     );
     // Nothing pauses it: still playing well past interval_s + 2 s.
     tokio::time::sleep(Duration::from_secs(INTERVAL_S + 3)).await;
+    let lines = std::fs::read_to_string(&hook_out).unwrap_or_default();
+    assert!(
+        lines.contains(&format!(
+            "intruder|{}|e2e-guard-visitor|notified",
+            intruder.id
+        )),
+        "the intruder hook ran: {lines}"
+    );
     let st = p.status().await.expect("status");
     assert_eq!(st["active_device_id"], intruder.id.as_str(), "{st}");
     assert_eq!(st["is_playing"], true, "notify must not pause: {st}");
