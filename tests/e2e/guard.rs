@@ -314,3 +314,104 @@ async fn a_device_allowed_by_id_is_left_alone() {
     friend.stop().await;
     warden.stop().await;
 }
+
+/// The TUI guards too: `tonearm` in tmux (signed in to a `tonearm sim` process, `[guard]
+/// action = "pause"` in its config file) pauses a Connect node the phone starts, and says so on
+/// its screen.
+#[test]
+fn the_tui_pauses_an_intruder_and_shows_it() {
+    use tonearm_testkit::process::{
+        account_in, endpoint_args, output_with_stdin, Home, SimProcess,
+    };
+    const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
+    if !tonearm_testkit::require_tool("tmux", "the TUI runs in a tmux pane") {
+        return;
+    }
+    let home = Home::new(BIN);
+    let mut sim_cmd = home.command();
+    sim_cmd.arg("sim");
+    let sim = SimProcess::spawn(sim_cmd);
+    let args = endpoint_args(&sim.info);
+    let (user, password) = account_in(&sim.info, "premium");
+    let mut login = home.command();
+    login
+        .args(&args)
+        .args(["login", "--username", &user, "--password-stdin"]);
+    let out = output_with_stdin(&mut login, Some(&format!("{password}\n")));
+    assert!(out.status.success(), "login: {out:?}");
+    std::fs::create_dir_all(home.path().join("config/tonearm")).unwrap();
+    std::fs::write(
+        home.path().join("config/tonearm/config.toml"),
+        format!("[guard]\naction = \"pause\"\ninterval_s = {INTERVAL_S}\n"),
+    )
+    .unwrap();
+    let tmux = home.tmux(
+        (160, 40),
+        &format!(
+            "exec env TERM=xterm-256color {BIN} {} --sink null --device-name 'Guard TUI'",
+            args.join(" ")
+        ),
+    );
+    let wait = |what: &str, f: &dyn Fn(&str) -> bool| {
+        tmux.wait_for(
+            what,
+            Duration::from_secs(90),
+            || format!("log:\n{}", home.log()),
+            f,
+        )
+    };
+    wait("the library", &|s| s.contains("Demo Mix"));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = sim.info["spclient"].as_str().unwrap().to_owned();
+    let album = sim.info["demo_album"].as_str().unwrap().to_owned();
+    let node = rt.block_on(async {
+        let node = tonearm_testkit::Node::start_from_info(&sim.info, "e2e-tui-intruder").await;
+        let mut p = within(
+            20,
+            Phone::connect(tonearm_sim::remote::PhoneConfig::new(
+                &base, &user, &password,
+            )),
+        )
+        .await
+        .expect("the phone signs in");
+        let tui_id = loop {
+            let list = p.devices().await.expect("devices");
+            if let Some(d) = list.iter().find(|d| d.name == "Guard TUI") {
+                if list.iter().any(|d| d.id == node.id) {
+                    break d.id.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_ne!(tui_id, node.id);
+        within(20, p.play(Some(&node.id), &album, Some(0), None))
+            .await
+            .expect("the phone starts the node");
+        p.wait_for(Duration::from_secs(15), |c| {
+            active_is(c, &node.id) && playing(c)
+        })
+        .await
+        .expect("the node plays");
+        let t0 = Instant::now();
+        p.wait_for(Duration::from_secs(INTERVAL_S + 2), |c| {
+            active_is(c, &node.id) && !playing(c)
+        })
+        .await
+        .expect("the TUI's guard pauses the node within interval_s + 2 s");
+        eprintln!(
+            "TUI guard: paused {:?} after the node was seen playing",
+            t0.elapsed()
+        );
+        node
+    });
+    wait("the guard's notification", &|s| {
+        s.contains("is playing on your account")
+    });
+    tmux.keys(&["C-c"]);
+    rt.block_on(node.stop());
+}
