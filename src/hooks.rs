@@ -144,7 +144,7 @@ fn start(settings: &HookSettings, h: HookEvent, done: mpsc::UnboundedSender<&'st
     });
 }
 
-/// One run: spawned in its own process group with only `TONEARM_*` added to the environment,
+/// One run: spawned in its own process group, its `TONEARM_*` environment only the event's,
 /// polled (no blocking wait), killed with its group after `timeout`.
 async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
     let Some((program, args)) = argv.split_first() else {
@@ -152,11 +152,12 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
-        .env("TONEARM_EVENT", h.kind)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    strip_own_vars(&mut cmd, std::env::vars_os().map(|(k, _)| k));
+    cmd.env("TONEARM_EVENT", h.kind);
     for (k, v) in &h.env {
         // A NUL cannot be in the environment; the rest is passed as is (never to a shell line).
         cmd.env(k, v.replace('\0', ""));
@@ -191,6 +192,17 @@ async fn run(argv: &[String], h: &HookEvent, timeout: Duration) {
     }
     tracing::warn!(kind = h.kind, ?timeout, "event hook timed out; killed");
     let _ = tokio::task::spawn_blocking(move || drop(child)).await;
+}
+
+/// tonearm's own variables (`TONEARM_CONTROL_TOKEN`, `TONEARM_SIM_PASSWORD`, …) stay with
+/// tonearm: removed from `cmd`'s environment (`inherited`: the names tonearm has), so the hook
+/// sees only the `TONEARM_*` set for it afterwards.
+fn strip_own_vars(cmd: &mut Command, inherited: impl Iterator<Item = std::ffi::OsString>) {
+    for k in inherited {
+        if k.to_string_lossy().starts_with("TONEARM_") {
+            cmd.env_remove(k);
+        }
+    }
 }
 
 /// A hook process that is killed, with its process group, unless it was seen to exit: at the

@@ -118,6 +118,25 @@ fn script(dir: &Path, body: &str) -> Vec<String> {
     vec!["/bin/sh".into(), path.display().to_string()]
 }
 
+#[test]
+fn tonearms_own_variables_are_not_handed_on() {
+    let mut cmd = Command::new("true");
+    strip_own_vars(
+        &mut cmd,
+        ["TONEARM_CONTROL_TOKEN", "PATH", "TONEARM_SIM_PASSWORD"]
+            .into_iter()
+            .map(std::ffi::OsString::from),
+    );
+    let envs: Vec<_> = cmd.get_envs().collect();
+    assert_eq!(
+        envs,
+        [
+            (std::ffi::OsStr::new("TONEARM_CONTROL_TOKEN"), None),
+            (std::ffi::OsStr::new("TONEARM_SIM_PASSWORD"), None),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_run_gets_the_environment_and_a_stuck_one_is_killed() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,7 +154,6 @@ async fn a_run_gets_the_environment_and_a_stuck_one_is_killed() {
     };
     run(&argv, &h, Duration::from_secs(10)).await;
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "paused 42\n");
-
     let pid_file = dir.path().join("pid");
     let argv = script(
         dir.path(),
