@@ -57,6 +57,35 @@ pub struct RawConfig {
     pub control: RawControl,
     #[serde(default)]
     pub desktop: RawDesktop,
+    /// Absent: no device guard.
+    pub guard: Option<RawGuard>,
+    #[serde(default)]
+    pub hooks: RawHooks,
+}
+
+/// `[hooks]`: a user command run on events (track change, play/pause, intruder, connection).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHooks {
+    /// The command; split into argv (quotes as in a shell) unless `shell = true`.
+    pub on_event: Option<String>,
+    /// Run it with `/bin/sh -c` (default false).
+    pub shell: Option<bool>,
+    /// Seconds before a running hook is killed (default 10).
+    pub timeout_s: Option<u64>,
+}
+
+/// `[guard]`: the device guard (pauses or reports devices not on the allow-list).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    /// Device ids or names (names case-insensitively) that may play on the account.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// `notify` (default) or `pause`.
+    pub action: Option<String>,
+    /// Seconds between pauses of a device that keeps playing (default 10).
+    pub interval_s: Option<u64>,
 }
 
 /// `[desktop]`: MPRIS and desktop notifications on the session bus.
@@ -173,6 +202,152 @@ pub struct Config {
     pub connect: ConnectSettings,
     pub control: ControlSettings,
     pub desktop: DesktopSettings,
+    /// `[guard]`; `None`: no device guard.
+    pub guard: Option<GuardSettings>,
+    /// `[hooks] on_event`; `None`: no hooks.
+    pub hooks: Option<HookSettings>,
+}
+
+/// `[hooks]` resolved: what to run (argv, or one shell command line) and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSettings {
+    /// Without a shell: the program and its arguments. With `shell`: `["/bin/sh", "-c", line]`.
+    pub argv: Vec<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// A hook's default time limit.
+pub const HOOK_TIMEOUT_DEFAULT_S: u64 = 10;
+
+/// `[hooks]` checked; `None` without `on_event`.
+fn resolve_hooks(raw: RawHooks) -> Result<Option<HookSettings>, (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("hooks.{k}"), v.to_string(), r.to_string());
+    let secs = raw.timeout_s.unwrap_or(HOOK_TIMEOUT_DEFAULT_S);
+    if !(1..=3600).contains(&secs) {
+        return Err(err(
+            "timeout_s",
+            &secs.to_string(),
+            "must be 1 to 3600 seconds",
+        ));
+    }
+    let Some(line) = raw.on_event else {
+        return Ok(None);
+    };
+    let argv = if raw.shell == Some(true) {
+        vec!["/bin/sh".to_string(), "-c".to_string(), line.clone()]
+    } else {
+        split_argv(&line).map_err(|reason| err("on_event", &line, reason))?
+    };
+    if argv.first().is_none_or(|p| p.is_empty()) || line.trim().is_empty() {
+        return Err(err("on_event", &line, "must name a command"));
+    }
+    Ok(Some(HookSettings {
+        argv,
+        timeout: std::time::Duration::from_secs(secs),
+    }))
+}
+
+/// Splits a command line into words as a shell would without expanding anything: blanks
+/// separate, `'…'` is literal, `"…"` groups, a backslash escapes (no variables, globs, pipes).
+pub fn split_argv(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut out = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if let Some(w) = word.take() {
+                    out.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed single quote"),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => w.push(c),
+                            None => return Err("unclosed double quote"),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed double quote"),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("ends with a backslash"),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if let Some(w) = word {
+        out.push(w);
+    }
+    Ok(out)
+}
+
+/// What the device guard does about a device not on its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardAction {
+    /// Report it (log, control-API event, TUI notification).
+    Notify,
+    /// Report it and pause it, again every interval while it keeps playing.
+    Pause,
+}
+
+/// `[guard]` resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardSettings {
+    /// Device ids (matched first) or names (case-insensitive, exact).
+    pub allowed: Vec<String>,
+    pub action: GuardAction,
+    pub interval: std::time::Duration,
+}
+
+/// The guard's default interval between pauses.
+pub const GUARD_INTERVAL_DEFAULT_S: u64 = 10;
+
+/// `[guard]` checked: the action is one of the two, the interval 1 s to a day.
+fn resolve_guard(raw: RawGuard) -> Result<GuardSettings, (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("guard.{k}"), v.to_string(), r.to_string());
+    let action = match raw.action.as_deref().map(|a| a.trim().to_ascii_lowercase()) {
+        None => GuardAction::Notify,
+        Some(a) if a == "notify" => GuardAction::Notify,
+        Some(a) if a == "pause" => GuardAction::Pause,
+        Some(a) => return Err(err("action", &a, "must be notify or pause")),
+    };
+    let secs = raw.interval_s.unwrap_or(GUARD_INTERVAL_DEFAULT_S);
+    if !(1..=86_400).contains(&secs) {
+        return Err(err(
+            "interval_s",
+            &secs.to_string(),
+            "must be 1 to 86400 seconds",
+        ));
+    }
+    let mut allowed = Vec::new();
+    for a in raw.allowed {
+        let a = a.trim().to_string();
+        if a.is_empty() {
+            return Err(err("allowed", "", "entries must not be empty"));
+        }
+        allowed.push(a);
+    }
+    Ok(GuardSettings {
+        allowed,
+        action,
+        interval: std::time::Duration::from_secs(secs),
+    })
 }
 
 /// The `[desktop]` section: `mpris` on unless turned off; `notifications` `None` = not set (on
@@ -280,6 +455,8 @@ impl Default for Config {
             connect: ConnectSettings::default(),
             control: ControlSettings::default(),
             desktop: DesktopSettings::default(),
+            guard: None,
+            hooks: None,
         }
     }
 }
@@ -396,6 +573,11 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         mpris: raw.desktop.mpris.unwrap_or(true),
         notifications: raw.desktop.notifications,
     };
+    cfg.guard = match raw.guard {
+        Some(g) => Some(resolve_guard(g).map_err(|(k, v, r)| invalid(&k, &v, &r))?),
+        None => None,
+    };
+    cfg.hooks = resolve_hooks(raw.hooks).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
     Ok(cfg)
 }
 

@@ -180,6 +180,15 @@ pub async fn run(
     } else {
         (None, None)
     };
+    // `[hooks]`: the user's command on the control API's events (needs the API's bus).
+    let hooks = match (config.hooks.clone(), api.as_ref()) {
+        (Some(h), Some(a)) => Some(crate::hooks::spawn(h, a.subscribe())),
+        (Some(_), None) => {
+            tracing::warn!("[hooks] needs the control API, which is off: no hooks");
+            None
+        }
+        _ => None,
+    };
     on_start(&Started {
         name: opts.name.clone(),
         device_id: opts.device_id.clone(),
@@ -242,6 +251,9 @@ pub async fn run(
     };
     if let Some(d) = discovery {
         d.shutdown().await;
+    }
+    if let Some(h) = hooks {
+        h.abort();
     }
     if let Some(a) = api {
         a.shutdown();
@@ -334,6 +346,7 @@ async fn serve(
     }
     let endpoints = config.endpoints.clone();
     let desktop_opts = crate::desktop::DesktopOptions::for_daemon(&config.desktop);
+    let guard_settings = config.guard.clone();
     let (services, mut player_events) = Services::start(config, session, opts.playback.clone());
     let mut cc = ConnectConfig::new(opts.device_id.clone(), opts.name.clone());
     cc.device_type = opts.device_type;
@@ -375,6 +388,15 @@ async fn serve(
     let (_desktop, mut mpris) = desktop
         .await
         .map_or((None, None), |(d, rx)| (Some(d), Some(rx)));
+    // The device guard (`[guard]`) on this session's Connect; ends with it.
+    let guard = guard_settings.map(|g| {
+        let api = api.cloned();
+        crate::guard::spawn(g, opts.device_id.clone(), connect.clone(), move |i| {
+            if let Some(a) = &api {
+                a.intruder(i);
+            }
+        })
+    });
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
     let outcome = loop {
@@ -472,6 +494,9 @@ async fn serve(
     if let Some(a) = api {
         a.detach();
         a.set_session(crate::local_api::Link::Offline);
+    }
+    if let Some(g) = guard {
+        g.abort();
     }
     connect.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), services.shutdown()).await;

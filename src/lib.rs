@@ -61,6 +61,8 @@ pub mod daemon;
 pub mod demo;
 pub mod desktop;
 pub mod error;
+pub mod guard;
+pub mod hooks;
 pub mod id;
 pub mod keymap;
 pub mod local_api;

@@ -247,6 +247,15 @@ impl LocalApi {
         });
     }
 
+    /// The device guard's report, as an `intruder` event.
+    pub fn intruder(&self, i: &crate::guard::Intruder) {
+        self.inner.hub.publish(Event::Intruder {
+            device_id: i.device_id.clone(),
+            device_name: i.device_name.clone(),
+            action: i.response.as_str().to_string(),
+        });
+    }
+
     /// The bus, for front ends built on this one (guests, the guard, hooks) and tests.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.inner.hub.subscribe()

@@ -275,6 +275,15 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         );
     }
 
+    // `[hooks]`: the user's command on the control API's events (needs the API's bus).
+    let hooks = match (config.hooks.clone(), control.as_ref()) {
+        (Some(h), Some(api)) => Some(crate::hooks::spawn(h, api.subscribe())),
+        (Some(_), None) => {
+            tracing::warn!("[hooks] needs the control API, which is off: no hooks");
+            None
+        }
+        _ => None,
+    };
     let (switch_tx, switched) = mpsc::unbounded_channel();
     let mut sources = Sources::new(answers, log_lines, control);
     sources.handovers = handovers;
@@ -306,6 +315,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         supervisor: None,
         switch_tx,
         desktop: None,
+        guard: None,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -330,6 +340,9 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     }
     if let Some(api) = &sources.control {
         api.shutdown();
+    }
+    if let Some(h) = hooks {
+        h.abort();
     }
     if let Some(c) = connect_service {
         // Leaves the account's device list.
@@ -620,6 +633,8 @@ struct Runtime {
     /// MPRIS and notifications for the current services (`desktop::spawn`; its intents come
     /// in as `Msg::Control` answers). Aborted when the services go.
     desktop: Option<tokio::task::JoinHandle<()>>,
+    /// The device guard on the current Connect service (with `[guard]`).
+    guard: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -746,6 +761,31 @@ impl Runtime {
                     api.attach_connect(connect.clone());
                 }
                 let controller: Arc<dyn Controller> = connect.clone();
+                if let Some(g) = self.exec.config.guard.clone() {
+                    let (tx, api) = (self.exec.sender(), self.sources.control.clone());
+                    let own = connect.device_id().to_string();
+                    let task = crate::guard::spawn(g, own, controller.clone(), move |i| {
+                        if let Some(a) = &api {
+                            a.intruder(i);
+                        }
+                        let what = match i.response {
+                            crate::guard::Response::Paused => "paused it",
+                            crate::guard::Response::Notified => "not on the guard's list",
+                        };
+                        let _ = tx.send(Answer::Msg(Msg::Notify {
+                            level: Level::Warn,
+                            text: format!(
+                                "{} ({}) is playing on your account: {what}",
+                                crate::logging::escaped(&i.device_name),
+                                crate::logging::escaped(&i.device_id)
+                            ),
+                            at: Instant::now(),
+                        }));
+                    });
+                    if let Some(old) = self.guard.replace(task) {
+                        old.abort();
+                    }
+                }
                 self.exec.controller = Some(controller);
                 self.connect_service = Some(connect);
                 // The device list now comes from Connect.
@@ -756,6 +796,9 @@ impl Runtime {
                 // Signed out while running (the supervisor's `SignedOut`): the old account's
                 // Connect device leaves the list and its services stop; signing in again
                 // starts new ones.
+                if let Some(g) = self.guard.take() {
+                    g.abort();
+                }
                 if let Some(c) = self.connect_service.take() {
                     tokio::spawn(async move { c.shutdown().await });
                 }
@@ -938,6 +981,9 @@ impl Runtime {
         if let Some(t) = self.supervisor.take() {
             // Its session is going away on purpose: no "signed out" from it.
             t.abort();
+        }
+        if let Some(g) = self.guard.take() {
+            g.abort();
         }
         let connect = self.connect_service.take();
         let services = self.exec.services.take();

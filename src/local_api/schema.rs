@@ -452,6 +452,13 @@ pub enum Event {
     Error {
         message: String,
     },
+    /// The device guard (`[guard]`) found a device not on its allow-list playing on the
+    /// account; `action`: `notified` (reported only) or `paused` (told to pause).
+    Intruder {
+        device_id: String,
+        device_name: String,
+        action: String,
+    },
     /// This stream fell behind and missed `missed` events (ask `status` to resync).
     Lagged {
         missed: u64,

@@ -144,6 +144,11 @@ fn every_event_and_answer_is_in_the_schema() {
         Event::Error {
             message: "m".into(),
         },
+        Event::Intruder {
+            device_id: "abc".into(),
+            device_name: "Kitchen".into(),
+            action: "paused".into(),
+        },
         Event::Lagged { missed: 3 },
     ];
     for e in events {

@@ -8,6 +8,8 @@ mod cli;
 mod common;
 mod connect;
 mod control_api;
+mod guard;
+mod hooks;
 mod kat;
 mod keyring;
 mod layering;
