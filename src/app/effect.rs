@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::library::TrackInfo;
 use crate::app::state::{LoginMethod, PageKind, Trust};
 use crate::connect::{Device, RemoteControl};
 use crate::id::SpotifyId;
@@ -39,6 +40,8 @@ pub enum Effect {
     },
     /// Look up names for queue ids not in `State::tracks`; answer `Msg::Tracks`.
     FetchTracks(Vec<SpotifyId>),
+    /// Like (or unlike) a track through the Web API; answer `Msg::Liked`.
+    Like { track: TrackInfo, like: bool },
     /// Start a sign-in with this method (`Password` carries the typed credentials).
     Login(LoginRequest),
     /// Abandon a sign-in in progress.

@@ -76,6 +76,12 @@ pub enum Msg {
         result: Result<PageData, String>,
     },
     Tracks(Vec<(SpotifyId, TrackInfo)>),
+    /// The answer to `Effect::Like`.
+    Liked {
+        track: TrackInfo,
+        like: bool,
+        result: Result<(), String>,
+    },
 
     Devices(Result<Vec<Device>, String>),
     Remote(Option<RemotePlayback>),
