@@ -1233,3 +1233,34 @@ fn the_trust_prompt_names_the_device_its_address_and_id() {
         render(&s, w, h);
     }
 }
+
+#[test]
+fn liked_tracks_carry_a_heart() {
+    // Search results: track 1 is in Liked Songs, a track outside the library is not.
+    let mut s = search_state();
+    s.library.data = Some(Arc::new(library(3)));
+    s.search.results[1] = Item::Track(track(99, "Alpine Air", "Bob Band", "Hills", 200_000));
+    let (buf, _) = render(&s, 120, 40);
+    let all = lines(&buf);
+    let row = |name: &str| {
+        all.iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not shown"))
+            .clone()
+    };
+    assert!(
+        row("Alpha Song").contains("♥ 3:05"),
+        "{}",
+        row("Alpha Song")
+    );
+    assert!(!row("Alpine Air").contains('♥'), "{}", row("Alpine Air"));
+    // Liked Songs: every row.
+    let mut s = state();
+    s.library.data = Some(Arc::new(library(3)));
+    s.library.section = Some(LibrarySection::LikedSongs);
+    let (buf, _) = render(&s, 120, 40);
+    assert!(lines(&buf)
+        .iter()
+        .filter(|l| l.contains("Gamma Ray"))
+        .any(|l| l.contains("♥ 1:01")));
+}

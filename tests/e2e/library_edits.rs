@@ -52,9 +52,12 @@ async fn like_contains_unlike() {
     let answers = within(20, api.tracks_contain(&many)).await.unwrap();
     assert_eq!(answers.len(), 120);
     assert!(answers.iter().all(|b| !b));
-    let err = within(20, api.tracks_contain(&["spotify:track:0000000000000000000000"]))
-        .await
-        .unwrap_err();
+    let err = within(
+        20,
+        api.tracks_contain(&["spotify:track:0000000000000000000000"]),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ApiError::NotFound(_)), "{err}");
 }
 
@@ -81,7 +84,9 @@ async fn create_add_remove_and_read_back() {
         total: 0,
         items: Some(vec![]),
     });
-    let s1 = within(20, api.add_to_playlist(&p.id, &[a, b])).await.unwrap();
+    let s1 = within(20, api.add_to_playlist(&p.id, &[a, b]))
+        .await
+        .unwrap();
     assert!(!s1.is_empty() && s1 != p.snapshot_id, "new snapshot {s1}");
     lib.playlist_added(&p.id, &[info(a), info(b)], &s1);
     let s2 = within(20, api.remove_from_playlist(&p.id, &[a]))

@@ -310,7 +310,10 @@ fn edits_update_the_cached_library_in_place() {
         ..Library::default()
     };
     assert!(lib.is_liked("spotify:track:t0"));
-    assert!(!lib.set_liked(&info(0), true, "b"), "already liked: no change");
+    assert!(
+        !lib.set_liked(&info(0), true, "b"),
+        "already liked: no change"
+    );
     assert!(lib.set_liked(&info(2), true, "b"));
     assert_eq!(lib.liked().next().unwrap().uri, "spotify:track:t2");
     assert_eq!(lib.tracks.len(), 3);

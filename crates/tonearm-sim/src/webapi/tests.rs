@@ -303,9 +303,7 @@ async fn library_writes() {
     assert_eq!(s, 200);
     let first = v[0].as_bool().unwrap();
     assert!(first, "{v}");
-    let (s, v) = e
-        .get("me/tracks/contains?ids=0000000000000000000000")
-        .await;
+    let (s, v) = e.get("me/tracks/contains?ids=0000000000000000000000").await;
     assert_eq!(s, 404, "{v}");
     let many = vec![unsaved.as_str(); 51].join(",");
     let (s, _) = e.get(&format!("me/tracks/contains?ids={many}")).await;
