@@ -121,6 +121,8 @@ pub enum Action {
     ToggleLog,
     /// Like the selected (or playing) track, or unlike it when already liked.
     ToggleLike,
+    /// Remove the selected track from the open playlist (only your own playlists).
+    RemoveFromPlaylist,
     NextTheme,
     Refresh,
 
@@ -204,6 +206,7 @@ bindable! {
     "help" => Action::ToggleHelp, "Show/hide this help";
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
     "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
+    "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
 }

@@ -82,6 +82,13 @@ pub enum Msg {
         like: bool,
         result: Result<(), String>,
     },
+    /// The answer to `Effect::RemoveFromPlaylist` (the new snapshot id).
+    RemovedFromPlaylist {
+        playlist_uri: String,
+        track: TrackInfo,
+        removed: Vec<(usize, Item)>,
+        result: Result<String, String>,
+    },
 
     Devices(Result<Vec<Device>, String>),
     Remote(Option<RemotePlayback>),

@@ -51,7 +51,7 @@ mod trust;
 
 use filter::{close_filter, filter_text, open_filter, refresh_filter};
 use library::{library_msg, page_msg};
-use library_edits::{liked, toggle_like};
+use library_edits::{liked, remove_from_playlist, removed_from_playlist, toggle_like};
 use lists::clamp;
 use login::{login_action, login_text};
 use mouse::mouse;
@@ -135,6 +135,12 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             like,
             result,
         } => liked(state, track, like, result, &mut out),
+        Msg::RemovedFromPlaylist {
+            playlist_uri,
+            track,
+            removed,
+            result,
+        } => removed_from_playlist(state, playlist_uri, track, removed, result, &mut out),
         Msg::Tracks(list) => {
             for (id, info) in list {
                 state.tracks.insert(id, info);
@@ -319,6 +325,7 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         Action::PlayNext => queue_selection(state, QueueMode::PlayNext, target, out),
         Action::RemoveFromQueue => remove_from_queue(state, out),
         Action::ToggleLike => toggle_like(state, out),
+        Action::RemoveFromPlaylist => remove_from_playlist(state, out),
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
         Action::ClearQueue => local(state, Intent::ClearQueue, out),

@@ -1,4 +1,5 @@
-//! Like/unlike from the TUI: the selected track or, with no track selected, the playing one;
+//! Like/unlike and remove-from-playlist from the TUI (like: the selected track or, with none
+//! selected, the playing one);
 //! the cached library changes at once and a failed write rolls it back with a notification.
 
 use super::*;
@@ -90,4 +91,87 @@ fn nothing_to_like_says_so() {
     let o = act(&mut s, Action::ToggleLike);
     assert!(o.effects.is_empty());
     assert!(last_note(&s).contains("Select a track"));
+}
+
+fn page_names(s: &State) -> Vec<String> {
+    let data = s.library.pages.last().unwrap().data.as_ref().unwrap();
+    data.items.iter().map(|i| i.name().to_string()).collect()
+}
+
+fn remove_effect(o: &Outcome) -> (String, TrackInfo, Vec<(usize, Item)>) {
+    match o.effects.as_slice() {
+        [Effect::RemoveFromPlaylist {
+            playlist_uri,
+            track,
+            removed,
+        }] => (playlist_uri.clone(), track.clone(), removed.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn remove_from_the_open_playlist_then_roll_back_or_keep() {
+    let mut s = demo_state();
+    act(&mut s, Action::Select); // Daft Punk Essentials: tracks 3, 4, 5
+    act(&mut s, Action::Down);
+    let o = act(&mut s, Action::RemoveFromPlaylist);
+    let (playlist_uri, track, removed) = remove_effect(&o);
+    assert_eq!(playlist_uri, uri("playlist", 1));
+    assert_eq!(track.name, "Digital Love");
+    assert_eq!(
+        page_names(&s),
+        ["One More Time", "Harder, Better, Faster, Stronger"]
+    );
+
+    // Refused: the row comes back where it was.
+    update(
+        &mut s,
+        Msg::RemovedFromPlaylist {
+            playlist_uri: playlist_uri.clone(),
+            track: track.clone(),
+            removed: removed.clone(),
+            result: Err("only the owner can edit this playlist".into()),
+        },
+    );
+    assert_eq!(
+        page_names(&s),
+        [
+            "One More Time",
+            "Digital Love",
+            "Harder, Better, Faster, Stronger"
+        ]
+    );
+    assert!(
+        last_note(&s).contains("only the owner"),
+        "{}",
+        last_note(&s)
+    );
+
+    // Accepted: the cached playlist follows, with the new snapshot.
+    let o = act(&mut s, Action::RemoveFromPlaylist);
+    let (playlist_uri, track, removed) = remove_effect(&o);
+    update(
+        &mut s,
+        Msg::RemovedFromPlaylist {
+            playlist_uri,
+            track,
+            removed,
+            result: Ok("s9".into()),
+        },
+    );
+    let lib = s.library.data.as_ref().unwrap();
+    let p = &lib.playlists[0];
+    let names: Vec<_> = lib.playlist_tracks(p).map(|t| t.name.clone()).collect();
+    assert_eq!(names, ["One More Time", "Harder, Better, Faster, Stronger"]);
+    assert_eq!((p.total, p.snapshot_id.as_str()), (2, "s9"));
+    assert_eq!(page_names(&s).len(), 2);
+}
+
+#[test]
+fn remove_outside_a_playlist_page_does_nothing() {
+    let mut s = demo_state();
+    act(&mut s, Action::NextSection); // liked songs: not a playlist
+    let o = act(&mut s, Action::RemoveFromPlaylist);
+    assert!(o.effects.is_empty());
+    assert_eq!(likes(&s).len(), 6);
 }
