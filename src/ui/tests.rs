@@ -628,7 +628,7 @@ fn now_playing_local_extrapolates_progress() {
         assert_eq!(buf[(p.x + p.width - 1, p.y)].symbol(), "─");
     }
     let (buf, _) = render_at(&s, 120, 40, now);
-    assert_has(&buf, "Alpha Song — Ann Artist · First Album");
+    assert_has(&buf, "Alpha Song ♥ — Ann Artist · First Album"); // liked in `state()`
     assert_has(&buf, "vol 50%");
     assert_has(&buf, "↻ all");
     assert_has(&buf, "● online alice");
@@ -664,7 +664,7 @@ fn now_playing_remote_shows_the_device() {
     s.connect = ConnectLink::Reconnecting(2);
     let (buf, hit) = render_at(&s, 120, 40, at + Duration::from_millis(2500));
     assert_has(&buf, "Playing on Alice's Phone");
-    assert_has(&buf, "Beta Tune — Bob Band · Second Album");
+    assert_has(&buf, "Beta Tune ♥ — Bob Band · Second Album");
     assert_has(&buf, "0:12");
     assert_has(&buf, "4:02");
     assert_has(&buf, "vol 100%");
@@ -1263,4 +1263,17 @@ fn liked_tracks_carry_a_heart() {
         .iter()
         .filter(|l| l.contains("Gamma Ray"))
         .any(|l| l.contains("♥ 1:01")));
+}
+
+#[test]
+fn the_now_playing_bar_hearts_a_liked_track() {
+    let mut s = state();
+    let at = Instant::now();
+    s.player = Some(player_status(PlayState::Playing, at));
+    s.library.data = None;
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "Alpha Song — Ann Artist");
+    s.library.data = Some(Arc::new(library(3)));
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "Alpha Song ♥ — Ann Artist");
 }
