@@ -163,7 +163,23 @@ pub struct Library {
     pub saved_albums: Vec<AlbumInfo>,
     pub followed_artists: Vec<ArtistInfo>,
     pub saved_shows: Vec<ShowInfo>,
+    /// The URIs of Liked Songs, built on first use so a ♥ per visible row costs a hash lookup
+    /// rather than a walk of the list (reset by every edit of `saved_tracks` made here).
+    #[serde(skip)]
+    pub liked_index: LikedIndex,
 }
+
+/// A lazily built set of the liked URIs; not part of the library's value (always equal).
+#[derive(Debug, Clone, Default)]
+pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<String>>);
+
+impl PartialEq for LikedIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LikedIndex {}
 
 impl Library {
     /// The track an entry refers to.
@@ -186,9 +202,10 @@ impl Library {
 
     /// Whether the track is in Liked Songs.
     pub fn is_liked(&self, uri: &str) -> bool {
-        self.saved_tracks
-            .iter()
-            .any(|e| self.track(e).is_some_and(|t| t.uri == uri))
+        self.liked_index
+            .0
+            .get_or_init(|| self.liked().map(|t| t.uri.clone()).collect())
+            .contains(uri)
     }
 
     /// The table index of `t`, added when new.
@@ -209,6 +226,7 @@ impl Library {
         if self.is_liked(&t.uri) == liked {
             return false;
         }
+        self.liked_index = LikedIndex::default();
         if liked {
             let track = self.intern_track(t);
             self.saved_tracks.insert(
@@ -536,6 +554,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     }
 
     Ok(Library {
+        liked_index: Default::default(),
         version: CACHE_VERSION,
         username: me.id,
         fetched_at: now_unix(),
@@ -598,6 +617,7 @@ mod quarantine_tests {
         );
         // Another cache version is not damage: it stays in place until the refresh replaces it.
         let other = Library {
+            liked_index: Default::default(),
             version: CACHE_VERSION + 1,
             ..Library::default()
         };
@@ -607,6 +627,7 @@ mod quarantine_tests {
         assert_eq!(crate::paths::quarantined_copies(&path).len(), 1);
         // Indices past the track table are damage too.
         let mut broken = Library {
+            liked_index: Default::default(),
             version: CACHE_VERSION,
             ..Library::default()
         };

@@ -79,6 +79,7 @@ pub fn demo_library() -> Library {
         added_at: String::new(),
     };
     Library {
+        liked_index: Default::default(),
         version: 1,
         username: "demo".into(),
         fetched_at: 0,

@@ -157,6 +157,7 @@ async fn refresh_fails_on_a_list_error() {
 
 fn sample() -> Library {
     Library {
+        liked_index: Default::default(),
         version: CACHE_VERSION,
         username: "alice".into(),
         fetched_at: 1_700_000_000,
@@ -289,6 +290,7 @@ fn info(n: u32) -> TrackInfo {
 #[test]
 fn edits_update_the_cached_library_in_place() {
     let mut lib = Library {
+        liked_index: Default::default(),
         tracks: vec![info(0), info(1)],
         saved_tracks: vec![Entry {
             track: 0,

@@ -62,6 +62,7 @@ fn like_the_playing_track_when_no_track_is_selected() {
     // Track 1 (playing) not liked yet.
     let lib = Arc::make_mut(s.library.data.as_mut().unwrap());
     lib.saved_tracks.remove(0);
+    lib.liked_index = Default::default();
     act(&mut s, Action::Focus(Pane::Queue));
     s.focus = Pane::Devices; // a pane without tracks: the playing track is the target
     let o = act(&mut s, Action::ToggleLike);
