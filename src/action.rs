@@ -119,6 +119,10 @@ pub enum Action {
     // --- the rest of the UI
     ToggleHelp,
     ToggleLog,
+    /// Like the selected (or playing) track, or unlike it when already liked.
+    ToggleLike,
+    /// Remove the selected track from the open playlist (only your own playlists).
+    RemoveFromPlaylist,
     NextTheme,
     Refresh,
 
@@ -201,6 +205,8 @@ bindable! {
     "refresh_devices" => Action::RefreshDevices, "Refresh the device list";
     "help" => Action::ToggleHelp, "Show/hide this help";
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
+    "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
+    "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
 }

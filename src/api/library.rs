@@ -163,7 +163,23 @@ pub struct Library {
     pub saved_albums: Vec<AlbumInfo>,
     pub followed_artists: Vec<ArtistInfo>,
     pub saved_shows: Vec<ShowInfo>,
+    /// The URIs of Liked Songs, built on first use so a ♥ per visible row costs a hash lookup
+    /// rather than a walk of the list (reset by every edit of `saved_tracks` made here).
+    #[serde(skip)]
+    pub liked_index: LikedIndex,
 }
+
+/// A lazily built set of the liked URIs; not part of the library's value (always equal).
+#[derive(Debug, Clone, Default)]
+pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<String>>);
+
+impl PartialEq for LikedIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LikedIndex {}
 
 impl Library {
     /// The track an entry refers to.
@@ -182,6 +198,98 @@ impl Library {
         p: &'a LibraryPlaylist,
     ) -> impl Iterator<Item = &'a TrackInfo> + 'a {
         p.items.iter().flatten().filter_map(move |e| self.track(e))
+    }
+
+    /// Whether the track is in Liked Songs.
+    pub fn is_liked(&self, uri: &str) -> bool {
+        self.liked_index
+            .0
+            .get_or_init(|| self.liked().map(|t| t.uri.clone()).collect())
+            .contains(uri)
+    }
+
+    /// The table index of `t`, added when new.
+    fn intern_track(&mut self, t: &TrackInfo) -> u32 {
+        match self.tracks.iter().position(|x| x.uri == t.uri) {
+            Some(i) => i as u32,
+            None => {
+                self.tracks.push(t.clone());
+                (self.tracks.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Applies a like (prepended, as the Web API orders Liked Songs) or an unlike in place, after
+    /// a successful write or optimistically; returns whether anything changed (so an undo knows
+    /// whether to undo).
+    pub fn set_liked(&mut self, t: &TrackInfo, liked: bool, added_at: &str) -> bool {
+        if self.is_liked(&t.uri) == liked {
+            return false;
+        }
+        self.liked_index = LikedIndex::default();
+        if liked {
+            let track = self.intern_track(t);
+            self.saved_tracks.insert(
+                0,
+                Entry {
+                    track,
+                    added_at: added_at.to_owned(),
+                },
+            );
+        } else {
+            let tracks = &self.tracks;
+            self.saved_tracks
+                .retain(|e| tracks.get(e.track as usize).is_none_or(|x| x.uri != t.uri));
+        }
+        true
+    }
+
+    /// Appends tracks to a cached playlist after a successful add (its items, when loaded, and its
+    /// count), taking the server's new snapshot id. False when the playlist is not cached.
+    pub fn playlist_added(&mut self, id: &str, tracks: &[TrackInfo], snapshot_id: &str) -> bool {
+        let Some(i) = self.playlists.iter().position(|p| p.id == id) else {
+            return false;
+        };
+        let entries: Vec<Entry> = tracks
+            .iter()
+            .map(|t| Entry {
+                track: self.intern_track(t),
+                added_at: String::new(),
+            })
+            .collect();
+        let p = &mut self.playlists[i];
+        p.total = p.total.saturating_add(entries.len() as u32);
+        if let Some(items) = p.items.as_mut() {
+            items.extend(entries);
+        }
+        p.snapshot_id = snapshot_id.to_owned();
+        true
+    }
+
+    /// Removes every occurrence of `uris` from a cached playlist after a successful remove.
+    pub fn playlist_removed(&mut self, id: &str, uris: &[&str], snapshot_id: &str) -> bool {
+        let tracks = &self.tracks;
+        let Some(p) = self.playlists.iter_mut().find(|p| p.id == id) else {
+            return false;
+        };
+        if let Some(items) = p.items.as_mut() {
+            let before = items.len();
+            items.retain(|e| {
+                tracks
+                    .get(e.track as usize)
+                    .is_none_or(|t| !uris.contains(&t.uri.as_str()))
+            });
+            let gone = (before - items.len()) as u32;
+            p.total = p.total.saturating_sub(gone);
+        }
+        p.snapshot_id = snapshot_id.to_owned();
+        true
+    }
+
+    /// A playlist the user just created, first in the list as `GET /me/playlists` puts it.
+    pub fn playlist_created(&mut self, p: LibraryPlaylist) {
+        self.playlists.retain(|x| x.id != p.id);
+        self.playlists.insert(0, p);
     }
 
     /// Every index points into the table.
@@ -446,6 +554,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     }
 
     Ok(Library {
+        liked_index: Default::default(),
         version: CACHE_VERSION,
         username: me.id,
         fetched_at: now_unix(),
@@ -508,6 +617,7 @@ mod quarantine_tests {
         );
         // Another cache version is not damage: it stays in place until the refresh replaces it.
         let other = Library {
+            liked_index: Default::default(),
             version: CACHE_VERSION + 1,
             ..Library::default()
         };
@@ -517,6 +627,7 @@ mod quarantine_tests {
         assert_eq!(crate::paths::quarantined_copies(&path).len(), 1);
         // Indices past the track table are damage too.
         let mut broken = Library {
+            liked_index: Default::default(),
             version: CACHE_VERSION,
             ..Library::default()
         };

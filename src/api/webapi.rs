@@ -745,6 +745,26 @@ impl WebApi {
             .await
     }
 
+    /// Whether each track (id or URI) is in Liked Songs, in order (`GET /me/tracks/contains`,
+    /// 50 ids a call).
+    pub async fn tracks_contain(&self, ids: &[&str]) -> Result<Vec<bool>, ApiError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(50) {
+            let bare: Vec<&str> = chunk.iter().map(|s| bare_id(s)).collect();
+            let q = format!("/me/tracks/contains?ids={}", enc(&bare.join(",")));
+            let part: Vec<bool> = self.get(&q).await?;
+            if part.len() != chunk.len() {
+                return Err(ApiError::Malformed(format!(
+                    "GET /me/tracks/contains: {} answers for {} ids",
+                    part.len(),
+                    chunk.len()
+                )));
+            }
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
     /// Saves albums.
     pub async fn save_albums(&self, ids: &[&str]) -> Result<(), ApiError> {
         self.library_write(Method::PUT, "/me/albums", "album", ids)

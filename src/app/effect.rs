@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::state::{LoginMethod, PageKind, Trust};
+use crate::api::library::TrackInfo;
+use crate::app::state::{Item, LoginMethod, PageKind, Trust};
 use crate::connect::{Device, RemoteControl};
 use crate::id::SpotifyId;
 use crate::player::PlayerOp;
@@ -39,6 +40,15 @@ pub enum Effect {
     },
     /// Look up names for queue ids not in `State::tracks`; answer `Msg::Tracks`.
     FetchTracks(Vec<SpotifyId>),
+    /// Like (or unlike) a track through the Web API; answer `Msg::Liked`.
+    Like { track: TrackInfo, like: bool },
+    /// Remove every occurrence of a track from a playlist; `removed` (the page rows taken out
+    /// optimistically) comes back in `Msg::RemovedFromPlaylist` for a rollback.
+    RemoveFromPlaylist {
+        playlist_uri: String,
+        track: TrackInfo,
+        removed: Vec<(usize, Item)>,
+    },
     /// Start a sign-in with this method (`Password` carries the typed credentials).
     Login(LoginRequest),
     /// Abandon a sign-in in progress.

@@ -215,6 +215,61 @@ impl Exec {
                 });
             }
             Effect::LoadLibrary { refresh } => self.load_library(refresh),
+            Effect::RemoveFromPlaylist {
+                playlist_uri,
+                track,
+                removed,
+            } => {
+                let Some(api) = self.web_api(Msg::RemovedFromPlaylist {
+                    playlist_uri: playlist_uri.clone(),
+                    track: track.clone(),
+                    removed: removed.clone(),
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let id = playlist_uri.rsplit(':').next().unwrap_or_default();
+                    let result = match api.remove_from_playlist(id, &[track.uri.as_str()]).await {
+                        Ok(snapshot) => Ok(snapshot),
+                        Err(crate::api::ApiError::Http { status: 403, .. }) => {
+                            Err("only the owner can edit this playlist".to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Answer::Msg(Msg::RemovedFromPlaylist {
+                        playlist_uri,
+                        track,
+                        removed,
+                        result,
+                    }));
+                });
+            }
+            Effect::Like { track, like } => {
+                let Some(api) = self.web_api(Msg::Liked {
+                    track: track.clone(),
+                    like,
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let uris = [track.uri.as_str()];
+                    let result = if like {
+                        api.save_tracks(&uris).await
+                    } else {
+                        api.remove_tracks(&uris).await
+                    };
+                    let result = result.map_err(|e| e.to_string());
+                    let _ = tx.send(Answer::Msg(Msg::Liked {
+                        track,
+                        like,
+                        result,
+                    }));
+                });
+            }
             Effect::FetchTracks(ids) => {
                 let Some(sp) = self.services.as_ref().map(|s| s.spclient.clone()) else {
                     return; // names arrive once connected (the queue view asks again)

@@ -76,6 +76,19 @@ pub enum Msg {
         result: Result<PageData, String>,
     },
     Tracks(Vec<(SpotifyId, TrackInfo)>),
+    /// The answer to `Effect::Like`.
+    Liked {
+        track: TrackInfo,
+        like: bool,
+        result: Result<(), String>,
+    },
+    /// The answer to `Effect::RemoveFromPlaylist` (the new snapshot id).
+    RemovedFromPlaylist {
+        playlist_uri: String,
+        track: TrackInfo,
+        removed: Vec<(usize, Item)>,
+        result: Result<String, String>,
+    },
 
     Devices(Result<Vec<Device>, String>),
     Remote(Option<RemotePlayback>),

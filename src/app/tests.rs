@@ -28,6 +28,7 @@ use crate::player::{PlayState, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapsho
 mod flows;
 mod held;
 mod keys;
+mod library_edits;
 mod one_core;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
@@ -78,6 +79,7 @@ pub fn demo_library() -> Library {
         added_at: String::new(),
     };
     Library {
+        liked_index: Default::default(),
         version: 1,
         username: "demo".into(),
         fetched_at: 0,

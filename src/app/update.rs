@@ -38,6 +38,7 @@ use crate::player::PlayerStatus;
 
 mod filter;
 mod library;
+mod library_edits;
 mod lists;
 mod login;
 mod mouse;
@@ -50,6 +51,7 @@ mod trust;
 
 use filter::{close_filter, filter_text, open_filter, refresh_filter};
 use library::{library_msg, page_msg};
+use library_edits::{liked, remove_from_playlist, removed_from_playlist, toggle_like};
 use lists::clamp;
 use login::{login_action, login_text};
 use mouse::mouse;
@@ -128,6 +130,17 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             search_results(state, id, query, result, &mut out)
         }
         Msg::Page { id, result } => page_msg(state, id, result, &mut out),
+        Msg::Liked {
+            track,
+            like,
+            result,
+        } => liked(state, track, like, result, &mut out),
+        Msg::RemovedFromPlaylist {
+            playlist_uri,
+            track,
+            removed,
+            result,
+        } => removed_from_playlist(state, playlist_uri, track, removed, result, &mut out),
         Msg::Tracks(list) => {
             for (id, info) in list {
                 state.tracks.insert(id, info);
@@ -311,6 +324,8 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         Action::AddToQueue => queue_selection(state, QueueMode::AddToQueue, target, out),
         Action::PlayNext => queue_selection(state, QueueMode::PlayNext, target, out),
         Action::RemoveFromQueue => remove_from_queue(state, out),
+        Action::ToggleLike => toggle_like(state, out),
+        Action::RemoveFromPlaylist => remove_from_playlist(state, out),
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
         Action::ClearQueue => local(state, Intent::ClearQueue, out),

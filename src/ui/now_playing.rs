@@ -36,6 +36,8 @@ pub(crate) struct Playing<'a> {
     /// Waiting for audio: a load, or a track held through an outage (the player retries and
     /// resumes at the same position).
     pub buffering: bool,
+    /// The track is in Liked Songs (a ♥ after the title).
+    pub liked: bool,
 }
 
 /// Elapsed time at `now` for a position sampled at `at`.
@@ -56,6 +58,10 @@ fn extrapolate(
     } else {
         pos
     }
+}
+
+fn is_liked(state: &State, uri: &str) -> bool {
+    state.library.data.as_ref().is_some_and(|l| l.is_liked(uri))
 }
 
 /// The playback the bar shows at `now` (`None`: nothing playing or loaded).
@@ -84,6 +90,7 @@ pub(crate) fn playing(state: &State, now: Instant) -> Option<Playing<'_>> {
             repeat,
             device: Some(&r.device_name),
             buffering: false,
+            liked: is_liked(state, &r.track_uri),
         });
     }
     let p = state.player.as_ref()?;
@@ -104,6 +111,10 @@ pub(crate) fn playing(state: &State, now: Instant) -> Option<Playing<'_>> {
         repeat: p.repeat,
         device: None,
         buffering: p.buffering,
+        liked: p
+            .track
+            .as_ref()
+            .is_some_and(|t| is_liked(state, &format!("spotify:track:{}", t.id.to_base62()))),
     })
 }
 
@@ -257,6 +268,16 @@ pub(crate) fn draw(
         title,
         theme.style(Role::Title),
     );
+    if p.liked {
+        cx += put(
+            buf,
+            cx,
+            y,
+            end.saturating_sub(cx),
+            " ♥",
+            theme.style(Role::NowPlaying),
+        );
+    }
     // Separators only when something readable fits after them.
     if !p.artists.is_empty() && cx + 6 < end {
         cx += put(

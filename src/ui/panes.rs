@@ -87,13 +87,20 @@ fn join_artists(a: &[String]) -> Cow<'_, str> {
     }
 }
 
-fn track_cells<'a>(t: &'a TrackInfo, now: Option<&str>) -> RowCells<'a> {
+/// A track's row; `liked` puts a ♥ before the length (Liked Songs itself, and tracks of pages
+/// and results that the cached library has liked).
+fn track_cells<'a>(t: &'a TrackInfo, now: Option<&str>, liked: bool) -> RowCells<'a> {
+    let length = if liked {
+        format!("♥ {}", duration(t.duration_ms))
+    } else {
+        duration(t.duration_ms)
+    };
     RowCells {
         cells: vec![
             Cell::text(t.name.as_str()),
             Cell::text(join_artists(&t.artists)),
             Cell::styled(t.album.as_str(), Role::Dim),
-            Cell::deco(duration(t.duration_ms), Some(Role::Dim)),
+            Cell::deco(length, Some(Role::Dim)),
         ],
         row_role: is_now(&t.uri, now),
     }
@@ -111,12 +118,12 @@ fn year(date: &str) -> &str {
     date.get(..4).unwrap_or(date)
 }
 
-fn item_cells<'a>(item: &'a Item, now: Option<&str>) -> RowCells<'a> {
+fn item_cells<'a>(item: &'a Item, now: Option<&str>, lib: Option<&Library>) -> RowCells<'a> {
     let blank = || Cell::deco("", None);
     match item {
-        Item::Track(t) => track_cells(t, now),
+        Item::Track(t) => track_cells(t, now, lib.is_some_and(|l| l.is_liked(&t.uri))),
         // Episodes: name, publisher, show — laid out like tracks.
-        Item::Episode(t) => track_cells(t, now),
+        Item::Episode(t) => track_cells(t, now, false),
         Item::Album {
             name,
             artists,
@@ -170,6 +177,8 @@ struct ItemRows<'a> {
     items: &'a [Item],
     now: Option<&'a str>,
     grouped: bool,
+    /// For the ♥ on liked tracks.
+    lib: Option<&'a Library>,
 }
 
 impl Rows for ItemRows<'_> {
@@ -179,7 +188,7 @@ impl Rows for ItemRows<'_> {
     fn row(&self, i: usize) -> RowCells<'_> {
         self.items
             .get(i)
-            .map(|it| item_cells(it, self.now))
+            .map(|it| item_cells(it, self.now, self.lib))
             .unwrap_or_default()
     }
     fn heading(&self, i: usize) -> Option<&'static str> {
@@ -233,7 +242,7 @@ impl Rows for SectionRows<'_> {
             },
             LibrarySection::LikedSongs => {
                 match lib.saved_tracks.get(i).and_then(|e| lib.track(e)) {
-                    Some(t) => track_cells(t, self.now),
+                    Some(t) => track_cells(t, self.now, true),
                     None => RowCells {
                         cells: vec![Cell::styled("(unavailable)", Role::Dim)],
                         row_role: None,
@@ -299,7 +308,7 @@ impl Rows for QueueRows<'_> {
             Cell::deco((i + 1).to_string(), Some(Role::Dim))
         };
         let mut cells = match self.tracks.get(id) {
-            Some(t) => track_cells(t, None).cells,
+            Some(t) => track_cells(t, None, false).cells,
             None => vec![
                 Cell::styled(id.to_base62(), Role::Dim),
                 Cell::deco("", None),
@@ -426,6 +435,7 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
                 items: page_items(p),
                 now,
                 grouped: false,
+                lib: state.library.data.as_deref(),
             }),
             (None, Some(lib)) => f(&SectionRows {
                 lib,
@@ -439,11 +449,13 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
                 items: page_items(p),
                 now,
                 grouped: false,
+                lib: state.library.data.as_deref(),
             }),
             None => f(&ItemRows {
                 items: &state.search.results,
                 now,
                 grouped: true,
+                lib: state.library.data.as_deref(),
             }),
         },
         Pane::Queue => f(&QueueRows {

@@ -61,6 +61,7 @@ fn library(liked: usize) -> Library {
         })
         .collect();
     Library {
+        liked_index: Default::default(),
         version: 1,
         username: "alice".into(),
         fetched_at: 0,
@@ -628,7 +629,7 @@ fn now_playing_local_extrapolates_progress() {
         assert_eq!(buf[(p.x + p.width - 1, p.y)].symbol(), "─");
     }
     let (buf, _) = render_at(&s, 120, 40, now);
-    assert_has(&buf, "Alpha Song — Ann Artist · First Album");
+    assert_has(&buf, "Alpha Song ♥ — Ann Artist · First Album"); // liked in `state()`
     assert_has(&buf, "vol 50%");
     assert_has(&buf, "↻ all");
     assert_has(&buf, "● online alice");
@@ -664,7 +665,7 @@ fn now_playing_remote_shows_the_device() {
     s.connect = ConnectLink::Reconnecting(2);
     let (buf, hit) = render_at(&s, 120, 40, at + Duration::from_millis(2500));
     assert_has(&buf, "Playing on Alice's Phone");
-    assert_has(&buf, "Beta Tune — Bob Band · Second Album");
+    assert_has(&buf, "Beta Tune ♥ — Bob Band · Second Album");
     assert_has(&buf, "0:12");
     assert_has(&buf, "4:02");
     assert_has(&buf, "vol 100%");
@@ -1232,4 +1233,48 @@ fn the_trust_prompt_names_the_device_its_address_and_id() {
     for (w, h) in [(1, 1), (10, 3), (20, 5)] {
         render(&s, w, h);
     }
+}
+
+#[test]
+fn liked_tracks_carry_a_heart() {
+    // Search results: track 1 is in Liked Songs, a track outside the library is not.
+    let mut s = search_state();
+    s.library.data = Some(Arc::new(library(3)));
+    s.search.results[1] = Item::Track(track(99, "Alpine Air", "Bob Band", "Hills", 200_000));
+    let (buf, _) = render(&s, 120, 40);
+    let all = lines(&buf);
+    let row = |name: &str| {
+        all.iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not shown"))
+            .clone()
+    };
+    assert!(
+        row("Alpha Song").contains("♥ 3:05"),
+        "{}",
+        row("Alpha Song")
+    );
+    assert!(!row("Alpine Air").contains('♥'), "{}", row("Alpine Air"));
+    // Liked Songs: every row.
+    let mut s = state();
+    s.library.data = Some(Arc::new(library(3)));
+    s.library.section = Some(LibrarySection::LikedSongs);
+    let (buf, _) = render(&s, 120, 40);
+    assert!(lines(&buf)
+        .iter()
+        .filter(|l| l.contains("Gamma Ray"))
+        .any(|l| l.contains("♥ 1:01")));
+}
+
+#[test]
+fn the_now_playing_bar_hearts_a_liked_track() {
+    let mut s = state();
+    let at = Instant::now();
+    s.player = Some(player_status(PlayState::Playing, at));
+    s.library.data = None;
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "Alpha Song — Ann Artist");
+    s.library.data = Some(Arc::new(library(3)));
+    let (buf, _) = render_at(&s, 120, 40, at);
+    assert_has(&buf, "Alpha Song ♥ — Ann Artist");
 }

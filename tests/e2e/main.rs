@@ -13,6 +13,7 @@ mod hooks;
 mod kat;
 mod keyring;
 mod layering;
+mod library_edits;
 mod mdns;
 mod mpris;
 mod oauth_listener;

@@ -355,6 +355,10 @@ pub(crate) fn routes() -> Router<App> {
                 .delete(h!(|r| save(r, Kind::Track, false))),
         )
         .route(
+            "/v1/me/tracks/contains",
+            get(h!(|r| contains(r, Kind::Track))),
+        )
+        .route(
             "/v1/me/albums",
             get(h!(saved_albums))
                 .put(h!(|r| save(r, Kind::Album, true)))
@@ -539,6 +543,25 @@ fn save(r: &Req<'_>, kind: Kind, add: bool) -> Res {
         }
     }
     Ok(Reply::Empty(StatusCode::OK))
+}
+
+/// `GET me/tracks/contains?ids=`: one boolean per id, in order (at most 50; unknown ids 404
+/// like the writes).
+fn contains(r: &Req<'_>, kind: Kind) -> Res {
+    let ids = r.ids()?;
+    let items = ids
+        .iter()
+        .map(|id| lookup(r, id, kind))
+        .collect::<Result<Vec<usize>, ApiErr>>()?;
+    let data = r.data();
+    let saved: Vec<bool> = match data.libraries.get(r.user()) {
+        None => vec![false; items.len()],
+        Some(lib) => items
+            .iter()
+            .map(|i| lib.saved_tracks.iter().any(|(x, _)| x == i))
+            .collect(),
+    };
+    ok(json!(saved))
 }
 
 fn following(r: &Req<'_>) -> Res {

@@ -157,6 +157,7 @@ async fn refresh_fails_on_a_list_error() {
 
 fn sample() -> Library {
     Library {
+        liked_index: Default::default(),
         version: CACHE_VERSION,
         username: "alice".into(),
         fetched_at: 1_700_000_000,
@@ -272,4 +273,66 @@ fn cache_file_names_are_safe() {
         cache_file(d, "a.b c"),
         Path::new("/c/library-a%2Eb%20c.json")
     );
+}
+
+fn info(n: u32) -> TrackInfo {
+    TrackInfo {
+        uri: format!("spotify:track:t{n}"),
+        name: format!("Track {n}"),
+        artists: vec![],
+        album: String::new(),
+        album_uri: String::new(),
+        duration_ms: 1000,
+        explicit: false,
+    }
+}
+
+#[test]
+fn edits_update_the_cached_library_in_place() {
+    let mut lib = Library {
+        liked_index: Default::default(),
+        tracks: vec![info(0), info(1)],
+        saved_tracks: vec![Entry {
+            track: 0,
+            added_at: "a".into(),
+        }],
+        playlists: vec![LibraryPlaylist {
+            id: "p".into(),
+            uri: "spotify:playlist:p".into(),
+            name: "P".into(),
+            owner: "me".into(),
+            description: String::new(),
+            snapshot_id: "s0".into(),
+            total: 1,
+            items: Some(vec![Entry {
+                track: 1,
+                added_at: String::new(),
+            }]),
+        }],
+        ..Library::default()
+    };
+    assert!(lib.is_liked("spotify:track:t0"));
+    assert!(
+        !lib.set_liked(&info(0), true, "b"),
+        "already liked: no change"
+    );
+    assert!(lib.set_liked(&info(2), true, "b"));
+    assert_eq!(lib.liked().next().unwrap().uri, "spotify:track:t2");
+    assert_eq!(lib.tracks.len(), 3);
+    assert!(lib.set_liked(&info(0), false, ""));
+    assert!(!lib.is_liked("spotify:track:t0"));
+    assert_eq!(lib.saved_tracks.len(), 1);
+
+    assert!(lib.playlist_added("p", &[info(0), info(1)], "s1"));
+    let p = &lib.playlists[0];
+    assert_eq!((p.total, p.snapshot_id.as_str()), (3, "s1"));
+    assert!(lib.playlist_removed("p", &["spotify:track:t1"], "s2"));
+    let uris: Vec<_> = lib
+        .playlist_tracks(&lib.playlists[0])
+        .map(|t| t.uri.clone())
+        .collect();
+    assert_eq!(uris, ["spotify:track:t0"]);
+    assert_eq!(lib.playlists[0].total, 1);
+    assert!(!lib.playlist_added("nope", &[info(0)], "x"));
+    assert!(lib.is_consistent());
 }

@@ -296,6 +296,18 @@ async fn library_writes() {
     let (_, v) = e.get("me/tracks").await;
     assert_eq!(v["total"].as_u64().unwrap(), before + 1);
     assert_eq!(v["items"][0]["track"]["id"], unsaved.as_str());
+    let other = demo[2].uri.rsplit(':').next().unwrap().to_owned();
+    let (s, v) = e
+        .get(&format!("me/tracks/contains?ids={unsaved},{other}"))
+        .await;
+    assert_eq!(s, 200);
+    let first = v[0].as_bool().unwrap();
+    assert!(first, "{v}");
+    let (s, v) = e.get("me/tracks/contains?ids=0000000000000000000000").await;
+    assert_eq!(s, 404, "{v}");
+    let many = vec![unsaved.as_str(); 51].join(",");
+    let (s, _) = e.get(&format!("me/tracks/contains?ids={many}")).await;
+    assert_eq!(s, 400);
     let (s, _) = e
         .call(
             Method::DELETE,
@@ -306,6 +318,8 @@ async fn library_writes() {
     assert_eq!(s, 200);
     let (_, v) = e.get("me/tracks").await;
     assert_eq!(v["total"].as_u64().unwrap(), before);
+    let (_, v) = e.get(&format!("me/tracks/contains?ids={unsaved}")).await;
+    assert_eq!(v, json!([false]));
     let (s, _) = e
         .call(Method::PUT, "me/tracks?ids=0000000000000000000000", None)
         .await;
