@@ -119,6 +119,8 @@ pub enum Action {
     // --- the rest of the UI
     ToggleHelp,
     ToggleLog,
+    /// Show/hide the lyrics of the playing track.
+    ToggleLyrics,
     NextTheme,
     Refresh,
 
@@ -201,6 +203,7 @@ bindable! {
     "refresh_devices" => Action::RefreshDevices, "Refresh the device list";
     "help" => Action::ToggleHelp, "Show/hide this help";
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
+    "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
 }

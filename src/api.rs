@@ -16,6 +16,7 @@ pub mod hashcash;
 mod http;
 pub use http::{rate_limit_notices, RateGate, RateLimitNotice, RETRY_AFTER_CAP};
 pub mod library;
+pub mod lyrics;
 mod login5;
 pub mod metadata;
 pub mod spclient;

@@ -28,6 +28,7 @@ use crate::player::{PlayState, PlayerEvent, PlayerOp, PlayerStatus, QueueSnapsho
 mod flows;
 mod held;
 mod keys;
+mod lyrics;
 mod one_core;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).

@@ -147,6 +147,7 @@ pub(crate) fn state() -> State {
         next_request: 1,
         quit: false,
         memo: Default::default(),
+        lyrics: None,
     }
 }
 
@@ -1233,3 +1234,5 @@ fn the_trust_prompt_names_the_device_its_address_and_id() {
         render(&s, w, h);
     }
 }
+
+mod lyrics;

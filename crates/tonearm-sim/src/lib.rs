@@ -48,6 +48,7 @@ mod http;
 mod ids;
 pub mod media;
 mod mercury;
+mod lyrics;
 mod metadata;
 pub mod phone;
 mod put_limit;
