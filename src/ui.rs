@@ -274,7 +274,9 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
         }
         Screen::Login(_) => &[("esc", "back"), ("q", "quit")],
         Screen::Main if state.help.is_some() => &[("?", "close help")],
-        Screen::Main if state.lyrics.is_some() => &[("enter", "seek to line"), ("esc", "close lyrics")],
+        Screen::Main if state.lyrics.is_some() => {
+            &[("enter", "seek to line"), ("esc", "close lyrics")]
+        }
         Screen::Main if state.filter.as_ref().is_some_and(|f| f.editing) => {
             &[("enter", "keep filter"), ("esc", "close filter")]
         }

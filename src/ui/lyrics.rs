@@ -87,7 +87,13 @@ pub(crate) fn draw(
     let focus = view.selected.or(sung).unwrap_or(0);
     let height = usize::from(body.height);
     let first = first_row(lines.len(), height, focus);
-    for (row, (i, line)) in lines.iter().enumerate().skip(first).take(height).enumerate() {
+    for (row, (i, line)) in lines
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .enumerate()
+    {
         let role = if Some(i) == view.selected {
             Role::RowSelected
         } else if Some(i) == sung {

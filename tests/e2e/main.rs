@@ -11,6 +11,7 @@ mod control_api;
 mod kat;
 mod keyring;
 mod layering;
+mod lyrics;
 mod mdns;
 mod mpris;
 mod oauth_listener;

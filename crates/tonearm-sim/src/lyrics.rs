@@ -25,7 +25,7 @@ const WORDS: [&str; 12] = [
 
 /// Whether track `i` has lyrics: instrumentals (the pure tone "A440" and the test compilation)
 /// do not, so clients can be tested on "no lyrics".
-fn has_lyrics(catalog: &Catalog, i: usize) -> bool {
+pub(crate) fn has_lyrics(catalog: &Catalog, i: usize) -> bool {
     let Some(t) = catalog.tracks.get(i) else {
         return false;
     };
@@ -127,7 +127,11 @@ mod tests {
             .copied()
             .filter(|&i| has_lyrics(&c, i))
             .collect();
-        assert_eq!(with.len(), c.demo_tracks.len() - 1, "one demo track is an instrumental");
+        assert_eq!(
+            with.len(),
+            c.demo_tracks.len() - 1,
+            "one demo track is an instrumental"
+        );
         for i in with {
             let a = lines(&c, i).unwrap();
             assert_eq!(a, lines(&Catalog::demo(), i).unwrap());
@@ -136,7 +140,10 @@ mod tests {
             assert!(a.last().unwrap().0 < c.tracks[i].duration_ms);
             let json = body(&a);
             assert_eq!(json["lyrics"]["syncType"], "LINE_SYNCED");
-            assert_eq!(json["lyrics"]["lines"][1]["startTimeMs"], a[1].0.to_string());
+            assert_eq!(
+                json["lyrics"]["lines"][1]["startTimeMs"],
+                a[1].0.to_string()
+            );
         }
     }
 }

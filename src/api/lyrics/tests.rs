@@ -50,8 +50,14 @@ fn bad_input_is_a_clear_error() {
         (b"{not json", "lyrics:"),
         (b"{}", "missing field `lyrics`"),
         (bad_time.as_bytes(), "line 1: startTimeMs \"8s\""),
-        (br#"{"lyrics":{"syncType":"KARAOKE","lines":[]}}"#, "unknown syncType"),
-        (br#"{"lyrics":{"syncType":"LINE_SYNCED","lines":[{"startTimeMs":5,"words":"x"}]}}"#, "invalid type"),
+        (
+            br#"{"lyrics":{"syncType":"KARAOKE","lines":[]}}"#,
+            "unknown syncType",
+        ),
+        (
+            br#"{"lyrics":{"syncType":"LINE_SYNCED","lines":[{"startTimeMs":5,"words":"x"}]}}"#,
+            "invalid type",
+        ),
     ];
     for (body, want) in cases {
         let err = parse(body).unwrap_err().to_string();
@@ -70,7 +76,10 @@ fn bounds_lines_and_size() {
         r#"{{"lyrics":{{"syncType":"LINE_SYNCED","lines":[{}]}}}}"#,
         many.join(",")
     );
-    assert!(parse(body.as_bytes()).unwrap_err().to_string().contains("lines"));
+    assert!(parse(body.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .contains("lines"));
     let long = "é".repeat(MAX_LINE_CHARS * 2);
     let body = format!(
         r#"{{"lyrics":{{"syncType":"LINE_SYNCED","lines":[{{"startTimeMs":"0","words":"{long}"}}]}}}}"#
@@ -92,9 +101,16 @@ fn current_line_follows_the_position() {
     assert_eq!(at(600_000), Some(2));
     let late: Vec<Line> = lines
         .iter()
-        .map(|l| Line { start_ms: l.start_ms + 1000, words: l.words.clone() })
+        .map(|l| Line {
+            start_ms: l.start_ms + 1000,
+            words: l.words.clone(),
+        })
         .collect();
-    assert_eq!(current_line(&late, true, 500), None, "before the first line");
+    assert_eq!(
+        current_line(&late, true, 500),
+        None,
+        "before the first line"
+    );
     assert_eq!(current_line(&[], true, 500), None);
 }
 

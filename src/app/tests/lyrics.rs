@@ -122,7 +122,10 @@ fn keys_choose_a_line_and_enter_seeks_there() {
     assert_eq!(player(&out.effects), vec![PlayerOp::Seek(24_000)]);
     // Other keys still work under the overlay; the lists under it do not move.
     let selected = s.library.cursors;
-    assert_eq!(player(&act(&mut s, Action::TogglePlay).effects), vec![PlayerOp::Toggle]);
+    assert_eq!(
+        player(&act(&mut s, Action::TogglePlay).effects),
+        vec![PlayerOp::Toggle]
+    );
     assert_eq!(s.library.cursors, selected);
 }
 

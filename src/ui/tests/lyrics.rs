@@ -51,10 +51,20 @@ fn sung_line_is_highlighted_and_scrolled_into_view() {
         assert_has(&buf, "Lyrics · Alpha Song");
         assert_has(&buf, "▶ Verse line 12");
         let (x, y) = find(&buf, "Verse line 12").unwrap();
-        assert_eq!(buf[(x, y)].fg, Color::Green, "{w}x{h}: the sung line's style");
-        assert!(find(&buf, "Verse line 0 ").is_none() || h >= 40, "{w}x{h}: scrolled");
+        assert_eq!(
+            buf[(x, y)].fg,
+            Color::Green,
+            "{w}x{h}: the sung line's style"
+        );
+        assert!(
+            find(&buf, "Verse line 0 ").is_none() || h >= 40,
+            "{w}x{h}: scrolled"
+        );
         assert!(find(&buf, "Verse line 59").is_none(), "{w}x{h}");
-        assert!(hit.lists.is_empty(), "{w}x{h}: the lists under it take no clicks");
+        assert!(
+            hit.lists.is_empty(),
+            "{w}x{h}: the lists under it take no clicks"
+        );
     }
 }
 
@@ -67,7 +77,10 @@ fn the_chosen_line_is_selected_and_followed() {
     let (buf, _) = render(&s, 80, 24);
     let (x, y) = find(&buf, "Verse line 40").unwrap();
     assert!(is_reversed(&buf, x, y), "{}", text(&buf));
-    assert!(find(&buf, "Verse line 12").is_none(), "the view follows the choice");
+    assert!(
+        find(&buf, "Verse line 12").is_none(),
+        "the view follows the choice"
+    );
 }
 
 #[test]

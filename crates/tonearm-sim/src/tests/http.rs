@@ -1235,7 +1235,9 @@ async fn color_lyrics_endpoint() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = e.get("/color-lyrics/v2/track/not-an-id", Some(&token)).await;
+    let r = e
+        .get("/color-lyrics/v2/track/not-an-id", Some(&token))
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // An album id is not a track.
     let album = ids::to_base62(&c.albums[0].gid);
