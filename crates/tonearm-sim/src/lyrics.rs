@@ -33,14 +33,14 @@ pub(crate) fn has_lyrics(catalog: &Catalog, i: usize) -> bool {
     t.name != "A440" && album != "Edge Cases"
 }
 
-/// The synced lines of track `i`: `(start ms, words)`, one line every ~8 s starting at 0 and
+/// The synced lines of track `i`: `(start ms, words)`, one line every ~3 s starting at 0 and
 /// ending before the track does; `None` for a track without lyrics.
 pub(crate) fn lines(catalog: &Catalog, i: usize) -> Option<Vec<(u64, String)>> {
     if !has_lyrics(catalog, i) {
         return None;
     }
     let t = catalog.tracks.get(i)?;
-    let count = (t.duration_ms / 8000).clamp(2, 60);
+    let count = (t.duration_ms / 3000).clamp(2, 80);
     let step = t.duration_ms / count;
     let seed = usize::from(t.gid[0]) + usize::from(t.gid[1]);
     Some(
