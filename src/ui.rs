@@ -113,7 +113,7 @@ fn draw_buffer(
         status_line(buf, s, state, theme, now);
     }
     if let Some(view) = &state.lyrics {
-        lyrics::draw(buf, l.body, view, state, theme, now);
+        hit.lyrics = lyrics::draw(buf, l.body, view, state, theme, now);
         // The lists are under the popup: clicks and wheel must not reach them.
         hit.lists.clear();
     }

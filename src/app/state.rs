@@ -56,6 +56,8 @@ pub struct HitMap {
     pub lists: Vec<ListArea>,
     /// The progress bar (click seeks proportionally to the x position within it).
     pub progress: Option<Area>,
+    /// The lyrics overlay's visible lines and their indexes (click seeks to that line).
+    pub lyrics: Vec<(Area, usize)>,
 }
 
 /// Cursor of a list: the selected row and the first visible row (lists are virtualised: only

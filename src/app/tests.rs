@@ -1267,6 +1267,7 @@ fn demo_hitmap() -> HitMap {
             },
         ],
         progress: Some(area(10, 22, 100, 1)),
+        lyrics: Vec::new(),
     }
 }
 

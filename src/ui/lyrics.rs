@@ -12,11 +12,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use crate::api::lyrics::{current_line, Lyrics};
-use crate::app::state::{LyricsView, State};
+use crate::app::state::{Area, LyricsView, State};
 use crate::theme::{Role, Theme};
 
 use super::now_playing::playing;
-use super::widgets::{block, centered, clear, put};
+use super::widgets::{area as area_of, block, centered, clear, put};
 
 /// The first line shown when `len` lines go in `height` rows and line `focus` should be in the
 /// middle (clamped so the window never runs past either end).
@@ -27,7 +27,8 @@ pub(crate) fn first_row(len: usize, height: usize, focus: usize) -> usize {
     focus.saturating_sub(height / 2).min(len - height)
 }
 
-/// Draws the overlay over `area` (the panes; the now-playing bar stays visible below).
+/// Draws the overlay over `area` (the panes; the now-playing bar stays visible below) and
+/// returns where each visible line went (with its index), for clicks.
 pub(crate) fn draw(
     buf: &mut Buffer,
     area: Rect,
@@ -35,11 +36,12 @@ pub(crate) fn draw(
     state: &State,
     theme: &Theme,
     now: Instant,
-) {
+) -> Vec<(Area, usize)> {
+    let mut hits = Vec::new();
     let w = area.width.saturating_sub(2).min(90);
     let h = area.height;
     if w < 12 || h < 3 {
-        return;
+        return hits;
     }
     let r = centered(area, w, h);
     clear(buf, r, theme.style(Role::Base));
@@ -50,7 +52,7 @@ pub(crate) fn draw(
     };
     let inner = block(buf, r, &title, true, theme);
     if inner.height == 0 || inner.width < 3 {
-        return;
+        return hits;
     }
     let mut body = inner;
     if inner.height >= 4 {
@@ -68,6 +70,7 @@ pub(crate) fn draw(
     let width = body.width.saturating_sub(2);
     let message = |buf: &mut Buffer, text: &str, role: Role| {
         put(buf, x, body.y, width, text, theme.style(role));
+        Vec::new()
     };
     if view.track.is_none() {
         return message(buf, "Nothing is playing", Role::Dim);
@@ -108,5 +111,7 @@ pub(crate) fn draw(
             buf.set_style(Rect::new(body.x, y, body.width, 1), theme.style(role));
         }
         put(buf, x, y, width, &text, theme.style(role));
+        hits.push((area_of(Rect::new(body.x, y, body.width, 1)), i));
     }
+    hits
 }

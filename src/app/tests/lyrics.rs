@@ -176,3 +176,52 @@ fn a_track_change_while_open_fetches_the_new_lyrics() {
     act(&mut s, Action::Close);
     assert!(fetches(&update(&mut s, Msg::Remote(None)).effects).is_empty());
 }
+
+#[test]
+fn a_click_on_a_line_seeks_there_and_the_wheel_moves_the_choice() {
+    let mut s = demo_state();
+    opened(&mut s);
+    let row = |y| {
+        (
+            Area {
+                x: 10,
+                y,
+                width: 50,
+                height: 1,
+            },
+            usize::from(y),
+        )
+    };
+    s.hitmap.lyrics = (0..10).map(row).collect();
+    let out = update(
+        &mut s,
+        Msg::Mouse {
+            kind: MouseKind::Click,
+            x: 20,
+            y: 5,
+        },
+    );
+    assert_eq!(player(&out.effects), vec![PlayerOp::Seek(40_000)]);
+    // The wheel moves the choice from the sung line (5 now) without seeking.
+    let out = update(
+        &mut s,
+        Msg::Mouse {
+            kind: MouseKind::ScrollDown,
+            x: 20,
+            y: 5,
+        },
+    );
+    assert!(player(&out.effects).is_empty());
+    assert_eq!(s.lyrics.as_ref().unwrap().selected, Some(6));
+    // A click outside the lines is not the overlay's: it does not seek or close it.
+    let out = update(
+        &mut s,
+        Msg::Mouse {
+            kind: MouseKind::Click,
+            x: 70,
+            y: 5,
+        },
+    );
+    assert!(player(&out.effects).is_empty());
+    assert!(s.lyrics.is_some());
+}

@@ -1,7 +1,8 @@
 //! The lyrics overlay: opening and closing it (`y`), fetching the playing track's lyrics when
 //! it opens and again when the track changes while it is open, the fetch's answer, and its keys
 //! (up/down/page/top/bottom choose a line, `enter` seeks there through the core's Seek intent
-//! and the view follows the sung line again, esc/`q`/`y` close; every other key falls through).
+//! and the view follows the sung line again, esc/`q`/`y` close; every other key falls through),
+//! and the mouse over it (a click on a line seeks there, the wheel moves the choice).
 //!
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
@@ -10,6 +11,7 @@ use super::{new_id, playable_id, Out, Target, DEFAULT_PAGE};
 use crate::action::Action;
 use crate::api::lyrics::{current_line, Lyrics};
 use crate::app::effect::Effect;
+use crate::app::msg::MouseKind;
 use crate::app::state::{LyricsView, State};
 use crate::id::SpotifyId;
 
@@ -156,4 +158,39 @@ pub(super) fn lyrics_action(state: &mut State, action: Action, out: &mut Out) ->
         Action::SelectRow { .. } | Action::ActivateRow { .. } | Action::Scroll { .. } => None,
         other => Some(other),
     }
+}
+
+/// The mouse while the overlay is open: a click on a line seeks there, the wheel moves the
+/// chosen line. `false` when the event is not the overlay's (e.g. the progress bar).
+pub(super) fn lyrics_mouse(
+    state: &mut State,
+    kind: MouseKind,
+    x: u16,
+    y: u16,
+    out: &mut Out,
+) -> bool {
+    let action = match kind {
+        MouseKind::ScrollUp => Action::Up,
+        MouseKind::ScrollDown => Action::Down,
+        MouseKind::Click | MouseKind::DoubleClick => {
+            let line = state
+                .hitmap
+                .lyrics
+                .iter()
+                .find(|(a, _)| a.contains(x, y))
+                .map(|(_, i)| *i);
+            let Some(line) = line else {
+                return false;
+            };
+            if let Some(view) = &mut state.lyrics {
+                view.selected = Some(line);
+            }
+            Action::Select
+        }
+    };
+    if let Some(seek) = lyrics_action(state, action, out) {
+        let target = target(state);
+        super::apply(state, seek, target, out);
+    }
+    true
 }

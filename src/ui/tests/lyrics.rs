@@ -65,6 +65,12 @@ fn sung_line_is_highlighted_and_scrolled_into_view() {
             hit.lists.is_empty(),
             "{w}x{h}: the lists under it take no clicks"
         );
+        let (a, _) = hit
+            .lyrics
+            .iter()
+            .find(|(_, i)| *i == 12)
+            .expect("line 12's hit area");
+        assert_eq!(a.y, y, "{w}x{h}: a click on the sung line's row picks it");
     }
 }
 
