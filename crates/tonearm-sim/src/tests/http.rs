@@ -1,7 +1,7 @@
 //! Tests of the simulator's HTTP services over real sockets on 127.0.0.1 with reqwest:
 //! client-token and login5 (with and without hashcash), spclient metadata, extended metadata,
-//! color-lyrics and
-//! storage-resolve, the CDN's range handling and tokens, every HTTP fault, and the counters.
+//! color-lyrics and storage-resolve, the CDN's range handling and tokens, every HTTP fault, and
+//! the counters.
 //! Requests are built from the protobuf types directly; the client's own modules are not used.
 
 use std::time::{Duration, Instant};
