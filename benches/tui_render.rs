@@ -128,6 +128,7 @@ fn state(n: usize) -> State {
         next_request: 1,
         quit: false,
         memo: Default::default(),
+        lyrics: None,
     }
 }
 

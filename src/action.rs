@@ -123,6 +123,8 @@ pub enum Action {
     ToggleLike,
     /// Remove the selected track from the open playlist (only your own playlists).
     RemoveFromPlaylist,
+    /// Show/hide the lyrics of the playing track.
+    ToggleLyrics,
     NextTheme,
     Refresh,
 
@@ -207,6 +209,7 @@ bindable! {
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
     "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
     "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
+    "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
 }

@@ -17,6 +17,7 @@ mod http;
 pub use http::{rate_limit_notices, RateGate, RateLimitNotice, RETRY_AFTER_CAP};
 pub mod library;
 mod login5;
+pub mod lyrics;
 pub mod metadata;
 pub mod spclient;
 pub mod storage;

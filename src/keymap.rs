@@ -15,10 +15,12 @@ pub enum Context {
     Log,
     Help,
     Login,
+    /// The lyrics overlay (its keys, then the global ones; pane tables do not apply).
+    Lyrics,
 }
 
 impl Context {
-    pub const ALL: [Context; 8] = [
+    pub const ALL: [Context; 9] = [
         Context::Global,
         Context::Library,
         Context::Search,
@@ -27,6 +29,7 @@ impl Context {
         Context::Log,
         Context::Help,
         Context::Login,
+        Context::Lyrics,
     ];
 
     /// The table name in keymap files.
@@ -40,6 +43,7 @@ impl Context {
             Context::Log => "log",
             Context::Help => "help",
             Context::Login => "login",
+            Context::Lyrics => "lyrics",
         }
     }
 }
@@ -379,6 +383,7 @@ struct RawKeymap {
     log: Option<RawTable>,
     help: Option<RawTable>,
     login: Option<RawTable>,
+    lyrics: Option<RawTable>,
 }
 
 type RawTable = std::collections::BTreeMap<Spanned<String>, Spanned<String>>;
@@ -394,6 +399,7 @@ impl RawKeymap {
             Context::Log => self.log.as_ref(),
             Context::Help => self.help.as_ref(),
             Context::Login => self.login.as_ref(),
+            Context::Lyrics => self.lyrics.as_ref(),
         }
     }
 }

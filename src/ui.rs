@@ -9,9 +9,10 @@
 //!
 //! Submodules: `widgets` (text, blocks, the column list), `panes` (library, search, queue,
 //! devices, log), `now_playing` (the bar), `overlay` (help popup and the login screen), `trust`
-//! (the trust prompt's dialog).
+//! (the trust prompt's dialog), `lyrics` (the lyrics overlay).
 //! Must not depend on service handles (only on their data types inside `State`).
 
+mod lyrics;
 mod now_playing;
 mod overlay;
 mod panes;
@@ -110,6 +111,11 @@ fn draw_buffer(
     }
     if let Some(s) = l.status {
         status_line(buf, s, state, theme, now);
+    }
+    if let Some(view) = &state.lyrics {
+        hit.lyrics = lyrics::draw(buf, l.body, view, state, theme, now);
+        // The lists are under the popup: clicks and wheel must not reach them.
+        hit.lists.clear();
     }
     if let Some(cursor) = state.help {
         overlay::help(buf, full, help, cursor, theme);
@@ -268,6 +274,9 @@ fn status_line(buf: &mut Buffer, r: Rect, state: &State, theme: &Theme, now: Ins
         }
         Screen::Login(_) => &[("esc", "back"), ("q", "quit")],
         Screen::Main if state.help.is_some() => &[("?", "close help")],
+        Screen::Main if state.lyrics.is_some() => {
+            &[("enter", "seek to line"), ("esc", "close lyrics")]
+        }
         Screen::Main if state.filter.as_ref().is_some_and(|f| f.editing) => {
             &[("enter", "keep filter"), ("esc", "close filter")]
         }

@@ -53,6 +53,8 @@ pub enum Effect {
     Login(LoginRequest),
     /// Abandon a sign-in in progress.
     CancelLogin,
+    /// Fetch the lyrics of `track`; answer `Msg::Lyrics { id, .. }`.
+    FetchLyrics { id: u64, track: SpotifyId },
 }
 
 /// `Debug` is written by hand: the password must never reach a log line.

@@ -283,6 +283,22 @@ impl Exec {
                     task.abort();
                 }
             }
+            Effect::FetchLyrics { id, track } => {
+                let Some(sp) = self.services.as_ref().map(|s| s.spclient.clone()) else {
+                    self.send(Msg::Lyrics {
+                        id,
+                        result: Err("not connected yet".into()),
+                    });
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = crate::api::lyrics::fetch(&sp, track)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Answer::Msg(Msg::Lyrics { id, result }));
+                });
+            }
         }
     }
 

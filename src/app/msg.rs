@@ -109,6 +109,11 @@ pub enum Msg {
     },
 
     Log(LogLine),
+    /// The answer to `Effect::FetchLyrics { id, .. }`.
+    Lyrics {
+        id: u64,
+        result: Result<crate::api::lyrics::Lyrics, String>,
+    },
     Notify {
         level: Level,
         text: String,

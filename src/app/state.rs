@@ -56,6 +56,8 @@ pub struct HitMap {
     pub lists: Vec<ListArea>,
     /// The progress bar (click seeks proportionally to the x position within it).
     pub progress: Option<Area>,
+    /// The lyrics overlay's visible lines and their indexes (click seeks to that line).
+    pub lyrics: Vec<(Area, usize)>,
 }
 
 /// Cursor of a list: the selected row and the first visible row (lists are virtualised: only
@@ -465,6 +467,22 @@ pub struct State {
     pub quit: bool,
     /// `update`'s own bookkeeping (nothing here is drawn).
     pub memo: Memo,
+    /// The lyrics overlay of the playing track, while it is open.
+    pub lyrics: Option<LyricsView>,
+}
+
+/// The lyrics overlay: which track it shows, its fetch, and the line the user moved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LyricsView {
+    /// The track the lyrics are (being) fetched for; `None`: nothing is playing.
+    pub track: Option<SpotifyId>,
+    /// The fetch whose answer fills the view (late answers to other ids are dropped).
+    pub request: u64,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub lyrics: Option<crate::api::lyrics::Lyrics>,
+    /// The line chosen with the keys; `None` follows the line being sung.
+    pub selected: Option<usize>,
 }
 
 /// Where queued tracks go (also: what a page request whose answer is not shown as a page is
@@ -518,6 +536,7 @@ impl State {
             log: LogView::default(),
             filter: None,
             trust_prompt: None,
+            lyrics: None,
             trusted: BTreeMap::new(),
             player: None,
             player_held: None,
@@ -573,6 +592,9 @@ impl State {
         }
         if self.help.is_some() {
             return Context::Help;
+        }
+        if self.lyrics.is_some() {
+            return Context::Lyrics;
         }
         match self.focus {
             Pane::Library => Context::Library,
@@ -655,6 +677,7 @@ impl State {
         local
             || remote
             || pages_loading
+            || self.lyrics.as_ref().is_some_and(|l| l.loading)
             || login_working
             || self.library.loading
             || self.search.loading

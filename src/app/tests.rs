@@ -29,6 +29,7 @@ mod flows;
 mod held;
 mod keys;
 mod library_edits;
+mod lyrics;
 mod one_core;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
@@ -1268,6 +1269,7 @@ fn demo_hitmap() -> HitMap {
             },
         ],
         progress: Some(area(10, 22, 100, 1)),
+        lyrics: Vec::new(),
     }
 }
 

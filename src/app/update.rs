@@ -15,7 +15,8 @@
 //! * `filter`     — the fuzzy `/` filter over the focused list;
 //! * `mouse`      — clicks, double clicks and the wheel, through the renderer's hit map;
 //! * `login`      — the sign-in screen;
-//! * `trust`      — the prompt before our login is handed to a LAN device.
+//! * `trust`      — the prompt before our login is handed to a LAN device;
+//! * `lyrics`     — the lyrics overlay of the playing track (fetch, keys, seeking to a line).
 //!
 //! Called by the event loop (`run`) and by the app's tests. Depends on the app's data types,
 //! the core (`control`: intents → player operations) and `app::filter`; never on
@@ -41,6 +42,7 @@ mod library;
 mod library_edits;
 mod lists;
 mod login;
+mod lyrics;
 mod mouse;
 mod navigation;
 mod playback;
@@ -212,7 +214,9 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             push_notification(state, Notification { level, text, at });
             out.redraw = true;
         }
+        Msg::Lyrics { id, result } => lyrics::lyrics_msg(state, id, result, &mut out),
     }
+    lyrics::follow_track(state, &mut out);
     Outcome {
         redraw: out.redraw,
         effects: out.effects,
@@ -244,6 +248,9 @@ fn action_msg(state: &mut State, action: Action, out: &mut Out) {
         trust_action(state, &action, out);
         return;
     }
+    let Some(action) = lyrics::lyrics_action(state, action, out) else {
+        return;
+    };
     let target = if state.remote.is_some() {
         Target::Remote
     } else {
@@ -355,6 +362,7 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
             };
             out.redraw = true;
         }
+        Action::ToggleLyrics => lyrics::toggle(state, out),
         Action::ToggleLog => {
             if state.focus == Pane::Log {
                 let back = state.memo.before_log.take().unwrap_or(Pane::Library);

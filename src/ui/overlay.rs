@@ -34,6 +34,7 @@ fn context_title(c: Context) -> &'static str {
         Context::Log => "Log",
         Context::Help => "Help",
         Context::Login => "Sign-in screen",
+        Context::Lyrics => "Lyrics",
     }
 }
 

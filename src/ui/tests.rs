@@ -148,6 +148,7 @@ pub(crate) fn state() -> State {
         next_request: 1,
         quit: false,
         memo: Default::default(),
+        lyrics: None,
     }
 }
 
@@ -1278,3 +1279,4 @@ fn the_now_playing_bar_hearts_a_liked_track() {
     let (buf, _) = render_at(&s, 120, 40, at);
     assert_has(&buf, "Alpha Song ♥ — Ann Artist");
 }
+mod lyrics;

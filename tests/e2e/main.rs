@@ -14,6 +14,7 @@ mod kat;
 mod keyring;
 mod layering;
 mod library_edits;
+mod lyrics;
 mod mdns;
 mod mpris;
 mod oauth_listener;

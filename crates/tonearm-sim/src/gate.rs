@@ -24,6 +24,7 @@ pub(crate) fn classify(method: &Method, path: &str, upgrade: bool) -> Service {
         "/storage-resolve/",
         "/connect-state/",
         "/context-resolve/",
+        "/color-lyrics/",
     ];
     const ACCOUNTS: &[&str] = &["/authorize", "/api/token", "/oauth2/", "/pair"];
     if path.starts_with("/_sim/") {

@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 use crate::app::App;
 use crate::respond::percent_decode;
 use crate::util::lock;
-use crate::{accounts, admin, cdn, connect_state, context, dealer, gate, spclient, tokens, webapi};
+use crate::{
+    accounts, admin, cdn, connect_state, context, dealer, gate, lyrics, spclient, tokens, webapi,
+};
 
 /// The HTTP routes.
 pub(crate) fn router(app: App) -> Router {
@@ -39,6 +41,7 @@ pub(crate) fn router(app: App) -> Router {
             "/storage-resolve/v2/files/audio/{mode}/{format}/{file}",
             get(spclient::storage_resolve_v2),
         )
+        .route("/color-lyrics/v2/track/{id}", get(lyrics::track_lyrics))
         .route("/audio/{file}", get(cdn::serve))
         .merge(accounts::routes())
         .merge(connect_state::endpoints::routes())

@@ -46,6 +46,7 @@ mod gate;
 mod handshake;
 mod http;
 mod ids;
+mod lyrics;
 pub mod media;
 mod mercury;
 mod metadata;

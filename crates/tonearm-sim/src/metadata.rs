@@ -123,7 +123,7 @@ pub fn track(c: &Catalog, i: usize) -> Option<pm::Track> {
         stub.file = audio_files(&a.files);
         out.alternative.push(stub);
     }
-    out.set_has_lyrics(false);
+    out.set_has_lyrics(crate::lyrics::has_lyrics(c, i));
     out.set_canonical_uri(c.track_uri(i));
     Some(out)
 }

@@ -14,7 +14,6 @@ pub(super) fn mouse(state: &mut State, kind: MouseKind, x: u16, y: u16, out: &mu
     if !matches!(state.screen, Screen::Main) {
         return;
     }
-    let hit = &state.hitmap;
     if state.help.is_some() {
         // The overlay covers the panes: the wheel scrolls it, a click closes it.
         match kind {
@@ -27,6 +26,10 @@ pub(super) fn mouse(state: &mut State, kind: MouseKind, x: u16, y: u16, out: &mu
         }
         return;
     }
+    if state.lyrics.is_some() && super::lyrics::lyrics_mouse(state, kind, x, y, out) {
+        return;
+    }
+    let hit = &state.hitmap;
     let list = hit.lists.iter().find(|l| l.area.contains(x, y)).cloned();
     let pane_at = hit
         .panes

@@ -1,6 +1,7 @@
 //! Tests of the simulator's HTTP services over real sockets on 127.0.0.1 with reqwest:
-//! client-token and login5 (with and without hashcash), spclient metadata, extended metadata and
-//! storage-resolve, the CDN's range handling and tokens, every HTTP fault, and the counters.
+//! client-token and login5 (with and without hashcash), spclient metadata, extended metadata,
+//! color-lyrics and storage-resolve, the CDN's range handling and tokens, every HTTP fault, and
+//! the counters.
 //! Requests are built from the protobuf types directly; the client's own modules are not used.
 
 use std::time::{Duration, Instant};
@@ -1196,5 +1197,54 @@ async fn garbage_never_breaks_the_server() {
     }
     // Still serving.
     assert!(!e.client_token().await.is_empty());
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn color_lyrics_endpoint() {
+    let e = env().await;
+    let token = e.token("tonearm-demo").await;
+    let c = e.sim.catalog();
+    let t = &c.tracks[c.demo_tracks[0]];
+    let path = format!(
+        "/color-lyrics/v2/track/{}?format=json&vocalRemoval=false&market=from_token",
+        ids::to_base62(&t.gid)
+    );
+    for bad in [None, Some("sim-l5-nope")] {
+        assert_eq!(e.get(&path, bad).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = e.get(&path, Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let json: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(json["lyrics"]["syncType"], "LINE_SYNCED");
+    let lines = json["lyrics"]["lines"].as_array().unwrap();
+    assert!(lines.len() >= 2);
+    assert_eq!(lines[0]["startTimeMs"], "0");
+    assert!(lines[1]["words"].as_str().unwrap().starts_with(&t.name));
+    assert_eq!(json["hasVocalRemoval"], false);
+    // The instrumental demo track has none.
+    let a440 = c
+        .demo_tracks
+        .iter()
+        .map(|&i| &c.tracks[i])
+        .find(|t| t.name == "A440")
+        .unwrap();
+    let r = e
+        .get(
+            &format!("/color-lyrics/v2/track/{}", ids::to_base62(&a440.gid)),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = e
+        .get("/color-lyrics/v2/track/not-an-id", Some(&token))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // An album id is not a track.
+    let album = ids::to_base62(&c.albums[0].gid);
+    let r = e
+        .get(&format!("/color-lyrics/v2/track/{album}"), Some(&token))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     e.sim.shutdown().await;
 }
