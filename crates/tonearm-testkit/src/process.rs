@@ -134,6 +134,35 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The first `n` lines `child` prints on stdout (fewer if it closes it first), read off the
+/// runtime; the rest of its stdout is drained on a thread so it never blocks on a full pipe.
+/// A daemon prints its startup lines this way (the demo's simulator, then its device).
+pub async fn first_stdout_lines(child: &mut Child, n: usize) -> Vec<String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    tokio::task::spawn_blocking(move || {
+        let mut r = BufReader::new(stdout);
+        let mut got = Vec::new();
+        for _ in 0..n {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            got.push(line.trim_end().to_string());
+        }
+        std::thread::spawn(move || for _ in r.lines() {});
+        got
+    })
+    .await
+    .unwrap()
+}
+
+/// The first `http://` URL in `line` (the demo's simulator in a daemon's first line).
+pub fn http_url_in(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(str::to_owned)
+}
+
 /// The simulator's self-description as `tonearm sim` prints it, from an in-process simulator.
 pub fn info_json(sim: &tonearm_sim::Simulator) -> Value {
     serde_json::to_value(sim.info()).unwrap()
