@@ -29,7 +29,10 @@ use tonearm::config::Endpoints;
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm_sim::{SimAccount, SimConfig, Simulator};
 
-pub use measure::{cpu_percent, cpu_seconds, median, ms, percentile, summary, vm_mib, Summary};
+pub use measure::{
+    cpu_percent, cpu_seconds, median, ms, percentile, poll_until, print_summary, summary, vm_mib,
+    Summary,
+};
 pub use node::{Node, NodeOptions};
 pub use sink::{Recording, Tape};
 pub use tools::{require, require_tool};

@@ -1,6 +1,6 @@
 //! Measuring helpers for the benches (and the odd test): milliseconds, percentiles and a
 //! median/p10/p90/max summary of durations, and CPU time and memory of a process read from
-//! `/proc` (Linux). Depends on std only.
+//! `/proc` (Linux), the bench summary line and a fast poll. Depends on std and tokio.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
@@ -106,5 +106,28 @@ mod tests {
         assert!(cpu_seconds("self") >= 0.0);
         assert!(vm_mib("self", "VmRSS") > 0.0);
         assert!(vm_mib(std::process::id(), "VmHWM") >= vm_mib("self", "VmRSS") * 0.5);
+    }
+}
+
+/// Prints one bench line for `v`: `name` padded to `name_width`, the count, the median, p90 and
+/// max in milliseconds (`v` is sorted here).
+pub fn print_summary(name: &str, name_width: usize, mut v: Vec<Duration>) {
+    let s = summary(&mut v);
+    println!(
+        "{name:<name_width$} n={:<4} median {:>7.1} ms   p90 {:>7.1} ms   max {:>7.1} ms",
+        s.n,
+        ms(s.median),
+        ms(s.p90),
+        ms(s.max)
+    );
+}
+
+/// Polls `f` every `every` until it holds; panics naming `what` after `limit`. A bench polls
+/// often (a few ms) because the time to the condition is what it measures.
+pub async fn poll_until(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out: {what}");
+        tokio::time::sleep(every).await;
     }
 }
