@@ -146,12 +146,7 @@ async fn run() {
     ]);
     let mut daemon = Running::spawn(cmd);
     let line = daemon.line(|l| l.contains("zeroconf port"));
-    let port: u16 = line
-        .split("zeroconf port ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port: u16 = tonearm_testkit::zeroconf::port_in(&line).unwrap();
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let pid = daemon.pid();
     let poll_http = http_from(IpAddr::from(POLLER), Duration::from_secs(1));

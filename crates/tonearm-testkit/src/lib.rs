@@ -4,7 +4,8 @@
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
 //! ([`tmux`]), network namespaces for LAN tests ([`netns`]), clients with a chosen loopback
 //! source address ([`lan`]), a JSON Schema subset checker ([`json_schema`]), the check for
-//! external tools ([`tools`]) and the small measuring helpers ([`measure`]).
+//! external tools ([`tools`]), a phone's HTTP side of a zeroconf receiver ([`zeroconf`]) and the
+//! small measuring helpers ([`measure`]).
 //!
 //! A dev-dependency of `tonearm` only; it is never part of the shipped library or binary, and
 //! the library never depends on it. Helpers panic with a message on failure: they run inside
@@ -21,6 +22,7 @@ pub mod process;
 pub mod sink;
 pub mod tmux;
 pub mod tools;
+pub mod zeroconf;
 
 use std::time::{Duration, Instant};
 
