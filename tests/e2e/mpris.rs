@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_testkit::dbus::SessionBus;
-use tonearm_testkit::process::{
-    account_in, endpoint_args, output_with_stdin, Home, KillOnDrop, SimProcess,
-};
+use tonearm_testkit::process::{account_in, endpoint_args, Home, KillOnDrop, SimProcess};
 use tonearm_testkit::tools::require_tool;
 use tonearm_testkit::within;
 use zbus::zvariant::Value as DValue;
@@ -123,20 +121,7 @@ impl Rig {
         cmd.arg("sim");
         let sim = SimProcess::spawn(cmd);
         let (user, password) = account_in(&sim.info, "premium");
-        let out = output_with_stdin(
-            home.command().args(endpoint_args(&sim.info)).args([
-                "login",
-                "--username",
-                &user,
-                "--password-stdin",
-            ]),
-            Some(&format!("{password}\n")),
-        );
-        assert!(
-            out.status.success(),
-            "login: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        home.login(&sim.info, &user, &password);
         if let Some(text) = config {
             let dir = home.path().join("config/tonearm");
             std::fs::create_dir_all(&dir).unwrap();

@@ -31,7 +31,7 @@ use tonearm::connect::wake;
 use tonearm::session::{AuthType, Credentials};
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_testkit::lan::{connect_from, http_from};
-use tonearm_testkit::process::{endpoint_args, info_json, output_with_stdin, Home, Running};
+use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 use tonearm_testkit::zeroconf::{get_info, http, port_in, post};
 use tonearm_testkit::{credentials, sign_in_with, within};
 
@@ -329,20 +329,7 @@ const DAEMON: &str = "Policy Daemon";
 /// A home where `tonearm login` stored `user`'s credentials (file store) for `sim`.
 fn logged_in_home(sim: &tonearm_sim::Simulator, user: &str, password: &str) -> Home {
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
-    let out = output_with_stdin(
-        home.command().args(endpoint_args(&info_json(sim))).args([
-            "login",
-            "--username",
-            user,
-            "--password-stdin",
-        ]),
-        Some(&format!("{password}\n")),
-    );
-    assert!(
-        out.status.success(),
-        "login: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.login(&info_json(sim), user, password);
     home
 }
 

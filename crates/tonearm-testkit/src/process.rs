@@ -221,6 +221,26 @@ pub fn account_in(info: &Value, product: &str) -> (String, String) {
 }
 
 impl Home {
+    /// `tonearm login` of `user` with `password` (on stdin) against the simulator `info`
+    /// describes: the credentials land in this home's file store. Panics with its stderr if it
+    /// fails.
+    pub fn login(&self, info: &Value, user: &str, password: &str) {
+        let out = output_with_stdin(
+            self.command().args(endpoint_args(info)).args([
+                "login",
+                "--username",
+                user,
+                "--password-stdin",
+            ]),
+            Some(&format!("{password}\n")),
+        );
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A private tmux server (socket in this home) with one `size` session running `command`
     /// in this home's environment.
     pub fn tmux(&self, size: (u16, u16), command: &str) -> crate::tmux::Tmux {
