@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
-use tonearm_testkit::{phone_config, poll_until, print_summary, reference_pcm, Node};
+use tonearm_testkit::{phone_config, poll_until, reference_pcm, summary_line, Node};
 
 /// Whether `win` is `reference` at some frame within `frames`.
 fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) -> bool {
@@ -32,7 +32,7 @@ fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) 
 }
 
 fn stats(name: &str, v: Vec<Duration>) {
-    print_summary(name, 44, v);
+    println!("{}", summary_line(name, 44, v));
 }
 
 async fn wait(what: &str, f: impl FnMut() -> bool) {

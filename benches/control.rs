@@ -21,10 +21,10 @@ use tonearm::local_api::{Event, Identity, LocalApi};
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
 use tonearm_testkit::process::Home;
-use tonearm_testkit::{phone_config, poll_until, print_summary, Node};
+use tonearm_testkit::{phone_config, poll_until, summary_line, Node};
 
 fn stats(name: &str, v: Vec<Duration>) {
-    print_summary(name, 48, v);
+    println!("{}", summary_line(name, 48, v));
 }
 
 async fn wait(what: &str, f: impl FnMut() -> bool) {

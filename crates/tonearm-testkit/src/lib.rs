@@ -32,7 +32,7 @@ use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm_sim::{SimAccount, SimConfig, Simulator};
 
 pub use measure::{
-    cpu_percent, cpu_seconds, median, ms, percentile, poll_until, print_summary, summary, vm_mib,
+    cpu_percent, cpu_seconds, median, ms, percentile, poll_until, summary, summary_line, vm_mib,
     Summary,
 };
 pub use node::{Node, NodeOptions};
