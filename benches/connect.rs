@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
-use tonearm_testkit::{ms, phone_config, reference_pcm, summary, Node};
+use tonearm_testkit::{phone_config, poll_until, reference_pcm, summary_line, Node};
 
 /// Whether `win` is `reference` at some frame within `frames`.
 fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) -> bool {
@@ -31,23 +31,12 @@ fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) 
     })
 }
 
-fn stats(name: &str, mut v: Vec<Duration>) {
-    let s = summary(&mut v);
-    println!(
-        "{name:<44} n={:<4} median {:>7.1} ms   p90 {:>7.1} ms   max {:>7.1} ms",
-        s.n,
-        ms(s.median),
-        ms(s.p90),
-        ms(s.max)
-    );
+fn stats(name: &str, v: Vec<Duration>) {
+    println!("{}", summary_line(name, 44, v));
 }
 
-async fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+async fn wait(what: &str, f: impl FnMut() -> bool) {
+    poll_until(what, Duration::from_secs(30), Duration::from_millis(2), f).await;
 }
 
 fn last_write(node: &Node) -> Option<Instant> {

@@ -21,25 +21,14 @@ use tonearm::local_api::{Event, Identity, LocalApi};
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
 use tonearm_testkit::process::Home;
-use tonearm_testkit::{ms, phone_config, summary, Node};
+use tonearm_testkit::{phone_config, poll_until, summary_line, Node};
 
-fn stats(name: &str, mut v: Vec<Duration>) {
-    let s = summary(&mut v);
-    println!(
-        "{name:<48} n={:<4} median {:>7.1} ms   p90 {:>7.1} ms   max {:>7.1} ms",
-        s.n,
-        ms(s.median),
-        ms(s.p90),
-        ms(s.max)
-    );
+fn stats(name: &str, v: Vec<Duration>) {
+    println!("{}", summary_line(name, 48, v));
 }
 
-async fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+async fn wait(what: &str, f: impl FnMut() -> bool) {
+    poll_until(what, Duration::from_secs(30), Duration::from_millis(2), f).await;
 }
 
 /// Waits until no sample has reached the sink for 150 ms; returns when the last one did.

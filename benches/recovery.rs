@@ -36,7 +36,7 @@ use tonearm::player::{PlayState, RepeatMode};
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_sim::{DealerFlap, Fault};
 use tonearm_testkit::process::{account_in, Home, SimProcess};
-use tonearm_testkit::{ms, summary, Node};
+use tonearm_testkit::{ms, poll_until, summary, Node};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 const NAME: &str = "bench-recovery";
@@ -106,12 +106,8 @@ async fn until_listed(phone: &Phone, t0: Instant, limit: Duration) -> Option<Dur
     None
 }
 
-async fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn wait(what: &str, limit: Duration, f: impl FnMut() -> bool) {
+    poll_until(what, limit, Duration::from_millis(5), f).await;
 }
 
 async fn recovery() {

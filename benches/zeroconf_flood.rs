@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonearm_testkit::lan::{connect_from, http_from};
-use tonearm_testkit::process::{endpoint_args, info_json, output_with_stdin, Home, Running};
+use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 use tonearm_testkit::{ms, summary, vm_mib};
 
 const FLOODER: [u8; 4] = [127, 0, 0, 2];
@@ -123,16 +123,7 @@ async fn run() {
         .unwrap_or(60);
     let sim = tonearm_testkit::sim().await;
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
-    let out = output_with_stdin(
-        home.command().args(endpoint_args(&info_json(&sim))).args([
-            "login",
-            "--username",
-            "tonearm-demo",
-            "--password-stdin",
-        ]),
-        Some("tonearm-demo-pass\n"),
-    );
-    assert!(out.status.success(), "login failed");
+    home.login(&info_json(&sim), "tonearm-demo", "tonearm-demo-pass");
     let mut cmd = home.command();
     cmd.args(endpoint_args(&info_json(&sim))).args([
         "daemon",
@@ -146,12 +137,7 @@ async fn run() {
     ]);
     let mut daemon = Running::spawn(cmd);
     let line = daemon.line(|l| l.contains("zeroconf port"));
-    let port: u16 = line
-        .split("zeroconf port ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port: u16 = tonearm_testkit::zeroconf::port_in(&line).unwrap();
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let pid = daemon.pid();
     let poll_http = http_from(IpAddr::from(POLLER), Duration::from_secs(1));

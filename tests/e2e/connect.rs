@@ -683,8 +683,8 @@ async fn a_dropped_dealer_connection_reconnects_and_re_registers() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+    use tonearm_testkit::process::{first_stdout_lines, http_url_in};
 
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
     let mut child = KillOnDrop(
@@ -695,26 +695,9 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut r = BufReader::new(stdout);
-        let mut got = Vec::new();
-        for _ in 0..2 {
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            got.push(line.trim_end().to_string());
-        }
-        got
-    });
-    let lines = within(60, lines).await.unwrap();
+    let lines = within(60, first_stdout_lines(&mut child.0, 2)).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
-    let base = lines[0]
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|w| w.to_string())
-        .expect("the demo line names the simulator");
+    let base = http_url_in(&lines[0]).expect("the demo line names the simulator");
     let want_id = tonearm::config::device_id_for("E2E Daemon");
     assert!(
         lines[1].contains("E2E Daemon") && lines[1].contains(&want_id),

@@ -85,7 +85,7 @@ async fn start_daemon(home: &Home, name: &str) -> (KillOnDrop, String) {
 
 /// [`start_daemon`] with global options before the subcommand.
 async fn start_daemon_with(home: &Home, name: &str, global: &[&str]) -> (KillOnDrop, String) {
-    use std::io::{BufRead, BufReader};
+    use tonearm_testkit::process::{first_stdout_lines, http_url_in};
     let mut child = KillOnDrop(
         home.command()
             .args(global)
@@ -95,28 +95,9 @@ async fn start_daemon_with(home: &Home, name: &str, global: &[&str]) -> (KillOnD
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut r = BufReader::new(stdout);
-        let mut got = Vec::new();
-        for _ in 0..2 {
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            got.push(line.trim_end().to_string());
-        }
-        // Keep reading so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in r.lines() {});
-        got
-    });
-    let lines = within(60, lines).await.unwrap();
+    let lines = within(60, first_stdout_lines(&mut child.0, 2)).await;
     assert_eq!(lines.len(), 2, "{lines:?}\nlog:\n{}", home.log());
-    let base = lines[0]
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let base = http_url_in(&lines[0]).unwrap();
     let socket = home.control_socket();
     tonearm_testkit::wait_until("the control socket", 60, || socket.exists()).await;
     (child, base)

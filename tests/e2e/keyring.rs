@@ -10,12 +10,14 @@
 //! `gnome-keyring`), which `scripts/setup.sh test` installs. Under `CI=true` a missing tool
 //! fails the test; elsewhere the test is skipped with the reason printed.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tonearm_sim::Simulator;
+
+use tonearm_testkit::dbus::SessionBus;
 
 use crate::common;
 
@@ -57,36 +59,19 @@ fn tools_available() -> bool {
 /// nothing — not even a keyring daemon the bus starts by activation — touches the real ones.
 struct Desktop {
     home: tempfile::TempDir,
-    bus: Child,
-    address: String,
+    bus: SessionBus,
     keyring: Option<Child>,
 }
 
 impl Desktop {
     fn start() -> Desktop {
         let home = tempfile::tempdir().unwrap();
-        let mut bus = with_home(&mut Command::new("dbus-run-session"), home.path())
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "echo \"$DBUS_SESSION_BUS_ADDRESS\"; exec cat",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-run-session");
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_string();
-        assert!(address.starts_with("unix:"), "bus address {address:?}");
+        let bus = SessionBus::start_with(|c| {
+            with_home(c, home.path());
+        });
         Desktop {
             home,
             bus,
-            address,
             keyring: None,
         }
     }
@@ -98,7 +83,7 @@ impl Desktop {
     /// A command with this desktop's HOME and bus.
     fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
-        with_home(&mut c, self.home.path()).env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        with_home(&mut c, self.home.path()).env("DBUS_SESSION_BUS_ADDRESS", self.bus.address());
         c
     }
 
@@ -199,17 +184,7 @@ impl Desktop {
 impl Drop for Desktop {
     fn drop(&mut self) {
         self.stop_keyring();
-        // Closing `cat`'s stdin ends the session and its bus.
-        drop(self.bus.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.bus.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
+        // The bus (a field) closes after the keyring it activated has stopped.
     }
 }
 

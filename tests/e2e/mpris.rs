@@ -9,16 +9,14 @@
 //! installs; under `CI=true` a missing tool fails the test, elsewhere it is skipped.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tonearm_sim::remote::{Phone, PhoneConfig};
-use tonearm_testkit::process::{
-    account_in, endpoint_args, output_with_stdin, Home, KillOnDrop, SimProcess,
-};
+use tonearm_testkit::dbus::SessionBus;
+use tonearm_testkit::process::{account_in, endpoint_args, Home, KillOnDrop, SimProcess};
 use tonearm_testkit::tools::require_tool;
 use tonearm_testkit::within;
 use zbus::zvariant::Value as DValue;
@@ -36,44 +34,6 @@ fn tools() -> bool {
     )
 }
 
-/// A private session bus; gone when dropped (its stdin closes, `cat` ends, the bus with it).
-struct Bus {
-    child: Child,
-    address: String,
-}
-
-impl Bus {
-    fn start(home: &Home) -> Bus {
-        let mut child = home
-            .command_for("dbus-run-session")
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "echo \"$DBUS_SESSION_BUS_ADDRESS\"; exec cat",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-run-session");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_string();
-        assert!(address.starts_with("unix:"), "bus address {address:?}");
-        Bus { child, address }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 trait CommandFor {
     /// Another program in this home's environment.
     fn command_for(&self, program: &str) -> Command;
@@ -88,10 +48,10 @@ impl CommandFor for Home {
 }
 
 /// `playerctl -p tonearm ARGS` on `bus`: (success, stdout trimmed, stderr).
-fn playerctl(home: &Home, bus: &Bus, args: &[&str]) -> (bool, String, String) {
+fn playerctl(home: &Home, bus: &SessionBus, args: &[&str]) -> (bool, String, String) {
     let out = home
         .command_for("playerctl")
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
         .args(["-p", "tonearm"])
         .args(args)
         .stdin(Stdio::null())
@@ -108,7 +68,7 @@ fn playerctl(home: &Home, bus: &Bus, args: &[&str]) -> (bool, String, String) {
 /// failure.
 async fn until_playerctl(
     home: &Home,
-    bus: &Bus,
+    bus: &SessionBus,
     args: &[&str],
     secs: u64,
     ok: impl Fn(&str) -> bool,
@@ -161,20 +121,7 @@ impl Rig {
         cmd.arg("sim");
         let sim = SimProcess::spawn(cmd);
         let (user, password) = account_in(&sim.info, "premium");
-        let out = output_with_stdin(
-            home.command().args(endpoint_args(&sim.info)).args([
-                "login",
-                "--username",
-                &user,
-                "--password-stdin",
-            ]),
-            Some(&format!("{password}\n")),
-        );
-        assert!(
-            out.status.success(),
-            "login: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        home.login(&sim.info, &user, &password);
         if let Some(text) = config {
             let dir = home.path().join("config/tonearm");
             std::fs::create_dir_all(&dir).unwrap();
@@ -189,10 +136,10 @@ impl Rig {
         }
     }
 
-    fn spawn_daemon(&mut self, bus: Option<&Bus>) {
+    fn spawn_daemon(&mut self, bus: Option<&SessionBus>) {
         let mut cmd = self.home.command();
         if let Some(b) = bus {
-            cmd.env("DBUS_SESSION_BUS_ADDRESS", &b.address);
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", b.address());
         }
         let child = cmd
             .args(endpoint_args(&self.sim.info))
@@ -309,9 +256,9 @@ impl FakeNotifications {
     }
 }
 
-async fn fake_notifications(bus: &Bus) -> (zbus::Connection, Arc<Mutex<Vec<Notified>>>) {
+async fn fake_notifications(bus: &SessionBus) -> (zbus::Connection, Arc<Mutex<Vec<Notified>>>) {
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let conn = zbus::connection::Builder::address(bus.address.as_str())
+    let conn = zbus::connection::Builder::address(bus.address())
         .unwrap()
         .name("org.freedesktop.Notifications")
         .unwrap()
@@ -350,7 +297,7 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
         return;
     }
     let mut rig = Rig::start(Some("[desktop]\nnotifications = true\n"));
-    let bus = Bus::start(&rig.home);
+    let bus = SessionBus::start(&rig.home);
     let (server, calls) = fake_notifications(&bus).await;
     rig.spawn_daemon(Some(&bus));
     let phone = rig.phone().await;
@@ -585,12 +532,12 @@ async fn playerctl_drives_the_tui() {
     }
     const TUI: &str = "MPRIS TUI";
     let rig = Rig::start(None);
-    let bus = Bus::start(&rig.home);
+    let bus = SessionBus::start(&rig.home);
     let tmux = rig.home.tmux(
         (120, 40),
         &format!(
             "exec env TERM=xterm-256color DBUS_SESSION_BUS_ADDRESS='{}' {BIN} {} --sink null --device-name '{TUI}'",
-            bus.address,
+            bus.address(),
             endpoint_args(&rig.sim.info).join(" ")
         ),
     );

@@ -977,18 +977,12 @@ async fn an_ap_only_drop_while_a_buffered_track_plays_leaves_no_gap() {
 
     let sim = tonearm_testkit::sim().await;
     let session = tonearm_testkit::sign_in(&sim, "ap-drop").await;
-    let config = Config {
-        device_name: "AP Drop Node".into(),
-        device_id: tonearm::config::device_id_for("AP Drop Node"),
-        endpoints: tonearm_testkit::endpoints(&sim),
-        ..Config::default()
-    };
-    let playback = PlaybackOptions {
-        sink: SinkSpec::Null,
-        bitrate: Bitrate::B160,
-        volume: u16::MAX,
-        normalisation: Default::default(),
-    };
+    let config = tonearm_testkit::node::device_config(
+        "AP Drop Node",
+        &tonearm::config::device_id_for("AP Drop Node"),
+        tonearm_testkit::endpoints(&sim),
+    );
+    let playback = tonearm_testkit::node::tape_playback();
     const SPEED: f64 = 2.0;
     let (factory, rec) = tonearm_testkit::Tape::at_speed(SPEED).factory();
     let (services, mut events) =

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_testkit::process::{account_in, endpoint_args, output_with_stdin, Home, SimProcess};
 use tonearm_testkit::require_tool;
-use tonearm_testkit::tmux::Tmux;
+use tonearm_testkit::tmux::{clock_seconds, clock_times, Tmux};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 const NAME: &str = "Resume TUI";
@@ -33,23 +33,9 @@ fn bar(screen: &str) -> Vec<&str> {
 
 /// The first `m:ss` time on the now-playing bar (the position), in seconds.
 fn bar_position(screen: &str) -> Option<u64> {
-    for line in bar(screen) {
-        let b = line.as_bytes();
-        for i in 0..b.len() {
-            let is_time = i + 4 <= b.len()
-                && b[i].is_ascii_digit()
-                && b[i + 1] == b':'
-                && b[i + 2].is_ascii_digit()
-                && b[i + 3].is_ascii_digit()
-                && (i == 0 || !b[i - 1].is_ascii_digit());
-            if is_time {
-                let m = u64::from(b[i] - b'0');
-                let s = u64::from(b[i + 2] - b'0') * 10 + u64::from(b[i + 3] - b'0');
-                return Some(m * 60 + s);
-            }
-        }
-    }
-    None
+    bar(screen)
+        .into_iter()
+        .find_map(|line| clock_times(line).first().and_then(|t| clock_seconds(t)))
 }
 
 /// `vol N%` on the now-playing bar.

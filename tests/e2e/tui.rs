@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tonearm_testkit::process::Home;
 use tonearm_testkit::require_tool;
-use tonearm_testkit::tmux::Tmux;
+use tonearm_testkit::tmux::{clock_times, Tmux};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
 /// Generous: the machine running the tests may be loaded.
@@ -33,23 +33,14 @@ fn wait_for(tmux: &Tmux, what: &str, home: &Home, f: impl Fn(&str) -> bool) -> S
 /// The `m:ss` times in the bottom lines of the screen (the now-playing bar's progress).
 fn bar_times(screen: &str) -> Vec<String> {
     let lines: Vec<&str> = screen.lines().collect();
-    let mut times = Vec::new();
     // The bar sits at the bottom: look at the last lines of the screen.
-    for line in lines.iter().rev().take(8) {
-        let b = line.as_bytes();
-        for i in 0..b.len() {
-            let is_time = i + 4 <= b.len()
-                && b[i].is_ascii_digit()
-                && b[i + 1] == b':'
-                && b[i + 2].is_ascii_digit()
-                && b.get(i + 3).is_some_and(u8::is_ascii_digit)
-                && (i == 0 || !b[i - 1].is_ascii_digit());
-            if is_time {
-                times.push(line[i..i + 4].to_string());
-            }
-        }
-    }
-    times
+    lines
+        .iter()
+        .rev()
+        .take(8)
+        .flat_map(|line| clock_times(line))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]

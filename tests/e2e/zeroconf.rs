@@ -28,6 +28,7 @@ use tonearm_testkit::netns::NetnsPair;
 use tonearm_testkit::process::Running;
 use tonearm_testkit::require;
 use tonearm_testkit::tools::python_with;
+use tonearm_testkit::zeroconf::{get_info, http, post};
 
 use crate::common::{premium_session, sim, try_sign_in, within};
 
@@ -42,14 +43,6 @@ fn local_cfg(name: &str) -> DiscoveryConfig {
     c
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
 /// Signs in to the simulator with a password and returns the stored (reusable) credentials.
 async fn stored_credentials(s: &tonearm_sim::Simulator) -> Credentials {
     let session = premium_session(s).await;
@@ -57,29 +50,6 @@ async fn stored_credentials(s: &tonearm_sim::Simulator) -> Credentials {
     session.shutdown().await;
     assert_eq!(stored.auth_type, AuthType::StoredSpotifyCredentials);
     stored
-}
-
-async fn get_info_json(http: &reqwest::Client, addr: SocketAddr) -> Value {
-    let r = http
-        .get(format!("http://{addr}/?action=getInfo&version=2.7.1"))
-        .send()
-        .await
-        .expect("getInfo answers");
-    assert_eq!(r.status(), 200);
-    r.json().await.expect("getInfo is JSON")
-}
-
-async fn post(http: &reqwest::Client, addr: SocketAddr, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = http
-        .post(format!("http://{addr}/"))
-        .form(form)
-        .send()
-        .await
-        .expect("answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    (status, json)
 }
 
 /// A valid `addUser` for our receiver, built by the simulator's phone (independent encoder).
@@ -102,7 +72,7 @@ async fn next_login(rx: &mut mpsc::Receiver<ZeroconfLogin>) -> ZeroconfLogin {
 #[tokio::test]
 async fn get_info_has_librespots_fields() {
     let (d, _rx) = Discovery::start(local_cfg("Kitchen")).await.unwrap();
-    let info = get_info_json(&http(), d.local_addr()).await;
+    let info = get_info(&http(), d.local_addr(), Some("2.7.1")).await;
     // Any path works (librespot accepts any), and POST with a form body too.
     let r = http()
         .post(format!("http://{}/some/cpath", d.local_addr()))
@@ -146,7 +116,7 @@ async fn get_info_has_librespots_fields() {
     assert!(tonearm::session::dh::is_valid_peer_key(&pk));
     assert_ne!(pk[0], 0, "minimal big-endian");
     d.set_active_user("alice");
-    let info = get_info_json(&http(), d.local_addr()).await;
+    let info = get_info(&http(), d.local_addr(), Some("2.7.1")).await;
     assert_eq!(info["activeUser"], "alice");
     // The typed client sees the same.
     let typed = wake::get_info(&http(), d.local_addr(), "/").await.unwrap();
@@ -191,7 +161,7 @@ async fn add_user_from_the_phone_logs_in_as_that_user() {
     let stored = stored_credentials(&s).await;
     let (d, mut rx) = Discovery::start(local_cfg("Living room")).await.unwrap();
     let http = http();
-    let info = get_info_json(&http, d.local_addr()).await;
+    let info = get_info(&http, d.local_addr(), Some("2.7.1")).await;
     let (blob, client_key) = phone_blob(&info, &stored);
     let user = stored.username.clone().unwrap();
     let (status, answer) = post(
@@ -233,7 +203,7 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
     let (d, mut rx) = Discovery::start(local_cfg("Hostile LAN")).await.unwrap();
     let addr = d.local_addr();
     let http = http();
-    let info = get_info_json(&http, addr).await;
+    let info = get_info(&http, addr, Some("2.7.1")).await;
     let creds = Credentials::stored("mallory", b"stored-secret".to_vec());
     let (blob, client_key) = phone_blob(&info, &creds);
     let raw = B64.decode(&blob).unwrap();
@@ -351,7 +321,10 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
         assert!(got.starts_with(text), "{got} should start with {text}");
         assert!(!got.contains(&blob), "no blob echoed");
         // Still serving after each.
-        assert_eq!(get_info_json(&http, addr).await["deviceID"], RECEIVER_ID);
+        assert_eq!(
+            get_info(&http, addr, Some("2.7.1")).await["deviceID"],
+            RECEIVER_ID
+        );
     }
     assert!(rx.try_recv().is_err(), "no login from bad requests");
 
@@ -394,7 +367,10 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
     slow.write_all(b"GET /?action=getInfo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
-    assert_eq!(get_info_json(&http, addr).await["deviceID"], RECEIVER_ID);
+    assert_eq!(
+        get_info(&http, addr, Some("2.7.1")).await["deviceID"],
+        RECEIVER_ID
+    );
 
     // Raw garbage that is not HTTP at all.
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -457,7 +433,7 @@ async fn malformed_requests_get_error_answers_and_the_server_keeps_serving() {
     drop(slow);
 
     // Still serving, and a valid login still goes through afterwards.
-    let info = get_info_json(&http, addr).await;
+    let info = get_info(&http, addr, Some("2.7.1")).await;
     assert_eq!(info["deviceID"], RECEIVER_ID);
     let (good, good_key) = phone_blob(&info, &creds);
     let (st, json) = post(
@@ -957,7 +933,7 @@ async fn logs_carry_no_secrets_and_unescaped_plus_is_tolerated() {
     let (d, mut rx) = Discovery::start(local_cfg("Quiet")).await.unwrap();
     let addr = d.local_addr();
     let http = http();
-    let info = get_info_json(&http, addr).await;
+    let info = get_info(&http, addr, Some("2.7.1")).await;
     let secret: Vec<u8> = b"very-secret-stored-credential-bytes+/+/".to_vec();
     let creds = Credentials::stored("quiet-user", secret.clone());
     // Find a blob with a '+' in it so the unescaped case is really exercised.
@@ -1041,7 +1017,7 @@ async fn slow_clients_filling_every_slot_are_cut_off_and_service_resumes() {
         slow.push(s);
     }
     // Waits in the backlog until the deadline frees the slots, then answers.
-    let info = within(90, get_info_json(&http(), addr)).await;
+    let info = within(90, get_info(&http(), addr, Some("2.7.1"))).await;
     assert_eq!(info["deviceID"], RECEIVER_ID);
     // The slow connections got an answer (408) or were closed; none is served forever.
     for mut s in slow {
@@ -1055,7 +1031,10 @@ async fn slow_clients_filling_every_slot_are_cut_off_and_service_resumes() {
     }
     // And slots are free again: a burst is answered promptly.
     for _ in 0..MAX_CONNECTIONS * 2 {
-        assert_eq!(get_info_json(&http(), addr).await["deviceID"], RECEIVER_ID);
+        assert_eq!(
+            get_info(&http(), addr, Some("2.7.1")).await["deviceID"],
+            RECEIVER_ID
+        );
     }
     d.shutdown().await;
 }

@@ -31,7 +31,8 @@ use tonearm::connect::wake;
 use tonearm::session::{AuthType, Credentials};
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_testkit::lan::{connect_from, http_from};
-use tonearm_testkit::process::{endpoint_args, info_json, output_with_stdin, Home, Running};
+use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
+use tonearm_testkit::zeroconf::{get_info, http, port_in, post};
 use tonearm_testkit::{credentials, sign_in_with, within};
 
 use crate::common::sim;
@@ -46,24 +47,6 @@ fn local_cfg(name: &str, accept: Option<ZeroconfAccept>) -> DiscoveryConfig {
     c
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn get_info(http: &reqwest::Client, addr: SocketAddr) -> Value {
-    let r = http
-        .get(format!("http://{addr}/?action=getInfo"))
-        .send()
-        .await
-        .expect("getInfo answers");
-    assert_eq!(r.status(), 200);
-    r.json().await.expect("getInfo is JSON")
-}
-
 /// A phone's `addUser` for `user` with `auth_type`/`auth_data`, encoded by the simulator's
 /// phone (an encoder independent of ours) for the receiver at `addr`. Returns the HTTP status
 /// and the JSON answer.
@@ -74,7 +57,7 @@ async fn hand_over(
     auth_type: u32,
     auth_data: &[u8],
 ) -> (u16, Value) {
-    let info = get_info(http, addr).await;
+    let info = get_info(http, addr, None).await;
     let inner = tonearm_sim::phone::encode_inner_blob(
         user,
         auth_type,
@@ -96,19 +79,6 @@ async fn hand_over(
         ],
     )
     .await
-}
-
-async fn post(http: &reqwest::Client, addr: SocketAddr, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = http
-        .post(format!("http://{addr}/"))
-        .form(form)
-        .send()
-        .await
-        .expect("answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    (status, json)
 }
 
 /// A raw HTTP/1.1 exchange (for methods and headers a client library would fix up).
@@ -201,7 +171,7 @@ async fn add_user_needs_post_and_a_local_host_name() {
         .await
         .unwrap();
     let addr = d.local_addr();
-    let info = get_info(&http(), addr).await;
+    let info = get_info(&http(), addr, None).await;
     let inner = tonearm_sim::phone::encode_inner_blob("bob", 1, b"s", RECEIVER_ID).unwrap();
     let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
     let (blob, client_key) = tonearm_sim::phone::encode_outer_blob(&inner, &key).unwrap();
@@ -309,7 +279,7 @@ async fn idle_connections_from_one_host_do_not_lock_out_another() {
     }
     let t0 = Instant::now();
     let http = http_from(phone, Duration::from_secs(20));
-    let info = get_info(&http, addr).await;
+    let info = get_info(&http, addr, None).await;
     assert_eq!(info["deviceID"], RECEIVER_ID);
     let (st, json) = hand_over(&http, addr, "phone-user", 1, b"phone-secret").await;
     assert_eq!((st, json["status"].clone()), (200, 101.into()), "{json}");
@@ -359,20 +329,7 @@ const DAEMON: &str = "Policy Daemon";
 /// A home where `tonearm login` stored `user`'s credentials (file store) for `sim`.
 fn logged_in_home(sim: &tonearm_sim::Simulator, user: &str, password: &str) -> Home {
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
-    let out = output_with_stdin(
-        home.command().args(endpoint_args(&info_json(sim))).args([
-            "login",
-            "--username",
-            user,
-            "--password-stdin",
-        ]),
-        Some(&format!("{password}\n")),
-    );
-    assert!(
-        out.status.success(),
-        "login: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.login(&info_json(sim), user, password);
     home
 }
 
@@ -399,12 +356,7 @@ fn spawn_daemon(
         .stderr(Stdio::piped());
     let mut daemon = Running::spawn(cmd);
     let line = daemon.line(|l| l.contains("zeroconf port"));
-    let port: u16 = line
-        .split("zeroconf port ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let port: u16 = port_in(&line).unwrap_or_else(|| panic!("no port in {line:?}"));
     (daemon, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
@@ -512,7 +464,10 @@ async fn another_accounts_phone_is_refused_by_default_and_the_daemon_plays_on() 
     assert!(listed(&owner).await, "still in the owner's device list");
     let alice_phone = phone_of(&s, "alice").await;
     assert!(!listed(&alice_phone).await, "not in Alice's device list");
-    assert_eq!(get_info(&http(), addr).await["activeUser"], "tonearm-demo");
+    assert_eq!(
+        get_info(&http(), addr, None).await["activeUser"],
+        "tonearm-demo"
+    );
     assert_eq!(std::fs::read(&main_creds).unwrap(), stored_before);
     assert!(!home
         .path()
@@ -563,7 +518,7 @@ async fn with_accept_any_the_same_handover_switches_accounts() {
         &home,
     )
     .await;
-    assert_eq!(get_info(&http(), addr).await["activeUser"], "alice");
+    assert_eq!(get_info(&http(), addr, None).await["activeUser"], "alice");
     // Alice's credentials went to their own entry; `tonearm login`'s are untouched.
     let zc = std::fs::read_to_string(home.path().join("state/tonearm/zeroconf-credentials.json"))
         .expect("the handed-over credentials are stored");
@@ -602,7 +557,7 @@ async fn forged_logins_leave_the_session_playing_and_forge_no_log_lines() {
     let (_, json) = hand_over(&http, addr, "tonearm-demo", 0, b"wrong-password").await;
     assert_eq!(json["status"], 101, "{json}");
     // An inner blob that is not a blob at all: refused at the door.
-    let info = get_info(&http, addr).await;
+    let info = get_info(&http, addr, None).await;
     let key = B64.decode(info["publicKey"].as_str().unwrap()).unwrap();
     let (blob, ck) = tonearm_sim::phone::encode_outer_blob("Z2FyYmFnZQ", &key).unwrap();
     let (st, json) = post(
@@ -653,7 +608,10 @@ async fn forged_logins_leave_the_session_playing_and_forge_no_log_lines() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     wait_status(&owner, 5, "the daemon still playing", playing_here).await;
     assert!(listed(&owner).await, "still listed");
-    assert_eq!(get_info(&http, addr).await["activeUser"], "tonearm-demo");
+    assert_eq!(
+        get_info(&http, addr, None).await["activeUser"],
+        "tonearm-demo"
+    );
 
     let log = home.log();
     assert!(
@@ -717,7 +675,8 @@ fn the_tui_serves_zeroconf_under_the_same_policy() {
             log().contains("zeroconf: the TUI is a LAN Connect target")
                 && rt
                     .block_on(async {
-                        tokio::time::timeout(Duration::from_secs(5), get_info(&http(), addr)).await
+                        tokio::time::timeout(Duration::from_secs(5), get_info(&http(), addr, None))
+                            .await
                     })
                     .is_ok_and(|i| i["activeUser"] == "tonearm-demo")
         });
@@ -725,14 +684,14 @@ fn the_tui_serves_zeroconf_under_the_same_policy() {
         if switches {
             assert_eq!(json["status"], 101, "{st} {json}");
             tonearm_testkit::wait_until_blocking("the TUI switched to Alice", 60, || {
-                rt.block_on(get_info(&http(), addr))["activeUser"] == "alice"
+                rt.block_on(get_info(&http(), addr, None))["activeUser"] == "alice"
             });
             assert!(log().contains("handed_over=true"), "{}", log());
         } else {
             assert!(refused_by_policy(st, &json), "{st} {json}");
             std::thread::sleep(Duration::from_secs(2));
             assert_eq!(
-                rt.block_on(get_info(&http(), addr))["activeUser"],
+                rt.block_on(get_info(&http(), addr, None))["activeUser"],
                 "tonearm-demo"
             );
             assert!(log().contains("refused by the accept policy"), "{}", log());

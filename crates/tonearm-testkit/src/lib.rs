@@ -1,16 +1,18 @@
 //! What tonearm's end-to-end tests (`tests/e2e`) and benchmarks (`benches/`) both need, written
 //! once: a simulator on 127.0.0.1 and the client configuration that reaches it, a signed-in
-//! session, a recording sink ([`sink`]), a whole signed-in Connect device ([`node`]), the
+//! session, a recording sink ([`sink`]), a private D-Bus session bus ([`dbus`]), a whole signed-in Connect device ([`node`]), the
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
 //! ([`tmux`]), network namespaces for LAN tests ([`netns`]), clients with a chosen loopback
 //! source address ([`lan`]), a JSON Schema subset checker ([`json_schema`]), the check for
-//! external tools ([`tools`]) and the small measuring helpers ([`measure`]).
+//! external tools ([`tools`]), a phone's HTTP side of a zeroconf receiver ([`zeroconf`]) and the
+//! small measuring helpers ([`measure`]).
 //!
 //! A dev-dependency of `tonearm` only; it is never part of the shipped library or binary, and
 //! the library never depends on it. Helpers panic with a message on failure: they run inside
 //! tests and benches.
 #![allow(clippy::unwrap_used)]
 
+pub mod dbus;
 pub mod json_schema;
 pub mod lan;
 pub mod measure;
@@ -20,6 +22,7 @@ pub mod process;
 pub mod sink;
 pub mod tmux;
 pub mod tools;
+pub mod zeroconf;
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,10 @@ use tonearm::config::Endpoints;
 use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm_sim::{SimAccount, SimConfig, Simulator};
 
-pub use measure::{cpu_percent, cpu_seconds, median, ms, percentile, summary, vm_mib, Summary};
+pub use measure::{
+    cpu_percent, cpu_seconds, median, ms, percentile, poll_until, summary, summary_line, vm_mib,
+    Summary,
+};
 pub use node::{Node, NodeOptions};
 pub use sink::{Recording, Tape};
 pub use tools::{require, require_tool};

@@ -1,6 +1,6 @@
 //! Measuring helpers for the benches (and the odd test): milliseconds, percentiles and a
 //! median/p10/p90/max summary of durations, and CPU time and memory of a process read from
-//! `/proc` (Linux). Depends on std only.
+//! `/proc` (Linux), the bench summary line and a fast poll. Depends on std and tokio.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
@@ -83,6 +83,29 @@ pub fn cpu_percent(pid: impl Display, window: Duration) -> f64 {
     let t0 = Instant::now();
     std::thread::sleep(window);
     (cpu_seconds(&pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
+}
+
+/// One bench line for `v` (the bench prints it): `name` padded to `name_width`, the count, the
+/// median, p90 and max in milliseconds (`v` is sorted here).
+pub fn summary_line(name: &str, name_width: usize, mut v: Vec<Duration>) -> String {
+    let s = summary(&mut v);
+    format!(
+        "{name:<name_width$} n={:<4} median {:>7.1} ms   p90 {:>7.1} ms   max {:>7.1} ms",
+        s.n,
+        ms(s.median),
+        ms(s.p90),
+        ms(s.max)
+    )
+}
+
+/// Polls `f` every `every` until it holds; panics naming `what` after `limit`. A bench polls
+/// often (a few ms) because the time to the condition is what it measures.
+pub async fn poll_until(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out: {what}");
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[cfg(test)]

@@ -78,18 +78,8 @@ impl Node {
         let device_id = session_config.device_id.clone();
         let session = crate::sign_in_with(session_config, credentials).await;
         let (factory, recording) = Tape::real_time().factory();
-        let config = Config {
-            device_name: name.into(),
-            device_id: device_id.clone(),
-            endpoints,
-            ..Config::default()
-        };
-        let playback = PlaybackOptions {
-            sink: SinkSpec::Null,
-            bitrate: Bitrate::B160,
-            volume: u16::MAX,
-            normalisation: Default::default(),
-        };
+        let config = device_config(name, &device_id, endpoints);
+        let playback = tape_playback();
         let (services, mut player_events) =
             Services::start_with_sink(config, session, &playback, factory);
         tokio::spawn(async move { while player_events.recv().await.is_some() {} });
@@ -146,5 +136,27 @@ async fn command_loop(
             }
             ConnectEvent::Notice { error, text } => eprintln!("notice (error {error}): {text}"),
         }
+    }
+}
+
+/// The client configuration of a device called `name` with `device_id` (the session's)
+/// reaching `endpoints`; everything else default.
+pub fn device_config(name: &str, device_id: &str, endpoints: tonearm::config::Endpoints) -> Config {
+    Config {
+        device_name: name.into(),
+        device_id: device_id.into(),
+        endpoints,
+        ..Config::default()
+    }
+}
+
+/// Playback options for a device whose sink a [`Tape`] factory replaces: 160 kbps, full volume,
+/// default normalisation.
+pub fn tape_playback() -> PlaybackOptions {
+    PlaybackOptions {
+        sink: SinkSpec::Null,
+        bitrate: Bitrate::B160,
+        volume: u16::MAX,
+        normalisation: Default::default(),
     }
 }

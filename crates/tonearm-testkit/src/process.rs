@@ -134,6 +134,35 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The first `n` lines `child` prints on stdout (fewer if it closes it first), read off the
+/// runtime; the rest of its stdout is drained on a thread so it never blocks on a full pipe.
+/// A daemon prints its startup lines this way (the demo's simulator, then its device).
+pub async fn first_stdout_lines(child: &mut Child, n: usize) -> Vec<String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    tokio::task::spawn_blocking(move || {
+        let mut r = BufReader::new(stdout);
+        let mut got = Vec::new();
+        for _ in 0..n {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            got.push(line.trim_end().to_string());
+        }
+        std::thread::spawn(move || for _ in r.lines() {});
+        got
+    })
+    .await
+    .unwrap()
+}
+
+/// The first `http://` URL in `line` (the demo's simulator in a daemon's first line).
+pub fn http_url_in(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(str::to_owned)
+}
+
 /// The simulator's self-description as `tonearm sim` prints it, from an in-process simulator.
 pub fn info_json(sim: &tonearm_sim::Simulator) -> Value {
     serde_json::to_value(sim.info()).unwrap()
@@ -192,6 +221,26 @@ pub fn account_in(info: &Value, product: &str) -> (String, String) {
 }
 
 impl Home {
+    /// `tonearm login` of `user` with `password` (on stdin) against the simulator `info`
+    /// describes: the credentials land in this home's file store. Panics with its stderr if it
+    /// fails.
+    pub fn login(&self, info: &Value, user: &str, password: &str) {
+        let out = output_with_stdin(
+            self.command().args(endpoint_args(info)).args([
+                "login",
+                "--username",
+                user,
+                "--password-stdin",
+            ]),
+            Some(&format!("{password}\n")),
+        );
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A private tmux server (socket in this home) with one `size` session running `command`
     /// in this home's environment.
     pub fn tmux(&self, size: (u16, u16), command: &str) -> crate::tmux::Tmux {

@@ -1,6 +1,7 @@
 //! A private tmux server (its own socket) with one detached session, for the terminal UI test
 //! and the TUI session bench: start a command in a pane of a fixed size, type text and keys,
-//! read the screen, wait for something to appear. The server is killed when dropped.
+//! read the screen, wait for something to appear, find the `m:ss` times on it. The server is
+//! killed when dropped.
 //!
 //! Needs the `tmux` binary; callers check with [`crate::tools::require_tool`] first.
 //! Depends on std only.
@@ -121,4 +122,29 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd().arg("kill-server").output();
     }
+}
+
+/// The `m:ss` clock times in a line of screen text (one-digit minutes, not preceded by a digit),
+/// left to right: what the now-playing bar shows as position and duration.
+pub fn clock_times(line: &str) -> Vec<&str> {
+    let b = line.as_bytes();
+    let mut times = Vec::new();
+    for i in 0..b.len() {
+        let is_time = i + 4 <= b.len()
+            && b[i].is_ascii_digit()
+            && b[i + 1] == b':'
+            && b[i + 2].is_ascii_digit()
+            && b[i + 3].is_ascii_digit()
+            && (i == 0 || !b[i - 1].is_ascii_digit());
+        if is_time {
+            times.push(&line[i..i + 4]);
+        }
+    }
+    times
+}
+
+/// Seconds of an `m:ss` time from [`clock_times`].
+pub fn clock_seconds(time: &str) -> Option<u64> {
+    let (m, s) = time.split_once(':')?;
+    Some(m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?)
 }
