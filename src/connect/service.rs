@@ -738,6 +738,9 @@ impl Task {
                         // active one, republishes its player state (put_state carries both), so
                         // a phone sees it again after any outage.
                         self.conn_id = Some(connection_id);
+                        // A new connection may be a restarted server with its own clock: the
+                        // cluster stamps of the old one mean nothing to it.
+                        self.cluster = None;
                         self.register_due = None;
                         // The server answers again: an access-point reconnect waiting out its
                         // back-off can try now.
@@ -984,6 +987,14 @@ impl Task {
     }
 
     async fn on_cluster(&mut self, cluster: Cluster) {
+        // A state PUT's answer can arrive after the push of a later change (another device
+        // registered or took over meanwhile); the older cluster must not undo what we know.
+        if let Some(held) = &self.cluster {
+            if cluster.changed_timestamp_ms < held.changed_timestamp_ms {
+                tracing::debug!("an older cluster than the one held ignored");
+                return;
+            }
+        }
         let active_id = cluster.active_device_id.clone();
         self.cluster = Some(cluster);
         if self.active && !active_id.is_empty() && active_id != self.me.device_id {

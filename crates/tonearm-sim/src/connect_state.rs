@@ -201,6 +201,13 @@ fn reason_of(r: &PutStateRequest) -> Option<PutStateReason> {
 
 impl Account {
     /// The cluster as `viewer` gets it (transfer data only for its owner; pushes: `None`).
+    /// Stamps a change: strictly increasing per account (two changes in one millisecond still
+    /// order), so a client can drop a cluster older than the one it holds — a PUT answer
+    /// overtaken by a later push on the dealer must not win just because it arrived last.
+    fn touch(&mut self) {
+        self.changed_ms = now_ms().max(self.changed_ms.saturating_add(1));
+    }
+
     fn cluster_for(&self, viewer: Option<&str>) -> Cluster {
         let mut c = self.cluster();
         if viewer.is_none() || viewer != self.transfer_owner.as_deref() {
@@ -270,12 +277,20 @@ impl Account {
 }
 
 impl HubState {
-    /// Queues a `ClusterUpdate` to every connection of `user`.
+    /// Stamps a change of `user`'s cluster and queues a `ClusterUpdate` to every connection of
+    /// `user`.
     fn broadcast(&mut self, user: &str, reason: ClusterUpdateReason, changed: Vec<String>) {
+        if let Some(acc) = self.accounts.get_mut(user) {
+            acc.touch();
+        }
+        self.push(user, reason, changed);
+    }
+
+    /// Queues a `ClusterUpdate` of `user`'s cluster, already stamped, to every connection.
+    fn push(&mut self, user: &str, reason: ClusterUpdateReason, changed: Vec<String>) {
         let Some(acc) = self.accounts.get_mut(user) else {
             return;
         };
-        acc.changed_ms = now_ms();
         let mut update = ClusterUpdate::new();
         update.cluster = MessageField::some(acc.cluster_for(None));
         update.update_reason = EnumOrUnknown::new(reason);
@@ -477,10 +492,15 @@ impl Hub {
         };
         // A PUT that changes nothing is not pushed (a client answering pushes with PUTs must
         // not start a storm).
+        // The answer carries the same stamp as the push of this change, so the device can
+        // order the two whichever arrives first.
         let unchanged = acc.fingerprint() == before;
+        if !unchanged {
+            acc.touch();
+        }
         let cluster = acc.cluster_for(Some(device_id));
         if !unchanged {
-            st.broadcast(user, update_reason, changed);
+            st.push(user, update_reason, changed);
         }
         Ok(cluster)
     }

@@ -416,7 +416,7 @@ impl Phone {
         let bytes = r.bytes().await?;
         let cluster = Cluster::parse_from_bytes(&bytes)
             .map_err(|_| PhoneError::Protocol("the cluster is not a Cluster protobuf".into()))?;
-        self.cluster_tx.send_replace(cluster.clone());
+        keep_newer(&self.cluster_tx, cluster.clone());
         Ok(cluster)
     }
 
@@ -804,6 +804,18 @@ fn pick(cluster: &Cluster, target: &str) -> Result<String, PhoneError> {
         .ok_or_else(|| PhoneError::NoDevice(target.to_owned()))
 }
 
+/// Takes `new` unless it is older than the cluster held: the answer to a state PUT can arrive
+/// after a push of a later change (another device registering meanwhile), and must not hide it.
+fn keep_newer(held: &watch::Sender<Cluster>, new: Cluster) {
+    held.send_if_modified(|c| {
+        if new.changed_timestamp_ms < c.changed_timestamp_ms {
+            return false;
+        }
+        *c = new;
+        true
+    });
+}
+
 fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -858,9 +870,7 @@ fn on_frame(
                 return None;
             }
             match ClusterUpdate::parse_from_bytes(&bytes) {
-                Ok(u) => {
-                    cluster.send_replace(u.cluster.unwrap_or_default());
-                }
+                Ok(u) => keep_newer(cluster, u.cluster.unwrap_or_default()),
                 Err(_) => tracing::info!("phone: undecodable cluster push ignored"),
             }
             None
@@ -1109,5 +1119,25 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn an_older_cluster_does_not_replace_a_newer_one() {
+        let stamped = |ms: i64, device: &str| {
+            let mut c = Cluster::new();
+            c.changed_timestamp_ms = ms;
+            c.device.insert(device.to_owned(), Default::default());
+            c
+        };
+        let (tx, rx) = watch::channel(Cluster::new());
+        keep_newer(&tx, stamped(20, "with-b"));
+        // The PUT answer from before B registered arrives last: ignored.
+        keep_newer(&tx, stamped(10, "without-b"));
+        assert!(rx.borrow().device.contains_key("with-b"));
+        // The same stamp again (an unchanged PUT) and a later one are taken.
+        keep_newer(&tx, stamped(20, "same"));
+        assert!(rx.borrow().device.contains_key("same"));
+        keep_newer(&tx, stamped(21, "later"));
+        assert!(rx.borrow().device.contains_key("later"));
     }
 }

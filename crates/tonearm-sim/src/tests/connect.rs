@@ -1316,3 +1316,42 @@ async fn a_late_activity_claim_does_not_steal_a_transfer_back() {
     );
     assert_eq!(e.sim.connect_cluster("alice").active_device_id, "dev-a");
 }
+
+#[tokio::test]
+async fn every_change_has_a_later_stamp_and_a_put_answer_matches_its_push() {
+    let e = Env::new().await;
+    let alice = e.token("alice");
+    let mut a = e.device(&alice, "dev-a", "A", DeviceType::COMPUTER).await;
+    let first = a.cluster_update().await.cluster.changed_timestamp_ms;
+    // Two devices registering back to back (well within one millisecond of each other on a
+    // fast machine) still get strictly increasing stamps, and B's PUT answer carries the stamp
+    // of the push that announces B.
+    let d = Dealer::open(&e.sim, &alice).await;
+    let req = put_request(
+        device_info("dev-b", "B", DeviceType::SPEAKER),
+        PutStateReason::NEW_DEVICE,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&d.conn_id), "dev-b", &req).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    let pushed = a.cluster_update().await.cluster;
+    assert!(pushed.device.contains_key("dev-b"));
+    assert_eq!(answer.changed_timestamp_ms, pushed.changed_timestamp_ms);
+    assert!(
+        pushed.changed_timestamp_ms > first,
+        "{} > {first}",
+        pushed.changed_timestamp_ms
+    );
+    // An unchanged PUT answers with the stamp of the state it shows.
+    let again = put_request(
+        device_info("dev-b", "B", DeviceType::SPEAKER),
+        PutStateReason::PICKER_OPENED,
+        false,
+        None,
+    );
+    let r = e.put(&alice, Some(&d.conn_id), "dev-b", &again).await;
+    let answer2 = Cluster::parse_from_bytes(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer2.changed_timestamp_ms, pushed.changed_timestamp_ms);
+}
