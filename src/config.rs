@@ -247,54 +247,11 @@ fn resolve_hooks(raw: RawHooks) -> Result<Option<HookSettings>, (String, String,
     }))
 }
 
-/// Splits a command line into words as a shell would without expanding anything: blanks
-/// separate, `'…'` is literal, `"…"` groups, a backslash escapes (no variables, globs, pipes).
+/// Splits a command line into words as a POSIX shell would without expanding anything (the
+/// `shlex` crate): blanks separate, `'…'` is literal, `"…"` groups, a backslash escapes; no
+/// variables, globs or pipes.
 pub fn split_argv(line: &str) -> Result<Vec<String>, &'static str> {
-    let mut out = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if let Some(w) = word.take() {
-                    out.push(w);
-                }
-            }
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => return Err("unclosed single quote"),
-                    }
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c) => w.push(c),
-                            None => return Err("unclosed double quote"),
-                        },
-                        Some(c) => w.push(c),
-                        None => return Err("unclosed double quote"),
-                    }
-                }
-            }
-            '\\' => match chars.next() {
-                Some(c) => word.get_or_insert_with(String::new).push(c),
-                None => return Err("ends with a backslash"),
-            },
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    if let Some(w) = word {
-        out.push(w);
-    }
-    Ok(out)
+    shlex::split(line).ok_or("unclosed quote or a trailing backslash")
 }
 
 /// What the device guard does about a device not on its list.

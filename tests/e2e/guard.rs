@@ -3,7 +3,7 @@
 //! starts the second one playing. With `action = "pause"` the first pauses it within
 //! `interval_s + 2` s and again after the phone resumes it; with `notify` nothing is paused but
 //! the `intruder` event arrives on the guarding daemon's control-API stream; a device allowed by
-//! id is left alone. The phone watches the cluster through its own dealer pushes.
+//! id is left alone while the same guard pauses one that is not on the list. The phone watches the cluster through its own dealer pushes.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -301,7 +301,8 @@ async fn a_device_allowed_by_id_is_left_alone() {
     .await;
     let friend = Daemon::start(&s, "e2e-guard-friend", None, None).await;
     assert_eq!(friend.id, guest_id);
-    let mut p = phone_seeing(&s, &[&warden.id, &friend.id]).await;
+    let stranger = Daemon::start(&s, "e2e-guard-stranger", None, None).await;
+    let mut p = phone_seeing(&s, &[&warden.id, &friend.id, &stranger.id]).await;
     play_on(&mut p, &s, &friend.id).await;
     let paused = p
         .wait_for(Duration::from_secs(INTERVAL_S + 3), |c| {
@@ -311,6 +312,16 @@ async fn a_device_allowed_by_id_is_left_alone() {
     assert!(paused.is_err(), "the allowed device was paused");
     let st = p.status().await.expect("status");
     assert_eq!(st["is_playing"], true, "{st}");
+    // The same guard, in the same run, does act on a device not on its list: the friend was
+    // left alone by the allow-list, not because the guard was idle.
+    play_on(&mut p, &s, &stranger.id).await;
+    // (The deadline is not the point here; the first test checks interval_s + 2 s.)
+    p.wait_for(Duration::from_secs(30), |c| {
+        active_is(c, &stranger.id) && !playing(c)
+    })
+    .await
+    .expect("the guard pauses a device that is not on the list");
+    stranger.stop().await;
     friend.stop().await;
     warden.stop().await;
 }
