@@ -656,7 +656,18 @@ impl State {
         } else {
             u64::MAX
         };
-        Some(Duration::from_millis(to_second.min(to_cell)))
+        // With synced lyrics open, the next line's start too, so the highlight moves on time
+        // rather than up to a second late.
+        let to_line = match self.lyrics.as_ref().and_then(|l| l.lyrics.as_ref()) {
+            Some(crate::api::lyrics::Lyrics::Text {
+                synced: true,
+                lines,
+            }) => lines
+                .get(lines.partition_point(|l| l.start_ms <= pos))
+                .map_or(u64::MAX, |next| next.start_ms - pos + 5),
+            _ => u64::MAX,
+        };
+        Some(Duration::from_millis(to_second.min(to_cell).min(to_line)))
     }
 
     /// Something on screen moves by itself (playback progressing here or on the active remote

@@ -322,6 +322,21 @@ fn the_tick_lands_when_the_clock_or_the_bar_changes() {
     short.position_ms = 1_000;
     update(&mut s, Msg::PlayerStatus(short));
     assert_eq!(s.tick_in(now), Some(crate::app::state::SPINNER_TICK));
+    // Synced lyrics open: the next line's start when it comes before the clock's second.
+    update(&mut s, Msg::PlayerStatus(p.clone()));
+    let line = |start_ms| crate::api::lyrics::Line {
+        start_ms,
+        words: "la".into(),
+    };
+    s.lyrics = Some(crate::app::state::LyricsView {
+        lyrics: Some(crate::api::lyrics::Lyrics::Text {
+            synced: true,
+            lines: vec![line(9_000), line(10_500), line(12_000)],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(s.tick_in(now), Some(Duration::from_millis(205)));
+    s.lyrics = None;
     // Loading spins at 4 Hz.
     let mut loading = p;
     loading.state = PlayState::Loading;
