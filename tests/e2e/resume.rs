@@ -135,8 +135,11 @@ fn kill_9_while_paused_after_a_seek_restores_track_position_volume_and_queue() {
 
     // Pause, then seek while paused (+5 s) and turn the volume down three steps.
     tmux.keys(&["Space"]);
-    std::thread::sleep(Duration::from_millis(800));
-    let paused_at = bar_position(&tmux.capture()).expect("a position");
+    // The pause landed (the bar's ⏸), however long a loaded machine takes.
+    let paused = wait_for(&tmux, "the pause on screen", &home, |s| {
+        bar(s).iter().any(|l| l.contains('⏸')) && bar_position(s).is_some()
+    });
+    let paused_at = bar_position(&paused).expect("a position");
     tmux.keys(&[">"]);
     for _ in 0..3 {
         tmux.keys(&["-"]);
