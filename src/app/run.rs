@@ -262,6 +262,25 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     if let Ok(size) = tui.terminal.size() {
         state.size = (size.width, size.height);
     }
+    // Covers: ask the terminal what it can draw now, in raw mode on the alternate screen and
+    // before the event stream (`Sources::new`) starts reading stdin.
+    let art = crate::ui::art::ArtRenderer::detect(config.ui.album_art);
+    tracing::info!(protocol = art.protocol_name(), "album art");
+    state.art.enabled = config.ui.album_art != crate::config::AlbumArt::Off;
+    if state.art.enabled {
+        let cap_mb = config
+            .ui
+            .art_cache_mb
+            .unwrap_or(crate::config::DEFAULT_ART_CACHE_MB);
+        // With --demo nothing is stored; a cap of 0 turns the disk cache off.
+        let cache = (!opts.demo && cap_mb > 0)
+            .then(crate::paths::cache_dir)
+            .flatten()
+            .map(|dir| {
+                crate::art::DiskCache::new(crate::art::cache_dir(&dir), cap_mb * 1024 * 1024)
+            });
+        exec.art = Some(crate::art::ArtService::new(cache));
+    }
     let now = Instant::now();
     for (level, text) in notices {
         apply(
@@ -316,6 +335,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         switch_tx,
         desktop: None,
         guard: None,
+        art,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -635,6 +655,8 @@ struct Runtime {
     desktop: Option<tokio::task::JoinHandle<()>>,
     /// The device guard on the current Connect service (with `[guard]`).
     guard: Option<tokio::task::JoinHandle<()>>,
+    /// Draws covers (terminal graphics chosen at start-up; encoded pictures kept).
+    art: crate::ui::art::ArtRenderer,
 }
 
 impl Runtime {
@@ -693,8 +715,18 @@ impl Runtime {
         let state = &self.state;
         let help = &self.keymap_help;
         let mut hit = None;
+        let art = &mut self.art;
         tui.terminal
-            .draw(|f| hit = Some(crate::ui::draw(f, state, theme, help, Instant::now())))
+            .draw(|f| {
+                hit = Some(crate::ui::draw_with_art(
+                    f,
+                    state,
+                    theme,
+                    help,
+                    Instant::now(),
+                    art,
+                ))
+            })
             .map_err(RunError::Draw)?;
         if let Some(h) = hit {
             self.state.hitmap = h;

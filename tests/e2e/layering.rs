@@ -37,7 +37,7 @@ fn client() -> Crate {
 }
 
 const SERVICES: &[&str] = &[
-    "session", "api", "auth", "audio", "player", "connect", "services", "daemon", "control",
+    "session", "api", "auth", "audio", "player", "connect", "services", "daemon", "control", "art",
 ];
 
 /// Whether `module` is `top` or inside it.
