@@ -136,7 +136,7 @@ async fn image_route_serves_the_covers_the_web_api_and_metadata_name() {
     }
 
     // The metadata's cover group carries the same file ids.
-    let meta = crate::metadata::album(c, 0).unwrap();
+    let meta = crate::metadata::album(&c, 0).unwrap();
     let group: Vec<(Vec<u8>, i32)> = meta
         .cover_group
         .image
@@ -148,7 +148,7 @@ async fn image_route_serves_the_covers_the_web_api_and_metadata_name() {
         assert_eq!(id.as_slice(), file_id(&album.gid, size));
         assert_eq!(*width, i32::try_from(size).unwrap());
     }
-    let track = crate::metadata::track(c, album.tracks[0]).unwrap();
+    let track = crate::metadata::track(&c, album.tracks[0]).unwrap();
     let bytes = track.write_to_bytes().unwrap();
     let back = pm::Track::parse_from_bytes(&bytes).unwrap();
     assert_eq!(back.album.cover_group.image.len(), 3);
