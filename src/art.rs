@@ -11,12 +11,12 @@
 //! business.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::api::webapi::models::Image;
 use crate::api::{SpClient, WebApi};
-use crate::id::{ItemKind, SpotifyUri};
+use crate::id::{ItemKind, SpotifyId, SpotifyUri};
 
 pub mod cache;
 
@@ -218,6 +218,27 @@ pub fn decode(bytes: &[u8]) -> Result<image::RgbImage, ArtError> {
         .decode()
         .map_err(|e| ArtError::Decode(e.to_string()))?;
     Ok(img.to_rgb8())
+}
+
+/// The playing track's cover URL as the desktop should show it ([`Cover::art_url`]), for MPRIS
+/// `mpris:artUrl` and the notification's image. Set by the TUI's loop when the cover of the
+/// track being heard is ready; read by `desktop` (which has the track, not the album).
+static NOW_ART: Mutex<Option<(SpotifyId, String)>> = Mutex::new(None);
+
+/// Records `url` as the cover of `track` (the one being heard).
+pub fn set_now_art(track: SpotifyId, url: String) {
+    let mut now = NOW_ART.lock().unwrap_or_else(|p| p.into_inner());
+    if now.as_ref().is_none_or(|(t, u)| *t != track || *u != url) {
+        *now = Some((track, url));
+    }
+}
+
+/// The cover URL recorded for `track`, if it is the one recorded.
+pub fn now_art(track: SpotifyId) -> Option<String> {
+    let now = NOW_ART.lock().unwrap_or_else(|p| p.into_inner());
+    now.as_ref()
+        .filter(|(t, _)| *t == track)
+        .map(|(_, u)| u.clone())
 }
 
 /// The covers directory under the cache dir.

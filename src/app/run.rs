@@ -424,6 +424,18 @@ async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSe
     }
 }
 
+/// Tells the desktop integration (MPRIS `artUrl`, the notification's image) the cover of the
+/// track being heard, once it is ready.
+fn note_now_art(state: &State) {
+    let track = state.player.as_ref().and_then(|p| p.track.as_ref());
+    let cover = state.art.now.as_ref().and_then(|k| state.art.covers.get(k));
+    if let (Some(t), Some(crate::app::state::CoverState::Ready(c))) = (track, cover) {
+        if state.remote.is_none() {
+            crate::art::set_now_art(t.id, c.art_url());
+        }
+    }
+}
+
 /// This machine's name, for the default device name.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -438,6 +450,7 @@ fn hostname() -> String {
 /// Applies one message and runs its effects; returns whether to redraw.
 fn apply(state: &mut State, exec: &mut Exec, msg: Msg) -> bool {
     let out = crate::app::update::update(state, msg);
+    note_now_art(state);
     for e in out.effects {
         exec.run(e);
     }
