@@ -23,6 +23,8 @@ use crate::theme::{Role, Theme};
 
 use super::widgets::put;
 
+pub mod detect;
+
 /// Protocols kept (the now-playing cover and an album page's, at a couple of sizes).
 const KEPT: usize = 4;
 /// The now-playing cover: 2 rows of the bar's inner area, 4 columns (about square).
@@ -114,16 +116,19 @@ impl ArtRenderer {
         }
     }
 
-    /// The renderer for `[ui] album_art`. `Auto` asks the terminal (kitty's graphics query,
-    /// device attributes for sixel, the cell size in pixels) by writing to stdout and reading
-    /// the answer from stdin: call it after entering the alternate screen and before anything
-    /// else reads stdin (the event stream). No answer, or an error: half-blocks.
+    /// The renderer for `[ui] album_art`. `Auto` asks the terminal ([`detect::query`]: writes
+    /// to stdout, reads the answer from stdin with a deadline): call it in raw mode on the
+    /// alternate screen, before the event stream starts reading stdin. No answer, or an error:
+    /// half-blocks.
     pub fn detect(mode: AlbumArt) -> ArtRenderer {
         match mode {
             AlbumArt::Off => ArtRenderer::off(),
             AlbumArt::Halfblocks => ArtRenderer::halfblocks(),
-            AlbumArt::Auto => match Picker::from_query_stdio() {
-                Ok(p) => ArtRenderer::with_picker(p),
+            AlbumArt::Auto => match detect::query() {
+                Ok(answer) => {
+                    tracing::info!(?answer, "terminal graphics query");
+                    ArtRenderer::with_picker(detect::picker_for(&answer))
+                }
                 Err(e) => {
                     tracing::info!(error = %e, "terminal graphics query failed: half-block covers");
                     ArtRenderer::halfblocks()

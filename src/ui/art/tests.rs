@@ -240,6 +240,67 @@ fn kitty_protocol_emits_its_escape_sequence() {
     assert!(!text(&buf).contains('▀'));
 }
 
+/// Whether the environment carries a hint ratatui-image prefers over the terminal's answer.
+fn env_hint() -> bool {
+    [
+        "KITTY_WINDOW_ID",
+        "ITERM_SESSION_ID",
+        "WEZTERM_EXECUTABLE",
+        "LC_TERMINAL",
+        "TERM_PROGRAM",
+    ]
+    .iter()
+    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "tmux"))
+}
+
+#[test]
+fn a_kitty_answer_picks_kitty_and_the_cover_is_sent_with_its_escape_sequence() {
+    // What kitty answers the start-up query: graphics OK, device attributes, 10×20 px cells,
+    // then the status report that ends the answer.
+    let kitty = b"\x1b_Gi=31;OK\x1b\\\x1b[?62;22;52c\x1b[6;20;10t\x1b[0n";
+    let a = detect::interpret(kitty);
+    assert!(a.kitty && !a.sixel && a.complete, "{a:?}");
+    assert_eq!(a.cell, Some((10, 20)));
+    let picker = detect::picker_for(&a);
+    if env_hint() {
+        return; // an outer terminal named in the environment wins, as in ratatui-image
+    }
+    assert_eq!(picker.protocol_type(), ProtocolType::Kitty);
+    let mut r = ArtRenderer::with_picker(picker);
+    let (buf, hit) = draw(&playing(ready(300)), 80, 24, &mut r);
+    let (a, _) = &hit.covers[0];
+    assert!(buf[(a.x, a.y)].symbol().contains("\x1b_G"));
+}
+
+#[test]
+fn other_answers_pick_sixel_or_half_blocks() {
+    // xterm with sixel (attribute 4) and a cell size.
+    let a = detect::interpret(b"\x1b[?63;1;4c\x1b[6;16;8t\x1b[0n");
+    assert!(a.sixel && !a.kitty && a.complete);
+    if !env_hint() {
+        assert_eq!(detect::picker_for(&a).protocol_type(), ProtocolType::Sixel);
+    }
+    // A terminal without graphics, or one that does not tell its cell size: half-blocks.
+    let plain = detect::interpret(b"\x1b[?62;22c\x1b[6;16;8t\x1b[0n");
+    assert!(!plain.kitty && !plain.sixel);
+    if !env_hint() {
+        assert_eq!(
+            detect::picker_for(&plain).protocol_type(),
+            ProtocolType::Halfblocks
+        );
+    }
+    let no_size = detect::interpret(b"\x1b_Gi=31;OK\x1b\\\x1b[?62c\x1b[0n");
+    assert!(no_size.kitty && no_size.cell.is_none());
+    assert_eq!(
+        detect::picker_for(&no_size).protocol_type(),
+        ProtocolType::Halfblocks
+    );
+    // Cut short (no status report): not complete; garbage is no capability.
+    assert!(!detect::interpret(b"\x1b[?62;4c").complete);
+    let junk = detect::interpret(b"\x1b[\x1b_G;;\xff\x00 abc");
+    assert!(!junk.kitty && !junk.sixel && !junk.complete && junk.cell.is_none());
+}
+
 #[test]
 fn loading_missing_and_corrupt_covers_show_a_placeholder() {
     let corrupt = crate::art::decode(b"\x89PNG\r\n\x1a\nnot really").unwrap_err();
