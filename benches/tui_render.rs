@@ -194,6 +194,10 @@ fn run_with(label: &str, mut s: State, mut renderer: Option<ArtRenderer>) {
             times.push(took);
         }
     }
+    if renderer.is_some() {
+        // The frames measured did draw a cover (a slot was filled, not skipped).
+        assert_eq!(s.hitmap.covers.len(), 1, "{label}: no cover on screen");
+    }
     let t = summary(&mut times);
     println!(
         "{label:<48} median {:>7.3} ms   p90 {:>7.3} ms   max {:>7.3} ms   (bar ≤ 2 ms)",
