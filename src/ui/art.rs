@@ -14,6 +14,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget as _;
 use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::halfblocks::Halfblocks;
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
@@ -87,32 +88,49 @@ struct Entry {
     protocol: Protocol,
 }
 
+/// How covers are drawn.
+enum Mode {
+    Off,
+    /// Coloured half blocks, encoded directly (no picker: it would probe tmux for nothing).
+    Halfblocks,
+    /// A terminal graphics protocol chosen by the picker.
+    Graphics(Picker),
+}
+
 /// Turns decoded covers into terminal graphics; owned by the event loop (and by tests).
 pub struct ArtRenderer {
-    /// `None`: covers are off.
-    picker: Option<Picker>,
+    mode: Mode,
     kept: Vec<Entry>,
 }
 
 impl ArtRenderer {
-    /// No covers drawn (placeholders stay).
-    pub fn off() -> ArtRenderer {
+    fn new(mode: Mode) -> ArtRenderer {
         ArtRenderer {
-            picker: None,
+            mode,
             kept: Vec::new(),
         }
     }
 
+    /// No covers drawn (placeholders stay).
+    pub fn off() -> ArtRenderer {
+        ArtRenderer::new(Mode::Off)
+    }
+
     /// Half-blocks, whatever the terminal.
     pub fn halfblocks() -> ArtRenderer {
-        ArtRenderer::with_picker(Picker::halfblocks())
+        ArtRenderer::new(Mode::Halfblocks)
     }
 
     /// With a given picker (tests force a protocol with `Picker::set_protocol_type`).
     pub fn with_picker(picker: Picker) -> ArtRenderer {
-        ArtRenderer {
-            picker: Some(picker),
-            kept: Vec::new(),
+        ArtRenderer::new(Mode::Graphics(picker))
+    }
+
+    /// The renderer for a terminal's answer to the start-up query.
+    pub fn from_answer(answer: &detect::Answer) -> ArtRenderer {
+        match detect::picker_for(answer) {
+            Some(p) => ArtRenderer::with_picker(p),
+            None => ArtRenderer::halfblocks(),
         }
     }
 
@@ -127,7 +145,7 @@ impl ArtRenderer {
             AlbumArt::Auto => match detect::query() {
                 Ok(answer) => {
                     tracing::info!(?answer, "terminal graphics query");
-                    ArtRenderer::with_picker(detect::picker_for(&answer))
+                    ArtRenderer::from_answer(&answer)
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "terminal graphics query failed: half-block covers");
@@ -139,20 +157,34 @@ impl ArtRenderer {
 
     /// The protocol in use ("kitty", "sixel", "iterm2", "halfblocks", "off"), for the log.
     pub fn protocol_name(&self) -> &'static str {
-        match self.picker.as_ref().map(Picker::protocol_type) {
-            None => "off",
-            Some(ProtocolType::Halfblocks) => "halfblocks",
-            Some(ProtocolType::Sixel) => "sixel",
-            Some(ProtocolType::Kitty) => "kitty",
-            Some(ProtocolType::Iterm2) => "iterm2",
+        match &self.mode {
+            Mode::Off => "off",
+            Mode::Halfblocks => "halfblocks",
+            Mode::Graphics(p) => match p.protocol_type() {
+                ProtocolType::Halfblocks => "halfblocks",
+                ProtocolType::Sixel => "sixel",
+                ProtocolType::Kitty => "kitty",
+                ProtocolType::Iterm2 => "iterm2",
+            },
         }
+    }
+
+    /// The protocol for `image` in `rect`.
+    fn encode(&self, image: image::DynamicImage, rect: Rect) -> Option<Protocol> {
+        let made = match &self.mode {
+            Mode::Off => return None,
+            Mode::Halfblocks => Halfblocks::new(image, rect).map(Protocol::Halfblocks),
+            Mode::Graphics(p) => p.new_protocol(image, rect, Resize::Fit(None)),
+        };
+        made.map_err(|e| tracing::debug!(error = %e, "cannot encode a cover"))
+            .ok()
     }
 
     /// The image pass: every ready cover in `slots` drawn into its area.
     pub fn draw(&mut self, buf: &mut Buffer, slots: &[(Area, String)], state: &State) {
-        let Some(picker) = &self.picker else {
+        if matches!(self.mode, Mode::Off) {
             return;
-        };
+        }
         for (a, key) in slots {
             let Some(CoverState::Ready(cover)) = state.art.covers.get(key) else {
                 continue;
@@ -167,12 +199,8 @@ impl ArtRenderer {
                 Some(i) => i,
                 None => {
                     let image = image::DynamicImage::ImageRgb8((*cover.image).clone());
-                    let protocol = match picker.new_protocol(image, rect, Resize::Fit(None)) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "cannot encode a cover");
-                            continue;
-                        }
+                    let Some(protocol) = self.encode(image, rect) else {
+                        continue;
                     };
                     if self.kept.len() >= KEPT {
                         self.kept.remove(0);

@@ -70,7 +70,11 @@ pub(super) fn art_msg(
     *slot = match result {
         Ok(cover) => CoverState::Ready(cover),
         Err(e) => {
-            tracing::debug!(key = %key, error = %crate::logging::escaped(&e), "no cover");
+            tracing::debug!(
+                key = %crate::logging::escaped(&key),
+                error = %crate::logging::escaped(&e),
+                "no cover"
+            );
             CoverState::Missing(e)
         }
     };

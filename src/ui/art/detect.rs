@@ -53,12 +53,10 @@ pub fn interpret(bytes: &[u8]) -> Answer {
 }
 
 /// The picker for an answer: an environment hint for an outer terminal (tmux, iTerm2-like
-/// terminals) first, then kitty, then sixel; half-blocks without a cell size (graphics cannot
-/// be sized without it) or without any graphics support.
-pub fn picker_for(a: &Answer) -> Picker {
-    let Some(cell) = a.cell else {
-        return Picker::halfblocks();
-    };
+/// terminals) first, then kitty, then sixel; `None` (half-blocks) without a cell size
+/// (graphics cannot be sized without it) or without any graphics support.
+pub fn picker_for(a: &Answer) -> Option<Picker> {
+    let cell = a.cell?;
     // `from_fontsize` reads the environment hints and notes tmux (for passthrough escaping).
     #[allow(deprecated)]
     let mut p = Picker::from_fontsize(cell);
@@ -67,9 +65,11 @@ pub fn picker_for(a: &Answer) -> Picker {
             p.set_protocol_type(ProtocolType::Kitty);
         } else if a.sixel {
             p.set_protocol_type(ProtocolType::Sixel);
+        } else {
+            return None;
         }
     }
-    p
+    Some(p)
 }
 
 /// Writes the query to stdout and reads the answer until it is complete or [`DEADLINE`]

@@ -261,12 +261,11 @@ fn a_kitty_answer_picks_kitty_and_the_cover_is_sent_with_its_escape_sequence() {
     let a = detect::interpret(kitty);
     assert!(a.kitty && !a.sixel && a.complete, "{a:?}");
     assert_eq!(a.cell, Some((10, 20)));
-    let picker = detect::picker_for(&a);
+    let mut r = ArtRenderer::from_answer(&a);
     if env_hint() {
         return; // an outer terminal named in the environment wins, as in ratatui-image
     }
-    assert_eq!(picker.protocol_type(), ProtocolType::Kitty);
-    let mut r = ArtRenderer::with_picker(picker);
+    assert_eq!(r.protocol_name(), "kitty");
     let (buf, hit) = draw(&playing(ready(300)), 80, 24, &mut r);
     let (a, _) = &hit.covers[0];
     assert!(buf[(a.x, a.y)].symbol().contains("\x1b_G"));
@@ -278,22 +277,20 @@ fn other_answers_pick_sixel_or_half_blocks() {
     let a = detect::interpret(b"\x1b[?63;1;4c\x1b[6;16;8t\x1b[0n");
     assert!(a.sixel && !a.kitty && a.complete);
     if !env_hint() {
-        assert_eq!(detect::picker_for(&a).protocol_type(), ProtocolType::Sixel);
+        assert_eq!(ArtRenderer::from_answer(&a).protocol_name(), "sixel");
     }
     // A terminal without graphics, or one that does not tell its cell size: half-blocks.
     let plain = detect::interpret(b"\x1b[?62;22c\x1b[6;16;8t\x1b[0n");
     assert!(!plain.kitty && !plain.sixel);
     if !env_hint() {
-        assert_eq!(
-            detect::picker_for(&plain).protocol_type(),
-            ProtocolType::Halfblocks
-        );
+        assert!(detect::picker_for(&plain).is_none());
     }
     let no_size = detect::interpret(b"\x1b_Gi=31;OK\x1b\\\x1b[?62c\x1b[0n");
     assert!(no_size.kitty && no_size.cell.is_none());
+    assert!(detect::picker_for(&no_size).is_none());
     assert_eq!(
-        detect::picker_for(&no_size).protocol_type(),
-        ProtocolType::Halfblocks
+        ArtRenderer::from_answer(&no_size).protocol_name(),
+        "halfblocks"
     );
     // Cut short (no status report): not complete; garbage is no capability.
     assert!(!detect::interpret(b"\x1b[?62;4c").complete);
