@@ -4,6 +4,8 @@
 //! the side queue and the backend diff — moving the selection each frame so every frame differs,
 //! and prints the median and p90 over 500 frames. Also one frame with the fuzzy filter open
 //! on the 100k list (highlights drawn), since that is what a keystroke in the filter redraws.
+//! And frames with an album cover in the now-playing bar, drawn with half-blocks and with the
+//! kitty protocol (decoding is not in the frame: it happens off the UI thread).
 //!
 //! A plain bench binary (no criterion) to keep the build lean.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -15,17 +17,19 @@ use std::time::Instant;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
+use ratatui_image::picker::{Picker, ProtocolType};
 use tonearm::api::library::{Entry, Library, TrackInfo};
 use tonearm::app::action::Pane;
 use tonearm::app::state::{
-    DevicesView, FilterState, HitMap, LibrarySection, LibraryView, ListCursor, LogView, QueueView,
-    Screen, SearchView, SessionLink, State,
+    CoverState, DevicesView, FilterState, HitMap, LibrarySection, LibraryView, ListCursor, LogView,
+    QueueView, Screen, SearchView, SessionLink, State,
 };
 use tonearm::connect::ConnectLink;
 use tonearm::id::SpotifyId;
 use tonearm::player::loader::TrackInfo as PlayerTrack;
 use tonearm::player::{PlayState, PlayerStatus, QueueSnapshot, RepeatMode};
 use tonearm::theme::Theme;
+use tonearm::ui::art::ArtRenderer;
 use tonearm_testkit::{ms, summary};
 
 const FRAMES: usize = 500;
@@ -129,10 +133,41 @@ fn state(n: usize) -> State {
         quit: false,
         memo: Default::default(),
         lyrics: None,
+        art: Default::default(),
     }
 }
 
-fn run(label: &str, mut s: State) {
+fn run(label: &str, s: State) {
+    run_with(label, s, None);
+}
+
+/// A 300 px four-colour cover (what the simulator serves) as the playing track's, ready.
+fn with_cover(mut s: State) -> State {
+    let image = image::RgbImage::from_fn(300, 300, |x, y| {
+        let c = match (y < 150, x < 150) {
+            (true, true) => [200, 40, 40],
+            (true, false) => [40, 200, 40],
+            (false, true) => [40, 40, 200],
+            (false, false) => [200, 200, 40],
+        };
+        image::Rgb(c)
+    });
+    let key = "spotify:album:bench".to_string();
+    s.art.enabled = true;
+    s.art.now = Some(key.clone());
+    s.art.covers.insert(
+        key,
+        CoverState::Ready(tonearm::art::Cover {
+            url: "http://127.0.0.1/image/bench".into(),
+            path: None,
+            image: Arc::new(image),
+        }),
+    );
+    s
+}
+
+/// Frames drawn with `renderer` (the image pass over the covers) when given.
+fn run_with(label: &str, mut s: State, mut renderer: Option<ArtRenderer>) {
     let theme = Theme::plain();
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let n = tonearm::ui::list_len(&s, Pane::Library);
@@ -146,13 +181,22 @@ fn run(label: &str, mut s: State) {
         }
         let start = Instant::now();
         let mut hit = HitMap::default();
-        term.draw(|f| hit = tonearm::ui::draw(f, &s, &theme, &[], Instant::now()))
-            .unwrap();
+        term.draw(|f| {
+            hit = match renderer.as_mut() {
+                Some(r) => tonearm::ui::draw_with_art(f, &s, &theme, &[], Instant::now(), r),
+                None => tonearm::ui::draw(f, &s, &theme, &[], Instant::now()),
+            }
+        })
+        .unwrap();
         let took = start.elapsed();
         s.hitmap = hit;
         if i >= 20 {
             times.push(took);
         }
+    }
+    if renderer.is_some() {
+        // The frames measured did draw a cover (a slot was filled, not skipped).
+        assert_eq!(s.hitmap.covers.len(), 1, "{label}: no cover on screen");
     }
     let t = summary(&mut times);
     println!(
@@ -181,4 +225,18 @@ fn main() {
         haystack: Default::default(),
     });
     run("liked songs, 100k rows, filter open (33k hits)", s);
+    // Album art on screen (the now-playing cover; its protocol is encoded on the first frame
+    // and kept, as in the TUI): half-blocks, and kitty (escape sequences in the cells).
+    run_with(
+        "liked songs, 10k rows, cover (half-blocks)",
+        with_cover(state(10_000)),
+        Some(ArtRenderer::halfblocks()),
+    );
+    let mut kitty = Picker::halfblocks();
+    kitty.set_protocol_type(ProtocolType::Kitty);
+    run_with(
+        "liked songs, 10k rows, cover (kitty)",
+        with_cover(state(10_000)),
+        Some(ArtRenderer::with_picker(kitty)),
+    );
 }

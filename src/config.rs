@@ -130,6 +130,9 @@ pub struct RawUi {
     pub theme: Option<toml::Spanned<String>>,
     pub keymap: Option<toml::Spanned<String>>,
     pub mouse: Option<bool>,
+    /// `"auto"` | `"halfblocks"` | `"off"`.
+    pub album_art: Option<String>,
+    pub art_cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,6 +402,38 @@ pub struct UiSettings {
     pub theme: Option<Setting>,
     pub keymap: Option<Setting>,
     pub mouse: Option<bool>,
+    /// How covers are drawn (default: ask the terminal).
+    pub album_art: AlbumArt,
+    /// The covers' disk cache cap in MiB (`None`: [`DEFAULT_ART_CACHE_MB`]; 0: no disk cache).
+    pub art_cache_mb: Option<u64>,
+}
+
+/// The covers' disk cache cap when `[ui] art_cache_mb` is not set.
+pub const DEFAULT_ART_CACHE_MB: u64 = 50;
+
+/// `[ui] album_art`: how album covers are drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlbumArt {
+    /// Ask the terminal at start-up (kitty, iTerm2, sixel), half-blocks when it supports none.
+    #[default]
+    Auto,
+    /// Coloured half-block characters (any terminal with true colour).
+    Halfblocks,
+    /// No covers (nothing fetched).
+    Off,
+}
+
+impl std::str::FromStr for AlbumArt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AlbumArt, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(AlbumArt::Auto),
+            "halfblocks" | "half-blocks" => Ok(AlbumArt::Halfblocks),
+            "off" | "none" => Ok(AlbumArt::Off),
+            _ => Err("must be one of auto, halfblocks, off".into()),
+        }
+    }
 }
 
 impl Default for Config {
@@ -513,6 +548,13 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         theme: raw.ui.theme.map(setting),
         keymap: raw.ui.keymap.map(setting),
         mouse: raw.ui.mouse,
+        album_art: match raw.ui.album_art {
+            Some(v) => v
+                .parse::<AlbumArt>()
+                .map_err(|reason| invalid("ui.album_art", &v, &reason))?,
+            None => AlbumArt::Auto,
+        },
+        art_cache_mb: raw.ui.art_cache_mb,
     };
     let zeroconf_accept = match raw.connect.zeroconf_accept {
         Some(v) => Some(
@@ -701,6 +743,28 @@ mod tests {
         assert!(e.to_string().contains("\"nohost\""), "{e}");
         let e = parse("[device]\nid = \"XYZ\"\n", Path::new("c.toml")).expect_err("bad id");
         assert!(e.to_string().contains("device.id"), "{e}");
+    }
+
+    #[test]
+    fn ui_album_art_and_cache_cap() {
+        let c = parse(
+            "[ui]\nalbum_art = \"halfblocks\"\nart_cache_mb = 7\n",
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.ui.album_art, AlbumArt::Halfblocks);
+        assert_eq!(c.ui.art_cache_mb, Some(7));
+        let c = parse("[ui]\nalbum_art = \"off\"\n", Path::new("c.toml")).expect("valid");
+        assert_eq!(c.ui.album_art, AlbumArt::Off);
+        let c = parse("", Path::new("c.toml")).expect("valid");
+        assert_eq!(c.ui.album_art, AlbumArt::Auto);
+        assert_eq!(c.ui.art_cache_mb, None);
+        let e = parse("[ui]\nalbum_art = \"sixels\"\n", Path::new("c.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("ui.album_art") && msg.contains("\"sixels\""),
+            "{msg}"
+        );
     }
 
     #[test]

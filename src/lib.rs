@@ -24,6 +24,8 @@
 //!   reconnect back-off by error kind, "signed out" when the credentials are refused.
 //! * [`app`]     — the TUI's state, pure `update`, effects and the event loop.
 //! * [`ui`]      — rendering the state with ratatui.
+//! * [`art`]     — album covers: fetched once, cached on disk under a cap, decoded off the UI
+//!   thread (drawn by `ui::art`).
 //! * [`action`]  — the vocabulary of user actions (keys, mouse) and the panes; below both the
 //!   keymap and the app.
 //! * [`keymap`]  — key parsing, chords, per-context bindings from TOML.
@@ -51,6 +53,7 @@
 pub mod action;
 pub mod api;
 pub mod app;
+pub mod art;
 pub mod audio;
 pub mod auth;
 pub mod cli;

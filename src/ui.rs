@@ -9,9 +9,11 @@
 //!
 //! Submodules: `widgets` (text, blocks, the column list), `panes` (library, search, queue,
 //! devices, log), `now_playing` (the bar), `overlay` (help popup and the login screen), `trust`
-//! (the trust prompt's dialog), `lyrics` (the lyrics overlay).
+//! (the trust prompt's dialog), `lyrics` (the lyrics overlay), `art` (covers: slots and
+//! placeholders in the text pass, the pictures in the image pass of [`draw_with_art`]).
 //! Must not depend on service handles (only on their data types inside `State`).
 
+pub mod art;
 mod lyrics;
 mod now_playing;
 mod overlay;
@@ -52,6 +54,25 @@ pub fn draw(
 ) -> HitMap {
     let full = frame.area();
     draw_buffer(frame.buffer_mut(), full, state, theme, help, now)
+}
+
+/// [`draw`], then the covers: the image pass puts each ready cover over the slot the text pass
+/// left for it (`renderer` keeps the encoded pictures between frames). [`draw`] alone shows
+/// the placeholders only.
+pub fn draw_with_art(
+    frame: &mut Frame,
+    state: &State,
+    theme: &Theme,
+    help: &[HelpEntry],
+    now: Instant,
+    renderer: &mut art::ArtRenderer,
+) -> HitMap {
+    let hit = draw(frame, state, theme, help, now);
+    // Overlays (help, lyrics, trust prompt) cover the slots: no picture over them.
+    if state.help.is_none() && state.lyrics.is_none() && state.trust_prompt.is_none() {
+        renderer.draw(frame.buffer_mut(), &hit.covers, state);
+    }
+    hit
 }
 
 /// [`draw`] on a buffer (what tests and the bench call through a `TestBackend` frame).
@@ -107,7 +128,7 @@ fn draw_buffer(
         }
     }
     if let Some(np) = l.now_playing {
-        hit.progress = now_playing::draw(buf, np, state, theme, now);
+        hit.progress = now_playing::draw(buf, np, state, theme, now, &mut hit.covers);
     }
     if let Some(s) = l.status {
         status_line(buf, s, state, theme, now);

@@ -55,6 +55,9 @@ pub enum Effect {
     CancelLogin,
     /// Fetch the lyrics of `track`; answer `Msg::Lyrics { id, .. }`.
     FetchLyrics { id: u64, track: SpotifyId },
+    /// Fetch and decode the cover of `key` (an album URI, or a track URI whose album is looked
+    /// up first); answer `Msg::Art { key, .. }`.
+    FetchArt { key: String },
 }
 
 /// `Debug` is written by hand: the password must never reach a log line.

@@ -81,6 +81,8 @@ pub struct Exec {
     pub trust_path: Option<PathBuf>,
     login: Option<JoinHandle<()>>,
     library_refresh: Option<JoinHandle<()>>,
+    /// Fetches and decodes covers (`None`: `[ui] album_art = "off"`).
+    pub art: Option<crate::art::ArtService>,
 }
 
 impl Exec {
@@ -104,6 +106,7 @@ impl Exec {
             trust_path: None,
             login: None,
             library_refresh: None,
+            art: None,
         }
     }
 
@@ -297,6 +300,24 @@ impl Exec {
                         .await
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Answer::Msg(Msg::Lyrics { id, result }));
+                });
+            }
+            Effect::FetchArt { key } => {
+                let (Some(art), Some(s)) = (self.art.clone(), self.services.as_ref()) else {
+                    self.send(Msg::Art {
+                        key,
+                        result: Err("not connected yet".into()),
+                    });
+                    return;
+                };
+                let (api, sp) = (s.web_api.clone(), s.spclient.clone());
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = art
+                        .cover_for(&api, &sp, &key)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Answer::Msg(Msg::Art { key, result }));
                 });
             }
         }

@@ -119,4 +119,9 @@ pub enum Msg {
         text: String,
         at: Instant,
     },
+    /// The answer to `Effect::FetchArt { key }`: the decoded cover or why there is none.
+    Art {
+        key: String,
+        result: Result<crate::art::Cover, String>,
+    },
 }

@@ -262,6 +262,25 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     if let Ok(size) = tui.terminal.size() {
         state.size = (size.width, size.height);
     }
+    // Covers: ask the terminal what it can draw now, in raw mode on the alternate screen and
+    // before the event stream (`Sources::new`) starts reading stdin.
+    let art = crate::ui::art::ArtRenderer::detect(config.ui.album_art);
+    tracing::info!(protocol = art.protocol_name(), "album art");
+    state.art.enabled = config.ui.album_art != crate::config::AlbumArt::Off;
+    if state.art.enabled {
+        let cap_mb = config
+            .ui
+            .art_cache_mb
+            .unwrap_or(crate::config::DEFAULT_ART_CACHE_MB);
+        // With --demo nothing is stored; a cap of 0 turns the disk cache off.
+        let cache = (!opts.demo && cap_mb > 0)
+            .then(crate::paths::cache_dir)
+            .flatten()
+            .map(|dir| {
+                crate::art::DiskCache::new(crate::art::cache_dir(&dir), cap_mb * 1024 * 1024)
+            });
+        exec.art = Some(crate::art::ArtService::new(cache));
+    }
     let now = Instant::now();
     for (level, text) in notices {
         apply(
@@ -316,6 +335,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         switch_tx,
         desktop: None,
         guard: None,
+        art,
     };
     let result = rt.run_loop(&mut tui, &mut keymap).await;
 
@@ -404,6 +424,18 @@ async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSe
     }
 }
 
+/// Tells the desktop integration (MPRIS `artUrl`, the notification's image) the cover of the
+/// track being heard, once it is ready.
+fn note_now_art(state: &State) {
+    let track = state.player.as_ref().and_then(|p| p.track.as_ref());
+    let cover = state.art.now.as_ref().and_then(|k| state.art.covers.get(k));
+    if let (Some(t), Some(crate::app::state::CoverState::Ready(c))) = (track, cover) {
+        if state.remote.is_none() {
+            crate::art::set_now_art(t.id, c.art_url());
+        }
+    }
+}
+
 /// This machine's name, for the default device name.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -418,6 +450,7 @@ fn hostname() -> String {
 /// Applies one message and runs its effects; returns whether to redraw.
 fn apply(state: &mut State, exec: &mut Exec, msg: Msg) -> bool {
     let out = crate::app::update::update(state, msg);
+    note_now_art(state);
     for e in out.effects {
         exec.run(e);
     }
@@ -635,6 +668,8 @@ struct Runtime {
     desktop: Option<tokio::task::JoinHandle<()>>,
     /// The device guard on the current Connect service (with `[guard]`).
     guard: Option<tokio::task::JoinHandle<()>>,
+    /// Draws covers (terminal graphics chosen at start-up; encoded pictures kept).
+    art: crate::ui::art::ArtRenderer,
 }
 
 impl Runtime {
@@ -693,8 +728,18 @@ impl Runtime {
         let state = &self.state;
         let help = &self.keymap_help;
         let mut hit = None;
+        let art = &mut self.art;
         tui.terminal
-            .draw(|f| hit = Some(crate::ui::draw(f, state, theme, help, Instant::now())))
+            .draw(|f| {
+                hit = Some(crate::ui::draw_with_art(
+                    f,
+                    state,
+                    theme,
+                    help,
+                    Instant::now(),
+                    art,
+                ))
+            })
             .map_err(RunError::Draw)?;
         if let Some(h) = hit {
             self.state.hitmap = h;

@@ -58,6 +58,9 @@ pub struct HitMap {
     pub progress: Option<Area>,
     /// The lyrics overlay's visible lines and their indexes (click seeks to that line).
     pub lyrics: Vec<(Area, usize)>,
+    /// Where covers go and whose (an [`ArtView::covers`] key): the text pass leaves these cells
+    /// to the image pass (`ui::draw_with_art`).
+    pub covers: Vec<(Area, String)>,
 }
 
 /// Cursor of a list: the selected row and the first visible row (lists are virtualised: only
@@ -469,6 +472,27 @@ pub struct State {
     pub memo: Memo,
     /// The lyrics overlay of the playing track, while it is open.
     pub lyrics: Option<LyricsView>,
+    /// Album covers on screen (the playing track's, the open album page's).
+    pub art: ArtView,
+}
+
+/// The covers the screen may show, keyed by album URI (or the track URI when the playing
+/// track's album is not known yet: the fetch resolves it).
+#[derive(Debug, Clone, Default)]
+pub struct ArtView {
+    /// Covers are shown at all (`[ui] album_art` is not "off").
+    pub enabled: bool,
+    /// The key of the playing track's cover (the now-playing bar shows it).
+    pub now: Option<String>,
+    pub covers: HashMap<String, CoverState>,
+}
+
+/// One cover's state: asked for, decoded, or why there is none (a placeholder is drawn).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoverState {
+    Loading,
+    Ready(crate::art::Cover),
+    Missing(String),
 }
 
 /// The lyrics overlay: which track it shows, its fetch, and the line the user moved to.
@@ -537,6 +561,7 @@ impl State {
             filter: None,
             trust_prompt: None,
             lyrics: None,
+            art: ArtView::default(),
             trusted: BTreeMap::new(),
             player: None,
             player_held: None,

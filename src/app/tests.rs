@@ -1285,6 +1285,7 @@ fn demo_hitmap() -> HitMap {
         ],
         progress: Some(area(10, 22, 100, 1)),
         lyrics: Vec::new(),
+        covers: Vec::new(),
     }
 }
 

@@ -16,7 +16,8 @@
 //! * `mouse`      — clicks, double clicks and the wheel, through the renderer's hit map;
 //! * `login`      — the sign-in screen;
 //! * `trust`      — the prompt before our login is handed to a LAN device;
-//! * `lyrics`     — the lyrics overlay of the playing track (fetch, keys, seeking to a line).
+//! * `lyrics`     — the lyrics overlay of the playing track (fetch, keys, seeking to a line);
+//! * `art`        — the covers the screen wants (playing track, album pages) and their answers.
 //!
 //! Called by the event loop (`run`) and by the app's tests. Depends on the app's data types,
 //! the core (`control`: intents → player operations) and `app::filter`; never on
@@ -37,6 +38,7 @@ use crate::control::Intent;
 use crate::id::{ItemKind, SpotifyId, SpotifyUri};
 use crate::player::PlayerStatus;
 
+mod art;
 mod filter;
 mod library;
 mod library_edits;
@@ -215,8 +217,10 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             out.redraw = true;
         }
         Msg::Lyrics { id, result } => lyrics::lyrics_msg(state, id, result, &mut out),
+        Msg::Art { key, result } => art::art_msg(state, key, result, &mut out),
     }
     lyrics::follow_track(state, &mut out);
+    art::follow(state, &mut out);
     Outcome {
         redraw: out.redraw,
         effects: out.effects,

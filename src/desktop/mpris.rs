@@ -101,6 +101,10 @@ pub fn metadata(track: Option<&TrackInfo>) -> HashMap<String, OwnedValue> {
     }
     let url = format!("https://open.spotify.com/track/{}", t.id.to_base62());
     m.insert("xesam:url".into(), str_value(&url));
+    // The cover once the TUI has it: the cached file, else its http URL (`crate::art`).
+    if let Some(art) = crate::art::now_art(t.id) {
+        m.insert("mpris:artUrl".into(), str_value(&art));
+    }
     m
 }
 

@@ -53,7 +53,13 @@ async fn run(conn: zbus::Connection, mut tracks: watch::Receiver<Option<TrackInf
 
 async fn notify(conn: &zbus::Connection, replaces: u32, track: &TrackInfo) -> zbus::Result<u32> {
     let (summary, body) = text(track);
-    let hints: HashMap<&str, Value<'_>> = HashMap::new();
+    let mut hints: HashMap<&str, Value<'_>> = HashMap::new();
+    // The cover when it is known by now (the Desktop Notifications spec's `image-path` hint
+    // takes a file:// URI or a path).
+    let art = crate::art::now_art(track.id);
+    if let Some(a) = art.as_deref() {
+        hints.insert("image-path", Value::from(a));
+    }
     let reply = conn
         .call_method(
             Some(DESTINATION),

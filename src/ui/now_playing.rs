@@ -1,6 +1,7 @@
 //! The now-playing bar: title — artists · album, play state, a progress bar with elapsed and
 //! total time extrapolated to "now", volume, shuffle/repeat, the remote device when playback is
-//! elsewhere, and the connection state (session + Connect).
+//! elsewhere, and the connection state (session + Connect); the cover's slot on the left when
+//! covers are on (`ui::art`).
 //!
 //! Called by `ui::draw`; returns the progress bar's area for click-to-seek. Reads `State` only;
 //! must not depend on the player or Connect handles (their data types only) and never reads
@@ -156,6 +157,7 @@ pub(crate) fn draw(
     state: &State,
     theme: &Theme,
     now: Instant,
+    covers: &mut Vec<(Area, String)>,
 ) -> Option<Area> {
     let r = r.intersection(buf.area);
     if r.width == 0 || r.height == 0 {
@@ -194,6 +196,16 @@ pub(crate) fn draw(
             put_right(buf, right, y, w / 2, &conn, theme.style(conn_role));
         }
         return None;
+    };
+    // The cover left of the text when there is room (the image pass draws it).
+    let (x, w) = match (super::art::now_slot(state, inner), &state.art.now) {
+        (Some(slot), Some(key)) => {
+            super::art::placeholder(buf, slot, state.art.covers.get(key), theme);
+            covers.push((area(slot), key.clone()));
+            let x = slot.right() + 1;
+            (x, right.saturating_sub(x))
+        }
+        _ => (x, w),
     };
     let mut indicators: Vec<(String, Role)> = Vec::new();
     if p.buffering {

@@ -781,8 +781,12 @@ fn page_view(
     if r.width == 0 || r.height == 0 {
         return;
     }
-    let x = r.x + 1;
-    let w = r.width.saturating_sub(2);
+    // An album's cover top left, the title and subtitle beside it (`ui::art`).
+    let cover = super::art::page_slot(state, page, r);
+    let (x, w) = match cover {
+        Some(c) => (c.right() + 2, r.right().saturating_sub(c.right() + 3)),
+        None => (r.x + 1, r.width.saturating_sub(2)),
+    };
     let mut rest = r;
     let (title, subtitle) = match &page.data {
         Some(d) => (d.title.as_str(), d.subtitle.as_str()),
@@ -800,6 +804,17 @@ fn page_view(
         rest.y += 1;
         rest.height -= 1;
     }
+    if let Some(c) = cover {
+        super::art::placeholder(buf, c, state.art.covers.get(&page.uri), theme);
+        hit.covers.push((area(c), page.uri.clone()));
+        // The list starts below the cover (one blank row between).
+        let below = (c.bottom() + 1).min(r.bottom());
+        if below > rest.y {
+            rest.height = rest.height.saturating_sub(below - rest.y);
+            rest.y = below;
+        }
+    }
+    let (x, w) = (r.x + 1, r.width.saturating_sub(2));
     if let Some(e) = &page.error {
         put(buf, x, rest.y, w, e, theme.style(Role::Error));
         return;

@@ -149,6 +149,7 @@ pub(crate) fn state() -> State {
         quit: false,
         memo: Default::default(),
         lyrics: None,
+        art: ArtView::default(),
     }
 }
 

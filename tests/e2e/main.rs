@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod art;
 mod audio;
 mod cli;
 mod common;

@@ -1,7 +1,7 @@
 //! The simulator's HTTP server (axum): the router for every HTTP endpoint — apresolve
 //! (`GET /?type=accesspoint&type=dealer&type=spclient`, spec §1, answering only the requested
 //! lists of `"host:port"` strings), client-token and login5 (`tokens`), spclient metadata and
-//! storage-resolve (`spclient`), the CDN (`cdn`), the dealer websocket on `/` (`dealer`),
+//! storage-resolve (`spclient`), the CDN (`cdn`), the cover images (`covers`), the dealer websocket on `/` (`dealer`),
 //! connect-state (`connect_state`), context-resolve (`context`), the admin endpoint (`admin`) —
 //! behind the `gate` middleware (black holes, injected 429s, the PUT limit) — plus the injected
 //! latency every response waits for, and the small response helpers they share (JSON errors, protobuf bodies). Bad
@@ -19,7 +19,8 @@ use crate::app::App;
 use crate::respond::percent_decode;
 use crate::util::lock;
 use crate::{
-    accounts, admin, cdn, connect_state, context, dealer, gate, lyrics, spclient, tokens, webapi,
+    accounts, admin, cdn, connect_state, context, covers, dealer, gate, lyrics, spclient, tokens,
+    webapi,
 };
 
 /// The HTTP routes.
@@ -43,6 +44,7 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/color-lyrics/v2/track/{id}", get(lyrics::track_lyrics))
         .route("/audio/{file}", get(cdn::serve))
+        .route("/image/{file}", get(covers::serve))
         .merge(accounts::routes())
         .merge(connect_state::endpoints::routes())
         .merge(context::routes())

@@ -14,7 +14,7 @@
 //! `util` the poison-free lock and the clock, `tokens` the token table and (`tokens::endpoints`)
 //! client-token and login5, `accounts` the OAuth accounts service (authorize page, token
 //! endpoint, device flow; `accounts::grants` what it remembers), `spclient` metadata and
-//! storage-resolve, `cdn` the audio CDN, `catalog` the music catalog, `metadata` catalog →
+//! storage-resolve, `cdn` the audio CDN, `covers` the generated album covers and their image route, `catalog` the music catalog, `metadata` catalog →
 //! protobufs, `media` the embedded audio, Spotify's header page and AES-CTR, `ids` gids and
 //! base62, `ap` listeners and sessions, `handshake` the plaintext handshake and the test RSA
 //! key, `codec` Shannon framing, `mercury` Mercury packets, `dh` the DH group, `phone` the
@@ -39,6 +39,7 @@ mod cdn;
 mod codec;
 mod connect_state;
 mod context;
+pub mod covers;
 mod dealer;
 mod dh;
 mod faults;

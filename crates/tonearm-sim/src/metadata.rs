@@ -72,7 +72,27 @@ fn album_stub(c: &Catalog, i: usize) -> Option<pm::Album> {
     out.set_type(album_type(a.album_type));
     out.set_label(a.label.clone());
     out.date = MessageField::some(date(a.release));
+    out.cover_group = MessageField::some(cover_group(&a.gid));
     Some(out)
+}
+
+/// The album's covers (`covers`): Image size LARGE 640, DEFAULT 300, SMALL 64, as Spotify's
+/// metadata lists them.
+fn cover_group(gid: &crate::ids::Gid) -> pm::ImageGroup {
+    let mut group = pm::ImageGroup::new();
+    for (size, _) in crate::covers::SIZES {
+        let mut image = pm::Image::new();
+        image.set_file_id(crate::covers::file_id(gid, size).to_vec());
+        image.set_size(match size {
+            640 => pm::image::Size::LARGE,
+            300 => pm::image::Size::DEFAULT,
+            _ => pm::image::Size::SMALL,
+        });
+        image.set_width(sint(size));
+        image.set_height(sint(size));
+        group.image.push(image);
+    }
+    group
 }
 
 fn track_stub(c: &Catalog, i: usize) -> Option<pm::Track> {

@@ -83,6 +83,23 @@ fn metadata_maps_the_track() {
 }
 
 #[test]
+fn art_url_is_the_recorded_cover_of_that_track_only() {
+    // Track ids of their own: the record is process-wide.
+    let t = track(0x00A7_0001, 1000);
+    assert!(!metadata(Some(&t)).contains_key("mpris:artUrl"));
+    crate::art::set_now_art(t.id, "file:///cache/tonearm/art/x.img".into());
+    let m = metadata(Some(&t));
+    assert_eq!(
+        String::try_from(m["mpris:artUrl"].try_clone().unwrap())
+            .ok()
+            .as_deref(),
+        Some("file:///cache/tonearm/art/x.img")
+    );
+    // Another track: no cover until its own is recorded.
+    assert!(!metadata(Some(&track(0x00A7_0002, 1000))).contains_key("mpris:artUrl"));
+}
+
+#[test]
 fn odd_values_do_not_panic() {
     let mut t = track(u128::MAX, u64::MAX);
     t.name = "\u{0}\u{202e}".into();

@@ -9,6 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::super::catalog::{AlbumType, Catalog, Date};
+use super::super::covers;
 use super::super::ids::{self, Gid, Kind};
 use super::super::SimAccount;
 use super::store::WebPlaylist;
@@ -113,7 +114,8 @@ impl Ctx<'_> {
         m.insert("album_type".into(), kind.into());
         m.insert("total_tracks".into(), a.tracks.len().into());
         m.insert("available_markets".into(), json!(MARKETS));
-        m.insert("images".into(), json!([]));
+        let http_base = self.base.strip_suffix("/v1").unwrap_or(self.base);
+        m.insert("images".into(), covers::image_objects(http_base, &a.gid));
         m.insert("release_date".into(), date_str(a.release).into());
         m.insert("release_date_precision".into(), "day".into());
         let artists: Vec<Value> = a.artists.iter().map(|&x| self.artist_simple(x)).collect();
