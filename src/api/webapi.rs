@@ -40,6 +40,9 @@ pub use models::*;
 
 /// Items asked for per page of a paged list (the Web API's maximum for most lists).
 pub const PAGE_LIMIT: u32 = 50;
+/// `GET /artists/{id}/albums` takes at most 10 a page (the OpenAPI document: "Default: 5.
+/// Minimum: 1. Maximum: 10."); more is a 400.
+pub const ARTIST_ALBUMS_MAX_LIMIT: u32 = 10;
 
 /// How patient and how parallel the client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,10 +435,20 @@ impl WebApi {
     where
         T: DeserializeOwned + Send + 'static,
     {
+        self.paged_at_most(path, u32::MAX)
+    }
+
+    /// [`WebApi::paged`] for an endpoint whose `limit` may not exceed `max` (the server answers
+    /// 400 above it: `/artists/{id}/albums` allows 10).
+    pub fn paged_at_most<T>(&self, path: String, max: u32) -> Pages<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(16);
         let api = self.clone();
+        let limit = self.inner.policy.page_limit.min(max).max(1);
         tokio::spawn(async move {
-            if let Err(e) = api.fetch_pages(path, &tx).await {
+            if let Err(e) = api.fetch_pages(path, limit, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -449,12 +462,12 @@ impl WebApi {
     async fn fetch_pages<T>(
         &self,
         path: String,
+        limit: u32,
         tx: &mpsc::Sender<Result<Page<T>, ApiError>>,
     ) -> Result<(), ApiError>
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let limit = self.inner.policy.page_limit;
         let first: Paging<T> = self.page(&path, 0, limit).await?;
         let total = first.total;
         // Servers may cap `limit` lower than asked: step by what they say they used.
@@ -584,12 +597,13 @@ impl WebApi {
             let kind = api.inner.items_path.load(Ordering::Relaxed);
             let new = format!("/playlists/{id}/items");
             let old = format!("/playlists/{id}/tracks");
+            let limit = api.inner.policy.page_limit;
             let result = if kind == ITEMS_OLD {
-                api.fetch_pages::<PlaylistItem>(old, &tx).await
+                api.fetch_pages::<PlaylistItem>(old, limit, &tx).await
             } else {
-                match api.fetch_pages::<PlaylistItem>(new, &tx).await {
+                match api.fetch_pages::<PlaylistItem>(new, limit, &tx).await {
                     Err(ApiError::NotFound(_)) if kind == ITEMS_UNKNOWN => {
-                        let r = api.fetch_pages::<PlaylistItem>(old, &tx).await;
+                        let r = api.fetch_pages::<PlaylistItem>(old, limit, &tx).await;
                         if r.is_ok() {
                             api.inner.items_path.store(ITEMS_OLD, Ordering::Relaxed);
                         }
@@ -674,7 +688,10 @@ impl WebApi {
 
     /// `GET /artists/{id}/albums`.
     pub fn artist_albums(&self, id: &str) -> Pages<AlbumRef> {
-        self.paged(format!("/artists/{}/albums", enc(bare_id(id))))
+        self.paged_at_most(
+            format!("/artists/{}/albums", enc(bare_id(id))),
+            ARTIST_ALBUMS_MAX_LIMIT,
+        )
     }
 
     /// `GET /artists/{id}/top-tracks?market=..` (`market` e.g. `SE`, or `from_token`).

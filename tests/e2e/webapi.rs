@@ -414,3 +414,52 @@ async fn library_cache_through_the_binary() {
     );
     drop(sim);
 }
+
+/// `/artists/{id}/albums` allows at most 10 a page (a larger `limit` is a 400, as Spotify
+/// answers since its 2026 Web API changes): the client asks within it and gets every album the
+/// busiest artist of a synthetic catalog is on (it asked 50 before, and artist pages failed).
+#[tokio::test]
+async fn an_artists_albums_are_paged_within_the_endpoints_limit() {
+    use tonearm_sim::catalog::Entity;
+    let s = sim_with(SimConfig {
+        catalog: CatalogSpec::Synthetic { tracks: 3_000 },
+        ..SimConfig::default()
+    })
+    .await;
+    let cat = s.catalog();
+    // Every album an artist is on: as a main artist, or as a guest on one of its tracks
+    // (the endpoint's default include_groups has both).
+    let albums_of = |i: usize| -> HashSet<String> {
+        cat.albums
+            .iter()
+            .enumerate()
+            .filter(|(_, al)| {
+                al.artists.contains(&i)
+                    || al
+                        .tracks
+                        .iter()
+                        .any(|&t| cat.tracks.get(t).is_some_and(|t| t.artists.contains(&i)))
+            })
+            .filter_map(|(a, _)| cat.uri(Entity::Album(a)))
+            .collect()
+    };
+    let (i, expected) = (0..cat.artists.len())
+        .map(|i| (i, albums_of(i)))
+        .max_by_key(|(_, set)| set.len())
+        .expect("artists");
+    assert!(
+        expected.len() >= 2,
+        "the synthetic catalog's busiest artist is on only {} albums",
+        expected.len()
+    );
+    let uri = cat.uri(Entity::Artist(i)).expect("an artist URI");
+    let (session, _tokens, api) = web_api(&s).await;
+    let albums = within(30, api.artist_albums(&uri).all())
+        .await
+        .expect("every page within the limit");
+    let got: HashSet<String> = albums.iter().map(|a| a.uri.clone()).collect();
+    assert_eq!(got.len(), albums.len(), "no album twice");
+    assert_eq!(got, expected);
+    session.shutdown().await;
+    s.shutdown().await;
+}
