@@ -39,6 +39,10 @@ pub struct Cli {
     /// Serve no local control API.
     #[arg(long, global = true)]
     pub no_control_socket: bool,
+    /// Serve the guest remote (web page + JSON API for guests) on ADDR:PORT, e.g.
+    /// 0.0.0.0:8099 (overrides `[remote] listen`; needs the control API).
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    pub remote_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     #[command(flatten)]
