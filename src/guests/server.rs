@@ -238,20 +238,20 @@ async fn checks(listen: SocketAddr, req: HttpRequest, next: Next) -> Response {
 }
 
 /// A JSON body: bounded, strict.
-async fn body<T: DeserializeOwned>(b: Body) -> Result<T, Response> {
+async fn body<T: DeserializeOwned>(b: Body) -> Result<T, Box<Response>> {
     let bytes = axum::body::to_bytes(b, MAX_BODY).await.map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("the body is larger than {MAX_BODY} bytes"),
-        )
+        ))
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "bad_json",
             format!("the body is not the JSON expected: {e}"),
-        )
+        ))
     })
 }
 
@@ -277,7 +277,7 @@ fn refused(r: Refusal) -> Response {
 }
 
 /// The guest behind the request's bearer token, charged one request.
-fn guest(remote: &Remote, headers: &HeaderMap) -> Result<Who, Response> {
+fn guest(remote: &Remote, headers: &HeaderMap) -> Result<Who, Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -287,17 +287,17 @@ fn guest(remote: &Remote, headers: &HeaderMap) -> Result<Who, Response> {
     let id = remote
         .key
         .verify(token.trim(), now)
-        .map_err(|_| refused(Refusal::Unknown))?;
+        .map_err(|_| Box::new(refused(Refusal::Unknown)))?;
     lock(&remote.table)
         .authorize(id, now, Instant::now())
-        .map_err(refused)
+        .map_err(|r| Box::new(refused(r)))
 }
 
-fn require(who: &Who, p: Permission, what: &'static str) -> Result<(), Response> {
+fn require(who: &Who, p: Permission, what: &'static str) -> Result<(), Box<Response>> {
     if who.may(p) {
         Ok(())
     } else {
-        Err(refused(Refusal::Forbidden(what)))
+        Err(Box::new(refused(Refusal::Forbidden(what))))
     }
 }
 
@@ -330,7 +330,7 @@ struct JoinBody {
 async fn join(State(r): State<Shared>, req: HttpRequest) -> Response {
     let b: JoinBody = match body(req.into_body()).await {
         Ok(b) => b,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let now = now_s();
     let joined = lock(&r.table).join(&b.name, now, Instant::now());
@@ -366,7 +366,7 @@ async fn join(State(r): State<Shared>, req: HttpRequest) -> Response {
 async fn me(State(r): State<Shared>, headers: HeaderMap) -> Response {
     match guest(&r, &headers) {
         Ok(who) => ok(me_json(&who)),
-        Err(e) => e,
+        Err(e) => *e,
     }
 }
 
@@ -381,7 +381,7 @@ async fn search(
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if let Err(e) = guest(&r, &headers) {
-        return e;
+        return *e;
     }
     let Ok(Query(SearchQuery { q })) = query else {
         return error(
@@ -450,7 +450,7 @@ async fn search(
 async fn queue(State(r): State<Shared>, headers: HeaderMap) -> Response {
     let who = match guest(&r, &headers) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let (q, owners) = r.queue();
     let status = r.api.status();
@@ -501,14 +501,14 @@ struct UriBody {
 async fn enqueue(State(r): State<Shared>, req: HttpRequest) -> Response {
     let who = match guest(&r, req.headers()) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = require(&who, Permission::Enqueue, "add to the queue") {
-        return e;
+        return *e;
     }
     let b: UriBody = match body(req.into_body()).await {
         Ok(b) => b,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let id = match SpotifyUri::parse(b.uri.trim()) {
         Ok(u) if u.kind == ItemKind::Track => u.id,
@@ -572,11 +572,11 @@ struct IndexBody {
 async fn remove(State(r): State<Shared>, req: HttpRequest) -> Response {
     let who = match guest(&r, req.headers()) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let b: IndexBody = match body(req.into_body()).await {
         Ok(b) => b,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let (q, owners) = r.queue();
     if b.index >= q.items.len() {
@@ -596,7 +596,7 @@ async fn remove(State(r): State<Shared>, req: HttpRequest) -> Response {
     // A guest may always remove what they added; others' additions need `remove`.
     if owners[b.index] != Some(who.id) {
         if let Err(e) = require(&who, Permission::Remove, "remove others' tracks") {
-            return e;
+            return *e;
         }
     }
     submit(&r, vec![Intent::Remove(b.index)])
@@ -612,14 +612,14 @@ struct MoveBody {
 async fn move_item(State(r): State<Shared>, req: HttpRequest) -> Response {
     let who = match guest(&r, req.headers()) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = require(&who, Permission::Move, "reorder the queue") {
-        return e;
+        return *e;
     }
     let b: MoveBody = match body(req.into_body()).await {
         Ok(b) => b,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let len = r.api.player_queue().items.len();
     if b.from >= len || b.to >= len {
@@ -647,14 +647,14 @@ struct VolumeBody {
 async fn volume(State(r): State<Shared>, req: HttpRequest) -> Response {
     let who = match guest(&r, req.headers()) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = require(&who, Permission::Volume, "change the volume") {
-        return e;
+        return *e;
     }
     let b: VolumeBody = match body(req.into_body()).await {
         Ok(b) => b,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if b.percent > 100 {
         return error(
@@ -676,14 +676,14 @@ async fn simple(
 ) -> Response {
     let who = match guest(&r, &headers) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let what = match p {
         Permission::Skip => "skip tracks",
         _ => "play or pause",
     };
     if let Err(e) = require(&who, p, what) {
-        return e;
+        return *e;
     }
     let bytes = match axum::body::to_bytes(b, MAX_BODY).await {
         Ok(b) => b,

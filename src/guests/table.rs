@@ -300,7 +300,7 @@ impl Table {
     pub fn list(&self, now_s: u64) -> Vec<schema::Guest> {
         let mut v: Vec<schema::Guest> =
             self.guests.keys().map(|id| self.view(*id, now_s)).collect();
-        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        v.sort_by_key(|g| g.name.to_lowercase());
         v
     }
 
