@@ -166,10 +166,8 @@ async fn guests_join_enqueue_and_get_only_what_the_owner_grants() {
     let url = format!("{base}/");
     let (u, n) = (uri.clone(), name.clone());
     let (mut browser, tab, token) = tokio::task::block_in_place(|| {
-        let mut b = Chromium::launch();
-        let tab = b.open(&url);
-        b.wait_for(
-            &tab,
+        let (mut b, tab) = Chromium::open_when_ready(
+            &url,
             "document.readyState === 'complete' && document.getElementById('join-view') \
              && !document.getElementById('join-view').hidden ? 'y' : ''",
             "the join form",
@@ -332,4 +330,58 @@ async fn guests_join_enqueue_and_get_only_what_the_owner_grants() {
             "the join form again after the restart",
         );
     });
+}
+
+/// The TUI serves the guest remote too: a guest's addition reaches its queue (through `update`,
+/// as keys do) and `ctl queue` names them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_serves_guests_too() {
+    if !require_tool(
+        "tmux",
+        "the TUI runs in a tmux pane (scripts/setup.sh test installs it)",
+    ) {
+        return;
+    }
+    let tracks = demo_tracks().await;
+    let home = Home::new(BIN);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let tmux = home.tmux((120, 40), "PS1='$ ' sh");
+    tmux.type_text(&format!(
+        "TERM=xterm-256color {BIN} --remote-listen 127.0.0.1:{port} --demo --sink null"
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "the demo library",
+        Duration::from_secs(90),
+        || format!("log:\n{}", home.log()),
+        |s| s.contains("Demo Mix"),
+    );
+    let h = &home;
+    tokio::task::block_in_place(|| {
+        wait_ctl(h, &["status"], "the session", |v| {
+            v["status"]["connection"]["session"] == "online"
+        });
+    });
+    let (code, joined) = post(&base, "/api/join", "", json!({ "name": "Bea" })).await;
+    assert_eq!(code, 200, "{joined}");
+    let token = joined["token"].as_str().unwrap().to_string();
+    let uri = tracks[2].0.clone();
+    let (code, v) = post(&base, "/api/enqueue", &token, json!({ "uri": uri })).await;
+    assert_eq!(code, 200, "{v}");
+    tokio::task::block_in_place(|| {
+        wait_ctl(h, &["queue"], "Bea's track in the TUI's queue", |v| {
+            v["queue"]["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i["uri"] == uri && i["added_by"] == "Bea")
+            })
+        });
+    });
+    // Volume is not Bea's until granted.
+    let (code, _) = post(&base, "/api/volume", &token, json!({ "percent": 40 })).await;
+    assert_eq!(code, 403);
+    tmux.keys(&["C-c"]);
+    let socket = home.control_socket();
+    tonearm_testkit::wait_until("the socket removed on exit", 30, || !socket.exists()).await;
 }

@@ -144,3 +144,30 @@ impl Drop for Chromium {
         let _ = self.child.wait();
     }
 }
+
+impl Chromium {
+    /// A fresh browser with `url` open in a tab once `ready` (an expression, as for
+    /// [`Chromium::wait_for`]) holds. Headless chromium sometimes dies at start-up on a loaded
+    /// 2-core machine (the DevTools pipe closes before the page loads): only this start-up is
+    /// tried again, up to three times with a fresh browser each, so a page that never gets
+    /// ready still fails.
+    pub fn open_when_ready(url: &str, ready: &str, what: &str) -> (Chromium, String) {
+        let mut attempt = 1;
+        loop {
+            let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut b = Chromium::launch();
+                let tab = b.open(url);
+                b.wait_for(&tab, ready, what);
+                (b, tab)
+            }));
+            match tried {
+                Ok(r) => return r,
+                Err(e) if attempt >= 3 => std::panic::resume_unwind(e),
+                Err(_) => {
+                    eprintln!("chromium start-up attempt {attempt} failed; a fresh browser");
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
