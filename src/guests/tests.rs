@@ -310,3 +310,40 @@ async fn the_listener_enforces_the_web_rules() {
     assert!(!include_str!("page.js").contains("innerHTML"));
     api.shutdown();
 }
+
+#[test]
+fn the_remote_section_is_checked() {
+    use crate::config::parse;
+    let p = std::path::Path::new("c.toml");
+    let c = parse("", p).unwrap();
+    assert_eq!(c.remote.listen, None);
+    assert_eq!(c.remote.default_permissions, ["enqueue", "pause"]);
+    let c = parse(
+        "[remote]\nlisten = \"0.0.0.0:8099\"\ndefault_permissions = [\"enqueue\"]\n\
+         token_ttl_s = 3600\nmax_queued_per_guest = 3\nrate_per_min = 30\nrate_burst = 5\n",
+        p,
+    )
+    .unwrap();
+    assert_eq!(c.remote.listen, Some("0.0.0.0:8099".parse().unwrap()));
+    let l = Limits::from_settings(&c.remote);
+    assert_eq!(l.defaults, [Permission::Enqueue].into());
+    assert_eq!(
+        (l.ttl_s, l.max_queued, l.per_min, l.burst),
+        (3600, 3, 30, 5)
+    );
+    for (bad, key) in [
+        ("listen = \"8099\"", "remote.listen"),
+        (
+            "default_permissions = [\"root\"]",
+            "remote.default_permissions",
+        ),
+        ("token_ttl_s = 1", "remote.token_ttl_s"),
+        ("max_queued_per_guest = 0", "remote.max_queued_per_guest"),
+        ("surprise = 1", "surprise"),
+    ] {
+        let e = parse(&format!("[remote]\n{bad}\n"), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}

@@ -20,7 +20,13 @@ const EVIL: &str = "<img src=x onerror=window.__pwned=1>";
 
 /// The demo catalog's tracks as (URI, name): the daemon's embedded simulator builds the same.
 async fn demo_tracks() -> Vec<(String, String)> {
+    demo().await.0
+}
+
+/// [`demo_tracks`] and the demo account's user name and display name.
+async fn demo() -> (Vec<(String, String)>, [String; 2]) {
     let sim = tonearm_testkit::sim().await;
+    let acct = tonearm_testkit::account(&sim, "premium").username.clone();
     let catalog = sim.catalog();
     let out = catalog
         .demo_tracks
@@ -32,8 +38,14 @@ async fn demo_tracks() -> Vec<(String, String)> {
             )
         })
         .collect();
+    let display = catalog
+        .users
+        .iter()
+        .find(|u| u.username == acct)
+        .map(|u| u.display_name.clone())
+        .unwrap_or_default();
     sim.shutdown().await;
-    out
+    (out, [acct, display])
 }
 
 fn free_port() -> u16 {
@@ -139,7 +151,7 @@ async fn guests_join_enqueue_and_get_only_what_the_owner_grants() {
     ) {
         return;
     }
-    let tracks = demo_tracks().await;
+    let (tracks, owner) = demo().await;
     assert!(tracks.len() >= 6);
     let home = Home::new(BIN);
     let port = free_port();
@@ -252,6 +264,38 @@ async fn guests_join_enqueue_and_get_only_what_the_owner_grants() {
             v["status"]["queue_index"] == 1
         });
     });
+
+    // Nothing of the owner's in what a guest can read: not the account, not this device's id,
+    // not the other guests' tokens.
+    let device_id = tokio::task::block_in_place(|| {
+        ctl_json(h, &["status"])["status"]["device"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let client = reqwest::Client::new();
+    for path in [
+        "/api/me",
+        "/api/queue",
+        &format!("/api/search?q={}", tracks[0].1),
+    ] {
+        let text = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for secret in [&device_id, &owner[0], &owner[1]] {
+            assert!(
+                !secret.is_empty() && !text.contains(secret.as_str()),
+                "{path}: {text}"
+            );
+        }
+        assert!(!text.contains(&token), "{path}");
+    }
 
     // Another site's page, and a form post: refused, whatever the token.
     let r = reqwest::Client::new()
