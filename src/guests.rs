@@ -11,7 +11,8 @@
 //!
 //! * [`token`]: tokens signed with an in-memory key (a restart refuses the old ones).
 //! * [`table`]: the guests, their permissions, bans, rate budgets and additions.
-//! * [`server`]: the listener, the web-security rules (JSON only, same Origin, Host check,
+//! * [`conn`]: the TCP listener (connection cap, idle deadline).
+//! * [`server`]: the routes, the web-security rules (JSON only, same Origin, Host check,
 //!   bounded bodies, rate limits) and the handlers; the page (`page.html`, `page.js`,
 //!   `page.css`) is compiled in.
 //!
@@ -19,6 +20,7 @@
 //! there). A service module: depends on the control API, the services and the core; never on
 //! `app`, `ui` or `cli`.
 
+pub mod conn;
 pub mod server;
 pub mod table;
 pub mod token;

@@ -41,6 +41,8 @@ use crate::local_api::schema::{self, Permission};
 pub const MAX_BODY: usize = 4 * 1024;
 /// Connections served at once (200 polling phones fit; more wait in the backlog).
 const MAX_CONNECTIONS: usize = 1024;
+/// A connection without a byte either way for this long is closed (slowloris).
+const IDLE: Duration = Duration::from_secs(30);
 /// Search results per query.
 const SEARCH_LIMIT: u32 = 10;
 /// A request (a search, a track lookup) must be answered within this.
@@ -57,7 +59,7 @@ pub(super) fn spawn(remote: Shared, listener: tokio::net::TcpListener) {
     let stopped = remote.api.stopped();
     let app = router(remote);
     tokio::spawn(async move {
-        let listener = crate::local_api::server::CappedTcp::new(listener, MAX_CONNECTIONS);
+        let listener = super::conn::Listener::new(listener, MAX_CONNECTIONS, IDLE);
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
             .await;

@@ -251,19 +251,9 @@ struct PeerChecked {
 }
 
 /// The TCP listener with the same cap on open connections.
-pub(crate) struct CappedTcp {
+struct CappedTcp {
     inner: TcpListener,
     slots: Arc<Semaphore>,
-}
-
-impl CappedTcp {
-    /// `listener` serving at most `max` connections at once (more wait in the backlog).
-    pub(crate) fn new(listener: TcpListener, max: usize) -> CappedTcp {
-        CappedTcp {
-            inner: listener,
-            slots: Arc::new(Semaphore::new(max)),
-        }
-    }
 }
 
 impl axum::serve::Listener for CappedTcp {
@@ -299,7 +289,7 @@ impl axum::serve::Listener for CappedTcp {
 }
 
 /// A connection holding one of the listener's slots until it closes.
-pub(crate) struct Slotted<T = UnixStream> {
+struct Slotted<T = UnixStream> {
     io: T,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
