@@ -5,8 +5,8 @@
 //!
 //! Called by `guests::server`. Depends on tokio and axum's `Listener` trait only.
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -181,11 +181,16 @@ pub fn is_json(content_type: Option<&str>) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
+/// This machine's name (read once: every request checks its Host against it).
+fn hostname() -> Option<&'static str> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+    })
+    .as_deref()
 }
 
 async fn checks(listen: SocketAddr, req: HttpRequest, next: Next) -> Response {
@@ -194,7 +199,7 @@ async fn checks(listen: SocketAddr, req: HttpRequest, next: Next) -> Response {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !host_allowed(host, listen, hostname().as_deref()) {
+    if !host_allowed(host, listen, hostname()) {
         return error(
             StatusCode::FORBIDDEN,
             "forbidden",
