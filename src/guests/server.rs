@@ -1,5 +1,6 @@
 //! The guest remote's listener: the page (`GET /`, `/page.js`, `/page.css`, compiled in, with a
-//! `default-src 'self'` CSP) and the JSON API under `/api/` (see docs/guest-remote in README).
+//! `default-src 'self'` CSP) and the JSON API under `/api/` (docs/control-api.md, "The guest
+//! remote's API").
 //!
 //! **Rules for every request** (the Mopidy analysis): the `Host` header must name this listener
 //! — an IP literal (any of the machine's when listening on `0.0.0.0`/`::`), `localhost` or
