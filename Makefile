@@ -45,4 +45,4 @@ fuzz: setup
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 bench: setup-bench
-	$(CARGO) bench --bench session --bench audio --bench webapi --bench tui_render --bench tui_filter --bench tui_session --bench connect --bench recovery --bench zeroconf_flood --bench control --bench play_rss
+	$(CARGO) bench --bench session --bench audio --bench webapi --bench tui_render --bench tui_filter --bench tui_session --bench connect --bench recovery --bench zeroconf_flood --bench control --bench guests --bench play_rss

@@ -65,6 +65,9 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
         cfg.control.socket = Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     }
     cfg.control.serve = !cfg.control.disabled && !cli.no_control_socket;
+    if let Some(a) = cli.remote_listen {
+        cfg.remote.listen = Some(a);
+    }
     Ok(cfg)
 }
 

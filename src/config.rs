@@ -61,6 +61,29 @@ pub struct RawConfig {
     pub guard: Option<RawGuard>,
     #[serde(default)]
     pub hooks: RawHooks,
+    #[serde(default)]
+    pub remote: RawRemote,
+}
+
+/// `[remote]`: the guest remote (a web page and JSON API for guests on the LAN; off unless
+/// `listen` is set or `--remote-listen` is passed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemote {
+    /// `ADDR:PORT`, e.g. `0.0.0.0:8099`.
+    pub listen: Option<String>,
+    /// What a guest may do on joining (default `["enqueue", "pause"]`).
+    pub default_permissions: Option<Vec<String>>,
+    /// How long a guest's token lasts, seconds (default 12 h).
+    pub token_ttl_s: Option<u64>,
+    /// A guest's additions in the queue at once (default 10).
+    pub max_queued_per_guest: Option<usize>,
+    /// Guests at once (default 256).
+    pub max_guests: Option<usize>,
+    /// Requests a guest may make per minute on average (default 120).
+    pub rate_per_min: Option<u32>,
+    /// ... and in a burst (default 20).
+    pub rate_burst: Option<u32>,
 }
 
 /// `[hooks]`: a user command run on events (track change, play/pause, intruder, connection).
@@ -209,6 +232,109 @@ pub struct Config {
     pub guard: Option<GuardSettings>,
     /// `[hooks] on_event`; `None`: no hooks.
     pub hooks: Option<HookSettings>,
+    /// `[remote]`: the guest remote.
+    pub remote: RemoteSettings,
+}
+
+/// The permission names `[remote] default_permissions` may use (the guest remote's
+/// `Permission`s; a test there keeps the two lists equal).
+pub const GUEST_PERMISSIONS: [&str; 7] = [
+    "enqueue", "pause", "skip", "move", "volume", "remove", "admin",
+];
+
+/// `[remote]` resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSettings {
+    /// `None`: no guest remote.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Names from [`GUEST_PERMISSIONS`].
+    pub default_permissions: Vec<String>,
+    pub token_ttl_s: u64,
+    pub max_queued_per_guest: usize,
+    pub max_guests: usize,
+    pub rate_per_min: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for RemoteSettings {
+    fn default() -> Self {
+        RemoteSettings {
+            listen: None,
+            default_permissions: vec!["enqueue".into(), "pause".into()],
+            token_ttl_s: 12 * 3600,
+            max_queued_per_guest: 10,
+            max_guests: 256,
+            rate_per_min: 120,
+            rate_burst: 20,
+        }
+    }
+}
+
+/// `[remote]` checked: an `address:port`, known permission names, limits in sane ranges.
+fn resolve_remote(raw: RawRemote) -> Result<RemoteSettings, (String, String, String)> {
+    let err = |k: &str, v: &str, r: &str| (format!("remote.{k}"), v.to_string(), r.to_string());
+    let d = RemoteSettings::default();
+    let listen = match &raw.listen {
+        None => None,
+        Some(t) => Some(
+            t.parse::<std::net::SocketAddr>()
+                .map_err(|_| err("listen", t, "must be address:port, e.g. 0.0.0.0:8099"))?,
+        ),
+    };
+    let default_permissions = match raw.default_permissions {
+        None => d.default_permissions,
+        Some(list) => {
+            if let Some(bad) = list
+                .iter()
+                .find(|p| !GUEST_PERMISSIONS.contains(&p.as_str()))
+            {
+                return Err(err(
+                    "default_permissions",
+                    bad,
+                    &format!("must be among {}", GUEST_PERMISSIONS.join(", ")),
+                ));
+            }
+            list
+        }
+    };
+    let in_range = |k: &str, v: Option<u64>, lo: u64, hi: u64, def: u64| match v {
+        None => Ok(def),
+        Some(v) if (lo..=hi).contains(&v) => Ok(v),
+        Some(v) => Err(err(k, &v.to_string(), &format!("must be {lo}..={hi}"))),
+    };
+    Ok(RemoteSettings {
+        listen,
+        default_permissions,
+        token_ttl_s: in_range("token_ttl_s", raw.token_ttl_s, 60, 7 * 86400, d.token_ttl_s)?,
+        max_queued_per_guest: in_range(
+            "max_queued_per_guest",
+            raw.max_queued_per_guest.map(|v| v as u64),
+            1,
+            500,
+            d.max_queued_per_guest as u64,
+        )? as usize,
+        max_guests: in_range(
+            "max_guests",
+            raw.max_guests.map(|v| v as u64),
+            1,
+            10_000,
+            d.max_guests as u64,
+        )? as usize,
+        rate_per_min: in_range(
+            "rate_per_min",
+            raw.rate_per_min.map(u64::from),
+            1,
+            60_000,
+            u64::from(d.rate_per_min),
+        )? as u32,
+        rate_burst: in_range(
+            "rate_burst",
+            raw.rate_burst.map(u64::from),
+            1,
+            10_000,
+            u64::from(d.rate_burst),
+        )? as u32,
+    })
 }
 
 /// `[hooks]` resolved: what to run (argv, or one shell command line) and for how long.
@@ -449,6 +575,7 @@ impl Default for Config {
             desktop: DesktopSettings::default(),
             guard: None,
             hooks: None,
+            remote: RemoteSettings::default(),
         }
     }
 }
@@ -577,6 +704,7 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         None => None,
     };
     cfg.hooks = resolve_hooks(raw.hooks).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
+    cfg.remote = resolve_remote(raw.remote).map_err(|(k, v, r)| invalid(&k, &v, &r))?;
     Ok(cfg)
 }
 

@@ -189,6 +189,14 @@ pub async fn run(
         }
         _ => None,
     };
+    // `[remote]`: the guest remote, on the control API's intents path.
+    let _guests = match crate::guests::GuestRemote::start(&config.remote, api.as_ref()).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!("guest remote off: {e}");
+            None
+        }
+    };
     on_start(&Started {
         name: opts.name.clone(),
         device_id: opts.device_id.clone(),

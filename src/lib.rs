@@ -65,6 +65,7 @@ pub mod demo;
 pub mod desktop;
 pub mod error;
 pub mod guard;
+pub mod guests;
 pub mod hooks;
 pub mod id;
 pub mod keymap;

@@ -12,6 +12,10 @@
 //!   checks) and the request handling.
 //! * [`client`]: the small client `tonearm ctl` and the tests use.
 //!
+//! The guest remote ([`crate::guests`]) is built on this one: it hands its intents in through
+//! [`LocalApi::submit`], reads the queue here, and registers itself as the [`GuestAdmin`] the
+//! owner's `guests` commands reach (a trait, so this module never imports the guests').
+//!
 //! Called by `daemon.rs` and `app/run.rs` (start, attach the services, take intents, report
 //! the session link and errors) and by `cli::ctl`. Depends on the services, the player,
 //! Connect and the core; never on `app`, `ui` or `cli`.
@@ -75,6 +79,17 @@ pub fn socket_path(settings: &ControlSettings) -> Option<PathBuf> {
     settings.socket.clone().or_else(default_socket_path)
 }
 
+/// The owner's side of the guest remote, as the `guests*` commands need it. Errors are the
+/// answer's message (a 404: no guest of that name).
+pub trait GuestAdmin: Send + Sync {
+    fn list(&self) -> Vec<schema::Guest>;
+    fn grant(&self, name: &str, permission: schema::Permission) -> Result<schema::Guest, String>;
+    fn revoke(&self, name: &str, permission: schema::Permission) -> Result<schema::Guest, String>;
+    fn ban(&self, name: &str) -> Result<schema::Guest, String>;
+    /// Fills `added_by` for the items guests added.
+    fn annotate(&self, queue: &mut schema::Queue);
+}
+
 /// Who this instance is, for `status.device`.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -102,6 +117,7 @@ pub(crate) struct Inner {
     stop: tokio::sync::watch::Sender<bool>,
     socket: Mutex<Option<server::SocketFile>>,
     listening: Listening,
+    guests: Mutex<Option<Arc<dyn GuestAdmin>>>,
 }
 
 /// The running API; cheap to clone. [`LocalApi::shutdown`] stops the listeners and removes
@@ -180,6 +196,7 @@ impl LocalApi {
                 tcp: tcp.as_ref().map(|t| t.1),
                 token_file,
             },
+            guests: Mutex::new(None),
         });
         server::spawn_unix(inner.clone(), unix);
         if let Some((listener, local, token)) = tcp {
@@ -261,6 +278,49 @@ impl LocalApi {
         self.inner.hub.subscribe()
     }
 
+    /// Intents from another front end built on this API (the guest remote): the same path as
+    /// the API's own commands. `false`: the host no longer takes intents.
+    pub fn submit(&self, intents: Vec<Intent>) -> bool {
+        self.inner.intents.send(intents).is_ok()
+    }
+
+    /// The services, while they are up.
+    pub fn services(&self) -> Option<Services> {
+        lock(&self.inner.services).clone()
+    }
+
+    /// The queue as `queue` answers it (with `added_by` when the guest remote runs).
+    pub fn queue(&self) -> schema::Queue {
+        self.inner.queue()
+    }
+
+    /// The player's queue as the hub holds it (no `added_by`).
+    pub fn player_queue(&self) -> schema::Queue {
+        self.inner.hub.queue()
+    }
+
+    pub fn status(&self) -> schema::Status {
+        self.inner.hub.status()
+    }
+
+    /// Puts an event on the bus.
+    pub fn publish(&self, event: Event) {
+        self.inner.hub.publish(event);
+    }
+
+    /// The guest remote is up: the owner's `guests*` commands reach it.
+    pub fn set_guests(&self, admin: Arc<dyn GuestAdmin>) {
+        *lock(&self.inner.guests) = Some(admin);
+    }
+
+    /// Resolves once the API is shut down (for listeners that live as long as it does).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.inner.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    }
+
     /// The next batch of intents from a client, in arrival order (never returns once the API
     /// is shut down).
     pub async fn next_intents(&self) -> Vec<Intent> {
@@ -277,6 +337,20 @@ impl LocalApi {
         if let Some(s) = lock(&self.inner.socket).take() {
             s.remove();
         }
+    }
+}
+
+impl Inner {
+    fn queue(&self) -> schema::Queue {
+        let mut q = self.hub.queue();
+        if let Some(g) = lock(&self.guests).clone() {
+            g.annotate(&mut q);
+        }
+        q
+    }
+
+    fn guests(&self) -> Option<Arc<dyn GuestAdmin>> {
+        lock(&self.guests).clone()
     }
 }
 

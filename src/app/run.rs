@@ -257,6 +257,14 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         }
     };
 
+    // `[remote]`: the guest remote, on the control API's intents path (it stops with it).
+    let _guests = match crate::guests::GuestRemote::start(&config.remote, control.as_ref()).await {
+        Ok(g) => g,
+        Err(e) => {
+            notices.push((Level::Error, format!("Guest remote off: {e}")));
+            None
+        }
+    };
     let log_lines = crate::logging::forward_to(LOG_CHANNEL);
     let mut tui = Tui::enter(mouse).map_err(RunError::Terminal)?;
     if let Ok(size) = tui.terminal.size() {

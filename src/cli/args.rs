@@ -39,6 +39,10 @@ pub struct Cli {
     /// Serve no local control API.
     #[arg(long, global = true)]
     pub no_control_socket: bool,
+    /// Serve the guest remote (web page + JSON API for guests) on ADDR:PORT, e.g.
+    /// 0.0.0.0:8099 (overrides `[remote] listen`; needs the control API).
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    pub remote_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     #[command(flatten)]
@@ -240,6 +244,11 @@ pub enum CtlCommand {
     Unlike {
         uri: Option<String>,
     },
+    /// The guest remote's guests (list, grant, revoke, ban).
+    Guests {
+        #[command(subcommand)]
+        command: Option<GuestsCommand>,
+    },
     /// Print events as they happen, one JSON object per line.
     Events {
         /// Stop after this many events (the `hello` included).
@@ -268,6 +277,18 @@ pub enum QueueCommand {
     Move { from: usize, to: usize },
     /// Remove everything but the current track.
     Clear,
+}
+
+#[derive(Subcommand, Clone)]
+pub enum GuestsCommand {
+    /// List the guests and their permissions (the default).
+    List,
+    /// Give a guest a permission: enqueue, pause, skip, move, volume, remove, admin.
+    Grant { name: String, permission: String },
+    /// Take a permission from a guest.
+    Revoke { name: String, permission: String },
+    /// Refuse the guest's token and block the name until tonearm restarts.
+    Ban { name: String },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]

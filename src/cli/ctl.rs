@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::args::{CtlArgs, CtlCommand, OnOff, QueueCommand, RepeatArg};
+use super::args::{CtlArgs, CtlCommand, GuestsCommand, OnOff, QueueCommand, RepeatArg};
 use super::output::say;
 use crate::config::Config;
 use crate::local_api::client::{Reply, Target};
@@ -50,14 +50,31 @@ pub fn run(cfg: &Config, args: &CtlArgs) -> Result<()> {
                     " "
                 };
                 say!(
-                    "{mark} {:>3}  {}{}",
+                    "{mark} {:>3}  {}{}{}",
                     item.index,
                     item.uri,
                     item.name
                         .as_deref()
                         .map(|n| format!("  {n}"))
+                        .unwrap_or_default(),
+                    item.added_by
+                        .as_deref()
+                        .map(|n| format!("  (added by {n})"))
                         .unwrap_or_default()
                 )?;
+            }
+            Ok(())
+        }
+        CtlCommand::Guests { command } => {
+            let guests = answer.guests.unwrap_or_default();
+            if guests.is_empty() {
+                return say!("no guests");
+            }
+            if let Some(GuestsCommand::Ban { .. }) = command {
+                return say!("banned");
+            }
+            for g in &guests {
+                say!("{}", guest_line(g))?;
             }
             Ok(())
         }
@@ -162,8 +179,46 @@ pub fn request(cmd: &CtlCommand) -> Result<Request> {
         },
         CtlCommand::Like { uri } => Request::Like { uri: uri.clone() },
         CtlCommand::Unlike { uri } => Request::Unlike { uri: uri.clone() },
+        CtlCommand::Guests { command } => match command {
+            None | Some(GuestsCommand::List) => Request::Guests,
+            Some(GuestsCommand::Grant { name, permission }) => Request::GuestGrant {
+                name: name.clone(),
+                permission: parse_permission(permission)?,
+            },
+            Some(GuestsCommand::Revoke { name, permission }) => Request::GuestRevoke {
+                name: name.clone(),
+                permission: parse_permission(permission)?,
+            },
+            Some(GuestsCommand::Ban { name }) => Request::GuestBan { name: name.clone() },
+        },
         CtlCommand::Events { .. } => bail!("events is a stream, not a request"),
     })
+}
+
+/// A permission by name.
+fn parse_permission(s: &str) -> Result<schema::Permission> {
+    s.parse()
+        .map_err(|e: String| anyhow::anyhow!("permission `{s}`: {e}"))
+}
+
+/// One guest as a line of text: name, permissions, queued tracks, token lifetime.
+pub fn guest_line(g: &schema::Guest) -> String {
+    let perms: Vec<&str> = g.permissions.iter().map(|p| p.as_str()).collect();
+    let state = if g.banned {
+        "banned".to_string()
+    } else {
+        format!("expires in {} min", g.expires_in_s / 60)
+    };
+    format!(
+        "{}  [{}]  {} queued  {state}",
+        g.name,
+        if perms.is_empty() {
+            "-".to_string()
+        } else {
+            perms.join(", ")
+        },
+        g.queued
+    )
 }
 
 /// `83` / `1:23` (absolute) or `+10` / `-10` (relative seconds).

@@ -141,6 +141,7 @@ impl Hub {
                     name: current_name
                         .filter(|t| Some(index) == s.queue.current && t.id == *id)
                         .map(|t| t.name.clone()),
+                    added_by: None,
                 })
                 .collect(),
         }

@@ -103,6 +103,96 @@ pub enum Request {
         #[serde(default)]
         uri: Option<String>,
     },
+    /// The guest remote's guests (`[remote]`): answered with `guests`.
+    Guests,
+    /// Give a guest (by name) a permission.
+    GuestGrant {
+        name: String,
+        permission: Permission,
+    },
+    /// Take a permission from a guest.
+    GuestRevoke {
+        name: String,
+        permission: Permission,
+    },
+    /// Refuse the guest's token from now on and block the name for this session.
+    GuestBan {
+        name: String,
+    },
+}
+
+/// The longest guest name (bytes).
+pub const MAX_GUEST_NAME: usize = 40;
+
+/// What a guest of the LAN remote may do. `admin` implies every other one; removing one's own
+/// additions needs none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Add tracks to the queue.
+    Enqueue,
+    /// Play and pause.
+    Pause,
+    /// Next and previous.
+    Skip,
+    /// Reorder the queue.
+    Move,
+    Volume,
+    /// Remove anyone's additions.
+    Remove,
+    /// Everything.
+    Admin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::Enqueue,
+        Permission::Pause,
+        Permission::Skip,
+        Permission::Move,
+        Permission::Volume,
+        Permission::Remove,
+        Permission::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Enqueue => "enqueue",
+            Permission::Pause => "pause",
+            Permission::Skip => "skip",
+            Permission::Move => "move",
+            Permission::Volume => "volume",
+            Permission::Remove => "remove",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Permission, String> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown permission (one of: {})",
+                    Permission::ALL.map(|p| p.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// A guest of the LAN remote, as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guest {
+    pub name: String,
+    pub permissions: Vec<Permission>,
+    /// Their additions still in the queue.
+    pub queued: usize,
+    pub banned: bool,
+    /// Seconds until their token expires (`0`: expired or banned).
+    pub expires_in_s: u64,
 }
 
 /// Why a request body was refused (always a 4xx answer).
@@ -187,6 +277,13 @@ impl Request {
             }
             Request::PlaySearch { query } if query.trim().is_empty() || query.len() > 512 => {
                 invalid("query", "must be 1..=512 bytes of text")
+            }
+            Request::GuestGrant { name, .. }
+            | Request::GuestRevoke { name, .. }
+            | Request::GuestBan { name }
+                if name.is_empty() || name.len() > MAX_GUEST_NAME =>
+            {
+                invalid("name", "must be a guest's name (1..=40 bytes)")
             }
             _ => Ok(()),
         }
@@ -355,6 +452,9 @@ pub struct QueueItem {
     pub uri: String,
     /// Known for the current track only (the queue holds ids).
     pub name: Option<String>,
+    /// The guest (of the LAN remote) who added it; absent for everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +484,8 @@ pub struct Answer {
     /// Tracks added or loaded by a queue or play command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracks: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guests: Option<Vec<Guest>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -458,6 +560,19 @@ pub enum Event {
         device_id: String,
         device_name: String,
         action: String,
+    },
+    /// A guest joined the LAN remote.
+    GuestJoined {
+        name: String,
+    },
+    /// The owner banned a guest.
+    GuestBanned {
+        name: String,
+    },
+    /// A guest added a track to the queue.
+    GuestEnqueued {
+        name: String,
+        uri: String,
     },
     /// This stream fell behind and missed `missed` events (ask `status` to resync).
     Lagged {

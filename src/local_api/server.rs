@@ -592,7 +592,7 @@ pub(super) async fn handle(inner: &Inner, req: Request) -> (StatusCode, Answer) 
             return (
                 StatusCode::OK,
                 Answer {
-                    queue: Some(hub.queue()),
+                    queue: Some(inner.queue()),
                     ..Answer::ok()
                 },
             )
@@ -606,6 +606,10 @@ pub(super) async fn handle(inner: &Inner, req: Request) -> (StatusCode, Answer) 
                 },
             )
         }
+        Request::Guests
+        | Request::GuestGrant { .. }
+        | Request::GuestRevoke { .. }
+        | Request::GuestBan { .. } => return guests(inner, &req),
         _ => {}
     }
     let Some(services) = lock(&inner.services).clone() else {
@@ -724,6 +728,41 @@ pub(super) async fn handle(inner: &Inner, req: Request) -> (StatusCode, Answer) 
         Request::Unlike { uri } => like(&services, hub, uri.as_deref(), false).await,
         // Answered above.
         _ => (StatusCode::OK, Answer::ok()),
+    }
+}
+
+/// The owner's `guests*` commands, on the guest remote's table.
+fn guests(inner: &Inner, req: &Request) -> (StatusCode, Answer) {
+    let Some(admin) = inner.guests() else {
+        return (
+            StatusCode::CONFLICT,
+            Answer::error(
+                "not_ready",
+                "the guest remote is off (set [remote] listen or pass --remote-listen)",
+            ),
+        );
+    };
+    let one = |r: Result<schema::Guest, String>| match r {
+        Ok(g) => (
+            StatusCode::OK,
+            Answer {
+                guests: Some(vec![g]),
+                ..Answer::ok()
+            },
+        ),
+        Err(e) => (StatusCode::NOT_FOUND, Answer::error("not_found", e)),
+    };
+    match req {
+        Request::GuestGrant { name, permission } => one(admin.grant(name, *permission)),
+        Request::GuestRevoke { name, permission } => one(admin.revoke(name, *permission)),
+        Request::GuestBan { name } => one(admin.ban(name)),
+        _ => (
+            StatusCode::OK,
+            Answer {
+                guests: Some(admin.list()),
+                ..Answer::ok()
+            },
+        ),
     }
 }
 

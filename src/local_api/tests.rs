@@ -88,6 +88,16 @@ fn every_request_is_in_the_schema_and_parses_back() {
         Request::Unlike {
             uri: Some("spotify:track:x".into()),
         },
+        Request::Guests,
+        Request::GuestGrant {
+            name: "Ann".into(),
+            permission: Permission::Skip,
+        },
+        Request::GuestRevoke {
+            name: "Ann".into(),
+            permission: Permission::Admin,
+        },
+        Request::GuestBan { name: "Ann".into() },
     ];
     for r in all {
         let v = serde_json::to_value(&r).expect("json");
@@ -100,6 +110,8 @@ fn every_request_is_in_the_schema_and_parses_back() {
         json!({"command": "volume", "percent": 101}),
         json!({"command": "seek", "position_ms": -1}),
         json!({"command": "explode"}),
+        json!({"command": "guest_grant", "name": "Ann", "permission": "root"}),
+        json!({"command": "guest_ban", "name": ""}),
         json!({}),
     ] {
         assert!(!check(&s, "Request", &bad).is_empty(), "{bad}");
@@ -149,6 +161,12 @@ fn every_event_and_answer_is_in_the_schema() {
             device_name: "Kitchen".into(),
             action: "paused".into(),
         },
+        Event::GuestJoined { name: "Ann".into() },
+        Event::GuestBanned { name: "Ann".into() },
+        Event::GuestEnqueued {
+            name: "Ann".into(),
+            uri: "spotify:track:x".into(),
+        },
         Event::Lagged { missed: 3 },
     ];
     for e in events {
@@ -167,6 +185,7 @@ fn every_event_and_answer_is_in_the_schema() {
                     index: 0,
                     uri: "spotify:track:x".into(),
                     name: None,
+                    added_by: Some("<b>Ann</b>".into()),
                 }],
             }),
             ..Answer::ok()
@@ -177,6 +196,16 @@ fn every_event_and_answer_is_in_the_schema() {
         },
         Answer {
             tracks: Some(3),
+            ..Answer::ok()
+        },
+        Answer {
+            guests: Some(vec![Guest {
+                name: "Ann".into(),
+                permissions: vec![Permission::Enqueue, Permission::Admin],
+                queued: 2,
+                banned: false,
+                expires_in_s: 60,
+            }]),
             ..Answer::ok()
         },
         Answer::error("not_ready", "m"),

@@ -38,6 +38,7 @@ fn client() -> Crate {
 
 const SERVICES: &[&str] = &[
     "session", "api", "auth", "audio", "player", "connect", "services", "daemon", "control", "art",
+    "guests",
 ];
 
 /// Whether `module` is `top` or inside it.

@@ -10,6 +10,7 @@ mod common;
 mod connect;
 mod control_api;
 mod guard;
+mod guests;
 mod hooks;
 mod kat;
 mod keyring;

@@ -4,155 +4,19 @@
 //! `state` are enforced; the device flow is approved by the test playing the user at `/pair`; and
 //! with no Secret Service on the bus the credentials go to the 0600 file, a 0644 file refused.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tonearm::auth::oauth::{self, AuthError, DeviceOptions, Pkce};
 use tonearm::auth::store::{CredentialStore, FileStore, KeyringStore, Preference};
 use tonearm::config::SPOTIFY_CLIENT_ID;
 use tonearm::session::Credentials;
 use tonearm_sim::{SimConfig, Simulator};
+use tonearm_testkit::chromium::{Chromium, CHROMIUM};
 use tonearm_testkit::process::{endpoint_args, info_json, Home, Running};
 
 use crate::common;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-// --- chromium over the DevTools protocol --------------------------------------------------------
-
-/// A headless chromium whose DevTools protocol runs over a pipe: `sh` maps our stdin/stdout to
-/// the fds 3 and 4 chromium expects, so no unsafe fd juggling is needed here.
-struct Chromium {
-    child: Child,
-    stdin: ChildStdin,
-    out: BufReader<ChildStdout>,
-    next_id: u64,
-    _profile: tempfile::TempDir,
-}
-
-impl Chromium {
-    fn launch() -> Chromium {
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("exec \"$@\" 3<&0 4>&1 </dev/null >/dev/null")
-            .arg("sh")
-            .arg(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-pipe",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            // Chromium's own D-Bus noise must not reach a real session bus either.
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromium");
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Chromium {
-            child,
-            stdin,
-            out,
-            next_id: 0,
-            _profile: profile,
-        }
-    }
-
-    /// One DevTools command; returns its `result` (panics on a protocol error).
-    fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
-        }
-        let mut bytes = serde_json::to_vec(&msg).unwrap();
-        bytes.push(0);
-        self.stdin.write_all(&bytes).unwrap();
-        self.stdin.flush().unwrap();
-        loop {
-            let mut frame = Vec::new();
-            let n = self.out.read_until(0, &mut frame).unwrap();
-            assert!(n > 0, "chromium closed the DevTools pipe");
-            frame.pop();
-            let v: Value = serde_json::from_slice(&frame).unwrap();
-            if v["id"].as_u64() == Some(id) {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// Opens `url` in a new tab; returns the DevTools session attached to it.
-    fn open(&mut self, url: &str) -> String {
-        let target = self.call("Target.createTarget", json!({"url": url}), None);
-        let attached = self.call(
-            "Target.attachToTarget",
-            json!({"targetId": target["targetId"], "flatten": true}),
-            None,
-        );
-        attached["sessionId"].as_str().unwrap().to_string()
-    }
-
-    fn eval(&mut self, session: &str, expression: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true}),
-            Some(session),
-        );
-        r["result"]["value"].clone()
-    }
-
-    /// Evaluates `expression` until it returns a non-empty string; returns it.
-    fn wait_for(&mut self, session: &str, expression: &str, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = self.eval(session, expression).as_str() {
-                if !s.is_empty() {
-                    return s.to_string();
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromium: timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        self.next_id += 1;
-        let close = json!({"id": self.next_id, "method": "Browser.close", "params": {}});
-        let _ = self
-            .stdin
-            .write_all(&[serde_json::to_vec(&close).unwrap(), vec![0]].concat());
-        let _ = self.stdin.flush();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What the user does in the browser: open the authorize URL, fill the sign-in form, press
 /// Agree, and read the page the browser ends on (tonearm's loopback page). Runs on its own

@@ -1,6 +1,6 @@
 //! What tonearm's end-to-end tests (`tests/e2e`) and benchmarks (`benches/`) both need, written
 //! once: a simulator on 127.0.0.1 and the client configuration that reaches it, a signed-in
-//! session, a recording sink ([`sink`]), a private D-Bus session bus ([`dbus`]), a whole signed-in Connect device ([`node`]), the
+//! session, a recording sink ([`sink`]), a private D-Bus session bus ([`dbus`]), headless chromium over DevTools ([`chromium`]), a whole signed-in Connect device ([`node`]), the
 //! binary run in a private home and `tonearm sim` as a child process ([`process`]), tmux
 //! ([`tmux`]), network namespaces for LAN tests ([`netns`]), clients with a chosen loopback
 //! source address ([`lan`]), a JSON Schema subset checker ([`json_schema`]), the check for
@@ -12,6 +12,7 @@
 //! tests and benches.
 #![allow(clippy::unwrap_used)]
 
+pub mod chromium;
 pub mod dbus;
 pub mod json_schema;
 pub mod lan;

@@ -80,3 +80,45 @@ fn status_reads_as_text() {
         "⏸ paused  Song — A, B (Al)  1:05 / 3:20\nvolume 60 %  shuffle off  repeat all  queue 3/10\ndevice \"Box\"  session online  connect off"
     );
 }
+
+#[test]
+fn guests_commands_map_to_requests_and_read_as_text() {
+    use crate::cli::args::GuestsCommand;
+    use crate::local_api::schema::{Guest, Permission};
+    let grant = CtlCommand::Guests {
+        command: Some(GuestsCommand::Grant {
+            name: "Ann".into(),
+            permission: "skip".into(),
+        }),
+    };
+    assert_eq!(
+        request(&grant).unwrap(),
+        Request::GuestGrant {
+            name: "Ann".into(),
+            permission: Permission::Skip
+        }
+    );
+    let bad = CtlCommand::Guests {
+        command: Some(GuestsCommand::Revoke {
+            name: "Ann".into(),
+            permission: "root".into(),
+        }),
+    };
+    let e = request(&bad).unwrap_err().to_string();
+    assert!(e.contains("root") && e.contains("enqueue"), "{e}");
+    assert_eq!(
+        request(&CtlCommand::Guests { command: None }).unwrap(),
+        Request::Guests
+    );
+    let g = Guest {
+        name: "Ann".into(),
+        permissions: vec![Permission::Enqueue, Permission::Skip],
+        queued: 2,
+        banned: false,
+        expires_in_s: 600,
+    };
+    assert_eq!(
+        guest_line(&g),
+        "Ann  [enqueue, skip]  2 queued  expires in 10 min"
+    );
+}
