@@ -69,6 +69,22 @@ impl Home {
         c
     }
 
+    /// The binary with this home's environment, run inside the network namespace `ns`
+    /// (`ip netns exec` keeps the environment).
+    pub fn command_in(&self, ns: &crate::netns::Netns) -> Command {
+        let mut c = ns.command(&self.bin);
+        c.envs(self.envs());
+        for k in Home::CLEARED {
+            c.env_remove(k);
+        }
+        c
+    }
+
+    /// The binary's path.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// The control API's socket (its default place under this home).
     pub fn control_socket(&self) -> PathBuf {
         self.path().join("run/tonearm/control.sock")
@@ -95,9 +111,15 @@ pub struct SimProcess {
 impl SimProcess {
     /// Runs `command` (the binary with `sim` and its options) with stdout piped and waits for
     /// the first line, the simulator's self-description. `--listen 127.0.0.1` is added.
-    pub fn spawn(mut command: Command) -> SimProcess {
+    pub fn spawn(command: Command) -> SimProcess {
+        SimProcess::spawn_on(command, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// [`SimProcess::spawn`] listening on `listen` instead: a namespace's veth address, so
+    /// processes on both sides of a [`crate::netns::NetnsPair`] reach it.
+    pub fn spawn_on(mut command: Command, listen: std::net::IpAddr) -> SimProcess {
         let mut child = command
-            .args(["--listen", "127.0.0.1"])
+            .args(["--listen", &listen.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
