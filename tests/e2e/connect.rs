@@ -757,23 +757,11 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         endpoints: tonearm_testkit::endpoints(&s),
         ..Default::default()
     };
+    // Zeroconf on (all interfaces, not advertised): the LAN device the controller wakes.
     let opts = DaemonOptions {
-        name: name.into(),
-        device_id: device_id.clone(),
-        device_type: tonearm::connect::service::DeviceType::SPEAKER,
-        playback: tonearm::services::PlaybackOptions {
-            sink: tonearm::audio::sink::SinkSpec::Null,
-            bitrate: tonearm::api::metadata::Bitrate::B160,
-            volume: u16::MAX,
-            normalisation: Default::default(),
-        },
         zeroconf: true,
-        advertise: false,
-        zeroconf_port: 0,
         zeroconf_bind: std::net::Ipv4Addr::UNSPECIFIED.into(),
-        store_credentials: false,
-        accept: None,
-        zeroconf_store: None,
+        ..tonearm_testkit::node::daemon_options(name, &device_id)
     };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -16,8 +16,7 @@
 use std::time::Duration;
 
 use tonearm_testkit::netns::NetnsPair;
-use tonearm_testkit::process::SimProcess;
-use tonearm_testkit::process::{account_in, endpoint_args, output_with_stdin, Home, Running};
+use tonearm_testkit::process::{Home, Running, SignedIn};
 use tonearm_testkit::require_tool;
 use tonearm_testkit::tmux::Tmux;
 use tonearm_testkit::wait_until_blocking;
@@ -105,20 +104,13 @@ fn the_trust_prompt_asks_before_waking_a_lan_device_and_no_sends_nothing() {
         return;
     };
     // The simulator in b, on b's veth address: the TUI (in b) and the daemons (in a) reach it.
-    let sim_home = Home::new(BIN);
-    let mut sim_cmd = sim_home.command_in(&net.b);
-    sim_cmd.arg("sim");
-    let sim = SimProcess::spawn_on(sim_cmd, net.b.addr().into());
-    let args = endpoint_args(&sim.info);
-    let (user, password) = account_in(&sim.info, "premium");
-
-    let tui = Home::new(BIN);
-    let mut login = tui.command_in(&net.b);
-    login
-        .args(&args)
-        .args(["login", "--username", &user, "--password-stdin"]);
-    let out = output_with_stdin(&mut login, Some(&format!("{password}\n")));
-    assert!(out.status.success(), "login: {out:?}");
+    let SignedIn {
+        home: tui,
+        sim: _sim,
+        args,
+        user,
+        ..
+    } = SignedIn::start_in(BIN, &net.b);
 
     let no = daemon(&net, &args, NO_NAME);
     let always = daemon(&net, &args, ALWAYS_NAME);

@@ -1,7 +1,8 @@
 //! A whole signed-in tonearm Connect device in one call, as the e2e Connect tests and the
 //! Connect bench need it: the premium account's session, [`Services`] over a real-time
 //! [`Tape`], the Connect service registered under a device name, and the command loop that
-//! carries every phone command to the player (what the daemon does) and reports it.
+//! carries every phone command to the player (what the daemon does) and reports it. Also the
+//! options of an in-process headless daemon ([`daemon_options`]).
 //!
 //! The command loop is the one place here that turns a Connect command into player
 //! operations; keep it the only one. Depends on `tonearm` (services, connect, player) and the
@@ -158,5 +159,29 @@ pub fn tape_playback() -> PlaybackOptions {
         bitrate: Bitrate::B160,
         volume: u16::MAX,
         normalisation: Default::default(),
+    }
+}
+
+/// The options of a headless daemon (`tonearm::daemon::run`) as the in-process tests run it: a
+/// speaker called `name` with device id `id`, the null sink at 160 kbit/s and full volume;
+/// zeroconf off (bound to 127.0.0.1, never advertised) unless the caller turns it on.
+pub fn daemon_options(name: &str, id: &str) -> tonearm::daemon::DaemonOptions {
+    tonearm::daemon::DaemonOptions {
+        name: name.into(),
+        device_id: id.into(),
+        device_type: tonearm::connect::service::DeviceType::SPEAKER,
+        playback: PlaybackOptions {
+            sink: SinkSpec::Null,
+            bitrate: Bitrate::B160,
+            volume: u16::MAX,
+            normalisation: Default::default(),
+        },
+        zeroconf: false,
+        advertise: false,
+        zeroconf_port: 0,
+        zeroconf_bind: std::net::Ipv4Addr::LOCALHOST.into(),
+        store_credentials: false,
+        accept: None,
+        zeroconf_store: None,
     }
 }
