@@ -27,6 +27,7 @@ const WAIT: Duration = Duration::from_secs(90);
 /// Names no fuzzy filter for one matches the other (no shared letters in order).
 const NO_NAME: &str = "Garage Amp";
 const ALWAYS_NAME: &str = "Quayside Box";
+const TUI_NAME: &str = "Trust TUI";
 const HANDED_OVER: &str = "zeroconf: login handed over";
 
 /// A `tonearm daemon` in namespace `a` with its own home, waiting for a zeroconf login.
@@ -76,10 +77,16 @@ fn device_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
 
 /// Filters the focused devices pane down to `name` and transfers to it: the prompt opens.
 fn transfer_to(tmux: &Tmux, tui: &Home, d: &Waiting, name: &str) -> String {
-    tmux.keys(&["Escape"]);
+    // "/" opens the filter (or edits the last one again: C-u clears its query). No Escape: a
+    // terminal reads Escape and a key right after it as one Alt-key.
     tmux.type_text("/");
+    tmux.keys(&["C-u"]);
     tmux.type_text(name);
     tmux.keys(&["Enter"]);
+    // Only `name` is left in the list (this device's own row is gone) before Enter transfers.
+    wait_for(tmux, "the devices filtered down", tui, |s| {
+        device_row(s, name).is_some() && device_row(s, TUI_NAME).is_none()
+    });
     tmux.keys(&["Enter"]);
     wait_for(tmux, "the trust prompt", tui, |s| {
         s.contains("Hand over your login?") && s.contains(name)
@@ -119,7 +126,7 @@ fn the_trust_prompt_asks_before_waking_a_lan_device_and_no_sends_nothing() {
         (160, 45),
         &format!(
             "exec ip netns exec {} env TERM=xterm-256color {BIN} {} --sink null \
-             --device-name 'Trust TUI'",
+             --device-name '{TUI_NAME}'",
             net.b.name(),
             args.join(" ")
         ),
