@@ -65,27 +65,14 @@ impl Daemon {
         tweak(&mut config);
         let opts = tonearm_testkit::node::daemon_options(name, &id);
         let credentials = tonearm_testkit::premium_credentials(s);
-        let (started_tx, started_rx) = oneshot::channel::<Started>();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let d = tonearm_testkit::node::spawn_daemon(config, Some(credentials), opts).await;
+        let (started, stop_tx) = (d.started, d.stop);
+        // A failing daemon panics on its task, so the failure shows in the test output.
         let task = tokio::spawn(async move {
-            let r = tonearm::daemon::run(
-                config,
-                Some(credentials),
-                None,
-                opts,
-                move |st| {
-                    let _ = started_tx.send(st.clone());
-                },
-                async move {
-                    let _ = stop_rx.await;
-                },
-            )
-            .await;
-            if let Err(e) = r {
+            if let Ok(Err(e)) = d.task.await {
                 panic!("daemon failed: {e}");
             }
         });
-        let started = within(30, started_rx).await.unwrap();
         Daemon {
             id,
             started,

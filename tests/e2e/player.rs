@@ -11,7 +11,7 @@ use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm_sim::SimConfig;
 
 use crate::audio::{id_of, loader, reference_pcm};
-use tonearm_testkit::{recv_until, Tape};
+use tonearm_testkit::{player_errors, recv_until, Tape};
 
 use crate::common::sim_with;
 
@@ -98,15 +98,7 @@ async fn refused_key_is_skipped_and_playback_goes_on() {
         true,
     );
     let seen = recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
-    let errors: Vec<_> = seen
-        .iter()
-        .filter_map(|e| match e {
-            PlayerEvent::Error {
-                reason, skipped, ..
-            } => Some((reason.clone(), *skipped)),
-            _ => None,
-        })
-        .collect();
+    let errors = player_errors(&seen);
     assert_eq!(errors.len(), 2, "{seen:?}");
     assert!(errors.iter().all(|(_, skipped)| *skipped));
     assert!(errors[0].0.contains("decryption key"), "{errors:?}");

@@ -17,7 +17,7 @@ use tonearm::player::spotify::SpotifyLoader;
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm::session::{Credentials, Session};
 use tonearm_sim::{Fault, LimitedService, RateLimit, SimConfig};
-use tonearm_testkit::recv_until;
+use tonearm_testkit::{player_errors, recv_until};
 
 use crate::common::{config, sim_with, within};
 
@@ -163,15 +163,7 @@ async fn the_keyless_account_gets_one_plain_message_and_the_queue_is_not_skipped
         matches!(e, PlayerEvent::Error { skipped: false, .. })
     })
     .await;
-    let errors: Vec<_> = seen
-        .iter()
-        .filter_map(|e| match e {
-            PlayerEvent::Error {
-                reason, skipped, ..
-            } => Some((reason.clone(), *skipped)),
-            _ => None,
-        })
-        .collect();
+    let errors = player_errors(&seen);
     assert_eq!(errors.len(), 1, "one message: {errors:?}");
     assert!(
         errors[0]

@@ -90,6 +90,19 @@ async fn raw(addr: SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A form `POST /` with the `Host` header `host`, over [`raw`]: the whole answer.
+async fn form_post(addr: SocketAddr, host: &str, body: &str) -> String {
+    let head = "Content-Type: application/x-www-form-urlencoded";
+    raw(
+        addr,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\n{head}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await
+}
+
 fn refused_by_policy(status: u16, json: &Value) -> bool {
     status == 200
         && json["status"] == 102
@@ -215,14 +228,7 @@ async fn add_user_needs_post_and_a_local_host_name() {
         "attacker.example:80",
         "127.0.0.1.nip.io",
     ] {
-        let resp = raw(
-            addr,
-            &format!(
-                "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-        .await;
+        let resp = form_post(addr, host, &body).await;
         assert!(resp.starts_with("HTTP/1.1 403"), "{host}: {resp}");
         assert!(resp.contains("ERROR-FORBIDDEN-HOST"), "{resp}");
     }
@@ -249,14 +255,7 @@ async fn add_user_needs_post_and_a_local_host_name() {
         assert!(resp.starts_with("HTTP/1.1 200"), "{host}: {resp}");
     }
     // And the POST from a proper host goes through.
-    let resp = raw(
-        addr,
-        &format!(
-            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-    .await;
+    let resp = form_post(addr, &addr.to_string(), &body).await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"status\":101"), "{resp}");
     assert!(within(10, rx.recv()).await.is_some());

@@ -144,6 +144,18 @@ pub async fn recv_until<T>(
     seen
 }
 
+/// The player's error events among `seen` (from [`recv_until`]): (reason, skipped), in order.
+pub fn player_errors(seen: &[tonearm::player::PlayerEvent]) -> Vec<(String, bool)> {
+    seen.iter()
+        .filter_map(|e| match e {
+            tonearm::player::PlayerEvent::Error {
+                reason, skipped, ..
+            } => Some((reason.clone(), *skipped)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Polls `f` every 20 ms until it holds; panics naming `what` after `secs`.
 pub async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);

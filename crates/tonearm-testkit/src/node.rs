@@ -2,7 +2,8 @@
 //! Connect bench need it: the premium account's session, [`Services`] over a real-time
 //! [`Tape`], the Connect service registered under a device name, and the command loop that
 //! carries every phone command to the player (what the daemon does) and reports it. Also the
-//! options of an in-process headless daemon ([`daemon_options`]).
+//! options of an in-process headless daemon ([`daemon_options`]) and the daemon itself run on
+//! a task ([`spawn_daemon`]).
 //!
 //! The command loop is the one place here that turns a Connect command into player
 //! operations; keep it the only one. Depends on `tonearm` (services, connect, player) and the
@@ -183,5 +184,45 @@ pub fn daemon_options(name: &str, id: &str) -> tonearm::daemon::DaemonOptions {
         store_credentials: false,
         accept: None,
         zeroconf_store: None,
+    }
+}
+
+/// A headless daemon running in-process: what it reported once up, and how to stop it.
+pub struct InProcessDaemon {
+    pub started: tonearm::daemon::Started,
+    /// Send (or drop) to stop it.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// `tonearm::daemon::run`'s result.
+    pub task: tokio::task::JoinHandle<Result<(), tonearm::daemon::DaemonError>>,
+}
+
+/// Runs `tonearm::daemon::run` on a task with `config`, `credentials` (`None`: it waits for a
+/// zeroconf login) and `opts`, and waits (30 s at most) until it is up.
+pub async fn spawn_daemon(
+    config: Config,
+    credentials: Option<Credentials>,
+    opts: tonearm::daemon::DaemonOptions,
+) -> InProcessDaemon {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(tonearm::daemon::run(
+        config,
+        credentials,
+        None,
+        opts,
+        move |st| {
+            let _ = started_tx.send(st.clone());
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let started = crate::within(30, started_rx)
+        .await
+        .expect("the daemon is up (or it failed: see its task)");
+    InProcessDaemon {
+        started,
+        stop,
+        task,
     }
 }
