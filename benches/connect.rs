@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
-use tonearm_testkit::{phone_config, poll_until, reference_pcm, summary_line, Node};
+use tonearm_testkit::{phone_config, poll_fast, reference_pcm, run_bench, summary_line, Node};
 
 /// Whether `win` is `reference` at some frame within `frames`.
 fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) -> bool {
@@ -33,10 +33,6 @@ fn matches_near(win: &[f32], reference: &[f32], frames: std::ops::Range<usize>) 
 
 fn stats(name: &str, v: Vec<Duration>) {
     println!("{}", summary_line(name, 44, v));
-}
-
-async fn wait(what: &str, f: impl FnMut() -> bool) {
-    poll_until(what, Duration::from_secs(30), Duration::from_millis(2), f).await;
 }
 
 fn last_write(node: &Node) -> Option<Instant> {
@@ -66,7 +62,7 @@ async fn run() {
         .play(Some(&b.id), &album, Some(0), None)
         .await
         .unwrap();
-    wait("B playing", || {
+    poll_fast("B playing", || {
         b.status().borrow().state == PlayState::Playing
     })
     .await;
@@ -95,7 +91,7 @@ async fn run() {
         }
         let t0 = Instant::now();
         phone.resume(Some(&b.id)).await.unwrap();
-        wait("audio after resume", || first_write_after(&b, t0).is_some()).await;
+        poll_fast("audio after resume", || first_write_after(&b, t0).is_some()).await;
         resumes.push(first_write_after(&b, t0).unwrap() - t0);
     }
 
@@ -137,7 +133,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let t0 = Instant::now();
         phone.transfer(&to.id).await.unwrap();
-        wait("first sample on the new device", || {
+        poll_fast("first sample on the new device", || {
             first_write_after(to, t0).is_some()
         })
         .await;
@@ -158,10 +154,5 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    run_bench(run());
 }

@@ -15,20 +15,30 @@
 use std::time::{Duration, Instant};
 
 use tonearm::config::ControlSettings;
-use tonearm::local_api::client::Target;
+use tonearm::local_api::client::{Events, Target};
 use tonearm::local_api::schema::Request;
 use tonearm::local_api::{Event, Identity, LocalApi};
 use tonearm::player::PlayState;
 use tonearm_sim::remote::Phone;
 use tonearm_testkit::process::Home;
-use tonearm_testkit::{phone_config, poll_until, summary_line, Node};
+use tonearm_testkit::{phone_config, poll_fast, run_bench, summary_line, Node};
 
 fn stats(name: &str, v: Vec<Duration>) {
     println!("{}", summary_line(name, 48, v));
 }
 
-async fn wait(what: &str, f: impl FnMut() -> bool) {
-    poll_until(what, Duration::from_secs(30), Duration::from_millis(2), f).await;
+/// Reads the event stream until an event `want` accepts (10 s for each).
+async fn next_event(events: &mut Events, want: impl Fn(&Event) -> bool) {
+    loop {
+        let (_, ev) = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if want(&ev) {
+            return;
+        }
+    }
 }
 
 /// Waits until no sample has reached the sink for 150 ms; returns when the last one did.
@@ -48,7 +58,7 @@ async fn resume(node: &Node, target: &Target) {
         .await
         .unwrap();
     let t0 = Instant::now();
-    wait("audio after resume", || {
+    poll_fast("audio after resume", || {
         node.recording
             .lock()
             .unwrap()
@@ -101,7 +111,7 @@ async fn run() {
     })
     .await
     .unwrap();
-    wait("playing", || {
+    poll_fast("playing", || {
         node.status().borrow().state == PlayState::Playing
     })
     .await;
@@ -128,7 +138,7 @@ async fn run() {
             .await
             .unwrap();
         answered.push(t0.elapsed());
-        wait("the player paused", || {
+        poll_fast("the player paused", || {
             node.status().borrow().state == PlayState::Paused
         })
         .await;
@@ -163,28 +173,10 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(60)).await;
         let t0 = Instant::now();
         phone.pause(Some(&node.id)).await.unwrap();
-        loop {
-            let (_, ev) = tokio::time::timeout(Duration::from_secs(10), events.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            if matches!(ev, Event::Paused { .. }) {
-                event_latency.push(t0.elapsed());
-                break;
-            }
-        }
+        next_event(&mut events, |ev| matches!(ev, Event::Paused { .. })).await;
+        event_latency.push(t0.elapsed());
         phone.resume(Some(&node.id)).await.unwrap();
-        loop {
-            let (_, ev) = tokio::time::timeout(Duration::from_secs(10), events.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            if matches!(ev, Event::Playing { .. }) {
-                break;
-            }
-        }
+        next_event(&mut events, |ev| matches!(ev, Event::Playing { .. })).await;
     }
 
     println!("Local control API on loopback (Unix socket, HTTP/JSON + WebSocket events)");
@@ -201,10 +193,5 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    run_bench(run());
 }

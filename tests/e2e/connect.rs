@@ -740,7 +740,7 @@ async fn the_daemon_binary_registers_and_leaves_cleanly_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
     use tonearm::connect::DeviceOrigin;
-    use tonearm::daemon::{DaemonOptions, Started};
+    use tonearm::daemon::DaemonOptions;
 
     let s = sim().await;
     let tracks: Vec<String> = s.info().demo_tracks[..2]
@@ -757,39 +757,17 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         endpoints: tonearm_testkit::endpoints(&s),
         ..Default::default()
     };
+    // Zeroconf on (all interfaces, not advertised): the LAN device the controller wakes.
     let opts = DaemonOptions {
-        name: name.into(),
-        device_id: device_id.clone(),
-        device_type: tonearm::connect::service::DeviceType::SPEAKER,
-        playback: tonearm::services::PlaybackOptions {
-            sink: tonearm::audio::sink::SinkSpec::Null,
-            bitrate: tonearm::api::metadata::Bitrate::B160,
-            volume: u16::MAX,
-            normalisation: Default::default(),
-        },
         zeroconf: true,
-        advertise: false,
-        zeroconf_port: 0,
         zeroconf_bind: std::net::Ipv4Addr::UNSPECIFIED.into(),
-        store_credentials: false,
-        accept: None,
-        zeroconf_store: None,
+        ..tonearm_testkit::node::daemon_options(name, &device_id)
     };
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(tonearm::daemon::run(
-        config,
-        None,
-        None,
-        opts,
-        move |st| {
-            let _ = started_tx.send(st.clone());
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let started = within(30, started_rx).await.unwrap();
+    let tonearm_testkit::node::InProcessDaemon {
+        started,
+        stop: stop_tx,
+        task: daemon,
+    } = tonearm_testkit::node::spawn_daemon(config, None, opts).await;
     assert!(!started.signed_in);
     let port = started.zeroconf_port.expect("zeroconf port");
 

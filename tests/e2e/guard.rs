@@ -12,7 +12,7 @@ use librespot_protocol::connect::Cluster;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonearm::config::{Config, ControlSettings, GuardAction, GuardSettings};
-use tonearm::daemon::{DaemonOptions, Started};
+use tonearm::daemon::Started;
 use tonearm::local_api::client::Target;
 use tonearm::local_api::schema::Event;
 use tonearm_sim::remote::Phone;
@@ -63,46 +63,16 @@ impl Daemon {
             ..Default::default()
         };
         tweak(&mut config);
-        let opts = DaemonOptions {
-            name: name.into(),
-            device_id: id.clone(),
-            device_type: tonearm::connect::service::DeviceType::SPEAKER,
-            playback: tonearm::services::PlaybackOptions {
-                sink: tonearm::audio::sink::SinkSpec::Null,
-                bitrate: tonearm::api::metadata::Bitrate::B160,
-                volume: u16::MAX,
-                normalisation: Default::default(),
-            },
-            zeroconf: false,
-            advertise: false,
-            zeroconf_port: 0,
-            zeroconf_bind: std::net::Ipv4Addr::LOCALHOST.into(),
-            store_credentials: false,
-            accept: None,
-            zeroconf_store: None,
-        };
+        let opts = tonearm_testkit::node::daemon_options(name, &id);
         let credentials = tonearm_testkit::premium_credentials(s);
-        let (started_tx, started_rx) = oneshot::channel::<Started>();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let d = tonearm_testkit::node::spawn_daemon(config, Some(credentials), opts).await;
+        let (started, stop_tx) = (d.started, d.stop);
+        // A failing daemon panics on its task, so the failure shows in the test output.
         let task = tokio::spawn(async move {
-            let r = tonearm::daemon::run(
-                config,
-                Some(credentials),
-                None,
-                opts,
-                move |st| {
-                    let _ = started_tx.send(st.clone());
-                },
-                async move {
-                    let _ = stop_rx.await;
-                },
-            )
-            .await;
-            if let Err(e) = r {
+            if let Ok(Err(e)) = d.task.await {
                 panic!("daemon failed: {e}");
             }
         });
-        let started = within(30, started_rx).await.unwrap();
         Daemon {
             id,
             started,
@@ -331,25 +301,12 @@ async fn a_device_allowed_by_id_is_left_alone() {
 /// its screen.
 #[test]
 fn the_tui_pauses_an_intruder_and_shows_it() {
-    use tonearm_testkit::process::{
-        account_in, endpoint_args, output_with_stdin, Home, SimProcess,
-    };
+    use tonearm_testkit::process::SignedIn;
     const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
     if !tonearm_testkit::require_tool("tmux", "the TUI runs in a tmux pane") {
         return;
     }
-    let home = Home::new(BIN);
-    let mut sim_cmd = home.command();
-    sim_cmd.arg("sim");
-    let sim = SimProcess::spawn(sim_cmd);
-    let args = endpoint_args(&sim.info);
-    let (user, password) = account_in(&sim.info, "premium");
-    let mut login = home.command();
-    login
-        .args(&args)
-        .args(["login", "--username", &user, "--password-stdin"]);
-    let out = output_with_stdin(&mut login, Some(&format!("{password}\n")));
-    assert!(out.status.success(), "login: {out:?}");
+    let (home, sim, args, user, password) = SignedIn::start(BIN).into_parts();
     std::fs::create_dir_all(home.path().join("config/tonearm")).unwrap();
     std::fs::write(
         home.path().join("config/tonearm/config.toml"),

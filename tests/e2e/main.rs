@@ -28,6 +28,7 @@ mod signin;
 mod sim_connect;
 mod state_files;
 mod transient;
+mod trust;
 mod tui;
 mod ui_config;
 mod webapi;

@@ -11,33 +11,15 @@ use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm_sim::SimConfig;
 
 use crate::audio::{id_of, loader, reference_pcm};
-use tonearm_testkit::Tape;
+use tonearm_testkit::{player_errors, recv_until, Tape};
 
-use crate::common::{sim_with, within};
+use crate::common::sim_with;
 
 fn config() -> PlayerConfig {
     PlayerConfig {
         initial_volume: u16::MAX,
         ..PlayerConfig::default()
     }
-}
-
-async fn until(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
-    mut f: impl FnMut(&PlayerEvent) -> bool,
-) -> Vec<PlayerEvent> {
-    let mut seen = Vec::new();
-    within(60, async {
-        while let Some(ev) = events.recv().await {
-            let done = f(&ev);
-            seen.push(ev);
-            if done {
-                break;
-            }
-        }
-    })
-    .await;
-    seen
 }
 
 fn read_wav_i16(path: &std::path::Path) -> Vec<i16> {
@@ -68,7 +50,7 @@ async fn wav_output_is_the_decoded_source_and_tracks_join_gaplessly() {
     let t0 = s.info().demo_tracks[0].uri.clone();
     let t1 = s.info().demo_tracks[1].uri.clone();
     player.load(vec![id_of(&t0), id_of(&t1)], 0, 0, true);
-    let seen = until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    let seen = recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
     let changed = seen
         .iter()
         .filter(|e| matches!(e, PlayerEvent::TrackChanged(_)))
@@ -115,16 +97,8 @@ async fn refused_key_is_skipped_and_playback_goes_on() {
         0,
         true,
     );
-    let seen = until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
-    let errors: Vec<_> = seen
-        .iter()
-        .filter_map(|e| match e {
-            PlayerEvent::Error {
-                reason, skipped, ..
-            } => Some((reason.clone(), *skipped)),
-            _ => None,
-        })
-        .collect();
+    let seen = recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    let errors = player_errors(&seen);
     assert_eq!(errors.len(), 2, "{seen:?}");
     assert!(errors.iter().all(|(_, skipped)| *skipped));
     assert!(errors[0].0.contains("decryption key"), "{errors:?}");
@@ -146,10 +120,13 @@ async fn pause_and_resume_lose_nothing() {
     );
     let uri = s.info().demo_tracks[6].uri.clone();
     player.load(vec![id_of(&uri)], 0, 0, true);
-    until(&mut events, |e| matches!(e, PlayerEvent::TrackChanged(_))).await;
+    recv_until(&mut events, 60, |e| {
+        matches!(e, PlayerEvent::TrackChanged(_))
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     player.pause();
-    until(&mut events, |e| matches!(e, PlayerEvent::Paused { .. })).await;
+    recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::Paused { .. })).await;
     let during = out.lock().unwrap().samples.len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -158,7 +135,7 @@ async fn pause_and_resume_lose_nothing() {
         "nothing written while paused"
     );
     player.play();
-    until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
     player.shutdown().await;
     assert!(out.lock().unwrap().samples == reference_pcm(&s, &uri, 1));
 }
@@ -178,7 +155,10 @@ async fn seeks_land_within_20_ms() {
     let reference = reference_pcm(&s, &uri, 1);
     // Start part-way through.
     player.load(vec![id_of(&uri)], 0, 4_000, true);
-    until(&mut events, |e| matches!(e, PlayerEvent::TrackChanged(_))).await;
+    recv_until(&mut events, 60, |e| {
+        matches!(e, PlayerEvent::TrackChanged(_))
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let first: Vec<f32> = out.lock().unwrap().samples[..4096].to_vec();
     let start: usize = 4_000 * 44_100 / 1000 * 2;
@@ -188,11 +168,11 @@ async fn seeks_land_within_20_ms() {
         .expect("the first samples are the audio at 4 s ± 20 ms");
     assert!(found.abs_diff(start) <= 1764);
     player.seek(9_000);
-    let seen = until(&mut events, |e| matches!(e, PlayerEvent::Seeked { .. })).await;
+    let seen = recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::Seeked { .. })).await;
     let Some(PlayerEvent::Seeked { position_ms }) = seen.last() else {
         unreachable!()
     };
     assert!(position_ms.abs_diff(9_000) <= 20, "{position_ms}");
-    until(&mut events, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
+    recv_until(&mut events, 60, |e| matches!(e, PlayerEvent::EndOfQueue)).await;
     player.shutdown().await;
 }

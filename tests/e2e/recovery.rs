@@ -874,35 +874,23 @@ impl Drop for Pane {
     }
 }
 
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The TUI signed in with stored credentials; the credentials are revoked at the server and
-/// the AP connection dropped: the TUI goes back to the sign-in screen (it does not retry
-/// every 30 s forever).
-#[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_credentials_put_the_tui_back_on_the_sign_in_screen() {
-    if !tmux_available() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "tmux is required on CI (scripts/setup.sh test installs it)"
-        );
-        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
-        return;
+/// The TUI signed in to `sim` with stored credentials in a tmux pane (`extra`: the rest of
+/// its shell command line), once its library is on screen. `None` (the test returns) without
+/// tmux, a failure under `CI=true`.
+async fn signed_in_tui(sim: &SimProc, extra: &str) -> Option<(tempfile::TempDir, Pane)> {
+    if !tonearm_testkit::require_tool(
+        "tmux",
+        "the TUI recovery tests run the TUI in a tmux pane (scripts/setup.sh test installs it)",
+    ) {
+        return None;
     }
-    let sim = SimProc::start().await;
     let home = tempfile::tempdir().expect("home");
     for sub in ["config", "cache", "state"] {
         std::fs::create_dir_all(home.path().join(sub)).expect("dirs");
     }
-    login(&sim, home.path());
+    login(sim, home.path());
     let line = format!(
-        "TERM=xterm-256color {} {} --sink null",
+        "TERM=xterm-256color {} {} --sink null{extra}",
         env!("CARGO_BIN_EXE_tonearm"),
         sim.endpoint_args().join(" ")
     );
@@ -911,6 +899,19 @@ async fn revoked_credentials_put_the_tui_back_on_the_sign_in_screen() {
         s.contains("Demo Mix")
     })
     .await;
+    Some((home, pane))
+}
+
+/// The TUI signed in with stored credentials; the credentials are revoked at the server and
+/// the AP connection dropped: the TUI goes back to the sign-in screen (it does not retry
+/// every 30 s forever).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_put_the_tui_back_on_the_sign_in_screen() {
+    let sim = SimProc::start().await;
+    let Some((home, pane)) = signed_in_tui(&sim, "").await else {
+        return;
+    };
 
     let base = sim.base();
     tonearm_sim::admin::fault(&base, Fault::RevokeCredentials)
@@ -933,31 +934,12 @@ async fn revoked_credentials_put_the_tui_back_on_the_sign_in_screen() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_comes_back_after_the_simulator_restarts() {
-    if !tmux_available() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "tmux is required on CI (scripts/setup.sh test installs it)"
-        );
-        eprintln!("skipped: tmux is not installed (scripts/setup.sh test installs it)");
-        return;
-    }
     const TUI: &str = "Recovery TUI";
     let mut sim = SimProc::start().await;
-    let home = tempfile::tempdir().expect("home");
-    for sub in ["config", "cache", "state"] {
-        std::fs::create_dir_all(home.path().join(sub)).expect("dirs");
-    }
-    login(&sim, home.path());
-    let line = format!(
-        "TERM=xterm-256color {} {} --device-name '{TUI}' --sink null; echo TUI-EXIT=$?",
-        env!("CARGO_BIN_EXE_tonearm"),
-        sim.endpoint_args().join(" ")
-    );
-    let pane = Pane::start(home.path(), &line);
-    pane.wait_for("the library", home.path(), Duration::from_secs(60), |s| {
-        s.contains("Demo Mix")
-    })
-    .await;
+    let extra = format!(" --device-name '{TUI}'; echo TUI-EXIT=$?");
+    let Some((home, pane)) = signed_in_tui(&sim, &extra).await else {
+        return;
+    };
     play_through_an_outage(&mut sim, home.path(), TUI, || {
         !pane.screen().contains("TUI-EXIT=")
     })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tonearm_sim::remote::{Phone, PhoneConfig};
-use tonearm_testkit::process::{account_in, endpoint_args, output_with_stdin, Home, SimProcess};
+use tonearm_testkit::process::{Home, SignedIn};
 use tonearm_testkit::require_tool;
 use tonearm_testkit::tmux::{clock_seconds, clock_times, Tmux};
 
@@ -70,18 +70,7 @@ fn kill_9_while_paused_after_a_seek_restores_track_position_volume_and_queue() {
     ) {
         return;
     }
-    let home = Home::new(BIN);
-    let mut sim_cmd = home.command();
-    sim_cmd.arg("sim");
-    let sim = SimProcess::spawn(sim_cmd);
-    let args = endpoint_args(&sim.info);
-    let (user, password) = account_in(&sim.info, "premium");
-    let mut login = home.command();
-    login
-        .args(&args)
-        .args(["login", "--username", &user, "--password-stdin"]);
-    let out = output_with_stdin(&mut login, Some(&format!("{password}\n")));
-    assert!(out.status.success(), "login: {out:?}");
+    let (home, sim, args, user, password) = SignedIn::start(BIN).into_parts();
     let tracks: Vec<(String, String, u64)> = sim.info["demo_tracks"]
         .as_array()
         .expect("demo tracks")

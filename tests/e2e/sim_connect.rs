@@ -15,6 +15,29 @@ async fn phone_cli(home: &Home, args: Vec<String>) -> std::process::Output {
         .unwrap()
 }
 
+/// `tonearm sim phone --sim BASE --username alice ARGS…`.
+async fn alice_cli(home: &Home, base: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--sim", base, "--username", "alice"];
+    all.extend_from_slice(args);
+    phone_cli(home, all.into_iter().map(String::from).collect()).await
+}
+
+/// Its stdout, once it is known to have succeeded.
+fn succeeded(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Its stderr, once it is known to have failed.
+fn failed(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test]
 async fn sim_phone_cli_lists_devices_and_sends_commands() {
     let home = Home::new(env!("CARGO_BIN_EXE_tonearm"));
@@ -31,20 +54,8 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
         .await
         .unwrap();
 
-    let out = phone_cli(
-        &home,
-        ["--sim", &base, "--username", "alice", "devices"]
-            .map(String::from)
-            .to_vec(),
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let devices: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let out = succeeded(alice_cli(&home, &base, &["devices"]).await);
+    let devices: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -55,61 +66,23 @@ async fn sim_phone_cli_lists_devices_and_sends_commands() {
     assert_eq!(k["id"], kitchen.device_id());
 
     // The Kitchen "device" refuses commands: a clear error and a failing exit status.
-    let out = phone_cli(
-        &home,
-        [
-            "--sim",
-            &base,
-            "--username",
-            "alice",
-            "--device",
-            "kitchen",
-            "pause",
-        ]
-        .map(String::from)
-        .to_vec(),
-    )
-    .await;
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = alice_cli(&home, &base, &["--device", "kitchen", "pause"]).await;
+    let err = failed(&out);
     assert!(err.contains("502") && err.contains("refused"), "{err}");
 
     // Status with nothing active.
-    let out = phone_cli(
-        &home,
-        ["--sim", &base, "--username", "alice", "status"]
-            .map(String::from)
-            .to_vec(),
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = succeeded(alice_cli(&home, &base, &["status"]).await);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(status["active_device_id"].is_null(), "{status}");
     assert_eq!(status["is_playing"], false);
 
     // No active device, no target: says so.
-    let out = phone_cli(
-        &home,
-        ["--sim", &base, "--username", "alice", "next"]
-            .map(String::from)
-            .to_vec(),
-    )
-    .await;
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no active device"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = failed(&alice_cli(&home, &base, &["next"]).await);
+    assert!(err.contains("no active device"), "{err}");
 
     // Without --sim: a clear error.
-    let out = phone_cli(&home, vec!["devices".into()]).await;
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--sim"));
+    let err = failed(&phone_cli(&home, vec!["devices".into()]).await);
+    assert!(err.contains("--sim"), "{err}");
 
     // The CLI phones deregistered themselves; the library phone is still listed.
     let mut kitchen = kitchen;

@@ -17,6 +17,7 @@ use tonearm::player::spotify::SpotifyLoader;
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
 use tonearm::session::{Credentials, Session};
 use tonearm_sim::{Fault, LimitedService, RateLimit, SimConfig};
+use tonearm_testkit::{player_errors, recv_until};
 
 use crate::common::{config, sim_with, within};
 
@@ -77,25 +78,6 @@ fn null_player(l: SpotifyLoader) -> (Player, tokio::sync::mpsc::UnboundedReceive
     )
 }
 
-async fn until(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
-    secs: u64,
-    f: impl Fn(&PlayerEvent) -> bool,
-) -> Vec<PlayerEvent> {
-    let mut seen = Vec::new();
-    within(secs, async {
-        while let Some(ev) = events.recv().await {
-            let done = f(&ev);
-            seen.push(ev);
-            if done {
-                break;
-            }
-        }
-    })
-    .await;
-    seen
-}
-
 #[tokio::test]
 async fn a_15_s_retry_after_on_spclient_is_waited_out_and_the_track_plays() {
     let s = sim_with(SimConfig::default()).await;
@@ -114,7 +96,7 @@ async fn a_15_s_retry_after_on_spclient_is_waited_out_and_the_track_plays() {
     let t1 = s.info().demo_tracks[1].uri.clone();
     let started = Instant::now();
     player.load(vec![id_of(&t0), id_of(&t1)], 0, 0, true);
-    let seen = until(
+    let seen = recv_until(
         &mut events,
         60,
         |e| matches!(e, PlayerEvent::TrackChanged(t) if t.id == id_of(&t0)),
@@ -177,19 +159,11 @@ async fn the_keyless_account_gets_one_plain_message_and_the_queue_is_not_skipped
     let ids: Vec<SpotifyId> = s.info().demo_tracks.iter().map(|t| id_of(&t.uri)).collect();
     assert!(ids.len() >= 4, "enough tracks to skip through");
     player.load(ids, 0, 0, true);
-    let seen = until(&mut events, 60, |e| {
+    let seen = recv_until(&mut events, 60, |e| {
         matches!(e, PlayerEvent::Error { skipped: false, .. })
     })
     .await;
-    let errors: Vec<_> = seen
-        .iter()
-        .filter_map(|e| match e {
-            PlayerEvent::Error {
-                reason, skipped, ..
-            } => Some((reason.clone(), *skipped)),
-            _ => None,
-        })
-        .collect();
+    let errors = player_errors(&seen);
     assert_eq!(errors.len(), 1, "one message: {errors:?}");
     assert!(
         errors[0]

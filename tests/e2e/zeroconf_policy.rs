@@ -90,6 +90,19 @@ async fn raw(addr: SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A form `POST /` with the `Host` header `host`, over [`raw`]: the whole answer.
+async fn form_post(addr: SocketAddr, host: &str, body: &str) -> String {
+    let head = "Content-Type: application/x-www-form-urlencoded";
+    raw(
+        addr,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\n{head}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await
+}
+
 fn refused_by_policy(status: u16, json: &Value) -> bool {
     status == 200
         && json["status"] == 102
@@ -215,14 +228,7 @@ async fn add_user_needs_post_and_a_local_host_name() {
         "attacker.example:80",
         "127.0.0.1.nip.io",
     ] {
-        let resp = raw(
-            addr,
-            &format!(
-                "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-        .await;
+        let resp = form_post(addr, host, &body).await;
         assert!(resp.starts_with("HTTP/1.1 403"), "{host}: {resp}");
         assert!(resp.contains("ERROR-FORBIDDEN-HOST"), "{resp}");
     }
@@ -249,14 +255,7 @@ async fn add_user_needs_post_and_a_local_host_name() {
         assert!(resp.starts_with("HTTP/1.1 200"), "{host}: {resp}");
     }
     // And the POST from a proper host goes through.
-    let resp = raw(
-        addr,
-        &format!(
-            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-    .await;
+    let resp = form_post(addr, &addr.to_string(), &body).await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"status\":101"), "{resp}");
     assert!(within(10, rx.recv()).await.is_some());
@@ -439,92 +438,123 @@ async fn alice_stored(sim: &tonearm_sim::Simulator) -> Credentials {
     c
 }
 
+/// The demo account's daemon (signed in by `tonearm login`, with `extra` flags) playing the
+/// demo album, started from that account's phone; the main store entry as it was before the
+/// daemon started.
+struct Playing {
+    s: tonearm_sim::Simulator,
+    home: Home,
+    daemon: Running,
+    addr: SocketAddr,
+    owner: Phone,
+    stored_before: Vec<u8>,
+}
+
+impl Playing {
+    async fn start(extra: &[&str]) -> Playing {
+        let s = sim().await;
+        let home = logged_in_home(&s, "tonearm-demo", "tonearm-demo-pass");
+        let stored_before = std::fs::read(home.path().join(MAIN_CREDS)).unwrap();
+        let (daemon, addr) = spawn_daemon(&s, &home, extra);
+        let owner = start_playing(&s, &home).await;
+        Playing {
+            s,
+            home,
+            daemon,
+            addr,
+            owner,
+            stored_before,
+        }
+    }
+
+    /// Alice's phone hands her stored credentials to the daemon: the HTTP status and answer.
+    async fn alice_hands_over(&self) -> (u16, Value) {
+        let alice = alice_stored(&self.s).await;
+        hand_over(
+            &http(),
+            self.addr,
+            "alice",
+            alice.auth_type.as_u32(),
+            &alice.auth_data,
+        )
+        .await
+    }
+
+    /// `tonearm login`'s entry is what it was before the daemon started.
+    fn main_store_untouched(&self) {
+        let now = std::fs::read(self.home.path().join(MAIN_CREDS)).unwrap();
+        assert_eq!(now, self.stored_before);
+    }
+}
+
+const MAIN_CREDS: &str = "state/tonearm/credentials.json";
+const ZEROCONF_CREDS: &str = "state/tonearm/zeroconf-credentials.json";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn another_accounts_phone_is_refused_by_default_and_the_daemon_plays_on() {
-    let s = sim().await;
-    let home = logged_in_home(&s, "tonearm-demo", "tonearm-demo-pass");
-    let main_creds = home.path().join("state/tonearm/credentials.json");
-    let stored_before = std::fs::read(&main_creds).unwrap();
-    let (daemon, addr) = spawn_daemon(&s, &home, &["--store-credentials"]);
-    let owner = start_playing(&s, &home).await;
-
-    let alice = alice_stored(&s).await;
-    let (st, json) = hand_over(
-        &http(),
-        addr,
-        "alice",
-        alice.auth_type.as_u32(),
-        &alice.auth_data,
-    )
-    .await;
+    let p = Playing::start(&["--store-credentials"]).await;
+    let (st, json) = p.alice_hands_over().await;
     assert!(refused_by_policy(st, &json), "{st} {json}");
     // Three seconds later: still the owner's, still playing, not in Alice's list.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    wait_status(&owner, 5, "the daemon still playing", playing_here).await;
-    assert!(listed(&owner).await, "still in the owner's device list");
-    let alice_phone = phone_of(&s, "alice").await;
+    wait_status(&p.owner, 5, "the daemon still playing", playing_here).await;
+    assert!(listed(&p.owner).await, "still in the owner's device list");
+    let alice_phone = phone_of(&p.s, "alice").await;
     assert!(!listed(&alice_phone).await, "not in Alice's device list");
     assert_eq!(
-        get_info(&http(), addr, None).await["activeUser"],
+        get_info(&http(), p.addr, None).await["activeUser"],
         "tonearm-demo"
     );
-    assert_eq!(std::fs::read(&main_creds).unwrap(), stored_before);
-    assert!(!home
-        .path()
-        .join("state/tonearm/zeroconf-credentials.json")
-        .exists());
-    let log = home.log();
+    p.main_store_untouched();
+    assert!(!p.home.path().join(ZEROCONF_CREDS).exists());
+    let log = p.home.log();
     assert!(
         log.contains("refused by the accept policy (same-account)"),
         "{log}"
     );
     assert!(log.contains("user=alice"), "{log}");
     alice_phone.close().await;
-    owner.close().await;
-    drop(daemon);
-    s.shutdown().await;
+    p.owner.close().await;
+    drop(p.daemon);
+    p.s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_accept_any_the_same_handover_switches_accounts() {
-    let s = sim().await;
-    let home = logged_in_home(&s, "tonearm-demo", "tonearm-demo-pass");
-    let main_creds = home.path().join("state/tonearm/credentials.json");
-    let stored_before = std::fs::read(&main_creds).unwrap();
-    let (daemon, addr) = spawn_daemon(
-        &s,
-        &home,
-        &["--zeroconf-accept", "any", "--store-credentials"],
-    );
-    let owner = start_playing(&s, &home).await;
-
-    let alice = alice_stored(&s).await;
-    let (st, json) = hand_over(
-        &http(),
-        addr,
-        "alice",
-        alice.auth_type.as_u32(),
-        &alice.auth_data,
+    let p = Playing::start(&["--zeroconf-accept", "any", "--store-credentials"]).await;
+    let (st, json) = p.alice_hands_over().await;
+    assert_eq!((st, json["status"].clone()), (200, 101.into()), "{json}");
+    let alice_phone = phone_of(&p.s, "alice").await;
+    wait_listed(
+        &alice_phone,
+        60,
+        true,
+        "the daemon in Alice's list",
+        &p.home,
     )
     .await;
-    assert_eq!((st, json["status"].clone()), (200, 101.into()), "{json}");
-    let alice_phone = phone_of(&s, "alice").await;
-    wait_listed(&alice_phone, 60, true, "the daemon in Alice's list", &home).await;
     wait_listed(
-        &owner,
+        &p.owner,
         30,
         false,
         "the daemon gone from the owner's list",
-        &home,
+        &p.home,
     )
     .await;
-    assert_eq!(get_info(&http(), addr, None).await["activeUser"], "alice");
+    assert_eq!(get_info(&http(), p.addr, None).await["activeUser"], "alice");
     // Alice's credentials went to their own entry; `tonearm login`'s are untouched.
-    let zc = std::fs::read_to_string(home.path().join("state/tonearm/zeroconf-credentials.json"))
+    let zc = std::fs::read_to_string(p.home.path().join(ZEROCONF_CREDS))
         .expect("the handed-over credentials are stored");
     assert!(zc.contains("\"alice\""), "{zc}");
-    assert_eq!(std::fs::read(&main_creds).unwrap(), stored_before);
+    p.main_store_untouched();
     alice_phone.close().await;
+    let Playing {
+        s,
+        home,
+        daemon,
+        owner,
+        ..
+    } = p;
     owner.close().await;
     drop(daemon);
     // `tonearm logout` removes both entries.
@@ -532,21 +562,22 @@ async fn with_accept_any_the_same_handover_switches_accounts() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("zeroconf-credentials.json"), "{said}");
-    assert!(!main_creds.exists());
-    assert!(!home
-        .path()
-        .join("state/tonearm/zeroconf-credentials.json")
-        .exists());
+    assert!(!home.path().join(MAIN_CREDS).exists());
+    assert!(!home.path().join(ZEROCONF_CREDS).exists());
     s.shutdown().await;
 }
 
 /// Forged logins and hostile fields against the signed-in daemon (default policy).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forged_logins_leave_the_session_playing_and_forge_no_log_lines() {
-    let s = sim().await;
-    let home = logged_in_home(&s, "tonearm-demo", "tonearm-demo-pass");
-    let (daemon, addr) = spawn_daemon(&s, &home, &[]);
-    let owner = start_playing(&s, &home).await;
+    let Playing {
+        s,
+        home,
+        daemon,
+        addr,
+        owner,
+        ..
+    } = Playing::start(&[]).await;
     let http = http();
 
     // The owner's user name with garbage credentials passes the policy, is tried on a session

@@ -7,5 +7,5 @@
 //! Tests of a single file stay beside it (inline, or in `foo/tests.rs` when long).
 
 pub(crate) mod ap;
-mod connect;
+pub(crate) mod connect;
 mod http;

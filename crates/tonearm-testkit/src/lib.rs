@@ -33,8 +33,8 @@ use tonearm::session::{Credentials, Session, SessionConfig};
 use tonearm_sim::{SimAccount, SimConfig, Simulator};
 
 pub use measure::{
-    cpu_percent, cpu_seconds, median, ms, percentile, poll_until, summary, summary_line, vm_mib,
-    Summary,
+    cpu_percent, cpu_seconds, median, ms, percentile, poll_fast, poll_until, run_bench, summary,
+    summary_line, vm_mib, Summary,
 };
 pub use node::{Node, NodeOptions};
 pub use sink::{Recording, Tape};
@@ -122,6 +122,39 @@ pub async fn within<T>(secs: u64, fut: impl std::future::Future<Output = T>) -> 
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .expect("timed out")
+}
+
+/// Receives from `events` until one satisfies `f` (or the channel closes); everything received,
+/// that one last. Panics after `secs`.
+pub async fn recv_until<T>(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    secs: u64,
+    mut f: impl FnMut(&T) -> bool,
+) -> Vec<T> {
+    let mut seen = Vec::new();
+    within(secs, async {
+        while let Some(ev) = events.recv().await {
+            let done = f(&ev);
+            seen.push(ev);
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+/// The player's error events among `seen` (from [`recv_until`]): (reason, skipped), in order.
+pub fn player_errors(seen: &[tonearm::player::PlayerEvent]) -> Vec<(String, bool)> {
+    seen.iter()
+        .filter_map(|e| match e {
+            tonearm::player::PlayerEvent::Error {
+                reason, skipped, ..
+            } => Some((reason.clone(), *skipped)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Polls `f` every 20 ms until it holds; panics naming `what` after `secs`.

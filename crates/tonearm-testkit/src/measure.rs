@@ -1,6 +1,6 @@
 //! Measuring helpers for the benches (and the odd test): milliseconds, percentiles and a
 //! median/p10/p90/max summary of durations, and CPU time and memory of a process read from
-//! `/proc` (Linux), the bench summary line and a fast poll. Depends on std and tokio.
+//! `/proc` (Linux), the bench summary line, a fast poll and the benches' runtime. Depends on std and tokio.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
@@ -106,6 +106,22 @@ pub async fn poll_until(what: &str, limit: Duration, every: Duration, mut f: imp
         assert!(t.elapsed() < limit, "timed out: {what}");
         tokio::time::sleep(every).await;
     }
+}
+
+/// [`poll_until`] as the latency benches use it: every 2 ms, for at most 30 s.
+pub async fn poll_fast(what: &str, f: impl FnMut() -> bool) {
+    poll_until(what, Duration::from_secs(30), Duration::from_millis(2), f).await;
+}
+
+/// Runs a bench's async body on the runtime the latency benches share (multi-threaded, four
+/// workers: the simulator, the receivers and the phone all run in the bench process).
+pub fn run_bench<F: std::future::Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body)
 }
 
 #[cfg(test)]

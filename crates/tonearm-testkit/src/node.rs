@@ -1,7 +1,9 @@
 //! A whole signed-in tonearm Connect device in one call, as the e2e Connect tests and the
 //! Connect bench need it: the premium account's session, [`Services`] over a real-time
 //! [`Tape`], the Connect service registered under a device name, and the command loop that
-//! carries every phone command to the player (what the daemon does) and reports it.
+//! carries every phone command to the player (what the daemon does) and reports it. Also the
+//! options of an in-process headless daemon ([`daemon_options`]) and the daemon itself run on
+//! a task ([`spawn_daemon`]).
 //!
 //! The command loop is the one place here that turns a Connect command into player
 //! operations; keep it the only one. Depends on `tonearm` (services, connect, player) and the
@@ -158,5 +160,69 @@ pub fn tape_playback() -> PlaybackOptions {
         bitrate: Bitrate::B160,
         volume: u16::MAX,
         normalisation: Default::default(),
+    }
+}
+
+/// The options of a headless daemon (`tonearm::daemon::run`) as the in-process tests run it: a
+/// speaker called `name` with device id `id`, the null sink at 160 kbit/s and full volume;
+/// zeroconf off (bound to 127.0.0.1, never advertised) unless the caller turns it on.
+pub fn daemon_options(name: &str, id: &str) -> tonearm::daemon::DaemonOptions {
+    tonearm::daemon::DaemonOptions {
+        name: name.into(),
+        device_id: id.into(),
+        device_type: tonearm::connect::service::DeviceType::SPEAKER,
+        playback: PlaybackOptions {
+            sink: SinkSpec::Null,
+            bitrate: Bitrate::B160,
+            volume: u16::MAX,
+            normalisation: Default::default(),
+        },
+        zeroconf: false,
+        advertise: false,
+        zeroconf_port: 0,
+        zeroconf_bind: std::net::Ipv4Addr::LOCALHOST.into(),
+        store_credentials: false,
+        accept: None,
+        zeroconf_store: None,
+    }
+}
+
+/// A headless daemon running in-process: what it reported once up, and how to stop it.
+pub struct InProcessDaemon {
+    pub started: tonearm::daemon::Started,
+    /// Send (or drop) to stop it.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// `tonearm::daemon::run`'s result.
+    pub task: tokio::task::JoinHandle<Result<(), tonearm::daemon::DaemonError>>,
+}
+
+/// Runs `tonearm::daemon::run` on a task with `config`, `credentials` (`None`: it waits for a
+/// zeroconf login) and `opts`, and waits (30 s at most) until it is up.
+pub async fn spawn_daemon(
+    config: Config,
+    credentials: Option<Credentials>,
+    opts: tonearm::daemon::DaemonOptions,
+) -> InProcessDaemon {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(tonearm::daemon::run(
+        config,
+        credentials,
+        None,
+        opts,
+        move |st| {
+            let _ = started_tx.send(st.clone());
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let started = crate::within(30, started_rx)
+        .await
+        .expect("the daemon is up (or it failed: see its task)");
+    InProcessDaemon {
+        started,
+        stop,
+        task,
     }
 }

@@ -2,8 +2,9 @@
 //! directories, TMPDIR and the credential file all inside a temporary directory, no Secret
 //! Service, no inherited `TONEARM_*` settings), [`SimProcess`] runs `tonearm sim` as a child
 //! process and reads the self-description it prints, and [`endpoint_args`] turns that
-//! description into the command-line flags that point the client at it; [`Running`] is a child
-//! whose output lines a test waits for.
+//! description into the command-line flags that point the client at it; [`SignedIn`] is a home
+//! logged in to such a simulator (on this host or inside a test's network namespace);
+//! [`Running`] is a child whose output lines a test waits for.
 //!
 //! The binary's path comes from the caller (`env!("CARGO_BIN_EXE_tonearm")` exists only in the
 //! root package's tests and benches). Depends on std, serde_json and tempfile.
@@ -69,6 +70,22 @@ impl Home {
         c
     }
 
+    /// The binary with this home's environment, run inside the network namespace `ns`
+    /// (`ip netns exec` keeps the environment).
+    pub fn command_in(&self, ns: &crate::netns::Netns) -> Command {
+        let mut c = ns.command(&self.bin);
+        c.envs(self.envs());
+        for k in Home::CLEARED {
+            c.env_remove(k);
+        }
+        c
+    }
+
+    /// The binary's path.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// The control API's socket (its default place under this home).
     pub fn control_socket(&self) -> PathBuf {
         self.path().join("run/tonearm/control.sock")
@@ -95,9 +112,15 @@ pub struct SimProcess {
 impl SimProcess {
     /// Runs `command` (the binary with `sim` and its options) with stdout piped and waits for
     /// the first line, the simulator's self-description. `--listen 127.0.0.1` is added.
-    pub fn spawn(mut command: Command) -> SimProcess {
+    pub fn spawn(command: Command) -> SimProcess {
+        SimProcess::spawn_on(command, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// [`SimProcess::spawn`] listening on `listen` instead: a namespace's veth address, so
+    /// processes on both sides of a [`crate::netns::NetnsPair`] reach it.
+    pub fn spawn_on(mut command: Command, listen: std::net::IpAddr) -> SimProcess {
         let mut child = command
-            .args(["--listen", "127.0.0.1"])
+            .args(["--listen", &listen.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -245,6 +268,62 @@ impl Home {
     /// in this home's environment.
     pub fn tmux(&self, size: (u16, u16), command: &str) -> crate::tmux::Tmux {
         crate::tmux::Tmux::start(self.path(), self.envs(), &Home::CLEARED, size, command)
+    }
+}
+
+/// A home signed in by `tonearm login` to a `tonearm sim` child process (run in that home) as
+/// the simulator's first premium account: where the TUI tests start.
+pub struct SignedIn {
+    pub home: Home,
+    pub sim: SimProcess,
+    /// [`endpoint_args`] of the simulator.
+    pub args: Vec<String>,
+    pub user: String,
+    pub password: String,
+}
+
+impl SignedIn {
+    /// The simulator on 127.0.0.1, all on this host.
+    pub fn start(bin: impl Into<PathBuf>) -> SignedIn {
+        SignedIn::start_where(bin.into(), None)
+    }
+
+    /// The simulator and the login inside the namespace `ns`, the simulator listening on its
+    /// veth address (so the other side of the pair reaches it too).
+    pub fn start_in(bin: impl Into<PathBuf>, ns: &crate::netns::Netns) -> SignedIn {
+        SignedIn::start_where(bin.into(), Some(ns))
+    }
+
+    /// (home, simulator, endpoint flags, user, password), to bind at once.
+    pub fn into_parts(self) -> (Home, SimProcess, Vec<String>, String, String) {
+        (self.home, self.sim, self.args, self.user, self.password)
+    }
+
+    fn start_where(bin: PathBuf, ns: Option<&crate::netns::Netns>) -> SignedIn {
+        let home = Home::new(bin);
+        let command = |home: &Home| match ns {
+            Some(ns) => home.command_in(ns),
+            None => home.command(),
+        };
+        let mut sim_cmd = command(&home);
+        sim_cmd.arg("sim");
+        let listen = ns.map_or(std::net::Ipv4Addr::LOCALHOST, |ns| ns.addr());
+        let sim = SimProcess::spawn_on(sim_cmd, listen.into());
+        let args = endpoint_args(&sim.info);
+        let (user, password) = account_in(&sim.info, "premium");
+        let mut login = command(&home);
+        login
+            .args(&args)
+            .args(["login", "--username", &user, "--password-stdin"]);
+        let out = output_with_stdin(&mut login, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "login: {out:?}");
+        SignedIn {
+            home,
+            sim,
+            args,
+            user,
+            password,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Starts a server whose socket lives in `dir`, with one `cols`×`rows` session running
+    /// Starts a server whose socket (a new one each time) lives in `dir`, with one `cols`×`rows` session running
     /// `command` (a shell command line) in this process's environment plus `envs`, less the
     /// variables named in `cleared`. The pane stays after the command ends, so its last screen
     /// can still be read. (tmux sets `TERM` in the pane itself: set it in `command`.)
@@ -33,8 +33,13 @@ impl Tmux {
         K: AsRef<std::ffi::OsStr>,
         V: AsRef<std::ffi::OsStr>,
     {
+        // A socket of its own for every server: a test that starts the TUI again in the same
+        // directory must not reach the previous server while it is still exiting ("server
+        // exited unexpectedly").
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = Tmux {
-            socket: dir.join("tmux.sock"),
+            socket: dir.join(format!("tmux-{n}.sock")),
         };
         let (cols, rows) = (cols.to_string(), rows.to_string());
         let mut c = t.cmd();

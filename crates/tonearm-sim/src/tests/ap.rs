@@ -43,7 +43,9 @@ async fn start(cfg: SimConfig) -> Simulator {
 
 /// How the test client's handshake ended when it did not produce a session.
 #[derive(Debug, PartialEq)]
-enum HsFail {
+pub(crate) enum HsFail {
+    /// No answer to the hello within the time given.
+    NoAnswer,
     BadSignature,
     /// Plaintext APResponseMessage{login_failed}.
     LoginFailed(ErrorCode),
@@ -51,7 +53,9 @@ enum HsFail {
     Closed,
 }
 
-struct Client {
+/// The simulator tests' AP client after the handshake (also the fault tests' `Ap`, which adds
+/// its own helpers in `faults/tests/client.rs`).
+pub(crate) struct Client {
     read: OwnedReadHalf,
     write: OwnedWriteHalf,
     enc: Encoder,
@@ -64,7 +68,7 @@ fn verifying_key(info: &ApKeyInfo) -> VerifyingKey<Sha1> {
     VerifyingKey::new(rsa::RsaPublicKey::new(n, e).unwrap())
 }
 
-/// A ClientHello packet offering `gc` (shared with the fault tests' AP client).
+/// A ClientHello packet offering `gc`.
 pub(crate) fn hello_packet(gc: &[u8]) -> Vec<u8> {
     let mut hello = ClientHello::new();
     let mut build = BuildInfo::new();
@@ -122,31 +126,93 @@ async fn handshake_with(
     gc_private: Option<&[u8]>,
     peek_failure: bool,
 ) -> Result<Client, HsFail> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let dh = gc_private
-        .map(DhKeys::from_private)
-        .unwrap_or_else(DhKeys::random);
-    let hello = hello_packet(dh.public_key());
-    stream.write_all(&hello).await.unwrap();
-    let (raw, body) = read_plain(&mut stream).await?;
-    let response = APResponseMessage::parse_from_bytes(&body).unwrap();
-    let challenge = response.challenge.as_ref().unwrap();
-    assert_eq!(challenge.server_nonce().len(), 16);
-    let dh_challenge = challenge
-        .login_crypto_challenge
-        .diffie_hellman
-        .as_ref()
-        .unwrap();
-    let signature = Signature::try_from(dh_challenge.gs_signature()).unwrap();
-    if verifying_key(key)
-        .verify(dh_challenge.gs(), &signature)
-        .is_err()
-    {
-        return Err(HsFail::BadSignature);
+    let how = Handshake {
+        key: Some(key),
+        tamper_hmac,
+        gc_private,
+        peek_failure,
+        first_answer: None,
+    };
+    how.run(addr).await
+}
+
+/// How the shared test client runs its handshake.
+#[derive(Default)]
+pub(crate) struct Handshake<'a> {
+    /// The key the server's signature is checked with (`None`: not checked — the fault tests
+    /// leave that to these tests).
+    pub key: Option<&'a ApKeyInfo>,
+    /// Sends a wrong HMAC.
+    pub tamper_hmac: bool,
+    /// A fixed DH private key instead of a random one.
+    pub gc_private: Option<&'a [u8]>,
+    /// Waits for a plaintext login_failed after the reply.
+    pub peek_failure: bool,
+    /// How long the answer to the hello may take ([`HsFail::NoAnswer`] after; `None`: no limit).
+    pub first_answer: Option<Duration>,
+}
+
+impl Handshake<'_> {
+    /// Connects to `addr` and runs the handshake.
+    pub(crate) async fn run(&self, addr: &str) -> Result<Client, HsFail> {
+        let (tamper_hmac, peek_failure) = (self.tamper_hmac, self.peek_failure);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let dh = self
+            .gc_private
+            .map(DhKeys::from_private)
+            .unwrap_or_else(DhKeys::random);
+        let hello = hello_packet(dh.public_key());
+        stream.write_all(&hello).await.unwrap();
+        let (raw, body) = match self.first_answer {
+            None => read_plain(&mut stream).await?,
+            Some(wait) => tokio::time::timeout(wait, read_plain(&mut stream))
+                .await
+                .map_err(|_| HsFail::NoAnswer)??,
+        };
+        let response = APResponseMessage::parse_from_bytes(&body).unwrap();
+        let challenge = response.challenge.as_ref().unwrap();
+        assert_eq!(challenge.server_nonce().len(), 16);
+        let dh_challenge = challenge
+            .login_crypto_challenge
+            .diffie_hellman
+            .as_ref()
+            .unwrap();
+        if let Some(key) = self.key {
+            let signature = Signature::try_from(dh_challenge.gs_signature()).unwrap();
+            if verifying_key(key)
+                .verify(dh_challenge.gs(), &signature)
+                .is_err()
+            {
+                return Err(HsFail::BadSignature);
+            }
+        }
+        finish_handshake(
+            stream,
+            &dh,
+            dh_challenge.gs(),
+            hello,
+            &raw,
+            tamper_hmac,
+            peek_failure,
+        )
+        .await
     }
-    let shared = dh.shared_secret(dh_challenge.gs()).unwrap();
+}
+
+/// The client's half after the server's answer: keys, the HMAC reply, an optional wait for a
+/// plaintext login_failed.
+async fn finish_handshake(
+    mut stream: TcpStream,
+    dh: &DhKeys,
+    gs: &[u8],
+    hello: Vec<u8>,
+    raw: &[u8],
+    tamper_hmac: bool,
+    peek_failure: bool,
+) -> Result<Client, HsFail> {
+    let shared = dh.shared_secret(gs).unwrap();
     let mut acc = hello;
-    acc.extend_from_slice(&raw);
+    acc.extend_from_slice(raw);
     let (mut challenge_hmac, keys) = derive_keys(&shared, &acc);
     if tamper_hmac {
         challenge_hmac[0] ^= 1;
@@ -190,7 +256,17 @@ async fn handshake(addr: &str, key: &ApKeyInfo) -> Client {
 }
 
 impl Client {
-    async fn send(&mut self, kind: u8, payload: &[u8]) {
+    /// Connects and runs the handshake without checking the signature; `None` when the AP
+    /// does not answer within `wait` (or closes).
+    pub(crate) async fn try_connect(addr: &str, wait: Duration) -> Option<Client> {
+        let how = Handshake {
+            first_answer: Some(wait),
+            ..Handshake::default()
+        };
+        how.run(addr).await.ok()
+    }
+
+    pub(crate) async fn send(&mut self, kind: u8, payload: &[u8]) {
         let bytes = self.enc.encode(kind, payload).unwrap();
         self.write.write_all(&bytes).await.unwrap();
     }
@@ -202,13 +278,23 @@ impl Client {
         }
     }
 
-    async fn recv_within(&mut self, wait: Duration) -> Option<Result<(u8, Vec<u8>), CodecError>> {
+    /// The next packet within `wait`: `None` on timeout.
+    pub(crate) async fn recv_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<Result<(u8, Vec<u8>), CodecError>> {
         tokio::time::timeout(wait, self.dec.read_packet(&mut self.read))
             .await
             .ok()
     }
 
-    async fn login(&mut self, username: Option<&str>, typ: AuthenticationType, data: &[u8]) {
+    /// Sends a login (the answer is left to the caller).
+    pub(crate) async fn send_login(
+        &mut self,
+        username: Option<&str>,
+        typ: AuthenticationType,
+        data: &[u8],
+    ) {
         let mut login = ClientResponseEncrypted::new();
         let creds = login.login_credentials.mut_or_insert_default();
         if let Some(u) = username {
@@ -232,7 +318,7 @@ impl Client {
         typ: AuthenticationType,
         data: &[u8],
     ) -> (APWelcome, String, String) {
-        self.login(username, typ, data).await;
+        self.send_login(username, typ, data).await;
         let (kind, payload) = self.recv().await.unwrap();
         assert_eq!(kind, cmd::AP_WELCOME, "login refused: {payload:?}");
         let welcome = APWelcome::parse_from_bytes(&payload).unwrap();
@@ -253,7 +339,7 @@ impl Client {
         typ: AuthenticationType,
         data: &[u8],
     ) -> ErrorCode {
-        self.login(username, typ, data).await;
+        self.send_login(username, typ, data).await;
         let (kind, payload) = self.recv().await.unwrap();
         assert_eq!(kind, cmd::AUTH_FAILURE);
         let failed = APLoginFailed::parse_from_bytes(&payload).unwrap();
@@ -1023,7 +1109,7 @@ mod faults {
         })
         .await;
         let mut c = handshake(&info.access_points[1], &info.ap_key).await;
-        c.login(Some("alice"), USER_PASS, b"alice-pass").await;
+        c.send_login(Some("alice"), USER_PASS, b"alice-pass").await;
         assert_eq!(c.recv().await.unwrap().0, cmd::AP_WELCOME);
         c.expect_closed().await;
         sim.set_faults(
@@ -1038,7 +1124,7 @@ mod faults {
             Err(HsFail::Closed) => {}
             Err(other) => panic!("{other:?}"),
             Ok(mut c) => {
-                c.login(Some("alice"), USER_PASS, b"alice-pass").await;
+                c.send_login(Some("alice"), USER_PASS, b"alice-pass").await;
                 c.expect_closed().await;
             }
         }
@@ -1053,7 +1139,7 @@ mod faults {
         })
         .await;
         let mut c = handshake(&info.access_points[1], &info.ap_key).await;
-        c.login(Some("alice"), USER_PASS, b"alice-pass").await;
+        c.send_login(Some("alice"), USER_PASS, b"alice-pass").await;
         assert!(matches!(
             c.recv().await,
             Err(CodecError::MacMismatch { nonce: 0 })
@@ -1066,7 +1152,7 @@ mod faults {
             },
         );
         let mut c = handshake(&info.access_points[1], &info.ap_key).await;
-        c.login(Some("alice"), USER_PASS, b"alice-pass").await;
+        c.send_login(Some("alice"), USER_PASS, b"alice-pass").await;
         assert_eq!(c.recv().await.unwrap().0, cmd::AP_WELCOME);
         assert_eq!(c.recv().await.unwrap().0, cmd::COUNTRY_CODE);
         assert!(matches!(
@@ -1084,7 +1170,7 @@ mod faults {
         })
         .await;
         let mut c = handshake(&info.access_points[1], &info.ap_key).await;
-        c.login(Some("alice"), USER_PASS, b"alice-pass").await;
+        c.send_login(Some("alice"), USER_PASS, b"alice-pass").await;
         assert_eq!(c.recv().await.unwrap().0, cmd::AP_WELCOME);
         assert_eq!(c.recv().await.unwrap().0, cmd::COUNTRY_CODE);
         assert!(matches!(c.recv().await, Err(CodecError::Eof)));

@@ -135,7 +135,8 @@ impl Dealer {
     }
 }
 
-pub(super) fn device_info(id: &str, name: &str, kind: DeviceType) -> DeviceInfo {
+/// A Connect device's DeviceInfo (also the fault tests' speaker).
+pub(crate) fn device_info(id: &str, name: &str, kind: DeviceType) -> DeviceInfo {
     let mut caps = Capabilities::new();
     caps.can_be_player = true;
     caps.is_controllable = true;

@@ -1,36 +1,26 @@
-//! Test-only clients for the fault and realism tests: a minimal access-point client (handshake,
-//! login, audio keys, Mercury GET) and a minimal dealer websocket client, written from the spec
+//! Test-only clients for the fault and realism tests: the simulator tests' access-point client
+//! (`tests/ap.rs`: handshake, framing) with the helpers these tests need (login, audio keys,
+//! Mercury GET), a minimal dealer websocket client, written from the spec
 //! like the simulator (never the tonearm client), plus small HTTP helpers (client-token, login5,
 //! connect-state PUTs). Real sockets on 127.0.0.1 only.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use librespot_protocol::authentication::{
-    APWelcome, AuthenticationType, ClientResponseEncrypted, CpuFamily, Os,
-};
+use librespot_protocol::authentication::{APWelcome, AuthenticationType};
 use librespot_protocol::clienttoken_http as ct;
-use librespot_protocol::connect::{
-    Capabilities, Device, DeviceInfo, MemberType, PutStateReason, PutStateRequest,
-};
+use librespot_protocol::connect::{Device, MemberType, PutStateReason, PutStateRequest};
 use librespot_protocol::devices::DeviceType;
-use librespot_protocol::keyexchange::{
-    APLoginFailed, APResponseMessage, ClientResponsePlaintext, ErrorCode,
-};
+use librespot_protocol::keyexchange::{APLoginFailed, ErrorCode};
 use librespot_protocol::login5 as l5;
 use librespot_protocol::mercury::Header;
 use protobuf::{EnumOrUnknown, Message, MessageField};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::ap::cmd;
-use crate::codec::{CodecError, Decoder, Encoder};
-use crate::dh::DhKeys;
-use crate::handshake::derive_keys;
 use crate::mercury::{self, Assembler};
 
 pub(super) const WAIT: Duration = Duration::from_secs(10);
@@ -38,83 +28,15 @@ pub(super) const STORED: AuthenticationType =
     AuthenticationType::AUTHENTICATION_STORED_SPOTIFY_CREDENTIALS;
 pub(super) const USER_PASS: AuthenticationType = AuthenticationType::AUTHENTICATION_USER_PASS;
 
-/// An AP connection after the handshake.
-pub(super) struct Ap {
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
-    enc: Encoder,
-    dec: Decoder,
-}
+/// An AP connection after the handshake: the simulator tests' client (`tests/ap.rs`), with
+/// the helpers below.
+pub(super) use crate::tests::ap::Client as Ap;
 
 impl Ap {
-    /// Connects and runs the plaintext handshake (the signature is not checked here: the
-    /// simulator's own tests do that); `None` when the AP does not answer within `wait`.
-    pub(super) async fn try_connect(addr: &str, wait: Duration) -> Option<Ap> {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let dh = DhKeys::random();
-        let hello = crate::tests::ap::hello_packet(dh.public_key());
-        stream.write_all(&hello).await.unwrap();
-        let mut len = [0u8; 4];
-        tokio::time::timeout(wait, stream.read_exact(&mut len))
-            .await
-            .ok()?
-            .ok()?;
-        let total = u32::from_be_bytes(len) as usize;
-        let mut body = vec![0u8; total - 4];
-        stream.read_exact(&mut body).await.unwrap();
-        let response = APResponseMessage::parse_from_bytes(&body).unwrap();
-        let gs = response
-            .challenge
-            .login_crypto_challenge
-            .diffie_hellman
-            .gs()
-            .to_vec();
-        let shared = dh.shared_secret(&gs).unwrap();
-        let mut acc = hello;
-        acc.extend_from_slice(&len);
-        acc.extend_from_slice(&body);
-        let (challenge, keys) = derive_keys(&shared, &acc);
-        let mut reply = ClientResponsePlaintext::new();
-        reply
-            .login_crypto_response
-            .mut_or_insert_default()
-            .diffie_hellman
-            .mut_or_insert_default()
-            .set_hmac(challenge.to_vec());
-        reply.pow_response.mut_or_insert_default();
-        reply.crypto_response.mut_or_insert_default();
-        let body = reply.write_to_bytes().unwrap();
-        let mut packet = ((4 + body.len()) as u32).to_be_bytes().to_vec();
-        packet.extend_from_slice(&body);
-        stream.write_all(&packet).await.unwrap();
-        let (read, write) = stream.into_split();
-        Some(Ap {
-            read,
-            write,
-            enc: Encoder::new(&keys.send_key),
-            dec: Decoder::new(&keys.recv_key),
-        })
-    }
-
     pub(super) async fn connect(addr: &str) -> Ap {
         Ap::try_connect(addr, WAIT)
             .await
             .expect("AP handshake answered")
-    }
-
-    pub(super) async fn send(&mut self, kind: u8, payload: &[u8]) {
-        let bytes = self.enc.encode(kind, payload).unwrap();
-        self.write.write_all(&bytes).await.unwrap();
-    }
-
-    /// The next packet within `wait`: `None` on timeout.
-    pub(super) async fn recv_within(
-        &mut self,
-        wait: Duration,
-    ) -> Option<Result<(u8, Vec<u8>), CodecError>> {
-        tokio::time::timeout(wait, self.dec.read_packet(&mut self.read))
-            .await
-            .ok()
     }
 
     /// The next packet of `kind` (others, e.g. pings, are skipped).
@@ -131,21 +53,6 @@ impl Ap {
         }
     }
 
-    async fn send_login(&mut self, username: &str, typ: AuthenticationType, data: &[u8]) {
-        let mut login = ClientResponseEncrypted::new();
-        let creds = login.login_credentials.mut_or_insert_default();
-        creds.set_username(username.to_owned());
-        creds.set_typ(typ);
-        creds.set_auth_data(data.to_vec());
-        let system = login.system_info.mut_or_insert_default();
-        system.set_cpu_family(CpuFamily::CPU_X86_64);
-        system.set_os(Os::OS_LINUX);
-        system.set_device_id("0123456789abcdef0123456789abcdef01234567".to_owned());
-        login.set_version_string("tonearm-sim-test".to_owned());
-        self.send(cmd::LOGIN, &login.write_to_bytes().unwrap())
-            .await;
-    }
-
     /// Logs in (reading APWelcome, CountryCode and ProductInfo); the reusable credentials, or
     /// the login error code.
     pub(super) async fn login(
@@ -154,7 +61,7 @@ impl Ap {
         typ: AuthenticationType,
         data: &[u8],
     ) -> Result<Vec<u8>, ErrorCode> {
-        self.send_login(username, typ, data).await;
+        self.send_login(Some(username), typ, data).await;
         let (kind, payload) = self
             .recv_within(WAIT)
             .await
@@ -370,24 +277,6 @@ pub(super) async fn login5_stored(
     }
 }
 
-/// A speaker's DeviceInfo.
-pub(super) fn speaker_info(id: &str, name: &str) -> DeviceInfo {
-    let mut caps = Capabilities::new();
-    caps.can_be_player = true;
-    caps.is_controllable = true;
-    caps.supports_transfer_command = true;
-    caps.supports_command_request = true;
-    caps.volume_steps = 64;
-    let mut info = DeviceInfo::new();
-    info.can_play = true;
-    info.volume = 32767;
-    info.name = name.to_owned();
-    info.device_id = id.to_owned();
-    info.device_type = EnumOrUnknown::new(DeviceType::SPEAKER);
-    info.capabilities = MessageField::some(caps);
-    info
-}
-
 /// `PUT /connect-state/v1/devices/{id}`; the answer.
 pub(super) async fn put_state(
     http: &reqwest::Client,
@@ -398,7 +287,11 @@ pub(super) async fn put_state(
     reason: PutStateReason,
 ) -> reqwest::Response {
     let mut dev = Device::new();
-    dev.device_info = MessageField::some(speaker_info(id, "Speaker"));
+    dev.device_info = MessageField::some(crate::tests::connect::device_info(
+        id,
+        "Speaker",
+        DeviceType::SPEAKER,
+    ));
     let mut req = PutStateRequest::new();
     req.device = MessageField::some(dev);
     req.member_type = EnumOrUnknown::new(MemberType::CONNECT_STATE);
