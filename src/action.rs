@@ -127,6 +127,8 @@ pub enum Action {
     ToggleLyrics,
     NextTheme,
     Refresh,
+    /// The sign-in screen: pick option `n` (1-based, as the screen numbers them).
+    PickOption(u8),
 
     // --- not bindable: programmatic (mouse, update itself)
     /// Select row `row` of the list in `pane` (mouse click).
@@ -212,6 +214,9 @@ bindable! {
     "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
+    "option_1" => Action::PickOption(1), "Sign-in: pick option 1";
+    "option_2" => Action::PickOption(2), "Sign-in: pick option 2";
+    "option_3" => Action::PickOption(3), "Sign-in: pick option 3";
 }
 
 impl Action {

@@ -393,6 +393,8 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
                 out.redraw = true;
             }
         }
+        // Only the sign-in screen has numbered options.
+        Action::PickOption(_) => {}
         Action::Refresh => {
             state.library.loading = true;
             out.effect(Effect::LoadLibrary { refresh: true });
