@@ -38,6 +38,13 @@ pub enum Effect {
         kind: PageKind,
         uri: String,
     },
+    /// The local queue is being loaded with `ids` from `context_uri` (the album, playlist,
+    /// artist or show page played from; empty: no context). Connect reports it (a phone shows
+    /// "playing from …") and the local control API's `status.context` shows it.
+    PlayingContext {
+        context_uri: String,
+        ids: Vec<SpotifyId>,
+    },
     /// Look up names for queue ids not in `State::tracks`; answer `Msg::Tracks`.
     FetchTracks(Vec<SpotifyId>),
     /// Like (or unlike) a track through the Web API; answer `Msg::Liked`.

@@ -79,6 +79,8 @@ pub struct Exec {
     pub device_name: String,
     /// Where the trust prompt's answers are kept (none with `--demo`: nothing is stored).
     pub trust_path: Option<PathBuf>,
+    /// The local control API, when it listens (`status.context` follows what the TUI plays).
+    pub control_api: Option<crate::local_api::LocalApi>,
     login: Option<JoinHandle<()>>,
     library_refresh: Option<JoinHandle<()>>,
 }
@@ -102,6 +104,7 @@ impl Exec {
             device_id,
             device_name,
             trust_path: None,
+            control_api: None,
             login: None,
             library_refresh: None,
         }
@@ -269,6 +272,14 @@ impl Exec {
                         result,
                     }));
                 });
+            }
+            Effect::PlayingContext { context_uri, ids } => {
+                if let Some(api) = &self.control_api {
+                    api.loaded(&context_uri, &ids);
+                }
+                if let Some(c) = &self.controller {
+                    c.playing_context(context_uri);
+                }
             }
             Effect::FetchTracks(ids) => {
                 let Some(sp) = self.services.as_ref().map(|s| s.spclient.clone()) else {

@@ -39,6 +39,11 @@ pub struct Cli {
     /// Serve no local control API.
     #[arg(long, global = true)]
     pub no_control_socket: bool,
+    /// A running `tonearm sim`'s HTTP URL (the `spclient` it prints): every endpoint comes
+    /// from it (config: `sim = "URL"`); the endpoint flags below still override single ones.
+    /// Before the command: `tonearm --sim URL status`.
+    #[arg(long = "sim", value_name = "URL")]
+    pub sim: Option<String>,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     #[command(flatten)]
