@@ -24,6 +24,7 @@ mod resume;
 mod session;
 mod signin;
 mod sim_connect;
+mod sim_flag;
 mod state_files;
 mod transient;
 mod tui;
