@@ -123,6 +123,8 @@ pub enum Action {
     ToggleLike,
     /// Remove the selected track from the open playlist (only your own playlists).
     RemoveFromPlaylist,
+    /// Add the selected (or playing) track to one of your playlists, or to a new one (a picker).
+    AddToPlaylist,
     /// Show/hide the lyrics of the playing track.
     ToggleLyrics,
     NextTheme,
@@ -211,6 +213,7 @@ bindable! {
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
     "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
     "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
+    "add_to_playlist" => Action::AddToPlaylist, "Add the selected (or playing) track to one of your playlists, or a new one";
     "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";

@@ -56,6 +56,20 @@ pub enum Effect {
         track: TrackInfo,
         removed: Vec<(usize, Item)>,
     },
+    /// Add tracks to the playlist `playlist_id` (one of the user's own); answer
+    /// `Msg::AddedToPlaylist`.
+    AddToPlaylist {
+        playlist_id: String,
+        name: String,
+        tracks: Vec<TrackInfo>,
+    },
+    /// Create a playlist named `name` for `user`, then add `tracks` to it; answers
+    /// `Msg::PlaylistCreated`, then (when created) `Msg::AddedToPlaylist`.
+    CreatePlaylist {
+        user: String,
+        name: String,
+        tracks: Vec<TrackInfo>,
+    },
     /// Start a sign-in with this method (`Password` carries the typed credentials).
     Login(LoginRequest),
     /// Abandon a sign-in in progress.

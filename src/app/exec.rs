@@ -63,6 +63,19 @@ pub fn session_config(cfg: &Config) -> SessionConfig {
     SessionConfig::new(cfg.endpoints.clone(), cfg.device_id.clone())
 }
 
+/// Adds `tracks` to the playlist `id`: the new snapshot id, or why not (another user's
+/// playlist said plainly).
+async fn add_tracks(api: &WebApi, id: &str, tracks: &[TrackInfo]) -> Result<String, String> {
+    let uris: Vec<&str> = tracks.iter().map(|t| t.uri.as_str()).collect();
+    match api.add_to_playlist(id, &uris).await {
+        Ok(snapshot) => Ok(snapshot),
+        Err(crate::api::ApiError::Http { status: 403, .. }) => {
+            Err("only the owner can edit this playlist".to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The effect executor: the service handles (once signed in) and the answer channel.
 pub struct Exec {
     tx: mpsc::UnboundedSender<Answer>,
@@ -245,6 +258,72 @@ impl Exec {
                         playlist_uri,
                         track,
                         removed,
+                        result,
+                    }));
+                });
+            }
+            Effect::AddToPlaylist {
+                playlist_id,
+                name,
+                tracks,
+            } => {
+                let Some(api) = self.web_api(Msg::AddedToPlaylist {
+                    playlist_id: playlist_id.clone(),
+                    name: name.clone(),
+                    tracks: tracks.clone(),
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = add_tracks(&api, &playlist_id, &tracks).await;
+                    let _ = tx.send(Answer::Msg(Msg::AddedToPlaylist {
+                        playlist_id,
+                        name,
+                        tracks,
+                        result,
+                    }));
+                });
+            }
+            Effect::CreatePlaylist { user, name, tracks } => {
+                let Some(api) = self.web_api(Msg::PlaylistCreated {
+                    name: name.clone(),
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let p = match api.create_playlist(&user, &name, false, None).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Answer::Msg(Msg::PlaylistCreated {
+                                name,
+                                result: Err(e.to_string()),
+                            }));
+                            return;
+                        }
+                    };
+                    let created = library::LibraryPlaylist {
+                        id: p.id.clone(),
+                        uri: p.uri.clone(),
+                        name: p.name.clone(),
+                        owner: p.owner.as_ref().map_or(user, |o| o.id.clone()),
+                        description: p.description.clone().unwrap_or_default(),
+                        snapshot_id: p.snapshot_id.clone(),
+                        total: 0,
+                        items: Some(Vec::new()),
+                    };
+                    let _ = tx.send(Answer::Msg(Msg::PlaylistCreated {
+                        name: name.clone(),
+                        result: Ok(created),
+                    }));
+                    let result = add_tracks(&api, &p.id, &tracks).await;
+                    let _ = tx.send(Answer::Msg(Msg::AddedToPlaylist {
+                        playlist_id: p.id,
+                        name,
+                        tracks,
                         result,
                     }));
                 });

@@ -16,6 +16,7 @@
 //! * `mouse`      — clicks, double clicks and the wheel, through the renderer's hit map;
 //! * `login`      — the sign-in screen;
 //! * `trust`      — the prompt before our login is handed to a LAN device;
+//! * `picker`     — the add-to-playlist picker (own playlists, fuzzy filter, a new playlist);
 //! * `lyrics`     — the lyrics overlay of the playing track (fetch, keys, seeking to a line).
 //!
 //! Called by the event loop (`run`) and by the app's tests. Depends on the app's data types,
@@ -45,6 +46,7 @@ mod login;
 mod lyrics;
 mod mouse;
 mod navigation;
+mod picker;
 mod playback;
 mod queue;
 mod remote;
@@ -102,8 +104,8 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             notify(state, Level::Info, format!("{key} is not bound here"));
             out.redraw = true;
         }
-        // The trust prompt is answered with keys only.
-        Msg::Mouse { .. } if state.trust_prompt.is_some() => {}
+        // The trust prompt and the picker are answered with keys only.
+        Msg::Mouse { .. } if state.trust_prompt.is_some() || state.picker.is_some() => {}
         Msg::Mouse { kind, x, y } => mouse(state, kind, x, y, &mut out),
         Msg::Resize(w, h) => {
             out.redraw = state.size != (w, h);
@@ -143,6 +145,13 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             removed,
             result,
         } => removed_from_playlist(state, playlist_uri, track, removed, result, &mut out),
+        Msg::AddedToPlaylist {
+            playlist_id,
+            name,
+            tracks,
+            result,
+        } => picker::added(state, playlist_id, name, tracks, result, &mut out),
+        Msg::PlaylistCreated { name, result } => picker::created(state, name, result, &mut out),
         Msg::Tracks(list) => {
             for (id, info) in list {
                 state.tracks.insert(id, info);
@@ -333,6 +342,7 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         Action::RemoveFromQueue => remove_from_queue(state, out),
         Action::ToggleLike => toggle_like(state, out),
         Action::RemoveFromPlaylist => remove_from_playlist(state, out),
+        Action::AddToPlaylist => picker::open(state, out),
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
         Action::ClearQueue => local(state, Intent::ClearQueue, out),
@@ -488,6 +498,10 @@ fn text(state: &mut State, t: TextInput, out: &mut Out) {
     }
     if state.trust_prompt.is_some() {
         trust_key(state, t, out);
+        return;
+    }
+    if state.picker.is_some() {
+        picker::key(state, t, out);
         return;
     }
     if state.help.is_some() {

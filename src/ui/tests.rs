@@ -128,6 +128,7 @@ pub(crate) fn state() -> State {
         log: LogView::default(),
         filter: None,
         trust_prompt: None,
+        picker: None,
         trusted: Default::default(),
         player: None,
         player_held: None,
