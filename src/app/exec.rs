@@ -309,7 +309,12 @@ impl Exec {
                         id: p.id.clone(),
                         uri: p.uri.clone(),
                         name: p.name.clone(),
-                        owner: p.owner.as_ref().map_or(user, |o| o.id.clone()),
+                        owner: p
+                            .owner
+                            .as_ref()
+                            .and_then(|o| o.display_name.clone())
+                            .unwrap_or_else(|| user.clone()),
+                        owner_id: p.owner.as_ref().map_or(user, |o| o.id.clone()),
                         description: p.description.clone().unwrap_or_default(),
                         snapshot_id: p.snapshot_id.clone(),
                         total: 0,

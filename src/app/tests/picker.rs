@@ -179,6 +179,7 @@ fn new_playlist_is_named_created_then_filled() {
                 uri: uri("playlist", 9),
                 name: "Road Trip".into(),
                 owner: "demo".into(),
+                owner_id: "demo".into(),
                 description: String::new(),
                 snapshot_id: "n1".into(),
                 total: 0,

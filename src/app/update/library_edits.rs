@@ -139,7 +139,7 @@ pub(super) fn remove_from_playlist(state: &mut State, out: &mut Out) {
         lib.playlists
             .iter()
             .find(|p| p.uri == playlist_uri)
-            .filter(|p| p.owner != lib.username)
+            .filter(|p| !p.owner_id.is_empty() && p.owner_id != lib.username)
             .map(|p| p.owner.clone())
     });
     if let Some(owner) = owner {

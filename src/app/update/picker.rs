@@ -60,7 +60,7 @@ fn own(state: &State) -> Vec<&LibraryPlaylist> {
     };
     lib.playlists
         .iter()
-        .filter(|p| p.owner == lib.username)
+        .filter(|p| p.owner_id == lib.username)
         .collect()
 }
 
