@@ -130,11 +130,7 @@ pub(super) fn key(state: &mut State, t: TextInput, out: &mut Out) {
             picker.query.push(c);
             refilter(state, &mut picker);
         }
-        TextInput::Backspace => {
-            if picker.query.pop().is_some() {
-                refilter(state, &mut picker);
-            }
-        }
+        TextInput::Backspace if picker.query.pop().is_some() => refilter(state, &mut picker),
         TextInput::Clear => {
             picker.query.clear();
             refilter(state, &mut picker);
@@ -142,10 +138,8 @@ pub(super) fn key(state: &mut State, t: TextInput, out: &mut Out) {
         TextInput::Up => {
             picker.cursor.selected = picker.cursor.selected.saturating_sub(1);
         }
-        TextInput::Down | TextInput::Tab => {
-            if picker.cursor.selected + 1 < picker.rows.len() {
-                picker.cursor.selected += 1;
-            }
+        TextInput::Down | TextInput::Tab if picker.cursor.selected + 1 < picker.rows.len() => {
+            picker.cursor.selected += 1;
         }
         TextInput::Enter => match picker.rows.get(picker.cursor.selected).cloned() {
             Some(PickerRow::New) => picker.naming = Some(String::new()),
