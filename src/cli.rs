@@ -59,11 +59,12 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
         cfg.device_name = name.clone();
     }
     // The simulator's endpoints, then single endpoint flags over them. `tonearm sim` serves
-    // them rather than using them, and `--demo` starts a simulator of its own.
+    // them rather than using them, `--demo` starts a simulator of its own, and
+    // `--check-config` checks the files without reaching out.
     let sim = cli.sim.clone().or_else(|| cfg.sim.clone());
-    if let Some(url) =
-        sim.filter(|_| !cli.demo && !matches!(cli.command, Some(args::Command::Sim(_))))
-    {
+    if let Some(url) = sim.filter(|_| {
+        !cli.demo && !cli.tui.check_config && !matches!(cli.command, Some(args::Command::Sim(_)))
+    }) {
         let body = fetch_sim_endpoints(&url)?;
         config::sim_endpoints(&mut cfg.endpoints, &body)
             .with_context(|| format!("--sim {url}: not usable"))?;
