@@ -125,6 +125,10 @@ pub enum Action {
     RemoveFromPlaylist,
     /// Add the selected (or playing) track to one of your playlists, or to a new one (a picker).
     AddToPlaylist,
+    /// Open the page of your recently played tracks in the library pane.
+    OpenRecentlyPlayed,
+    /// Open the page of your top tracks in the library pane.
+    OpenTopTracks,
     /// Show/hide the lyrics of the playing track.
     ToggleLyrics,
     NextTheme,
@@ -213,6 +217,8 @@ bindable! {
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
     "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
     "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
+    "recently_played" => Action::OpenRecentlyPlayed, "Library: your recently played tracks";
+    "top_tracks" => Action::OpenTopTracks, "Library: your top tracks";
     "add_to_playlist" => Action::AddToPlaylist, "Add the selected (or playing) track to one of your playlists, or a new one";
     "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";

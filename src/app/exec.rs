@@ -768,6 +768,39 @@ async fn load_page(
                 items,
             })
         }
+        PageKind::RecentlyPlayed => {
+            let items: Vec<Item> = api
+                .recently_played()
+                .await?
+                .into_iter()
+                .map(|h| Item::Track(track_item(h.track)))
+                .collect();
+            Ok(PageData {
+                kind,
+                uri: String::new(),
+                title: "Recently played".into(),
+                subtitle: format!("Your last {}, newest first", plural(items.len(), "play")),
+                items,
+            })
+        }
+        PageKind::TopTracks => {
+            let items: Vec<Item> = api
+                .top_tracks()
+                .await?
+                .into_iter()
+                .map(|t| Item::Track(track_item(t)))
+                .collect();
+            Ok(PageData {
+                kind,
+                uri: String::new(),
+                title: "Top tracks".into(),
+                subtitle: format!(
+                    "Your {} of the last months",
+                    plural(items.len(), "top track")
+                ),
+                items,
+            })
+        }
         PageKind::Show => {
             let id = uri.rsplit(':').next().unwrap_or(uri);
             let episodes: Vec<Episode> = api.paged(format!("/shows/{id}/episodes")).all().await?;

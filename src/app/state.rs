@@ -174,6 +174,10 @@ pub enum PageKind {
     Album,
     Artist,
     Show,
+    /// The user's recently played tracks (`GET /me/player/recently-played`; no URI, no context).
+    RecentlyPlayed,
+    /// The user's top tracks (`GET /me/top/tracks`; no URI, no context).
+    TopTracks,
 }
 
 /// The content of a page once loaded.

@@ -32,7 +32,7 @@ use crate::api::library::TrackInfo;
 use crate::app::effect::{Effect, Outcome};
 use crate::app::msg::{Msg, TextInput};
 use crate::app::state::{
-    Level, LibrarySection, ListCursor, Notification, QueueMode, Screen, State, LOG_LINES,
+    Level, LibrarySection, ListCursor, Notification, PageKind, QueueMode, Screen, State, LOG_LINES,
 };
 use crate::control::Intent;
 use crate::id::{ItemKind, SpotifyId, SpotifyUri};
@@ -343,6 +343,15 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         Action::ToggleLike => toggle_like(state, out),
         Action::RemoveFromPlaylist => remove_from_playlist(state, out),
         Action::AddToPlaylist => picker::open(state, out),
+        Action::OpenRecentlyPlayed | Action::OpenTopTracks => {
+            state.help = None;
+            let kind = if action == Action::OpenRecentlyPlayed {
+                PageKind::RecentlyPlayed
+            } else {
+                PageKind::TopTracks
+            };
+            library::open_page(state, Pane::Library, kind, String::new(), out);
+        }
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
         Action::ClearQueue => local(state, Intent::ClearQueue, out),

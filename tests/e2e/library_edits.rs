@@ -118,6 +118,29 @@ async fn create_add_remove_and_read_back() {
     assert_eq!(names(&lib, cached), names(&fresh, server));
 }
 
+/// The user's top tracks and recently played tracks, as the TUI's pages load them.
+#[tokio::test]
+async fn top_tracks_and_recently_played() {
+    let s = sim().await;
+    let (_session, api) = web_api(&s).await;
+    let top = within(20, api.top_tracks()).await.unwrap();
+    let saved = within(20, api.saved_tracks().all()).await.unwrap();
+    assert!(!top.is_empty());
+    assert_eq!(
+        top.iter().map(|t| t.uri.clone()).collect::<Vec<_>>(),
+        saved
+            .iter()
+            .map(|t| t.track.uri.clone())
+            .collect::<Vec<_>>(),
+        "the simulator ranks the liked songs"
+    );
+    let recent = within(20, api.recently_played()).await.unwrap();
+    assert!(!recent.is_empty());
+    assert!(recent
+        .iter()
+        .all(|h| h.track.uri.starts_with("spotify:track:")));
+}
+
 #[tokio::test]
 async fn editing_another_users_playlist_is_refused() {
     let s = sim().await;
@@ -274,6 +297,16 @@ async fn the_tui_picker_adds_to_a_playlist_and_creates_one() {
     .await;
     assert!(!created.1.is_empty());
     tmux.wait_for("the note", wait, log, |s| s.contains("to “Road Trip”"));
+
+    // The top tracks and recently played pages (g t, g r) list tracks from the simulator.
+    tmux.keys(&["g", "t"]);
+    tmux.wait_for("the top tracks page", wait, log, |s| {
+        s.contains("Top tracks") && s.contains("Open Circuit")
+    });
+    tmux.keys(&["Escape", "g", "r"]);
+    tmux.wait_for("the recently played page", wait, log, |s| {
+        s.contains("Recently played") && s.contains("newest first")
+    });
     phone.close().await;
     tmux.keys(&["C-c"]);
 }

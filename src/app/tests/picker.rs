@@ -284,3 +284,51 @@ fn removing_from_another_users_playlist_is_refused_at_once() {
     );
     assert_eq!(s.library.pages[0].data.as_ref().unwrap().items.len(), 1);
 }
+
+/// `g r` / `g t`: the recently played and top tracks pages open in the library pane, load through
+/// an effect, and play like any track list (no context: they have no URI).
+#[test]
+fn recently_played_and_top_tracks_pages_open_and_play() {
+    for (action, kind) in [
+        (Action::OpenRecentlyPlayed, PageKind::RecentlyPlayed),
+        (Action::OpenTopTracks, PageKind::TopTracks),
+    ] {
+        let mut s = demo_state();
+        s.focus = Pane::Queue;
+        let o = act(&mut s, action);
+        let id = match o.effects.as_slice() {
+            [Effect::LoadPage { id, kind: k, uri }] if *k == kind && uri.is_empty() => *id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.focus, Pane::Library);
+        assert!(s.library.pages[0].loading);
+        let lib = s.library.data.as_ref().unwrap().clone();
+        let items: Vec<Item> = lib.tracks[2..4].iter().cloned().map(Item::Track).collect();
+        update(
+            &mut s,
+            Msg::Page {
+                id,
+                result: Ok(PageData {
+                    kind,
+                    uri: String::new(),
+                    title: "Top tracks".into(),
+                    subtitle: String::new(),
+                    items,
+                }),
+            },
+        );
+        act(&mut s, Action::Down);
+        let o = act(&mut s, Action::Select);
+        match o.effects.as_slice() {
+            [Effect::PlayingContext { context_uri, .. }, Effect::Player(PlayerOp::Load { ids, index, .. })] =>
+            {
+                assert!(context_uri.is_empty(), "{context_uri}");
+                assert_eq!((ids.clone(), *index), (vec![track_id(3), track_id(4)], 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Back closes the page.
+        act(&mut s, Action::Close);
+        assert!(s.library.pages.is_empty());
+    }
+}
