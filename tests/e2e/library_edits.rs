@@ -303,7 +303,10 @@ async fn the_tui_picker_adds_to_a_playlist_and_creates_one() {
     tmux.wait_for("the top tracks page", wait, log, |s| {
         s.contains("Top tracks") && s.contains("Open Circuit")
     });
-    tmux.keys(&["Escape", "g", "r"]);
+    // Esc on its own (followed at once by `g`, a terminal reads Alt-g).
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the page closed", wait, log, |s| !s.contains("Top tracks"));
+    tmux.keys(&["g", "r"]);
     tmux.wait_for("the recently played page", wait, log, |s| {
         s.contains("Recently played") && s.contains("newest first")
     });
