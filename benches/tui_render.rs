@@ -96,6 +96,7 @@ fn state(n: usize) -> State {
         log: LogView::default(),
         filter: None,
         trust_prompt: None,
+        picker: None,
         trusted: Default::default(),
         player_held: None,
         player: Some(PlayerStatus {

@@ -123,10 +123,18 @@ pub enum Action {
     ToggleLike,
     /// Remove the selected track from the open playlist (only your own playlists).
     RemoveFromPlaylist,
+    /// Add the selected (or playing) track to one of your playlists, or to a new one (a picker).
+    AddToPlaylist,
+    /// Open the page of your recently played tracks in the library pane.
+    OpenRecentlyPlayed,
+    /// Open the page of your top tracks in the library pane.
+    OpenTopTracks,
     /// Show/hide the lyrics of the playing track.
     ToggleLyrics,
     NextTheme,
     Refresh,
+    /// The sign-in screen: pick option `n` (1-based, as the screen numbers them).
+    PickOption(u8),
 
     // --- not bindable: programmatic (mouse, update itself)
     /// Select row `row` of the list in `pane` (mouse click).
@@ -209,9 +217,15 @@ bindable! {
     "toggle_log" => Action::ToggleLog, "Show/hide the log pane";
     "toggle_like" => Action::ToggleLike, "Like/unlike the selected (or playing) track";
     "remove_from_playlist" => Action::RemoveFromPlaylist, "Remove the selected track from this playlist";
+    "recently_played" => Action::OpenRecentlyPlayed, "Library: your recently played tracks";
+    "top_tracks" => Action::OpenTopTracks, "Library: your top tracks";
+    "add_to_playlist" => Action::AddToPlaylist, "Add the selected (or playing) track to one of your playlists, or a new one";
     "lyrics" => Action::ToggleLyrics, "Show/hide the lyrics of the playing track (enter on a line seeks there)";
     "next_theme" => Action::NextTheme, "Switch to the next theme";
     "refresh" => Action::Refresh, "Reload the library";
+    "option_1" => Action::PickOption(1), "Sign-in: pick option 1";
+    "option_2" => Action::PickOption(2), "Sign-in: pick option 2";
+    "option_3" => Action::PickOption(3), "Sign-in: pick option 3";
 }
 
 impl Action {

@@ -58,6 +58,18 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
         cfg.device_id = config::device_id_for(name);
         cfg.device_name = name.clone();
     }
+    // The simulator's endpoints, then single endpoint flags over them. `tonearm sim` serves
+    // them rather than using them, `--demo` starts a simulator of its own, and
+    // `--check-config` checks the files without reaching out.
+    let sim = cli.sim.clone().or_else(|| cfg.sim.clone());
+    if let Some(url) = sim.filter(|_| {
+        !cli.demo && !cli.tui.check_config && !matches!(cli.command, Some(args::Command::Sim(_)))
+    }) {
+        let body = fetch_sim_endpoints(&url)?;
+        config::sim_endpoints(&mut cfg.endpoints, &body)
+            .with_context(|| format!("--sim {url}: not usable"))?;
+        cfg.sim = Some(url);
+    }
     config::apply_endpoints(&mut cfg.endpoints, &cli.endpoints.to_raw())
         .map_err(|(k, v, r)| anyhow::anyhow!("command line: `{k}` = \"{v}\": {r}"))?;
     // The binary serves the control API unless told not to (the library's default is off).
@@ -69,6 +81,39 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
         cfg.remote.listen = Some(a);
     }
     Ok(cfg)
+}
+
+/// How long `--sim URL` waits for the simulator's endpoints.
+const SIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `GET {url}/_sim/endpoints` of a running `tonearm sim`: the body, or why there is none (no
+/// answer, or not a 200). Runs before the command's runtime exists, on a runtime of its own.
+fn fetch_sim_endpoints(url: &str) -> Result<String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("--sim {url}: must be the simulator's http URL, e.g. http://127.0.0.1:PORT");
+    }
+    let endpoint = format!("{}/_sim/endpoints", url.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(SIM_TIMEOUT).build()?;
+        let r = client
+            .get(&endpoint)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("--sim {url}: the simulator does not answer: {}", e.without_url()))?;
+        let status = r.status();
+        if !status.is_success() {
+            anyhow::bail!(
+                "--sim {url}: GET /_sim/endpoints answered {status}: is this a running `tonearm sim`?"
+            );
+        }
+        r.text()
+            .await
+            .map_err(|e| anyhow::anyhow!("--sim {url}: reading the answer: {}", e.without_url()))
+    })
 }
 
 /// The session settings for `cfg`'s endpoints and device.

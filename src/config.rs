@@ -45,6 +45,9 @@ pub enum ConfigError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// A running `tonearm sim`'s HTTP base URL: every endpoint comes from its
+    /// `GET /_sim/endpoints` (see [`sim_endpoints`]).
+    pub sim: Option<String>,
     #[serde(default)]
     pub device: RawDevice,
     #[serde(default)]
@@ -220,6 +223,9 @@ impl Default for Endpoints {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `sim = "http://127.0.0.1:PORT"`: take the endpoints from that running simulator (the
+    /// binary's edge fetches them; `--sim URL` wins over this).
+    pub sim: Option<String>,
     pub device_name: String,
     /// 40 lower-case hex chars; by default SHA-1 of the device name (as librespot does).
     pub device_id: String,
@@ -566,6 +572,7 @@ impl Default for Config {
     fn default() -> Self {
         let device_name = "tonearm".to_string();
         Config {
+            sim: None,
             device_id: device_id_for(&device_name),
             device_name,
             endpoints: Endpoints::default(),
@@ -664,6 +671,16 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
     }
     apply_endpoints(&mut cfg.endpoints, &raw.endpoints)
         .map_err(|(key, value, reason)| invalid(&key, &value, &reason))?;
+    if let Some(url) = raw.sim {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "sim",
+                &url,
+                "must be the simulator's http URL, e.g. http://127.0.0.1:PORT",
+            ));
+        }
+        cfg.sim = Some(url);
+    }
     let setting = |s: toml::Spanned<String>| {
         let (line, column) = line_col(text, s.span().start);
         Setting {
@@ -749,6 +766,63 @@ fn resolve_control(raw: RawControl) -> Result<ControlSettings, (String, String, 
 
 /// Lays `raw` over `ep`, validating each value. Used for the file and for CLI overrides alike.
 /// On error returns (key, value, reason).
+/// Why a simulator's endpoints answer could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimEndpointsError {
+    #[error("the answer is not the simulator's endpoints JSON: {0}")]
+    NotEndpoints(String),
+    #[error("the simulator's `{key}` = \"{value}\": {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// What `GET /_sim/endpoints` answers (`tonearm-sim`'s `SimEndpoints`; the field names of
+/// `tonearm sim`'s info line). Every field is required: a partial answer is not a simulator's.
+#[derive(Debug, Deserialize)]
+struct SimEndpointsJson {
+    apresolve: String,
+    ap_key: SimApKeyJson,
+    login5: String,
+    client_token: String,
+    accounts_url: String,
+    spclient: String,
+    dealer: String,
+    web_api: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SimApKeyJson {
+    modulus: String,
+    exponent: u32,
+}
+
+/// The endpoints a running simulator's `GET /_sim/endpoints` answer (`body`) stands for,
+/// applied over `ep` (checked as the config file's `[endpoints]` are).
+pub fn sim_endpoints(ep: &mut Endpoints, body: &str) -> Result<(), SimEndpointsError> {
+    let j: SimEndpointsJson =
+        serde_json::from_str(body).map_err(|e| SimEndpointsError::NotEndpoints(e.to_string()))?;
+    let raw = RawEndpoints {
+        apresolve: Some(j.apresolve),
+        access_points: None,
+        ap_key_modulus: Some(j.ap_key.modulus),
+        ap_key_exponent: Some(j.ap_key.exponent),
+        login5: Some(j.login5),
+        client_token: Some(j.client_token),
+        accounts: Some(j.accounts_url),
+        spclient: Some(j.spclient),
+        dealer: Some(j.dealer),
+        web_api: Some(j.web_api),
+    };
+    let mut next = ep.clone();
+    apply_endpoints(&mut next, &raw)
+        .map_err(|(key, value, reason)| SimEndpointsError::Invalid { key, value, reason })?;
+    *ep = next;
+    Ok(())
+}
+
 pub fn apply_endpoints(
     ep: &mut Endpoints,
     raw: &RawEndpoints,
@@ -829,6 +903,55 @@ mod tests {
         assert_eq!(c.device_id.len(), 40);
         assert_eq!(c.desktop, DesktopSettings::default());
         assert!(c.desktop.mpris);
+    }
+
+    /// `sim = "URL"` is kept (checked to be an http URL); a simulator's endpoints answer sets
+    /// every endpoint, and anything else is refused without changing them.
+    #[test]
+    fn sim_key_and_sim_endpoints_answer() {
+        let c = parse("sim = \"http://127.0.0.1:4000\"\n", Path::new("c.toml")).expect("valid");
+        assert_eq!(c.sim.as_deref(), Some("http://127.0.0.1:4000"));
+        let e = parse("sim = \"127.0.0.1:4000\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("sim"), "{e}");
+
+        let modulus = "ab".repeat(256);
+        let body = format!(
+            r#"{{"apresolve":"http://127.0.0.1:9/","ap_key":{{"modulus":"{modulus}","exponent":65537}},
+            "login5":"http://127.0.0.1:9/v3/login","client_token":"http://127.0.0.1:9/v1/clienttoken",
+            "accounts_url":"http://127.0.0.1:9","spclient":"http://127.0.0.1:9",
+            "dealer":"ws://127.0.0.1:9","web_api":"http://127.0.0.1:9/v1"}}"#
+        );
+        let mut ep = Endpoints::default();
+        sim_endpoints(&mut ep, &body).expect("a simulator's answer");
+        assert_eq!(ep.apresolve, "http://127.0.0.1:9/");
+        assert_eq!(ep.ap_key_modulus, vec![0xab; 256]);
+        assert_eq!(ep.ap_key_exponent, 65537);
+        assert_eq!(ep.login5, "http://127.0.0.1:9/v3/login");
+        assert_eq!(ep.client_token, "http://127.0.0.1:9/v1/clienttoken");
+        assert_eq!(ep.accounts, "http://127.0.0.1:9");
+        assert_eq!(ep.spclient.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(ep.dealer.as_deref(), Some("ws://127.0.0.1:9"));
+        assert_eq!(ep.web_api, "http://127.0.0.1:9/v1");
+
+        for bad in [
+            "",
+            "<html>not found</html>",
+            "{}",
+            r#"{"apresolve":"http://x/"}"#,
+        ] {
+            let mut ep = Endpoints::default();
+            let e = sim_endpoints(&mut ep, bad).unwrap_err();
+            assert!(
+                matches!(e, SimEndpointsError::NotEndpoints(_)),
+                "{bad}: {e}"
+            );
+            assert_eq!(ep, Endpoints::default(), "unchanged");
+        }
+        let bad_url = body.replace("http://127.0.0.1:9/v3/login", "ftp://x");
+        let mut ep = Endpoints::default();
+        let e = sim_endpoints(&mut ep, &bad_url).unwrap_err();
+        assert!(e.to_string().contains("login5"), "{e}");
+        assert_eq!(ep, Endpoints::default(), "unchanged");
     }
 
     #[test]

@@ -164,6 +164,10 @@ pub trait Controller: Send + Sync {
     fn control(&self, device_id: String, control: RemoteControl);
     /// Fetch the cluster / device list again.
     fn refresh(&self);
+    /// This device's queue was loaded locally (the TUI) from `context_uri` (an album, playlist,
+    /// artist or show URI; empty: no context): reported in the player state, so other devices
+    /// show "playing from …".
+    fn playing_context(&self, context_uri: String);
 }
 
 pub mod blob;

@@ -124,12 +124,13 @@ impl Desktop {
         resolver: Resolver,
     ) -> Result<(Desktop, mpsc::UnboundedReceiver<Intent>), DesktopError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let stop = mpris::StopLatch::default();
         let build = async {
             let mut builder = zbus::connection::Builder::session()?;
             if opts.mpris {
                 builder = builder.serve_at(mpris::PATH, mpris::Root)?.serve_at(
                     mpris::PATH,
-                    mpris::PlayerIface::new(player.clone(), tx, resolver),
+                    mpris::PlayerIface::new(player.clone(), tx, resolver, stop.clone()),
                 )?;
             }
             builder.build().await
@@ -150,6 +151,7 @@ impl Desktop {
             conn.clone(),
             player.status(),
             opts.mpris,
+            stop,
             notifier,
         ));
         Ok((
@@ -221,17 +223,21 @@ async fn watch_status(
     conn: zbus::Connection,
     mut status: watch::Receiver<PlayerStatus>,
     mpris_on: bool,
+    stop: mpris::StopLatch,
     notifier: Option<watch::Sender<Option<TrackInfo>>>,
 ) {
     let mut last = status.borrow_and_update().clone();
+    let mut last_stopped = stop.follow(&last);
     loop {
         if status.changed().await.is_err() {
             return;
         }
         let now = status.borrow_and_update().clone();
+        let stopped = stop.follow(&now);
         if mpris_on {
-            mpris::announce(&conn, &last, &now).await;
+            mpris::announce(&conn, &last, &now, [last_stopped, stopped]).await;
         }
+        last_stopped = stopped;
         if let (Some(n), Some(track)) = (&notifier, &now.track) {
             if last.track.as_ref().map(|t| t.id) != Some(track.id) {
                 // The notifier takes the newest only: a slow notification server never holds

@@ -9,8 +9,9 @@
 //!
 //! Submodules: `widgets` (text, blocks, the column list), `panes` (library, search, queue,
 //! devices, log), `now_playing` (the bar), `overlay` (help popup and the login screen), `trust`
-//! (the trust prompt's dialog), `lyrics` (the lyrics overlay), `art` (covers: slots and
-//! placeholders in the text pass, the pictures in the image pass of [`draw_with_art`]).
+//! (the trust prompt's dialog), `lyrics` (the lyrics overlay), `picker` (the add-to-playlist
+//! popup), `art` (covers: slots and placeholders in the text pass, the pictures in the image
+//! pass of [`draw_with_art`]).
 //! Must not depend on service handles (only on their data types inside `State`).
 
 pub mod art;
@@ -18,6 +19,7 @@ mod lyrics;
 mod now_playing;
 mod overlay;
 mod panes;
+mod picker;
 mod trust;
 mod widgets;
 
@@ -141,6 +143,10 @@ fn draw_buffer(
     if let Some(cursor) = state.help {
         overlay::help(buf, full, help, cursor, theme);
         // The lists are under the popup: clicks and wheel must not reach them.
+        hit.lists.clear();
+    }
+    if let Some(picker) = &state.picker {
+        picker::draw(buf, full, picker, theme);
         hit.lists.clear();
     }
     if let Some(prompt) = &state.trust_prompt {

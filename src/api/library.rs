@@ -97,8 +97,13 @@ pub struct LibraryPlaylist {
     pub id: String,
     pub uri: String,
     pub name: String,
+    /// The owner's display name (what lists show).
     #[serde(default)]
     pub owner: String,
+    /// The owner's user id: the playlist is the user's own (editable) when it is
+    /// [`Library::username`]. Empty in caches written before it was kept (the refresh fills it).
+    #[serde(default)]
+    pub owner_id: String,
     #[serde(default)]
     pub description: String,
     /// The version of the playlist `total` and `items` describe.
@@ -546,6 +551,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
                 .as_ref()
                 .map(|o| o.display_name.clone().unwrap_or_else(|| o.id.clone()))
                 .unwrap_or_default(),
+            owner_id: p.owner.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
             description: p.description.clone().unwrap_or_default(),
             snapshot_id: p.snapshot_id.clone(),
             total: p.total(),

@@ -706,6 +706,18 @@ impl WebApi {
         Ok(t.tracks)
     }
 
+    /// `GET /me/top/tracks?time_range=medium_term`: the user's top tracks (the first page, up to
+    /// the page limit), best first.
+    pub async fn top_tracks(&self) -> Result<Vec<Track>, ApiError> {
+        let p: Paging<Track> = self
+            .get(&format!(
+                "/me/top/tracks?time_range=medium_term&limit={}",
+                self.inner.policy.page_limit
+            ))
+            .await?;
+        Ok(p.items)
+    }
+
     /// `GET /me/player/recently-played`: the latest 50 plays, newest first.
     pub async fn recently_played(&self) -> Result<Vec<PlayHistory>, ApiError> {
         let p: CursorPaging<PlayHistory> = self

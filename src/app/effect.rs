@@ -38,6 +38,13 @@ pub enum Effect {
         kind: PageKind,
         uri: String,
     },
+    /// The local queue is being loaded with `ids` from `context_uri` (the album, playlist,
+    /// artist or show page played from; empty: no context). Connect reports it (a phone shows
+    /// "playing from …") and the local control API's `status.context` shows it.
+    PlayingContext {
+        context_uri: String,
+        ids: Vec<SpotifyId>,
+    },
     /// Look up names for queue ids not in `State::tracks`; answer `Msg::Tracks`.
     FetchTracks(Vec<SpotifyId>),
     /// Like (or unlike) a track through the Web API; answer `Msg::Liked`.
@@ -48,6 +55,20 @@ pub enum Effect {
         playlist_uri: String,
         track: TrackInfo,
         removed: Vec<(usize, Item)>,
+    },
+    /// Add tracks to the playlist `playlist_id` (one of the user's own); answer
+    /// `Msg::AddedToPlaylist`.
+    AddToPlaylist {
+        playlist_id: String,
+        name: String,
+        tracks: Vec<TrackInfo>,
+    },
+    /// Create a playlist named `name` for `user`, then add `tracks` to it; answers
+    /// `Msg::PlaylistCreated`, then (when created) `Msg::AddedToPlaylist`.
+    CreatePlaylist {
+        user: String,
+        name: String,
+        tracks: Vec<TrackInfo>,
     },
     /// Start a sign-in with this method (`Password` carries the typed credentials).
     Login(LoginRequest),

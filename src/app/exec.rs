@@ -63,6 +63,19 @@ pub fn session_config(cfg: &Config) -> SessionConfig {
     SessionConfig::new(cfg.endpoints.clone(), cfg.device_id.clone())
 }
 
+/// Adds `tracks` to the playlist `id`: the new snapshot id, or why not (another user's
+/// playlist said plainly).
+async fn add_tracks(api: &WebApi, id: &str, tracks: &[TrackInfo]) -> Result<String, String> {
+    let uris: Vec<&str> = tracks.iter().map(|t| t.uri.as_str()).collect();
+    match api.add_to_playlist(id, &uris).await {
+        Ok(snapshot) => Ok(snapshot),
+        Err(crate::api::ApiError::Http { status: 403, .. }) => {
+            Err("only the owner can edit this playlist".to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The effect executor: the service handles (once signed in) and the answer channel.
 pub struct Exec {
     tx: mpsc::UnboundedSender<Answer>,
@@ -79,6 +92,8 @@ pub struct Exec {
     pub device_name: String,
     /// Where the trust prompt's answers are kept (none with `--demo`: nothing is stored).
     pub trust_path: Option<PathBuf>,
+    /// The local control API, when it listens (`status.context` follows what the TUI plays).
+    pub control_api: Option<crate::local_api::LocalApi>,
     login: Option<JoinHandle<()>>,
     library_refresh: Option<JoinHandle<()>>,
     /// Fetches and decodes covers (`None`: `[ui] album_art = "off"`).
@@ -104,6 +119,7 @@ impl Exec {
             device_id,
             device_name,
             trust_path: None,
+            control_api: None,
             login: None,
             library_refresh: None,
             art: None,
@@ -249,6 +265,77 @@ impl Exec {
                     }));
                 });
             }
+            Effect::AddToPlaylist {
+                playlist_id,
+                name,
+                tracks,
+            } => {
+                let Some(api) = self.web_api(Msg::AddedToPlaylist {
+                    playlist_id: playlist_id.clone(),
+                    name: name.clone(),
+                    tracks: tracks.clone(),
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = add_tracks(&api, &playlist_id, &tracks).await;
+                    let _ = tx.send(Answer::Msg(Msg::AddedToPlaylist {
+                        playlist_id,
+                        name,
+                        tracks,
+                        result,
+                    }));
+                });
+            }
+            Effect::CreatePlaylist { user, name, tracks } => {
+                let Some(api) = self.web_api(Msg::PlaylistCreated {
+                    name: name.clone(),
+                    result: Err("not connected yet".into()),
+                }) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let p = match api.create_playlist(&user, &name, false, None).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Answer::Msg(Msg::PlaylistCreated {
+                                name,
+                                result: Err(e.to_string()),
+                            }));
+                            return;
+                        }
+                    };
+                    let created = library::LibraryPlaylist {
+                        id: p.id.clone(),
+                        uri: p.uri.clone(),
+                        name: p.name.clone(),
+                        owner: p
+                            .owner
+                            .as_ref()
+                            .and_then(|o| o.display_name.clone())
+                            .unwrap_or_else(|| user.clone()),
+                        owner_id: p.owner.as_ref().map_or(user, |o| o.id.clone()),
+                        description: p.description.clone().unwrap_or_default(),
+                        snapshot_id: p.snapshot_id.clone(),
+                        total: 0,
+                        items: Some(Vec::new()),
+                    };
+                    let _ = tx.send(Answer::Msg(Msg::PlaylistCreated {
+                        name: name.clone(),
+                        result: Ok(created),
+                    }));
+                    let result = add_tracks(&api, &p.id, &tracks).await;
+                    let _ = tx.send(Answer::Msg(Msg::AddedToPlaylist {
+                        playlist_id: p.id,
+                        name,
+                        tracks,
+                        result,
+                    }));
+                });
+            }
             Effect::Like { track, like } => {
                 let Some(api) = self.web_api(Msg::Liked {
                     track: track.clone(),
@@ -272,6 +359,14 @@ impl Exec {
                         result,
                     }));
                 });
+            }
+            Effect::PlayingContext { context_uri, ids } => {
+                if let Some(api) = &self.control_api {
+                    api.loaded(&context_uri, &ids);
+                }
+                if let Some(c) = &self.controller {
+                    c.playing_context(context_uri);
+                }
             }
             Effect::FetchTracks(ids) => {
                 let Some(sp) = self.services.as_ref().map(|s| s.spclient.clone()) else {
@@ -690,6 +785,39 @@ async fn load_page(
                     "Artist · {} · {}",
                     plural(n_top, "top track"),
                     plural(items.len() - n_top, "album")
+                ),
+                items,
+            })
+        }
+        PageKind::RecentlyPlayed => {
+            let items: Vec<Item> = api
+                .recently_played()
+                .await?
+                .into_iter()
+                .map(|h| Item::Track(track_item(h.track)))
+                .collect();
+            Ok(PageData {
+                kind,
+                uri: String::new(),
+                title: "Recently played".into(),
+                subtitle: format!("Your last {}, newest first", plural(items.len(), "play")),
+                items,
+            })
+        }
+        PageKind::TopTracks => {
+            let items: Vec<Item> = api
+                .top_tracks()
+                .await?
+                .into_iter()
+                .map(|t| Item::Track(track_item(t)))
+                .collect();
+            Ok(PageData {
+                kind,
+                uri: String::new(),
+                title: "Top tracks".into(),
+                subtitle: format!(
+                    "Your {} of the last months",
+                    plural(items.len(), "top track")
                 ),
                 items,
             })

@@ -90,6 +90,19 @@ pub enum Msg {
         result: Result<String, String>,
     },
 
+    /// The answer to `Effect::AddToPlaylist` (the new snapshot id).
+    AddedToPlaylist {
+        playlist_id: String,
+        name: String,
+        tracks: Vec<TrackInfo>,
+        result: Result<String, String>,
+    },
+    /// The answer to `Effect::CreatePlaylist`: the new (empty) playlist.
+    PlaylistCreated {
+        name: String,
+        result: Result<crate::api::library::LibraryPlaylist, String>,
+    },
+
     Devices(Result<Vec<Device>, String>),
     Remote(Option<RemotePlayback>),
     /// A command from a remote controller for this device; `update` maps it to an [`Action`].

@@ -169,6 +169,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         device_id.clone(),
         device_name.clone(),
     );
+    exec.control_api = control.clone();
     let screen = if opts.demo {
         Screen::Main
     } else {

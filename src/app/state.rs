@@ -177,6 +177,10 @@ pub enum PageKind {
     Album,
     Artist,
     Show,
+    /// The user's recently played tracks (`GET /me/player/recently-played`; no URI, no context).
+    RecentlyPlayed,
+    /// The user's top tracks (`GET /me/top/tracks`; no URI, no context).
+    TopTracks,
 }
 
 /// The content of a page once loaded.
@@ -406,6 +410,35 @@ impl TrustPrompt {
     }
 }
 
+/// One row of the add-to-playlist picker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickerRow {
+    /// "New playlist…": name one, create it, add the tracks to it.
+    New,
+    /// One of the user's own playlists: its id, URI and name, and the matched char positions
+    /// of the name (fuzzy filter).
+    Playlist {
+        id: String,
+        uri: String,
+        name: String,
+        positions: Vec<usize>,
+    },
+}
+
+/// The add-to-playlist picker (`a`), while it is open (it takes every key): the tracks to add,
+/// the user's own playlists filtered by what was typed, and the name being typed for a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaylistPicker {
+    pub tracks: Vec<TrackInfo>,
+    /// The filter text.
+    pub query: String,
+    /// "New playlist…" first (while nothing is typed), then the matching playlists, best first.
+    pub rows: Vec<PickerRow>,
+    pub cursor: ListCursor,
+    /// `Some`: naming a new playlist (the text typed so far).
+    pub naming: Option<String>,
+}
+
 /// The session's link state, shown in the now-playing bar.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SessionLink {
@@ -440,6 +473,8 @@ pub struct State {
     pub filter: Option<FilterState>,
     /// The trust prompt, while it is open (it takes every key).
     pub trust_prompt: Option<TrustPrompt>,
+    /// The add-to-playlist picker, while it is open (it takes every key).
+    pub picker: Option<PlaylistPicker>,
     /// Remembered trust decisions by device id.
     pub trusted: BTreeMap<String, Trust>,
     /// The local player's latest status.
@@ -560,6 +595,7 @@ impl State {
             log: LogView::default(),
             filter: None,
             trust_prompt: None,
+            picker: None,
             lyrics: None,
             art: ArtView::default(),
             trusted: BTreeMap::new(),
@@ -592,7 +628,7 @@ impl State {
         match &self.screen {
             Screen::Login(stage) => matches!(stage, LoginStage::Password { .. }),
             Screen::Main => {
-                if self.trust_prompt.is_some() {
+                if self.trust_prompt.is_some() || self.picker.is_some() {
                     return true;
                 }
                 if self.help.is_some() {

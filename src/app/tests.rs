@@ -31,6 +31,7 @@ mod keys;
 mod library_edits;
 mod lyrics;
 mod one_core;
+mod picker;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
 pub fn uri(kind: &str, n: u32) -> String {
@@ -91,6 +92,7 @@ pub fn demo_library() -> Library {
                 uri: uri("playlist", 1),
                 name: "Daft Punk Essentials".into(),
                 owner: "demo".into(),
+                owner_id: "demo".into(),
                 description: String::new(),
                 snapshot_id: "s1".into(),
                 total: 3,
@@ -101,6 +103,7 @@ pub fn demo_library() -> Library {
                 uri: uri("playlist", 2),
                 name: "Not Loaded Yet".into(),
                 owner: "someone".into(),
+                owner_id: "someone".into(),
                 description: String::new(),
                 snapshot_id: "s2".into(),
                 total: 40,
@@ -1424,6 +1427,66 @@ fn login_browser_device_code_and_back() {
     assert_eq!(s.screen, Screen::Main);
     assert_eq!(o.effects, vec![Effect::LoadLibrary { refresh: false }]);
     assert!(s.library.loading);
+}
+
+/// The screen numbers its options 1-3: the number keys (as the built-in keymaps resolve them
+/// on this screen) pick them; other numbers do nothing.
+#[test]
+fn login_number_keys_pick_the_numbered_option() {
+    use crate::keymap::{Keymap, Resolved};
+    use std::str::FromStr;
+    for name in crate::keymap::BUILTIN_NAMES {
+        let mut keymap = Keymap::builtin(name).expect("builtin keymap");
+        let mut key = |s: &mut State, k: &str| -> Outcome {
+            let key = crate::keymap::Key::from_str(k).expect("key");
+            match keymap.resolve(s.key_context(), key) {
+                Resolved::Action(a) => act(s, a),
+                other => panic!("{name}: {k} on the sign-in screen resolved to {other:?}"),
+            }
+        };
+        let mut s = login_state();
+        let o = key(&mut s, "2");
+        assert_eq!(
+            o.effects,
+            vec![Effect::Login(LoginRequest::DeviceCode)],
+            "{name}"
+        );
+        let mut s = login_state();
+        let o = key(&mut s, "1");
+        assert_eq!(
+            o.effects,
+            vec![Effect::Login(LoginRequest::Browser)],
+            "{name}"
+        );
+        let mut s = login_state();
+        key(&mut s, "3");
+        assert!(
+            matches!(s.screen, Screen::Login(LoginStage::Password { .. })),
+            "{name}: {:?}",
+            s.screen
+        );
+        // From the failed screen too (it lists the same options).
+        let mut s = login_state();
+        s.screen = Screen::Login(LoginStage::Failed {
+            message: "denied".into(),
+            selected: 0,
+        });
+        let o = key(&mut s, "2");
+        assert_eq!(
+            o.effects,
+            vec![Effect::Login(LoginRequest::DeviceCode)],
+            "{name}"
+        );
+    }
+    // An option the screen does not have does nothing.
+    let mut s = login_state();
+    let o = act(&mut s, Action::PickOption(4));
+    assert!(o.effects.is_empty() && !o.redraw);
+    assert_eq!(s.screen, Screen::Login(LoginStage::Choose { selected: 0 }));
+    // On the main screen the action is inert.
+    let mut s = demo_state();
+    let o = act(&mut s, Action::PickOption(1));
+    assert!(o.effects.is_empty());
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! * `mouse`      — clicks, double clicks and the wheel, through the renderer's hit map;
 //! * `login`      — the sign-in screen;
 //! * `trust`      — the prompt before our login is handed to a LAN device;
+//! * `picker`     — the add-to-playlist picker (own playlists, fuzzy filter, a new playlist);
 //! * `lyrics`     — the lyrics overlay of the playing track (fetch, keys, seeking to a line);
 //! * `art`        — the covers the screen wants (playing track, album pages) and their answers.
 //!
@@ -32,7 +33,7 @@ use crate::api::library::TrackInfo;
 use crate::app::effect::{Effect, Outcome};
 use crate::app::msg::{Msg, TextInput};
 use crate::app::state::{
-    Level, LibrarySection, ListCursor, Notification, QueueMode, Screen, State, LOG_LINES,
+    Level, LibrarySection, ListCursor, Notification, PageKind, QueueMode, Screen, State, LOG_LINES,
 };
 use crate::control::Intent;
 use crate::id::{ItemKind, SpotifyId, SpotifyUri};
@@ -47,6 +48,7 @@ mod login;
 mod lyrics;
 mod mouse;
 mod navigation;
+mod picker;
 mod playback;
 mod queue;
 mod remote;
@@ -104,8 +106,8 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             notify(state, Level::Info, format!("{key} is not bound here"));
             out.redraw = true;
         }
-        // The trust prompt is answered with keys only.
-        Msg::Mouse { .. } if state.trust_prompt.is_some() => {}
+        // The trust prompt and the picker are answered with keys only.
+        Msg::Mouse { .. } if state.trust_prompt.is_some() || state.picker.is_some() => {}
         Msg::Mouse { kind, x, y } => mouse(state, kind, x, y, &mut out),
         Msg::Resize(w, h) => {
             out.redraw = state.size != (w, h);
@@ -145,6 +147,13 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             removed,
             result,
         } => removed_from_playlist(state, playlist_uri, track, removed, result, &mut out),
+        Msg::AddedToPlaylist {
+            playlist_id,
+            name,
+            tracks,
+            result,
+        } => picker::added(state, playlist_id, name, tracks, result, &mut out),
+        Msg::PlaylistCreated { name, result } => picker::created(state, name, result, &mut out),
         Msg::Tracks(list) => {
             for (id, info) in list {
                 state.tracks.insert(id, info);
@@ -337,6 +346,16 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
         Action::RemoveFromQueue => remove_from_queue(state, out),
         Action::ToggleLike => toggle_like(state, out),
         Action::RemoveFromPlaylist => remove_from_playlist(state, out),
+        Action::AddToPlaylist => picker::open(state, out),
+        Action::OpenRecentlyPlayed | Action::OpenTopTracks => {
+            state.help = None;
+            let kind = if action == Action::OpenRecentlyPlayed {
+                PageKind::RecentlyPlayed
+            } else {
+                PageKind::TopTracks
+            };
+            library::open_page(state, Pane::Library, kind, String::new(), out);
+        }
         Action::MoveUp => move_in_queue(state, -1, out),
         Action::MoveDown => move_in_queue(state, 1, out),
         Action::ClearQueue => local(state, Intent::ClearQueue, out),
@@ -397,6 +416,8 @@ fn apply(state: &mut State, action: Action, target: Target, out: &mut Out) {
                 out.redraw = true;
             }
         }
+        // Only the sign-in screen has numbered options.
+        Action::PickOption(_) => {}
         Action::Refresh => {
             state.library.loading = true;
             out.effect(Effect::LoadLibrary { refresh: true });
@@ -490,6 +511,10 @@ fn text(state: &mut State, t: TextInput, out: &mut Out) {
     }
     if state.trust_prompt.is_some() {
         trust_key(state, t, out);
+        return;
+    }
+    if state.picker.is_some() {
+        picker::key(state, t, out);
         return;
     }
     if state.help.is_some() {

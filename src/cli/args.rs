@@ -43,6 +43,12 @@ pub struct Cli {
     /// 0.0.0.0:8099 (overrides `[remote] listen`; needs the control API).
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     pub remote_listen: Option<std::net::SocketAddr>,
+
+    /// A running `tonearm sim`'s HTTP URL (the `spclient` it prints): every endpoint comes
+    /// from it (config: `sim = "URL"`); the endpoint flags below still override single ones.
+    /// Before the command: `tonearm --sim URL status`.
+    #[arg(long = "sim", value_name = "URL")]
+    pub sim: Option<String>,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     #[command(flatten)]

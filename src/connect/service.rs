@@ -142,6 +142,8 @@ enum Ctl {
         by: String,
         message_id: u32,
     },
+    /// The queue was loaded locally from this context (empty: none).
+    Context(String),
     /// Another command arrived (recorded as the last command in the state).
     Commanded {
         by: String,
@@ -390,6 +392,10 @@ impl Controller for Connect {
 
     fn refresh(&self) {
         let _ = self.ctl.send(Ctl::Refresh);
+    }
+
+    fn playing_context(&self, context_uri: String) {
+        let _ = self.ctl.send(Ctl::Context(context_uri));
     }
 }
 
@@ -890,6 +896,16 @@ impl Task {
             }
             Ctl::Commanded { by, message_id } => {
                 self.last_command = Some((by, message_id));
+            }
+            Ctl::Context(context_uri) => {
+                if context_uri != self.context_uri {
+                    self.context_uri = context_uri;
+                    // Active already (playing on here): the new context is reported soon. Else
+                    // the playback that follows makes this device active and reports it.
+                    if self.active && self.state_due.is_none() {
+                        self.state_due = Some(Instant::now() + self.cfg.state_throttle);
+                    }
+                }
             }
             Ctl::Refresh => self.put_state(PutStateReason::PLAYER_STATE_CHANGED).await,
             Ctl::Transfer(device) => {

@@ -8,6 +8,7 @@
 //! on the player's and control's types and zbus; never on app or ui.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -120,6 +121,74 @@ pub fn playback_status(s: &PlayerStatus) -> &'static str {
         PlayState::Paused => "Paused",
         PlayState::Loading if s.track.is_some() => "Playing",
         PlayState::Loading | PlayState::Stopped => "Stopped",
+    }
+}
+
+/// `PlaybackStatus` with MPRIS's `Stop` taken into account: a player paused by `Stop` (see
+/// [`StopLatch`]) reports "Stopped".
+pub fn playback_status_of(s: &PlayerStatus, stopped: bool) -> &'static str {
+    if stopped && s.state == PlayState::Paused {
+        "Stopped"
+    } else {
+        playback_status(s)
+    }
+}
+
+/// What MPRIS's `Stop` means here. The player has no "stopped with a track" state a front end
+/// may ask for, so `Stop` does what most players do: pause and go back to the start of the
+/// track (`Play` then starts it from 0:00). This latch remembers that the pause was a stop, so
+/// `PlaybackStatus` says "Stopped" (not "Paused") until playback starts again or another track
+/// comes. Shared by the `Player` object (which arms it) and the status watcher (which follows
+/// the status through it). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StopLatch(Arc<Mutex<Latch>>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Latch {
+    #[default]
+    Off,
+    /// `Stop` was called while playing: the pause it sent has not landed yet (statuses still
+    /// saying "playing" do not end the stop).
+    Armed(SpotifyId),
+    /// Paused by `Stop` on this track.
+    On(SpotifyId),
+}
+
+impl StopLatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latch> {
+        // The latch is a plain value: a panic elsewhere cannot leave it half-written.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Stop` was called with the player in `s` (nothing to latch without a track).
+    pub fn arm(&self, s: &PlayerStatus) {
+        let mut l = self.lock();
+        *l = match (&s.track, s.state) {
+            (Some(t), PlayState::Paused) => Latch::On(t.id),
+            (Some(t), _) => Latch::Armed(t.id),
+            (None, _) => Latch::Off,
+        };
+    }
+
+    /// Follows a new status: the pause landing turns an armed stop on; playing again or
+    /// another track ends it. Returns whether `s` is to be reported as stopped.
+    pub fn follow(&self, s: &PlayerStatus) -> bool {
+        let mut l = self.lock();
+        let track = s.track.as_ref().map(|t| t.id);
+        *l = match *l {
+            Latch::Armed(id) | Latch::On(id) if track != Some(id) => Latch::Off,
+            Latch::Armed(id) if s.state == PlayState::Paused => Latch::On(id),
+            Latch::On(_) if s.state != PlayState::Paused => Latch::Off,
+            other => other,
+        };
+        matches!(*l, Latch::On(_))
+    }
+
+    /// Whether `s` is to be reported as stopped (read-only: the watcher moves the latch).
+    pub fn applies(&self, s: &PlayerStatus) -> bool {
+        let track = s.track.as_ref().map(|t| t.id);
+        s.state == PlayState::Paused
+            && matches!(*self.lock(), Latch::Armed(id) | Latch::On(id) if Some(id) == track)
     }
 }
 
@@ -250,6 +319,7 @@ pub struct PlayerIface {
     player: Player,
     intents: mpsc::UnboundedSender<Intent>,
     resolver: Resolver,
+    stop: StopLatch,
 }
 
 impl PlayerIface {
@@ -257,11 +327,13 @@ impl PlayerIface {
         player: Player,
         intents: mpsc::UnboundedSender<Intent>,
         resolver: Resolver,
+        stop: StopLatch,
     ) -> PlayerIface {
         PlayerIface {
             player,
             intents,
             resolver,
+            stop,
         }
     }
 
@@ -294,11 +366,19 @@ impl PlayerIface {
         self.send(Intent::Toggle);
     }
 
-    /// The player has no "unloaded" state a front end may ask for: stopping is pausing at the
-    /// start of the track.
-    fn stop(&self) {
+    /// Pause at the start of the track, reported as "Stopped" (see [`StopLatch`]). When the
+    /// player was paused already no status change may follow, so the new `PlaybackStatus` is
+    /// signalled here.
+    async fn stop(&self, #[zbus(signal_context)] ctxt: SignalContext<'_>) {
+        let before = self.status();
+        self.stop.arm(&before);
         self.send(Intent::Pause);
         self.send(Intent::SeekTo(0));
+        if before.state == PlayState::Paused && before.track.is_some() {
+            if let Err(e) = self.playback_status_changed(&ctxt).await {
+                tracing::debug!("MPRIS: cannot signal PlaybackStatus: {e}");
+            }
+        }
     }
 
     fn play(&self) {
@@ -355,7 +435,8 @@ impl PlayerIface {
 
     #[zbus(property)]
     fn playback_status(&self) -> &'static str {
-        playback_status(&self.status())
+        let s = self.status();
+        playback_status_of(&s, self.stop.applies(&s))
     }
 
     #[zbus(property)]
@@ -462,14 +543,20 @@ impl PlayerIface {
 }
 
 /// The `Player` properties that differ between two statuses, as `PropertiesChanged` carries
-/// them (`Position` never: it is read on demand).
+/// them (`Position` never: it is read on demand). `stopped`: whether each was paused by `Stop`
+/// ([`StopLatch`]).
 pub fn changed_properties(
     old: &PlayerStatus,
     new: &PlayerStatus,
+    stopped: [bool; 2],
 ) -> Vec<(&'static str, Value<'static>)> {
     let mut out: Vec<(&'static str, Value<'static>)> = Vec::new();
-    if playback_status(old) != playback_status(new) {
-        out.push(("PlaybackStatus", Value::from(playback_status(new))));
+    let (was, now) = (
+        playback_status_of(old, stopped[0]),
+        playback_status_of(new, stopped[1]),
+    );
+    if was != now {
+        out.push(("PlaybackStatus", Value::from(now)));
     }
     let old_id = old.track.as_ref().map(|t| (t.id, t.duration_ms));
     let new_id = new.track.as_ref().map(|t| (t.id, t.duration_ms));
@@ -500,11 +587,16 @@ pub fn changed_properties(
 /// Emits what changed from `old` to `new`: one `PropertiesChanged` with every changed
 /// property, and `Seeked` when the position jumped. Failures are logged at debug (a bus that
 /// went away is not the user's problem).
-pub async fn announce(conn: &zbus::Connection, old: &PlayerStatus, new: &PlayerStatus) {
+pub async fn announce(
+    conn: &zbus::Connection,
+    old: &PlayerStatus,
+    new: &PlayerStatus,
+    stopped: [bool; 2],
+) {
     let Ok(ctxt) = SignalContext::new(conn, PATH) else {
         return;
     };
-    let changed = changed_properties(old, new);
+    let changed = changed_properties(old, new, stopped);
     if !changed.is_empty() {
         let map: HashMap<&str, &Value<'_>> = changed.iter().map(|(k, v)| (*k, v)).collect();
         let iface = InterfaceName::from_static_str_unchecked(PLAYER_INTERFACE);

@@ -360,7 +360,7 @@ fn pending_hints_list_the_continuations() {
     m.resolve(Context::Queue, key("g"));
     let hints = m.pending_hints(Context::Queue);
     let keys: Vec<&str> = hints.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["d", "g", "l", "q", "s"]);
+    assert_eq!(keys, ["d", "g", "l", "q", "r", "s", "t"]);
     assert!(hints.contains(&("q".to_string(), "Go to the queue")));
 }
 

@@ -72,6 +72,7 @@ fn library(liked: usize) -> Library {
                 uri: "spotify:playlist:p1".into(),
                 name: "Morning Mix".into(),
                 owner: "alice".into(),
+                owner_id: "alice".into(),
                 description: String::new(),
                 snapshot_id: String::new(),
                 total: 12,
@@ -82,6 +83,7 @@ fn library(liked: usize) -> Library {
                 uri: "spotify:playlist:p2".into(),
                 name: "Road Trip".into(),
                 owner: "bob".into(),
+                owner_id: "bob".into(),
                 description: String::new(),
                 snapshot_id: String::new(),
                 total: 1,
@@ -128,6 +130,7 @@ pub(crate) fn state() -> State {
         log: LogView::default(),
         filter: None,
         trust_prompt: None,
+        picker: None,
         trusted: Default::default(),
         player: None,
         player_held: None,
@@ -1281,3 +1284,66 @@ fn the_now_playing_bar_hearts_a_liked_track() {
     assert_has(&buf, "Alpha Song ♥ — Ann Artist");
 }
 mod lyrics;
+
+fn picker(naming: Option<&str>) -> PlaylistPicker {
+    PlaylistPicker {
+        tracks: vec![track(1, "Alpha Song", "Ann Artist", "First Album", 185_000)],
+        query: "qu".into(),
+        rows: vec![
+            PickerRow::Playlist {
+                id: "p1".into(),
+                uri: "spotify:playlist:p1".into(),
+                name: "Quiet Quasar".into(),
+                positions: vec![0, 1],
+            },
+            PickerRow::Playlist {
+                id: "p2".into(),
+                uri: "spotify:playlist:p2".into(),
+                name: "Quokka Quest".into(),
+                positions: vec![0, 1],
+            },
+        ],
+        cursor: ListCursor {
+            selected: 1,
+            offset: 0,
+        },
+        naming: naming.map(str::to_owned),
+    }
+}
+
+#[test]
+fn the_picker_lists_matches_highlighted_and_the_selection() {
+    let mut s = state();
+    s.picker = Some(picker(None));
+    for (w, h) in SIZES {
+        let (buf, hit) = render(&s, w, h);
+        assert_has(&buf, "Add to playlist");
+        assert_has(&buf, "“Alpha Song”");
+        assert_has(&buf, "/qu");
+        let (x, y) = find(&buf, "Quiet Quasar").expect("first row");
+        let (x2, y2) = find(&buf, "Quokka Quest").expect("second row");
+        assert_eq!((x, y + 1), (x2, y2), "one row each, in order");
+        // The matched characters are highlighted; the selected row is the second.
+        for (cx, cy) in [(x, y), (x + 1, y), (x2, y2), (x2 + 1, y2)] {
+            assert_eq!(buf[(cx, cy)].style().fg, Some(Color::Magenta), "{w}x{h}");
+        }
+        assert_ne!(buf[(x + 2, y)].style().fg, Some(Color::Magenta));
+        assert!(is_reversed(&buf, x2 + 3, y2), "the selected row at {w}x{h}");
+        assert!(!is_reversed(&buf, x + 3, y), "{w}x{h}");
+        assert!(
+            hit.lists.is_empty(),
+            "the lists under the popup take no clicks"
+        );
+    }
+    // Naming a new playlist: the name box instead of the list.
+    s.picker = Some(picker(Some("Summer")));
+    let (buf, _) = render(&s, 80, 24);
+    assert_has(&buf, "Name: Summer");
+    assert!(find(&buf, "Quiet Quasar").is_none());
+    // No playlist matches: said.
+    let mut p = picker(None);
+    p.rows.clear();
+    s.picker = Some(p);
+    let (buf, _) = render(&s, 80, 24);
+    assert_has(&buf, "No playlist of yours matches");
+}

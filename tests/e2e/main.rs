@@ -26,6 +26,7 @@ mod resume;
 mod session;
 mod signin;
 mod sim_connect;
+mod sim_flag;
 mod state_files;
 mod transient;
 mod trust;

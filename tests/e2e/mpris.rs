@@ -429,6 +429,27 @@ async fn playerctl_reads_and_drives_the_daemon_and_track_changes_notify() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
+    // playerctl stop → paused at the start of the track, reported as "Stopped"; play resumes
+    // from there and says "Playing" again.
+    let (ok, _, err) = playerctl(&rig.home, &bus, &["stop"]);
+    assert!(ok, "stop: {err}");
+    until_status(&phone, 15, |st| {
+        st["is_paused"] == true && st["position_ms"].as_u64().is_some_and(|p| p < 1500)
+    })
+    .await
+    .unwrap_or_else(|st| panic!("the phone sees the stop (paused at 0:00): {st}"));
+    until_playerctl(&rig.home, &bus, &["status"], 10, |o| o == "Stopped")
+        .await
+        .unwrap_or_else(|o| panic!("playerctl status after stop: {o}"));
+    let (ok, _, err) = playerctl(&rig.home, &bus, &["play"]);
+    assert!(ok, "play: {err}");
+    until_playerctl(&rig.home, &bus, &["status"], 15, |o| o == "Playing")
+        .await
+        .unwrap_or_else(|o| panic!("playerctl status after play: {o}"));
+    until_status(&phone, 15, |st| st["is_paused"] == false)
+        .await
+        .unwrap_or_else(|st| panic!("the phone sees play after stop: {st}"));
+
     // A pause from the phone: `PropertiesChanged` says so (what widgets and media-key
     // daemons listen to), and playerctl status follows.
     let rule = zbus::MatchRule::builder()

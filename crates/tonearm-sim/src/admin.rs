@@ -4,6 +4,9 @@
 //! [`FaultAck`]; `GET /_sim/stats` answers [`SimStats`]. Only loopback peers are served (403
 //! otherwise); bad input gets a JSON error `{"error": {"status", "message"}}` (404 for an
 //! unknown fault, 400 for bad parameters). The `gate` never holds or limits these routes.
+//! `GET /_sim/endpoints` answers the client endpoints ([`crate::SimEndpoints`], what `tonearm
+//! --sim URL` configures itself from); it is served to any peer, as apresolve is (nothing in it
+//! is secret, and a simulator listening on a LAN address is reached from other machines).
 //! Also the small client the `tonearm sim fault …` command uses: [`fault`] and [`stats`].
 //! Depends on no client module.
 
@@ -32,6 +35,11 @@ pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/_sim/fault/{name}", post(fault_route))
         .route("/_sim/stats", get(stats_route))
+        .route("/_sim/endpoints", get(endpoints_route))
+}
+
+async fn endpoints_route(State(app): State<App>) -> Response {
+    Json(app.client_endpoints.as_ref().clone()).into_response()
 }
 
 /// `Some(403)` unless the peer is a loopback address (or cannot be known).

@@ -18,5 +18,7 @@ pub(crate) struct Endpoints {
 #[derive(Clone)]
 pub(crate) struct App {
     pub endpoints: Arc<Endpoints>,
+    /// What `GET /_sim/endpoints` answers.
+    pub client_endpoints: Arc<crate::SimEndpoints>,
     pub shared: Arc<Shared>,
 }

@@ -278,6 +278,37 @@ pub struct SimInfo {
     pub web_api: String,
 }
 
+/// The endpoints a client needs (the subset of [`SimInfo`] without accounts or catalog), as
+/// `GET /_sim/endpoints` serves them so that `tonearm --sim URL` configures itself from the
+/// one URL. Field names are [`SimInfo`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SimEndpoints {
+    pub apresolve: String,
+    pub ap_key: ApKeyInfo,
+    pub login5: String,
+    pub client_token: String,
+    pub accounts_url: String,
+    pub spclient: String,
+    pub dealer: String,
+    pub web_api: String,
+}
+
+impl SimInfo {
+    /// The client endpoints of this simulator.
+    pub fn endpoints(&self) -> SimEndpoints {
+        SimEndpoints {
+            apresolve: self.apresolve.clone(),
+            ap_key: self.ap_key.clone(),
+            login5: self.login5.clone(),
+            client_token: self.client_token.clone(),
+            accounts_url: self.accounts_url.clone(),
+            spclient: self.spclient.clone(),
+            dealer: self.dealer.clone(),
+            web_api: self.web_api.clone(),
+        }
+    }
+}
+
 /// A built-in test account.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SimAccount {
@@ -522,6 +553,7 @@ impl Simulator {
         };
         let router = http::router(app::App {
             endpoints: Arc::new(endpoints),
+            client_endpoints: Arc::new(info.endpoints()),
             shared: Arc::clone(&shared),
         });
         let mut http_shutdown = shutdown_rx.clone();

@@ -373,6 +373,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/me/shows", get(h!(saved_shows)))
         .route("/v1/me/episodes", get(h!(saved_episodes)))
         .route("/v1/me/player/recently-played", get(h!(recently_played)))
+        .route("/v1/me/top/tracks", get(h!(my_top_tracks)))
         .route("/v1/search", get(h!(search)))
         .route("/v1/playlists/{id}", get(hid!(playlist)))
         .route(
@@ -713,6 +714,44 @@ fn recently_played(r: &Req<'_>) -> Res {
         }
     }
     ok(page)
+}
+
+/// `GET /me/top/tracks` (OpenAPI `get-users-top-tracks`): a `PagingTrackObject` of the user's
+/// "affinity" ranking. The simulator derives it from the user's liked songs, a different fixed
+/// order per `time_range` (`short_term`: most recently liked first, `medium_term` (default):
+/// the library's order, `long_term`: catalog order); another `time_range` is a 400.
+fn my_top_tracks(r: &Req<'_>) -> Res {
+    let range = r.q("time_range").unwrap_or("medium_term");
+    let saved: Vec<usize> = r
+        .data()
+        .libraries
+        .get(r.user())
+        .map(|l| l.saved_tracks.iter().map(|&(t, _)| t).collect())
+        .unwrap_or_default();
+    let list: Vec<usize> = match range {
+        "short_term" => saved.into_iter().rev().collect(),
+        "medium_term" => saved,
+        "long_term" => {
+            let mut v = saved;
+            v.sort_unstable();
+            v
+        }
+        other => {
+            return Err(ApiErr::bad(format!(
+                "time_range must be short_term, medium_term or long_term, not {other:?}"
+            )))
+        }
+    };
+    let ctx = r.ctx();
+    let extra = format!("time_range={range}");
+    ok(page_of(
+        r,
+        "me/top/tracks",
+        &extra,
+        STD_LIMIT,
+        list.len(),
+        |n| ctx.track(list[n], true),
+    )?)
 }
 
 const SEARCH_TYPES: [&str; 7] = [

@@ -67,12 +67,19 @@ fn search_type_debounce_results_and_play() {
     let e = feed(&mut s, &mut km, "j<enter>");
     assert_eq!(
         e,
-        vec![Effect::Player(PlayerOp::Load {
-            ids: vec![track_id(3), track_id(4)],
-            index: 1,
-            position_ms: 0,
-            play: true
-        })]
+        vec![
+            // Search results are no context: whatever was reported before is cleared.
+            Effect::PlayingContext {
+                context_uri: String::new(),
+                ids: vec![track_id(3), track_id(4)],
+            },
+            Effect::Player(PlayerOp::Load {
+                ids: vec![track_id(3), track_id(4)],
+                index: 1,
+                position_ms: 0,
+                play: true
+            })
+        ]
     );
     // The artist row opens a page on the search pane's stack.
     let e = feed(&mut s, &mut km, "j<enter>");
@@ -170,7 +177,7 @@ fn filter_then_select_plays_the_underlying_row() {
     feed(&mut s, &mut km, "<enter>");
     assert!(!s.filter.as_ref().unwrap().editing);
     let e = feed(&mut s, &mut km, "j<enter>");
-    let Some(Effect::Player(PlayerOp::Load { ids, index, .. })) = e.first().cloned() else {
+    let Some(Effect::Player(PlayerOp::Load { ids, index, .. })) = e.get(1).cloned() else {
         panic!("{e:?}")
     };
     assert_eq!(ids[index], track_id(rows[1] as u32 + 1));
@@ -345,6 +352,22 @@ fn library_keys_open_pages_and_queue() {
         e,
         vec![Effect::Player(PlayerOp::PlayNext(vec![track_id(4)]))]
     );
+    // Enter on a track of the page plays the page, reported as the context it came from.
+    let page_uri = s.library.pages[0].uri.clone();
+    let e = feed(&mut s, &mut km, "<enter>");
+    match &e[..] {
+        [Effect::PlayingContext { context_uri, ids }, Effect::Player(PlayerOp::Load {
+            ids: loaded,
+            index,
+            play: true,
+            ..
+        })] => {
+            assert_eq!(context_uri, &page_uri);
+            assert_eq!(ids, loaded);
+            assert_eq!(loaded[*index], track_id(4));
+        }
+        other => panic!("{other:?}"),
+    }
     feed(&mut s, &mut km, "q");
     assert!(s.library.pages.is_empty());
     feed(&mut s, &mut km, "]]");

@@ -16,7 +16,7 @@ use crate::app::effect::Effect;
 use crate::app::state::{Item, Level, PageKind, PageView, State};
 
 /// The track `f` acts on: the selected row when it is a track, else the playing track.
-fn target_track(state: &State) -> Option<TrackInfo> {
+pub(super) fn target_track(state: &State) -> Option<TrackInfo> {
     let pane = state.focus;
     if matches!(pane, Pane::Library | Pane::Search) {
         if let Some(row) = selected_row(state, pane) {
@@ -134,6 +134,26 @@ pub(super) fn remove_from_playlist(state: &mut State, out: &mut Out) {
         return;
     }
     let playlist_uri = page.uri.clone();
+    // Spotify refuses edits of other users' playlists: said at once, nothing sent.
+    let owner = state.library.data.as_ref().and_then(|lib| {
+        lib.playlists
+            .iter()
+            .find(|p| p.uri == playlist_uri)
+            .filter(|p| !p.owner_id.is_empty() && p.owner_id != lib.username)
+            .map(|p| p.owner.clone())
+    });
+    if let Some(owner) = owner {
+        notify(
+            state,
+            Level::Warn,
+            format!("This playlist belongs to {owner}: only your own playlists can be edited"),
+        );
+        out.redraw = true;
+        return;
+    }
+    let Some(page) = top_page(state, pane) else {
+        return;
+    };
     let Some(data) = page.data.as_mut() else {
         return;
     };

@@ -31,8 +31,16 @@ pub(super) fn login_action(state: &mut State, stage: LoginStage, action: Action,
                         out.redraw = true;
                     }
                 }
-                Action::Select => {
-                    let method = LoginMethod::ALL[selected.min(n - 1)];
+                Action::Select | Action::PickOption(_) => {
+                    // The number keys pick the option the screen labels with that number.
+                    let chosen = match action {
+                        Action::PickOption(k) if (1..=n).contains(&usize::from(k)) => {
+                            usize::from(k) - 1
+                        }
+                        Action::PickOption(_) => return,
+                        _ => selected.min(n - 1),
+                    };
+                    let method = LoginMethod::ALL[chosen];
                     let stage = match method {
                         LoginMethod::Browser => {
                             out.effect(Effect::Login(LoginRequest::Browser));

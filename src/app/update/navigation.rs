@@ -216,6 +216,18 @@ pub(super) fn play_from(state: &mut State, list: List, row: usize, out: &mut Out
     for (_, t) in &tracks {
         remember(state, t);
     }
+    // A page is a context Spotify knows (album, playlist, artist, show): reported as where the
+    // queue came from. Other lists (search results, library sections) are none.
+    let page = match list {
+        List::LibraryPage => state.library.pages.last(),
+        List::SearchPage => state.search.pages.last(),
+        _ => None,
+    };
+    let context_uri = page.map(|p| p.uri.clone()).unwrap_or_default();
+    out.effect(Effect::PlayingContext {
+        context_uri,
+        ids: ids.clone(),
+    });
     local(
         state,
         Intent::Load {

@@ -186,7 +186,7 @@ fn changes_and_seeks_are_detected() {
     b.position_ms = 12_000;
     b.at = at + Duration::from_secs(2);
     assert!(!seeked(&a, &b));
-    assert!(changed_properties(&a, &b).is_empty());
+    assert!(changed_properties(&a, &b, [false; 2]).is_empty());
     // A jump is a seek.
     b.position_ms = 60_000;
     assert!(seeked(&a, &b));
@@ -195,7 +195,10 @@ fn changes_and_seeks_are_detected() {
     c.track = Some(track(2, 200_000));
     c.position_ms = 0;
     assert!(!seeked(&a, &c));
-    let names: Vec<&str> = changed_properties(&a, &c).iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = changed_properties(&a, &c, [false; 2])
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     assert!(
         names.contains(&"Metadata") && names.contains(&"CanSeek"),
         "{names:?}"
@@ -206,9 +209,60 @@ fn changes_and_seeks_are_detected() {
     d.volume = 1;
     d.shuffle = true;
     d.repeat = RepeatMode::One;
-    let names: Vec<&str> = changed_properties(&a, &d).iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = changed_properties(&a, &d, [false; 2])
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     assert_eq!(
         names,
         vec!["PlaybackStatus", "Volume", "Shuffle", "LoopStatus"]
     );
+}
+
+/// `Stop` pauses at the start; the latch reports that pause as "Stopped" until playback starts
+/// again or another track comes, and a stop's pause that has not landed yet is not undone by
+/// the playing statuses still on their way.
+#[test]
+fn stop_reports_stopped_until_playing_again() {
+    let at = Instant::now();
+    let playing = status(PlayState::Playing, Some(track(1, 200_000)), 10_000, at);
+    let paused_at_0 = status(PlayState::Paused, Some(track(1, 200_000)), 0, at);
+    let latch = StopLatch::default();
+    assert!(!latch.follow(&playing));
+    latch.arm(&playing);
+    // A playing report published before the pause landed: still armed, still "Playing".
+    assert!(!latch.follow(&playing));
+    assert!(!latch.applies(&playing));
+    assert_eq!(
+        playback_status_of(&playing, latch.applies(&playing)),
+        "Playing"
+    );
+    // The pause lands: "Stopped", and the change is signalled as such.
+    assert!(latch.follow(&paused_at_0));
+    assert!(latch.applies(&paused_at_0));
+    assert_eq!(playback_status_of(&paused_at_0, true), "Stopped");
+    let changed = changed_properties(&playing, &paused_at_0, [false, true]);
+    assert_eq!(changed[0].0, "PlaybackStatus");
+    assert_eq!(changed[0].1, Value::from("Stopped"));
+    // Play: playing again, the stop is over (and a later plain pause is "Paused").
+    assert!(!latch.follow(&playing));
+    let changed = changed_properties(&paused_at_0, &playing, [true, false]);
+    assert_eq!(changed[0].1, Value::from("Playing"));
+    assert!(!latch.follow(&paused_at_0));
+    assert_eq!(
+        playback_status_of(&paused_at_0, latch.applies(&paused_at_0)),
+        "Paused"
+    );
+    // Stop while paused is stopped at once; another track ends it.
+    latch.arm(&paused_at_0);
+    assert!(latch.applies(&paused_at_0));
+    let other = status(PlayState::Paused, Some(track(2, 200_000)), 0, at);
+    assert!(!latch.applies(&other));
+    assert!(!latch.follow(&other));
+    assert!(!latch.applies(&paused_at_0), "the new track ended the stop");
+    // Nothing loaded: nothing to latch ("Stopped" anyway).
+    let none = status(PlayState::Stopped, None, 0, at);
+    latch.arm(&none);
+    assert!(!latch.follow(&none));
+    assert_eq!(playback_status_of(&none, false), "Stopped");
 }

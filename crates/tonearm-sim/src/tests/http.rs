@@ -245,6 +245,32 @@ async fn info_lists_token_endpoints_and_demo_catalog() {
     e.sim.shutdown().await;
 }
 
+/// `GET /_sim/endpoints`: the client endpoints of the info line, nothing else (no accounts).
+#[tokio::test]
+async fn endpoints_route_answers_the_client_endpoints() {
+    let e = env().await;
+    let r = e.get("/_sim/endpoints", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let info = serde_json::to_value(&e.info).unwrap();
+    let keys = [
+        "apresolve",
+        "ap_key",
+        "login5",
+        "client_token",
+        "accounts_url",
+        "spclient",
+        "dealer",
+        "web_api",
+    ];
+    for k in keys {
+        assert_eq!(body[k], info[k], "{k}");
+    }
+    let obj = body.as_object().unwrap();
+    assert_eq!(obj.len(), keys.len(), "only the endpoints: {body}");
+    e.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn start_up_is_fast() {
     let start = Instant::now();

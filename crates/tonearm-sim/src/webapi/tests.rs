@@ -514,6 +514,44 @@ async fn recently_played_cursors() {
     assert_eq!(s, 400);
 }
 
+/// `GET /me/top/tracks`: a paging object of track objects, a fixed order per `time_range`,
+/// 400 for another range or a bad limit.
+#[tokio::test]
+async fn top_tracks_page_per_time_range() {
+    let e = env().await;
+    let (s, v) = e.get("me/top/tracks").await;
+    assert_eq!(s, 200);
+    let items = v["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert_eq!(
+        v["total"].as_u64().unwrap() as usize,
+        items.len(),
+        "all on one page"
+    );
+    assert!(items
+        .iter()
+        .all(|t| t["type"] == "track" && t["uri"].as_str().unwrap().starts_with("spotify:track:")));
+    assert_eq!(v["offset"], 0);
+    let uris = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["uri"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, short) = e.get("me/top/tracks?time_range=short_term").await;
+    let mut reversed = uris(&v);
+    reversed.reverse();
+    assert_eq!(uris(&short), reversed);
+    let (_, one) = e.get("me/top/tracks?limit=1&offset=1").await;
+    assert_eq!(uris(&one), uris(&v)[1..2]);
+    let (s, _) = e.get("me/top/tracks?time_range=forever").await;
+    assert_eq!(s, 400);
+    let (s, _) = e.get("me/top/tracks?limit=0").await;
+    assert_eq!(s, 400);
+}
+
 #[tokio::test]
 async fn artists_and_albums() {
     let e = env().await;
