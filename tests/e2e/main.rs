@@ -19,6 +19,7 @@ mod mdns;
 mod mpris;
 mod oauth_listener;
 mod player;
+mod podcasts;
 mod recovery;
 mod resume;
 mod session;

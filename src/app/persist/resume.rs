@@ -1,0 +1,344 @@
+//! Episodes' resume points on this install: `resume_points.json` in the state directory, a
+//! bounded map from episode id to where playback stopped (and when that was saved), so an
+//! episode started again — by `tonearm play`, the TUI or the daemon, in this process or the
+//! next — starts where the user left it. Spotify keeps the same point on its side (the Web
+//! API's `resume_point`, from what devices report); this local copy answers offline and at
+//! once, and the remote one is the fallback for an episode this install never played.
+//!
+//! Written atomically like the queue files (`persist::write_atomic`). An episode played to
+//! within [`END_MARGIN_MS`] of its end is forgotten: it starts from the top next time, as
+//! Spotify does for a fully played episode. Pure data and file I/O; no UI crates, no service
+//! handles. Called by `cli::play` and the front ends' playback bookkeeping.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::SpotifyId;
+
+/// The most episodes remembered; the least recently saved goes first.
+pub const MAX_RESUME_POINTS: usize = 200;
+/// Within this much of the end an episode counts as fully played.
+pub const END_MARGIN_MS: u64 = 2_000;
+const VERSION: u32 = 1;
+
+/// Where the resume points live in `state_dir`.
+pub fn resume_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("resume_points.json")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Point {
+    position_ms: u64,
+    /// A save counter: larger is more recent (eviction order).
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct File {
+    version: u32,
+    /// Base-62 episode id → point.
+    episodes: HashMap<String, Point>,
+}
+
+/// The resume points, in memory; [`ResumePoints::save`] writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumePoints {
+    file: File,
+}
+
+impl ResumePoints {
+    /// Reads `path`; a missing file is empty, and so is an unreadable or malformed one (logged:
+    /// losing resume points must never stop playback).
+    pub fn load(path: &Path) -> ResumePoints {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ResumePoints::default(),
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                return ResumePoints::default();
+            }
+        };
+        match serde_json::from_slice::<File>(&bytes) {
+            Ok(file) if file.version == VERSION => ResumePoints { file },
+            Ok(file) => {
+                tracing::warn!(
+                    "{}: unknown version {}; starting empty",
+                    path.display(),
+                    file.version
+                );
+                ResumePoints::default()
+            }
+            Err(e) => {
+                tracing::warn!("{} is malformed ({e}); starting empty", path.display());
+                ResumePoints::default()
+            }
+        }
+    }
+
+    /// Where episode `id` was left, when it was.
+    pub fn get(&self, id: SpotifyId) -> Option<u64> {
+        self.file
+            .episodes
+            .get(&id.to_base62())
+            .map(|p| p.position_ms)
+    }
+
+    /// Records that episode `id` (`duration_ms` long; 0 when unknown) stopped at
+    /// `position_ms`. Near the end it is forgotten instead (fully played). Returns whether
+    /// anything changed.
+    pub fn set(&mut self, id: SpotifyId, position_ms: u64, duration_ms: u64) -> bool {
+        let key = id.to_base62();
+        let done = duration_ms > 0 && position_ms.saturating_add(END_MARGIN_MS) >= duration_ms;
+        if done || position_ms == 0 {
+            return self.file.episodes.remove(&key).is_some();
+        }
+        if self.file.episodes.get(&key).map(|p| p.position_ms) == Some(position_ms) {
+            return false;
+        }
+        let seq = self
+            .file
+            .episodes
+            .values()
+            .map(|p| p.seq)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.file.episodes.insert(key, Point { position_ms, seq });
+        while self.file.episodes.len() > MAX_RESUME_POINTS {
+            let oldest = self
+                .file
+                .episodes
+                .iter()
+                .min_by_key(|(_, p)| p.seq)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.file.episodes.remove(&k),
+                None => break,
+            };
+        }
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.file.episodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.file.episodes.is_empty()
+    }
+
+    /// Writes the points to `path` atomically (creating its directory).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = File {
+            version: VERSION,
+            episodes: self.file.episodes.clone(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+        super::write_atomic(path, &bytes)
+    }
+}
+
+/// Keeps the resume points of a playing front end up to date: told which queue entries are
+/// episodes, it records the heard position of the current episode from the player's status
+/// and writes the file at most once per [`SAVE_EVERY`] while it changes, and at [`finish`].
+/// An episode that played to its end is forgotten ([`ResumeKeeper::ended`]).
+///
+/// [`finish`]: ResumeKeeper::finish
+#[derive(Debug)]
+pub struct ResumeKeeper {
+    path: Option<PathBuf>,
+    points: ResumePoints,
+    episodes: std::collections::HashSet<SpotifyId>,
+    dirty: bool,
+    saved_at: Option<std::time::Instant>,
+}
+
+/// While an episode plays, its point is written at most this often.
+pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ResumeKeeper {
+    /// Over the file at `path` (`None`: kept in memory only, e.g. no state directory).
+    pub fn open(path: Option<PathBuf>) -> ResumeKeeper {
+        let points = path.as_deref().map(ResumePoints::load).unwrap_or_default();
+        ResumeKeeper {
+            path,
+            points,
+            episodes: Default::default(),
+            dirty: false,
+            saved_at: None,
+        }
+    }
+
+    /// `ids` are episodes (others are tracks and have no resume point).
+    pub fn note_episodes(&mut self, ids: impl IntoIterator<Item = SpotifyId>) {
+        self.episodes.extend(ids);
+    }
+
+    pub fn is_episode(&self, id: SpotifyId) -> bool {
+        self.episodes.contains(&id)
+    }
+
+    /// Where episode `id` was left on this install.
+    pub fn get(&self, id: SpotifyId) -> Option<u64> {
+        self.points.get(id)
+    }
+
+    /// Records the player's `status` at `now` when its current item is an episode; writes the
+    /// file when due.
+    pub fn observe(&mut self, status: &crate::player::PlayerStatus, now: std::time::Instant) {
+        let Some(t) = &status.track else {
+            return;
+        };
+        if !self.episodes.contains(&t.id) || status.buffering {
+            return;
+        }
+        let position = super::position_at(status, now).min(t.duration_ms.max(1));
+        if self.points.set(t.id, position, t.duration_ms) {
+            self.dirty = true;
+        }
+        let due = self
+            .saved_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= SAVE_EVERY);
+        if self.dirty && due {
+            self.write(now);
+        }
+    }
+
+    /// Episode `id` played to its end: next time it starts from the top.
+    pub fn ended(&mut self, id: SpotifyId) {
+        if self.episodes.contains(&id) && self.points.set(id, 0, 0) {
+            self.dirty = true;
+        }
+    }
+
+    /// Writes what is not written yet.
+    pub fn finish(&mut self) {
+        if self.dirty {
+            self.write(std::time::Instant::now());
+        }
+    }
+
+    fn write(&mut self, now: std::time::Instant) {
+        self.saved_at = Some(now);
+        self.dirty = false;
+        if let Some(path) = &self.path {
+            if let Err(e) = self.points.save(path) {
+                tracing::warn!("cannot save resume points to {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> SpotifyId {
+        SpotifyId(n)
+    }
+
+    #[test]
+    fn set_get_and_forget_at_the_end() {
+        let mut r = ResumePoints::default();
+        assert!(r.set(id(1), 7_000, 20_000));
+        assert_eq!(r.get(id(1)), Some(7_000));
+        assert!(!r.set(id(1), 7_000, 20_000), "no change");
+        assert!(r.set(id(1), 18_500, 20_000), "fully played: forgotten");
+        assert_eq!(r.get(id(1)), None);
+        assert!(r.set(id(2), 5_000, 0), "unknown length: kept");
+        assert!(r.set(id(2), 0, 0), "back at the start: forgotten");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn bounded_least_recent_first() {
+        let mut r = ResumePoints::default();
+        for n in 0..=MAX_RESUME_POINTS as u128 {
+            r.set(id(n + 1), 1_000 + n as u64, 0);
+        }
+        assert_eq!(r.len(), MAX_RESUME_POINTS);
+        assert_eq!(r.get(id(1)), None, "the oldest went");
+        assert_eq!(r.get(id(2)), Some(1_001));
+        // Saving an old one again makes it the newest.
+        r.set(id(2), 9_999, 0);
+        r.set(id(10_000), 1, 0);
+        assert_eq!(r.get(id(2)), Some(9_999));
+        assert_eq!(r.get(id(3)), None);
+    }
+
+    #[test]
+    fn round_trip_and_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = resume_file(&dir.path().join("state"));
+        assert!(ResumePoints::load(&path).is_empty(), "missing: empty");
+        let mut r = ResumePoints::default();
+        r.set(id(42), 7_000, 30_000);
+        r.save(&path).unwrap();
+        assert_eq!(ResumePoints::load(&path), r);
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(ResumePoints::load(&path).is_empty(), "malformed: empty");
+        std::fs::write(&path, br#"{"version":9,"episodes":{}}"#).unwrap();
+        assert!(
+            ResumePoints::load(&path).is_empty(),
+            "unknown version: empty"
+        );
+    }
+
+    fn status(
+        id: SpotifyId,
+        position_ms: u64,
+        at: std::time::Instant,
+    ) -> crate::player::PlayerStatus {
+        crate::player::PlayerStatus {
+            state: crate::player::PlayState::Paused,
+            track: Some(crate::player::loader::TrackInfo {
+                id,
+                played_id: id,
+                name: "Ep".into(),
+                artists: vec![],
+                album: String::new(),
+                duration_ms: 30_000,
+            }),
+            position_ms,
+            at,
+            volume: 0,
+            buffering: false,
+            repeat: Default::default(),
+            shuffle: false,
+        }
+    }
+
+    #[test]
+    fn keeper_records_episodes_only_and_writes_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = resume_file(dir.path());
+        let mut k = ResumeKeeper::open(Some(path.clone()));
+        k.note_episodes([id(1)]);
+        let t0 = std::time::Instant::now();
+        k.observe(&status(id(2), 5_000, t0), t0);
+        assert!(!path.exists(), "a track records nothing");
+        k.observe(&status(id(1), 5_000, t0), t0);
+        assert_eq!(ResumePoints::load(&path).get(id(1)), Some(5_000));
+        let t1 = t0 + std::time::Duration::from_millis(300);
+        k.observe(&status(id(1), 7_000, t1), t1);
+        assert_eq!(
+            ResumePoints::load(&path).get(id(1)),
+            Some(5_000),
+            "not due yet"
+        );
+        k.finish();
+        assert_eq!(ResumePoints::load(&path).get(id(1)), Some(7_000));
+        // A new keeper on the same file (a restart) knows the point.
+        let again = ResumeKeeper::open(Some(path.clone()));
+        assert_eq!(again.get(id(1)), Some(7_000));
+        k.ended(id(1));
+        k.finish();
+        assert_eq!(ResumePoints::load(&path).get(id(1)), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! Podcasts end to end (issue 14): an episode plays sample-exactly through the WAV sink over
+//! the same metadata → storage-resolve → CDN → audio key → decrypt path as tracks; `tonearm
+//! play` (the real binary, `--demo`) of a show and of a playlist plays every item; an episode
+//! stopped at 0:07 in one `tonearm play` process resumes there in the next one (same state
+//! directory), and one played to its end starts from the top again.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tonearm::api::metadata::Bitrate;
+use tonearm::app::persist::resume::{resume_file, ResumePoints};
+use tonearm::audio::sink::{f32_to_i16, SinkSpec};
+use tonearm::player::{Player, PlayerConfig, PlayerEvent};
+use tonearm_sim::{SimConfig, Simulator};
+use tonearm_testkit::process::Home;
+
+use crate::audio::{id_of, loader, reference_pcm};
+use crate::common::{sim_with, within};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
+/// Generous: the machine running the tests may be loaded.
+const WAIT: Duration = Duration::from_secs(60);
+/// Samples (both channels) per second of 44.1 kHz stereo.
+const SAMPLES_PER_S: usize = 2 * 44_100;
+
+fn read_wav_i16(path: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[0..4], b"RIFF");
+    let data_at = bytes.windows(4).position(|w| w == b"data").unwrap();
+    let len = u32::from_le_bytes(bytes[data_at + 4..data_at + 8].try_into().unwrap()) as usize;
+    bytes[data_at + 8..data_at + 8 + len]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+fn reference_i16(s: &Simulator, uri: &str) -> Vec<i16> {
+    reference_pcm(s, uri, 1)
+        .into_iter()
+        .map(f32_to_i16)
+        .collect()
+}
+
+/// The demo world's ids are derived from names, so an in-process simulator knows the URIs the
+/// binary's `--demo` simulator serves.
+async fn demo_info() -> (Simulator, tonearm_sim::SimInfo) {
+    let s = sim_with(SimConfig::default()).await;
+    let info = s.info().clone();
+    (s, info)
+}
+
+#[tokio::test]
+async fn an_episode_plays_sample_exactly_through_the_wav_sink() {
+    let s = sim_with(SimConfig::default()).await;
+    let l = loader(&s, Bitrate::B160).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("episode.wav");
+    let (player, mut events) = Player::spawn(
+        Arc::new(l),
+        tonearm::audio::output::factory(SinkSpec::Wav(path.display().to_string())),
+        PlayerConfig {
+            initial_volume: u16::MAX,
+            ..PlayerConfig::default()
+        },
+        tokio::runtime::Handle::current(),
+    );
+    let ep = s.info().demo_episodes[0].clone();
+    player.load(vec![id_of(&ep.uri)], 0, 0, true);
+    let mut seen = Vec::new();
+    within(60, async {
+        while let Some(ev) = events.recv().await {
+            let end = matches!(ev, PlayerEvent::EndOfQueue);
+            seen.push(ev);
+            if end {
+                break;
+            }
+        }
+    })
+    .await;
+    player.shutdown().await;
+    let changed: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            PlayerEvent::TrackChanged(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed.len(), 1, "{seen:?}");
+    assert_eq!(changed[0].name, ep.name);
+    assert_eq!(
+        changed[0].album, "Tonearm Test Radio",
+        "the show stands for the album"
+    );
+    assert_eq!(changed[0].duration_ms, ep.duration_ms);
+    assert!(
+        !seen.iter().any(|e| matches!(e, PlayerEvent::Error { .. })),
+        "{seen:?}"
+    );
+    let got = read_wav_i16(&path);
+    let want = reference_i16(&s, &ep.uri);
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "no inserted silence, no dropped samples"
+    );
+    assert!(got == want, "the episode's samples exactly");
+}
+
+fn play_demo(home: &Home, args: &[&str]) -> std::process::Output {
+    home.command()
+        .args(["--demo", "play"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn play_of_a_show_and_of_a_playlist_plays_every_item() {
+    let (s, info) = demo_info().await;
+    let home = Home::new(BIN);
+    let wav = home.path().join("show.wav");
+    let sink = format!("wav:{}", wav.display());
+    let out = play_demo(
+        &home,
+        &[&info.demo_show, "--sink", &sink, "--bitrate", "160"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("Playing 3 track(s)"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with('▶')).collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, ep) in lines.iter().zip(&info.demo_episodes) {
+        assert!(line.contains(&ep.name), "{line} / {}", ep.name);
+    }
+    let want: usize = info
+        .demo_episodes
+        .iter()
+        .map(|e| reference_i16(&s, &e.uri).len())
+        .sum();
+    assert_eq!(read_wav_i16(&wav).len(), want, "every episode, whole");
+
+    let wav = home.path().join("playlist.wav");
+    let sink = format!("wav:{}", wav.display());
+    // An open.spotify.com link, as a user pastes it.
+    let link = info
+        .demo_playlist
+        .replace("spotify:playlist:", "https://open.spotify.com/playlist/")
+        + "?si=abc";
+    let out = play_demo(&home, &[&link, "--sink", &sink, "--bitrate", "160"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("Playing 8 track(s)"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('▶')).count(), 8);
+    // "Demo Mix" starts with "Middle C Sunrise".
+    let first = stdout.lines().find(|l| l.starts_with('▶')).unwrap();
+    assert!(first.contains("Middle C Sunrise"), "{first}");
+    assert!(
+        read_wav_i16(&wav).len() > 8 * 9 * SAMPLES_PER_S,
+        "eight tracks of 10 s or more"
+    );
+}
+
+/// Polls `path`'s resume point for `id` until `f` holds (or fails after [`WAIT`]).
+fn wait_point(path: &Path, id: tonearm::id::SpotifyId, f: impl Fn(u64) -> bool) -> u64 {
+    let t0 = Instant::now();
+    loop {
+        if let Some(p) = ResumePoints::load(path).get(id) {
+            if f(p) {
+                return p;
+            }
+        }
+        assert!(t0.elapsed() < WAIT, "no matching resume point in {path:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn an_episode_stopped_at_0_07_resumes_there_in_the_next_run() {
+    let (s, info) = demo_info().await;
+    let ep = info.demo_episodes[0].clone();
+    let id = id_of(&ep.uri);
+    let home = Home::new(BIN);
+    let points = resume_file(&home.path().join("state").join("tonearm"));
+
+    // First run: the null sink plays in real time; stopped (Ctrl-C) once 0:07 is heard.
+    let child = home
+        .command()
+        .args(["--demo", "play", &ep.uri, "--sink", "null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let points_path = points.clone();
+    tokio::task::spawn_blocking(move || wait_point(&points_path, id, |p| p >= 7_000))
+        .await
+        .unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Stopped."), "{stdout}");
+    let stopped_at = ResumePoints::load(&points).get(id).expect("a resume point");
+    assert!(
+        (7_000..ep.duration_ms - 2_000).contains(&stopped_at),
+        "stopped at {stopped_at} ms"
+    );
+
+    // Second run, a new process on the same state directory: resumes there.
+    let wav = home.path().join("resumed.wav");
+    let sink = format!("wav:{}", wav.display());
+    let out = play_demo(&home, &[&ep.uri, "--sink", &sink, "--bitrate", "160"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secs = stopped_at / 1000;
+    assert!(
+        stdout.contains(&format!("Resuming at 0:{secs:02}.")),
+        "{stdout}"
+    );
+    let got = read_wav_i16(&wav);
+    let want = reference_i16(&s, &ep.uri);
+    let start = want.len() - got.len();
+    let start_ms = (start / 2) as u64 * 1000 / 44_100;
+    assert!(
+        start_ms.abs_diff(stopped_at) <= 1_000,
+        "resumed at {start_ms} ms, stopped at {stopped_at} ms"
+    );
+    assert!(start_ms >= 6_000, "resumed at {start_ms} ms: 0:07 ± 1 s");
+    // Past the seek's first packets the audio is the episode's own, sample for sample.
+    let tail = 2 * SAMPLES_PER_S;
+    assert!(
+        got[got.len() - tail..] == want[want.len() - tail..],
+        "the resumed audio is the episode's"
+    );
+    // Played to its end: forgotten, the next run starts from the top.
+    assert_eq!(ResumePoints::load(&points).get(id), None);
+}
