@@ -187,7 +187,11 @@ impl Services {
                 source,
             };
             match uri.kind {
-                ItemKind::Track | ItemKind::Episode => queue.push(uri),
+                ItemKind::Track => queue.push(uri),
+                ItemKind::Episode => {
+                    crate::id::episodes::note(uri.id);
+                    queue.push(uri);
+                }
                 ItemKind::Album => {
                     let album = self.spclient.album(uri.id).await.map_err(load_error)?;
                     queue.extend(album.tracks.into_iter().map(track));
@@ -198,10 +202,13 @@ impl Services {
                 }
                 ItemKind::Show => {
                     let show = self.spclient.show(uri.id).await.map_err(load_error)?;
-                    queue.extend(show.episodes.into_iter().map(|id| SpotifyUri {
-                        kind: ItemKind::Episode,
-                        id,
-                    }));
+                    for id in show.episodes {
+                        crate::id::episodes::note(id);
+                        queue.push(SpotifyUri {
+                            kind: ItemKind::Episode,
+                            id,
+                        });
+                    }
                 }
                 ItemKind::Playlist => {
                     let items = self
@@ -215,7 +222,12 @@ impl Services {
                             .into_iter()
                             .filter_map(|e| e.into_playable())
                             .filter_map(|p| SpotifyUri::parse(p.uri()).ok())
-                            .filter(|u| matches!(u.kind, ItemKind::Track | ItemKind::Episode)),
+                            .filter(|u| matches!(u.kind, ItemKind::Track | ItemKind::Episode))
+                            .inspect(|u| {
+                                if u.kind == ItemKind::Episode {
+                                    crate::id::episodes::note(u.id);
+                                }
+                            }),
                     );
                 }
             }

@@ -143,7 +143,7 @@ async fn play(
     services.player.load(queue, 0, start_ms.unwrap_or(0), true);
     let mut status = services.player.status();
     let result = follow(&mut events, &mut status, &mut resume, messages).await;
-    resume.observe(&status.borrow(), std::time::Instant::now());
+    let _ = resume.observe(&status.borrow(), std::time::Instant::now());
     resume.finish();
     result
 }
@@ -164,7 +164,7 @@ async fn follow(
                 break;
             }
             Ok(()) = status.changed() => {
-                resume.observe(&status.borrow_and_update(), std::time::Instant::now());
+                let _ = resume.observe(&status.borrow_and_update(), std::time::Instant::now());
             }
             ev = events.recv() => match ev {
                 None => break,

@@ -149,6 +149,8 @@ impl Inner {
     /// `id` as an episode: its info and its file by bitrate.
     async fn playable_episode(&self, id: SpotifyId) -> Result<(TrackInfo, AudioFile), LoadError> {
         let e: Episode = self.spclient.episode(id).await.map_err(api_err)?;
+        // Reported to Spotify (connect state) and kept in the resume points as an episode.
+        crate::id::episodes::note(id);
         let country = self.session.country().unwrap_or_default();
         let catalogue = user_catalogue(&self.session.product());
         e.check_available(&country, &catalogue).map_err(|why| {

@@ -133,6 +133,7 @@ pub(crate) fn state() -> State {
         player_held: None,
         remote: None,
         tracks: HashMap::new(),
+        resume_points: HashMap::new(),
         notifications: VecDeque::new(),
         pending_chord: None,
         session: SessionLink::Online {

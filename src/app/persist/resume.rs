@@ -156,6 +156,10 @@ pub struct ResumeKeeper {
     episodes: std::collections::HashSet<SpotifyId>,
     dirty: bool,
     saved_at: Option<std::time::Instant>,
+    /// Bumped per write; the writer skips a write older than the last one done (writes may run
+    /// on tokio's blocking pool and finish out of order).
+    seq: u64,
+    written: std::sync::Arc<std::sync::Mutex<u64>>,
 }
 
 /// While an episode plays, its point is written at most this often.
@@ -171,6 +175,8 @@ impl ResumeKeeper {
             episodes: Default::default(),
             dirty: false,
             saved_at: None,
+            seq: 0,
+            written: Default::default(),
         }
     }
 
@@ -179,8 +185,9 @@ impl ResumeKeeper {
         self.episodes.extend(ids);
     }
 
+    /// Whether `id` is an episode: noted here, or known to the process (`id::episodes`).
     pub fn is_episode(&self, id: SpotifyId) -> bool {
-        self.episodes.contains(&id)
+        self.episodes.contains(&id) || crate::id::episodes::is_episode(id)
     }
 
     /// Where episode `id` was left on this install.
@@ -189,48 +196,88 @@ impl ResumeKeeper {
     }
 
     /// Records the player's `status` at `now` when its current item is an episode; writes the
-    /// file when due.
-    pub fn observe(&mut self, status: &crate::player::PlayerStatus, now: std::time::Instant) {
+    /// file when due. Returns whether the episode's point changed.
+    pub fn observe(
+        &mut self,
+        status: &crate::player::PlayerStatus,
+        now: std::time::Instant,
+    ) -> bool {
         let Some(t) = &status.track else {
-            return;
+            return false;
         };
-        if !self.episodes.contains(&t.id) || status.buffering {
-            return;
+        if !self.is_episode(t.id) || status.buffering {
+            return false;
         }
         let position = super::position_at(status, now).min(t.duration_ms.max(1));
-        if self.points.set(t.id, position, t.duration_ms) {
-            self.dirty = true;
-        }
+        let changed = self.points.set(t.id, position, t.duration_ms);
+        self.dirty |= changed;
         let due = self
             .saved_at
             .is_none_or(|at| now.saturating_duration_since(at) >= SAVE_EVERY);
         if self.dirty && due {
             self.write(now);
         }
+        changed
     }
 
     /// Episode `id` played to its end: next time it starts from the top.
     pub fn ended(&mut self, id: SpotifyId) {
-        if self.episodes.contains(&id) && self.points.set(id, 0, 0) {
+        if self.is_episode(id) && self.points.set(id, 0, 0) {
             self.dirty = true;
         }
     }
 
-    /// Writes what is not written yet.
+    /// Every remembered point (for a front end's own copy).
+    pub fn all(&self) -> std::collections::HashMap<SpotifyId, u64> {
+        self.points
+            .file
+            .episodes
+            .iter()
+            .filter_map(|(k, p)| Some((SpotifyId::from_base62(k).ok()?, p.position_ms)))
+            .collect()
+    }
+
+    /// Writes what is not written yet, before returning (the way out).
     pub fn finish(&mut self) {
         if self.dirty {
-            self.write(std::time::Instant::now());
+            self.dirty = false;
+            if let Some(job) = self.job() {
+                job();
+            }
         }
     }
 
+    /// A periodic write: on tokio's blocking pool when there is a runtime (file I/O never runs
+    /// on an event loop), else here.
     fn write(&mut self, now: std::time::Instant) {
         self.saved_at = Some(now);
         self.dirty = false;
-        if let Some(path) = &self.path {
-            if let Err(e) = self.points.save(path) {
-                tracing::warn!("cannot save resume points to {}: {e}", path.display());
-            }
+        let Some(job) = self.job() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(job)),
+            Err(_) => job(),
         }
+    }
+
+    /// The write of the points as they are now, skipped if a later one was done first.
+    fn job(&mut self) -> Option<impl FnOnce() + Send + 'static> {
+        let path = self.path.clone()?;
+        self.seq += 1;
+        let seq = self.seq;
+        let points = self.points.clone();
+        let written = std::sync::Arc::clone(&self.written);
+        Some(move || {
+            let mut last = written.lock().unwrap_or_else(|p| p.into_inner());
+            if *last >= seq {
+                return;
+            }
+            match points.save(&path) {
+                Ok(()) => *last = seq,
+                Err(e) => tracing::warn!("cannot save resume points to {}: {e}", path.display()),
+            }
+        })
     }
 }
 
