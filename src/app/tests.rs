@@ -31,6 +31,7 @@ mod keys;
 mod library_edits;
 mod lyrics;
 mod one_core;
+mod shows;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
 pub fn uri(kind: &str, n: u32) -> String {

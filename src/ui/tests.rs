@@ -1281,3 +1281,4 @@ fn the_now_playing_bar_hearts_a_liked_track() {
     assert_has(&buf, "Alpha Song ♥ — Ann Artist");
 }
 mod lyrics;
+mod shows;
