@@ -86,7 +86,22 @@ pub async fn run(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
         &playback,
         sink_factory(&sink),
     );
-    let result = play(&services, events, &uris, &args, &sink, messages).await;
+    // `--demo` touches no files: its resume points live as long as the process.
+    let resume_path = if demo {
+        None
+    } else {
+        crate::paths::state_dir().map(|d| resume_file(&d))
+    };
+    let result = play(
+        &services,
+        events,
+        &uris,
+        &args,
+        &sink,
+        messages,
+        resume_path,
+    )
+    .await;
     services.shutdown().await;
     if let Some(d) = signed.demo {
         d.shutdown().await;
@@ -111,9 +126,10 @@ async fn play(
     args: &PlayArgs,
     sink: &SinkSpec,
     messages: Messages,
+    resume_path: Option<std::path::PathBuf>,
 ) -> Result<()> {
     let items = services.resolve_items(uris).await?;
-    let mut resume = ResumeKeeper::open(crate::paths::state_dir().map(|d| resume_file(&d)));
+    let mut resume = ResumeKeeper::open(resume_path);
     resume.note_episodes(
         items
             .iter()
