@@ -18,8 +18,6 @@
 //!
 //! Called by `app::run` only; no UI crates, no service handles.
 
-pub mod resume;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -288,8 +288,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     let mut sources = Sources::new(answers, log_lines, control);
     sources.handovers = handovers;
     sources.switched = Some(switched);
-    let resume =
-        persist::resume::ResumeKeeper::open(Some(persist::resume::resume_file(&state_dir)));
+    let resume = crate::resume::ResumeKeeper::open(Some(crate::resume::resume_file(&state_dir)));
     state.resume_points = resume.all();
     let mut rt = Runtime {
         state,
@@ -624,8 +623,8 @@ struct Runtime {
     clicks: Clicks,
     /// What the persister last saved of the status ([`persist::save_due`] decides the next).
     last_saved: Option<persist::SavedStatus>,
-    /// Episodes' resume points (`persist::resume`), mirrored into `state.resume_points`.
-    resume: persist::resume::ResumeKeeper,
+    /// Episodes' resume points (`crate::resume`), mirrored into `state.resume_points`.
+    resume: crate::resume::ResumeKeeper,
     /// When the process started: the first frames' timings are logged against it.
     started: Instant,
     frames: u64,

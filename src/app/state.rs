@@ -447,7 +447,7 @@ pub struct State {
     pub remote: Option<RemotePlayback>,
     /// Names for the ids in the queue (filled from pages, search results, the library, lookups).
     pub tracks: HashMap<SpotifyId, TrackInfo>,
-    /// Where episodes were left (the runtime's copy of `persist::resume`): an episode played
+    /// Where episodes were left (the runtime's copy of `crate::resume`): an episode played
     /// from a list starts there.
     pub resume_points: HashMap<SpotifyId, u64>,
     pub notifications: VecDeque<Notification>,

@@ -2,7 +2,7 @@
 //! through the same [`Services`] the TUI and the daemon use, printing a line per item. An
 //! episode first in the queue starts at its resume point (this install's, from the state
 //! directory, else Spotify's `resume_point`), and the heard position of every episode is kept
-//! there while it plays (see `app::persist::resume`). With `--sink pipe` the audio goes to
+//! there while it plays (see `resume`). With `--sink pipe` the audio goes to
 //! standard output, so the messages go to standard error. A reader that closes standard output
 //! (`tonearm play … | head -2`, or the consumer of `--sink pipe` going away) ends playback
 //! quietly. Called by `main.rs`.
@@ -13,7 +13,6 @@ use super::args::PlayArgs;
 use super::output::{self, note, say, Closed};
 use super::SignedIn;
 use crate::api::metadata::Bitrate;
-use crate::app::persist::resume::{resume_file, ResumeKeeper};
 use crate::audio::normalise::NormalisationConfig;
 use crate::audio::output::pipe::PipeSink;
 use crate::audio::sink::{SinkFactory, SinkSpec};
@@ -21,6 +20,7 @@ use crate::audio::volume;
 use crate::config::Config;
 use crate::id::ItemKind;
 use crate::player::PlayerEvent;
+use crate::resume::{resume_file, ResumeKeeper};
 use crate::services::{PlaybackOptions, Services};
 
 /// Where `play`'s messages go: standard output, or standard error when the audio uses stdout.

@@ -774,6 +774,7 @@ async fn the_controller_wakes_a_lan_daemon_and_transfers_to_it() {
         store_credentials: false,
         accept: None,
         zeroconf_store: None,
+        resume_points: None,
     };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -80,6 +80,7 @@ impl Daemon {
             store_credentials: false,
             accept: None,
             zeroconf_store: None,
+            resume_points: None,
         };
         let credentials = tonearm_testkit::premium_credentials(s);
         let (started_tx, started_rx) = oneshot::channel::<Started>();

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonearm::api::metadata::Bitrate;
-use tonearm::app::persist::resume::{resume_file, ResumePoints};
 use tonearm::audio::sink::{f32_to_i16, SinkSpec};
 use tonearm::player::{Player, PlayerConfig, PlayerEvent};
+use tonearm::resume::{resume_file, ResumePoints};
 use tonearm_sim::{SimConfig, Simulator};
 use tonearm_testkit::process::Home;
 

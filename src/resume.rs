@@ -5,10 +5,11 @@
 //! API's `resume_point`, from what devices report); this local copy answers offline and at
 //! once, and the remote one is the fallback for an episode this install never played.
 //!
-//! Written atomically like the queue files (`persist::write_atomic`). An episode played to
-//! within [`END_MARGIN_MS`] of its end is forgotten: it starts from the top next time, as
-//! Spotify does for a fully played episode. Pure data and file I/O; no UI crates, no service
-//! handles. Called by `cli::play` and the front ends' playback bookkeeping.
+//! Written atomically like the TUI's queue files (temporary file, fsync, rename, fsync of the
+//! directory). An episode played to within [`END_MARGIN_MS`] of its end is forgotten: it starts
+//! from the top next time, as Spotify does for a fully played episode. Pure data and file I/O
+//! over the player's status; never imports the app, the UI or the CLI (the daemon uses it too).
+//! Called by `cli::play`, the TUI's runtime (`app::run`) and the daemon.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -148,8 +149,38 @@ impl ResumePoints {
             episodes: self.file.episodes.clone(),
         };
         let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-        super::write_atomic(path, &bytes)
+        write_atomic(path, &bytes)
     }
+}
+
+/// The position of `status` at `now` (extrapolated while playing).
+fn position_at(status: &crate::player::PlayerStatus, now: std::time::Instant) -> u64 {
+    match status.state {
+        crate::player::PlayState::Playing => status
+            .position_ms
+            .saturating_add(now.saturating_duration_since(status.at).as_millis() as u64),
+        _ => status.position_ms,
+    }
+}
+
+/// `bytes` to `path` so that a crash leaves the old file or the new one, never half of one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".resume_points.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        crate::paths::sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Keeps the resume points of a playing front end up to date: told which queue entries are
@@ -217,7 +248,7 @@ impl ResumeKeeper {
         if !self.is_episode(t.id) || status.buffering {
             return false;
         }
-        let position = super::position_at(status, now).min(t.duration_ms.max(1));
+        let position = position_at(status, now).min(t.duration_ms.max(1));
         let changed = self.points.set(t.id, position, t.duration_ms);
         self.dirty |= changed;
         let due = self
