@@ -394,3 +394,91 @@ async fn a_connect_device_plays_a_show_and_spotify_keeps_the_resume_point() {
     phone.close().await;
     b.stop().await;
 }
+
+/// Polls the phone's view of the account's playback until `f` holds (fails after [`WAIT`]).
+async fn phone_until(
+    phone: &tonearm_sim::remote::Phone,
+    what: &str,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(v) = phone.status().await {
+            if f(&v) {
+                return v;
+            }
+            assert!(t0.elapsed() < WAIT, "waiting for {what}: {v}");
+        }
+        assert!(t0.elapsed() < WAIT, "waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_resumes_an_episode_a_phone_starts_again_from_the_top() {
+    use tonearm_sim::remote::{Phone, PhoneConfig};
+    use tonearm_testkit::process::{first_stdout_lines, http_url_in, KillOnDrop};
+    const NAME: &str = "Pod Daemon";
+    let (_s, info) = demo_info().await;
+    let ep = info.demo_episodes[1].clone();
+    let home = Home::new(BIN);
+    let mut daemon = KillOnDrop(
+        home.command()
+            .args(["--demo", "daemon", "--sink", "null", "--name", NAME])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = within(60, first_stdout_lines(&mut daemon.0, 2)).await;
+    assert_eq!(lines.len(), 2, "{lines:?}\nlog:\n{}", home.log());
+    let base = http_url_in(&lines[0]).unwrap();
+    let phone = within(
+        20,
+        Phone::connect(PhoneConfig::new(&base, "tonearm-demo", "tonearm-demo-pass")),
+    )
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    while !phone
+        .devices()
+        .await
+        .is_ok_and(|l| l.iter().any(|d| d.name == NAME))
+    {
+        assert!(t0.elapsed() < WAIT, "the daemon registers\n{}", home.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The phone plays the show's second episode on the daemon, 3 s in, then pauses past 5 s.
+    within(
+        20,
+        phone.play(Some(NAME), &info.demo_show, Some(1), Some(3000)),
+    )
+    .await
+    .unwrap();
+    phone_until(&phone, "the episode playing past 0:05", |v| {
+        v["track_uri"] == ep.uri.as_str()
+            && v["is_playing"] == true
+            && v["position_ms"].as_i64().unwrap_or(0) >= 5_000
+    })
+    .await;
+    within(20, phone.pause(Some(NAME))).await.unwrap();
+    let paused = phone_until(&phone, "paused", |v| v["is_paused"] == true).await;
+    let paused_at = paused["position_ms"].as_i64().unwrap();
+    // Started again with no position (as Spotify's apps do for an episode): the daemon
+    // resumes it where it was paused.
+    within(20, phone.play(Some(NAME), &info.demo_show, Some(1), None))
+        .await
+        .unwrap();
+    let resumed = phone_until(&phone, "the episode playing again", |v| {
+        v["track_uri"] == ep.uri.as_str() && v["is_playing"] == true
+    })
+    .await;
+    let at = resumed["position_ms"].as_i64().unwrap();
+    assert!(
+        at >= paused_at - 500,
+        "resumed at {at} ms, paused at {paused_at} ms\n{}",
+        home.log()
+    );
+    eprintln!("daemon: paused at {paused_at} ms, started again at {at} ms");
+    phone.close().await;
+}
