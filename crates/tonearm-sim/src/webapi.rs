@@ -7,8 +7,9 @@
 //! the spec's error object `{"error":{"status","message"}}`, limits outside the spec's range
 //! and malformed ids or JSON with 400, unknown ids with 404, and an optional per-user rate
 //! limit with 429 and `Retry-After`. The injected HTTP latency applies here too (the router's
-//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries and playlists,
-//! `player` the `/v1/me/player*` endpoints over the Connect state.
+//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries, playlists and
+//! resume points, `player` the `/v1/me/player*` endpoints over the Connect state, `shows` the
+//! show and episode endpoints.
 //! Depends on no client module.
 
 mod objects;

@@ -1,7 +1,9 @@
 //! The connect-state HTTP endpoints (spec §11.1, §12): device registration (`PUT
 //! /connect-state/v1/devices/{id}`, `…/inactive`, `DELETE`), transfer, player commands and
 //! volume between devices, each checked (Bearer token, connection id, body) and handed to the
-//! [`Hub`]. Depends on the hub (its parent module), the shared state, `auth` and `respond`.
+//! [`Hub`]; an accepted PUT's player state also gives the Web API the user's resume point in
+//! an episode (`webapi::note_player_state`). Depends on the hub (its parent module), the shared
+//! state, `auth`, `respond` and that one Web API function.
 
 use super::*;
 use crate::app::App;

@@ -1,7 +1,8 @@
 //! The Web API's mutable state: every user's library (saved tracks, albums, shows and
 //! episodes with their `added_at`, followed artists, playlists in library order, recently
 //! played tracks) and every playlist (the catalog's, copied at start, plus the ones users
-//! create) with a version behind its `snapshot_id`; also the per-user rate-limit windows.
+//! create) with a version behind its `snapshot_id`; episodes' resume points per user (bounded);
+//! also the per-user rate-limit windows.
 //! Seeded from the immutable catalog; the scale settings (`library_tracks`,
 //! `library_playlists`) replace the demo account's library. Depends on no client module.
 
