@@ -1,6 +1,6 @@
 //! Render tests of a show page: the show's title and "Podcast · publisher · n episodes"
 //! subtitle, its episodes with their lengths as list rows (hit map rows in order), at the
-//! usual sizes.
+//! usual sizes; a started episode shows the time left.
 
 use super::*;
 
@@ -54,4 +54,11 @@ fn show_page_lists_its_episodes() {
     let (buf, _) = render(&s, 120, 40);
     assert_has(&buf, "Podcast · Pod Co · 2 episodes");
     assert_has(&buf, "30:05");
+
+    // Left part-way: the time left instead of the length; the other episode unchanged.
+    s.resume_points.insert(id(8), 20_000);
+    let (buf, _) = render(&s, 120, 40);
+    assert_has(&buf, "0:42 left");
+    assert_has(&buf, "30:05");
+    assert!(find(&buf, "1:02").is_none(), "the length gave way");
 }
