@@ -4,7 +4,8 @@
 //! stopped at 0:07 in one `tonearm play` process resumes there in the next one (same state
 //! directory, `tonearm sim` in its own process), and one played to its end starts from the top
 //! again; a phone plays the show on a Connect device, which reports the episode, and the Web
-//! API's resume point is where the device paused.
+//! API's resume point is where the device paused; the daemon resumes an episode a phone starts
+//! again from the top; the TUI (in tmux) opens the demo show's page and plays an episode.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -481,4 +482,50 @@ async fn the_daemon_resumes_an_episode_a_phone_starts_again_from_the_top() {
     );
     eprintln!("daemon: paused at {paused_at} ms, started again at {at} ms");
     phone.close().await;
+}
+
+#[test]
+fn the_tui_opens_a_show_page_and_plays_an_episode() {
+    use tonearm_testkit::require_tool;
+    use tonearm_testkit::tmux::{clock_seconds, clock_times};
+    if !require_tool(
+        "tmux",
+        "the show page test types into the TUI in a tmux pane (scripts/setup.sh test installs it)",
+    ) {
+        return;
+    }
+    let home = Home::new(BIN);
+    let tmux = home.tmux(
+        (120, 40),
+        &format!("exec env TERM=xterm-256color {BIN} --demo --sink null"),
+    );
+    let wait = |what: &str, f: &dyn Fn(&str) -> bool| {
+        tmux.wait_for(
+            what,
+            Duration::from_secs(90),
+            || format!("log:\n{}", home.log()),
+            f,
+        )
+    };
+    wait("the demo library", &|s| s.contains("Demo Mix"));
+    // The library's sections: playlists, liked songs, albums, artists, podcasts.
+    // `]` moves to the next section (the default keymap; `l` too).
+    tmux.keys(&["]", "]", "]", "]"]);
+    wait("the saved show", &|s| s.contains("Tonearm Test Ra"));
+    tmux.keys(&["Enter"]);
+    wait("the show page", &|s| {
+        s.contains("Podcast · Tonearm Sim · 3 episodes") && s.contains("The Joint Between")
+    });
+    tmux.keys(&["Down", "Enter"]);
+    // The now-playing bar (the bottom lines) names the episode and its clock runs.
+    wait("the second episode playing", &|s| {
+        let bottom: Vec<&str> = s.lines().rev().take(6).collect();
+        bottom.iter().any(|l| l.contains("Overtones Explain"))
+            && bottom
+                .iter()
+                .flat_map(|l| clock_times(l))
+                .filter_map(clock_seconds)
+                .any(|t| (2..12).contains(&t))
+    });
+    tmux.keys(&["q"]);
 }
