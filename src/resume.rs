@@ -248,7 +248,10 @@ impl ResumeKeeper {
         if !self.is_episode(t.id) || status.buffering {
             return false;
         }
-        let position = position_at(status, now).min(t.duration_ms.max(1));
+        let mut position = position_at(status, now);
+        if t.duration_ms > 0 {
+            position = position.min(t.duration_ms);
+        }
         let changed = self.points.set(t.id, position, t.duration_ms);
         self.dirty |= changed;
         let due = self

@@ -1,6 +1,7 @@
 //! Tests of a show page in `update`: the Podcasts section opens a show (a `LoadPage` of kind
 //! `Show`), its answer lists the episodes, `enter` plays the page's episodes from the chosen
-//! one, starting at its resume point when one is remembered, and from the top otherwise.
+//! one, starting at its resume point when one is remembered, and from the top otherwise; a
+//! phone's load of an episode from the top resumes it too.
 
 use super::*;
 
@@ -117,4 +118,37 @@ fn a_track_never_takes_an_episodes_resume_point() {
         ),
         "{ops:?}"
     );
+}
+
+#[test]
+fn a_phone_starting_an_episode_from_the_top_resumes_it() {
+    let mut s = demo_state();
+    s.resume_points.insert(episode_id(2), 7_000);
+    let load = |position_ms| {
+        Msg::RemoteCommand(RemoteCommand::Load {
+            context_uri: uri("show", 1),
+            ids: (1..=3).map(episode_id).collect(),
+            index: 1,
+            position_ms,
+            play: true,
+            shuffle: None,
+            repeat_context: None,
+            repeat_track: None,
+        })
+    };
+    let starts = |o: Outcome| {
+        player(&o.effects)
+            .into_iter()
+            .find_map(|op| match op {
+                PlayerOp::Load { position_ms, .. } => Some(position_ms),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(starts(update(&mut s, load(0))), 7_000);
+    // A position the phone asks for is kept.
+    assert_eq!(starts(update(&mut s, load(3_000))), 3_000);
+    // An episode without a point starts at the top.
+    s.resume_points.clear();
+    assert_eq!(starts(update(&mut s, load(0))), 0);
 }
