@@ -3,8 +3,8 @@
 //! by bitrate → storage-resolve → ranged CDN fetch → audio key (AP) → AES-CTR decrypt → Spotify
 //! header (normalisation data) → symphonia. Episodes take the same path from their `audio`
 //! files on (librespot's player does the same: one audio key request per (item gid, file id),
-//! the same storage-resolve and CDN); the queue holds bare ids, so an id the track metadata
-//! does not know is asked for as an episode. Episodes hosted outside Spotify (only an
+//! the same storage-resolve and CDN); the queue holds bare ids, so an id known to be an
+//! episode (`id::episodes`) or one the track metadata does not know is asked for as an episode. Episodes hosted outside Spotify (only an
 //! `external_url`) are refused as unavailable.
 //!
 //! Called by the player's tokio task; the blocking steps (reading the header, opening the
@@ -183,8 +183,12 @@ impl Inner {
         Ok((info, file))
     }
 
-    /// `id` as a track (relinked when needed), or as an episode when no track has that id.
+    /// `id` as a track (relinked when needed), or as an episode when it is known to be one or
+    /// no track has that id.
     async fn playable_item(&self, id: SpotifyId) -> Result<(TrackInfo, AudioFile), LoadError> {
+        if crate::id::episodes::is_episode(id) {
+            return self.playable_episode(id).await;
+        }
         let asked = match self.spclient.track(id).await {
             Ok(t) => t,
             Err(ApiError::NotFound(_)) => return self.playable_episode(id).await,
