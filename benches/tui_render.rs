@@ -118,6 +118,7 @@ fn state(n: usize) -> State {
         }),
         remote: None,
         tracks,
+        resume_points: HashMap::new(),
         notifications: VecDeque::new(),
         pending_chord: None,
         session: SessionLink::Online {

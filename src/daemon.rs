@@ -64,6 +64,8 @@ pub struct DaemonOptions {
     /// Where handed-over credentials are stored with `store_credentials`: an entry of its own,
     /// so a stranger's login never overwrites the credentials the daemon was started with.
     pub zeroconf_store: Option<CredentialStore>,
+    /// The episodes' resume points file (`resume`; `None`: kept in memory only).
+    pub resume_points: Option<std::path::PathBuf>,
 }
 
 /// What [`run`] reports once it is up (before any login when waiting for `addUser`).
@@ -407,8 +409,14 @@ async fn serve(
     });
     // A handed-over login being tried while this session keeps playing.
     let mut trial: Option<tokio::task::JoinHandle<Result<Session, HandoverError>>> = None;
+    // Episodes' resume points: kept from the player's status, used by Connect loads.
+    let mut resume = crate::resume::ResumeKeeper::open(opts.resume_points.clone());
+    let mut status = services.player.status();
     let outcome = loop {
         tokio::select! {
+            Ok(()) = status.changed() => {
+                let _ = resume.observe(&status.borrow_and_update(), std::time::Instant::now());
+            }
             _ = &mut *shutdown => break Outcome::Shutdown,
             // The control API's commands: the same core as Connect's.
             intents = crate::local_api::next_intents(api) => {
@@ -450,8 +458,9 @@ async fn serve(
                 Link::Closed => break Outcome::Shutdown,
             },
             ev = events.recv() => match ev {
-                Some(ConnectEvent::Command(cmd)) => {
+                Some(ConnectEvent::Command(mut cmd)) => {
                     tracing::debug!(?cmd, "applying remote command");
+                    resume_start(&resume, &mut cmd);
                     if let (Some(a), RemoteCommand::Load { context_uri, ids, .. }) = (api, &cmd) {
                         a.loaded(context_uri, ids);
                     }
@@ -496,6 +505,8 @@ async fn serve(
             }
         }
     };
+    let _ = resume.observe(&status.borrow(), std::time::Instant::now());
+    resume.finish();
     if let Some(t) = trial.take() {
         t.abort();
     }
@@ -536,5 +547,28 @@ async fn next_login(
             }
         },
         None => std::future::pending().await,
+    }
+}
+
+/// A Connect load that starts an episode from the top starts it at its resume point instead:
+/// Spotify's apps send no start position for an episode (the receiver looks it up; see
+/// `crates/tonearm-sim/README.md`, "Podcasts").
+fn resume_start(resume: &crate::resume::ResumeKeeper, cmd: &mut RemoteCommand) {
+    if let RemoteCommand::Load {
+        ids,
+        index,
+        position_ms,
+        ..
+    } = cmd
+    {
+        let Some(&id) = ids.get(*index) else {
+            return;
+        };
+        if *position_ms == 0 && resume.is_episode(id) {
+            if let Some(p) = resume.get(id) {
+                tracing::info!(position_ms = p, "an episode resumes where it was left");
+                *position_ms = p;
+            }
+        }
     }
 }

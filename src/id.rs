@@ -2,6 +2,8 @@
 //! base16 (32 lower-case hex chars), 20-byte file ids, and `spotify:` URIs / open.spotify.com
 //! links. Pure parsing and formatting; used by every client service, never by the simulator.
 
+pub mod episodes;
+
 use std::fmt;
 
 const BASE62: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -39,6 +39,7 @@
 //! * [`desktop`] — MPRIS 2 and track-change notifications on the session bus (one more front
 //!   end: its method calls become [`control::Intent`]s).
 //! * [`services`] — the signed-in bundle: session, tokens, spclient, Web API, player.
+//! * [`resume`]  — episodes' resume points in the state directory (`tonearm play`, TUI, daemon).
 //! * [`cli`]     — the command-line edge: one module per `tonearm` command, and their output
 //!   (the binary's `main.rs` only parses and dispatches; nothing else imports `cli`).
 //!
@@ -73,6 +74,7 @@ pub mod local_api;
 pub mod logging;
 pub mod paths;
 pub mod player;
+pub mod resume;
 pub mod server_time;
 pub mod services;
 pub mod session;

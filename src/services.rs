@@ -3,7 +3,7 @@
 //! start from here so they wire the services the same way: [`Clients`] are the HTTP clients over
 //! a session (all the Web API commands need), [`Services`] adds the player. Client logic every
 //! front end may need over these handles lives here too ([`Services::resolve_queue`]: Spotify
-//! URIs into a queue of tracks).
+//! URIs into a queue of tracks and episodes).
 //!
 //! Never imports UI crates, the app state or the CLI.
 
@@ -79,8 +79,6 @@ pub enum ResolveError {
         #[source]
         source: crate::api::ApiError,
     },
-    #[error("{uri}: playing {kind}s is not supported yet (tracks, albums and artists are)")]
-    Unsupported { kind: &'static str, uri: String },
 }
 
 /// Handles to the running services; cheap to clone.
@@ -152,14 +150,33 @@ impl Services {
         )
     }
 
-    /// Expands Spotify URIs (or open.spotify.com links) into a queue of tracks, in order: a
-    /// track is itself, an album its tracks, an artist its top tracks in the account's country.
-    /// Playlists, shows and episodes are refused by name.
+    /// Expands Spotify URIs (or open.spotify.com links) into a queue of tracks and episodes, in
+    /// order: a track or an episode is itself, an album its tracks, an artist its top tracks in
+    /// the account's country, a playlist its items (tracks and episodes; local files and
+    /// removed items are left out), a show its episodes in the show's order (newest first).
     pub async fn resolve_queue<S: AsRef<str>>(
         &self,
         uris: &[S],
     ) -> Result<Vec<SpotifyId>, ResolveError> {
+        Ok(self
+            .resolve_items(uris)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect())
+    }
+
+    /// Like [`Services::resolve_queue`], each entry with its kind ([`ItemKind::Track`] or
+    /// [`ItemKind::Episode`]): front ends that keep episodes' resume points need to know.
+    pub async fn resolve_items<S: AsRef<str>>(
+        &self,
+        uris: &[S],
+    ) -> Result<Vec<SpotifyUri>, ResolveError> {
         let country = self.session.country().unwrap_or_default();
+        let track = |id| SpotifyUri {
+            kind: ItemKind::Track,
+            id,
+        };
         let mut queue = Vec::new();
         for text in uris {
             let text = text.as_ref();
@@ -170,24 +187,67 @@ impl Services {
                 source,
             };
             match uri.kind {
-                ItemKind::Track => queue.push(uri.id),
+                ItemKind::Track => queue.push(uri),
+                ItemKind::Episode => {
+                    crate::id::episodes::note(uri.id);
+                    queue.push(uri);
+                }
                 ItemKind::Album => {
                     let album = self.spclient.album(uri.id).await.map_err(load_error)?;
-                    queue.extend(album.tracks);
+                    queue.extend(album.tracks.into_iter().map(track));
                 }
                 ItemKind::Artist => {
                     let artist = self.spclient.artist(uri.id).await.map_err(load_error)?;
-                    queue.extend_from_slice(artist.top_tracks_for(&country));
+                    queue.extend(artist.top_tracks_for(&country).iter().copied().map(track));
                 }
-                ItemKind::Playlist | ItemKind::Show | ItemKind::Episode => {
-                    return Err(ResolveError::Unsupported {
-                        kind: uri.kind.as_str(),
-                        uri: text.to_string(),
-                    })
+                ItemKind::Show => {
+                    let show = self.spclient.show(uri.id).await.map_err(load_error)?;
+                    for id in show.episodes {
+                        crate::id::episodes::note(id);
+                        queue.push(SpotifyUri {
+                            kind: ItemKind::Episode,
+                            id,
+                        });
+                    }
+                }
+                ItemKind::Playlist => {
+                    let items = self
+                        .web_api
+                        .playlist_items(&uri.id.to_base62())
+                        .all()
+                        .await
+                        .map_err(load_error)?;
+                    queue.extend(
+                        items
+                            .into_iter()
+                            .filter_map(|e| e.into_playable())
+                            .filter_map(|p| SpotifyUri::parse(p.uri()).ok())
+                            .filter(|u| matches!(u.kind, ItemKind::Track | ItemKind::Episode))
+                            .inspect(|u| {
+                                if u.kind == ItemKind::Episode {
+                                    crate::id::episodes::note(u.id);
+                                }
+                            }),
+                    );
                 }
             }
         }
         Ok(queue)
+    }
+
+    /// Where Spotify says the user stopped in episode `id` (the Web API's `resume_point`);
+    /// `None` when never started, fully played, or the answer could not be had.
+    pub async fn remote_resume_point(&self, id: SpotifyId) -> Option<u64> {
+        match self.web_api.episode(&id.to_base62()).await {
+            Ok(e) => e
+                .resume_point
+                .filter(|p| !p.fully_played && p.resume_position_ms > 0)
+                .map(|p| p.resume_position_ms),
+            Err(e) => {
+                tracing::debug!("no resume point for episode {}: {e}", id.to_base62());
+                None
+            }
+        }
     }
 
     /// Stops the player and closes the session.

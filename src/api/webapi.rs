@@ -681,6 +681,16 @@ impl WebApi {
         self.paged(format!("/albums/{}/tracks", enc(bare_id(id))))
     }
 
+    /// `GET /episodes/{id}` (with its show and the user's `resume_point`).
+    pub async fn episode(&self, id: &str) -> Result<Episode, ApiError> {
+        self.get(&format!("/episodes/{}", enc(bare_id(id)))).await
+    }
+
+    /// `GET /shows/{id}/episodes`: every episode of a show, each with the user's `resume_point`.
+    pub fn show_episodes(&self, id: &str) -> Pages<Episode> {
+        self.paged(format!("/shows/{}/episodes", enc(bare_id(id))))
+    }
+
     /// `GET /artists/{id}`.
     pub async fn artist(&self, id: &str) -> Result<Artist, ApiError> {
         self.get(&format!("/artists/{}", enc(bare_id(id)))).await

@@ -316,6 +316,8 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     let mut sources = Sources::new(answers, log_lines, control);
     sources.handovers = handovers;
     sources.switched = Some(switched);
+    let resume = crate::resume::ResumeKeeper::open(Some(crate::resume::resume_file(&state_dir)));
+    state.resume_points = resume.all();
     let mut rt = Runtime {
         state,
         exec,
@@ -336,6 +338,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         connect_service: None,
         clicks: Clicks::default(),
         last_saved: None,
+        resume,
         started: opts.started,
         frames: 0,
         library_frame_logged: false,
@@ -662,6 +665,8 @@ struct Runtime {
     clicks: Clicks,
     /// What the persister last saved of the status ([`persist::save_due`] decides the next).
     last_saved: Option<persist::SavedStatus>,
+    /// Episodes' resume points (`crate::resume`), mirrored into `state.resume_points`.
+    resume: crate::resume::ResumeKeeper,
     /// When the process started: the first frames' timings are logged against it.
     started: Instant,
     frames: u64,
@@ -1204,6 +1209,14 @@ impl Runtime {
     /// ([`persist::save_due`]): a `kill -9` at any moment loses at most a second.
     fn persist_status(&mut self, status: &PlayerStatus) {
         let now = Instant::now();
+        if self.resume.observe(status, now) {
+            if let Some(t) = &status.track {
+                match self.resume.get(t.id) {
+                    Some(ms) => self.state.resume_points.insert(t.id, ms),
+                    None => self.state.resume_points.remove(&t.id),
+                };
+            }
+        }
         if self.last_saved.is_none() {
             self.last_saved = Some(persist::SavedStatus::of(status, now));
             return;
@@ -1218,6 +1231,10 @@ impl Runtime {
 
     /// The last snapshot on the way out (with the exact position).
     fn save_final(&mut self) {
+        if let Some(s) = self.sources.status.as_ref().map(|s| s.borrow().clone()) {
+            self.resume.observe(&s, Instant::now());
+        }
+        self.resume.finish();
         if let Some(q) = self.sources.queue.as_ref().map(|q| q.borrow().clone()) {
             self.save_queue(&q);
         }

@@ -485,6 +485,9 @@ pub struct State {
     pub remote: Option<RemotePlayback>,
     /// Names for the ids in the queue (filled from pages, search results, the library, lookups).
     pub tracks: HashMap<SpotifyId, TrackInfo>,
+    /// Where episodes were left (the runtime's copy of `crate::resume`): an episode played
+    /// from a list starts there.
+    pub resume_points: HashMap<SpotifyId, u64>,
     pub notifications: VecDeque<Notification>,
     /// The keys of a chord typed so far (e.g. "g"), shown as a hint.
     pub pending_chord: Option<String>,
@@ -603,6 +606,7 @@ impl State {
             player_held: None,
             remote: None,
             tracks: HashMap::new(),
+            resume_points: HashMap::new(),
             notifications: VecDeque::new(),
             pending_chord: None,
             session: SessionLink::default(),

@@ -32,6 +32,7 @@ mod library_edits;
 mod lyrics;
 mod one_core;
 mod picker;
+mod shows;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).
 pub fn uri(kind: &str, n: u32) -> String {

@@ -80,6 +80,12 @@ pub async fn run(demo: bool, cfg: Config, args: DaemonArgs) -> Result<()> {
         store_credentials: args.store_credentials,
         accept,
         zeroconf_store,
+        // `--demo` touches no files.
+        resume_points: if demo {
+            None
+        } else {
+            crate::paths::state_dir().map(|d| crate::resume::resume_file(&d))
+        },
     };
     // The daemon serves whether or not anyone reads these lines: write errors are ignored.
     let on_start = |s: &Started| {

@@ -1,5 +1,8 @@
-//! `tonearm play`: plays tracks, albums or artists to the end through the same [`Services`] the
-//! TUI and the daemon use, printing a line per track. With `--sink pipe` the audio goes to
+//! `tonearm play`: plays tracks, albums, artists, playlists, shows or episodes to the end
+//! through the same [`Services`] the TUI and the daemon use, printing a line per item. An
+//! episode first in the queue starts at its resume point (this install's, from the state
+//! directory, else Spotify's `resume_point`), and the heard position of every episode is kept
+//! there while it plays (see `resume`). With `--sink pipe` the audio goes to
 //! standard output, so the messages go to standard error. A reader that closes standard output
 //! (`tonearm play … | head -2`, or the consumer of `--sink pipe` going away) ends playback
 //! quietly. Called by `main.rs`.
@@ -15,7 +18,9 @@ use crate::audio::output::pipe::PipeSink;
 use crate::audio::sink::{SinkFactory, SinkSpec};
 use crate::audio::volume;
 use crate::config::Config;
+use crate::id::ItemKind;
 use crate::player::PlayerEvent;
+use crate::resume::{resume_file, ResumeKeeper};
 use crate::services::{PlaybackOptions, Services};
 
 /// Where `play`'s messages go: standard output, or standard error when the audio uses stdout.
@@ -81,7 +86,22 @@ pub async fn run(demo: bool, cfg: Config, args: PlayArgs) -> Result<()> {
         &playback,
         sink_factory(&sink),
     );
-    let result = play(&services, events, &uris, &args, &sink, messages).await;
+    // `--demo` touches no files: its resume points live as long as the process.
+    let resume_path = if demo {
+        None
+    } else {
+        crate::paths::state_dir().map(|d| resume_file(&d))
+    };
+    let result = play(
+        &services,
+        events,
+        &uris,
+        &args,
+        &sink,
+        messages,
+        resume_path,
+    )
+    .await;
     services.shutdown().await;
     if let Some(d) = signed.demo {
         d.shutdown().await;
@@ -106,18 +126,51 @@ async fn play(
     args: &PlayArgs,
     sink: &SinkSpec,
     messages: Messages,
+    resume_path: Option<std::path::PathBuf>,
 ) -> Result<()> {
-    let queue = services.resolve_queue(uris).await?;
-    if queue.is_empty() {
-        bail!("nothing to play: the items have no tracks");
-    }
+    let items = services.resolve_items(uris).await?;
+    let mut resume = ResumeKeeper::open(resume_path);
+    resume.note_episodes(
+        items
+            .iter()
+            .filter(|u| u.kind == ItemKind::Episode)
+            .map(|u| u.id),
+    );
+    let queue: Vec<_> = items.iter().map(|u| u.id).collect();
+    let Some(&first) = queue.first() else {
+        bail!("nothing to play: the items have no tracks or episodes");
+    };
+    let start_ms = if resume.is_episode(first) {
+        match resume.get(first) {
+            Some(ms) => Some(ms),
+            None => services.remote_resume_point(first).await,
+        }
+    } else {
+        None
+    };
     messages.say(&format!(
         "Playing {} track(s) to {sink} at {} kbps.",
         queue.len(),
         args.bitrate
     ))?;
-    services.player.load(queue, 0, 0, true);
+    if let Some(ms) = start_ms {
+        messages.say(&format!("Resuming at {}.", output::duration_text(ms)))?;
+    }
+    services.player.load(queue, 0, start_ms.unwrap_or(0), true);
+    let mut status = services.player.status();
+    let result = follow(&mut events, &mut status, &mut resume, messages).await;
+    let _ = resume.observe(&status.borrow(), std::time::Instant::now());
+    resume.finish();
+    result
+}
 
+/// Prints what plays until the queue ends (or Ctrl-C), keeping episodes' resume points.
+async fn follow(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<PlayerEvent>,
+    status: &mut tokio::sync::watch::Receiver<crate::player::PlayerStatus>,
+    resume: &mut ResumeKeeper,
+    messages: Messages,
+) -> Result<()> {
     let mut played = 0usize;
     let mut last_error = None;
     loop {
@@ -125,6 +178,9 @@ async fn play(
             _ = tokio::signal::ctrl_c() => {
                 messages.say("Stopped.")?;
                 break;
+            }
+            Ok(()) = status.changed() => {
+                let _ = resume.observe(&status.borrow_and_update(), std::time::Instant::now());
             }
             ev = events.recv() => match ev {
                 None => break,
@@ -144,6 +200,7 @@ async fn play(
                         break;
                     }
                 }
+                Some(PlayerEvent::EndOfTrack(id)) => resume.ended(id),
                 Some(PlayerEvent::EndOfQueue) | Some(PlayerEvent::Stopped) => break,
                 Some(_) => {}
             },

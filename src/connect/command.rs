@@ -285,11 +285,16 @@ pub fn parse_command(v: &Value) -> Result<CommandRequest, CommandError> {
     })
 }
 
-/// A track reference's id when it is a track (`spotify:track:…`, or a 16-byte hex `gid`).
+/// A track reference's id when it is a track or an episode (`spotify:track:…`,
+/// `spotify:episode:…` — noted as one, see `id::episodes` — or a 16-byte hex `gid`).
 pub fn track_id(t: &TrackRef) -> Option<SpotifyId> {
     if let Some(uri) = t.uri.as_deref().filter(|u| !u.is_empty()) {
         return match SpotifyUri::parse(uri) {
             Ok(u) if u.kind == ItemKind::Track => Some(u.id),
+            Ok(u) if u.kind == ItemKind::Episode => {
+                crate::id::episodes::note(u.id);
+                Some(u.id)
+            }
             _ => {
                 tracing::info!(%uri, "context item skipped: not a track");
                 None

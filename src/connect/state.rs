@@ -174,8 +174,9 @@ pub fn put_state_request(
     req
 }
 
+/// The item's URI: `spotify:episode:…` for an id known to be an episode, else a track's.
 pub fn track_uri(id: SpotifyId) -> String {
-    format!("spotify:track:{}", id.to_base62())
+    crate::id::episodes::uri(id)
 }
 
 fn provided(id: SpotifyId, provider: &str) -> ProvidedTrack {

@@ -137,7 +137,7 @@ impl Hub {
                 .enumerate()
                 .map(|(index, id)| QueueItem {
                     index,
-                    uri: format!("spotify:track:{}", id.to_base62()),
+                    uri: crate::id::episodes::uri(*id),
                     name: current_name
                         .filter(|t| Some(index) == s.queue.current && t.id == *id)
                         .map(|t| t.name.clone()),
@@ -268,7 +268,7 @@ impl Hub {
 
 fn track(t: &crate::player::loader::TrackInfo) -> Track {
     Track {
-        uri: format!("spotify:track:{}", t.id.to_base62()),
+        uri: crate::id::episodes::uri(t.id),
         name: t.name.clone(),
         artists: t.artists.clone(),
         album: t.album.clone(),

@@ -790,7 +790,7 @@ async fn resolve(
             Answer::error("invalid", "uris: nothing to play in them"),
         )),
         Ok(ids) => Ok(ids),
-        Err(e @ (ResolveError::Uri(_) | ResolveError::Unsupported { .. })) => Err((
+        Err(e @ ResolveError::Uri(_)) => Err((
             StatusCode::BAD_REQUEST,
             Answer::error("invalid", format!("uris: {e}")),
         )),

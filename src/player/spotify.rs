@@ -1,7 +1,11 @@
-//! The real [`TrackLoader`]: turns a track id into decodable audio through the services —
-//! metadata (spclient) → availability and relinking to an alternative → file choice by bitrate →
-//! storage-resolve → ranged CDN fetch → audio key (AP) → AES-CTR decrypt → Spotify header
-//! (normalisation data) → symphonia.
+//! The real [`TrackLoader`]: turns a track or episode id into decodable audio through the
+//! services — metadata (spclient) → availability and relinking to an alternative → file choice
+//! by bitrate → storage-resolve → ranged CDN fetch → audio key (AP) → AES-CTR decrypt → Spotify
+//! header (normalisation data) → symphonia. Episodes take the same path from their `audio`
+//! files on (librespot's player does the same: one audio key request per (item gid, file id),
+//! the same storage-resolve and CDN); the queue holds bare ids, so an id known to be an
+//! episode (`id::episodes`) or one the track metadata does not know is asked for as an episode. Episodes hosted outside Spotify (only an
+//! `external_url`) are refused as unavailable.
 //!
 //! Called by the player's tokio task; the blocking steps (reading the header, opening the
 //! decoder, which wait on the download) run on tokio's blocking pool, never on the async workers.
@@ -9,7 +13,9 @@
 
 use std::sync::Arc;
 
-use crate::api::metadata::{choose_file, user_catalogue, AudioFile, AudioFormat, Bitrate, Track};
+use crate::api::metadata::{
+    choose_file, user_catalogue, AudioFile, AudioFormat, Bitrate, Episode, Track,
+};
 use crate::api::{ApiError, SpClient};
 use crate::audio::decode::{Container, SymphoniaSource};
 use crate::audio::decrypt::AudioDecrypt;
@@ -110,10 +116,10 @@ impl SpotifyLoader {
 }
 
 impl Inner {
-    /// The track to play for `id` and its file: `id` itself when available with a playable file,
-    /// else its first playable alternative (relinking).
-    async fn playable(&self, id: SpotifyId) -> Result<(Track, Track, AudioFile), LoadError> {
-        let asked = self.spclient.track(id).await.map_err(api_err)?;
+    /// The track to play for `asked` and its file: `asked` itself when available with a
+    /// playable file, else its first playable alternative (relinking).
+    async fn playable(&self, asked: Track) -> Result<(Track, Track, AudioFile), LoadError> {
+        let id = asked.id;
         let country = self.session.country().unwrap_or_default();
         let catalogue = user_catalogue(&self.session.product());
         let usable = |t: &Track| -> Result<AudioFile, String> {
@@ -140,8 +146,72 @@ impl Inner {
         Err(err(LoadErrorKind::Unavailable, first_reason))
     }
 
+    /// `id` as an episode: its info and its file by bitrate.
+    async fn playable_episode(&self, id: SpotifyId) -> Result<(TrackInfo, AudioFile), LoadError> {
+        let e: Episode = self.spclient.episode(id).await.map_err(api_err)?;
+        // Reported to Spotify (connect state) and kept in the resume points as an episode.
+        crate::id::episodes::note(id);
+        let country = self.session.country().unwrap_or_default();
+        let catalogue = user_catalogue(&self.session.product());
+        e.check_available(&country, &catalogue).map_err(|why| {
+            err(
+                LoadErrorKind::Unavailable,
+                format!("\"{}\" is {why}", e.name),
+            )
+        })?;
+        let file = choose_file(&e.files, self.bitrate).ok_or_else(|| {
+            let why = if e.external_url.is_some() {
+                "is hosted outside Spotify"
+            } else {
+                "has no playable audio file"
+            };
+            err(LoadErrorKind::Unavailable, format!("\"{}\" {why}", e.name))
+        })?;
+        let show = e.show.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+        let info = TrackInfo {
+            id,
+            played_id: id,
+            name: e.name.clone(),
+            artists: if show.is_empty() {
+                Vec::new()
+            } else {
+                vec![show.clone()]
+            },
+            album: show,
+            duration_ms: e.duration_ms,
+        };
+        Ok((info, file))
+    }
+
+    /// `id` as a track (relinked when needed), or as an episode when it is known to be one or
+    /// no track has that id.
+    async fn playable_item(&self, id: SpotifyId) -> Result<(TrackInfo, AudioFile), LoadError> {
+        if crate::id::episodes::is_episode(id) {
+            return self.playable_episode(id).await;
+        }
+        let asked = match self.spclient.track(id).await {
+            Ok(t) => t,
+            Err(ApiError::NotFound(_)) => return self.playable_episode(id).await,
+            Err(e) => return Err(api_err(e)),
+        };
+        match self.playable(asked).await {
+            Ok((asked, played, file)) => Ok((
+                TrackInfo {
+                    id,
+                    played_id: played.id,
+                    name: asked.name.clone(),
+                    artists: played.artists.iter().map(|a| a.name.clone()).collect(),
+                    album: played.album.name.clone(),
+                    duration_ms: played.duration_ms,
+                },
+                file,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn load(&self, id: SpotifyId) -> Result<LoadedTrack, LoadError> {
-        let (asked, played, file) = self.playable(id).await?;
+        let (info, file) = self.playable_item(id).await?;
         let urls = self
             .spclient
             .storage_resolve(file.file_id, file.format)
@@ -153,14 +223,14 @@ impl Inner {
         // After storage-resolve and the first CDN answer, as librespot does (spec §10.4).
         let key = self
             .session
-            .audio_key(played.id, file.file_id)
+            .audio_key(info.played_id, file.file_id)
             .await
             .map_err(|e| match e {
                 AudioKeyError::Refused { .. } => err(
                     LoadErrorKind::Key,
                     format!(
                         "Spotify refused the decryption key for \"{}\" ({e})",
-                        played.name
+                        info.name
                     ),
                 ),
                 // The session is down or slow: transient, the track is held until it is back.
@@ -186,14 +256,7 @@ impl Inner {
         .await
         .map_err(|e| err(LoadErrorKind::Decode, format!("decoder set-up failed: {e}")))??;
         Ok(LoadedTrack {
-            info: TrackInfo {
-                id,
-                played_id: played.id,
-                name: asked.name.clone(),
-                artists: played.artists.iter().map(|a| a.name.clone()).collect(),
-                album: played.album.name.clone(),
-                duration_ms: played.duration_ms,
-            },
+            info,
             normalisation,
             source: Box::new(source),
         })

@@ -18,7 +18,7 @@ use crate::app::state::{
     FilterState, HitMap, Item, Level, LibrarySection, ListCursor, LogLine, PageView, State,
 };
 use crate::connect::{Device, DeviceOrigin};
-use crate::id::SpotifyId;
+use crate::id::{SpotifyId, SpotifyUri};
 use crate::theme::{Role, Theme};
 
 use super::widgets::{
@@ -118,12 +118,35 @@ fn year(date: &str) -> &str {
     date.get(..4).unwrap_or(date)
 }
 
-fn item_cells<'a>(item: &'a Item, now: Option<&str>, lib: Option<&Library>) -> RowCells<'a> {
+/// An episode's row: laid out like a track (name, publisher, show), with the time left instead
+/// of the length when it was left part-way (its resume point), as Spotify's apps show it.
+fn episode_cells<'a>(
+    t: &'a TrackInfo,
+    now: Option<&str>,
+    resume: &HashMap<SpotifyId, u64>,
+) -> RowCells<'a> {
+    let mut row = track_cells(t, now, false);
+    let left = (!resume.is_empty())
+        .then(|| SpotifyUri::parse(&t.uri).ok())
+        .flatten()
+        .and_then(|u| resume.get(&u.id))
+        .map(|&at| t.duration_ms.saturating_sub(at));
+    if let (Some(left), Some(cell)) = (left, row.cells.last_mut()) {
+        *cell = Cell::deco(format!("{} left", duration(left)), Some(Role::Dim));
+    }
+    row
+}
+
+fn item_cells<'a>(
+    item: &'a Item,
+    now: Option<&str>,
+    lib: Option<&Library>,
+    resume: &HashMap<SpotifyId, u64>,
+) -> RowCells<'a> {
     let blank = || Cell::deco("", None);
     match item {
         Item::Track(t) => track_cells(t, now, lib.is_some_and(|l| l.is_liked(&t.uri))),
-        // Episodes: name, publisher, show — laid out like tracks.
-        Item::Episode(t) => track_cells(t, now, false),
+        Item::Episode(t) => episode_cells(t, now, resume),
         Item::Album {
             name,
             artists,
@@ -179,6 +202,8 @@ struct ItemRows<'a> {
     grouped: bool,
     /// For the ♥ on liked tracks.
     lib: Option<&'a Library>,
+    /// Episodes' resume points (the time left on a started episode).
+    resume: &'a HashMap<SpotifyId, u64>,
 }
 
 impl Rows for ItemRows<'_> {
@@ -188,7 +213,7 @@ impl Rows for ItemRows<'_> {
     fn row(&self, i: usize) -> RowCells<'_> {
         self.items
             .get(i)
-            .map(|it| item_cells(it, self.now, self.lib))
+            .map(|it| item_cells(it, self.now, self.lib, self.resume))
             .unwrap_or_default()
     }
     fn heading(&self, i: usize) -> Option<&'static str> {
@@ -436,6 +461,7 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
                 now,
                 grouped: false,
                 lib: state.library.data.as_deref(),
+                resume: &state.resume_points,
             }),
             (None, Some(lib)) => f(&SectionRows {
                 lib,
@@ -450,12 +476,14 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
                 now,
                 grouped: false,
                 lib: state.library.data.as_deref(),
+                resume: &state.resume_points,
             }),
             None => f(&ItemRows {
                 items: &state.search.results,
                 now,
                 grouped: true,
                 lib: state.library.data.as_deref(),
+                resume: &state.resume_points,
             }),
         },
         Pane::Queue => f(&QueueRows {

@@ -136,6 +136,7 @@ pub(crate) fn state() -> State {
         player_held: None,
         remote: None,
         tracks: HashMap::new(),
+        resume_points: HashMap::new(),
         notifications: VecDeque::new(),
         pending_chord: None,
         session: SessionLink::Online {
@@ -1347,3 +1348,5 @@ fn the_picker_lists_matches_highlighted_and_the_selection() {
     let (buf, _) = render(&s, 80, 24);
     assert_has(&buf, "No playlist of yours matches");
 }
+
+mod shows;

@@ -21,6 +21,7 @@ mod mdns;
 mod mpris;
 mod oauth_listener;
 mod player;
+mod podcasts;
 mod recovery;
 mod resume;
 mod session;

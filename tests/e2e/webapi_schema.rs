@@ -746,3 +746,78 @@ async fn player_endpoints_match_the_openapi_document() {
         Some(PhoneEvent::Volume(30 * 65535 / 100))
     );
 }
+
+#[tokio::test]
+async fn podcast_endpoints_match_the_openapi_document() {
+    let spec = Spec::load();
+    let sim: Simulator = common::sim_with(SimConfig::default()).await;
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: sim.info().web_api.clone(),
+        token: sim.issue_login5_token("tonearm-demo").expect("token"),
+    };
+    let s = &spec;
+    let show = id_of(&sim.info().demo_show);
+    let episode = id_of(&sim.info().demo_episodes[0].uri);
+    let v = check(
+        s,
+        &c,
+        "get",
+        "/shows/{id}",
+        &format!("shows/{show}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(v["episodes"]["total"], 3, "{v}");
+    let page = check(
+        s,
+        &c,
+        "get",
+        "/shows/{id}/episodes",
+        &format!("shows/{show}/episodes?limit=2"),
+        None,
+        200,
+    )
+    .await;
+    assert!(page["items"][0]["resume_point"]["fully_played"].is_boolean());
+    let v = check(
+        s,
+        &c,
+        "get",
+        "/episodes/{id}",
+        &format!("episodes/{episode}"),
+        None,
+        200,
+    )
+    .await;
+    assert!(v["resume_point"]["resume_position_ms"].is_u64(), "{v}");
+    for (path, url) in [
+        ("/shows/{id}", format!("shows/{show}")),
+        ("/shows/{id}/episodes", format!("shows/{show}/episodes")),
+        ("/episodes/{id}", format!("episodes/{episode}")),
+    ] {
+        let (status, text) = c.send(reqwest::Method::GET, &url, None, false).await;
+        assert_eq!(status, 401, "{url}");
+        let schema = s.response_schema(path, "get", 401).expect("401 schema");
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        s.validate(schema, &v, "$").expect("401 body");
+    }
+    for (url, status, name) in [
+        ("shows/0000000000000000000000".to_owned(), 404, "NotFound"),
+        (
+            "episodes/0000000000000000000000".to_owned(),
+            404,
+            "NotFound",
+        ),
+        (format!("shows/{show}/episodes?limit=51"), 400, "BadRequest"),
+        ("episodes/bad".to_owned(), 400, "BadRequest"),
+    ] {
+        let (got, text) = c.send(reqwest::Method::GET, &url, None, true).await;
+        assert_eq!(got, status, "{url}");
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        s.validate(s.component_response(name), &v, "$")
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    sim.shutdown().await;
+}

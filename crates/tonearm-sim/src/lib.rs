@@ -276,6 +276,20 @@ pub struct SimInfo {
     pub special_tracks: SpecialTracks,
     /// Web API base URL, `http://host:port/v1`.
     pub web_api: String,
+    /// URI of the demo podcast ("Tonearm Test Radio").
+    pub demo_show: String,
+    /// Its episodes in the show's order (newest first), with real audio like the tracks.
+    pub demo_episodes: Vec<DemoEpisode>,
+    /// URI of the demo account's first playlist ("Demo Mix").
+    pub demo_playlist: String,
+}
+
+/// One demo episode, as tests need it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoEpisode {
+    pub uri: String,
+    pub name: String,
+    pub duration_ms: u64,
 }
 
 /// The endpoints a client needs (the subset of [`SimInfo`] without accounts or catalog), as
@@ -501,6 +515,25 @@ impl Simulator {
                 key_refused: catalog.track_uri(catalog.specials.key_refused),
             },
             web_api: format!("http://{http_addr}/v1"),
+            demo_show: catalog.uri(catalog::Entity::Show(0)).unwrap_or_default(),
+            demo_episodes: catalog
+                .shows
+                .first()
+                .map(|s| s.episodes.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| {
+                    let e = catalog.episodes.get(i)?;
+                    Some(DemoEpisode {
+                        uri: catalog.uri(catalog::Entity::Episode(i))?,
+                        name: e.name.clone(),
+                        duration_ms: e.duration_ms,
+                    })
+                })
+                .collect(),
+            demo_playlist: catalog
+                .uri(catalog::Entity::Playlist(0))
+                .unwrap_or_default(),
         };
         let web = webapi::WebApi::new(
             &catalog,

@@ -1,17 +1,20 @@
 //! The simulator's Web API (`/v1/...`), written from `shared/spec/spotify-web-api.openapi.yml`
 //! and backed by the catalog: the current user, their library (saved tracks, albums, shows and
 //! episodes, followed artists with cursor paging, playlists, recently played), playlists,
-//! albums, artists and search, plus the library and playlist writes. Every request needs
+//! albums, artists, shows and episodes (`shows`, with the caller's resume points) and search,
+//! plus the library and playlist writes. Every request needs
 //! `Authorization: Bearer <token>` (checked in one place, [`authorize`]); failures answer with
 //! the spec's error object `{"error":{"status","message"}}`, limits outside the spec's range
 //! and malformed ids or JSON with 400, unknown ids with 404, and an optional per-user rate
 //! limit with 429 and `Retry-After`. The injected HTTP latency applies here too (the router's
-//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries and playlists,
-//! `player` the `/v1/me/player*` endpoints over the Connect state.
+//! middleware). Files: `objects` the JSON shapes, `store` the mutable libraries, playlists and
+//! resume points, `player` the `/v1/me/player*` endpoints over the Connect state, `shows` the
+//! show and episode endpoints.
 //! Depends on no client module.
 
 mod objects;
 pub(crate) mod player;
+mod shows;
 mod store;
 
 #[cfg(test)]
@@ -36,6 +39,7 @@ use crate::app::App;
 use crate::respond::{json_error, percent_decode};
 use crate::util::lock;
 use objects::{paging, rfc3339_ms, Ctx};
+pub(crate) use shows::note_player_state;
 pub(crate) use store::WebApi;
 use store::{now_secs, Entry, WebData, WebPlaylist};
 
@@ -392,6 +396,9 @@ pub(crate) fn routes() -> Router<App> {
             "/v1/users/{id}/playlists",
             get(hid!(user_playlists)).post(hid!(create_playlist)),
         )
+        .route("/v1/shows/{id}", get(hid!(shows::show)))
+        .route("/v1/shows/{id}/episodes", get(hid!(shows::show_episodes)))
+        .route("/v1/episodes/{id}", get(hid!(shows::episode)))
         .route("/v1/albums/{id}", get(hid!(album)))
         .route("/v1/albums/{id}/tracks", get(hid!(album_tracks)))
         .route("/v1/artists/{id}", get(hid!(artist)))

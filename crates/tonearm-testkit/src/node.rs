@@ -184,6 +184,7 @@ pub fn daemon_options(name: &str, id: &str) -> tonearm::daemon::DaemonOptions {
         store_credentials: false,
         accept: None,
         zeroconf_store: None,
+        resume_points: None,
     }
 }
 

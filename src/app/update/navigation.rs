@@ -199,12 +199,17 @@ pub(super) fn play_from(state: &mut State, list: List, row: usize, out: &mut Out
     let tracks = list_tracks(state, list);
     let mut ids = Vec::with_capacity(tracks.len());
     let mut index = None;
+    let mut position_ms = 0;
     for (r, t) in &tracks {
         let Some(id) = playable_id(&t.uri) else {
             continue;
         };
         if *r == row {
             index = Some(ids.len());
+            // An episode starts where it was left.
+            if t.uri.starts_with("spotify:episode:") {
+                position_ms = state.resume_points.get(&id).copied().unwrap_or(0);
+            }
         }
         ids.push(id);
     }
@@ -233,7 +238,7 @@ pub(super) fn play_from(state: &mut State, list: List, row: usize, out: &mut Out
         Intent::Load {
             ids,
             index,
-            position_ms: 0,
+            position_ms,
             play: true,
         },
         out,

@@ -15,12 +15,29 @@ use crate::control::{self, Now};
 
 /// A remote controller's command for this device: the core's operations on the local player
 /// (whatever device the UI shows as active), and a note in the status line.
-pub(super) fn remote_command(state: &mut State, cmd: RemoteCommand, out: &mut Out) {
+pub(super) fn remote_command(state: &mut State, mut cmd: RemoteCommand, out: &mut Out) {
+    resume_episode(state, &mut cmd);
     let at = Instant::now();
     let now = Now::of(state.player.as_ref(), at);
     player_ops(state, control::ops_for_remote(&cmd, &now), at, out);
     notify(state, Level::Info, describe(&cmd));
     out.redraw = true;
+}
+
+/// A load that starts an episode from the top starts it at its resume point (only episodes
+/// have one): Spotify's apps send no start position for an episode, as the daemon knows too.
+fn resume_episode(state: &State, cmd: &mut RemoteCommand) {
+    if let RemoteCommand::Load {
+        ids,
+        index,
+        position_ms: position_ms @ 0,
+        ..
+    } = cmd
+    {
+        if let Some(&at) = ids.get(*index).and_then(|id| state.resume_points.get(id)) {
+            *position_ms = at;
+        }
+    }
 }
 
 /// Intents from the local control API: the core's operations on the local player, as for a

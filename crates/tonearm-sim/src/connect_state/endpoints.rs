@@ -1,7 +1,9 @@
 //! The connect-state HTTP endpoints (spec §11.1, §12): device registration (`PUT
 //! /connect-state/v1/devices/{id}`, `…/inactive`, `DELETE`), transfer, player commands and
 //! volume between devices, each checked (Bearer token, connection id, body) and handed to the
-//! [`Hub`]. Depends on the hub (its parent module), the shared state, `auth` and `respond`.
+//! [`Hub`]; an accepted PUT's player state also gives the Web API the user's resume point in
+//! an episode (`webapi::note_player_state`). Depends on the hub (its parent module), the shared
+//! state, `auth`, `respond` and that one Web API function.
 
 use super::*;
 use crate::app::App;
@@ -112,12 +114,19 @@ async fn put_device(
             "body is not a PutStateRequest protobuf",
         );
     };
+    let reported = req.device.player_state.clone().into_option();
     let conn = headers
         .get("x-spotify-connection-id")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     match app.shared.connect.put_state(&user, &id, conn, req) {
-        Ok(cluster) => protobuf_response(StatusCode::OK, &cluster),
+        Ok(cluster) => {
+            // An episode's place is kept per user, as Spotify does, from what devices report.
+            if let Some(ps) = &reported {
+                crate::webapi::note_player_state(&app.shared, &user, ps, crate::util::now_ms());
+            }
+            protobuf_response(StatusCode::OK, &cluster)
+        }
         Err(e @ PutError::TooManyDevices) => {
             json_error(StatusCode::TOO_MANY_REQUESTS, &e.to_string())
         }

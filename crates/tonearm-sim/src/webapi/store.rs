@@ -1,7 +1,8 @@
 //! The Web API's mutable state: every user's library (saved tracks, albums, shows and
 //! episodes with their `added_at`, followed artists, playlists in library order, recently
 //! played tracks) and every playlist (the catalog's, copied at start, plus the ones users
-//! create) with a version behind its `snapshot_id`; also the per-user rate-limit windows.
+//! create) with a version behind its `snapshot_id`; episodes' resume points per user (bounded);
+//! also the per-user rate-limit windows.
 //! Seeded from the immutable catalog; the scale settings (`library_tracks`,
 //! `library_playlists`) replace the demo account's library. Depends on no client module.
 
@@ -80,7 +81,24 @@ pub(crate) struct WebData {
     pub playlist_index: HashMap<Gid, usize>,
     /// username → (window start, requests in the window).
     pub rate: HashMap<String, (Instant, u32)>,
+    /// (username, episode index) → where that user stopped in that episode, as their devices
+    /// last reported it (see [`ResumePoint`]).
+    pub resume_points: HashMap<(String, usize), (ResumePoint, u64)>,
+    /// Orders `resume_points` by report (the `u64` beside each).
+    pub resume_seq: u64,
 }
+
+/// A user's place in an episode: the Web API's `ResumePointObject`. Spotify keeps it on its
+/// side from what the user's devices report; the simulator takes it from the Connect state a
+/// device PUTs while an episode is its current item (`connect_state::endpoints`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResumePoint {
+    pub fully_played: bool,
+    pub resume_position_ms: u64,
+}
+
+/// The most resume points kept per user (the oldest reported goes first).
+pub(crate) const MAX_RESUME_POINTS: usize = 500;
 
 fn seeded<T: Copy>(items: &[T]) -> Vec<(T, i64)> {
     items
@@ -91,6 +109,32 @@ fn seeded<T: Copy>(items: &[T]) -> Vec<(T, i64)> {
 }
 
 impl WebData {
+    /// Records `user`'s place in `episode`, keeping at most [`MAX_RESUME_POINTS`] per user.
+    pub(crate) fn record_resume(&mut self, user: &str, episode: usize, point: ResumePoint) {
+        self.resume_seq += 1;
+        let seq = self.resume_seq;
+        self.resume_points
+            .insert((user.to_owned(), episode), (point, seq));
+        let mine: Vec<(u64, usize)> = self
+            .resume_points
+            .iter()
+            .filter(|((u, _), _)| u == user)
+            .map(|((_, e), (_, s))| (*s, *e))
+            .collect();
+        if mine.len() > MAX_RESUME_POINTS {
+            if let Some(&(_, oldest)) = mine.iter().min() {
+                self.resume_points.remove(&(user.to_owned(), oldest));
+            }
+        }
+    }
+
+    /// `user`'s place in `episode`, when a device reported one.
+    pub(crate) fn resume_point(&self, user: &str, episode: usize) -> Option<ResumePoint> {
+        self.resume_points
+            .get(&(user.to_owned(), episode))
+            .map(|(p, _)| *p)
+    }
+
     /// The state at start: the catalog's playlists and libraries, then the scale settings.
     pub(crate) fn seed(
         catalog: &Catalog,
