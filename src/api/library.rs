@@ -167,6 +167,10 @@ pub struct Library {
     /// rather than a walk of the list (reset by every edit of `saved_tracks` made here).
     #[serde(skip)]
     pub liked_index: LikedIndex,
+    /// Track table positions by id, built on first use: the TUI names a 10k-track queue from
+    /// here instead of keeping its own copy of every track (reset whenever `tracks` grows here).
+    #[serde(skip)]
+    pub id_index: IdIndex,
 }
 
 /// A lazily built set of the liked URIs; not part of the library's value (always equal).
@@ -180,6 +184,19 @@ impl PartialEq for LikedIndex {
 }
 
 impl Eq for LikedIndex {}
+
+/// A lazily built map from a playable's id to its place in [`Library::tracks`]; not part of the
+/// library's value (always equal).
+#[derive(Debug, Clone, Default)]
+pub struct IdIndex(std::sync::OnceLock<HashMap<crate::id::SpotifyId, u32>>);
+
+impl PartialEq for IdIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IdIndex {}
 
 impl Library {
     /// The track an entry refers to.
@@ -200,6 +217,24 @@ impl Library {
         p.items.iter().flatten().filter_map(move |e| self.track(e))
     }
 
+    /// The track or episode with this id in the track table (anything a list of the library
+    /// refers to), if any.
+    pub fn track_by_id(&self, id: &crate::id::SpotifyId) -> Option<&TrackInfo> {
+        use crate::id::{ItemKind, SpotifyUri};
+        let index = self.id_index.0.get_or_init(|| {
+            self.tracks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let uri = SpotifyUri::parse(&t.uri).ok()?;
+                    let playable = matches!(uri.kind, ItemKind::Track | ItemKind::Episode);
+                    Some((uri.id, u32::try_from(i).ok()?)).filter(|_| playable)
+                })
+                .collect()
+        });
+        self.tracks.get(*index.get(id)? as usize)
+    }
+
     /// Whether the track is in Liked Songs.
     pub fn is_liked(&self, uri: &str) -> bool {
         self.liked_index
@@ -214,6 +249,7 @@ impl Library {
             Some(i) => i as u32,
             None => {
                 self.tracks.push(t.clone());
+                self.id_index = IdIndex::default();
                 (self.tracks.len() - 1) as u32
             }
         }
@@ -359,7 +395,7 @@ pub fn load_cached(path: &Path) -> Option<Library> {
             return None;
         }
     };
-    let lib: Library = match serde_json::from_slice(&bytes) {
+    let mut lib: Library = match serde_json::from_slice(&bytes) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "the library cache is corrupt; ignoring it");
@@ -376,6 +412,9 @@ pub fn load_cached(path: &Path) -> Option<Library> {
         set_aside(path);
         return None;
     }
+    // Read in growing steps; the library lives for the whole session (RSS budget).
+    lib.tracks.shrink_to_fit();
+    lib.saved_tracks.shrink_to_fit();
     Some(lib)
 }
 
@@ -553,12 +592,16 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
         });
     }
 
+    // The table grew by doubling; the library lives for the whole session (RSS budget).
+    let mut tracks = table.tracks;
+    tracks.shrink_to_fit();
     Ok(Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: CACHE_VERSION,
         username: me.id,
         fetched_at: now_unix(),
-        tracks: table.tracks,
+        tracks,
         playlists: out_playlists,
         saved_tracks,
         saved_albums: albums

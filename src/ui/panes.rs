@@ -7,7 +7,7 @@
 //! Must not depend on service handles or do I/O; only `State` data types and the theme.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -290,7 +290,7 @@ impl Rows for SectionRows<'_> {
 struct QueueRows<'a> {
     items: &'a [SpotifyId],
     current: Option<usize>,
-    tracks: &'a HashMap<SpotifyId, TrackInfo>,
+    state: &'a State,
 }
 
 impl Rows for QueueRows<'_> {
@@ -307,7 +307,7 @@ impl Rows for QueueRows<'_> {
         } else {
             Cell::deco((i + 1).to_string(), Some(Role::Dim))
         };
-        let mut cells = match self.tracks.get(id) {
+        let mut cells = match self.state.track(id) {
             Some(t) => track_cells(t, None, false).cells,
             None => vec![
                 Cell::styled(id.to_base62(), Role::Dim),
@@ -461,7 +461,7 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
         Pane::Queue => f(&QueueRows {
             items: &state.queue.snapshot.items,
             current: state.queue.snapshot.current,
-            tracks: &state.tracks,
+            state,
         }),
         Pane::Devices => f(&DeviceRows {
             devices: &state.devices.devices,

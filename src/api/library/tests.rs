@@ -158,6 +158,7 @@ async fn refresh_fails_on_a_list_error() {
 fn sample() -> Library {
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: CACHE_VERSION,
         username: "alice".into(),
         fetched_at: 1_700_000_000,
@@ -291,6 +292,7 @@ fn info(n: u32) -> TrackInfo {
 fn edits_update_the_cached_library_in_place() {
     let mut lib = Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         tracks: vec![info(0), info(1)],
         saved_tracks: vec![Entry {
             track: 0,
