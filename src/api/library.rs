@@ -175,7 +175,7 @@ pub struct Library {
 
 /// A lazily built set of the liked URIs; not part of the library's value (always equal).
 #[derive(Debug, Clone, Default)]
-pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<String>>);
+pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<u32>>);
 
 impl PartialEq for LikedIndex {
     fn eq(&self, _: &Self) -> bool {
@@ -220,6 +220,11 @@ impl Library {
     /// The track or episode with this id in the track table (anything a list of the library
     /// refers to), if any.
     pub fn track_by_id(&self, id: &crate::id::SpotifyId) -> Option<&TrackInfo> {
+        self.tracks.get(self.position_of_id(id)? as usize)
+    }
+
+    /// The track table position of the track or episode with this id.
+    fn position_of_id(&self, id: &crate::id::SpotifyId) -> Option<u32> {
         use crate::id::{ItemKind, SpotifyUri};
         let index = self.id_index.0.get_or_init(|| {
             self.tracks
@@ -232,15 +237,32 @@ impl Library {
                 })
                 .collect()
         });
-        self.tracks.get(*index.get(id)? as usize)
+        index.get(id).copied()
     }
 
-    /// Whether the track is in Liked Songs.
+    /// Whether the track is in Liked Songs. The index holds track table positions, not URIs
+    /// (10k copied URIs are ~0.8 MB for the whole session): a URI is found through its id.
     pub fn is_liked(&self, uri: &str) -> bool {
-        self.liked_index
+        let liked = self
+            .liked_index
             .0
-            .get_or_init(|| self.liked().map(|t| t.uri.clone()).collect())
-            .contains(uri)
+            .get_or_init(|| self.saved_tracks.iter().map(|e| e.track).collect());
+        use crate::id::{ItemKind, SpotifyUri};
+        match SpotifyUri::parse(uri) {
+            Ok(u) if matches!(u.kind, ItemKind::Track | ItemKind::Episode) => {
+                match self.position_of_id(&u.id) {
+                    // Every liked track is in the table: not there, not liked.
+                    None => false,
+                    Some(i) if self.tracks.get(i as usize).is_some_and(|t| t.uri == uri) => {
+                        liked.contains(&i)
+                    }
+                    // The table holds this id under another URI: rare, so a walk of the list.
+                    Some(_) => self.liked().any(|t| t.uri == uri),
+                }
+            }
+            // Not a track or episode URI (a local file): rare, so a walk of the list.
+            _ => self.liked().any(|t| t.uri == uri),
+        }
     }
 
     /// The table index of `t`, added when new.
@@ -541,7 +563,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     )?;
 
     let mut table = Table::default();
-    let saved_tracks = saved
+    let mut saved_tracks: Vec<Entry> = saved
         .into_iter()
         .map(|(track, added_at)| Entry {
             track: table.intern(track),
@@ -565,7 +587,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
             })
         } else {
             fetched.remove(&i).map(|items| {
-                items
+                let mut entries: Vec<Entry> = items
                     .into_iter()
                     .filter_map(|(track, added_at)| {
                         Some(Entry {
@@ -573,7 +595,10 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
                             added_at,
                         })
                     })
-                    .collect()
+                    .collect();
+                // Collected in place into the fetched pairs' larger buffer (kept all session).
+                entries.shrink_to_fit();
+                entries
             })
         };
         out_playlists.push(LibraryPlaylist {
@@ -592,9 +617,11 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
         });
     }
 
-    // The table grew by doubling; the library lives for the whole session (RSS budget).
+    // The library lives for the whole session (RSS budget): the table grew by doubling, and
+    // Liked Songs were collected in place into the (five times larger) fetched pairs' buffer.
     let mut tracks = table.tracks;
     tracks.shrink_to_fit();
+    saved_tracks.shrink_to_fit();
     Ok(Library {
         liked_index: Default::default(),
         id_index: Default::default(),

@@ -581,6 +581,29 @@ fn liked_song_plays_the_whole_list_and_names_are_remembered() {
     // Named from the library itself: its tracks are not copied (a 10k-track list would be
     // held twice).
     assert!(s.tracks.is_empty(), "{} tracks copied", s.tracks.len());
+    // A refreshed library without them: the queued ones keep their names.
+    update(
+        &mut s,
+        Msg::Queue(QueueSnapshot {
+            items: (1..=6).map(track_id).collect(),
+            current: Some(2),
+        }),
+    );
+    let without_lemon = Library {
+        saved_tracks: Vec::new(),
+        tracks: demo_library().tracks[..5].to_vec(),
+        ..demo_library()
+    };
+    update(&mut s, Msg::Library(Ok(Arc::new(without_lemon))));
+    assert_eq!(
+        s.track(&track_id(6)).map(|t| t.name.as_str()),
+        Some("Lemon")
+    );
+    assert_eq!(
+        s.tracks.len(),
+        1,
+        "only the one the new library lacks is kept"
+    );
 }
 
 #[test]
