@@ -31,6 +31,10 @@ use crate::player::{PlayState, PlayerStatus};
 
 /// While playing, the position is saved at least this often.
 pub const SAVE_WHILE_PLAYING: Duration = Duration::from_secs(1);
+/// The loop's once-a-second wake-ups while playing (the clock tick, the player's status) land a
+/// second apart give or take a few milliseconds: one a little early still saves, rather than
+/// leaving the next save two seconds after the last.
+const SAVE_SLACK: Duration = Duration::from_millis(100);
 /// A position further than this from where the last save's clock puts it is a seek: saved.
 const SEEK_TOLERANCE_MS: u64 = 500;
 
@@ -83,7 +87,7 @@ pub fn save_due(last: Option<&SavedStatus>, status: &PlayerStatus, now: Instant)
     if position_at(status, now).abs_diff(expected) > SEEK_TOLERANCE_MS {
         return true;
     }
-    status.state == PlayState::Playing && elapsed >= SAVE_WHILE_PLAYING
+    status.state == PlayState::Playing && elapsed + SAVE_SLACK >= SAVE_WHILE_PLAYING
 }
 
 /// `queue.json`'s layout: 1 was the single file (queue, index, position, volume); 2 holds the

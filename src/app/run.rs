@@ -733,7 +733,15 @@ impl Runtime {
             }
             Wake::TerminalGone => return Flow::Quit,
             Wake::Idle => false,
-            Wake::Tick => self.msg(Msg::Tick(Instant::now())),
+            Wake::Tick => {
+                // While playing steadily the player publishes its status about once a second
+                // (only drift and changes come sooner): the clock tick keeps the every-second
+                // save on time.
+                if let Some(status) = self.state.player.clone() {
+                    self.persist_status(&status);
+                }
+                self.msg(Msg::Tick(Instant::now()))
+            }
             Wake::Terminal(ev) => self.terminal_event(ev, keymap),
             Wake::Answer(Answer::Msg(m)) => {
                 if let Msg::Library(Ok(lib)) = &m {
