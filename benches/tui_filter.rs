@@ -77,6 +77,7 @@ fn library() -> Library {
         .collect();
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: 1,
         username: "bench".into(),
         fetched_at: 0,

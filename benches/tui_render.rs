@@ -54,6 +54,7 @@ fn library(n: usize) -> Library {
         .collect();
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: 1,
         username: "bench".into(),
         fetched_at: 0,

@@ -172,11 +172,15 @@ pub struct Library {
     /// rather than a walk of the list (reset by every edit of `saved_tracks` made here).
     #[serde(skip)]
     pub liked_index: LikedIndex,
+    /// Track table positions by id, built on first use: the TUI names a 10k-track queue from
+    /// here instead of keeping its own copy of every track (reset whenever `tracks` grows here).
+    #[serde(skip)]
+    pub id_index: IdIndex,
 }
 
 /// A lazily built set of the liked URIs; not part of the library's value (always equal).
 #[derive(Debug, Clone, Default)]
-pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<String>>);
+pub struct LikedIndex(std::sync::OnceLock<std::collections::HashSet<u32>>);
 
 impl PartialEq for LikedIndex {
     fn eq(&self, _: &Self) -> bool {
@@ -185,6 +189,19 @@ impl PartialEq for LikedIndex {
 }
 
 impl Eq for LikedIndex {}
+
+/// A lazily built map from a playable's id to its place in [`Library::tracks`]; not part of the
+/// library's value (always equal).
+#[derive(Debug, Clone, Default)]
+pub struct IdIndex(std::sync::OnceLock<HashMap<crate::id::SpotifyId, u32>>);
+
+impl PartialEq for IdIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IdIndex {}
 
 impl Library {
     /// The track an entry refers to.
@@ -205,12 +222,52 @@ impl Library {
         p.items.iter().flatten().filter_map(move |e| self.track(e))
     }
 
-    /// Whether the track is in Liked Songs.
+    /// The track or episode with this id in the track table (anything a list of the library
+    /// refers to), if any.
+    pub fn track_by_id(&self, id: &crate::id::SpotifyId) -> Option<&TrackInfo> {
+        self.tracks.get(self.position_of_id(id)? as usize)
+    }
+
+    /// The track table position of the track or episode with this id.
+    fn position_of_id(&self, id: &crate::id::SpotifyId) -> Option<u32> {
+        use crate::id::{ItemKind, SpotifyUri};
+        let index = self.id_index.0.get_or_init(|| {
+            self.tracks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let uri = SpotifyUri::parse(&t.uri).ok()?;
+                    let playable = matches!(uri.kind, ItemKind::Track | ItemKind::Episode);
+                    Some((uri.id, u32::try_from(i).ok()?)).filter(|_| playable)
+                })
+                .collect()
+        });
+        index.get(id).copied()
+    }
+
+    /// Whether the track is in Liked Songs. The index holds track table positions, not URIs
+    /// (10k copied URIs are ~0.8 MB for the whole session): a URI is found through its id.
     pub fn is_liked(&self, uri: &str) -> bool {
-        self.liked_index
+        let liked = self
+            .liked_index
             .0
-            .get_or_init(|| self.liked().map(|t| t.uri.clone()).collect())
-            .contains(uri)
+            .get_or_init(|| self.saved_tracks.iter().map(|e| e.track).collect());
+        use crate::id::{ItemKind, SpotifyUri};
+        match SpotifyUri::parse(uri) {
+            Ok(u) if matches!(u.kind, ItemKind::Track | ItemKind::Episode) => {
+                match self.position_of_id(&u.id) {
+                    // Every liked track is in the table: not there, not liked.
+                    None => false,
+                    Some(i) if self.tracks.get(i as usize).is_some_and(|t| t.uri == uri) => {
+                        liked.contains(&i)
+                    }
+                    // The table holds this id under another URI: rare, so a walk of the list.
+                    Some(_) => self.liked().any(|t| t.uri == uri),
+                }
+            }
+            // Not a track or episode URI (a local file): rare, so a walk of the list.
+            _ => self.liked().any(|t| t.uri == uri),
+        }
     }
 
     /// The table index of `t`, added when new.
@@ -219,6 +276,7 @@ impl Library {
             Some(i) => i as u32,
             None => {
                 self.tracks.push(t.clone());
+                self.id_index = IdIndex::default();
                 (self.tracks.len() - 1) as u32
             }
         }
@@ -364,7 +422,7 @@ pub fn load_cached(path: &Path) -> Option<Library> {
             return None;
         }
     };
-    let lib: Library = match serde_json::from_slice(&bytes) {
+    let mut lib: Library = match serde_json::from_slice(&bytes) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "the library cache is corrupt; ignoring it");
@@ -381,6 +439,9 @@ pub fn load_cached(path: &Path) -> Option<Library> {
         set_aside(path);
         return None;
     }
+    // Read in growing steps; the library lives for the whole session (RSS budget).
+    lib.tracks.shrink_to_fit();
+    lib.saved_tracks.shrink_to_fit();
     Some(lib)
 }
 
@@ -507,7 +568,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
     )?;
 
     let mut table = Table::default();
-    let saved_tracks = saved
+    let mut saved_tracks: Vec<Entry> = saved
         .into_iter()
         .map(|(track, added_at)| Entry {
             track: table.intern(track),
@@ -531,7 +592,7 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
             })
         } else {
             fetched.remove(&i).map(|items| {
-                items
+                let mut entries: Vec<Entry> = items
                     .into_iter()
                     .filter_map(|(track, added_at)| {
                         Some(Entry {
@@ -539,7 +600,10 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
                             added_at,
                         })
                     })
-                    .collect()
+                    .collect();
+                // Collected in place into the fetched pairs' larger buffer (kept all session).
+                entries.shrink_to_fit();
+                entries
             })
         };
         out_playlists.push(LibraryPlaylist {
@@ -559,12 +623,18 @@ pub async fn refresh(api: &WebApi, previous: Option<&Library>) -> Result<Library
         });
     }
 
+    // The library lives for the whole session (RSS budget): the table grew by doubling, and
+    // Liked Songs were collected in place into the (five times larger) fetched pairs' buffer.
+    let mut tracks = table.tracks;
+    tracks.shrink_to_fit();
+    saved_tracks.shrink_to_fit();
     Ok(Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: CACHE_VERSION,
         username: me.id,
         fetched_at: now_unix(),
-        tracks: table.tracks,
+        tracks,
         playlists: out_playlists,
         saved_tracks,
         saved_albums: albums

@@ -20,6 +20,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ use crate::player::{PlayState, PlayerStatus};
 
 /// While playing, the position is saved at least this often.
 pub const SAVE_WHILE_PLAYING: Duration = Duration::from_secs(1);
+/// The loop's once-a-second wake-ups while playing (the clock tick, the player's status) land a
+/// second apart give or take a few milliseconds: one a little early still saves, rather than
+/// leaving the next save two seconds after the last.
+const SAVE_SLACK: Duration = Duration::from_millis(100);
 /// A position further than this from where the last save's clock puts it is a seek: saved.
 const SEEK_TOLERANCE_MS: u64 = 500;
 
@@ -82,7 +87,7 @@ pub fn save_due(last: Option<&SavedStatus>, status: &PlayerStatus, now: Instant)
     if position_at(status, now).abs_diff(expected) > SEEK_TOLERANCE_MS {
         return true;
     }
-    status.state == PlayState::Playing && elapsed >= SAVE_WHILE_PLAYING
+    status.state == PlayState::Playing && elapsed + SAVE_SLACK >= SAVE_WHILE_PLAYING
 }
 
 /// `queue.json`'s layout: 1 was the single file (queue, index, position, volume); 2 holds the
@@ -93,11 +98,13 @@ const QUEUE_VERSION_SINGLE_FILE: u32 = 1;
 pub const PLAYBACK_VERSION: u32 = 1;
 
 /// What survives a restart (both files together; what the runtime saves and restores).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedQueue {
     pub version: u32,
-    /// Track ids, base62, in play order.
-    pub items: Vec<String>,
+    /// Track ids, base62, in play order. Shared: the every-second save while playing hands the
+    /// same items on (a 10k-track queue is 10k strings to encode, copy and compare otherwise),
+    /// and an unchanged queue compares by pointer.
+    pub items: Arc<[String]>,
     pub current: Option<usize>,
     pub position_ms: u64,
     /// `0..=65535`.
@@ -106,9 +113,24 @@ pub struct SavedQueue {
 
 impl SavedQueue {
     pub fn new(items: &[SpotifyId], current: Option<usize>, position_ms: u64, volume: u16) -> Self {
+        SavedQueue::with_items(Self::encode(items), current, position_ms, volume)
+    }
+
+    /// The saved form of `items` (for [`SavedQueue::with_items`]).
+    pub fn encode(items: &[SpotifyId]) -> Arc<[String]> {
+        items.iter().map(|id| id.to_base62()).collect()
+    }
+
+    /// With items already encoded ([`SavedQueue::encode`]).
+    pub fn with_items(
+        items: Arc<[String]>,
+        current: Option<usize>,
+        position_ms: u64,
+        volume: u16,
+    ) -> Self {
         SavedQueue {
             version: QUEUE_VERSION,
-            items: items.iter().map(|id| id.to_base62()).collect(),
+            items,
             current,
             position_ms,
             volume,
@@ -273,7 +295,7 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
         QUEUE_VERSION => SavedQueue {
             version: QUEUE_VERSION,
             current: (!f.items.is_empty()).then_some(0),
-            items: f.items,
+            items: f.items.into(),
             position_ms: 0,
             volume: f.volume.unwrap_or((65535u32 * 6 / 10) as u16),
         },
@@ -283,7 +305,7 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
             };
             SavedQueue {
                 version: QUEUE_VERSION,
-                items: f.items,
+                items: f.items.into(),
                 current: f.current,
                 position_ms: f.position_ms,
                 volume,
@@ -360,7 +382,7 @@ pub struct Written {
 /// last put there, updated here), then `playback.json` always.
 pub fn write_snapshot(
     queue_path: &Path,
-    written_items: &mut Option<Vec<String>>,
+    written_items: &mut Option<Arc<[String]>>,
     q: &SavedQueue,
 ) -> std::io::Result<Written> {
     let queue = written_items.as_ref() != Some(&q.items);
@@ -394,7 +416,7 @@ impl Persister {
     pub fn spawn(path: PathBuf) -> Persister {
         let (tx, mut rx) = watch::channel::<Option<SavedQueue>>(None);
         let task = tokio::spawn(async move {
-            let mut written: Option<Vec<String>> = None;
+            let mut written: Option<Arc<[String]>> = None;
             while rx.changed().await.is_ok() {
                 let Some(q) = rx.borrow_and_update().clone() else {
                     continue;

@@ -483,7 +483,8 @@ pub struct State {
     pub player_held: Option<String>,
     /// Playback on another device, when that device is the active one.
     pub remote: Option<RemotePlayback>,
-    /// Names for the ids in the queue (filled from pages, search results, the library, lookups).
+    /// Names for the ids in the queue that the library does not have (filled from pages,
+    /// search results, lookups); read through [`State::track`], which asks the library first.
     pub tracks: HashMap<SpotifyId, TrackInfo>,
     /// Where episodes were left (the runtime's copy of `crate::resume`): an episode played
     /// from a list starts there.
@@ -576,6 +577,18 @@ pub struct Memo {
 }
 
 impl State {
+    /// What is known about the track or episode `id`: one learnt from a list or a lookup that
+    /// differs from the library's, else the library's own entry (not copied: a 10k-track library
+    /// played as the queue would otherwise be held twice).
+    pub fn track(&self, id: &SpotifyId) -> Option<&TrackInfo> {
+        self.tracks.get(id).or_else(|| {
+            self.library
+                .data
+                .as_deref()
+                .and_then(|lib| lib.track_by_id(id))
+        })
+    }
+
     /// A fresh state: nothing loaded yet, the library focused on its playlists.
     pub fn new(
         device_id: String,
@@ -672,8 +685,10 @@ impl State {
 
     /// How long until the next frame that shows something new by itself, or `None` when
     /// nothing moves ([`State::animating`]). A spinner needs [`SPINNER_TICK`]; playback only needs
-    /// a frame when the clock's second or the progress bar's cell changes, so the tick lands just
-    /// after that moment (at most a second away, at least [`SPINNER_TICK`] for the bar's cells).
+    /// a frame when the clock's second changes, so the tick lands just after that moment. The
+    /// progress bar moves in the same frame: on a track shorter than the bar is wide (in
+    /// seconds) it advances several cells at once rather than costing up to four frames a second
+    /// (each frame renders the whole screen; the CPU budget while playing is 1 % of a core).
     pub fn tick_in(&self, now: Instant) -> Option<Duration> {
         use crate::player::PlayState;
         if !self.animating() {
@@ -683,15 +698,12 @@ impl State {
             .player
             .as_ref()
             .filter(|p| p.state == PlayState::Playing && !p.buffering)
-            .map(|p| {
-                let duration = p.track.as_ref().map_or(0, |t| t.duration_ms);
-                (p.position_ms, p.at, duration)
-            });
+            .map(|p| (p.position_ms, p.at));
         let remote = self
             .remote
             .as_ref()
             .filter(|r| r.is_playing)
-            .map(|r| (r.position_ms, r.at, r.duration_ms));
+            .map(|r| (r.position_ms, r.at));
         let spinner = !matches!(
             self.player.as_ref().map(|p| (p.state, p.buffering)),
             None | Some((
@@ -708,19 +720,12 @@ impl State {
                 .iter()
                 .chain(self.search.pages.iter())
                 .any(|p| p.loading);
-        let Some((position_ms, at, duration_ms)) = local.or(remote).filter(|_| !spinner) else {
+        let Some((position_ms, at)) = local.or(remote).filter(|_| !spinner) else {
             return Some(SPINNER_TICK);
         };
         let pos = position_ms.saturating_add(now.saturating_duration_since(at).as_millis() as u64);
         // Just after the boundary, so the frame shows the new value.
         let to_second = 1000 - pos % 1000 + 5;
-        let width = u64::from(self.size.0.max(1));
-        let cell = (duration_ms / width).max(1);
-        let to_cell = if cell < 1000 {
-            (cell - pos % cell + 5).max(SPINNER_TICK.as_millis() as u64)
-        } else {
-            u64::MAX
-        };
         // With synced lyrics open, the next line's start too, so the highlight moves on time
         // rather than up to a second late.
         let to_line = match self.lyrics.as_ref().and_then(|l| l.lyrics.as_ref()) {
@@ -732,7 +737,7 @@ impl State {
                 .map_or(u64::MAX, |next| next.start_ms - pos + 5),
             _ => u64::MAX,
         };
-        Some(Duration::from_millis(to_second.min(to_cell).min(to_line)))
+        Some(Duration::from_millis(to_second.min(to_line)))
     }
 
     /// Something on screen moves by itself (playback progressing here or on the active remote

@@ -83,6 +83,7 @@ pub fn demo_library() -> Library {
     };
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: 1,
         username: "demo".into(),
         fetched_at: 0,
@@ -306,7 +307,7 @@ fn a_position_report_on_the_extrapolated_course_draws_no_frame() {
 }
 
 #[test]
-fn the_tick_lands_when_the_clock_or_the_bar_changes() {
+fn the_tick_lands_when_the_clock_changes_and_the_bar_moves_with_it() {
     use std::time::Duration;
     let mut s = demo_state();
     s.size = (100, 30);
@@ -318,14 +319,14 @@ fn the_tick_lands_when_the_clock_or_the_bar_changes() {
     update(&mut s, Msg::PlayerStatus(p.clone()));
     // 200 s over 100 columns: a cell is 2 s, so the clock's next second (0.7 s away) comes first.
     assert_eq!(s.tick_in(now), Some(Duration::from_millis(705)));
-    // A 10 s track: a cell is 100 ms, but the bar is drawn at most 4 times a second.
+    // A 10 s track: a cell is 100 ms, but the bar moves with the clock, once a second.
     let mut short = p.clone();
     if let Some(t) = short.track.as_mut() {
         t.duration_ms = 10_000;
     }
-    short.position_ms = 1_000;
+    short.position_ms = 1_100;
     update(&mut s, Msg::PlayerStatus(short));
-    assert_eq!(s.tick_in(now), Some(crate::app::state::SPINNER_TICK));
+    assert_eq!(s.tick_in(now), Some(Duration::from_millis(905)));
     // Synced lyrics open: the next line's start when it comes before the clock's second.
     update(&mut s, Msg::PlayerStatus(p.clone()));
     let line = |start_ms| crate::api::lyrics::Line {
@@ -592,7 +593,36 @@ fn liked_song_plays_the_whole_list_and_names_are_remembered() {
             play: true
         }]
     );
-    assert_eq!(s.tracks[&track_id(6)].name, "Lemon");
+    assert_eq!(
+        s.track(&track_id(6)).map(|t| t.name.as_str()),
+        Some("Lemon")
+    );
+    // Named from the library itself: its tracks are not copied (a 10k-track list would be
+    // held twice).
+    assert!(s.tracks.is_empty(), "{} tracks copied", s.tracks.len());
+    // A refreshed library without them: the queued ones keep their names.
+    update(
+        &mut s,
+        Msg::Queue(QueueSnapshot {
+            items: (1..=6).map(track_id).collect(),
+            current: Some(2),
+        }),
+    );
+    let without_lemon = Library {
+        saved_tracks: Vec::new(),
+        tracks: demo_library().tracks[..5].to_vec(),
+        ..demo_library()
+    };
+    update(&mut s, Msg::Library(Ok(Arc::new(without_lemon))));
+    assert_eq!(
+        s.track(&track_id(6)).map(|t| t.name.as_str()),
+        Some("Lemon")
+    );
+    assert_eq!(
+        s.tracks.len(),
+        1,
+        "only the one the new library lacks is kept"
+    );
 }
 
 #[test]

@@ -454,7 +454,7 @@ fn playable_id(uri: &str) -> Option<SpotifyId> {
 
 fn remember(state: &mut State, t: &TrackInfo) {
     if let Some(id) = playable_id(&t.uri) {
-        if state.tracks.get(&id) != Some(t) {
+        if state.track(&id) != Some(t) {
             state.tracks.insert(id, t.clone());
         }
     }
@@ -463,7 +463,7 @@ fn remember(state: &mut State, t: &TrackInfo) {
 /// The player's idea of a track, kept when nothing richer (from a list) is known for its id.
 /// Returns whether something new was learnt.
 fn remember_played(state: &mut State, t: &crate::player::loader::TrackInfo) -> bool {
-    if state.tracks.contains_key(&t.id) {
+    if state.track(&t.id).is_some() {
         return false;
     }
     state.tracks.insert(

@@ -433,6 +433,10 @@ pub struct SimArgs {
     /// Add this many synthetic tracks to the demo catalog (scale tests: 10000, 100000).
     #[arg(long, default_value_t = 0)]
     pub catalog_tracks: usize,
+    /// Give the demo account this many saved tracks from the catalog (with `--catalog-tracks`
+    /// at least as large; 0 = the demo library): the TUI session bench's library, by hand.
+    #[arg(long, default_value_t = 0)]
+    pub library_tracks: usize,
     #[command(subcommand)]
     pub action: Option<SimAction>,
 }

@@ -337,6 +337,7 @@ mod tests {
     fn library() -> Library {
         Library {
             liked_index: Default::default(),
+            id_index: Default::default(),
             username: "ann".into(),
             fetched_at: 1_000,
             playlists: vec![

@@ -37,6 +37,7 @@ pub async fn run(args: SimArgs) -> Result<()> {
         } else {
             CatalogSpec::Demo
         },
+        library_tracks: args.library_tracks,
         ..SimConfig::default()
     };
     if !args.ap_ports.is_empty() {

@@ -313,6 +313,7 @@ impl Connect {
             register_failures: 0,
             volume_due: None,
             reported: None,
+            queue_gen: 0,
             reported_volume: volume,
             prev_state: status.borrow().state,
             titles: HashMap::new(),
@@ -584,21 +585,24 @@ struct Reported {
     buffering: bool,
     repeat: crate::player::RepeatMode,
     shuffle: bool,
-    queue: QueueSnapshot,
+    /// The queue as a generation ([`Task::queue_gen`]), not a copy: the status changes every
+    /// second while playing and a 10k-track queue is ~160 KB to clone and compare each time;
+    /// the engine publishes the queue only when it changed, so a new generation is a change.
+    queue_gen: u64,
     /// Position at `at` (extrapolated while playing) to spot seeks.
     position_ms: u64,
     at: std::time::Instant,
 }
 
 impl Reported {
-    fn of(st: &PlayerStatus, q: &QueueSnapshot) -> Reported {
+    fn of(st: &PlayerStatus, queue_gen: u64) -> Reported {
         Reported {
             state: st.state,
             track: st.track.as_ref().map(|t| t.id),
             buffering: st.buffering,
             repeat: st.repeat,
             shuffle: st.shuffle,
-            queue: q.clone(),
+            queue_gen,
             position_ms: st.position_ms,
             at: st.at,
         }
@@ -612,7 +616,7 @@ impl Reported {
             || self.buffering != other.buffering
             || self.repeat != other.repeat
             || self.shuffle != other.shuffle
-            || self.queue != other.queue
+            || self.queue_gen != other.queue_gen
         {
             return true;
         }
@@ -655,6 +659,10 @@ struct Task {
     /// Failed registrations in a row (the retry's back-off).
     register_failures: u32,
     reported: Option<Reported>,
+    /// Queue changes seen on the task's queue watch. A report records the generation current
+    /// when it was made; the queue it sent may be newer (read afterwards), which costs at most
+    /// one redundant report, never a missed one.
+    queue_gen: u64,
     reported_volume: u16,
     prev_state: PlayState,
     /// Track URI → (title, artists, album) looked up for remote playback.
@@ -803,17 +811,17 @@ impl Task {
                         continue;
                     }
                     let st = status.borrow_and_update().clone();
-                    let q = queue.borrow().clone();
-                    self.on_player(&st, &q);
+                    self.on_player(&st);
                 }
                 r = queue.changed(), if player_alive => {
                     if r.is_err() {
                         player_alive = false;
                         continue;
                     }
+                    queue.borrow_and_update();
+                    self.queue_gen = self.queue_gen.wrapping_add(1);
                     let st = status.borrow().clone();
-                    let q = queue.borrow_and_update().clone();
-                    self.on_player(&st, &q);
+                    self.on_player(&st);
                 }
                 _ = changed_or_pending(&mut lan) => self.publish_devices(),
                 Some((uri, found)) = lookup_rx.recv() => {
@@ -841,14 +849,7 @@ impl Task {
         self.shutdown().await;
     }
 
-    fn player(&self) -> (PlayerStatus, QueueSnapshot) {
-        let p = &self.deps.player;
-        let st = p.status().borrow().clone();
-        let q = p.queue().borrow().clone();
-        (st, q)
-    }
-
-    fn on_player(&mut self, st: &PlayerStatus, q: &QueueSnapshot) {
+    fn on_player(&mut self, st: &PlayerStatus) {
         let now = Instant::now();
         if st.state == PlayState::Playing && self.prev_state != PlayState::Playing && !self.active {
             // Local playback (the TUI) makes this device the active one.
@@ -856,7 +857,7 @@ impl Task {
             self.set_active(true);
         }
         self.prev_state = st.state;
-        let r = Reported::of(st, q);
+        let r = Reported::of(st, self.queue_gen);
         let changed = match &self.reported {
             None => true,
             Some(prev) => prev.differs(&r),
@@ -936,12 +937,15 @@ impl Task {
         if self.conn_id.is_none() {
             return; // registered (NEW_DEVICE) as soon as the dealer is back
         }
-        let (st, q) = self.player();
+        let st = self.deps.player.status().borrow().clone();
         let now = std::time::Instant::now();
         let now_ms = state::unix_ms();
-        let ps = self
-            .active
-            .then(|| state::player_state(&st, &q, &self.context_uri, now_ms, now));
+        let ps = self.active.then(|| {
+            // Read in place: the report takes the next tracks it needs, not the whole queue.
+            let q = self.deps.player.queue();
+            let q = q.borrow();
+            state::player_state(&st, &q, &self.context_uri, now_ms, now)
+        });
         self.message_id = self.message_id.wrapping_add(1);
         let req = state::put_state_request(
             &self.me,
@@ -963,7 +967,7 @@ impl Task {
                 return;
             }
         };
-        self.reported = Some(Reported::of(&st, &q));
+        self.reported = Some(Reported::of(&st, self.queue_gen));
         self.reported_volume = st.volume;
         let path = format!("/connect-state/v1/devices/{}", self.me.device_id);
         let headers = self.headers("application/x-protobuf");

@@ -315,7 +315,7 @@ impl Rows for SectionRows<'_> {
 struct QueueRows<'a> {
     items: &'a [SpotifyId],
     current: Option<usize>,
-    tracks: &'a HashMap<SpotifyId, TrackInfo>,
+    state: &'a State,
 }
 
 impl Rows for QueueRows<'_> {
@@ -332,7 +332,7 @@ impl Rows for QueueRows<'_> {
         } else {
             Cell::deco((i + 1).to_string(), Some(Role::Dim))
         };
-        let mut cells = match self.tracks.get(id) {
+        let mut cells = match self.state.track(id) {
             Some(t) => track_cells(t, None, false).cells,
             None => vec![
                 Cell::styled(id.to_base62(), Role::Dim),
@@ -489,7 +489,7 @@ pub(crate) fn with_rows<R>(state: &State, pane: Pane, f: impl FnOnce(&dyn Rows) 
         Pane::Queue => f(&QueueRows {
             items: &state.queue.snapshot.items,
             current: state.queue.snapshot.current,
-            tracks: &state.tracks,
+            state,
         }),
         Pane::Devices => f(&DeviceRows {
             devices: &state.devices.devices,

@@ -62,6 +62,7 @@ fn library(liked: usize) -> Library {
         .collect();
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: 1,
         username: "alice".into(),
         fetched_at: 0,

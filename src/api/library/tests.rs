@@ -158,6 +158,7 @@ async fn refresh_fails_on_a_list_error() {
 fn sample() -> Library {
     Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         version: CACHE_VERSION,
         username: "alice".into(),
         fetched_at: 1_700_000_000,
@@ -292,6 +293,7 @@ fn info(n: u32) -> TrackInfo {
 fn edits_update_the_cached_library_in_place() {
     let mut lib = Library {
         liked_index: Default::default(),
+        id_index: Default::default(),
         tracks: vec![info(0), info(1)],
         saved_tracks: vec![Entry {
             track: 0,
@@ -337,4 +339,45 @@ fn edits_update_the_cached_library_in_place() {
     assert_eq!(lib.playlists[0].total, 1);
     assert!(!lib.playlist_added("nope", &[info(0)], "x"));
     assert!(lib.is_consistent());
+}
+
+#[test]
+fn tracks_and_likes_are_found_by_id_through_the_index() {
+    use crate::id::SpotifyId;
+    let id = |n: u128| SpotifyId(n * 7919 + 11);
+    let real = |n: u128| TrackInfo {
+        uri: format!("spotify:track:{}", id(n).to_base62()),
+        ..info(n as u32)
+    };
+    let mut lib = Library {
+        tracks: (0..5).map(real).collect(),
+        saved_tracks: [1, 3]
+            .iter()
+            .map(|&track| Entry {
+                track,
+                added_at: String::new(),
+            })
+            .collect(),
+        ..Library::default()
+    };
+    assert_eq!(
+        lib.track_by_id(&id(3)).map(|t| t.name.as_str()),
+        Some("Track 3")
+    );
+    assert_eq!(lib.track_by_id(&id(9)), None);
+    assert!(lib.is_liked(&real(1).uri) && lib.is_liked(&real(3).uri));
+    assert!(!lib.is_liked(&real(0).uri));
+    // In no list of the library: not liked (and not found), without a walk of Liked Songs.
+    assert!(!lib.is_liked(&real(9).uri));
+    // The same id as another kind of item is not that item.
+    assert!(!lib.is_liked(&format!("spotify:album:{}", id(1).to_base62())));
+    // A like of a new track grows the table: the id index follows.
+    assert!(lib.set_liked(&real(7), true, "now"));
+    assert!(lib.is_liked(&real(7).uri));
+    assert_eq!(
+        lib.track_by_id(&id(7)).map(|t| t.name.as_str()),
+        Some("Track 7")
+    );
+    assert!(lib.set_liked(&real(1), false, ""));
+    assert!(!lib.is_liked(&real(1).uri));
 }

@@ -209,6 +209,9 @@ fn saves_on_pause_seek_volume_and_every_second_while_playing() {
     assert!(!save_due(Some(&last), &later, t0 + ms(250)));
     let later = status(PlayState::Playing, 11_000, 100, t0 + ms(1000));
     assert!(save_due(Some(&last), &later, t0 + ms(1000)));
+    // A once-a-second wake-up a few milliseconds early saves too.
+    let early = status(PlayState::Playing, 10_995, 100, t0 + ms(995));
+    assert!(save_due(Some(&last), &early, t0 + ms(995)));
     // Paused: saved at once; then nothing while it stays paused …
     let paused = status(PlayState::Paused, 10_300, 100, t0 + ms(300));
     assert!(save_due(Some(&last), &paused, t0 + ms(300)));

@@ -56,6 +56,18 @@ pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String
                 let len = list_len_of(&lib, s);
                 clamp(&mut state.library.cursors[s.index()], len);
             }
+            // Queued tracks are named from the library (`State::track`): the ones this version
+            // no longer has keep the names the previous one gave them.
+            if let Some(old) = state.library.data.take() {
+                for id in &state.queue.snapshot.items {
+                    if state.tracks.contains_key(id) || lib.track_by_id(id).is_some() {
+                        continue;
+                    }
+                    if let Some(t) = old.track_by_id(id) {
+                        state.tracks.insert(*id, t.clone());
+                    }
+                }
+            }
             state.library.data = Some(lib);
             state.library.error = None;
             if state.library.section.is_none() {

@@ -28,7 +28,7 @@ pub(super) fn target_track(state: &State) -> Option<TrackInfo> {
     }
     // The player plays tracks only; the queue's names, when known, carry the album link too.
     let p = state.player.as_ref()?.track.as_ref()?;
-    if let Some(t) = state.tracks.get(&p.id) {
+    if let Some(t) = state.track(&p.id) {
         return Some(t.clone());
     }
     Some(TrackInfo {

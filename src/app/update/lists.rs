@@ -248,7 +248,7 @@ pub(super) fn row_texts(state: &State, list: List) -> Vec<String> {
             .snapshot
             .items
             .iter()
-            .map(|id| match state.tracks.get(id) {
+            .map(|id| match state.track(id) {
                 Some(t) => track_text(t),
                 None => id.to_base62(),
             })

@@ -175,7 +175,7 @@ pub(super) fn queue_msg(state: &mut State, snapshot: crate::player::QueueSnapsho
     let missing: Vec<SpotifyId> = snapshot
         .items
         .iter()
-        .filter(|id| !state.tracks.contains_key(id) && !state.memo.asked.contains(id))
+        .filter(|id| state.track(id).is_none() && !state.memo.asked.contains(id))
         .copied()
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
