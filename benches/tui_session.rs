@@ -204,5 +204,75 @@ fn main() {
     tmux.keys(&["C-c"]);
     std::thread::sleep(Duration::from_millis(500));
     drop(tmux);
+
+    desktop_phase(&home, &endpoint_args, &extra);
     rt.block_on(sim.shutdown());
+}
+
+/// Issue 14's rows: CPU while playing and RSS with MPRIS served on a (private) session bus and
+/// the playing track's cover on screen and cached on disk (half-blocks: tmux passes no
+/// graphics protocol through).
+fn desktop_phase(home: &Home, endpoint_args: &[String], extra: &str) {
+    if !tonearm_testkit::require_tool(
+        "dbus-run-session",
+        "the MPRIS phase runs a private session bus (make bench installs dbus)",
+    ) {
+        return;
+    }
+    let bus = tonearm_testkit::dbus::SessionBus::start(home);
+    let before = home.log().len();
+    let env = format!("DBUS_SESSION_BUS_ADDRESS={} {extra}", bus.address());
+    let tmux = home.tmux((120, 40), &tui_line(endpoint_args, &env));
+    let pid = tmux.pane_pid();
+    wait_until_blocking("the library refresh", 120, || {
+        home.log()[before..].contains("library refreshed")
+    });
+    tmux.keys(&["1"]);
+    tmux.keys(&["l"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    wait_until_blocking("playback", 60, || {
+        tmux.capture()
+            .lines()
+            .rev()
+            .take(6)
+            .any(|l| l.contains('▶'))
+    });
+    // The measurement is only what it says when MPRIS is on the bus and a cover is cached.
+    let names = std::process::Command::new("dbus-send")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.ListNames",
+        ])
+        .output()
+        .expect("dbus-send runs");
+    assert!(
+        String::from_utf8_lossy(&names.stdout).contains("org.mpris.MediaPlayer2.tonearm"),
+        "tonearm is not on the session bus:\n{}",
+        &home.log()[before..]
+    );
+    let art = home.path().join("cache").join("tonearm").join("art");
+    wait_until_blocking("the cover cached", 60, || {
+        std::fs::read_dir(&art).is_ok_and(|d| d.count() > 0)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let rss0 = vm_mib(pid, "VmRSS");
+    let playing = cpu_percent(pid, WINDOW);
+    let rss = vm_mib(pid, "VmRSS").max(rss0);
+    println!(
+        "tui_session: CPU while playing 160 kbps with MPRIS on a session bus and the cover on \
+         screen, over 30 s: {playing:.2} % (target ≤ 1 %)"
+    );
+    println!(
+        "tui_session: RSS while playing with MPRIS and a cover cached: {rss:.1} MB \
+         (target ≤ 30 MB)"
+    );
+    tmux.keys(&["C-c"]);
+    std::thread::sleep(Duration::from_millis(500));
+    drop(tmux);
+    drop(bus);
 }

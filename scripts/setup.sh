@@ -11,13 +11,13 @@ set -euo pipefail
 # runs a real Secret Service on a private `dbus-run-session` bus) and playerctl (the MPRIS test's
 # independent client on such a bus). Without them those tests
 # return early with a printed reason; under CI=true they fail instead. `make demo` does not pull
-# in any of them. `make bench` needs tmux (the TUI benchmark) and GNU time (the peak RSS of
-# `tonearm play`).
+# in any of them. `make bench` needs tmux (the TUI benchmark), GNU time (the peak RSS of
+# `tonearm play`) and dbus (the TUI benchmark's MPRIS phase on a private session bus).
 packages=(pkg-config libasound2-dev)
 if [ "${1:-}" = "test" ]; then
   packages+=(chromium python3-zeroconf tmux iproute2 dbus gnome-keyring playerctl)
 elif [ "${1:-}" = "bench" ]; then
-  packages+=(tmux time)
+  packages+=(tmux time dbus)
 fi
 missing=()
 for p in "${packages[@]}"; do
