@@ -25,6 +25,26 @@ fn sim(home: &Home) -> (SimProcess, String) {
     (sim, url)
 }
 
+/// A `tonearm sim` child and `home` signed in to its premium account with only `--sim`.
+fn signed_in(home: &Home) -> (SimProcess, String) {
+    let (sim, url) = sim(home);
+    let (user, password) = account_in(&sim.info, "premium");
+    let out = run(
+        home,
+        &[
+            "--sim",
+            &url,
+            "login",
+            "--username",
+            &user,
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    assert!(out.status.success(), "login: {}", text(&out));
+    (sim, url)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -42,22 +62,9 @@ fn run(home: &Home, args: &[&str], stdin: Option<&str>) -> Output {
 #[test]
 fn one_sim_url_configures_every_endpoint() {
     let home = Home::new(BIN);
-    let (sim, url) = sim(&home);
-    let (user, password) = account_in(&sim.info, "premium");
     // Sign in (login5, client-token, the AP and its key) and connect, with only --sim.
-    let out = run(
-        &home,
-        &[
-            "--sim",
-            &url,
-            "login",
-            "--username",
-            &user,
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    assert!(out.status.success(), "login: {}", text(&out));
+    let (sim, url) = signed_in(&home);
+    let (user, _) = account_in(&sim.info, "premium");
     let out = run(&home, &["--sim", &url, "status"], None);
     assert!(out.status.success(), "status: {}", text(&out));
     assert!(
@@ -167,21 +174,8 @@ async fn a_context_played_in_the_tui_is_reported_to_connect() {
     }
     const TUI: &str = "Context TUI";
     let home = Home::new(BIN);
-    let (sim, url) = sim(&home);
+    let (sim, url) = signed_in(&home);
     let (user, password) = account_in(&sim.info, "premium");
-    let out = run(
-        &home,
-        &[
-            "--sim",
-            &url,
-            "login",
-            "--username",
-            &user,
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    assert!(out.status.success(), "login: {}", text(&out));
     let tmux = home.tmux(
         (120, 40),
         &format!(
