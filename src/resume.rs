@@ -24,6 +24,14 @@ pub const MAX_RESUME_POINTS: usize = 200;
 pub const END_MARGIN_MS: u64 = 2_000;
 const VERSION: u32 = 1;
 
+/// Moves the unusable file `path` aside before a save can overwrite it; says where it went.
+fn set_aside(path: &Path) -> String {
+    match crate::paths::quarantine(path) {
+        Ok(moved) => format!("kept as {}", moved.display()),
+        Err(e) => format!("could not move it aside: {e}"),
+    }
+}
+
 /// Where the resume points live in `state_dir`.
 pub fn resume_file(state_dir: &Path) -> PathBuf {
     state_dir.join("resume_points.json")
@@ -60,7 +68,9 @@ pub struct ResumePoints {
 
 impl ResumePoints {
     /// Reads `path`; a missing file is empty, and so is an unreadable or malformed one (logged:
-    /// losing resume points must never stop playback).
+    /// losing resume points must never stop playback). A malformed file, or one of another
+    /// version, is first moved aside to `resume_points.json.corrupt-<unix time>`
+    /// ([`crate::paths::quarantine`]), like the queue's files, since the next save replaces it.
     pub fn load(path: &Path) -> ResumePoints {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -73,15 +83,20 @@ impl ResumePoints {
         match serde_json::from_slice::<File>(&bytes) {
             Ok(file) if file.version == VERSION => ResumePoints { file },
             Ok(file) => {
+                let kept = set_aside(path);
                 tracing::warn!(
-                    "{}: unknown version {}; starting empty",
+                    "{}: unknown version {}; starting empty ({kept})",
                     path.display(),
                     file.version
                 );
                 ResumePoints::default()
             }
             Err(e) => {
-                tracing::warn!("{} is malformed ({e}); starting empty", path.display());
+                let kept = set_aside(path);
+                tracing::warn!(
+                    "{} is malformed ({e}); starting empty ({kept})",
+                    path.display()
+                );
                 ResumePoints::default()
             }
         }

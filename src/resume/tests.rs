@@ -51,6 +51,27 @@ fn round_trip_and_bad_files() {
         ResumePoints::load(&path).is_empty(),
         "unknown version: empty"
     );
+    // Both unusable files were moved aside, not left for the next save to overwrite.
+    let mut aside: Vec<Vec<u8>> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("resume_points.json.corrupt-")
+        })
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    aside.sort();
+    assert!(!path.exists(), "the unusable file is no longer in place");
+    assert_eq!(
+        aside,
+        vec![
+            br#"{"version":9,"episodes":{}}"#.to_vec(),
+            b"{not json".to_vec()
+        ],
+        "both unusable files kept aside"
+    );
 }
 
 fn status(id: SpotifyId, position_ms: u64, at: std::time::Instant) -> crate::player::PlayerStatus {
