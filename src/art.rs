@@ -11,8 +11,10 @@
 //! business.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::api::webapi::models::Image;
 use crate::api::{SpClient, WebApi};
@@ -222,23 +224,35 @@ pub fn decode(bytes: &[u8]) -> Result<image::RgbImage, ArtError> {
 
 /// The playing track's cover URL as the desktop should show it ([`Cover::art_url`]), for MPRIS
 /// `mpris:artUrl` and the notification's image. Set by the TUI's loop when the cover of the
-/// track being heard is ready; read by `desktop` (which has the track, not the album).
-static NOW_ART: Mutex<Option<(SpotifyId, String)>> = Mutex::new(None);
+/// track being heard is ready; read by `desktop` (which has the track, not the album), which
+/// also follows its changes: a cover that arrives after the track started is announced then.
+static NOW_ART: LazyLock<watch::Sender<Option<(SpotifyId, String)>>> =
+    LazyLock::new(|| watch::channel(None).0);
 
 /// Records `url` as the cover of `track` (the one being heard).
 pub fn set_now_art(track: SpotifyId, url: String) {
-    let mut now = NOW_ART.lock().unwrap_or_else(|p| p.into_inner());
-    if now.as_ref().is_none_or(|(t, u)| *t != track || *u != url) {
-        *now = Some((track, url));
-    }
+    NOW_ART.send_if_modified(|now| {
+        if now.as_ref().is_none_or(|(t, u)| *t != track || *u != url) {
+            *now = Some((track, url));
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// The cover URL recorded for `track`, if it is the one recorded.
 pub fn now_art(track: SpotifyId) -> Option<String> {
-    let now = NOW_ART.lock().unwrap_or_else(|p| p.into_inner());
-    now.as_ref()
+    NOW_ART
+        .borrow()
+        .as_ref()
         .filter(|(t, _)| *t == track)
         .map(|(_, u)| u.clone())
+}
+
+/// Follows [`set_now_art`]: changes whenever another track's cover, or another URL, is set.
+pub fn now_art_changes() -> watch::Receiver<Option<(SpotifyId, String)>> {
+    NOW_ART.subscribe()
 }
 
 /// The covers directory under the cache dir.

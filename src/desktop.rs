@@ -218,7 +218,8 @@ pub async fn next_intent(rx: &mut Option<mpsc::UnboundedReceiver<Intent>>) -> Op
 }
 
 /// Follows the player's status: MPRIS `PropertiesChanged` and `Seeked`, and a notification
-/// when a new track starts.
+/// when a new track starts; and the cover of the track being heard (`art::now_art_changes`),
+/// which usually arrives after the track started: its `mpris:artUrl` is announced then.
 async fn watch_status(
     conn: zbus::Connection,
     mut status: watch::Receiver<PlayerStatus>,
@@ -226,11 +227,24 @@ async fn watch_status(
     stop: mpris::StopLatch,
     notifier: Option<watch::Sender<Option<TrackInfo>>>,
 ) {
+    let mut art = crate::art::now_art_changes();
     let mut last = status.borrow_and_update().clone();
     let mut last_stopped = stop.follow(&last);
     loop {
-        if status.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = status.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            // The sender is a process-wide static: never closed.
+            _ = art.changed() => {
+                let cover_of = art.borrow_and_update().as_ref().map(|(id, _)| *id);
+                if mpris_on && cover_of.is_some() && cover_of == last.track.as_ref().map(|t| t.id) {
+                    mpris::announce_metadata(&conn, &last).await;
+                }
+                continue;
+            }
         }
         let now = status.borrow_and_update().clone();
         let stopped = stop.follow(&now);

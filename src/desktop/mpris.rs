@@ -611,5 +611,19 @@ pub async fn announce(
     }
 }
 
+/// Announces `status`'s `Metadata` again: its cover (`mpris:artUrl`) became known after the
+/// track started.
+pub async fn announce_metadata(conn: &zbus::Connection, status: &PlayerStatus) {
+    let Ok(ctxt) = SignalContext::new(conn, PATH) else {
+        return;
+    };
+    let value = Value::from(metadata(status.track.as_ref()));
+    let map: HashMap<&str, &Value<'_>> = HashMap::from([("Metadata", &value)]);
+    let iface = InterfaceName::from_static_str_unchecked(PLAYER_INTERFACE);
+    if let Err(e) = fdo::Properties::properties_changed(&ctxt, iface, &map, &[]).await {
+        tracing::debug!("MPRIS: cannot signal PropertiesChanged: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests;

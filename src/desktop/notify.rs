@@ -3,8 +3,11 @@
 //! `tonearm`, each replacing the previous one (`replaces_id`) instead of stacking.
 //!
 //! A task of its own takes the newest track from a watch, so a slow or absent notification
-//! server never holds up MPRIS. Failures are logged once (then at debug), never shown.
-//! Called by `desktop.rs` only; depends on the player's track type and zbus.
+//! server never holds up MPRIS. A track notified before its cover was fetched is notified again
+//! in place, with the image, when the cover arrives (`art::now_art_changes`). Failures are
+//! logged once (then at debug), never shown.
+//! Called by `desktop.rs` only; depends on the player's track type, `art` (the cover URL) and
+//! zbus.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,11 +32,34 @@ pub fn spawn(conn: zbus::Connection) -> watch::Sender<Option<TrackInfo>> {
 }
 
 async fn run(conn: zbus::Connection, mut tracks: watch::Receiver<Option<TrackInfo>>) {
+    let mut art = crate::art::now_art_changes();
     let mut replaces: u32 = 0;
     let mut failed_before = false;
-    while tracks.changed().await.is_ok() {
-        let Some(track) = tracks.borrow_and_update().clone() else {
-            continue;
+    // The track last notified without a cover: when its cover arrives, the notification is
+    // sent again in place (`replaces_id`) with the image.
+    let mut imageless: Option<TrackInfo> = None;
+    loop {
+        let track = tokio::select! {
+            changed = tracks.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let Some(track) = tracks.borrow_and_update().clone() else {
+                    continue;
+                };
+                track
+            }
+            // The sender is a process-wide static: never closed.
+            _ = art.changed() => {
+                art.borrow_and_update();
+                match imageless.take() {
+                    Some(t) if crate::art::now_art(t.id).is_some() => t,
+                    other => {
+                        imageless = other;
+                        continue;
+                    }
+                }
+            }
         };
         let call = notify(&conn, replaces, &track);
         let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
@@ -41,7 +67,10 @@ async fn run(conn: zbus::Connection, mut tracks: watch::Receiver<Option<TrackInf
             Err(_) => Err("the notification server did not answer".to_string()),
         };
         match result {
-            Ok(id) => replaces = id,
+            Ok((id, with_image)) => {
+                replaces = id;
+                imageless = (!with_image).then_some(track);
+            }
             Err(e) if !failed_before => {
                 failed_before = true;
                 tracing::info!("desktop notifications unavailable: {e}");
@@ -51,7 +80,12 @@ async fn run(conn: zbus::Connection, mut tracks: watch::Receiver<Option<TrackInf
     }
 }
 
-async fn notify(conn: &zbus::Connection, replaces: u32, track: &TrackInfo) -> zbus::Result<u32> {
+/// Sends the notification for `track`; the id the server gave it, and whether it had the cover.
+async fn notify(
+    conn: &zbus::Connection,
+    replaces: u32,
+    track: &TrackInfo,
+) -> zbus::Result<(u32, bool)> {
     let (summary, body) = text(track);
     let mut hints: HashMap<&str, Value<'_>> = HashMap::new();
     // The cover when it is known by now (the Desktop Notifications spec's `image-path` hint
@@ -78,7 +112,7 @@ async fn notify(conn: &zbus::Connection, replaces: u32, track: &TrackInfo) -> zb
             ),
         )
         .await?;
-    reply.body().deserialize::<u32>()
+    Ok((reply.body().deserialize::<u32>()?, art.is_some()))
 }
 
 /// The summary (the title) and body ("artists — album", markup escaped: servers may read

@@ -3,7 +3,9 @@
 //! `tonearm sim`, the scripted phone playing the demo album on it, and Debian's `playerctl`
 //! driving and reading the player. A fake notification server (zbus, in this test, on the same
 //! private bus) records the `Notify` calls. Without a session bus the daemon plays on and says
-//! so in one log line.
+//! so in one log line. The TUI (`--demo`, in tmux) announces a cover that arrives after its
+//! track started: `playerctl --follow` sees `mpris:artUrl` change, and the notification is sent
+//! again in place with the image.
 //!
 //! Needs `dbus-run-session` (Debian `dbus`) and `playerctl`, which `scripts/setup.sh test`
 //! installs; under `CI=true` a missing tool fails the test, elsewhere it is skipped.
@@ -17,6 +19,7 @@ use serde_json::Value;
 use tonearm_sim::remote::{Phone, PhoneConfig};
 use tonearm_testkit::dbus::SessionBus;
 use tonearm_testkit::process::{account_in, endpoint_args, Home, KillOnDrop, SimProcess};
+use tonearm_testkit::tmux::Tmux;
 use tonearm_testkit::tools::require_tool;
 use tonearm_testkit::within;
 use zbus::zvariant::Value as DValue;
@@ -206,6 +209,8 @@ struct Notified {
     replaces: u32,
     summary: String,
     body: String,
+    /// The `image-path` hint.
+    image: Option<String>,
 }
 
 /// The fake `org.freedesktop.Notifications`: records calls, answers ids 1, 2, …
@@ -224,15 +229,20 @@ impl FakeNotifications {
         summary: String,
         body: String,
         _actions: Vec<String>,
-        _hints: HashMap<String, DValue<'_>>,
+        hints: HashMap<String, DValue<'_>>,
         _expire_timeout: i32,
     ) -> u32 {
+        let image = match hints.get("image-path") {
+            Some(DValue::Str(s)) => Some(s.to_string()),
+            _ => None,
+        };
         let mut calls = self.calls.lock().unwrap();
         calls.push(Notified {
             app: app_name,
             replaces: replaces_id,
             summary,
             body,
+            image,
         });
         // The server keeps an id when asked to replace it, as real servers do.
         if replaces_id != 0 {
@@ -595,4 +605,119 @@ async fn playerctl_drives_the_tui() {
         .await
         .unwrap_or_else(|o| panic!("metadata follows next: {o}"));
     phone.close().await;
+}
+
+/// The screen of `tmux` once `f` holds (60 s), else a panic with the screen and the log.
+fn screen_until(tmux: &Tmux, home: &Home, what: &str, f: impl Fn(&str) -> bool) -> String {
+    tmux.wait_for(what, Duration::from_secs(60), || home.log(), f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_announces_a_cover_that_arrives_after_the_track_started() {
+    if !tools()
+        || !require_tool(
+            "tmux",
+            "the TUI part of the MPRIS test runs tonearm in a tmux pane",
+        )
+    {
+        return;
+    }
+    let home = Home::new(BIN);
+    let bus = SessionBus::start(&home);
+    let (_server, calls) = fake_notifications(&bus).await;
+    // An independent client following the property: it prints the artUrl at start and on
+    // every PropertiesChanged (a Get would see the cover without any signal).
+    let mut follow = home.command_for("playerctl");
+    follow
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
+        .args(["-p", "tonearm", "--follow", "metadata", "mpris:artUrl"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = follow.spawn().expect("playerctl --follow");
+    let stdout = child.stdout.take().unwrap();
+    let _follow = KillOnDrop(child);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(line);
+        }
+    });
+
+    let tmux = home.tmux(
+        (120, 40),
+        &format!(
+            "DBUS_SESSION_BUS_ADDRESS={} TERM=xterm-256color {BIN} --demo --sink null",
+            bus.address()
+        ),
+    );
+    screen_until(&tmux, &home, "the demo library", |s| s.contains("Demo Mix"));
+    tmux.keys(&["2"]);
+    tmux.type_text("Middle C Sunrise");
+    screen_until(&tmux, &home, "search results", |s| {
+        s.matches("Middle C Sunrise").count() >= 2
+    });
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    screen_until(&tmux, &home, "the track playing", |s| {
+        s.lines()
+            .rev()
+            .take(6)
+            .any(|l| l.contains("Middle C Sunrise") && l.contains('▶'))
+    });
+
+    let t0 = Instant::now();
+    let art = loop {
+        let found = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.starts_with("http://") || l.starts_with("file://"))
+            .cloned();
+        if let Some(url) = found {
+            break url;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "playerctl --follow never saw an artUrl: {:?}\n{}",
+            seen.lock().unwrap(),
+            home.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // `--demo` stores nothing, so the cover is its URL at the simulator (`/image/{id}`).
+    assert!(art.contains("/image/"), "the artUrl is the cover's: {art}");
+
+    // The notification for the track carries the same image, at once or sent again in place.
+    let t0 = Instant::now();
+    let with_image = loop {
+        let got = calls.lock().unwrap().clone();
+        if let Some(n) = got
+            .iter()
+            .find(|n| n.summary == "Middle C Sunrise" && n.image.is_some())
+        {
+            break (n.clone(), got);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no notification with the cover: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (n, all) = with_image;
+    assert_eq!(n.app, "tonearm");
+    assert_eq!(n.image.as_deref(), Some(art.as_str()), "{all:?}");
+    let first = all
+        .iter()
+        .position(|c| c.summary == "Middle C Sunrise")
+        .unwrap();
+    if all[first].image.is_none() {
+        assert_ne!(n.replaces, 0, "sent again in place of the first: {all:?}");
+    }
+    tmux.keys(&["C-c"]);
 }
