@@ -2,13 +2,14 @@
 //! connection and the connect-state registration (protocol spec §11.1, §12). The task
 //! registers the device after every (re)connection (`PUT devices/{id}` NEW_DEVICE, with its
 //! player state when active; a failed registration is retried with jittered back-off that
-//! honours a 429's `Retry-After`), reports
-//! player changes (PLAYER_STATE_CHANGED, throttled ~200 ms; VOLUME_CHANGED ~500 ms), follows
-//! cluster pushes (device list, playback on another active device, "another device took
-//! over" → [`BecameInactive`](super::RemoteCommand::BecameInactive) and `PUT …/inactive`), turns dealer commands into
-//! [`RemoteCommand`](super::RemoteCommand)s on the event channel (a worker task resolves contexts in order and
-//! replies to each request), and runs the controller side (transfer, player commands, volume).
-//! [`Connect::shutdown`] deregisters (`DELETE devices/{id}`).
+//! honours a 429's `Retry-After`), reports player changes (PLAYER_STATE_CHANGED, throttled
+//! ~200 ms; VOLUME_CHANGED ~500 ms), follows cluster pushes (device list, playback on another
+//! active device, "another device took over" →
+//! [`BecameInactive`](super::RemoteCommand::BecameInactive) and `PUT …/inactive`), turns dealer
+//! commands into [`RemoteCommand`](super::RemoteCommand)s on the event channel (a worker task
+//! resolves contexts in order and replies to each request), and runs the controller side
+//! (transfer, player commands, volume). [`Connect::shutdown`] deregisters (`DELETE
+//! devices/{id}`).
 //!
 //! Called by the TUI runtime (through [`Controller`]) and `daemon.rs`. Depends on the pieces of
 //! the services it uses ([`ConnectDeps`]: session, tokens, spclient, Web API, player, HTTP
@@ -16,7 +17,7 @@
 //! depends on UI code or the simulator.
 //!
 //! This file holds the handle, its configuration and the start-up; the parts run in
-//! `service/commands.rs` (the worker turning dealer command requests into [`RemoteCommand`](super::RemoteCommand)s),
+//! `service/commands.rs` (the worker turning dealer command requests into remote commands),
 //! `service/task.rs` (the task: registration, state reports, cluster pushes, the published
 //! device list and remote playback) and `service/control.rs` (the task's controller requests:
 //! transfer, commands and volume to other devices).
