@@ -31,8 +31,7 @@ fn has_size_note(text: &str) -> bool {
 
 /// Whether `f` (relative to a `src/` directory) is test code kept in a file of its own.
 fn is_test_file(f: &Path) -> bool {
-    f.file_stem().is_some_and(|s| s == "tests")
-        || f.components().any(|c| c.as_os_str() == "tests")
+    f.file_stem().is_some_and(|s| s == "tests") || f.components().any(|c| c.as_os_str() == "tests")
 }
 
 /// Every non-test source file under `src` over [`FILE_MAX`] lines without a `//! Size:` note,
@@ -104,7 +103,10 @@ fn the_size_check_names_what_it_should() {
         "late.rs",
         format!("//! Late.\n{}// Size: nope\n", body(FILE_MAX)),
     );
-    write("limit.rs", format!("//! At the limit.\n{}", body(FILE_MAX - 1)));
+    write(
+        "limit.rs",
+        format!("//! At the limit.\n{}", body(FILE_MAX - 1)),
+    );
     // Over the limit only with its inline tests.
     write(
         "inline.rs",
