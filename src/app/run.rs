@@ -21,20 +21,19 @@
 //! core's intents and go through `update` like keys (`Msg::Control`).
 //!
 //! Called from `main.rs`. Owns the terminal (`terminal`), the [`State`], and the service handles.
+//! The loop's event sources live in `run/sources.rs`; the session's life cycle (connect at start,
+//! services up, zeroconf hand-over, supervision) in `run/session.rs`.
 
-use std::future::pending;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
-use futures_util::StreamExt;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::{mpsc, watch};
+use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use tokio::sync::mpsc;
 
 use crate::api::metadata::Bitrate;
 use crate::app::effect::Effect;
-use crate::app::exec::{session_config, Answer, Exec};
+use crate::app::exec::{Answer, Exec};
 use crate::app::msg::{MouseKind, Msg};
 use crate::app::persist::{self, Persister, SavedQueue};
 use crate::app::state::{Level, LogLine, LoginStage, Screen, SessionLink, State};
@@ -44,16 +43,18 @@ use crate::audio::normalise::NormalisationConfig;
 use crate::audio::sink::SinkSpec;
 use crate::auth::store::CredentialStore;
 use crate::config::Config;
-use crate::connect::{
-    ConnectEvent, ConnectLink, Controller, Device, RemoteCommand, RemotePlayback,
-};
-use crate::logging::ForwardedLine;
+use crate::connect::{ConnectEvent, Controller, RemoteCommand};
 use crate::player::{PlayerEvent, PlayerStatus, QueueSnapshot};
-use crate::services::{PlaybackOptions, Services};
+use crate::services::PlaybackOptions;
 use crate::session::{Credentials, Session};
-use crate::supervisor::Link;
 use crate::theme::Theme;
 use crate::uiconf::UiConfig;
+
+mod session;
+mod sources;
+
+use session::{connect_at_start, control_link, hostname};
+use sources::{Sources, Wake};
 
 /// Two clicks on one cell within this are a double click.
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -394,49 +395,6 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
     result
 }
 
-/// Connects with the stored (or demo) credentials: transient failures are retried with
-/// back-off (the bar shows "reconnecting"); refused credentials send the user to sign in again;
-/// anything else is a notification (the cached library stays on screen).
-async fn connect_at_start(cfg: Config, creds: Credentials, tx: mpsc::UnboundedSender<Answer>) {
-    let mut backoff = crate::supervisor::Backoff::default();
-    loop {
-        match Session::connect(session_config(&cfg), creds.clone()).await {
-            Ok(s) => {
-                let _ = tx.send(Answer::SessionReady(s));
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, attempt = backoff.attempt(), "cannot connect with the stored credentials");
-                match e.kind() {
-                    crate::ErrorKind::Retry => {
-                        let wait = backoff.next_wait();
-                        let link = SessionLink::Reconnecting {
-                            attempt: backoff.attempt(),
-                        };
-                        if tx.send(Answer::Msg(Msg::Session(link))).is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                    crate::ErrorKind::Relogin => {
-                        let _ = tx.send(Answer::StartFailed(e.to_string()));
-                        return;
-                    }
-                    crate::ErrorKind::Notify | crate::ErrorKind::Fatal => {
-                        let _ = tx.send(Answer::Msg(Msg::Session(SessionLink::Offline)));
-                        let _ = tx.send(Answer::Msg(Msg::Notify {
-                            level: Level::Error,
-                            text: format!("Cannot connect: {e}"),
-                            at: Instant::now(),
-                        }));
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Tells the desktop integration (MPRIS `artUrl`, the notification's image) the cover of the
 /// track being heard, once it is ready.
 fn note_now_art(state: &State) {
@@ -449,17 +407,6 @@ fn note_now_art(state: &State) {
     }
 }
 
-/// This machine's name, for the default device name.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this computer".into())
-}
-
 /// Applies one message and runs its effects; returns whether to redraw.
 fn apply(state: &mut State, exec: &mut Exec, msg: Msg) -> bool {
     let out = crate::app::update::update(state, msg);
@@ -468,185 +415,6 @@ fn apply(state: &mut State, exec: &mut Exec, msg: Msg) -> bool {
         exec.run(e);
     }
     out.redraw
-}
-
-/// What woke the loop.
-enum Wake {
-    Shutdown,
-    Terminal(Event),
-    TerminalGone,
-    Answer(Answer),
-    Player(PlayerEvent),
-    Status,
-    Queue,
-    Connect(ConnectEvent),
-    Devices,
-    Remote,
-    Link,
-    /// Commands from the local control API, as the core's intents.
-    Control(Vec<crate::control::Intent>),
-    Log(ForwardedLine),
-    /// A long rate-limit pause started (shown as a notification with the wait).
-    RateLimit(crate::api::RateLimitNotice),
-    /// A zeroconf login came up: wind the current session down, then switch.
-    Handover(Session),
-    /// The old session is wound down: this handed-over one takes its place.
-    Switched(Session),
-    Tick,
-    /// Nothing else is ready (only when not blocking).
-    Idle,
-}
-
-/// The loop's event sources. Service sources are `None` until the services run.
-struct Sources {
-    term: Option<EventStream>,
-    sigterm: Option<Signal>,
-    sigint: Option<Signal>,
-    answers: mpsc::UnboundedReceiver<Answer>,
-    log: mpsc::Receiver<ForwardedLine>,
-    rate: tokio::sync::broadcast::Receiver<crate::api::RateLimitNotice>,
-    player: Option<mpsc::UnboundedReceiver<PlayerEvent>>,
-    status: Option<watch::Receiver<PlayerStatus>>,
-    queue: Option<watch::Receiver<QueueSnapshot>>,
-    connect: Option<mpsc::UnboundedReceiver<ConnectEvent>>,
-    devices: Option<watch::Receiver<Vec<Device>>>,
-    remote: Option<watch::Receiver<Option<RemotePlayback>>>,
-    link: Option<watch::Receiver<ConnectLink>>,
-    /// Sessions of accepted zeroconf logins (with `--zeroconf`).
-    handovers: Option<mpsc::UnboundedReceiver<Session>>,
-    /// Handed-over sessions whose predecessor is gone.
-    switched: Option<mpsc::UnboundedReceiver<Session>>,
-    control: Option<crate::local_api::LocalApi>,
-}
-
-async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
-    match rx {
-        Some(r) => r.changed().await.is_ok(),
-        None => pending().await,
-    }
-}
-
-async fn recv_unbounded<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
-    match rx {
-        Some(r) => r.recv().await,
-        None => pending().await,
-    }
-}
-
-async fn signal_opt(s: &mut Option<Signal>) {
-    match s {
-        Some(s) => {
-            if s.recv().await.is_none() {
-                pending::<()>().await;
-            }
-        }
-        None => pending().await,
-    }
-}
-
-impl Sources {
-    fn new(
-        answers: mpsc::UnboundedReceiver<Answer>,
-        log: mpsc::Receiver<ForwardedLine>,
-        control: Option<crate::local_api::LocalApi>,
-    ) -> Self {
-        Sources {
-            term: Some(EventStream::new()),
-            sigterm: signal(SignalKind::terminate()).ok(),
-            sigint: signal(SignalKind::interrupt()).ok(),
-            answers,
-            log,
-            rate: crate::api::rate_limit_notices(),
-            player: None,
-            status: None,
-            queue: None,
-            connect: None,
-            devices: None,
-            remote: None,
-            link: None,
-            handovers: None,
-            switched: None,
-            control,
-        }
-    }
-
-    /// The next thing that happened. With `block == false` returns [`Wake::Idle`] when nothing
-    /// is ready; `tick` is when the clock tick is due (only while something moves).
-    async fn next(&mut self, tick: Option<tokio::time::Instant>, block: bool) -> Wake {
-        let term = &mut self.term;
-        tokio::select! {
-            biased;
-            _ = signal_opt(&mut self.sigterm) => Wake::Shutdown,
-            _ = signal_opt(&mut self.sigint) => Wake::Shutdown,
-            ev = async {
-                match term {
-                    Some(t) => t.next().await,
-                    None => pending().await,
-                }
-            } => match ev {
-                Some(Ok(ev)) => Wake::Terminal(ev),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read terminal events");
-                    self.term = None;
-                    Wake::TerminalGone
-                }
-                None => {
-                    self.term = None;
-                    Wake::TerminalGone
-                }
-            },
-            ev = recv_unbounded(&mut self.player) => match ev {
-                Some(ev) => Wake::Player(ev),
-                None => { self.player = None; Wake::Idle }
-            },
-            ok = changed(&mut self.status) => {
-                if ok { Wake::Status } else { self.status = None; Wake::Idle }
-            },
-            ok = changed(&mut self.queue) => {
-                if ok { Wake::Queue } else { self.queue = None; Wake::Idle }
-            },
-            a = self.answers.recv() => match a {
-                Some(a) => Wake::Answer(a),
-                // The runtime holds a sender for the whole run; never closes.
-                None => Wake::Idle,
-            },
-            intents = crate::local_api::next_intents(self.control.as_ref()) => Wake::Control(intents),
-            ev = recv_unbounded(&mut self.connect) => match ev {
-                Some(ev) => Wake::Connect(ev),
-                None => { self.connect = None; Wake::Idle }
-            },
-            ok = changed(&mut self.devices) => {
-                if ok { Wake::Devices } else { self.devices = None; Wake::Idle }
-            },
-            ok = changed(&mut self.remote) => {
-                if ok { Wake::Remote } else { self.remote = None; Wake::Idle }
-            },
-            ok = changed(&mut self.link) => {
-                if ok { Wake::Link } else { self.link = None; Wake::Idle }
-            },
-            s = recv_unbounded(&mut self.handovers) => match s {
-                Some(s) => Wake::Handover(s),
-                None => { self.handovers = None; Wake::Idle }
-            },
-            s = recv_unbounded(&mut self.switched) => match s {
-                Some(s) => Wake::Switched(s),
-                None => { self.switched = None; Wake::Idle }
-            },
-            Some(line) = self.log.recv() => Wake::Log(line),
-            n = self.rate.recv() => match n {
-                Ok(n) => Wake::RateLimit(n),
-                // Missed some in a burst, or no sender (never: it is static): nothing to show.
-                Err(_) => Wake::Idle,
-            },
-            _ = async {
-                match tick {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => pending().await,
-                }
-            } => Wake::Tick,
-            _ = std::future::ready(()), if !block => Wake::Idle,
-        }
-    }
 }
 
 struct Runtime {
@@ -1044,151 +812,6 @@ impl Runtime {
         Some(Msg::Mouse { kind, x, y })
     }
 
-    /// A handed-over zeroconf login is up: the current session's Connect device leaves the
-    /// list and its services stop (awaited, so the old device's deregistration cannot land
-    /// after the new registration), then [`Wake::Switched`] brings the new session in.
-    fn hand_over(&mut self, session: Session) -> bool {
-        if let Some(t) = self.supervisor.take() {
-            // Its session is going away on purpose: no "signed out" from it.
-            t.abort();
-        }
-        if let Some(g) = self.guard.take() {
-            g.abort();
-        }
-        let connect = self.connect_service.take();
-        let services = self.exec.services.take();
-        self.exec.controller = None;
-        if let Some(d) = self.desktop.take() {
-            d.abort();
-        }
-        let src = &mut self.sources;
-        src.status = None;
-        src.queue = None;
-        src.player = None;
-        src.connect = None;
-        src.devices = None;
-        src.remote = None;
-        src.link = None;
-        let tx = self.switch_tx.clone();
-        tokio::spawn(async move {
-            if let Some(c) = connect {
-                let _ = tokio::time::timeout(Duration::from_secs(5), c.shutdown()).await;
-            }
-            if let Some(s) = services {
-                let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
-            }
-            let _ = tx.send(session);
-        });
-        false
-    }
-
-    /// The session is up: start the services, restore the queue, Connect, the library, and
-    /// watch the connection. `handed_over`: it came from a zeroconf login (its credentials
-    /// are not stored, and the library cache is that account's).
-    fn session_ready(&mut self, session: Session, handed_over: bool) -> bool {
-        let username = session.username();
-        tracing::info!(%username, handed_over, "signed in");
-        if let Some(z) = &self.zeroconf {
-            z.signed_in(&username);
-        }
-        if handed_over {
-            // Another account's library: no incremental refresh from the old one's.
-            self.exec.library = None;
-            if !self.exec.demo {
-                self.exec.cache_path = crate::api::library::default_cache_file(&username);
-            }
-        }
-        let mut playback = self.playback.clone();
-        if let (None, Some(q)) = (self.volume_override, &self.saved_queue) {
-            playback.volume = q.volume;
-        }
-        let (services, events) =
-            Services::start(self.exec.config.clone(), session.clone(), playback);
-        if let Some(q) = self.saved_queue.take() {
-            if let (Ok(ids), false) = (q.ids(), q.items.is_empty()) {
-                services
-                    .player
-                    .load(ids, q.current.unwrap_or(0), q.position_ms, false);
-            }
-        }
-        self.sources.player = Some(events);
-        self.sources.status = Some(services.player.status());
-        self.sources.queue = Some(services.player.queue());
-        if let Some(api) = &self.sources.control {
-            api.attach(&services);
-        }
-        self.persister = Some(Persister::spawn(self.queue_path.clone()));
-        if !self.exec.demo && self.exec.cache_path.is_none() {
-            self.exec.cache_path = crate::api::library::default_cache_file(&username);
-        }
-        if self.connect {
-            // Connect needs a client token and the dealer first: start it off the loop.
-            let mut cc = crate::connect::service::ConnectConfig::new(
-                self.exec.device_id.clone(),
-                self.exec.device_name.clone(),
-            );
-            cc.initial_volume = services.player.status().borrow().volume;
-            // LAN speakers found by mDNS join the device list (a speaker nobody is signed in to
-            // can be woken with our credentials). Not in the demo: its account is the
-            // simulator's, and the demo stays on 127.0.0.1.
-            if !self.exec.demo {
-                match crate::connect::mdns::browse() {
-                    Ok(events) => {
-                        cc.lan_devices = Some(crate::connect::service::lan_devices(events))
-                    }
-                    Err(e) => tracing::info!(error = %e, "no mDNS browse: LAN devices not listed"),
-                }
-            }
-            let tx = self.exec_sender();
-            let svc = services.clone();
-            tokio::spawn(async move {
-                match crate::connect::service::Connect::start(&svc, cc).await {
-                    Ok((connect, events)) => {
-                        let _ = tx.send(Answer::ConnectReady(connect, events));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Spotify Connect did not start");
-                        let _ = tx.send(Answer::Msg(Msg::Notify {
-                            level: Level::Warn,
-                            text: format!("Spotify Connect is off: {e}"),
-                            at: Instant::now(),
-                        }));
-                    }
-                }
-            });
-        }
-        if let Some(old) = self.supervisor.replace(tokio::spawn(supervise(
-            session,
-            self.exec_sender(),
-            !self.exec.demo && !handed_over,
-        ))) {
-            old.abort();
-        }
-        let tx = self.exec_sender();
-        let desktop = crate::desktop::spawn(
-            crate::desktop::DesktopOptions::for_tui(&self.exec.config.desktop),
-            services.player.clone(),
-            crate::desktop::resolver_for(&services),
-            move |intent| tx.send(Answer::Msg(Msg::Control(vec![intent]))).is_ok(),
-        );
-        if let Some(old) = self.desktop.replace(desktop) {
-            old.abort();
-        }
-        self.exec.services = Some(services);
-        let was_login = matches!(self.state.screen, Screen::Login(_));
-        let mut redraw = self.msg(Msg::Session(SessionLink::Online {
-            username: username.clone(),
-        }));
-        if was_login {
-            // `update` switches to the main screen and asks for the library.
-            redraw |= self.msg(Msg::LoggedIn { username });
-        } else {
-            // The cached copy is already shown (or there is none): fetch a fresh one.
-            self.exec.run(Effect::LoadLibrary { refresh: true });
-        }
-        redraw
-    }
-
     fn exec_sender(&self) -> mpsc::UnboundedSender<Answer> {
         self.exec.sender()
     }
@@ -1272,17 +895,6 @@ impl Runtime {
     }
 }
 
-/// The session link as the control API reports it.
-fn control_link(link: &SessionLink) -> crate::local_api::Link {
-    use crate::local_api::Link;
-    match link {
-        SessionLink::Offline => Link::Offline,
-        SessionLink::Connecting => Link::Connecting,
-        SessionLink::Online { .. } => Link::Online,
-        SessionLink::Reconnecting { .. } => Link::Reconnecting,
-    }
-}
-
 /// Tells clicks from double clicks: a press on the same cell as the previous click within
 /// [`DOUBLE_CLICK`] is a double click; the press after a double click starts a new pair.
 #[derive(Debug, Default)]
@@ -1307,46 +919,6 @@ impl Clicks {
 enum Flow {
     Continue(bool),
     Quit,
-}
-
-/// Watches the session through the shared supervisor ([`crate::supervisor`]): its link goes to
-/// the status bar; refused credentials put the sign-in screen up (as at start). After a
-/// reconnect that handed out new reusable credentials they replace the stored ones (`store`:
-/// not with `--demo`, which touches no credential store).
-async fn supervise(session: Session, tx: mpsc::UnboundedSender<Answer>, store: bool) {
-    let mut known = session.reusable_credentials();
-    let watched = session.clone();
-    crate::supervisor::supervise(
-        session,
-        Duration::from_secs(1),
-        Duration::from_secs(30),
-        |link| {
-            let answer = match link {
-                Link::Online { username } => {
-                    let now = watched.reusable_credentials();
-                    if store && now != known {
-                        known = now.clone();
-                        tokio::task::spawn_blocking(move || {
-                            match CredentialStore::open().and_then(|s| s.save(&now)) {
-                                Ok(()) => tracing::info!("stored the renewed credentials"),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "cannot store the renewed credentials")
-                                }
-                            }
-                        });
-                    }
-                    Answer::Msg(Msg::Session(SessionLink::Online { username }))
-                }
-                Link::Reconnecting { attempt } => {
-                    Answer::Msg(Msg::Session(SessionLink::Reconnecting { attempt }))
-                }
-                Link::SignedOut { reason } => Answer::StartFailed(reason),
-                Link::Closed => Answer::Msg(Msg::Session(SessionLink::Offline)),
-            };
-            tx.send(answer).is_ok()
-        },
-    )
-    .await;
 }
 
 #[cfg(test)]

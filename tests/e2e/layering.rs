@@ -19,7 +19,10 @@
 //!   by `#[cfg(test)] mod tests;` in `foo.rs`; tests that need several files live in
 //!   `foo/tests.rs` declaring `foo/tests/*.rs` (shared test helpers live there too). No other
 //!   names (`*_tests.rs`, `tests_*.rs`, `proptests.rs`, `testutil.rs`).
+//! * File size ([`size`]): `src/main.rs` at most 150 lines; no non-test source file over 1,000
+//!   lines without a `//! Size:` line in its module doc saying why.
 
+mod size;
 mod usegraph;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

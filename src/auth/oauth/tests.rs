@@ -18,6 +18,7 @@ use serde_json::json;
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::loopback::{parse_request_head, Incoming};
 use super::*;
 
 const CLIENT: &str = "test-client-id";

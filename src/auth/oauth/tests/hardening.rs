@@ -6,7 +6,10 @@
 use proptest::prelude::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
+use super::super::device::{parse_device_code, slowed_down};
+use super::super::loopback::check_redirect;
 use super::super::*;
 
 async fn get(port: u16, target: &str) -> String {
