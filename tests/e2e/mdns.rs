@@ -369,21 +369,25 @@ fn users_of(sources: &[(String, String)], needle: &str) -> BTreeSet<String> {
 fn only_the_tui_wakes_lan_devices() {
     let src = client_sources();
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(users_of(&src, "mdns::browse"), set(&["app/run.rs"]));
-    assert_eq!(users_of(&src, "lan_devices = Some"), set(&["app/run.rs"]));
+    assert_eq!(users_of(&src, "mdns::browse"), set(&["app/run/session.rs"]));
+    assert_eq!(
+        users_of(&src, "lan_devices = Some"),
+        set(&["app/run/session.rs"])
+    );
     assert_eq!(
         users_of(&src, "wake::add_user"),
-        set(&["connect/service.rs"])
+        set(&["connect/service/control.rs"])
     );
     // The Controller handle's `transfer` is called by the TUI's effect executor; the service's
-    // own use is its task handing the request on.
+    // own use is its task handing the request on (the handle sends `Ctl::Transfer`, the task
+    // receives it).
     assert_eq!(
         users_of(&src, ".transfer(device)"),
-        set(&["app/exec.rs", "connect/service.rs"])
+        set(&["app/exec.rs", "connect/service/task.rs"])
     );
     assert_eq!(
         users_of(&src, "Ctl::Transfer("),
-        set(&["connect/service.rs"])
+        set(&["connect/service.rs", "connect/service/task.rs"])
     );
     // The TUI's transfer of a device that would get our login goes through the prompt.
     let nav = &src
