@@ -203,20 +203,16 @@ pub(super) fn ask_queue_names(state: &mut State, out: &mut Out) {
     let around = |centre: usize| {
         centre.saturating_sub(reach)..centre.saturating_add(reach + 1).min(items.len())
     };
-    let ranges = if filtering {
-        vec![0..items.len()]
+    let (first, second) = if filtering {
+        (0..items.len(), None)
     } else {
-        [
-            Some(state.queue.cursor.selected),
-            state.queue.snapshot.current,
-        ]
-        .into_iter()
-        .flatten()
-        .map(around)
-        .collect()
+        (
+            around(state.queue.cursor.selected),
+            state.queue.snapshot.current.map(around),
+        )
     };
-    let missing: Vec<SpotifyId> = ranges
-        .into_iter()
+    let missing: Vec<SpotifyId> = std::iter::once(first)
+        .chain(second)
         .flat_map(|r| items.get(r).unwrap_or_default())
         .filter(|id| state.track(id).is_none() && !state.memo.asked.contains(id))
         .copied()
