@@ -138,6 +138,10 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
         Msg::Queue(snapshot) => queue_msg(state, snapshot, &mut out),
         Msg::PlayerEvent(ev) => player_event(state, ev, &mut out),
         Msg::Library(result) => library_msg(state, result, &mut out),
+        Msg::NoCachedLibrary => {
+            state.library.no_cache = true;
+            queue::ask_queue_names(state, &mut out);
+        }
         Msg::SearchDue(id) => search_due(state, id, &mut out),
         Msg::SearchResults { id, query, result } => {
             search_results(state, id, query, result, &mut out)

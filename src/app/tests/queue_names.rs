@@ -117,3 +117,12 @@ fn a_failed_library_read_still_lets_the_queue_ask_for_names() {
     let o = update(&mut s, Msg::Library(Err("offline".into())));
     assert_eq!(asked(&o.effects), ids(1, 3));
 }
+
+#[test]
+fn without_a_cached_library_the_queue_does_not_wait_for_the_refresh() {
+    let mut s = starting_state();
+    update(&mut s, Msg::Queue(queue_of(1_000, Some(0))));
+    let o = update(&mut s, Msg::NoCachedLibrary);
+    assert_eq!(asked(&o.effects), ids(1, QUEUE_NAME_REACH as u32 + 1));
+    assert!(s.library.loading, "the refresh is still on its way");
+}

@@ -190,11 +190,11 @@ pub(crate) const QUEUE_NAME_REACH: usize = 50;
 /// terminal's size changes.
 ///
 /// Not every row: a restored 10k-track queue would fetch 10k tracks' metadata and keep 10k names
-/// (about 1 KB each, still resident after the queue is replaced). And not before the library
-/// has been read: the cached library names most queues (`State::track`), and a restored queue
-/// arrives before it.
+/// (about 1 KB each, still resident after the queue is replaced). And not before the cached
+/// library has been read: it names most queues (`State::track`), and a restored queue arrives
+/// before it. Without a cached copy (`Msg::NoCachedLibrary`) the refresh is not waited for.
 pub(super) fn ask_queue_names(state: &mut State, out: &mut Out) {
-    if state.library.loading && state.library.data.is_none() {
+    if state.library.loading && state.library.data.is_none() && !state.library.no_cache {
         return; // `library_msg` asks again
     }
     let items = &state.queue.snapshot.items;
