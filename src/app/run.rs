@@ -1106,6 +1106,9 @@ impl Runtime {
             Services::start(self.exec.config.clone(), session.clone(), playback);
         if let Some(q) = self.saved_queue.take() {
             if let (Ok(ids), false) = (q.ids(), q.items.is_empty()) {
+                // The first save finds these ids already encoded: the strings just read are
+                // kept, not made again (and the read ones freed) for 10k tracks.
+                self.saved_items = Some((ids.clone(), Arc::clone(&q.items)));
                 services
                     .player
                     .load(ids, q.current.unwrap_or(0), q.position_ms, false);
