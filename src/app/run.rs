@@ -668,8 +668,8 @@ struct Runtime {
     last_saved: Option<persist::SavedStatus>,
     /// Episodes' resume points (`crate::resume`), mirrored into `state.resume_points`.
     resume: crate::resume::ResumeKeeper,
-    /// The queue's items as last encoded for saving, with the ids they came from.
-    saved_items: Option<(Vec<crate::id::SpotifyId>, Arc<[String]>)>,
+    /// The queue's items as last handed to the persister (shared with its snapshots).
+    saved_items: Option<Arc<[crate::id::SpotifyId]>>,
     /// When the process started: the first frames' timings are logged against it.
     started: Instant,
     frames: u64,
@@ -1105,13 +1105,15 @@ impl Runtime {
         let (services, events) =
             Services::start(self.exec.config.clone(), session.clone(), playback);
         if let Some(q) = self.saved_queue.take() {
-            if let (Ok(ids), false) = (q.ids(), q.items.is_empty()) {
-                // The first save finds these ids already encoded: the strings just read are
-                // kept, not made again (and the read ones freed) for 10k tracks.
-                self.saved_items = Some((ids.clone(), Arc::clone(&q.items)));
-                services
-                    .player
-                    .load(ids, q.current.unwrap_or(0), q.position_ms, false);
+            if !q.items.is_empty() {
+                // The first save finds these items already shared (no second copy made).
+                self.saved_items = Some(Arc::clone(&q.items));
+                services.player.load(
+                    q.items.to_vec(),
+                    q.current.unwrap_or(0),
+                    q.position_ms,
+                    false,
+                );
             }
         }
         self.sources.player = Some(events);
@@ -1212,15 +1214,14 @@ impl Runtime {
         )
     }
 
-    /// The saved form of the queue's items, encoded again only when the queue changed (the
-    /// every-second save while playing reuses it: encoding 10k ids each second costs more CPU
-    /// than the rest of the loop).
-    fn saved_items(&mut self, items: &[crate::id::SpotifyId]) -> Arc<[String]> {
+    /// The queue's items for saving, copied again only when the queue changed (the
+    /// every-second save while playing hands on the same ones).
+    fn saved_items(&mut self, items: &[crate::id::SpotifyId]) -> Arc<[crate::id::SpotifyId]> {
         match &self.saved_items {
-            Some((ids, saved)) if ids.as_slice() == items => Arc::clone(saved),
+            Some(saved) if **saved == *items => Arc::clone(saved),
             _ => {
-                let saved = SavedQueue::encode(items);
-                self.saved_items = Some((items.to_vec(), Arc::clone(&saved)));
+                let saved: Arc<[crate::id::SpotifyId]> = items.into();
+                self.saved_items = Some(Arc::clone(&saved));
                 saved
             }
         }
