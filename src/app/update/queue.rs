@@ -1,6 +1,6 @@
 //! The queue: queueing the selection (z / Z: Spotify's queue order or play next, on this
 //! device or the active remote one), removing and moving entries, and the player's queue
-//! snapshots (asking for names of unknown tracks).
+//! snapshots (asking for the names of unknown tracks in view).
 //!
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
