@@ -7,7 +7,9 @@
 //! * CPU (utime + stime from `/proc/<pid>/stat`) over 30 s while idle, while playing, and while
 //!   paused, with the TUI open;
 //! * RSS (`VmRSS`) while playing with a 10k-track library;
-//! * wake-ups while playing: context switches per second of each thread (what costs CPU).
+//! * wake-ups while playing: context switches per second of each thread (what costs CPU);
+//! * RSS while playing again after a restart that restores the 10k-track queue the previous
+//!   phase left in `queue.json` (a restored queue must cost what a fresh one does).
 //!
 //! Needs tmux (`make bench` installs it); prints why and exits otherwise, and fails under
 //! `CI=true`.
@@ -206,6 +208,7 @@ fn main() {
     drop(tmux);
 
     desktop_phase(&home, &endpoint_args, &extra);
+    restored_phase(&home, &endpoint_args, &extra);
     rt.block_on(sim.shutdown());
 }
 
@@ -275,4 +278,54 @@ fn desktop_phase(home: &Home, endpoint_args: &[String], extra: &str) {
     std::thread::sleep(Duration::from_millis(500));
     drop(tmux);
     drop(bus);
+}
+
+/// RSS while playing Liked Songs after a restart on the same home: the queue the previous
+/// phase played (10k tracks) is restored from `queue.json`, paused, before Liked Songs
+/// replaces it.
+fn restored_phase(home: &Home, endpoint_args: &[String], extra: &str) {
+    let queue_file = home.path().join("state").join("tonearm").join("queue.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&queue_file).expect("queue.json was saved"))
+            .expect("queue.json is JSON");
+    let restored = saved["items"].as_array().map_or(0, Vec::len);
+    assert!(
+        restored >= LIBRARY_TRACKS,
+        "the previous phase left a {restored}-track queue"
+    );
+    let before = home.log().len();
+    let tmux = home.tmux((120, 40), &tui_line(endpoint_args, extra));
+    let pid = tmux.pane_pid();
+    let title = format!("Queue · {restored} tracks");
+    wait_until_blocking("the restored queue on screen", 60, || {
+        tmux.capture().contains(&title)
+    });
+    wait_until_blocking("the library refresh", 120, || {
+        home.log()[before..].contains("library refreshed")
+    });
+    tmux.keys(&["1"]);
+    tmux.keys(&["l"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    // The bar's line under "Now playing" (the restored queue's rows show ▶ at its current
+    // item, which may be among the last lines on screen).
+    wait_until_blocking("playback", 60, || {
+        tmux.capture()
+            .lines()
+            .skip_while(|l| !l.contains("Now playing"))
+            .nth(1)
+            .is_some_and(|l| l.contains('▶'))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let rss0 = vm_mib(pid, "VmRSS");
+    // Measured over the same window as the fresh start's figure.
+    std::thread::sleep(WINDOW);
+    let rss = vm_mib(pid, "VmRSS").max(rss0);
+    println!(
+        "tui_session: RSS while playing after a restart with a restored {restored}-track \
+         queue: {rss:.1} MB (target ≤ 30 MB)"
+    );
+    tmux.keys(&["C-c"]);
+    std::thread::sleep(Duration::from_millis(500));
+    drop(tmux);
 }

@@ -457,15 +457,22 @@ impl Exec {
         let task = tokio::spawn(async move {
             let mut previous = previous;
             if !refresh && previous.is_none() {
-                if let Some(path) = cache.clone() {
-                    let cached = tokio::task::spawn_blocking(move || library::load_cached(&path))
+                let cached = match cache.clone() {
+                    Some(path) => tokio::task::spawn_blocking(move || library::load_cached(&path))
                         .await
                         .ok()
                         .flatten()
-                        .map(Arc::new);
-                    if let Some(lib) = cached {
+                        .map(Arc::new),
+                    None => None,
+                };
+                match cached {
+                    Some(lib) => {
                         previous = Some(lib.clone());
                         let _ = tx.send(Answer::Msg(Msg::Library(Ok(lib))));
+                    }
+                    // The queue's names then come from metadata, not from the refresh.
+                    None => {
+                        let _ = tx.send(Answer::Msg(Msg::NoCachedLibrary));
                     }
                 }
             }

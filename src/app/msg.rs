@@ -65,6 +65,9 @@ pub enum Msg {
 
     /// The library (cached or fresh) or why it could not be loaded.
     Library(Result<Arc<Library>, String>),
+    /// No cached library could be read at start (the refresh answers later with
+    /// `Msg::Library`).
+    NoCachedLibrary,
     SearchDue(u64),
     SearchResults {
         id: u64,

@@ -101,10 +101,11 @@ pub const PLAYBACK_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedQueue {
     pub version: u32,
-    /// Track ids, base62, in play order. Shared: the every-second save while playing hands the
-    /// same items on (a 10k-track queue is 10k strings to encode, copy and compare otherwise),
-    /// and an unchanged queue compares by pointer.
-    pub items: Arc<[String]>,
+    /// Track ids in play order (base62 strings in the file). Shared: the every-second save
+    /// while playing hands the same items on, and an unchanged queue compares by pointer. Ids,
+    /// not strings: a 10k-track queue held as 10k base62 strings is 10k more allocations (about
+    /// 0.5 MB) for as long as it is the queue, and made again each time it is restored.
+    pub items: Arc<[SpotifyId]>,
     pub current: Option<usize>,
     pub position_ms: u64,
     /// `0..=65535`.
@@ -113,17 +114,12 @@ pub struct SavedQueue {
 
 impl SavedQueue {
     pub fn new(items: &[SpotifyId], current: Option<usize>, position_ms: u64, volume: u16) -> Self {
-        SavedQueue::with_items(Self::encode(items), current, position_ms, volume)
+        SavedQueue::with_items(items.into(), current, position_ms, volume)
     }
 
-    /// The saved form of `items` (for [`SavedQueue::with_items`]).
-    pub fn encode(items: &[SpotifyId]) -> Arc<[String]> {
-        items.iter().map(|id| id.to_base62()).collect()
-    }
-
-    /// With items already encoded ([`SavedQueue::encode`]).
+    /// With items already shared (the runtime keeps the last saved ones).
     pub fn with_items(
-        items: Arc<[String]>,
+        items: Arc<[SpotifyId]>,
         current: Option<usize>,
         position_ms: u64,
         volume: u16,
@@ -137,25 +133,15 @@ impl SavedQueue {
         }
     }
 
-    /// The ids, checked.
-    pub fn ids(&self) -> Result<Vec<SpotifyId>, PersistError> {
-        self.items
-            .iter()
-            .map(|s| {
-                SpotifyId::from_base62(s).map_err(|_| PersistError::Corrupt {
-                    path: PathBuf::new(),
-                    reason: format!("\"{s}\" is not a track id"),
-                })
-            })
-            .collect()
-    }
-
     /// The small half: where in the queue, how far in, how loud.
     fn playback(&self) -> SavedPlayback {
         SavedPlayback {
             version: PLAYBACK_VERSION,
             current: self.current,
-            track: self.current.and_then(|c| self.items.get(c)).cloned(),
+            track: self
+                .current
+                .and_then(|c| self.items.get(c))
+                .map(|id| id.to_base62()),
             position_ms: self.position_ms,
             volume: self.volume,
         }
@@ -166,7 +152,7 @@ impl SavedQueue {
 #[derive(Debug, Deserialize)]
 struct QueueFile {
     version: u32,
-    items: Vec<String>,
+    items: Vec<Base62>,
     #[serde(default)]
     current: Option<usize>,
     #[serde(default)]
@@ -179,7 +165,35 @@ struct QueueFile {
 #[derive(Serialize)]
 struct QueueFileOut<'a> {
     version: u32,
-    items: &'a [String],
+    #[serde(serialize_with = "base62_items")]
+    items: &'a [SpotifyId],
+}
+
+/// The ids as base62 strings, one at a time (never a second copy of the whole queue).
+fn base62_items<S: serde::Serializer>(items: &&[SpotifyId], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(|id| id.to_base62()))
+}
+
+/// A track id read from its base62 string (no string kept per item).
+#[derive(Debug)]
+struct Base62(SpotifyId);
+
+impl<'de> Deserialize<'de> for Base62 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Base62;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a base62 track id")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Base62, E> {
+                SpotifyId::from_base62(s)
+                    .map(Base62)
+                    .map_err(|_| E::custom(format!("\"{s}\" is not a track id")))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 /// `playback.json`: the file saved every second while playing.
@@ -253,16 +267,20 @@ fn quarantine_if_corrupt<T>(r: Result<T, PersistError>) -> Result<T, PersistErro
 /// index with the position from 0.
 fn apply_playback(q: &mut SavedQueue, p: SavedPlayback) {
     q.volume = p.volume;
-    let at = |i: usize| q.items.get(i).map(String::as_str);
-    let Some(track) = p.track.as_deref() else {
+    let at = |i: usize| q.items.get(i);
+    // An id that does not parse matches no item (the index is kept, from 0).
+    let Some(track) = p.track.as_deref().map(SpotifyId::from_base62) else {
         q.current = p.current.filter(|&c| c < q.items.len());
         q.position_ms = 0;
         return;
     };
-    if p.current.is_some_and(|c| at(c) == Some(track)) {
+    let track = track.ok();
+    if p.current
+        .is_some_and(|c| at(c).is_some() && at(c) == track.as_ref())
+    {
         q.current = p.current;
         q.position_ms = p.position_ms;
-    } else if let Some(i) = q.items.iter().position(|s| s == track) {
+    } else if let Some(i) = track.and_then(|t| q.items.iter().position(|s| *s == t)) {
         q.current = Some(i);
         q.position_ms = p.position_ms;
     } else {
@@ -295,7 +313,7 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
         QUEUE_VERSION => SavedQueue {
             version: QUEUE_VERSION,
             current: (!f.items.is_empty()).then_some(0),
-            items: f.items.into(),
+            items: f.items.into_iter().map(|Base62(id)| id).collect(),
             position_ms: 0,
             volume: f.volume.unwrap_or((65535u32 * 6 / 10) as u16),
         },
@@ -305,7 +323,7 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
             };
             SavedQueue {
                 version: QUEUE_VERSION,
-                items: f.items.into(),
+                items: f.items.into_iter().map(|Base62(id)| id).collect(),
                 current: f.current,
                 position_ms: f.position_ms,
                 volume,
@@ -313,10 +331,6 @@ fn read_queue(path: &Path) -> Result<Option<SavedQueue>, PersistError> {
         }
         v => return Err(corrupt(format!("version {v}"))),
     };
-    q.ids().map_err(|e| match e {
-        PersistError::Corrupt { reason, .. } => corrupt(reason),
-        other => other,
-    })?;
     if q.current.is_some_and(|c| c >= q.items.len()) {
         return Err(corrupt("the current index is past the end".into()));
     }
@@ -382,7 +396,7 @@ pub struct Written {
 /// last put there, updated here), then `playback.json` always.
 pub fn write_snapshot(
     queue_path: &Path,
-    written_items: &mut Option<Arc<[String]>>,
+    written_items: &mut Option<Arc<[SpotifyId]>>,
     q: &SavedQueue,
 ) -> std::io::Result<Written> {
     let queue = written_items.as_ref() != Some(&q.items);
@@ -416,7 +430,7 @@ impl Persister {
     pub fn spawn(path: PathBuf) -> Persister {
         let (tx, mut rx) = watch::channel::<Option<SavedQueue>>(None);
         let task = tokio::spawn(async move {
-            let mut written: Option<Arc<[String]>> = None;
+            let mut written: Option<Arc<[SpotifyId]>> = None;
             while rx.changed().await.is_ok() {
                 let Some(q) = rx.borrow_and_update().clone() else {
                     continue;

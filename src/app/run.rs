@@ -436,8 +436,8 @@ struct Runtime {
     last_saved: Option<persist::SavedStatus>,
     /// Episodes' resume points (`crate::resume`), mirrored into `state.resume_points`.
     resume: crate::resume::ResumeKeeper,
-    /// The queue's items as last encoded for saving, with the ids they came from.
-    saved_items: Option<(Vec<crate::id::SpotifyId>, Arc<[String]>)>,
+    /// The queue's items as last handed to the persister (shared with its snapshots).
+    saved_items: Option<Arc<[crate::id::SpotifyId]>>,
     /// When the process started: the first frames' timings are logged against it.
     started: Instant,
     frames: u64,
@@ -832,15 +832,14 @@ impl Runtime {
         )
     }
 
-    /// The saved form of the queue's items, encoded again only when the queue changed (the
-    /// every-second save while playing reuses it: encoding 10k ids each second costs more CPU
-    /// than the rest of the loop).
-    fn saved_items(&mut self, items: &[crate::id::SpotifyId]) -> Arc<[String]> {
+    /// The queue's items for saving, copied again only when the queue changed (the
+    /// every-second save while playing hands on the same ones).
+    fn saved_items(&mut self, items: &[crate::id::SpotifyId]) -> Arc<[crate::id::SpotifyId]> {
         match &self.saved_items {
-            Some((ids, saved)) if ids.as_slice() == items => Arc::clone(saved),
+            Some(saved) if **saved == *items => Arc::clone(saved),
             _ => {
-                let saved = SavedQueue::encode(items);
-                self.saved_items = Some((items.to_vec(), Arc::clone(&saved)));
+                let saved: Arc<[crate::id::SpotifyId]> = items.into();
+                self.saved_items = Some(Arc::clone(&saved));
                 saved
             }
         }

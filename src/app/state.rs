@@ -213,6 +213,9 @@ pub struct LibraryView {
     pub data: Option<Arc<Library>>,
     /// A fetch is in flight (the cached copy, if any, is shown meanwhile).
     pub loading: bool,
+    /// There is no cached copy to read (`Msg::NoCachedLibrary`): the queue's names are not
+    /// waited for until the refresh answers.
+    pub no_cache: bool,
     pub error: Option<String>,
     pub section: Option<LibrarySection>,
     /// One cursor per section, indexed by [`LibrarySection::index`].

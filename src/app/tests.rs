@@ -32,6 +32,7 @@ mod library_edits;
 mod lyrics;
 mod one_core;
 mod picker;
+mod queue_names;
 mod shows;
 
 /// A valid URI of `kind` for the small number `n` (base62 digits only).

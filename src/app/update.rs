@@ -63,6 +63,8 @@ use login::{login_action, login_text};
 use mouse::mouse;
 use navigation::{back, focus, navigate, scroll, select, select_row, transfer};
 use playback::{local, playback, player_event};
+#[cfg(test)]
+pub(crate) use queue::QUEUE_NAME_REACH;
 use queue::{move_in_queue, queue_msg, queue_selection, remove_from_queue};
 use remote::{control_intents, remote_command};
 use search::{search_due, search_results, search_text};
@@ -87,6 +89,11 @@ const DEFAULT_PAGE: usize = 10;
 /// Applies one message.
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
     let mut out = Out::default();
+    // Keys, clicks, the filter box and a resize can bring other queue rows into view.
+    let view_may_move = matches!(
+        msg,
+        Msg::Action(_) | Msg::Mouse { .. } | Msg::Resize(..) | Msg::Text(_)
+    );
     match msg {
         Msg::Action(action) => {
             if state.pending_chord.take().is_some() {
@@ -131,6 +138,10 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
         Msg::Queue(snapshot) => queue_msg(state, snapshot, &mut out),
         Msg::PlayerEvent(ev) => player_event(state, ev, &mut out),
         Msg::Library(result) => library_msg(state, result, &mut out),
+        Msg::NoCachedLibrary => {
+            state.library.no_cache = true;
+            queue::ask_queue_names(state, &mut out);
+        }
         Msg::SearchDue(id) => search_due(state, id, &mut out),
         Msg::SearchResults { id, query, result } => {
             search_results(state, id, query, result, &mut out)
@@ -227,6 +238,9 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::Lyrics { id, result } => lyrics::lyrics_msg(state, id, result, &mut out),
         Msg::Art { key, result } => art::art_msg(state, key, result, &mut out),
+    }
+    if view_may_move {
+        queue::ask_queue_names(state, &mut out);
     }
     lyrics::follow_track(state, &mut out);
     art::follow(state, &mut out);

@@ -13,7 +13,7 @@ fn queue_round_trips_and_corruption_is_an_error() {
     save_queue(&path, &q).expect("save");
     let back = load_queue(&path).expect("load").expect("present");
     assert_eq!(back, q);
-    assert_eq!(back.ids().expect("ids"), ids.to_vec());
+    assert_eq!(back.items.to_vec(), ids.to_vec());
 
     std::fs::write(&path, b"{\"version\":1,\"items\":[\"x").expect("write");
     assert!(matches!(
@@ -63,7 +63,7 @@ fn the_old_single_file_layout_is_still_read() {
     )
     .expect("write");
     let q = load_queue(&path).expect("load").expect("present");
-    assert_eq!(q.ids().expect("ids"), ids.to_vec());
+    assert_eq!(q.items.to_vec(), ids.to_vec());
     assert_eq!(
         (q.current, q.position_ms, q.volume),
         (Some(2), 61_500, 1234)
@@ -118,7 +118,7 @@ fn a_playback_file_that_points_at_another_queue_finds_its_track_by_id() {
     std::fs::write(playback_file(&path), b"{").expect("write");
     let q = load_queue(&path).expect("load").expect("present");
     assert_eq!((q.current, q.position_ms), (Some(0), 0));
-    assert_eq!(q.ids().expect("ids"), other);
+    assert_eq!(q.items.to_vec(), other);
     assert!(!playback_file(&path).exists());
 }
 
@@ -238,4 +238,20 @@ fn device_id_is_stable_and_replaced_when_malformed() {
     let b = device_id(dir.path());
     assert_eq!(b.len(), 40);
     assert_ne!(a, b);
+}
+
+#[test]
+fn a_playback_file_whose_track_is_not_an_id_keeps_the_index_from_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = queue_file(dir.path());
+    let ids = [SpotifyId(7), SpotifyId(8), SpotifyId(9)];
+    save_queue(&path, &SavedQueue::new(&ids, Some(2), 61_500, 1234)).expect("save");
+    std::fs::write(
+        playback_file(&path),
+        br#"{"version":1,"current":1,"track":"not an id!","position_ms":5000,"volume":7}"#,
+    )
+    .expect("write");
+    let q = load_queue(&path).expect("load").expect("present");
+    assert_eq!(q.items.to_vec(), ids.to_vec());
+    assert_eq!((q.current, q.position_ms, q.volume), (Some(1), 0, 7));
 }

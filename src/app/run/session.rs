@@ -8,6 +8,7 @@
 //! Called by `app::run` (its start-up and its loop). Part of the runtime, so it may use the
 //! runtime's state; it must not depend on `ui` beyond what the runtime owns.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -144,10 +145,15 @@ impl Runtime {
         let (services, events) =
             Services::start(self.exec.config.clone(), session.clone(), playback);
         if let Some(q) = self.saved_queue.take() {
-            if let (Ok(ids), false) = (q.ids(), q.items.is_empty()) {
-                services
-                    .player
-                    .load(ids, q.current.unwrap_or(0), q.position_ms, false);
+            if !q.items.is_empty() {
+                // The first save finds these items already shared (no second copy made).
+                self.saved_items = Some(Arc::clone(&q.items));
+                services.player.load(
+                    q.items.to_vec(),
+                    q.current.unwrap_or(0),
+                    q.position_ms,
+                    false,
+                );
             }
         }
         self.sources.player = Some(events);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::filter::{close_filter, refresh_filter};
 use super::lists::{clamp, page_tracks, playlist_page};
-use super::queue::queue_tracks;
+use super::queue::{ask_queue_names, queue_tracks};
 use super::{new_id, notify, Out, Target};
 use crate::action::Pane;
 use crate::api::library::Library;
@@ -80,6 +80,8 @@ pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String
             state.library.error = Some(e);
         }
     }
+    // Names for the queue rows the library does not have (a restored queue waited for it).
+    ask_queue_names(state, out);
     out.redraw = true;
 }
 

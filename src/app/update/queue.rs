@@ -1,6 +1,6 @@
 //! The queue: queueing the selection (z / Z: Spotify's queue order or play next, on this
 //! device or the active remote one), removing and moving entries, and the player's queue
-//! snapshots (asking for names of unknown tracks).
+//! snapshots (asking for the names of unknown tracks in view).
 //!
 //! Part of the pure `update` (see `update.rs`): no I/O, no UI crates, no service handles.
 
@@ -172,9 +172,48 @@ pub(super) fn queue_msg(state: &mut State, snapshot: crate::player::QueueSnapsho
     if state.queue.snapshot == snapshot {
         return;
     }
-    let missing: Vec<SpotifyId> = snapshot
-        .items
-        .iter()
+    state.queue.snapshot = snapshot;
+    clamp(&mut state.queue.cursor, state.queue.snapshot.items.len());
+    ask_queue_names(state, out);
+    refresh_filter(state, Pane::Queue);
+    out.redraw = true;
+}
+
+/// The fewest rows either side of the queue's selection (and of the playing item) whose names
+/// are asked for; a taller terminal asks for its height. The pane never shows more rows than
+/// the terminal has, wherever the list is scrolled to keep the selection in view.
+pub(crate) const QUEUE_NAME_REACH: usize = 50;
+
+/// Asks for the names (`Effect::FetchTracks`, once per id) of the queue rows the screen can show:
+/// those around the selection and around the playing item, or every row while a filter on the
+/// queue needs them to match. Called when the queue, the library, the selection or the
+/// terminal's size changes.
+///
+/// Not every row: a restored 10k-track queue would fetch 10k tracks' metadata and keep 10k names
+/// (about 1 KB each, still resident after the queue is replaced). And not before the cached
+/// library has been read: it names most queues (`State::track`), and a restored queue arrives
+/// before it. Without a cached copy (`Msg::NoCachedLibrary`) the refresh is not waited for.
+pub(super) fn ask_queue_names(state: &mut State, out: &mut Out) {
+    if state.library.loading && state.library.data.is_none() && !state.library.no_cache {
+        return; // `library_msg` asks again
+    }
+    let items = &state.queue.snapshot.items;
+    let filtering = state.filter.as_ref().is_some_and(|f| f.pane == Pane::Queue);
+    let reach = usize::from(state.size.1).max(QUEUE_NAME_REACH);
+    let around = |centre: usize| {
+        centre.saturating_sub(reach)..centre.saturating_add(reach + 1).min(items.len())
+    };
+    let (first, second) = if filtering {
+        (0..items.len(), None)
+    } else {
+        (
+            around(state.queue.cursor.selected),
+            state.queue.snapshot.current.map(around),
+        )
+    };
+    let missing: Vec<SpotifyId> = std::iter::once(first)
+        .chain(second)
+        .flat_map(|r| items.get(r).unwrap_or_default())
         .filter(|id| state.track(id).is_none() && !state.memo.asked.contains(id))
         .copied()
         .collect::<std::collections::BTreeSet<_>>()
@@ -184,8 +223,4 @@ pub(super) fn queue_msg(state: &mut State, snapshot: crate::player::QueueSnapsho
         state.memo.asked.extend(missing.iter().copied());
         out.effect(Effect::FetchTracks(missing));
     }
-    state.queue.snapshot = snapshot;
-    clamp(&mut state.queue.cursor, state.queue.snapshot.items.len());
-    refresh_filter(state, Pane::Queue);
-    out.redraw = true;
 }
