@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tonearm_sim::{CatalogSpec, SimConfig};
 use tonearm_testkit::process::{endpoint_args, info_json, output_with_stdin, Home};
+use tonearm_testkit::tmux::Tmux;
 use tonearm_testkit::{cpu_percent, vm_mib, wait_until_blocking};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tonearm");
@@ -91,6 +92,17 @@ fn switches_per_second(
         .map(|(name, n)| format!("{name} {:.1}/s", *n as f64 / window.as_secs_f64()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Once the library refresh the TUI started (its log past `log_from`) is done: the library
+/// pane, next section, into Liked Songs, play it (the whole list becomes the queue).
+fn play_liked_songs(home: &Home, tmux: &Tmux, log_from: usize) {
+    wait_until_blocking("the library refresh", 120, || {
+        home.log()[log_from..].contains("library refreshed")
+    });
+    for key in ["1", "l", "Enter", "Enter"] {
+        tmux.keys(&[key]);
+    }
 }
 
 fn main() {
@@ -227,13 +239,7 @@ fn desktop_phase(home: &Home, endpoint_args: &[String], extra: &str) {
     let env = format!("DBUS_SESSION_BUS_ADDRESS={} {extra}", bus.address());
     let tmux = home.tmux((120, 40), &tui_line(endpoint_args, &env));
     let pid = tmux.pane_pid();
-    wait_until_blocking("the library refresh", 120, || {
-        home.log()[before..].contains("library refreshed")
-    });
-    tmux.keys(&["1"]);
-    tmux.keys(&["l"]);
-    tmux.keys(&["Enter"]);
-    tmux.keys(&["Enter"]);
+    play_liked_songs(home, &tmux, before);
     wait_until_blocking("playback", 60, || {
         tmux.capture()
             .lines()
@@ -300,13 +306,7 @@ fn restored_phase(home: &Home, endpoint_args: &[String], extra: &str) {
     wait_until_blocking("the restored queue on screen", 60, || {
         tmux.capture().contains(&title)
     });
-    wait_until_blocking("the library refresh", 120, || {
-        home.log()[before..].contains("library refreshed")
-    });
-    tmux.keys(&["1"]);
-    tmux.keys(&["l"]);
-    tmux.keys(&["Enter"]);
-    tmux.keys(&["Enter"]);
+    play_liked_songs(home, &tmux, before);
     // The bar's line under "Now playing" (the restored queue's rows show ▶ at its current
     // item, which may be among the last lines on screen).
     wait_until_blocking("playback", 60, || {
