@@ -1,7 +1,7 @@
 //! `make bench`: the guest remote under a party's load. `tonearm --demo --remote-listen
 //! 127.0.0.1:PORT daemon` (the real binary, its own simulator, a null sink, three tracks in the
-//! queue) and 200 guests on loopback, each with its own HTTP client (its own connection, as 200
-//! phones would have), joining by name and then polling `GET /api/queue` once a second for 60 s
+//! queue) and 200 guests on loopback, each with its own HTTP client (its own connection and
+//! loopback address, as 200 phones would have), joining by name and then polling `GET /api/queue` once a second for 60 s
 //! (`GUEST_BENCH_SECS` overrides the length). Reported: the answer times (median, p90, p99,
 //! max; every poll must answer 200) and the daemon's added CPU — its utime+stime from
 //! `/proc/<pid>/stat` over the polling window, less its idle rate measured for 10 s before.
@@ -44,7 +44,13 @@ async fn demo_tracks() -> Vec<String> {
 
 /// One guest: joins, then polls the queue at 1 Hz until `end`; the answer times.
 async fn guest(base: String, i: usize, start: Instant, end: Instant) -> Vec<Duration> {
-    let client = reqwest::Client::new();
+    // Each guest from its own loopback address, as each phone has its own (joins are limited
+    // per address).
+    let from = std::net::IpAddr::from([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8]);
+    let client = reqwest::Client::builder()
+        .local_address(Some(from))
+        .build()
+        .unwrap();
     let joined: serde_json::Value = client
         .post(format!("{base}/api/join"))
         .json(&serde_json::json!({ "name": format!("guest {i}") }))

@@ -141,6 +141,17 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// The peer's address as the handlers see it (`ConnectInfo<Peer>`): the per-address join
+/// limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

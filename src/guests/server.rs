@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Query, Request as HttpRequest, State};
+use axum::extract::{ConnectInfo, Query, Request as HttpRequest, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -61,9 +61,13 @@ pub(super) fn spawn(remote: Shared, listener: tokio::net::TcpListener) {
     let app = router(remote);
     tokio::spawn(async move {
         let listener = super::conn::Listener::new(listener, MAX_CONNECTIONS, IDLE);
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await;
+        // The peer's address reaches `join` (the per-address join limit).
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<super::conn::Peer>(),
+        )
+        .with_graceful_shutdown(stopped)
+        .await;
     });
 }
 
@@ -335,13 +339,17 @@ struct JoinBody {
     name: String,
 }
 
-async fn join(State(r): State<Shared>, req: HttpRequest) -> Response {
+async fn join(
+    State(r): State<Shared>,
+    ConnectInfo(super::conn::Peer(peer)): ConnectInfo<super::conn::Peer>,
+    req: HttpRequest,
+) -> Response {
     let b: JoinBody = match body(req.into_body()).await {
         Ok(b) => b,
         Err(e) => return *e,
     };
     let now = now_s();
-    let joined = lock(&r.table).join(&b.name, now, Instant::now());
+    let joined = lock(&r.table).join_from(peer.ip(), &b.name, now, Instant::now());
     let who = match joined {
         Ok(w) => w,
         Err(e) => {
@@ -350,14 +358,22 @@ async fn join(State(r): State<Shared>, req: HttpRequest) -> Response {
                 JoinError::Taken => StatusCode::CONFLICT,
                 JoinError::Banned => StatusCode::FORBIDDEN,
                 JoinError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                JoinError::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
             };
             let kind = match e {
                 JoinError::Length | JoinError::Control => "invalid",
                 JoinError::Taken => "taken",
                 JoinError::Banned => "banned",
                 JoinError::Full(_) => "full",
+                JoinError::TooFast(_) => "rate_limited",
             };
-            return error(code, kind, e.to_string());
+            let mut resp = error(code, kind, e.to_string());
+            if let JoinError::TooFast(wait) = e {
+                if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            return resp;
         }
     };
     let expires = lock(&r.table).expiry(now);

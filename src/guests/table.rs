@@ -9,6 +9,7 @@
 //! API's wire types only.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::RemoteSettings;
@@ -31,6 +32,8 @@ pub enum JoinError {
     Banned,
     #[error("the party is full ({0} guests)")]
     Full(usize),
+    #[error("too many joins from your address: wait {0} s")]
+    TooFast(u64),
 }
 
 /// Why a guest's request was refused.
@@ -54,6 +57,41 @@ struct Bucket {
     tokens: f64,
     at: Instant,
 }
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Bucket {
+        Bucket {
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Refills for the time since the last call (`per_s` a second, up to `burst`).
+    fn refill(&mut self, now: Instant, per_s: f64, burst: f64) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * per_s).min(burst);
+        self.at = now;
+    }
+
+    /// Takes one token, or says how many seconds until there is one.
+    fn take(&mut self, now: Instant, per_s: f64, burst: f64) -> Result<(), u64> {
+        self.refill(now, per_s, burst);
+        if self.tokens < 1.0 {
+            return Err(((1.0 - self.tokens) / per_s).ceil().max(1.0) as u64);
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// Joins one address may make at once: a household's phones joining together fit.
+pub const JOIN_BURST: u32 = 8;
+/// Joins an address gets back a minute once its burst is spent: a LAN peer can no longer fill
+/// `max_guests` with names (each join is a guest until its token expires).
+pub const JOIN_PER_MIN: u32 = 1;
+/// Addresses the join limit remembers; when full, those whose burst is back are forgotten, and
+/// if none is, a new address waits as a spent one would.
+pub const JOIN_ADDRESSES: usize = 4096;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -124,6 +162,8 @@ pub struct Table {
     banned_names: HashSet<String>,
     additions: Vec<Addition>,
     next_id: u64,
+    /// Join buckets by the requesting address ([`Table::join_from`]).
+    joins: HashMap<IpAddr, Bucket>,
 }
 
 /// A name checked: trimmed, bounded, no control or invisible formatting characters (they
@@ -151,6 +191,7 @@ impl Table {
             names: HashMap::new(),
             banned_names: HashSet::new(),
             additions: Vec::new(),
+            joins: HashMap::new(),
             // Not 0, and not guessable from the number of guests.
             next_id: u64::from(rand::random::<u32>()) << 16 | 1,
         }
@@ -168,6 +209,34 @@ impl Table {
                 self.names.remove(&e.name.to_lowercase());
             }
         }
+    }
+
+    /// [`Table::join`] for a request from `addr`, held to [`JOIN_BURST`] joins at once and
+    /// [`JOIN_PER_MIN`] a minute after that per address (every attempt counts, so guessing
+    /// names is held too).
+    pub fn join_from(
+        &mut self,
+        addr: IpAddr,
+        raw_name: &str,
+        now_s: u64,
+        now: Instant,
+    ) -> Result<Who, JoinError> {
+        let (per_s, burst) = (f64::from(JOIN_PER_MIN) / 60.0, f64::from(JOIN_BURST));
+        if !self.joins.contains_key(&addr) && self.joins.len() >= JOIN_ADDRESSES {
+            self.joins.retain(|_, b| {
+                b.refill(now, per_s, burst);
+                b.tokens < burst
+            });
+            if self.joins.len() >= JOIN_ADDRESSES {
+                return Err(JoinError::TooFast((1.0 / per_s).ceil() as u64));
+            }
+        }
+        self.joins
+            .entry(addr)
+            .or_insert_with(|| Bucket::full(burst, now))
+            .take(now, per_s, burst)
+            .map_err(JoinError::TooFast)?;
+        self.join(raw_name, now_s, now)
     }
 
     /// A new guest: their id and the token's expiry (Unix seconds).
@@ -191,10 +260,7 @@ impl Table {
             permissions: self.limits.defaults.clone(),
             expires: now_s.saturating_add(self.limits.ttl_s),
             banned: false,
-            bucket: Bucket {
-                tokens: f64::from(self.limits.burst),
-                at: now,
-            },
+            bucket: Bucket::full(f64::from(self.limits.burst), now),
         };
         let who = Who {
             id,
@@ -221,17 +287,9 @@ impl Table {
         if e.expires <= now_s {
             return Err(Refusal::Unknown);
         }
-        let per_s = per_min / 60.0;
-        let elapsed = now.saturating_duration_since(e.bucket.at).as_secs_f64();
-        e.bucket.tokens = (e.bucket.tokens + elapsed * per_s).min(burst);
-        e.bucket.at = now;
-        if e.bucket.tokens < 1.0 {
-            let wait = ((1.0 - e.bucket.tokens) / per_s).ceil().max(1.0);
-            return Err(Refusal::RateLimited {
-                retry_after_s: wait as u64,
-            });
-        }
-        e.bucket.tokens -= 1.0;
+        e.bucket
+            .take(now, per_min / 60.0, burst)
+            .map_err(|retry_after_s| Refusal::RateLimited { retry_after_s })?;
         Ok(Who {
             id,
             name: e.name.clone(),

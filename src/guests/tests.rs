@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::server::{host_allowed, is_json, origin_allowed};
-use super::table::{validate_name, JoinError, Limits, Refusal, Table};
+use super::table::{
+    validate_name, JoinError, Limits, Refusal, Table, JOIN_ADDRESSES, JOIN_BURST, JOIN_PER_MIN,
+};
 use crate::local_api::schema::{Permission, Queue, QueueItem};
 
 fn limits() -> Limits {
@@ -172,6 +174,57 @@ fn host_origin_and_content_type_rules() {
     assert!(!is_json(None));
 }
 
+#[test]
+fn joins_are_limited_per_address() {
+    let mut t = Table::new(Limits {
+        max_guests: 10_000,
+        ..limits()
+    });
+    let now = Instant::now();
+    let a: std::net::IpAddr = "192.168.1.20".parse().unwrap();
+    let b: std::net::IpAddr = "192.168.1.21".parse().unwrap();
+    for i in 0..JOIN_BURST {
+        t.join_from(a, &format!("a{i}"), 0, now).unwrap();
+    }
+    let wait = u64::from(60 / JOIN_PER_MIN);
+    assert_eq!(
+        t.join_from(a, "more", 0, now),
+        Err(JoinError::TooFast(wait))
+    );
+    // Another address is not held up by the first.
+    t.join_from(b, "b0", 0, now).unwrap();
+    // The first gets one join back a minute later, and only one.
+    let later = now + Duration::from_secs(wait);
+    t.join_from(a, "after", 0, later).unwrap();
+    assert!(matches!(
+        t.join_from(a, "again", 0, later),
+        Err(JoinError::TooFast(_))
+    ));
+}
+
+#[test]
+fn the_join_limit_remembers_a_bounded_number_of_addresses() {
+    let mut t = Table::new(limits());
+    let now = Instant::now();
+    let addr = |i: usize| std::net::IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+    // Each address tries once (the party is full after three: refused, but counted).
+    for i in 0..JOIN_ADDRESSES {
+        let _ = t.join_from(addr(i), &format!("g{i}"), 0, now);
+    }
+    // All of them spent a join: a new address cannot be remembered, so it waits.
+    assert!(matches!(
+        t.join_from(addr(JOIN_ADDRESSES), "new", 0, now),
+        Err(JoinError::TooFast(_))
+    ));
+    // Once their bursts are back they are forgotten and new addresses are served.
+    let later = now + Duration::from_secs(u64::from(60 / JOIN_PER_MIN));
+    assert_eq!(
+        t.join_from(addr(JOIN_ADDRESSES), "new", 0, later),
+        Err(JoinError::Full(3)),
+        "admitted (the party itself is full)"
+    );
+}
+
 /// A guest remote on 127.0.0.1 over a control API with no player attached.
 async fn remote() -> (
     super::GuestRemote,
@@ -214,6 +267,40 @@ async fn post(base: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> (
     let r = req.send().await.unwrap();
     let code = r.status().as_u16();
     (code, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `join` from `from` (a loopback address of its own) with the page's own origin.
+async fn join_from(base: &str, from: &str, name: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(Some(from.parse().unwrap()))
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/join"))
+        .header("content-type", "application/json")
+        .header("origin", base)
+        .body(json!({ "name": name }).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn joins_from_one_address_are_limited_and_another_address_still_joins() {
+    let (g, _api, _dir) = remote().await;
+    let base = format!("http://{}", g.local_addr());
+    for i in 0..JOIN_BURST {
+        let r = join_from(&base, "127.0.0.2", &format!("flood{i}")).await;
+        assert_eq!(r.status().as_u16(), 200, "join {i}");
+    }
+    let r = join_from(&base, "127.0.0.2", "one-more").await;
+    assert_eq!(r.status().as_u16(), 429);
+    let retry = r.headers()["retry-after"].to_str().unwrap().to_string();
+    assert_eq!(retry, (60 / JOIN_PER_MIN).to_string());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+    // A phone on another address is not held up by the first.
+    let r = join_from(&base, "127.0.0.3", "Ann").await;
+    assert_eq!(r.status().as_u16(), 200);
 }
 
 #[tokio::test]
