@@ -152,6 +152,17 @@ impl LibrarySection {
         LibrarySection::Podcasts,
     ];
 
+    /// How many entries this section of `lib` has.
+    pub fn len_in(self, lib: &Library) -> usize {
+        match self {
+            LibrarySection::Playlists => lib.playlists.len(),
+            LibrarySection::LikedSongs => lib.saved_tracks.len(),
+            LibrarySection::Albums => lib.saved_albums.len(),
+            LibrarySection::Artists => lib.followed_artists.len(),
+            LibrarySection::Podcasts => lib.saved_shows.len(),
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             LibrarySection::Playlists => "Playlists",

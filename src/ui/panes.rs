@@ -19,7 +19,7 @@ use crate::theme::{Role, Theme};
 
 use super::widgets::{area, block, draw_list, put, put_right, text_width, Column, ListCtx};
 
-use rows::{count, section, section_len, DEVICE_COLUMNS, ITEM_COLUMNS, LOG_COLUMNS, QUEUE_COLUMNS};
+use rows::{count, section, DEVICE_COLUMNS, ITEM_COLUMNS, LOG_COLUMNS, QUEUE_COLUMNS};
 pub(crate) use rows::{percent, with_rows};
 
 /// The filter when it is open on `pane`.
@@ -259,7 +259,7 @@ fn library(
         let w = 21u16;
         for (i, s) in LibrarySection::ALL.iter().enumerate() {
             let y = inner.y + i as u16;
-            let n = section_len(data, *s).to_string();
+            let n = s.len_in(data).to_string();
             let selected = *s == current && lib.pages.is_empty();
             let style = if *s == current {
                 theme.style(Role::Heading)
@@ -282,7 +282,7 @@ fn library(
         }
         Rect::new(inner.x + w + 1, inner.y, inner.width - w - 1, inner.height)
     } else {
-        let line = format!("‹ {} ({}) ›", current.title(), section_len(data, current));
+        let line = format!("‹ {} ({}) ›", current.title(), current.len_in(data));
         put(
             buf,
             inner.x + 1,

@@ -53,7 +53,7 @@ pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String
     match result {
         Ok(lib) => {
             for s in LibrarySection::ALL {
-                let len = list_len_of(&lib, s);
+                let len = s.len_in(&lib);
                 clamp(&mut state.library.cursors[s.index()], len);
             }
             // Queued tracks are named from the library (`State::track`): the ones this version
@@ -83,16 +83,6 @@ pub(super) fn library_msg(state: &mut State, result: Result<Arc<Library>, String
     // Names for the queue rows the library does not have (a restored queue waited for it).
     ask_queue_names(state, out);
     out.redraw = true;
-}
-
-pub(super) fn list_len_of(lib: &Library, s: LibrarySection) -> usize {
-    match s {
-        LibrarySection::Playlists => lib.playlists.len(),
-        LibrarySection::LikedSongs => lib.saved_tracks.len(),
-        LibrarySection::Albums => lib.saved_albums.len(),
-        LibrarySection::Artists => lib.followed_artists.len(),
-        LibrarySection::Podcasts => lib.saved_shows.len(),
-    }
 }
 
 pub(super) fn page_msg(

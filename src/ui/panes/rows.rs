@@ -226,19 +226,9 @@ struct SectionRows<'a> {
     now: Option<&'a str>,
 }
 
-pub(super) fn section_len(lib: &Library, s: LibrarySection) -> usize {
-    match s {
-        LibrarySection::Playlists => lib.playlists.len(),
-        LibrarySection::LikedSongs => lib.saved_tracks.len(),
-        LibrarySection::Albums => lib.saved_albums.len(),
-        LibrarySection::Artists => lib.followed_artists.len(),
-        LibrarySection::Podcasts => lib.saved_shows.len(),
-    }
-}
-
 impl Rows for SectionRows<'_> {
     fn len(&self) -> usize {
-        section_len(self.lib, self.section)
+        self.section.len_in(self.lib)
     }
     fn row(&self, i: usize) -> RowCells<'_> {
         let blank = || Cell::deco("", None);
